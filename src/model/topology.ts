@@ -1,0 +1,53 @@
+/**
+ * Plain-data view of a tfjs layers model, as stored on disk.
+ * The pruning core works on these values only: topology JSON plus typed arrays.
+ */
+
+/** One layer entry of a Keras/tfjs topology: `{class_name, config, name?, inbound_nodes?}`. */
+export interface LayerJson {
+  class_name: string;
+  // Keras configs are open-ended; handlers read the fields they know.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  config: Record<string, any>;
+  name?: string;
+  // Functional models: [[ [layerName, nodeIndex, tensorIndex, kwargs], ... ], ...] (one entry per call).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  inbound_nodes?: any[];
+}
+
+/**
+ * The model topology (`modelTopology` in model.json, unwrapped from `model_config` when present):
+ * `{class_name: 'Sequential' | 'Model' | 'Functional', config: {...}}`.
+ */
+export interface ModelJson {
+  class_name: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  config: Record<string, any>;
+  keras_version?: string;
+  backend?: string;
+}
+
+export type WeightDType = 'float32' | 'int32';
+
+/** One weight tensor, dequantized: row-major data of `shape`. */
+export interface Weight {
+  shape: number[];
+  dtype: WeightDType;
+  data: Float32Array | Int32Array;
+}
+
+/** Weights by manifest name (e.g. `conv2d_1/kernel`); iteration order is the manifest's order. */
+export type WeightMap = Map<string, Weight>;
+
+/** A whole model in memory: topology plus weights plus the metadata model.json carries along. */
+export interface ModelArtifacts {
+  modelTopology: ModelJson;
+  weights: WeightMap;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  trainingConfig?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  userDefinedMetadata?: Record<string, any>;
+}
