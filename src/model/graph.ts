@@ -1,0 +1,472 @@
+/**
+ * Topology JSON → a graph of layer calls with inferred tensor shapes.
+ *
+ * One graph shape for both Sequential and functional (`Model`/`Functional`) topologies:
+ * nodes are layer *calls* (a shared layer called twice gives two nodes), tensors are
+ * named `layer:call:index`, and every tensor carries its shape with the batch dim as null.
+ * Nested models (a Sequential/Model used as a layer) get their own inner graph.
+ *
+ * Shapes come from hand-written rules for the common layers (fast, no tfjs objects) and,
+ * for any other layer type, from tfjs itself: the single layer is deserialised and asked
+ * for `computeOutputShape` — that never builds the layer, so no weights are allocated.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import type { LayerJson, ModelJson } from './topology.js';
+
+/** A tensor shape, batch dimension first (null when unknown). */
+export type Shape = (number | null)[];
+
+// Keras configs are open-ended JSON; rules below read the fields they know.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LayerConfig = Record<string, any>;
+
+export interface GraphTensor {
+  id: string;
+  shape: Shape;
+  /** Id of the node that produces it; null for a Sequential's implicit input. */
+  producer: string | null;
+  /** Ids of the nodes that read it, in graph order. */
+  consumers: string[];
+}
+
+export interface GraphNode {
+  /** The layer name for its first call, `name#k` for call k > 0 of a shared layer. */
+  id: string;
+  name: string;
+  className: string;
+  config: LayerConfig;
+  layer: LayerJson;
+  /** Which call of the layer this node is (0 for unshared layers). */
+  callIndex: number;
+  /** How many times the layer is called in this graph. */
+  callCount: number;
+  inputs: string[];
+  outputs: string[];
+  inputShapes: Shape[];
+  outputShapes: Shape[];
+  /** Set when the layer is itself a model (Sequential / Model / Functional). */
+  inner?: LayerGraph;
+}
+
+export interface LayerGraph {
+  name: string;
+  kind: 'sequential' | 'functional';
+  /** Nodes in a topological order (inputs before the layers that read them). */
+  nodes: GraphNode[];
+  nodeById: Map<string, GraphNode>;
+  tensors: Map<string, GraphTensor>;
+  /** Model input / output tensor ids. */
+  inputs: string[];
+  outputs: string[];
+  /** The layer entries in topology order (one per layer, shared or not). */
+  layers: LayerJson[];
+}
+
+const MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
+
+export function isModelClass(className: string): boolean {
+  return MODEL_CLASSES.has(className);
+}
+
+/** Accepts `modelTopology` either bare or wrapped as `{model_config: ...}` (as Keras files do). */
+export function unwrapTopology(topology: ModelJson): ModelJson {
+  const wrapped = topology as unknown as { model_config?: ModelJson };
+  if (wrapped.model_config !== undefined && wrapped.model_config !== null) return wrapped.model_config;
+  return topology;
+}
+
+/**
+ * Builds the graph of a model topology.
+ * `inputShapes` is used when the topology does not state its own input shape (nested Sequential).
+ */
+export function buildGraph(topology: ModelJson, inputShapes?: Shape[]): LayerGraph {
+  const top = unwrapTopology(topology);
+  if (top === null || typeof top !== 'object' || typeof top.class_name !== 'string') {
+    throw new InputError('model topology has no class_name: is this a tfjs layers model.json?');
+  }
+  if (top.class_name === 'Sequential') return buildSequential(top, inputShapes);
+  if (top.class_name === 'Model' || top.class_name === 'Functional') return buildFunctional(top);
+  throw new InputError(`unsupported model class '${top.class_name}' (expected Sequential, Model or Functional)`);
+}
+
+function sequentialLayers(top: ModelJson): LayerJson[] {
+  // Old Keras wrote `config: [layers]`; modern writes `config: {name, layers}`.
+  const raw: unknown = Array.isArray(top.config) ? top.config : top.config?.layers;
+  if (!Array.isArray(raw)) throw new InputError('Sequential topology has no layers list');
+  return raw as LayerJson[];
+}
+
+function layerName(layer: LayerJson, index: number): string {
+  const name = layer.name ?? layer.config?.name;
+  if (typeof name !== 'string' || name === '') {
+    throw new InputError(`layer #${index} (${layer.class_name}) has no name`);
+  }
+  return name;
+}
+
+function declaredInputShape(config: LayerConfig): Shape | undefined {
+  if (Array.isArray(config.batch_input_shape)) return [...config.batch_input_shape];
+  if (Array.isArray(config.batchInputShape)) return [...config.batchInputShape];
+  if (Array.isArray(config.input_shape)) return [null, ...config.input_shape];
+  if (Array.isArray(config.batch_shape)) return [...config.batch_shape];
+  return undefined;
+}
+
+function newGraph(name: string, kind: LayerGraph['kind'], layers: LayerJson[]): LayerGraph {
+  return { name, kind, nodes: [], nodeById: new Map(), tensors: new Map(), inputs: [], outputs: [], layers };
+}
+
+function addNode(graph: LayerGraph, node: GraphNode): void {
+  if (graph.nodeById.has(node.id)) throw new InputError(`duplicate layer name '${node.name}' in ${graph.name}`);
+  graph.nodes.push(node);
+  graph.nodeById.set(node.id, node);
+  for (const t of node.inputs) graph.tensors.get(t)?.consumers.push(node.id);
+  node.outputShapes.forEach((shape, i) => {
+    const id = node.outputs[i];
+    graph.tensors.set(id, { id, shape, producer: node.id, consumers: [] });
+  });
+}
+
+function makeNode(
+  layer: LayerJson,
+  name: string,
+  callIndex: number,
+  callCount: number,
+  inputs: string[],
+  inputShapes: Shape[],
+): GraphNode {
+  const config: LayerConfig = layer.config ?? {};
+  let inner: LayerGraph | undefined;
+  let outputShapes: Shape[];
+  if (isModelClass(layer.class_name)) {
+    inner = buildGraph({ class_name: layer.class_name, config }, inputShapes);
+    outputShapes = inner.outputs.map((t) => inner!.tensors.get(t)!.shape);
+  } else {
+    outputShapes = inferOutputShapes(name, layer.class_name, config, inputShapes);
+  }
+  const id = callIndex === 0 ? name : `${name}#${callIndex}`;
+  const outputs = outputShapes.map((_, i) => `${name}:${callIndex}:${i}`);
+  return { id, name, className: layer.class_name, config, layer, callIndex, callCount, inputs, outputs, inputShapes, outputShapes, inner };
+}
+
+function buildSequential(top: ModelJson, inputShapes?: Shape[]): LayerGraph {
+  const layers = sequentialLayers(top);
+  const modelName: string = (Array.isArray(top.config) ? undefined : top.config?.name) ?? 'sequential';
+  const graph = newGraph(modelName, 'sequential', layers);
+  if (layers.length === 0) throw new InputError(`Sequential model '${modelName}' has no layers`);
+
+  let current: string;
+  let start = 0;
+  if (layers[0].class_name === 'InputLayer') {
+    const name = layerName(layers[0], 0);
+    const shape = declaredInputShape(layers[0].config) ?? inputShapes?.[0];
+    if (shape === undefined) throw new InputError(`input layer '${name}' has no batch_input_shape`);
+    const node = makeNode(layers[0], name, 0, 1, [], [shape]);
+    addNode(graph, node);
+    current = node.outputs[0];
+    start = 1;
+  } else {
+    const shape = declaredInputShape(layers[0].config ?? {}) ?? inputShapes?.[0];
+    if (shape === undefined) {
+      throw new InputError(`first layer '${layerName(layers[0], 0)}' of '${modelName}' has no batch_input_shape`);
+    }
+    // tfjs names the implicit input `<first layer>_input`.
+    current = `${layerName(layers[0], 0)}_input:0:0`;
+    graph.tensors.set(current, { id: current, shape, producer: null, consumers: [] });
+  }
+  graph.inputs.push(current);
+  for (let i = start; i < layers.length; i++) {
+    const name = layerName(layers[i], i);
+    const node = makeNode(layers[i], name, 0, 1, [current], [graph.tensors.get(current)!.shape]);
+    if (node.outputs.length !== 1) {
+      throw new InputError(`layer '${name}' in Sequential '${modelName}' has ${node.outputs.length} outputs (expected 1)`);
+    }
+    addNode(graph, node);
+    current = node.outputs[0];
+  }
+  graph.outputs.push(current);
+  return graph;
+}
+
+/** A `[layerName, nodeIndex, tensorIndex, kwargs?]` reference as written in inbound_nodes / input_layers. */
+type TensorRefJson = [string, number, number, unknown?];
+
+function parseRef(ref: unknown, where: string): TensorRefJson {
+  if (!Array.isArray(ref) || typeof ref[0] !== 'string') {
+    throw new InputError(`${where}: unsupported inbound node format (expected [layer, node, tensor, kwargs])`);
+  }
+  return [ref[0], Number(ref[1] ?? 0), Number(ref[2] ?? 0)];
+}
+
+function buildFunctional(top: ModelJson): LayerGraph {
+  const config = top.config ?? {};
+  const layers: LayerJson[] = Array.isArray(config.layers) ? config.layers : [];
+  const modelName: string = config.name ?? 'model';
+  if (layers.length === 0) throw new InputError(`model '${modelName}' has no layers`);
+  const graph = newGraph(modelName, 'functional', layers);
+  const byName = new Map<string, LayerJson>();
+  layers.forEach((l, i) => byName.set(layerName(l, i), l));
+
+  // Container layers keep an internal node 0 of their own, so references to their calls
+  // are offset by one (tfjs and Keras write node index 1 for a nested model's first call).
+  const tensorId = (ref: TensorRefJson, where: string): string => {
+    const [name, nodeIndex, tensorIndex] = ref;
+    const layer = byName.get(name);
+    if (layer === undefined) throw new InputError(`${where} refers to unknown layer '${name}'`);
+    const calls = callsOf(layer).length;
+    let call = nodeIndex;
+    if (isModelClass(layer.class_name) && call >= calls) call -= 1;
+    if (calls <= 1) call = 0;
+    return `${name}:${call}:${tensorIndex}`;
+  };
+
+  interface PendingCall { layer: LayerJson; name: string; call: number; count: number; inputs: string[] }
+  let pending: PendingCall[] = [];
+  layers.forEach((layer, i) => {
+    const name = layerName(layer, i);
+    const calls = callsOf(layer);
+    if (calls.length === 0) {
+      if (layer.class_name !== 'InputLayer') throw new InputError(`layer '${name}' of '${modelName}' is never called`);
+      pending.push({ layer, name, call: 0, count: 1, inputs: [] });
+      return;
+    }
+    calls.forEach((callRefs, k) => {
+      if (!Array.isArray(callRefs)) throw new InputError(`layer '${name}': unsupported inbound_nodes format (Keras 3?)`);
+      const inputs = callRefs.map((r: unknown) => tensorId(parseRef(r, `layer '${name}'`), `layer '${name}'`));
+      pending.push({ layer, name, call: k, count: calls.length, inputs });
+    });
+  });
+
+  // Resolve calls in dependency order (files are usually ordered already; this makes sure).
+  while (pending.length > 0) {
+    const waiting: PendingCall[] = [];
+    for (const p of pending) {
+      if (!p.inputs.every((t) => graph.tensors.has(t))) {
+        waiting.push(p);
+        continue;
+      }
+      if (p.layer.class_name === 'InputLayer') {
+        const shape = declaredInputShape(p.layer.config ?? {});
+        if (shape === undefined) throw new InputError(`input layer '${p.name}' has no batch_input_shape`);
+        addNode(graph, makeNode(p.layer, p.name, 0, 1, [], [shape]));
+      } else {
+        const shapes = p.inputs.map((t) => graph.tensors.get(t)!.shape);
+        addNode(graph, makeNode(p.layer, p.name, p.call, p.count, p.inputs, shapes));
+      }
+    }
+    if (waiting.length === pending.length) {
+      throw new InputError(`model '${modelName}': layer '${waiting[0].name}' reads a tensor no layer produces`);
+    }
+    pending = waiting;
+  }
+
+  const refsOf = (key: string): string[] => {
+    const raw: unknown = config[key];
+    if (!Array.isArray(raw)) throw new InputError(`model '${modelName}' has no ${key}`);
+    // A single reference may be written unwrapped: ["name", 0, 0].
+    const list = typeof raw[0] === 'string' ? [raw] : raw;
+    return list.map((r: unknown) => tensorId(parseRef(r, `${key} of '${modelName}'`), `${key} of '${modelName}'`));
+  };
+  graph.inputs = refsOf('input_layers');
+  graph.outputs = refsOf('output_layers');
+  for (const t of [...graph.inputs, ...graph.outputs]) {
+    if (!graph.tensors.has(t)) throw new InputError(`model '${modelName}': tensor ${t} is not produced by any layer`);
+  }
+  return graph;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function callsOf(layer: LayerJson): any[] {
+  return Array.isArray(layer.inbound_nodes) ? layer.inbound_nodes : [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape inference
+
+/** `n` numbers from a Keras int-or-tuple field. */
+export function tuple(value: unknown, n: number, fallback: number): number[] {
+  if (typeof value === 'number') return new Array<number>(n).fill(value);
+  if (Array.isArray(value) && value.length === n) return value.map(Number);
+  return new Array<number>(n).fill(fallback);
+}
+
+/** Output length of a convolution / pooling window along one axis (tfjs's rule). */
+export function convLength(input: number | null, kernel: number, padding: string, stride: number, dilation = 1): number | null {
+  if (input === null) return null;
+  const dilated = kernel + (kernel - 1) * (dilation - 1);
+  const length = padding === 'same' || padding === 'causal' ? input : input - dilated + 1;
+  return Math.floor((length + stride - 1) / stride);
+}
+
+function deconvLength(input: number | null, kernel: number, padding: string, stride: number): number | null {
+  if (input === null) return null;
+  return padding === 'valid' ? input * stride + Math.max(kernel - stride, 0) : input * stride;
+}
+
+function product(dims: (number | null)[]): number | null {
+  let p = 1;
+  for (const d of dims) {
+    if (d === null) return null;
+    p *= d;
+  }
+  return p;
+}
+
+const IDENTITY_SHAPE = new Set([
+  'BatchNormalization', 'LayerNormalization', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'ThresholdedReLU', 'Softmax',
+  'Activation', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout',
+  'AlphaDropout', 'Masking', 'Rescaling',
+]);
+const MERGE_SHAPE = new Set(['Add', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Subtract']);
+
+function channelsLast(config: LayerConfig): boolean {
+  return config.data_format === undefined || config.data_format === null || config.data_format === 'channels_last';
+}
+
+/** Hand rules for the common layers (channels-last); undefined means "ask tfjs". */
+function ruleShapes(className: string, config: LayerConfig, inputs: Shape[]): Shape[] | undefined {
+  const x = inputs[0];
+  if (IDENTITY_SHAPE.has(className)) return [[...x]];
+  if (MERGE_SHAPE.has(className)) return [[...x]];
+  switch (className) {
+    case 'InputLayer':
+      return [[...x]];
+    case 'Dense':
+      return [[...x.slice(0, -1), Number(config.units)]];
+    case 'Embedding':
+      return [[...x, Number(config.output_dim)]];
+    case 'Flatten':
+      return [[x[0], product(x.slice(1))]];
+    case 'Concatenate': {
+      const rank = x.length;
+      const axis = config.axis === undefined ? rank - 1 : (Number(config.axis) + rank) % rank;
+      const out = [...x];
+      out[axis] = product(inputs.map((s) => s[axis])) === null ? null : inputs.reduce((a, s) => a + (s[axis] as number), 0);
+      return [out];
+    }
+    case 'Reshape': {
+      const target: number[] = (config.target_shape ?? []).map(Number);
+      const known = product(x.slice(1));
+      const unknownAt = target.indexOf(-1);
+      if (unknownAt >= 0) {
+        const rest = target.reduce((a, d, i) => (i === unknownAt ? a : a * d), 1);
+        const out: Shape = [...target];
+        out[unknownAt] = known === null ? null : known / rest;
+        return [[x[0], ...out]];
+      }
+      return [[x[0], ...target]];
+    }
+    case 'ZeroPadding2D': {
+      if (!channelsLast(config)) return undefined;
+      const [[t, b], [l, r]] = zeroPadding2D(config.padding);
+      return [[x[0], x[1] === null ? null : x[1] + t + b, x[2] === null ? null : x[2] + l + r, x[3]]];
+    }
+    case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling2D':
+      if (!channelsLast(config) || config.keepdims === true) return undefined;
+      return [[x[0], x[3]]];
+    case 'GlobalAveragePooling1D':
+    case 'GlobalMaxPooling1D':
+      if (!channelsLast(config) || config.keepdims === true) return undefined;
+      return [[x[0], x[2]]];
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      if (!channelsLast(config)) return undefined;
+      const pool = tuple(config.pool_size, 2, 2);
+      const strides = config.strides === null || config.strides === undefined ? pool : tuple(config.strides, 2, 1);
+      const padding = config.padding ?? 'valid';
+      return [[x[0], convLength(x[1], pool[0], padding, strides[0]), convLength(x[2], pool[1], padding, strides[1]), x[3]]];
+    }
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+    case 'SeparableConv2D': {
+      if (!channelsLast(config)) return undefined;
+      const k = tuple(config.kernel_size, 2, 1);
+      const s = tuple(config.strides, 2, 1);
+      const d = tuple(config.dilation_rate, 2, 1);
+      const padding = config.padding ?? 'valid';
+      const channels =
+        className === 'DepthwiseConv2D'
+          ? x[3] === null ? null : x[3] * Number(config.depth_multiplier ?? 1)
+          : Number(config.filters);
+      return [[x[0], convLength(x[1], k[0], padding, s[0], d[0]), convLength(x[2], k[1], padding, s[1], d[1]), channels]];
+    }
+    case 'Conv1D': {
+      if (!channelsLast(config)) return undefined;
+      const k = tuple(config.kernel_size, 1, 1)[0];
+      const s = tuple(config.strides, 1, 1)[0];
+      const d = tuple(config.dilation_rate, 1, 1)[0];
+      return [[x[0], convLength(x[1], k, config.padding ?? 'valid', s, d), Number(config.filters)]];
+    }
+    case 'Conv2DTranspose': {
+      if (!channelsLast(config)) return undefined;
+      const k = tuple(config.kernel_size, 2, 1);
+      const s = tuple(config.strides, 2, 1);
+      const padding = config.padding ?? 'valid';
+      return [[x[0], deconvLength(x[1], k[0], padding, s[0]), deconvLength(x[2], k[1], padding, s[1]), Number(config.filters)]];
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** ZeroPadding2D's `padding` as [[top, bottom], [left, right]]. */
+export function zeroPadding2D(padding: unknown): [[number, number], [number, number]] {
+  if (typeof padding === 'number') return [[padding, padding], [padding, padding]];
+  if (Array.isArray(padding) && padding.length === 2) {
+    const [a, b] = padding;
+    if (typeof a === 'number' && typeof b === 'number') return [[a, a], [b, b]];
+    if (Array.isArray(a) && Array.isArray(b)) return [[Number(a[0]), Number(a[1])], [Number(b[0]), Number(b[1])]];
+  }
+  return [[1, 1], [1, 1]];
+}
+
+function snakeToCamel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Keras config → tfjs constructor args, the way tfjs's own deserialiser does it: keys and string
+ * values go snake_case → camelCase ('hard_sigmoid' → 'hardSigmoid'), except `name` values.
+ */
+function toTsConfig(value: unknown, key = ''): unknown {
+  if (typeof value === 'string') return key === 'name' ? value : snakeToCamel(value);
+  if (Array.isArray(value)) return value.map((v) => toTsConfig(v, key));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k === 'name' ? k : snakeToCamel(k)] = toTsConfig(v, k);
+    return out;
+  }
+  return value;
+}
+
+/** Deserialises one layer (never built, so no weights) via the classes tfjs registers. */
+export function instantiateLayer(name: string, className: string, config: LayerConfig): tf.layers.Layer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (entry === undefined) throw new InputError(`layer '${name}': unknown layer class '${className}' (not a tfjs layer)`);
+  const [cls, fromConfig] = entry;
+  try {
+    return fromConfig(cls, toTsConfig(config) as tf.serialization.ConfigDict) as unknown as tf.layers.Layer;
+  } catch (err) {
+    throw new InputError(`layer '${name}' (${className}): tfjs cannot read its config: ${(err as Error).message}`);
+  }
+}
+
+/** Output shapes of one layer call given its input shapes. */
+export function inferOutputShapes(name: string, className: string, config: LayerConfig, inputShapes: Shape[]): Shape[] {
+  if (inputShapes.length === 0) throw new InputError(`layer '${name}' (${className}) has no inputs`);
+  const ruled = ruleShapes(className, config, inputShapes);
+  if (ruled !== undefined) return ruled;
+  const layer = instantiateLayer(name, className, config);
+  let out: tf.Shape | tf.Shape[];
+  try {
+    out = layer.computeOutputShape(inputShapes.length === 1 ? inputShapes[0] : inputShapes);
+  } catch (err) {
+    throw new InputError(`layer '${name}' (${className}): cannot infer its output shape: ${(err as Error).message}`);
+  }
+  // A list of shapes is a list of arrays; a single shape is a list of numbers/nulls.
+  return Array.isArray(out[0]) || (out.length > 0 && out.every((d) => Array.isArray(d)))
+    ? (out as tf.Shape[]).map((s) => [...s])
+    : [[...(out as tf.Shape)]];
+}

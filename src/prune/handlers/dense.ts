@@ -1,0 +1,40 @@
+/** Dense: free output channels (units); prunable on rank-2 input (incl. after Flatten). */
+import { sliceRoles } from '../slice.js';
+import type { LayerHandler } from '../types.js';
+import { activationWall, dim, positions, usesBias } from './util.js';
+
+export const dense: LayerHandler = {
+  className: 'Dense',
+  count(call) {
+    const x = call.inputShapes[0];
+    const inputs = dim(x, -1, call);
+    const units = Number(call.config.units);
+    const kernel = inputs * units;
+    // Dense on rank-3+ input applies the same kernel at every position.
+    return { trainable: kernel + (usesBias(call.config) ? units : 0), nonTrainable: 0, macs: kernel * positions(x.slice(1, -1)) };
+  },
+  channels: {
+    role: 'free',
+    acceptsExpandedInput: true,
+    wallReason(call) {
+      if (call.inputShapes[0].length !== 2) return `Dense on rank-${call.inputShapes[0].length} input is not supported`;
+      return activationWall(call.config.activation);
+    },
+    // kernel: [in, out]
+    sliceOutputs: (weights, keep) => sliceRoles(weights, { kernel: 1, bias: 0 }, keep),
+    sliceInputs: (weights, rows) => sliceRoles(weights, { kernel: 0 }, rows),
+    foldConstantInput(weights, rowValues, call) {
+      if (!usesBias(call.config)) return 'has no bias to absorb the constant';
+      const kernel = weights.get('kernel')!;
+      const [rows, units] = kernel.shape;
+      const delta = new Float64Array(units);
+      for (let r = 0; r < rows; r++) {
+        const v = rowValues[r];
+        if (v === 0) continue;
+        for (let j = 0; j < units; j++) delta[j] += v * kernel.data[r * units + j];
+      }
+      return delta;
+    },
+    rewriteConfig: (config, change) => ({ ...config, units: change.newChannels }),
+  },
+};

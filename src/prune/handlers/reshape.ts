@@ -1,0 +1,69 @@
+/**
+ * Layers that move positions around but keep the channel as the fastest-varying index
+ * (channels-last): Flatten, Reshape, ZeroPadding2D. After Flatten a channel c of C lives at
+ * rows p·C + c for every position p, which `expand` reports so consumers slice the right rows.
+ */
+import type { Shape } from '../../model/graph.js';
+import type { LayerCall, LayerHandler } from '../types.js';
+import { NO_COST, channelsFirstWall, passConstant } from './util.js';
+
+function known(shape: Shape): shape is number[] {
+  return shape.slice(1).every((d) => d !== null);
+}
+
+function positionsBeforeChannel(shape: Shape): number {
+  return (shape.slice(1, -1) as number[]).reduce((a, d) => a * d, 1);
+}
+
+export const flatten: LayerHandler = {
+  className: 'Flatten',
+  count: () => NO_COST,
+  channels: {
+    role: 'tied',
+    wallReason: (call) =>
+      channelsFirstWall(call.config) ?? (known(call.inputShapes[0]) ? null : 'input has unknown dimensions'),
+    expand: (call) => positionsBeforeChannel(call.inputShapes[0]),
+    mapConstant: passConstant,
+  },
+};
+
+/** Reshape keeps channels intact when the last axis is unchanged, or when it flattens everything. */
+function reshapeKind(call: LayerCall): 'keep-last' | 'flatten' | null {
+  const x = call.inputShapes[0];
+  const y = call.outputShapes[0];
+  if (!known(x) || !known(y)) return null;
+  if (y[y.length - 1] === x[x.length - 1]) return 'keep-last';
+  if (y.length === 2) return 'flatten';
+  return null;
+}
+
+export const reshape: LayerHandler = {
+  className: 'Reshape',
+  count: () => NO_COST,
+  channels: {
+    role: 'tied',
+    wallReason: (call) => (reshapeKind(call) === null ? 'reshape moves the channel axis' : null),
+    expand: (call) => (reshapeKind(call) === 'flatten' ? positionsBeforeChannel(call.inputShapes[0]) : 1),
+    mapConstant: passConstant,
+    rewriteConfig(config, change) {
+      // Only the last target dim holds channels (keep-last: C·repeat, flatten: positions·C).
+      const target: number[] = [...(config.target_shape ?? [])];
+      const last = target.length - 1;
+      if (last >= 0 && target[last] !== -1) target[last] = (target[last] / change.oldChannels) * change.newChannels;
+      return { ...config, target_shape: target };
+    },
+  },
+};
+
+export const zeroPadding2D: LayerHandler = {
+  className: 'ZeroPadding2D',
+  count: () => NO_COST,
+  // No mapConstant: the zeros it adds make a constant channel non-constant.
+  channels: { role: 'tied', wallReason: (call) => channelsFirstWall(call.config) },
+};
+
+export const inputLayer: LayerHandler = {
+  className: 'InputLayer',
+  count: () => NO_COST,
+  channels: { role: 'source' },
+};

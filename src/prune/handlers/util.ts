@@ -1,0 +1,83 @@
+/** Small helpers shared by the handlers. */
+import { InputError } from '../../errors.js';
+import type { Shape } from '../../model/graph.js';
+import type { LayerCall, LayerCost } from '../types.js';
+
+/** Size of a known dimension; a missing channel count is a broken model, not a guess. */
+export function dim(shape: Shape, axis: number, call: LayerCall): number {
+  const d = shape[axis < 0 ? shape.length + axis : axis];
+  if (d === null || d === undefined) {
+    throw new InputError(`layer '${call.name}' (${call.className}): dimension ${axis} of its input is unknown`);
+  }
+  return d;
+}
+
+/** Product of spatial/position dims; unknown (null) dims make MACs unknowable, counted as 0. */
+export function positions(dims: Shape): number {
+  return dims.reduce<number>((a, d) => a * (d ?? 0), 1);
+}
+
+export const NO_COST: LayerCost = { trainable: 0, nonTrainable: 0, macs: 0 };
+
+export function usesBias(config: { use_bias?: unknown }): boolean {
+  return config.use_bias !== false;
+}
+
+/** Activations that act on each element alone, so pruning a channel never changes another. */
+export const ELEMENTWISE_ACTIVATIONS = new Set([
+  'linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hard_sigmoid', 'hardSigmoid', 'tanh', 'softplus',
+  'softsign', 'swish', 'gelu', 'gelu_new', 'mish', 'exponential', 'silu',
+]);
+
+/** Wall reason for a fused activation that couples channels (softmax), else null. */
+export function activationWall(activation: unknown): string | null {
+  if (activation === undefined || activation === null) return null;
+  const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
+  return ELEMENTWISE_ACTIVATIONS.has(name) ? null : `activation '${name}' mixes channels`;
+}
+
+export function channelsFirstWall(config: { data_format?: unknown }): string | null {
+  return config.data_format === 'channels_first' ? 'channels_first data format is not supported' : null;
+}
+
+/** A Keras activation applied to one number; NaN when slim does not know it. */
+export function activate(name: unknown, x: number): number {
+  switch (name) {
+    case undefined:
+    case null:
+    case 'linear':
+      return x;
+    case 'relu':
+      return Math.max(0, x);
+    case 'relu6':
+      return Math.min(6, Math.max(0, x));
+    case 'elu':
+      return x > 0 ? x : Math.exp(x) - 1;
+    case 'selu':
+      return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (Math.exp(x) - 1));
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'hard_sigmoid':
+    case 'hardSigmoid':
+      return Math.min(1, Math.max(0, 0.2 * x + 0.5));
+    case 'tanh':
+      return Math.tanh(x);
+    case 'softplus':
+      return Math.log1p(Math.exp(x));
+    case 'softsign':
+      return x / (1 + Math.abs(x));
+    case 'swish':
+    case 'silu':
+      return x / (1 + Math.exp(-x));
+    default:
+      return NaN;
+  }
+}
+
+/** mapConstant for layers that pass each channel's value through `f` (NaN stays NaN). */
+export function mapEach(f: (x: number, channel: number) => number): (values: Float64Array) => Float64Array {
+  return (values) => values.map((v, c) => (Number.isNaN(v) ? NaN : f(v, c)));
+}
+
+/** mapConstant for layers that keep a constant channel constant (pooling, dropout, flatten). */
+export const passConstant = (values: Float64Array): Float64Array => new Float64Array(values);

@@ -1,0 +1,172 @@
+/**
+ * Threshold → prune plan. The plan is plain JSON data; applyPlan (apply.ts) is the only thing that acts on it.
+ *
+ * Importance of a channel = |γ| of the BatchNormalization(s) over it (aggregated by sum/mean/max
+ * when a group has several). One global threshold over all candidate channels:
+ *  - threshold t: a channel is pruned when its importance is strictly below t (importance < t);
+ *  - ratio r (0 ≤ r < 1): sort all N candidate channels by importance, ascending, ties broken by
+ *    group order then channel index; the k = floor(r·N) first are pruned. The reported threshold
+ *    is the importance of the first kept channel in that order (so equal importances on both
+ *    sides of the cut are possible; the order above decides them).
+ * Then per group: keep at least max(minChannels, 1) (capped at the width), round the kept count
+ * up to a multiple of roundTo (capped at the width); channels added back are the most important
+ * of those pruned. No group ever ends with zero channels.
+ */
+import { InputError } from '../errors.js';
+import type { ModelArtifacts } from '../model/topology.js';
+import { analyzeChannels, type ChannelGroup } from './groups.js';
+import { indexWeights } from './weights.js';
+
+export type ImportanceAggregate = 'sum' | 'mean' | 'max';
+
+export interface PruneOptions {
+  /** Fraction of all candidate channels to prune (0 ≤ ratio < 1). Exactly one of ratio / threshold. */
+  ratio?: number;
+  /** Prune channels whose importance is < threshold. */
+  threshold?: number;
+  /** Minimum channels a group keeps (default 1; values below 1 count as 1). */
+  minChannels?: number;
+  /** Kept counts are rounded up to a multiple of this (default 1). */
+  roundTo?: number;
+  /** How |γ| of several BNs over one group combine (default 'sum'). */
+  importance?: ImportanceAggregate;
+}
+
+export interface PlanGroup {
+  id: number;
+  /** Every layer in the group: producers, tied layers, consumers. */
+  layers: string[];
+  /** The BatchNormalization layers whose γ scored the channels. */
+  bn: string[];
+  channels: number;
+  /** Sorted indices of the channels kept. */
+  keep: number[];
+  pruned: number;
+}
+
+export interface PlanWall {
+  layer: string;
+  className: string;
+  reason: string;
+}
+
+export interface PrunePlan {
+  version: 1;
+  threshold: number;
+  ratio: number | null;
+  importance: ImportanceAggregate;
+  candidateChannels: number;
+  prunedChannels: number;
+  groups: PlanGroup[];
+  walls: PlanWall[];
+}
+
+interface ResolvedOptions {
+  ratio: number | null;
+  threshold: number | null;
+  minChannels: number;
+  roundTo: number;
+  importance: ImportanceAggregate;
+}
+
+function resolveOptions(options: PruneOptions): ResolvedOptions {
+  const hasRatio = options.ratio !== undefined && options.ratio !== null;
+  const hasThreshold = options.threshold !== undefined && options.threshold !== null;
+  if (hasRatio === hasThreshold) throw new InputError('give exactly one of ratio or threshold for pruning');
+  if (hasRatio && !(Number.isFinite(options.ratio) && options.ratio! >= 0 && options.ratio! < 1)) {
+    throw new InputError(`prune ratio must be in [0, 1), got ${options.ratio}`);
+  }
+  if (hasThreshold && !(Number.isFinite(options.threshold) && options.threshold! >= 0)) {
+    throw new InputError(`prune threshold must be a finite number ≥ 0, got ${options.threshold}`);
+  }
+  const minChannels = options.minChannels ?? 1;
+  const roundTo = options.roundTo ?? 1;
+  if (!Number.isInteger(minChannels)) throw new InputError(`minChannels must be an integer, got ${minChannels}`);
+  if (!Number.isInteger(roundTo) || roundTo < 1) throw new InputError(`roundTo must be an integer ≥ 1, got ${roundTo}`);
+  const importance = options.importance ?? 'sum';
+  if (!['sum', 'mean', 'max'].includes(importance)) throw new InputError(`importance must be sum, mean or max, got '${importance}'`);
+  return {
+    ratio: hasRatio ? options.ratio! : null,
+    threshold: hasThreshold ? options.threshold! : null,
+    minChannels: Math.max(1, minChannels),
+    roundTo,
+    importance,
+  };
+}
+
+/** Per-channel importance of a candidate group from its BNs' |γ|. */
+export function groupImportance(artifacts: ModelArtifacts, group: ChannelGroup, aggregate: ImportanceAggregate): Float64Array {
+  const index = indexWeights(artifacts.weights);
+  const scores = new Float64Array(group.channels);
+  for (const { layer, role } of group.importance) {
+    const name = index.get(layer)?.get(role);
+    const weight = name === undefined ? undefined : artifacts.weights.get(name);
+    if (weight === undefined) throw new InputError(`weights have no '${role}' for layer '${layer}'`);
+    if (weight.data.length !== group.channels) {
+      throw new InputError(`'${name}' has ${weight.data.length} values, expected ${group.channels} (one per channel)`);
+    }
+    for (let c = 0; c < group.channels; c++) {
+      const v = Math.abs(weight.data[c]);
+      scores[c] = aggregate === 'max' ? Math.max(scores[c], v) : scores[c] + v;
+    }
+  }
+  if (aggregate === 'mean') for (let c = 0; c < scores.length; c++) scores[c] /= group.importance.length;
+  return scores;
+}
+
+/** Decides which channels every candidate group keeps. Pure: reads the model, returns data. */
+export function planPrune(artifacts: ModelArtifacts, options: PruneOptions): PrunePlan {
+  const opts = resolveOptions(options);
+  const analysis = analyzeChannels(artifacts.modelTopology);
+  const candidates = analysis.groups.filter((g) => g.blocked === null);
+  const scores = candidates.map((g) => groupImportance(artifacts, g, opts.importance));
+
+  const prunedSets = candidates.map(() => new Set<number>());
+  let threshold: number;
+  if (opts.ratio !== null) {
+    const all: { g: number; c: number; s: number }[] = [];
+    scores.forEach((s, g) => s.forEach((v, c) => all.push({ g, c, s: v })));
+    // Array.prototype.sort is stable, and `all` is already in (group, channel) order.
+    all.sort((a, b) => a.s - b.s);
+    const k = Math.floor(opts.ratio * all.length);
+    for (let i = 0; i < k; i++) prunedSets[all[i].g].add(all[i].c);
+    threshold = all.length === 0 ? 0 : all[Math.min(k, all.length - 1)].s;
+  } else {
+    threshold = opts.threshold!;
+    scores.forEach((s, g) => s.forEach((v, c) => v < threshold && prunedSets[g].add(c)));
+  }
+
+  const groups: PlanGroup[] = candidates.map((g, i) => {
+    const s = scores[i];
+    const keep = new Set<number>();
+    for (let c = 0; c < g.channels; c++) if (!prunedSets[i].has(c)) keep.add(c);
+    const floor = Math.min(g.channels, opts.minChannels);
+    const target = Math.min(g.channels, Math.ceil(Math.max(keep.size, floor) / opts.roundTo) * opts.roundTo);
+    // Add back the most important pruned channels (ties: lower index first).
+    const back = [...prunedSets[i]].sort((a, b) => s[b] - s[a] || a - b);
+    for (const c of back) {
+      if (keep.size >= target) break;
+      keep.add(c);
+    }
+    const kept = [...keep].sort((a, b) => a - b);
+    return {
+      id: g.id,
+      layers: g.layers,
+      bn: g.importance.map((b) => b.layer),
+      channels: g.channels,
+      keep: kept,
+      pruned: g.channels - kept.length,
+    };
+  });
+
+  return {
+    version: 1,
+    threshold,
+    ratio: opts.ratio,
+    importance: opts.importance,
+    candidateChannels: groups.reduce((a, g) => a + g.channels, 0),
+    prunedChannels: groups.reduce((a, g) => a + g.pruned, 0),
+    groups,
+    walls: analysis.walls.map((w) => ({ ...w })),
+  };
+}
