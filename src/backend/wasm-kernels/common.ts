@@ -1,0 +1,78 @@
+/**
+ * Shared plumbing for slim's wasm training kernels.
+ *
+ * The kernels read their inputs straight from the wasm heap, gather data in JS and hand
+ * the heavy matrix product to the wasm backend's own BatchMatMul kernel (XNNPACK / C++).
+ * Rules that every kernel here follows:
+ *  - allocate first, then take heap views: any allocation may grow the wasm memory and
+ *    detach earlier views of the heap;
+ *  - every intermediate TensorInfo made with `backend.makeOutput` is released with
+ *    `backend.disposeData` before the kernel returns (tests check numBytes stays flat).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export type { BackendWasm };
+export type Conv2DInfo = tf.backend_util.Conv2DInfo;
+export type PadArg = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+export type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
+
+/** Upper bound (in float32 elements) of one im2col buffer; larger jobs are split by image. */
+export const MAX_GATHER_ELEMENTS = 1 << 23; // 32 MiB of float32
+
+/** The wasm backend as the kernel receives it (tfjs types the argument loosely). */
+export function asWasmBackend(backend: unknown, kernelName: string): BackendWasm {
+  const candidate = backend as Partial<BackendWasm> | null;
+  if (candidate == null || typeof candidate.typedArrayFromHeap !== 'function' || typeof candidate.makeOutput !== 'function') {
+    throw new Error(`slim wasm kernel ${kernelName}: called with a backend that is not tfjs-backend-wasm`);
+  }
+  return candidate as BackendWasm;
+}
+
+/** Current float32 view of a tensor's data on the wasm heap (valid until the next allocation). */
+export function heapF32(backend: BackendWasm, info: tf.TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+export function requireFloat32(kernelName: string, ...infos: tf.TensorInfo[]): void {
+  for (const info of infos) {
+    if (info.dtype !== 'float32') {
+      throw new Error(`slim wasm kernel ${kernelName}: only float32 is supported, got ${info.dtype}`);
+    }
+  }
+}
+
+export function requireChannelsLast(kernelName: string, dataFormat: string | undefined): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    throw new Error(`slim wasm kernel ${kernelName}: only NHWC (channelsLast) is supported, got ${dataFormat}`);
+  }
+}
+
+/**
+ * out = a·b for a:[1, m, k] and b:[1, k, n] (row-major), run by the wasm BatchMatMul kernel.
+ * No transpose flags: that is the kernel's fast (XNNPACK) path. The caller owns (and must
+ * dispose) the returned [1, m, n] TensorInfo.
+ */
+export function matMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+  const kernel = tf.getKernel('BatchMatMul', 'wasm');
+  if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no BatchMatMul kernel');
+  const result = kernel.kernelFunc({
+    inputs: { a, b },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  });
+  // BatchMatMul returns a single TensorInfo.
+  return result as tf.TensorInfo;
+}
+
+export function disposeInfo(backend: BackendWasm, info: tf.TensorInfo): void {
+  backend.disposeData(info.dataId);
+}
+
+/** The conv info with outHeight/outWidth taken from dy (NHWC), the shape the forward pass made. */
+export function withOutputSizeOf(dy: tf.TensorInfo, info: Conv2DInfo): Conv2DInfo {
+  const [, outHeight, outWidth] = dy.shape;
+  if (outHeight === info.outHeight && outWidth === info.outWidth) return info;
+  if (outHeight === undefined || outWidth === undefined) throw new Error(`slim wasm kernels: dy must be rank 4, got [${dy.shape.join(', ')}]`);
+  return { ...info, outHeight, outWidth };
+}

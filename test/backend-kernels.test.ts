@@ -1,0 +1,261 @@
+/**
+ * slim's wasm training kernels against the tfjs cpu backend, through public ops under
+ * tf.grads, plus whole-net gradient equivalence and memory stability.
+ */
+import { strict as assert } from 'node:assert';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../src/backend/index.js';
+import { buildNet, buildNetWithWeights, lossGradients, makeBatch, relativeMaxError, type NetKind } from './helpers/backend-nets.js';
+
+tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
+
+const TOLERANCE = 1e-4;
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+
+/** Seeded values, as a plain array, so both backends see identical inputs. */
+function seeded(shape: number[], seed: number): Float32Array {
+  return tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array);
+}
+
+/** Runs fn on a backend with fresh tensors made from the arrays; returns plain results. */
+async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(fn).map((t) => {
+    const values = t.dataSync() as Float32Array;
+    t.dispose();
+    return values;
+  });
+}
+
+function assertClose(actual: Float32Array[], expected: Float32Array[], label: string): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((a, i) => {
+    const error = relativeMaxError(a, expected[i]!);
+    assert.ok(error <= TOLERANCE, `${label} output ${i}: relative max error ${error.toExponential(2)}`);
+  });
+}
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () => {
+  const cases: { name: string; x: Shape4; w: Shape4; strides: number | [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }[] = [
+    { name: 'odd sizes, batch 1, same', x: [1, 7, 9, 3], w: [3, 3, 3, 5], strides: 1, pad: 'same' },
+    { name: 'stride 2, same, odd input', x: [2, 9, 11, 4], w: [3, 3, 4, 6], strides: 2, pad: 'same' },
+    { name: 'stride [2,1], valid, non-square kernel', x: [3, 10, 7, 2], w: [2, 3, 2, 4], strides: [2, 1], pad: 'valid' },
+    { name: 'explicit padding', x: [2, 6, 5, 3], w: [3, 2, 3, 2], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    { name: 'pointwise 1x1, 40 input channels', x: [2, 5, 6, 40], w: [1, 1, 40, 7], strides: 1, pad: 'valid' },
+    { name: '5x5 kernel larger than padded input edge', x: [1, 4, 4, 2], w: [5, 5, 2, 3], strides: 1, pad: 'same' },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const xData = seeded(c.x, 1);
+      const wData = seeded(c.w, 2);
+      const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding).shape);
+      const rData = seeded(outShape, 3);
+      const run = (): tf.Tensor[] => {
+        const r = tf.tensor(rData, outShape);
+        const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+          tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding), r));
+        return tf.grads(f)([tf.tensor(xData, c.x), tf.tensor(wData, c.w)]);
+      };
+      assertClose(await on('wasm', run), await on('cpu', run), c.name);
+    });
+  }
+
+  // tfjs-core's conv2d gradient drops dimRoundingMode, so the kernel sizes the output from dy.
+  // Reference: the same forward written with the explicit padding it amounts to (bottom 2).
+  it('numeric pad with dimRoundingMode ceil: filter gradient equals the explicit-padding one', async () => {
+    const xShape: Shape4 = [2, 8, 9, 3];
+    const wShape: Shape4 = [3, 3, 3, 4];
+    const xData = seeded(xShape, 8);
+    const wData = seeded(wShape, 9);
+    const rData = seeded([2, 5, 5, 4], 10);
+    const filterGrad = (pad: Pad, rounding?: 'ceil') => (): tf.Tensor[] => {
+      const r = tf.tensor(rData, [2, 5, 5, 4]);
+      const f = (w: tf.Tensor): tf.Tensor => tf.sum(tf.mul(tf.conv2d(tf.tensor(xData, xShape) as tf.Tensor4D, w as tf.Tensor4D, 2, pad, 'NHWC', 1, rounding), r));
+      return [tf.grad(f)(tf.tensor(wData, wShape))];
+    };
+    const wasm = await on('wasm', filterGrad(1, 'ceil'));
+    const cpu = await on('cpu', filterGrad([[0, 0], [1, 2], [1, 1], [0, 0]]));
+    assertClose(wasm, cpu, 'ceil rounding');
+  });
+
+  it('large input takes the chunked path (gather split by image) and still matches', async () => {
+    const xShape: Shape4 = [4, 96, 96, 32];
+    const filterShape: Shape4 = [3, 3, 32, 4];
+    const xData = seeded(xShape, 4);
+    const dyData = seeded([4, 96, 96, 4], 5);
+    const run = (): tf.Tensor[] => [
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, [4, 96, 96, 4]) }, {
+        strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape,
+      }) as tf.Tensor,
+    ];
+    assertClose(await on('wasm', run), await on('cpu', run), 'chunked');
+  });
+
+  it('honours a dilations attr (tfjs core refuses dilated conv gradients, so checked via the zero-inserted filter)', async () => {
+    const xShape: Shape4 = [2, 11, 10, 3];
+    const dilation = 2;
+    const filterShape: Shape4 = [3, 3, 3, 4];
+    const effective: Shape4 = [5, 5, 3, 4];
+    const outShape = [2, 11, 10, 4];
+    const xData = seeded(xShape, 6);
+    const dyData = seeded(outShape, 7);
+    const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC' };
+    const wasm = await on('wasm', () => [
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
+        ...attrs, filterShape, dilations: dilation,
+      }) as tf.Tensor,
+    ]);
+    const cpu = await on('cpu', () => {
+      const full = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
+        ...attrs, filterShape: effective,
+      }) as tf.Tensor4D;
+      return [tf.stridedSlice(full, [0, 0, 0, 0], effective, [dilation, dilation, 1, 1])];
+    });
+    assertClose(wasm, cpu, 'dilated');
+  });
+
+  it('rejects NCHW with one clear line', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 4, 4, 2]);
+    const dy = tf.zeros([1, 4, 4, 3]);
+    assert.throws(
+      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
+      /Conv2DBackpropFilter: only NHWC \(channelsLast\) is supported, got NCHW/,
+    );
+    tf.dispose([x, dy]);
+  });
+});
+
+describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs cpu', () => {
+  const cases: { name: string; x: Shape4; w: Shape4; strides: number; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }[] = [
+    { name: 'multiplier 1, same, batch 1, odd sizes', x: [1, 9, 7, 5], w: [3, 3, 5, 1], strides: 1, pad: 'same' },
+    { name: 'multiplier 2, stride 2, valid', x: [2, 11, 9, 3], w: [3, 3, 3, 2], strides: 2, pad: 'valid' },
+    { name: 'multiplier 2, stride 2, same', x: [3, 8, 10, 4], w: [5, 3, 4, 2], strides: 2, pad: 'same' },
+    { name: 'explicit padding', x: [2, 6, 7, 3], w: [3, 3, 3, 1], strides: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+    { name: 'numeric pad with dimRoundingMode round, multiplier 3', x: [2, 9, 9, 2], w: [3, 3, 2, 3], strides: 2, pad: 1, rounding: 'round' },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const xData = seeded(c.x, 11);
+      const wData = seeded(c.w, 12);
+      const outShape = tf.tidy(() =>
+        tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding).shape,
+      );
+      const rData = seeded(outShape, 13);
+      const run = (): tf.Tensor[] => {
+        const r = tf.tensor(rData, outShape);
+        const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+          tf.sum(tf.mul(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding), r));
+        return tf.grads(f)([tf.tensor(xData, c.x), tf.tensor(wData, c.w)]);
+      };
+      assertClose(await on('wasm', run), await on('cpu', run), c.name);
+    });
+  }
+
+  // tfjs core refuses dilated depthwise gradients and the cpu backprop kernels ignore
+  // dilations, so the reference is an undilated run with the zero-inserted filter.
+  it('dilation 2 (both kernels), checked via the zero-inserted filter', async () => {
+    const xShape: Shape4 = [2, 10, 9, 3];
+    const filterShape: Shape4 = [3, 3, 3, 2];
+    const effective: Shape4 = [5, 5, 3, 2];
+    const outShape = [2, 10, 9, 6];
+    const xData = seeded(xShape, 14);
+    const wData = seeded(filterShape, 15);
+    const dyData = seeded(outShape, 16);
+    const zeroInserted = new Float32Array(5 * 5 * 3 * 2);
+    for (let kh = 0; kh < 3; kh++)
+      for (let kw = 0; kw < 3; kw++)
+        for (let i = 0; i < 6; i++) zeroInserted[((kh * 2) * 5 + kw * 2) * 6 + i] = wData[(kh * 3 + kw) * 6 + i]!;
+    const attrs = { strides: 1, pad: 'same' };
+    const wasm = await on('wasm', () => [
+      tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
+        ...attrs, dilations: 2, filterShape,
+      }) as tf.Tensor,
+      tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, filterShape) }, {
+        ...attrs, dilations: 2, inputShape: xShape,
+      }) as tf.Tensor,
+    ]);
+    const cpu = await on('cpu', () => {
+      const fullFilterGrad = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
+        ...attrs, dilations: 1, filterShape: effective,
+      }) as tf.Tensor4D;
+      return [
+        tf.stridedSlice(fullFilterGrad, [0, 0, 0, 0], effective, [2, 2, 1, 1]),
+        tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dyData, outShape), filter: tf.tensor(zeroInserted, effective) }, {
+          ...attrs, dilations: 1, inputShape: xShape,
+        }) as tf.Tensor,
+      ];
+    });
+    assertClose(wasm, cpu, 'dilated depthwise');
+  });
+});
+
+describe('whole-net gradients wasm vs cpu (training mode)', () => {
+  const nets: { kind: NetKind; batch: number }[] = [
+    { kind: 'vgg', batch: 6 },
+    { kind: 'vgg-variants', batch: 5 },
+    { kind: 'mobilenet-block', batch: 4 },
+  ];
+  for (const { kind, batch } of nets) {
+    it(`${kind}: every trainable weight's gradient and the loss match`, async () => {
+      await tf.setBackend('cpu');
+      const reference = buildNet(kind);
+      const weights = reference.getWeights().map((w) => w.dataSync() as Float32Array);
+      const { x, y } = makeBatch(reference, batch, 21);
+      const cpu = lossGradients(reference, x, y, batch);
+      reference.dispose();
+      await tf.setBackend('wasm');
+      const model = buildNetWithWeights(kind, weights);
+      const wasm = lossGradients(model, x, y, batch);
+      model.dispose();
+      assert.ok(Math.abs(wasm.loss - cpu.loss) <= TOLERANCE * Math.max(1, Math.abs(cpu.loss)), `loss ${wasm.loss} vs ${cpu.loss}`);
+      assertClose(wasm.grads, cpu.grads, kind);
+    });
+  }
+});
+
+describe('memory', () => {
+  it('tensors, bytes and wasm heap allocations stay flat across repeated gradient steps', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as BackendWasm;
+    const models = (['vgg', 'mobilenet-block'] as const).map((kind) => {
+      const model = buildNet(kind);
+      return { model, batch: makeBatch(model, 3, 31) };
+    });
+    const step = (): void => {
+      for (const { model, batch } of models) lossGradients(model, batch.x, batch.y, 3);
+    };
+    step(); // first step creates lazily-built state (BN moving stats, cached kernels)
+    const after1 = { ...tf.memory(), heapIds: backend.numDataIds() };
+    for (let i = 0; i < 4; i++) step();
+    const after5 = { ...tf.memory(), heapIds: backend.numDataIds() };
+    assert.equal(after5.numTensors, after1.numTensors);
+    assert.equal(after5.numBytes, after1.numBytes);
+    assert.equal(after5.heapIds, after1.heapIds);
+    for (const { model } of models) model.dispose();
+  });
+
+  it('the chunked Conv2DBackpropFilter path frees its buffers', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as BackendWasm;
+    const x = tf.randomNormal([4, 96, 96, 32]);
+    const dy = tf.randomNormal([4, 96, 96, 4]);
+    const run = (): void => {
+      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 4] }) as tf.Tensor;
+      dw.dispose();
+    };
+    run();
+    const before = { ...tf.memory(), heapIds: backend.numDataIds() };
+    run();
+    run();
+    assert.deepEqual({ ...tf.memory(), heapIds: backend.numDataIds() }, before);
+    tf.dispose([x, dy]);
+  });
+});
