@@ -1,0 +1,43 @@
+/**
+ * Classification loss that fits the model's last layer: softmax outputs are probabilities
+ * (clipped log), linear outputs are logits (fused softmax cross-entropy).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+
+export type OutputKind = 'probabilities' | 'logits';
+
+/** Clipping of probabilities before the log, as Keras does (epsilon 1e-7). */
+const PROB_EPSILON = 1e-7;
+
+/** Decides from the output layer's activation whether the model emits probabilities or logits. */
+export function outputKind(model: tf.LayersModel): OutputKind {
+  if (model.outputs.length !== 1) {
+    throw new InputError(`model ${model.name} has ${model.outputs.length} outputs; slim trains single-output classifiers`);
+  }
+  const layer = model.outputs[0]!.sourceLayer;
+  if (layer instanceof tf.LayersModel) return outputKind(layer);
+  const className = layer.getClassName();
+  if (className === 'Softmax') return 'probabilities';
+  const activation: unknown = layer.getConfig()['activation'];
+  if (activation === 'softmax') return 'probabilities';
+  if (activation === 'linear' || (activation === undefined && className !== 'Activation')) return 'logits';
+  throw new InputError(
+    `model output layer ${layer.name} (${className}) has activation ${String(activation)}; ` +
+      'slim trains classifiers that end in softmax or in linear logits',
+  );
+}
+
+/** Mean categorical cross-entropy of a batch; `y` is one-hot. */
+export function crossEntropy(kind: OutputKind, y: tf.Tensor2D, output: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    if (kind === 'logits') return tf.losses.softmaxCrossEntropy(y, output) as tf.Scalar;
+    const p = tf.clipByValue(output, PROB_EPSILON, 1 - PROB_EPSILON);
+    return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(p)), -1))) as tf.Scalar;
+  });
+}
+
+/** Number of rows whose arg-max matches the one-hot label (int32 scalar). */
+export function correctCount(y: tf.Tensor2D, output: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(output, -1), tf.argMax(y, -1)), 'int32')));
+}
