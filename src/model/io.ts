@@ -46,7 +46,12 @@ export interface ReadModelOptions {
 export interface WriteModelOptions {
   /** Replace `outDir` even when it holds files other than a model (its whole content is removed). */
   overwrite?: boolean;
+  /** Files slim keeps beside a model (logs, plans), written in the same atomic step. Names from SIDECAR_FILES. */
+  sidecars?: Record<string, string>;
 }
+
+/** Files slim itself writes beside a model; a folder holding only a model and these is slim's to replace. */
+export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-log.jsonl', 'prune-plan.json', 'report.json'];
 
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {
@@ -269,7 +274,9 @@ async function isModelOnlyDirectory(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
-  return entries.every((entry) => entry.name === MODEL_JSON || (entry.isFile() && manifestFiles.has(entry.name)));
+  return entries.every(
+    (entry) => entry.name === MODEL_JSON || (entry.isFile() && (manifestFiles.has(entry.name) || SIDECAR_FILES.includes(entry.name))),
+  );
 }
 
 /**
@@ -280,7 +287,7 @@ async function isModelOnlyDirectory(dir: string): Promise<boolean> {
  * then renamed into place, so readers see the old folder or the new one, never a mix.
  *
  * Policy when `outDir` already exists:
- *   - empty, or holding only a model (model.json + the files its manifest names): replaced;
+ *   - empty, or holding only a model (model.json + the files its manifest names + SIDECAR_FILES): replaced;
  *   - holding anything else: refused with InputError, unless `overwrite: true`, which replaces the
  *     whole folder (other files included). Even then the filesystem root, the home folder and any
  *     folder containing the current directory are refused, as too costly to get wrong.
@@ -295,6 +302,10 @@ export async function writeModel(
 
   // Everything that can fail on bad input happens before the disk is touched.
   validateWeights(artifacts.weights);
+  const sidecars = Object.entries(options.sidecars ?? {});
+  for (const [name] of sidecars) {
+    if (!SIDECAR_FILES.includes(name)) throw new Error(`writeModel: "${name}" is not a known sidecar file`);
+  }
   const modelTopology = normalizeTopology(artifacts.modelTopology, 'modelTopology to write');
   const { specs, data } = encodeWeightMap(artifacts.weights);
   const modelJson: Record<string, unknown> = {
@@ -339,6 +350,7 @@ export async function writeModel(
       throw new InputError(`${outDir}: cannot serialise model.json (${(error as Error).message})`, { cause: error });
     }
     await writeFileSynced(path.join(tempDir, MODEL_JSON), jsonText);
+    for (const [name, text] of sidecars) await writeFileSynced(path.join(tempDir, name), text);
     await syncDirectory(tempDir);
 
     if (replaceExisting) {

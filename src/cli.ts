@@ -1,0 +1,66 @@
+/**
+ * yargs root. Registers the commands and maps every error to an exit code in ONE place:
+ * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2,
+ * anything unexpected → 2 as an internal error. Stacks only with --verbose.
+ */
+import yargs, { type Argv } from 'yargs';
+import { EXIT_BAD_INPUT, EXIT_OK, SlimError } from './errors.js';
+import { Output } from './io/output.js';
+import type { GlobalFlags } from './commands/common.js';
+import { trainCommand } from './commands/train.js';
+import { pruneCommand } from './commands/prune.js';
+import { finetuneCommand } from './commands/finetune.js';
+import { reportCommand } from './commands/report.js';
+import { runCommand } from './commands/run.js';
+import { schemaCommand } from './commands/schema.js';
+import { VERSION } from './version.js';
+
+export function buildCli(argv: string[]): Argv<GlobalFlags> {
+  return yargs(argv)
+    .scriptName('slim')
+    .usage('$0 <command> [options]\n\nNetwork Slimming for TensorFlow.js layers models.')
+    .option('verbose', { type: 'boolean', default: false, describe: 'more logs; stack traces on errors' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no logs on stderr (errors still shown)' })
+    .option('json', { type: 'boolean', default: false, describe: 'stdout is exactly one JSON document' })
+    .option('progress', { type: 'boolean', default: true, describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off' })
+    .option('color', { type: 'boolean', default: true, describe: 'colour on stderr (only on a TTY; NO_COLOR also turns it off)' })
+    .command(trainCommand)
+    .command(pruneCommand)
+    .command(finetuneCommand)
+    .command(reportCommand)
+    .command(runCommand)
+    .command(schemaCommand)
+    .demandCommand(1, 'give a command: train, prune, finetune, report, run or schema (slim --help lists them)')
+    .strict()
+    .recommendCommands()
+    .version(VERSION)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail(false) as unknown as Argv<GlobalFlags>;
+}
+
+/** Runs the CLI; resolves to the exit code (bin/slim.js sets process.exitCode). */
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const out = new Output({ verbose, color: !argv.includes('--no-color') });
+  try {
+    await buildCli(argv).parseAsync();
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof SlimError) {
+      out.error(err.message);
+      if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    if (e?.name === 'YError') {
+      out.error(`${e.message} (slim --help shows the usage)`);
+      return EXIT_BAD_INPUT;
+    }
+    out.error(`internal error: ${e?.message ?? String(err)}${verbose ? '' : ' (run with --verbose for the stack)'}`);
+    if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
+    return EXIT_BAD_INPUT;
+  }
+}

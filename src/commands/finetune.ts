@@ -1,0 +1,30 @@
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../config/load.js';
+import { trainCommandJob } from '../pipeline/stages.js';
+import { outputFor, type GlobalFlags } from './common.js';
+import { datasetOverride, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+
+interface FinetuneFlags extends GlobalFlags, TrainingFlags {
+  model: string;
+  out: string;
+}
+
+export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
+  command: 'finetune',
+  describe: 'fine-tune a pruned model (the training loop without the sparsity term)',
+  builder: (y) =>
+    withTrainingFlags(y)
+      .option('model', { type: 'string', demandOption: true, describe: 'pruned model.json (or its folder)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the fine-tuned model (+ finetune-log.jsonl)' }) as never,
+  handler: async (argv) => {
+    const out = outputFor(argv);
+    const config = await loadConfig(argv.config, [
+      ...trainingOverrides(argv, 'finetune'),
+      ...datasetOverride(argv),
+      { path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' },
+    ]);
+    const result = await trainCommandJob(config, 'finetune', argv.out, { overwrite: argv.overwrite }, out);
+    if (argv.json) out.json(result);
+    else out.data(result.model);
+  },
+};

@@ -1,0 +1,33 @@
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../config/load.js';
+import { trainCommandJob } from '../pipeline/stages.js';
+import { outputFor, type GlobalFlags } from './common.js';
+import { datasetOverride, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+
+interface TrainFlags extends GlobalFlags, TrainingFlags {
+  model?: string;
+  out: string;
+  lambda?: number;
+}
+
+export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
+  command: 'train',
+  describe: 'sparsity training: task loss + lambda * sum|gamma| over every BatchNorm scale',
+  builder: (y) =>
+    withTrainingFlags(y)
+      .option('model', { type: 'string', describe: 'model.json to train (default: the config\'s model)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the trained model (+ train-log.jsonl)' })
+      .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }) as never,
+  handler: async (argv) => {
+    const out = outputFor(argv);
+    const config = await loadConfig(argv.config, [
+      ...trainingOverrides(argv, 'train'),
+      ...datasetOverride(argv),
+      { path: ['train', 'sparsity'], value: argv.lambda, flag: '--lambda' },
+      ...(argv.model !== undefined ? [{ path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' }] : []),
+    ]);
+    const result = await trainCommandJob(config, 'train', argv.out, { overwrite: argv.overwrite }, out);
+    if (argv.json) out.json(result);
+    else out.data(result.model);
+  },
+};

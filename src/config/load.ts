@@ -1,0 +1,93 @@
+/**
+ * Loading a config: read the file (or stdin for '-'), parse JSON once, apply flag overrides,
+ * validate with the zod schema. Every error names the file and the config path that is wrong.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/**
+ * A flag value to put at a config path before validation, e.g. ['train', 'lr'] = 0.05.
+ * `undefined` leaves the config alone (flag not given); `null` removes the config's value.
+ */
+export interface Override {
+  path: string[];
+  value: unknown;
+  flag: string;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readConfigText(source: string): Promise<string> {
+  if (source === '-') return readStdin();
+  try {
+    return await readFile(source, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read config ${source}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}`);
+  }
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+/** One line per problem, the first one leading: `config.json: train.lr: expected number, received string`. */
+export function describeZodError(error: z.ZodError, source: string, overrides: Override[] = []): string {
+  const lines = error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
+      return `${source}: unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
+    }
+    const where = formatPath(issue.path);
+    const flag = overrides.find((o) => o.path.join('.') === issue.path.map(String).join('.'));
+    const from = flag ? ` (from ${flag.flag})` : '';
+    return `${source}: ${where}${from}: ${issue.message}`;
+  });
+  return lines.join('; ');
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null) node[key] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) {
+      throw new InputError(`config: ${path.join('.')}: cannot set a flag value inside "${key}", which is not an object`);
+    }
+    node = node[key] as Record<string, unknown>;
+  }
+  const leaf = path[path.length - 1]!;
+  if (value === null) delete node[leaf];
+  else node[leaf] = value;
+}
+
+/** Validates raw JSON text (plus overrides) into a Config; `source` names it in errors. */
+export function parseConfig(text: string, source: string, overrides: Override[] = []): Config {
+  let raw: unknown;
+  try {
+    raw = text.trim() === '' ? {} : JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`${source}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InputError(`${source}: the config must be a JSON object`);
+  }
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  for (const o of overrides) if (o.value !== undefined) setPath(merged, o.path, o.value);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw new InputError(describeZodError(result.error, source, overrides));
+  return result.data;
+}
+
+/** Loads `--config` (a path, '-' for stdin, or none for defaults) and applies flag overrides. */
+export async function loadConfig(source: string | undefined, overrides: Override[] = []): Promise<Config> {
+  if (source === undefined) return parseConfig('{}', 'flags', overrides);
+  const text = await readConfigText(source);
+  return parseConfig(text, source === '-' ? 'stdin' : source, overrides);
+}

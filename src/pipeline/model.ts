@@ -1,0 +1,42 @@
+/** Where a stage's model comes from (a file or a built-in architecture) and where it goes (atomic write). */
+import type * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import { buildVgg } from '../model/architectures.js';
+import { fromLayersModel, toLayersModel } from '../model/convert.js';
+import { readModel, writeModel, type WriteModelOptions } from '../model/io.js';
+import type { ModelConfig } from '../config/schema.js';
+import type { PreparedData } from './data.js';
+
+export async function loadLayersModel(path: string): Promise<{ model: tf.LayersModel; path: string }> {
+  const artifacts = await readModel(path);
+  return { model: await toLayersModel(artifacts), path: artifacts.path };
+}
+
+/** A model from the config: a model file, or a built-in VGG-style net shaped for the data. */
+export async function modelFromConfig(
+  config: ModelConfig | undefined,
+  data: PreparedData,
+  seed: number,
+): Promise<{ model: tf.LayersModel; path?: string; trained: boolean }> {
+  if (config === undefined) {
+    throw new InputError('config: model: required (a {"type": "vgg", "cfg": [...]} or {"type": "file", "path": ...}), or pass --model');
+  }
+  if (config.type === 'file') {
+    const loaded = await loadLayersModel(config.path);
+    return { ...loaded, trained: config.trained };
+  }
+  const model = buildVgg({
+    cfg: config.cfg,
+    inputShape: data.imageShape,
+    numClasses: data.numClasses,
+    head: config.head,
+    hidden: config.hidden,
+    dropout: config.dropout,
+    seed,
+  });
+  return { model, trained: false };
+}
+
+export async function saveLayersModel(model: tf.LayersModel, outDir: string, options: WriteModelOptions = {}): Promise<string> {
+  return writeModel(outDir, await fromLayersModel(model), options);
+}

@@ -1,0 +1,70 @@
+/**
+ * The prune stage: plan (pure data) → apply (one function) → counts before/after.
+ * No printing here; `describePlan` returns lines the command decides where to put.
+ */
+import { InputError } from '../errors.js';
+import { applyPlanDetailed, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
+import { planPrune, type PrunePlan } from '../prune/plan.js';
+import { countModel, type ModelCount } from '../report/count.js';
+import type { ModelArtifacts } from '../model/topology.js';
+import type { PruneConfig } from '../config/schema.js';
+
+export interface PruneOutcome {
+  plan: PrunePlan;
+  artifacts: ModelArtifacts;
+  folds: BiasFold[];
+  unfolded: UnfoldedConstant[];
+  before: ModelCount;
+  after: ModelCount;
+}
+
+export function makePlan(artifacts: ModelArtifacts, prune: PruneConfig): PrunePlan {
+  if (prune.ratio === undefined && prune.threshold === undefined) {
+    throw new InputError('prune: give --ratio (fraction of BN channels to remove) or --threshold (|gamma| below which to remove)');
+  }
+  return planPrune(artifacts, {
+    ...(prune.ratio !== undefined ? { ratio: prune.ratio } : { threshold: prune.threshold! }),
+    minChannels: prune.minChannels,
+    roundTo: prune.roundTo,
+    importance: prune.importance,
+  });
+}
+
+export function pruneModel(artifacts: ModelArtifacts, prune: PruneConfig): PruneOutcome {
+  const plan = makePlan(artifacts, prune);
+  const applied = applyPlanDetailed(artifacts, plan);
+  return {
+    plan,
+    artifacts: applied.artifacts,
+    folds: applied.folds,
+    unfolded: applied.unfolded,
+    before: countModel(artifacts.modelTopology),
+    after: countModel(applied.artifacts.modelTopology),
+  };
+}
+
+/** Human summary of a plan (one group per line), for stderr or for `--dry-run` on stdout. */
+export function describePlan(plan: PrunePlan): string[] {
+  const lines: string[] = [];
+  const how = plan.ratio !== null ? `ratio ${plan.ratio}` : 'threshold';
+  lines.push(
+    `prune plan: ${plan.prunedChannels} of ${plan.candidateChannels} BN channels removed (${how}, |gamma| threshold ${plan.threshold.toPrecision(4)}, importance ${plan.importance})`,
+  );
+  for (const g of plan.groups) {
+    lines.push(`  group ${g.id}: ${g.channels} -> ${g.keep.length} channels  [bn: ${g.bn.join(', ')}; layers: ${g.layers.join(', ')}]`);
+  }
+  if (plan.groups.length === 0) lines.push('  no prunable channel group (no BatchNormalization scales a prunable channel)');
+  for (const w of plan.walls) lines.push(`  kept whole: ${w.layer} (${w.className}): ${w.reason}`);
+  return lines;
+}
+
+export function describeFolds(folds: BiasFold[], unfolded: UnfoldedConstant[]): string[] {
+  const lines: string[] = [];
+  const channels = folds.reduce((a, f) => a + f.channels, 0);
+  if (channels > 0) {
+    const maxChange = Math.max(...folds.map((f) => f.maxAbsBiasChange));
+    lines.push(`beta compensation: folded the constant output of ${channels} removed channel(s) into ${folds.length} following bias(es) (largest bias change ${maxChange.toPrecision(3)})`);
+  }
+  for (const u of unfolded) lines.push(`beta not folded into ${u.layer} (group ${u.group}): ${u.reason}`);
+  return lines;
+}

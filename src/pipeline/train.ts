@@ -1,0 +1,102 @@
+/**
+ * Training stages (pretrain, sparsity train, fine-tune) around the core loop: model/data checks,
+ * a progress bar and epoch lines on stderr, and the JSON-lines epoch log that lands beside the model.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import { train, type EpochRecord } from '../train/loop.js';
+import { evaluate } from '../train/evaluate.js';
+import type { Output } from '../io/output.js';
+import type { PreparedData } from './data.js';
+
+export interface StageHyperparameters {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  milestones: number[];
+  gamma: number;
+}
+
+export interface StageResult {
+  epochs: EpochRecord[];
+  /** The JSON-lines log (one EpochRecord per line). */
+  log: string;
+  /** Test-set accuracy after the stage (fraction 0..1). */
+  testAccuracy: number;
+  seconds: number;
+}
+
+/** The model must take the dataset's images and emit one score per class. */
+export function checkModelFitsData(model: tf.LayersModel, data: PreparedData): void {
+  const input = model.inputs[0]?.shape ?? [];
+  const [h, w, c] = data.imageShape;
+  const fits = input.length === 4 && (input[1] === null || input[1] === h) && (input[2] === null || input[2] === w) && input[3] === c;
+  if (!fits) {
+    throw new InputError(`model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the dataset's ${h}x${w}x${c} images`);
+  }
+  const output = model.outputs[0]?.shape ?? [];
+  if (output[output.length - 1] !== data.numClasses) {
+    throw new InputError(`model outputs ${output[output.length - 1]} values per example, the dataset has ${data.numClasses} classes`);
+  }
+}
+
+function percent(x: number | undefined): string {
+  return x === undefined ? '-' : `${(x * 100).toFixed(2)}%`;
+}
+
+export function testAccuracy(model: tf.LayersModel, data: PreparedData, batchSize: number): number {
+  return evaluate(model, data.test, { batchSize: Math.max(batchSize, 256), preprocess: data.preprocess }).accuracy;
+}
+
+/** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
+export async function runTrainingStage(
+  model: tf.LayersModel,
+  data: PreparedData,
+  hp: StageHyperparameters,
+  sparsityLambda: number,
+  seed: number,
+  out: Output,
+  label: string,
+): Promise<StageResult> {
+  checkModelFitsData(model, data);
+  const started = Date.now();
+  const lines: string[] = [];
+  out.info(
+    `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
+      `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +
+      (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : ''),
+  );
+  let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
+  let barEpoch = 0;
+  const result = await train(
+    model,
+    { train: data.train, val: data.val },
+    { ...hp, sparsityLambda, seed, preprocess: data.preprocess },
+    {
+      onBatch: (info) => {
+        if (info.epoch !== barEpoch) {
+          bar.stop();
+          barEpoch = info.epoch;
+          bar = out.progressBar(`${label} epoch ${info.epoch + 1}/${hp.epochs}`, info.stepsPerEpoch);
+        }
+        bar.update(info.step + 1, { info: `loss ${info.loss.toFixed(4)} ${Math.round(info.imagesPerSecond)} img/s` });
+      },
+      onEpoch: (r) => {
+        bar.stop();
+        lines.push(JSON.stringify({ stage: label, ...r }));
+        out.info(
+          `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
+            `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
+            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}`,
+        );
+      },
+    },
+  );
+  bar.stop();
+  const accuracy = testAccuracy(model, data, hp.batchSize);
+  out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
+  return { epochs: result.epochs, log: lines.join('\n') + '\n', testAccuracy: accuracy, seconds: (Date.now() - started) / 1000 };
+}
