@@ -6,11 +6,13 @@ import {
   NODE_CPU_PACKAGE,
   NODE_GPU_PACKAGE,
   SLIM_WASM_KERNELS,
+  SLIM_WASM_REPLACEMENTS,
   WASM_PACKAGE,
   registerSlimWasmKernels,
   selectBackend,
 } from '../src/backend/index.js';
 import { fakeImporter, removeFakeNodeBackend } from './helpers/backend-fakes.js';
+import { fusedBatchNormGradConfig } from '../src/backend/wasm-kernels/batch-norm-grad.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
 
@@ -137,7 +139,10 @@ describe('real wasm backend', () => {
   it('registerSlimWasmKernels is idempotent', () => {
     const first = registerSlimWasmKernels();
     const second = registerSlimWasmKernels();
-    assert.deepEqual(first, SLIM_WASM_KERNELS.map((k) => k.kernelName));
+    assert.deepEqual(first, [...SLIM_WASM_KERNELS, ...SLIM_WASM_REPLACEMENTS].map((k) => k.kernelName));
     assert.deepEqual(second, first);
+    // Replacements are in the registry, and the FusedBatchNorm gradient is slim's.
+    for (const k of SLIM_WASM_REPLACEMENTS) assert.equal(tf.getKernel(k.kernelName, 'wasm')?.kernelFunc, k.kernelFunc);
+    assert.equal(tf.getGradient('FusedBatchNorm'), fusedBatchNormGradConfig);
   });
 });

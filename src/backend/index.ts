@@ -10,4 +10,4 @@ export {
   type BackendDeps,
 } from './select.js';
 export { initWasmBackend, wasmDistDir, type WasmInfo } from './wasm.js';
-export { registerSlimWasmKernels, SLIM_WASM_KERNELS } from './wasm-kernels/index.js';
+export { registerSlimWasmKernels, SLIM_WASM_KERNELS, SLIM_WASM_REPLACEMENTS } from './wasm-kernels/index.js';

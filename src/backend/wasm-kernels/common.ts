@@ -76,3 +76,25 @@ export function withOutputSizeOf(dy: tf.TensorInfo, info: Conv2DInfo): Conv2DInf
   if (outHeight === undefined || outWidth === undefined) throw new Error(`slim wasm kernels: dy must be rank 4, got [${dy.shape.join(', ')}]`);
   return { ...info, outHeight, outWidth };
 }
+
+/**
+ * out = conv2d(x, filter) (NHWC, filter [fh, fw, in, out]) run by the wasm backend's own
+ * Conv2D kernel (XNNPACK). The caller owns (and must dispose) the returned TensorInfo.
+ */
+export function conv2d(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: { strides: [number, number]; dilations: [number, number]; pad: 'valid' | tf.backend_util.ExplicitPadding },
+): tf.TensorInfo {
+  const kernel = tf.getKernel('Conv2D', 'wasm');
+  if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no Conv2D kernel');
+  return kernel.kernelFunc({ inputs: { x, filter }, backend, attrs: { ...attrs, dataFormat: 'NHWC' } }) as tf.TensorInfo;
+}
+
+/** [1, rows, columns] → [1, columns, rows] with the wasm Transpose kernel. Caller disposes. */
+export function transposeMatrix(backend: BackendWasm, a: tf.TensorInfo): tf.TensorInfo {
+  const kernel = tf.getKernel('Transpose', 'wasm');
+  if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no Transpose kernel');
+  return kernel.kernelFunc({ inputs: { x: a }, backend, attrs: { perm: [0, 2, 1] } }) as tf.TensorInfo;
+}

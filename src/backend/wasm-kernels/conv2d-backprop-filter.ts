@@ -32,38 +32,53 @@ interface Conv2DBackpropFilterAttrs {
   dilations?: [number, number] | number;
 }
 
+/** Output positions per block of the transposed gather: the block's source pixels stay in L1. */
+const GATHER_BLOCK = 128;
+
 /**
  * Writes the patches of images [firstImage, firstImage + imageCount) into `colsT`, transposed:
- * one row per filter tap and input channel ([kh][kw][ci] order, the filter layout), one column
- * per output position. Transposed because the wasm BatchMatMul is ~10× faster without
- * transpose flags (XNNPACK path). This is the inner loop a faster path would replace.
+ * one row per filter tap and input channel ([kh][kw][ci], the filter layout), one column per
+ * output position. Transposed because the wasm BatchMatMul then packs only dy (its right
+ * operand, repacked on every call since dy is new each step), not the 9× larger patches.
+ * Cache-blocked: per tap, a block of positions is read once per channel from L1 and written
+ * as contiguous runs of each row.
  */
 export function im2colTransposedNHWC(x: Float32Array, colsT: Float32Array, info: Conv2DInfo, firstImage: number, imageCount: number): void {
   const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
   const { strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
   const imageStride = inHeight * inWidth * inChannels;
-  const rowStride = inWidth * inChannels;
   const columns = imageCount * outHeight * outWidth;
+  // Per output position: top-left input corner and image offset.
+  const cornerY = new Int32Array(columns);
+  const cornerX = new Int32Array(columns);
+  const imageAt = new Int32Array(columns);
+  let column = 0;
+  for (let b = firstImage; b < firstImage + imageCount; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++, column++) {
+        cornerY[column] = oy * strideHeight - info.padInfo.top;
+        cornerX[column] = ox * strideWidth - info.padInfo.left;
+        imageAt[column] = b * imageStride;
+      }
+    }
+  }
+  const sourceAt = new Int32Array(GATHER_BLOCK); // −1: the tap falls in the padding
   for (let kh = 0; kh < filterHeight; kh++) {
     for (let kw = 0; kw < filterWidth; kw++) {
       const firstRow = (kh * filterWidth + kw) * inChannels;
-      let column = 0;
-      for (let b = firstImage; b < firstImage + imageCount; b++) {
-        for (let oy = 0; oy < outHeight; oy++) {
-          const iy = oy * strideHeight + kh * dilationHeight - top;
-          const rowInside = iy >= 0 && iy < inHeight;
-          const rowBase = b * imageStride + iy * rowStride;
-          for (let ox = 0; ox < outWidth; ox++, column++) {
-            const ix = ox * strideWidth + kw * dilationWidth - left;
-            let dst = firstRow * columns + column;
-            if (!rowInside || ix < 0 || ix >= inWidth) {
-              for (let c = 0; c < inChannels; c++, dst += columns) colsT[dst] = 0;
-            } else {
-              const src = rowBase + ix * inChannels;
-              for (let c = 0; c < inChannels; c++, dst += columns) colsT[dst] = x[src + c]!;
-            }
+      for (let blockStart = 0; blockStart < columns; blockStart += GATHER_BLOCK) {
+        const blockLength = Math.min(GATHER_BLOCK, columns - blockStart);
+        for (let j = 0; j < blockLength; j++) {
+          const iy = cornerY[blockStart + j]! + kh * dilationHeight;
+          const ix = cornerX[blockStart + j]! + kw * dilationWidth;
+          const inside = iy >= 0 && iy < inHeight && ix >= 0 && ix < inWidth;
+          sourceAt[j] = inside ? imageAt[blockStart + j]! + (iy * inWidth + ix) * inChannels : -1;
+        }
+        for (let c = 0; c < inChannels; c++) {
+          const dst = (firstRow + c) * columns + blockStart;
+          for (let j = 0; j < blockLength; j++) {
+            const src = sourceAt[j]!;
+            colsT[dst + j] = src < 0 ? 0 : x[src + c]!;
           }
         }
       }
@@ -96,24 +111,30 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
   const rowsPerImage = outHeight * outWidth;
 
   const imagesPerChunk = Math.max(1, Math.floor(MAX_GATHER_ELEMENTS / Math.max(1, rowsPerImage * patchSize)));
-  if (imagesPerChunk >= batchSize) {
-    const product = gatherAndMultiply(backend, x, dy, info, 0, batchSize, false);
-    return { dataId: product.dataId, shape: attrs.filterShape, dtype: 'float32' };
+  // dW [patch, co] = im2colᵀ · dy, summed over chunks of images.
+  let accumulated: tf.TensorInfo | null = null;
+  try {
+    for (let first = 0; first < batchSize; first += imagesPerChunk) {
+      const count = Math.min(imagesPerChunk, batchSize - first);
+      const product = gatherAndMultiply(backend, x, dy, info, first, count);
+      if (accumulated === null) {
+        accumulated = product;
+      } else {
+        const sum = heapF32(backend, accumulated);
+        const partial = heapF32(backend, product);
+        for (let i = 0; i < sum.length; i++) sum[i] += partial[i]!;
+        disposeInfo(backend, product);
+      }
+    }
+  } catch (error) {
+    if (accumulated !== null) disposeInfo(backend, accumulated);
+    throw error;
   }
-
-  // Large inputs: bound the gather buffer, accumulate the partial products in JS.
-  const accumulated = new Float32Array(patchSize * outChannels);
-  for (let first = 0; first < batchSize; first += imagesPerChunk) {
-    const count = Math.min(imagesPerChunk, batchSize - first);
-    const product = gatherAndMultiply(backend, x, dy, info, first, count, true);
-    const partial = heapF32(backend, product);
-    for (let i = 0; i < accumulated.length; i++) accumulated[i] += partial[i];
-    disposeInfo(backend, product);
-  }
-  return backend.makeOutput(attrs.filterShape, 'float32', undefined, accumulated);
+  if (accumulated === null) throw new Error(`slim wasm kernel ${KERNEL}: empty batch`);
+  return { dataId: accumulated.dataId, shape: attrs.filterShape, dtype: 'float32' };
 }
 
-/** im2col of a run of images, times the matching rows of dy. Caller disposes the result. */
+/** im2colᵀ of a run of images times the matching rows of dy: [1, patch, co]. Caller disposes. */
 function gatherAndMultiply(
   backend: BackendWasm,
   x: tf.TensorInfo,
@@ -121,12 +142,12 @@ function gatherAndMultiply(
   info: Conv2DInfo,
   firstImage: number,
   imageCount: number,
-  copyDyRows: boolean,
 ): tf.TensorInfo {
   const rows = imageCount * info.outHeight * info.outWidth;
   const patchSize = info.filterHeight * info.filterWidth * info.inChannels;
+  const wholeBatch = firstImage === 0 && imageCount === info.batchSize;
   const colsT = backend.makeOutput([1, patchSize, rows], 'float32');
-  const dyRows = copyDyRows ? backend.makeOutput([1, rows, info.outChannels], 'float32') : null;
+  const dyRows = wholeBatch ? null : backend.makeOutput([1, rows, info.outChannels], 'float32');
   // Views only after the allocations above (they may grow and detach the heap).
   im2colTransposedNHWC(heapF32(backend, x), heapF32(backend, colsT), info, firstImage, imageCount);
   let dyInfo: tf.TensorInfo = { dataId: dy.dataId, shape: [1, rows, info.outChannels], dtype: 'float32' };
@@ -136,6 +157,7 @@ function gatherAndMultiply(
     dyInfo = dyRows;
   }
   try {
+    // No transpose flags: the wasm BatchMatMul's fast (XNNPACK) path.
     return matMul(backend, colsT, dyInfo);
   } finally {
     disposeInfo(backend, colsT);

@@ -1,25 +1,39 @@
 /**
- * slim's own wasm kernels: the ones training needs that tfjs-backend-wasm 4.22 lacks.
- * Found by comparing tf.getKernelsForBackend('wasm') with 'cpu' and by running
- * gradients of real nets on both (see test/backend-kernels.test.ts).
+ * slim's own wasm kernels: the ones training needs that tfjs-backend-wasm 4.22 lacks, and
+ * faster replacements for stock ones that dominated a training step (see bench/profile-train.ts).
+ * Found by comparing tf.getKernelsForBackend('wasm') with 'cpu', by running gradients of
+ * real nets on both (test/backend-kernels.test.ts) and by profiling training steps.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
+import { fusedBatchNormGradConfig, fusedBatchNormGradKernelConfig } from './batch-norm-grad.js';
+import { maxPoolGradConfig } from './max-pool-grad.js';
+import { rememberStockKernel } from './stock.js';
 
+/** Kernels the stock wasm backend does not have. */
 export const SLIM_WASM_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
+  fusedBatchNormGradKernelConfig,
 ];
 
+/** Stock wasm kernels slim replaces with faster ones (same maths, checked against cpu). */
+export const SLIM_WASM_REPLACEMENTS: readonly tf.KernelConfig[] = [conv2DBackpropInputConfig, maxPoolGradConfig];
+
 /**
- * Registers slim's kernels for the 'wasm' backend. Idempotent; a kernel the wasm package
- * already provides (a future version) is left alone.
+ * Registers slim's kernels for the 'wasm' backend, and slim's FusedBatchNorm gradient
+ * (global: tf.registerGradient has no per-backend form; it picks its wasm kernel itself). Idempotent; a missing kernel the wasm
+ * package already provides (a future version) is left alone. Replacements keep the stock
+ * kernel reachable (stockKernel()) and chain its setup, so a fallback to it still works.
  * @returns names of the kernels slim registered (now or earlier).
  */
 export function registerSlimWasmKernels(): string[] {
   const registered: string[] = [];
+  // Global (all backends), same maths as tfjs-core's; see batch-norm-grad.ts.
+  if (tf.getGradient('FusedBatchNorm') !== fusedBatchNormGradConfig) tf.registerGradient(fusedBatchNormGradConfig);
   for (const config of SLIM_WASM_KERNELS) {
     const existing = tf.getKernel(config.kernelName, 'wasm');
     if (existing === undefined) {
@@ -28,6 +42,18 @@ export function registerSlimWasmKernels(): string[] {
     } else if (existing.kernelFunc === config.kernelFunc) {
       registered.push(config.kernelName);
     }
+  }
+  for (const config of SLIM_WASM_REPLACEMENTS) {
+    const existing = tf.getKernel(config.kernelName, 'wasm');
+    registered.push(config.kernelName);
+    if (existing?.kernelFunc === config.kernelFunc) continue;
+    if (existing !== undefined) {
+      rememberStockKernel(existing);
+      tf.unregisterKernel(config.kernelName, 'wasm');
+    }
+    // The stock setupFunc (cwrap of its C++ entry) still has to run when the backend starts.
+    const stockSetup = existing?.setupFunc;
+    tf.registerKernel({ ...config, setupFunc: stockSetup ?? config.setupFunc });
   }
   return registered;
 }
