@@ -3,6 +3,7 @@
  * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2,
  * anything unexpected → 2 as an internal error. Stacks only with --verbose.
  */
+import * as tf from '@tensorflow/tfjs';
 import yargs, { type Argv } from 'yargs';
 import { EXIT_BAD_INPUT, EXIT_OK, SlimError } from './errors.js';
 import { Output } from './io/output.js';
@@ -30,6 +31,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(reportCommand)
     .command(runCommand)
     .command(schemaCommand)
+    .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
     .demandCommand(1, 'give a command: train, prune, finetune, report, run or schema (slim --help lists them)')
     .strict()
     .recommendCommands()
@@ -43,6 +45,8 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
 
 /** Runs the CLI; resolves to the exit code (bin/slim.js sets process.exitCode). */
 export async function main(argv: string[]): Promise<number> {
+  // PROD silences tfjs's console.log banners, which would otherwise land on stdout among the data.
+  tf.env().set('PROD', true);
   const verbose = argv.includes('--verbose');
   const out = new Output({ verbose, color: !argv.includes('--no-color') });
   try {

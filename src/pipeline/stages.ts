@@ -78,7 +78,10 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
   const backend = await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
   out.info(`data: ${data.summary}`);
-  let { model, trained } = await modelFromConfig(config.model, data, config.seed);
+  const built = await modelFromConfig(config.model, data, config.seed);
+  const model = built.model;
+  let trained = built.trained;
+  let modelDisposed = false;
   let pruned: tf.LayersModel | undefined;
   try {
     const input = await fromLayersModel(model);
@@ -112,6 +115,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     for (const line of describePlan(outcome.plan)) out.info(line);
     for (const line of describeFolds(outcome.folds, outcome.unfolded)) out.info(line);
     model.dispose();
+    modelDisposed = true;
     pruned = await toLayersModel(outcome.artifacts);
     models.pruned = await writeModel(dir('pruned'), outcome.artifacts, {
       ...writeOptions,
@@ -161,7 +165,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     );
     return summary;
   } finally {
-    model.dispose();
+    if (!modelDisposed) model.dispose();
     pruned?.dispose();
   }
 }
