@@ -20,8 +20,11 @@ describe('handler registry', () => {
         if (facet.importanceRole) assert.ok(facet.sliceChannels, `${h.className} scores channels but cannot slice them`);
       }
     }
-    for (const wall of ['Add', 'Concatenate', 'DepthwiseConv2D', 'SeparableConv2D']) {
-      assert.equal(getHandler(wall)?.channels, undefined, `${wall} is a wall in this version`);
+    for (const wall of ['Softmax', 'Dot']) {
+      assert.equal(getHandler(wall)?.channels, undefined, `${wall} mixes channels: a wall`);
+    }
+    for (const through of ['Add', 'Concatenate', 'DepthwiseConv2D', 'SeparableConv2D', 'Conv2DTranspose', 'LayerNormalization', 'PReLU']) {
+      assert.ok(getHandler(through)?.channels, `${through} can be pruned through`);
     }
   });
 });

@@ -250,7 +250,7 @@ describe('ratio, minChannels, roundTo', () => {
 });
 
 describe('walls', () => {
-  it('channels touching an Add stay whole, the wall is listed, the result is valid', async () => {
+  it('channels touching a Softmax over channels stay whole, the wall is listed, the result is valid', async () => {
     const input = tf.input({ shape: [6, 6, 3], name: 'in' });
     let a = tf.layers.conv2d({ name: 'ca', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(11) }).apply(input) as tf.SymbolicTensor;
     a = tf.layers.batchNormalization({ name: 'bna' }).apply(a) as tf.SymbolicTensor;
@@ -258,6 +258,7 @@ describe('walls', () => {
     let b = tf.layers.conv2d({ name: 'cb', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(12) }).apply(a) as tf.SymbolicTensor;
     b = tf.layers.batchNormalization({ name: 'bnb' }).apply(b) as tf.SymbolicTensor;
     let x = tf.layers.add({ name: 'sum' }).apply([a, b]) as tf.SymbolicTensor;
+    x = tf.layers.softmax({ name: 'sm', axis: -1 }).apply(x) as tf.SymbolicTensor; // normalises over channels: a wall
     x = tf.layers.conv2d({ name: 'cc', filters: 5, kernelSize: 1, kernelInitializer: init(13) }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bnc' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: 'rc' }).apply(x) as tf.SymbolicTensor;
@@ -272,7 +273,7 @@ describe('walls', () => {
     setBN(original, 'bnc', [1, 4], random);
 
     const plan = planPrune(original, { threshold: 0.1 });
-    assert.deepEqual(plan.walls, [{ layer: 'sum', className: 'Add', reason: 'no pruning handler for Add' }]);
+    assert.deepEqual(plan.walls, [{ layer: 'sm', className: 'Softmax', reason: 'no pruning handler for Softmax' }]);
     assert.equal(plan.groups.length, 1);
     assert.deepEqual(plan.groups[0].layers, ['cc', 'bnc', 'rc', 'gap', 'out']);
     const pruned = applyPlan(original, plan);

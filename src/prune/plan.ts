@@ -8,13 +8,15 @@
  *    group order then channel index; the k = floor(r·N) first are pruned. The reported threshold
  *    is the importance of the first kept channel in that order (so equal importances on both
  *    sides of the cut are possible; the order above decides them).
+ * With 'mean', a channel's importance is the mean of its |γ| over every BN row that holds it.
  * Then per group: keep at least max(minChannels, 1) (capped at the width), round the kept count
  * up to a multiple of roundTo (capped at the width); channels added back are the most important
  * of those pruned. No group ever ends with zero channels.
  */
 import { InputError } from '../errors.js';
 import type { ModelArtifacts } from '../model/topology.js';
-import { analyzeChannels, type ChannelGroup } from './groups.js';
+import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './groups.js';
+import { forEachRow } from './layout.js';
 import { indexWeights } from './weights.js';
 
 export type ImportanceAggregate = 'sum' | 'mean' | 'max';
@@ -42,11 +44,21 @@ export interface PlanGroup {
   /** Sorted indices of the channels kept. */
   keep: number[];
   pruned: number;
+  /** Present when removing channels here changes the kept outputs even for dead channels (LayerNormalization). */
+  notes?: string[];
 }
 
 export interface PlanWall {
   layer: string;
   className: string;
+  reason: string;
+}
+
+/** A group of channels that a prunable layer produces but that stays whole, and why. */
+export interface KeptWholeGroup {
+  id: number;
+  layers: string[];
+  channels: number;
   reason: string;
 }
 
@@ -59,6 +71,8 @@ export interface PrunePlan {
   prunedChannels: number;
   groups: PlanGroup[];
   walls: PlanWall[];
+  /** Groups produced by a prunable layer that cannot be pruned (touch a wall, the model output, no BN γ…). */
+  keptWhole?: KeptWholeGroup[];
 }
 
 interface ResolvedOptions {
@@ -94,23 +108,39 @@ function resolveOptions(options: PruneOptions): ResolvedOptions {
   };
 }
 
-/** Per-channel importance of a candidate group from its BNs' |γ|. */
-export function groupImportance(artifacts: ModelArtifacts, group: ChannelGroup, aggregate: ImportanceAggregate): Float64Array {
-  const index = indexWeights(artifacts.weights);
+/**
+ * Per-channel importance of a candidate group: every BN row that holds one of its channels
+ * contributes |γ| (a BN after Concatenate scores several groups; after a depthwise multiplier or
+ * Flatten one channel has several rows). 'sum' adds the contributions, 'mean' averages them,
+ * 'max' takes the largest.
+ */
+export function groupImportance(
+  artifacts: ModelArtifacts,
+  group: ChannelGroup,
+  aggregate: ImportanceAggregate,
+  analysis: ChannelAnalysis,
+  index: Map<string, Map<string, string>> = indexWeights(artifacts.weights),
+): Float64Array {
   const scores = new Float64Array(group.channels);
-  for (const { layer, role } of group.importance) {
+  const counts = new Float64Array(group.channels);
+  for (const { layer, node, role } of group.importance) {
     const name = index.get(layer)?.get(role);
     const weight = name === undefined ? undefined : artifacts.weights.get(name);
     if (weight === undefined) throw new InputError(`weights have no '${role}' for layer '${layer}'`);
-    if (weight.data.length !== group.channels) {
-      throw new InputError(`'${name}' has ${weight.data.length} values, expected ${group.channels} (one per channel)`);
-    }
-    for (let c = 0; c < group.channels; c++) {
-      const v = Math.abs(weight.data[c]);
+    const layout = analysis.layouts.get(node.inputs[0])!;
+    let rows = 0;
+    forEachRow(layout, (row, space, c) => {
+      rows++;
+      if (analysis.find(space) !== group.space) return;
+      const v = Math.abs(weight.data[row]);
       scores[c] = aggregate === 'max' ? Math.max(scores[c], v) : scores[c] + v;
+      counts[c] += 1;
+    });
+    if (weight.data.length !== rows) {
+      throw new InputError(`'${name}' has ${weight.data.length} values, expected ${rows} (one per channel)`);
     }
   }
-  if (aggregate === 'mean') for (let c = 0; c < scores.length; c++) scores[c] /= group.importance.length;
+  if (aggregate === 'mean') for (let c = 0; c < scores.length; c++) scores[c] /= Math.max(1, counts[c]);
   return scores;
 }
 
@@ -119,7 +149,8 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions): Pru
   const opts = resolveOptions(options);
   const analysis = analyzeChannels(artifacts.modelTopology);
   const candidates = analysis.groups.filter((g) => g.blocked === null);
-  const scores = candidates.map((g) => groupImportance(artifacts, g, opts.importance));
+  const index = indexWeights(artifacts.weights);
+  const scores = candidates.map((g) => groupImportance(artifacts, g, opts.importance, analysis, index));
 
   const prunedSets = candidates.map(() => new Set<number>());
   let threshold: number;
@@ -149,14 +180,16 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions): Pru
       keep.add(c);
     }
     const kept = [...keep].sort((a, b) => a - b);
-    return {
+    const planGroup: PlanGroup = {
       id: g.id,
       layers: g.layers,
-      bn: g.importance.map((b) => b.layer),
+      bn: [...new Set(g.importance.map((b) => b.node.path))],
       channels: g.channels,
       keep: kept,
       pruned: g.channels - kept.length,
     };
+    if (g.notes.length > 0) planGroup.notes = [...g.notes];
+    return planGroup;
   });
 
   return {
@@ -168,5 +201,8 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions): Pru
     prunedChannels: groups.reduce((a, g) => a + g.pruned, 0),
     groups,
     walls: analysis.walls.map((w) => ({ ...w })),
+    keptWhole: analysis.groups
+      .filter((g) => g.blocked !== null && g.producers.length > 0)
+      .map((g) => ({ id: g.id, layers: g.layers, channels: g.channels, reason: g.blocked! })),
   };
 }

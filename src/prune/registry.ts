@@ -38,6 +38,8 @@ const HANDLERS: LayerHandler[] = [
   elementwise.alphaDropout,
   elementwise.softmax,
   elementwise.pReLU,
+  elementwise.upSampling2D,
+  elementwise.cropping2D,
   pooling.maxPooling2D,
   pooling.averagePooling2D,
   pooling.globalAveragePooling2D,

@@ -12,6 +12,15 @@ export function sliceAxis(weight: Weight, axis: number, keep: number[]): Weight 
   shape[ax] = keep.length;
   const data = weight.dtype === 'int32' ? new Int32Array(outer * keep.length * inner) : new Float32Array(outer * keep.length * inner);
   let o = 0;
+  if (inner === 1) {
+    // Slicing the last axis (conv kernels' out-channels): plain loop, no subarray per element.
+    const src = weight.data;
+    for (let a = 0; a < outer; a++) {
+      const base = a * size;
+      for (let i = 0; i < keep.length; i++) data[o++] = src[base + keep[i]];
+    }
+    return { shape, dtype: weight.dtype, data };
+  }
   for (let a = 0; a < outer; a++) {
     for (const k of keep) {
       const start = (a * size + k) * inner;

@@ -4,6 +4,11 @@
  * A handler always knows how to count a layer. It may also have a channel facet, which says
  * how the layer's channels (the last axis, channels-last) relate between input and output and
  * how to slice its weights; a layer without one is a WALL for pruning.
+ *
+ * Slicing works on "rows": indices into the last axis of a tensor. A row of a plain tensor is a
+ * channel; after Flatten a channel occupies several rows, after a DepthwiseConv2D with
+ * depth_multiplier m it occupies m consecutive rows, after Concatenate it sits at an offset.
+ * The channel analysis (groups.ts) turns kept channels into kept rows for each layer.
  */
 import type { LayerConfig, Shape } from '../model/graph.js';
 import type { Weight } from '../model/topology.js';
@@ -27,45 +32,71 @@ export interface LayerCost {
 /** A layer's weights by role: 'kernel', 'bias', 'gamma', 'beta', 'moving_mean', ... */
 export type RoleWeights = Map<string, Weight>;
 
-/** How many channels a group had and has after pruning (for config rewrites). */
+/** Width of the layer's output last axis before and after pruning (for config rewrites). */
 export interface ChannelChange {
   oldChannels: number;
   newChannels: number;
 }
 
+/** Rows (last-axis indices) kept on a tied layer's input and output. */
+export interface KeptRows {
+  input: number[];
+  output: number[];
+}
+
 export interface ChannelFacet {
   /**
    * free:   output channels are the layer's own (Conv2D filters, Dense units); it reads its input's channels.
-   * tied:   output channel i is input channel i (BN, activations, pooling, Flatten with a position repeat).
+   * tied:   output channels are derived from input channels (BN, activations, pooling, Flatten, Add, Concatenate,
+   *         DepthwiseConv2D).
    * source: a model input; its channels are fixed.
    */
   role: 'free' | 'tied' | 'source';
   /** Null when this call can take part in pruning, else why it is a wall (config-dependent cases). */
   wallReason?(call: LayerCall): string | null;
-  /** Tied only: how many positions each channel occupies in the output per input position (Flatten: H·W). */
+  /**
+   * Tied, several inputs: 'tied' = elementwise (all inputs share channels: Add, Multiply…),
+   * 'concat' = the output is the inputs laid side by side on the last axis.
+   */
+  merge?: 'tied' | 'concat';
+  /** Tied only: how many positions each input row occupies in the output (Flatten: H·W). */
   expand?(call: LayerCall): number;
-  /** Tied only: the weight role whose |value| per channel is the importance (BN: 'gamma'), or null. */
+  /** Tied only: output rows per input row, consecutive (DepthwiseConv2D: depth_multiplier). */
+  multiplier?(call: LayerCall): number;
+  /** Tied only: the weight role whose |value| per row is the importance (BN: 'gamma'), or null. */
   importanceRole?(call: LayerCall): string | null;
-  /** Tied with per-channel weights (BN): slice them to the kept channels. Requires an unexpanded layout. */
-  sliceChannels?(weights: RoleWeights, keep: number[], call: LayerCall): RoleWeights;
+  /** Tied with per-channel weights (BN, DepthwiseConv2D, PReLU…): slice them to the kept rows. */
+  sliceChannels?(weights: RoleWeights, rows: KeptRows, call: LayerCall): RoleWeights;
+  /**
+   * Free only: why the layer's own output channels cannot be pruned (a fused softmax normalises
+   * over them), or null. Its input channels stay prunable.
+   */
+  outputWall?(call: LayerCall): string | null;
   /** Free only: keep these output channels (kernel out-axis, bias). */
   sliceOutputs?(weights: RoleWeights, keep: number[], call: LayerCall): RoleWeights;
-  /** Free only: keep these input rows (already expanded for Flatten layouts). */
+  /** Free only: keep these input rows. */
   sliceInputs?(weights: RoleWeights, keepRows: number[], call: LayerCall): RoleWeights;
   /**
-   * Free only: the bias change that reproduces a constant input (`rowValues`, one per input row,
-   * already expanded; 0 for rows that stay), or a reason string when that is not exact.
+   * Free only: the bias change that reproduces a constant input (`rowValues`, one per input row;
+   * 0 for rows that stay), or a reason string when that is not exact.
    */
   foldConstantInput?(weights: RoleWeights, rowValues: Float64Array, call: LayerCall): Float64Array | string;
   /** Free only: may read an input whose channels are spread over positions (Dense after Flatten). */
   acceptsExpandedInput?: boolean;
   /**
-   * Tied only: per-channel values this layer outputs when each input channel is the constant
-   * in `values` (NaN = not constant). Lets applyPlan fold the constant output of removed channels
+   * Tied, one input: per-row values this layer outputs when each input row is the constant in
+   * `values` (NaN = not constant). Lets applyPlan fold the constant output of removed channels
    * (BN with γ = 0 outputs β) into the next layer's bias. Absent = output never constant.
    */
   mapConstant?(values: Float64Array, weights: RoleWeights, call: LayerCall): Float64Array;
-  /** New config after the channel count of its output group changed (filters/units/target_shape). */
+  /** Tied merge: per-row output for constant inputs (NaN = not constant). */
+  mergeConstants?(inputs: Float64Array[], call: LayerCall): Float64Array;
+  /**
+   * Tied only: set when removing rows changes the values of the rows that stay (LayerNormalization
+   * renormalises over the kept channels), so pruning through it is not output-preserving.
+   */
+  inexact?(call: LayerCall): string | null;
+  /** New config after the width of its output's last axis changed (filters/units/target_shape). */
   rewriteConfig?(config: LayerConfig, change: ChannelChange, call: LayerCall): LayerConfig;
 }
 

@@ -1,8 +1,32 @@
-/** Convolutions: Conv2D prunes (free channels); the others count only for now. */
+/**
+ * Convolutions. Conv2D, SeparableConv2D and Conv2DTranspose own their output channels (free);
+ * DepthwiseConv2D maps input channel c to output channels c·m … c·m+m−1 (tied, m = depth_multiplier).
+ */
 import { tuple } from '../../model/graph.js';
-import { sliceRoles } from '../slice.js';
-import type { LayerCall, LayerHandler } from '../types.js';
-import { activationWall, channelsFirstWall, dim, positions, usesBias } from './util.js';
+import { sliceAxis, sliceRoles } from '../slice.js';
+import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
+import { activate, activationWall, channelsFirstWall, dim, positions, usesBias } from './util.js';
+
+/** Why a constant input does not give a constant output (zero-padded borders), or null. */
+function samePaddingReason(call: LayerCall): string | null {
+  const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+  return call.config.padding === 'same' && kh * kw > 1 ? "'same' padding: the border sees zeros, not the constant" : null;
+}
+
+/** Σ over the kernel taps of a depthwise kernel [kh, kw, cin, m]: the response to a constant 1. */
+function depthwiseTapSums(kernel: { shape: number[]; data: ArrayLike<number> }): Float64Array {
+  const [kh, kw, cin, m] = kernel.shape;
+  const sums = new Float64Array(cin * m);
+  for (let p = 0; p < kh * kw; p++) for (let i = 0; i < cin * m; i++) sums[i] += kernel.data[p * cin * m + i];
+  return sums;
+}
+
+/** Output rows c·m+j of the input rows `rows` (channel-major, m consecutive rows per channel). */
+function multiplyRows(rows: number[], m: number): number[] {
+  const out: number[] = [];
+  for (const r of rows) for (let j = 0; j < m; j++) out.push(r * m + j);
+  return out;
+}
 
 function spatialOut(call: LayerCall): number {
   const out = call.outputShapes[0];
@@ -24,15 +48,16 @@ export const conv2D: LayerHandler = {
     role: 'free',
     wallReason(call) {
       if (Number(call.config.groups ?? 1) !== 1) return 'grouped convolution';
-      return channelsFirstWall(call.config) ?? activationWall(call.config.activation);
+      return channelsFirstWall(call.config);
     },
+    outputWall: (call) => activationWall(call.config.activation),
     // kernel: [kh, kw, in, out]
     sliceOutputs: (weights, keep) => sliceRoles(weights, { kernel: 3, bias: 0 }, keep),
     sliceInputs: (weights, rows) => sliceRoles(weights, { kernel: 2 }, rows),
     foldConstantInput(weights, rowValues, call) {
       const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
-      if (call.config.padding === 'same' && kh * kw > 1) return "'same' padding: the border sees zeros, not the constant";
-      if (!usesBias(call.config)) return 'has no bias to absorb the constant';
+      const padded = samePaddingReason(call);
+      if (padded !== null) return padded;
       const kernel = weights.get('kernel')!;
       const [, , cin, cout] = kernel.shape;
       const delta = new Float64Array(cout);
@@ -86,6 +111,25 @@ export const conv2DTranspose: LayerHandler = {
     const inPositions = positions(call.inputShapes[0].slice(1, -1));
     return { trainable: kernel + (usesBias(config) ? filters : 0), nonTrainable: 0, macs: kernel * inPositions };
   },
+  channels: {
+    role: 'free',
+    wallReason: (call) => channelsFirstWall(call.config),
+    outputWall: (call) => activationWall(call.config.activation),
+    // kernel: [kh, kw, out, in] (tfjs stores transposed convolutions this way round)
+    sliceOutputs: (weights, keep) => sliceRoles(weights, { kernel: 2, bias: 0 }, keep),
+    sliceInputs: (weights, rows) => sliceRoles(weights, { kernel: 3 }, rows),
+    foldConstantInput(weights, rowValues, call) {
+      const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+      const [sh, sw] = tuple(call.config.strides, 2, 1);
+      if (kh * kw * sh * sw !== 1) return 'transposed convolution spreads a constant unevenly over positions';
+      const kernel = weights.get('kernel')!;
+      const [, , cout, cin] = kernel.shape;
+      const delta = new Float64Array(cout);
+      for (let j = 0; j < cout; j++) for (let c = 0; c < cin; c++) delta[j] += rowValues[c] * kernel.data[j * cin + c];
+      return delta;
+    },
+    rewriteConfig: (config, change) => ({ ...config, filters: change.newChannels }),
+  },
 };
 
 export const depthwiseConv2D: LayerHandler = {
@@ -97,6 +141,36 @@ export const depthwiseConv2D: LayerHandler = {
     const outChannels = cin * Number(config.depth_multiplier ?? 1);
     const kernel = kh * kw * outChannels;
     return { trainable: kernel + (usesBias(config) ? outChannels : 0), nonTrainable: 0, macs: kernel * spatialOut(call) };
+  },
+  channels: {
+    role: 'tied',
+    wallReason: (call) => channelsFirstWall(call.config) ?? activationWall(call.config.activation),
+    multiplier: (call) => Number(call.config.depth_multiplier ?? 1),
+    // depthwise_kernel: [kh, kw, in, m]; bias: [in·m]
+    sliceChannels(weights, rows) {
+      const out: RoleWeights = new Map(weights);
+      const kernel = weights.get('depthwise_kernel');
+      if (kernel !== undefined) out.set('depthwise_kernel', sliceAxis(kernel, 2, rows.input));
+      const bias = weights.get('bias');
+      if (bias !== undefined) out.set('bias', sliceAxis(bias, 0, rows.output));
+      return out;
+    },
+    mapConstant(values, weights, call) {
+      const m = Number(call.config.depth_multiplier ?? 1);
+      const out = new Float64Array(values.length * m).fill(NaN);
+      const kernel = weights.get('depthwise_kernel');
+      if (kernel === undefined || activationWall(call.config.activation) !== null) return out;
+      // Zero padding keeps a zero channel zero, but not any other constant.
+      const padded = samePaddingReason(call) !== null;
+      const sums = depthwiseTapSums(kernel);
+      const bias = weights.get('bias');
+      const act = call.config.activation;
+      for (let i = 0; i < out.length; i++) {
+        const v = values[Math.floor(i / m)];
+        if (!Number.isNaN(v) && !(padded && v !== 0)) out[i] = activate(act, v * sums[i] + (bias?.data[i] ?? 0));
+      }
+      return out;
+    },
   },
 };
 
@@ -115,5 +189,40 @@ export const separableConv2D: LayerHandler = {
       nonTrainable: 0,
       macs: (depthwise + pointwise) * spatialOut(call),
     };
+  },
+  channels: {
+    role: 'free',
+    wallReason: (call) => channelsFirstWall(call.config),
+    outputWall: (call) => activationWall(call.config.activation),
+    // pointwise_kernel: [1, 1, in·m, filters]; bias: [filters]
+    sliceOutputs: (weights, keep) => sliceRoles(weights, { pointwise_kernel: 3, bias: 0 }, keep),
+    // depthwise_kernel: [kh, kw, in, m] loses input rows; the pointwise kernel loses their m rows each.
+    sliceInputs(weights, rows) {
+      const out: RoleWeights = new Map(weights);
+      const dk = weights.get('depthwise_kernel');
+      const pk = weights.get('pointwise_kernel');
+      // m from the weights: tfjs does not serialise SeparableConv2D's depth_multiplier.
+      const m = dk?.shape[3] ?? 1;
+      if (dk !== undefined) out.set('depthwise_kernel', sliceAxis(dk, 2, rows));
+      if (pk !== undefined) out.set('pointwise_kernel', sliceAxis(pk, 2, multiplyRows(rows, m)));
+      return out;
+    },
+    foldConstantInput(weights, rowValues, call) {
+      const padded = samePaddingReason(call);
+      if (padded !== null) return padded;
+      const dk = weights.get('depthwise_kernel')!;
+      const pk = weights.get('pointwise_kernel')!;
+      const m = dk.shape[3];
+      const sums = depthwiseTapSums(dk);
+      const cout = pk.shape[3];
+      const delta = new Float64Array(cout);
+      for (let i = 0; i < sums.length; i++) {
+        const v = rowValues[Math.floor(i / m)] * sums[i];
+        if (v === 0) continue;
+        for (let o = 0; o < cout; o++) delta[o] += v * pk.data[i * cout + o];
+      }
+      return delta;
+    },
+    rewriteConfig: (config, change) => ({ ...config, filters: change.newChannels }),
   },
 };

@@ -1,4 +1,4 @@
-/** Dense: free output channels (units); prunable on rank-2 input (incl. after Flatten). */
+/** Dense: free output channels (units); reads the last axis of any rank (per position on rank 3+, incl. after Flatten). */
 import { sliceRoles } from '../slice.js';
 import type { LayerHandler } from '../types.js';
 import { activationWall, dim, positions, usesBias } from './util.js';
@@ -16,15 +16,11 @@ export const dense: LayerHandler = {
   channels: {
     role: 'free',
     acceptsExpandedInput: true,
-    wallReason(call) {
-      if (call.inputShapes[0].length !== 2) return `Dense on rank-${call.inputShapes[0].length} input is not supported`;
-      return activationWall(call.config.activation);
-    },
+    outputWall: (call) => activationWall(call.config.activation),
     // kernel: [in, out]
     sliceOutputs: (weights, keep) => sliceRoles(weights, { kernel: 1, bias: 0 }, keep),
     sliceInputs: (weights, rows) => sliceRoles(weights, { kernel: 0 }, rows),
     foldConstantInput(weights, rowValues, call) {
-      if (!usesBias(call.config)) return 'has no bias to absorb the constant';
       const kernel = weights.get('kernel')!;
       const [rows, units] = kernel.shape;
       const delta = new Float64Array(units);

@@ -1,6 +1,7 @@
 /** Layers that act on each element (or each channel) alone: tied channels, no weights. */
-import type { LayerCall, LayerHandler } from '../types.js';
-import { ELEMENTWISE_ACTIVATIONS, NO_COST, activate, activationWall, dim, mapEach, passConstant } from './util.js';
+import { sliceAxis } from '../slice.js';
+import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
+import { ELEMENTWISE_ACTIVATIONS, NO_COST, activate, activationWall, channelsFirstWall, dim, mapEach, passConstant } from './util.js';
 
 type ScalarFn = (x: number, call: LayerCall) => number;
 
@@ -43,19 +44,47 @@ export const gaussianNoise = tiedNoWeights('GaussianNoise', 'identity');
 export const gaussianDropout = tiedNoWeights('GaussianDropout', 'identity');
 export const alphaDropout = tiedNoWeights('AlphaDropout', 'identity');
 
+export const upSampling2D = tiedNoWeights('UpSampling2D', 'identity', (call) => channelsFirstWall(call.config));
+export const cropping2D = tiedNoWeights('Cropping2D', 'identity', (call) => channelsFirstWall(call.config));
+
 /** Softmax normalises across channels: counted, never pruned through. */
 export const softmax: LayerHandler = { className: 'Softmax', count: () => NO_COST };
 
-/** PReLU has one α per element of its (non-shared) input axes. Pruning facet: not yet. */
+function sharedAxes(call: LayerCall): Set<number> {
+  const raw: unknown = call.config.shared_axes;
+  return new Set<number>((Array.isArray(raw) ? raw : raw !== undefined && raw !== null ? [raw] : []).map(Number));
+}
+
+/** PReLU has one α per element of its (non-shared) input axes; α's last axis is the channel axis unless shared. */
 export const pReLU: LayerHandler = {
   className: 'PReLU',
   count(call) {
     const x = call.inputShapes[0];
-    const shared = new Set<number>(
-      (Array.isArray(call.config.shared_axes) ? call.config.shared_axes : call.config.shared_axes != null ? [call.config.shared_axes] : []).map(Number),
-    );
+    const shared = sharedAxes(call);
     let alpha = 1;
     for (let i = 1; i < x.length; i++) if (!shared.has(i)) alpha *= dim(x, i, call);
     return { trainable: alpha, nonTrainable: 0, macs: 0 };
+  },
+  channels: {
+    role: 'tied',
+    sliceChannels(weights, rows, call) {
+      const out: RoleWeights = new Map(weights);
+      const alpha = weights.get('alpha');
+      const channelShared = sharedAxes(call).has(call.inputShapes[0].length - 1);
+      if (alpha !== undefined && !channelShared) out.set('alpha', sliceAxis(alpha, -1, rows.input));
+      return out;
+    },
+    // A constant channel stays constant only if its α is the same at every position.
+    mapConstant(values, weights) {
+      const alpha = weights.get('alpha');
+      if (alpha === undefined) return values.map(() => NaN);
+      const width = alpha.shape[alpha.shape.length - 1];
+      return values.map((v, c) => {
+        if (Number.isNaN(v) || v >= 0) return v;
+        const a0 = alpha.data[width === 1 ? 0 : c];
+        for (let i = width === 1 ? 0 : c; i < alpha.data.length; i += width) if (alpha.data[i] !== a0) return NaN;
+        return a0 * v;
+      });
+    },
   },
 };

@@ -1,16 +1,70 @@
-/** Merge layers: no weights. Add/Concatenate pruning facets come with the residual/concat issue. */
-import type { LayerHandler } from '../types.js';
+/**
+ * Merge layers: no weights. Elementwise merges tie the channels of all their inputs (removing a
+ * channel removes it from every input); Concatenate on the channel axis lays its inputs side by side.
+ */
+import type { LayerCall, LayerHandler } from '../types.js';
 import { NO_COST } from './util.js';
 
-function merge(className: string): LayerHandler {
-  return { className, count: () => NO_COST };
+type Combine = (values: number[]) => number;
+
+/** Channel-axis check shared by the merges: they must act on the last axis with equal widths. */
+function lastAxis(call: LayerCall): number {
+  return call.inputShapes[0].length - 1;
 }
 
-export const add = merge('Add');
-export const subtract = merge('Subtract');
-export const multiply = merge('Multiply');
-export const average = merge('Average');
-export const maximum = merge('Maximum');
-export const minimum = merge('Minimum');
-export const concatenate = merge('Concatenate');
-export const dot = merge('Dot');
+function elementwise(className: string, combine: Combine): LayerHandler {
+  return {
+    className,
+    count: () => NO_COST,
+    channels: {
+      role: 'tied',
+      merge: 'tied',
+      wallReason(call) {
+        const widths = new Set(call.inputShapes.map((s) => s[s.length - 1]));
+        return widths.size === 1 ? null : 'inputs differ on the channel axis (broadcasting)';
+      },
+      mergeConstants(inputs) {
+        const width = inputs[0].length;
+        const out = new Float64Array(width);
+        for (let r = 0; r < width; r++) out[r] = combine(inputs.map((v) => v[r]));
+        return out;
+      },
+    },
+  };
+}
+
+const known = (values: number[]): boolean => values.every((v) => !Number.isNaN(v));
+
+export const add = elementwise('Add', (v) => (known(v) ? v.reduce((a, b) => a + b, 0) : NaN));
+export const subtract = elementwise('Subtract', (v) => (known(v) ? v[0] - v[1] : NaN));
+// A zero factor makes the product constant whatever the other inputs are.
+export const multiply = elementwise('Multiply', (v) => (v.some((x) => x === 0) ? 0 : known(v) ? v.reduce((a, b) => a * b, 1) : NaN));
+export const average = elementwise('Average', (v) => (known(v) ? v.reduce((a, b) => a + b, 0) / v.length : NaN));
+export const maximum = elementwise('Maximum', (v) => (known(v) ? Math.max(...v) : NaN));
+export const minimum = elementwise('Minimum', (v) => (known(v) ? Math.min(...v) : NaN));
+
+export const concatenate: LayerHandler = {
+  className: 'Concatenate',
+  count: () => NO_COST,
+  channels: {
+    role: 'tied',
+    merge: 'concat',
+    wallReason(call) {
+      const rank = call.inputShapes[0].length;
+      const axis = call.config.axis === undefined || call.config.axis === null ? -1 : Number(call.config.axis);
+      return (axis + rank) % rank === lastAxis(call) ? null : `concatenates on axis ${axis}, not the channel axis`;
+    },
+    mergeConstants: (inputs) => {
+      const out = new Float64Array(inputs.reduce((a, v) => a + v.length, 0));
+      let offset = 0;
+      for (const v of inputs) {
+        out.set(v, offset);
+        offset += v.length;
+      }
+      return out;
+    },
+  },
+};
+
+/** Dot mixes all channels: a wall. */
+export const dot: LayerHandler = { className: 'Dot', count: () => NO_COST };

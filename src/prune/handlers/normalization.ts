@@ -1,4 +1,4 @@
-/** BatchNormalization (tied; its γ is the importance) and LayerNormalization (counts only). */
+/** BatchNormalization (tied; its γ is the importance) and LayerNormalization (tied, renormalises). */
 import { sliceRoles } from '../slice.js';
 import type { LayerCall, LayerHandler } from '../types.js';
 import { dim } from './util.js';
@@ -43,8 +43,8 @@ export const batchNormalization: LayerHandler = {
         return (gamma * (x - get('moving_mean', c, 0))) / Math.sqrt(get('moving_variance', c, 1) + epsilon) + beta;
       });
     },
-    sliceChannels: (weights, keep) =>
-      sliceRoles(weights, { gamma: 0, beta: 0, moving_mean: 0, moving_variance: 0 }, keep),
+    sliceChannels: (weights, rows) =>
+      sliceRoles(weights, { gamma: 0, beta: 0, moving_mean: 0, moving_variance: 0 }, rows.input),
   },
 };
 
@@ -53,5 +53,16 @@ export const layerNormalization: LayerHandler = {
   count(call) {
     const c = featureSize(call, -1);
     return { trainable: (call.config.scale !== false ? c : 0) + (call.config.center !== false ? c : 0), nonTrainable: 0, macs: 0 };
+  },
+  channels: {
+    role: 'tied',
+    wallReason(call) {
+      const a = axes(call, -1);
+      const rank = call.inputShapes[0].length;
+      return a.length === 1 && a[0] === rank - 1 ? null : `normalises axes ${JSON.stringify(call.config.axis)}, not only the channel axis`;
+    },
+    // Mean and variance are taken over the channels, so dropping any channel changes the others.
+    inexact: (call) => `LayerNormalization '${call.name}' renormalises over the kept channels: outputs change even for dead channels`,
+    sliceChannels: (weights, rows) => sliceRoles(weights, { gamma: 0, beta: 0 }, rows.input),
   },
 };

@@ -46,10 +46,10 @@ export const reshape: LayerHandler = {
     expand: (call) => (reshapeKind(call) === 'flatten' ? positionsBeforeChannel(call.inputShapes[0]) : 1),
     mapConstant: passConstant,
     rewriteConfig(config, change) {
-      // Only the last target dim holds channels (keep-last: C·repeat, flatten: positions·C).
+      // Only the last target dim holds channels; `change` is the new width of the output's last axis.
       const target: number[] = [...(config.target_shape ?? [])];
       const last = target.length - 1;
-      if (last >= 0 && target[last] !== -1) target[last] = (target[last] / change.oldChannels) * change.newChannels;
+      if (last >= 0 && target[last] !== -1) target[last] = change.newChannels;
       return { ...config, target_shape: target };
     },
   },
@@ -58,8 +58,12 @@ export const reshape: LayerHandler = {
 export const zeroPadding2D: LayerHandler = {
   className: 'ZeroPadding2D',
   count: () => NO_COST,
-  // No mapConstant: the zeros it adds make a constant channel non-constant.
-  channels: { role: 'tied', wallReason: (call) => channelsFirstWall(call.config) },
+  // The zeros it adds keep a zero channel zero but make any other constant non-constant.
+  channels: {
+    role: 'tied',
+    wallReason: (call) => channelsFirstWall(call.config),
+    mapConstant: (values) => values.map((v) => (v === 0 ? 0 : NaN)),
+  },
 };
 
 export const inputLayer: LayerHandler = {
