@@ -1,0 +1,126 @@
+/**
+ * `slim run` end to end through the built binary, and what a diverging training run leaves behind
+ * (exit 1, one clear line, no output folder). Real MNIST subset, 4-M-8 VGG.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
+
+const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'slim-cli-run-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The tiny fixture config with some sections replaced, written to the temp folder. */
+async function tinyConfigWith(name: string, changes: Record<string, unknown>): Promise<string> {
+  const config = { ...(JSON.parse(await readFile(TINY_CONFIG, 'utf8')) as Record<string, unknown>), ...changes };
+  const file = path.join(dir, name);
+  await writeFile(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+function inUnit(x: unknown): boolean {
+  return typeof x === 'number' && x >= 0 && x <= 1;
+}
+
+interface RunJson {
+  out: string;
+  models: Record<string, string>;
+  accuracy: { sparse: number; pruned: number; finetuned: number; baseline?: number };
+  report: { params: { total: number }; reduction?: { params: number; macs: number } };
+  prune: { prunedChannels: number; candidateChannels: number };
+}
+
+test('run --config --json: every stage, accuracies in [0, 1], report reductions, one folder per stage', async () => {
+  const outDir = path.join(dir, 'run');
+  const config = await tinyConfigWith('run.json', { out: outDir });
+  const result = await runSlim(['run', '--config', config, '--json']);
+  assert.equal(result.code, 0, describeRun(result));
+  const summary = JSON.parse(result.stdout) as RunJson;
+  assert.equal(summary.out, outDir);
+  for (const stage of ['sparse', 'pruned', 'finetuned'] as const) {
+    assert.ok(inUnit(summary.accuracy[stage]), `accuracy.${stage} = ${summary.accuracy[stage]}`);
+  }
+  assert.equal(summary.accuracy.baseline, undefined, 'an untrained built-in model has no baseline accuracy');
+  assert.ok(summary.report.reduction, 'report.reduction');
+  assert.ok(inUnit(summary.report.reduction.params) && inUnit(summary.report.reduction.macs));
+  assert.ok(summary.report.reduction.params > 0);
+  assert.ok(summary.prune.prunedChannels > 0);
+
+  const entries = (await readdir(outDir)).sort();
+  for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'run.json']) assert.ok(entries.includes(name), `${name} in ${entries}`);
+  for (const stage of ['input', 'sparse', 'pruned', 'finetuned']) {
+    assert.equal(summary.models[stage], path.join(outDir, stage, 'model.json'));
+    assert.ok(await exists(path.join(outDir, stage, 'weights.bin')), `${stage}/weights.bin`);
+  }
+  assert.ok(await exists(path.join(outDir, 'sparse', 'train-log.jsonl')));
+  assert.ok(await exists(path.join(outDir, 'pruned', 'prune-plan.json')));
+  assert.ok(await exists(path.join(outDir, 'finetuned', 'finetune-log.jsonl')));
+  // run.json is the same summary stdout carried.
+  assert.deepEqual(JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')), summary);
+  // The human side: stage logs and the report went to stderr.
+  assert.match(result.stderr, /sparsity train/);
+  assert.match(result.stderr, /FLOPs = 2 x MACs/);
+  assert.doesNotMatch(result.stderr, STACK_FRAME);
+});
+
+function assertDiverged(result: SlimResult): void {
+  assert.equal(result.code, 1, describeRun(result));
+  assert.equal(result.stdout, '');
+  const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
+  assert.equal(errors.length, 1, result.stderr);
+  assert.match(errors[0]!, /diverged/);
+  assert.doesNotMatch(result.stderr, STACK_FRAME);
+}
+
+// The cpu backend keeps NaN through clipByValue, so the NaN loss shows at once; few images keep it quick.
+test('train with lr 1e12 diverges: exit 1, one line saying so, no --out folder (cpu)', async () => {
+  const outDir = path.join(dir, 'diverged-cpu');
+  const config = await tinyConfigWith('diverge-cpu.json', {
+    data: { dataset: 'mnist', trainLimit: 160, testLimit: 100, validationSplit: 0 },
+  });
+  const result = await runSlim(['train', '--config', config, '--backend', 'cpu', '--lr', '1e12', '--out', outDir]);
+  assertDiverged(result);
+  assert.equal(await exists(outDir), false);
+});
+
+test('train with lr 1e12 diverges on wasm too: exit 1, no --out folder', {
+  todo: 'on wasm the weights become NaN (|gamma| mean NaN in the log) but the loss stays finite ' +
+    '(clipByValue maps NaN probabilities into [1e-7, 1-1e-7]), so the divergence check in src/train/loop.ts never fires: exit 0 and a NaN model is written',
+}, async () => {
+  const outDir = path.join(dir, 'diverged-wasm');
+  const result = await runSlim(['train', '--config', TINY_CONFIG, '--backend', 'wasm', '--lr', '1e12', '--out', outDir]);
+  assertDiverged(result);
+  assert.equal(await exists(outDir), false);
+});
+
+test('run that diverges: exit 1 and no stage folder after the failed one', async () => {
+  const outDir = path.join(dir, 'run-diverged');
+  const config = await tinyConfigWith('run-diverge.json', {
+    out: outDir,
+    backend: 'cpu',
+    data: { dataset: 'mnist', trainLimit: 160, testLimit: 100, validationSplit: 0 },
+    train: { epochs: 1, batchSize: 32, lr: 1e12 },
+  });
+  const result = await runSlim(['run', '--config', config]);
+  assertDiverged(result);
+  // input/ is written before training; nothing from the diverged stage on may exist.
+  for (const stage of ['sparse', 'pruned', 'finetuned', 'run.json']) {
+    assert.equal(await exists(path.join(outDir, stage)), false, `${stage} exists after divergence`);
+  }
+});
