@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import yargs, { type Argv } from 'yargs';
-import { EXIT_BAD_INPUT, EXIT_OK, SlimError } from './errors.js';
+import { EXIT_BAD_INPUT, EXIT_OK, InputError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
@@ -40,7 +40,22 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .alias('h', 'help')
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .exitProcess(false)
-    .fail(false) as unknown as Argv<GlobalFlags>;
+    .fail((message, error) => {
+      // Usage problems (unknown flag, missing option, conflicts) come with a message only.
+      throw error ?? new InputError(`${message} (slim --help shows the usage)`);
+    }) as unknown as Argv<GlobalFlags>;
+}
+
+/** yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value. */
+function withStdinValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--config' && argv[i + 1] === '-') {
+      out.push('--config=-');
+      i++;
+    } else out.push(argv[i]!);
+  }
+  return out;
 }
 
 /** Runs the CLI; resolves to the exit code (bin/slim.js sets process.exitCode). */
@@ -50,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const out = new Output({ verbose, color: !argv.includes('--no-color') });
   try {
-    await buildCli(argv).parseAsync();
+    await buildCli(withStdinValues(argv)).parseAsync();
     return EXIT_OK;
   } catch (err) {
     if (err instanceof SlimError) {
@@ -59,10 +74,6 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const e = err as Error;
-    if (e?.name === 'YError') {
-      out.error(`${e.message} (slim --help shows the usage)`);
-      return EXIT_BAD_INPUT;
-    }
     out.error(`internal error: ${e?.message ?? String(err)}${verbose ? '' : ' (run with --verbose for the stack)'}`);
     if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
     return EXIT_BAD_INPUT;

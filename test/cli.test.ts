@@ -100,7 +100,7 @@ test('unknown flag: exit 2 with one error line naming it', async () => {
 
 // yargs with .fail(false) throws a plain Error, not a YError, so cli.ts's `e.name === 'YError'`
 // branch never runs and usage mistakes are reported as internal errors.
-test('usage errors are not labelled "internal error"', { todo: 'cli.ts reports yargs usage errors as "internal error: ... (run with --verbose for the stack)"' }, async () => {
+test('usage errors are not labelled "internal error"', async () => {
   for (const args of [[], ['schema', '--bogus-flag'], ['prune', '--model', 'x', '--ratio', '0.5', '--threshold', '0.1', '--dry-run']]) {
     const result = await runSlim(args);
     assertExit(result, 2);
@@ -357,9 +357,7 @@ test('invalid flag values: exit 2, one line naming the flag and the config path'
   assert.match(assertOneErrorLine(neither), /--ratio.*--threshold/);
 });
 
-test('train into a folder holding other files: exit 2 before any training, naming --overwrite', {
-  todo: 'trainCommandJob checks the --out folder only when saving, after the whole training run; the message says "pass overwrite" instead of naming the --overwrite flag',
-}, async () => {
+test('train into a folder holding other files: exit 2 before any training, naming --overwrite', async () => {
   const occupied = path.join(dir, 'occupied');
   await mkdir(occupied);
   await writeFile(path.join(occupied, 'notes.txt'), 'mine\n');
@@ -370,9 +368,7 @@ test('train into a folder holding other files: exit 2 before any training, namin
   assert.match(result.stderr, /--overwrite/);
 });
 
-test('prune --out onto its own input model is refused without --overwrite', {
-  todo: 'prune replaces the input model folder in place (the trained model and its train-log.jsonl are lost) because a folder holding only a model + sidecars counts as slim\'s to replace',
-}, async () => {
+test('prune --out onto its own input model is refused without --overwrite', async () => {
   const copy = path.join(dir, 'prune-in-place');
   await cp(needTrained(), copy, { recursive: true });
   const result = await runSlim(['prune', '--model', copy, '--ratio', '0.5', '--out', copy]);

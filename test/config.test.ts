@@ -202,9 +202,7 @@ test('--config=- reads the config from stdin (binary)', async () => {
   assert.match(zeroEpochs.stderr, /train\.epochs/);
 });
 
-test('--config - (separate "-" argument) reads the config from stdin (binary)', {
-  todo: 'yargs does not take a bare "-" as the value of --config: it becomes a positional and .strict() fails with "Unknown argument: -"',
-}, async () => {
+test('--config - (separate "-" argument) reads the config from stdin (binary)', async () => {
   const result = await runSlim(['train', '--config', '-', '--out', path.join(dir, 'never')], { input: '{"trian": {}}' });
   assert.equal(result.code, 2, describeRun(result));
   assert.deepEqual(stderrLines(result), ['error: stdin: unknown key trian']);

@@ -528,7 +528,7 @@ describe('writing is atomic', () => {
 
     await fs.writeFile(path.join(out, 'notes.txt'), 'keep me');
     const third = await smallArtifacts(6);
-    await assertInputError(() => writeModel(out, third), /holds files other than a model; pass overwrite/);
+    await assertInputError(() => writeModel(out, third), /holds files other than a slim model; --overwrite replaces it/);
     assert.equal(await fs.readFile(path.join(out, 'notes.txt'), 'utf8'), 'keep me');
     assertSameWeights((await readModel(out)).weights, second.weights);
 

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig, type Override } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { readModel, writeModel } from '../model/io.js';
+import { checkOutputs } from '../pipeline/model.js';
 import { describeFolds, describePlan, makePlan, pruneModel } from '../pipeline/prune.js';
 import { buildReport, human } from '../report/render.js';
 import { outputFor, type GlobalFlags } from './common.js';
@@ -58,6 +59,7 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     }
     if (argv.out === undefined) throw new InputError('prune: --out is required (or use --dry-run)');
 
+    await checkOutputs([argv.out], { overwrite: argv.overwrite }, model.path);
     const result = pruneModel(model, config.prune);
     for (const line of describePlan(result.plan)) out.info(line);
     for (const line of describeFolds(result.folds, result.unfolded)) out.info(line);

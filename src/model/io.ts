@@ -280,6 +280,28 @@ async function isModelOnlyDirectory(dir: string): Promise<boolean> {
 }
 
 /**
+ * Applies writeModel's policy for an existing `outDir` without writing anything, so a command can
+ * refuse a bad --out before spending time on training. Returns true when `outDir` exists (and may
+ * be replaced).
+ */
+export async function checkModelOutDir(outDir: string, options: WriteModelOptions = {}): Promise<boolean> {
+  const target = path.resolve(outDir);
+  if (!(await exists(target))) return false;
+  const stats = await fs.stat(target);
+  if (!stats.isDirectory()) throw new InputError(`${outDir}: exists and is not a folder`);
+  if (!(await isModelOnlyDirectory(target))) {
+    if (options.overwrite !== true) {
+      throw new InputError(`${outDir}: folder exists and holds files other than a slim model; --overwrite replaces it`);
+    }
+    const cwd = path.resolve(process.cwd());
+    if (target === path.parse(target).root || target === os.homedir() || !path.relative(target, cwd).startsWith('..')) {
+      throw new InputError(`${outDir}: refusing to replace this folder (root, home, or contains the current directory)`);
+    }
+  }
+  return true;
+}
+
+/**
  * Writes `artifacts` as `outDir/model.json` + `outDir/weights.bin`, the way tfjs's `model.save()` does,
  * and returns the model.json path.
  *
@@ -320,21 +342,7 @@ export async function writeModel(
   }
   if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
 
-  let replaceExisting = false;
-  if (await exists(target)) {
-    const stats = await fs.stat(target);
-    if (!stats.isDirectory()) throw new InputError(`${outDir}: exists and is not a folder`);
-    if (!(await isModelOnlyDirectory(target))) {
-      if (options.overwrite !== true) {
-        throw new InputError(`${outDir}: folder exists and holds files other than a model; pass overwrite to replace it`);
-      }
-      const cwd = path.resolve(process.cwd());
-      if (target === path.parse(target).root || target === os.homedir() || !path.relative(target, cwd).startsWith('..')) {
-        throw new InputError(`${outDir}: refusing to replace this folder (root, home, or contains the current directory)`);
-      }
-    }
-    replaceExisting = true;
-  }
+  const replaceExisting = await checkModelOutDir(outDir, options);
 
   await fs.mkdir(parent, { recursive: true });
   const base = path.basename(target);

@@ -3,7 +3,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { buildVgg } from '../model/architectures.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
-import { readModel, writeModel, type WriteModelOptions } from '../model/io.js';
+import path from 'node:path';
+import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { PreparedData } from './data.js';
 
@@ -39,4 +40,18 @@ export async function modelFromConfig(
 
 export async function saveLayersModel(model: tf.LayersModel, outDir: string, options: WriteModelOptions = {}): Promise<string> {
   return writeModel(outDir, await fromLayersModel(model), options);
+}
+
+/**
+ * Checks, before any work, that every output folder can be written: none is the input model's own
+ * folder (that needs --overwrite) and none holds foreign files (writeModel's policy).
+ */
+export async function checkOutputs(outDirs: string[], write: { overwrite: boolean }, inputModelPath?: string): Promise<void> {
+  const inputDir = inputModelPath !== undefined ? path.dirname(path.resolve(inputModelPath.endsWith('.json') ? inputModelPath : path.join(inputModelPath, 'model.json'))) : undefined;
+  for (const dir of outDirs) {
+    if (inputDir !== undefined && path.resolve(dir) === inputDir && !write.overwrite) {
+      throw new InputError(`${dir}: is the input model's folder; writing there would replace the input (--overwrite allows it)`);
+    }
+    await checkModelOutDir(dir, write);
+  }
 }

@@ -14,7 +14,7 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { startBackend } from './backend.js';
 import { prepareData } from './data.js';
-import { modelFromConfig, saveLayersModel } from './model.js';
+import { checkOutputs, modelFromConfig, saveLayersModel } from './model.js';
 import { describeFolds, describePlan, pruneModel } from './prune.js';
 import { reportOfTopologies } from './report.js';
 import { runTrainingStage, testAccuracy } from './train.js';
@@ -38,6 +38,7 @@ export async function trainCommandJob(
 ): Promise<TrainJobResult> {
   const hp = config[stage];
   if (hp.epochs < 1) throw new InputError(`config: ${stage}.epochs: must be at least 1 for slim ${stage}`);
+  await checkOutputs([outDir], write, config.model?.type === 'file' ? config.model.path : undefined);
   const backend = await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
   out.info(`data: ${data.summary}`);
@@ -75,6 +76,8 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
   const dir = (name: string) => path.join(outDir, name);
   const writeOptions = { overwrite: write.overwrite };
 
+  const stageDirs = ['input', 'sparse', 'pruned', 'finetuned', ...(config.pretrain.epochs > 0 ? ['pretrained'] : [])].map(dir);
+  await checkOutputs(stageDirs, write, config.model?.type === 'file' ? config.model.path : undefined);
   const backend = await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
   out.info(`data: ${data.summary}`);

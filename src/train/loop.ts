@@ -218,6 +218,9 @@ export async function train(
         seconds: 0,
         gamma: gammaStats(model),
       };
+      if (!Number.isFinite(record.gamma.meanAbs)) {
+        throw new ProblemError(`training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`);
+      }
       if (data.val !== undefined) {
         const v = evaluate(model, data.val, { batchSize: options.batchSize, preprocess: options.preprocess });
         record.valAccuracy = v.accuracy;

@@ -33,7 +33,11 @@ export function crossEntropy(kind: OutputKind, y: tf.Tensor2D, output: tf.Tensor
   return tf.tidy(() => {
     if (kind === 'logits') return tf.losses.softmaxCrossEntropy(y, output) as tf.Scalar;
     const p = tf.clipByValue(output, PROB_EPSILON, 1 - PROB_EPSILON);
-    return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(p)), -1))) as tf.Scalar;
+    const loss = tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(p)), -1)));
+    // wasm's clipByValue maps NaN to the lower bound, which would hide a diverged model behind a
+    // finite loss; 0·sum(output) is NaN exactly when an output is NaN/Infinity and 0 otherwise
+    // (it adds nothing to the gradient).
+    return tf.add(loss, tf.mul(0, tf.sum(output))) as tf.Scalar;
   });
 }
 
