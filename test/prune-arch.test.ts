@@ -25,19 +25,10 @@ import { planPrune } from '../src/prune/plan.js';
 import { Dataset } from '../src/data/dataset.js';
 import { train } from '../src/train/loop.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { mulberry32 as rng } from '../src/data/dataset.js';
 
 type T = tf.SymbolicTensor;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let seed = 1;
 interface ConvOptions { strides?: number; padding?: 'same' | 'valid'; useBias?: boolean }

@@ -10,18 +10,8 @@ import type { ModelArtifacts, Weight } from '../src/model/topology.js';
 import { applyPlan, applyPlanDetailed } from '../src/prune/apply.js';
 import { planPrune, type PrunePlan } from '../src/prune/plan.js';
 import { InputError } from '../src/errors.js';
+import { mulberry32 as rng } from '../src/data/dataset.js';
 
-/** Small deterministic PRNG so every run sees the same weights. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const init = (seed: number) => tf.initializers.glorotNormal({ seed });
 

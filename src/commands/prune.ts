@@ -3,6 +3,7 @@ import { loadConfig, type Override } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { readModel, writeModel } from '../model/io.js';
 import { checkOutputs } from '../pipeline/model.js';
+import { wallsOf } from '../pipeline/report.js';
 import { describeFolds, describePlan, makePlan, pruneModel } from '../pipeline/prune.js';
 import { buildReport, human } from '../report/render.js';
 import { outputFor, type GlobalFlags } from './common.js';
@@ -62,18 +63,18 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     await checkOutputs([argv.out], { overwrite: argv.overwrite }, model.path);
     const result = pruneModel(model, config.prune);
     for (const line of describePlan(result.plan)) out.info(line);
-    for (const line of describeFolds(result.folds, result.unfolded)) out.info(line);
+    for (const line of describeFolds(result.foldSummary, result.unfolded)) out.info(line);
     const written = await writeModel(argv.out, result.artifacts, {
       overwrite: argv.overwrite,
       sidecars: { 'prune-plan.json': `${JSON.stringify(result.plan, null, 2)}\n` },
     });
-    const report = buildReport(written, result.after, { path: model.path, count: result.before });
+    const report = buildReport(written, result.after, { path: model.path, count: result.before }, wallsOf(result.artifacts.modelTopology));
     out.info(
       `params ${human(result.before.params.total)} -> ${human(result.after.params.total)} (-${(report.reduction!.params * 100).toFixed(1)}%), ` +
         `MACs ${human(result.before.macs)} -> ${human(result.after.macs)} (-${(report.reduction!.macs * 100).toFixed(1)}%)`,
     );
     if (argv.json) {
-      out.json({ model: written, plan: result.plan, folds: result.folds, unfolded: result.unfolded, report });
+      out.json({ model: written, plan: result.plan, folds: result.folds, foldSummary: result.foldSummary, unfolded: result.unfolded, report });
     } else {
       out.data(written);
     }

@@ -3,7 +3,7 @@
  * No printing here; `describePlan` returns lines the command decides where to put.
  */
 import { InputError } from '../errors.js';
-import { applyPlanDetailed, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
+import { applyPlanDetailed, type ApplyResult, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
 import { planPrune, type PrunePlan } from '../prune/plan.js';
 import { countModel, type ModelCount } from '../report/count.js';
 import type { ModelArtifacts } from '../model/topology.js';
@@ -14,6 +14,7 @@ export interface PruneOutcome {
   artifacts: ModelArtifacts;
   folds: BiasFold[];
   unfolded: UnfoldedConstant[];
+  foldSummary: ApplyResult['summary'];
   before: ModelCount;
   after: ModelCount;
 }
@@ -38,6 +39,7 @@ export function pruneModel(artifacts: ModelArtifacts, prune: PruneConfig): Prune
     artifacts: applied.artifacts,
     folds: applied.folds,
     unfolded: applied.unfolded,
+    foldSummary: applied.summary,
     before: countModel(artifacts.modelTopology),
     after: countModel(applied.artifacts.modelTopology),
   };
@@ -54,17 +56,20 @@ export function describePlan(plan: PrunePlan): string[] {
     lines.push(`  group ${g.id}: ${g.channels} -> ${g.keep.length} channels  [bn: ${g.bn.join(', ')}; layers: ${g.layers.join(', ')}]`);
   }
   if (plan.groups.length === 0) lines.push('  no prunable channel group (no BatchNormalization scales a prunable channel)');
-  for (const w of plan.walls) lines.push(`  kept whole: ${w.layer} (${w.className}): ${w.reason}`);
+  for (const g of plan.groups) for (const note of g.notes ?? []) lines.push(`  note (group ${g.id}): ${note}`);
+  for (const k of plan.keptWhole ?? []) lines.push(`  kept whole: ${k.channels} channels of ${k.layers.join(', ')}: ${k.reason}`);
+  for (const w of plan.walls) lines.push(`  wall: ${w.layer} (${w.className}): ${w.reason}`);
   return lines;
 }
 
-export function describeFolds(folds: BiasFold[], unfolded: UnfoldedConstant[]): string[] {
+export function describeFolds(summary: ApplyResult['summary'], unfolded: UnfoldedConstant[]): string[] {
   const lines: string[] = [];
-  const channels = folds.reduce((a, f) => a + f.channels, 0);
-  if (channels > 0) {
-    const maxChange = Math.max(...folds.map((f) => f.maxAbsBiasChange));
-    lines.push(`beta compensation: folded the constant output of ${channels} removed channel(s) into ${folds.length} following bias(es) (largest bias change ${maxChange.toPrecision(3)})`);
+  if (summary.foldedChannels > 0) {
+    lines.push(
+      `beta compensation: folded the constant output of ${summary.foldedChannels} removed channel(s) into ${summary.foldedLayers} layer(s) ` +
+        `(sum |bias change| ${summary.sumAbsBiasChange.toPrecision(3)}, max ${summary.maxAbsBiasChange.toPrecision(3)})`,
+    );
   }
-  for (const u of unfolded) lines.push(`beta not folded into ${u.layer} (group ${u.group}): ${u.reason}`);
+  for (const u of unfolded) lines.push(`beta not folded exactly into ${u.layer} (group ${u.group}): ${u.reason}`);
   return lines;
 }

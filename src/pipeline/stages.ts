@@ -116,7 +116,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     const pruneStarted = Date.now();
     const outcome = pruneModel(await fromLayersModel(model), config.prune);
     for (const line of describePlan(outcome.plan)) out.info(line);
-    for (const line of describeFolds(outcome.folds, outcome.unfolded)) out.info(line);
+    for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
     model.dispose();
     modelDisposed = true;
     pruned = await toLayersModel(outcome.artifacts);
@@ -155,7 +155,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
         candidateChannels: outcome.plan.candidateChannels,
         prunedChannels: outcome.plan.prunedChannels,
         walls: outcome.plan.walls,
-        foldedChannels: outcome.folds.reduce((a, f) => a + f.channels, 0),
+        foldedChannels: outcome.foldSummary.foldedChannels,
       },
       report,
       seconds,

@@ -4,21 +4,16 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-import { train, type EpochRecord } from '../train/loop.js';
+import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { evaluate } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 
-export interface StageHyperparameters {
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  milestones: number[];
-  gamma: number;
-}
+/** The optimiser settings of one stage (a config's train / finetune / pretrain section). */
+export type StageHyperparameters = Pick<
+  TrainOptions,
+  'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma'
+>;
 
 export interface StageResult {
   epochs: EpochRecord[];

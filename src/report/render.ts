@@ -24,14 +24,64 @@ export interface ModelTotals {
   flops: number;
 }
 
+/** Layers slim cannot prune through: the channels touching them stay whole. */
+export interface ReportWall {
+  layer: string;
+  className: string;
+  reason: string;
+}
+
+export interface TypeTotals {
+  className: string;
+  layers: number;
+  params: number;
+  macs: number;
+  baseline?: { layers: number; params: number; macs: number };
+}
+
 export interface Report extends ModelTotals {
   convention: string;
   layers: ReportLayer[];
+  /** Params and MACs summed per layer type (className), biggest MACs first. */
+  byType: TypeTotals[];
+  walls: ReportWall[];
   baseline?: ModelTotals;
   /** Fractions removed relative to the baseline, 0..1 (negative if the model grew). */
   reduction?: { params: number; macs: number; flops: number };
   /** Baseline MACs / model MACs: the speed-up the arithmetic allows (realised speed-up is measured by bench:infer). */
   theoreticalSpeedup?: number;
+}
+
+function sumByType(layers: LayerCount[]): Map<string, { layers: number; params: number; macs: number }> {
+  const byType = new Map<string, { layers: number; params: number; macs: number }>();
+  for (const l of layers) {
+    const t = byType.get(l.className) ?? { layers: 0, params: 0, macs: 0 };
+    t.layers += 1;
+    t.params += l.params;
+    t.macs += l.macs;
+    byType.set(l.className, t);
+  }
+  return byType;
+}
+
+function typeTotals(count: ModelCount, baseline?: ModelCount): TypeTotals[] {
+  const now = sumByType(count.layers);
+  const before = baseline ? sumByType(baseline.layers) : undefined;
+  const names = new Set([...now.keys(), ...(before?.keys() ?? [])]);
+  return [...names]
+    .map((className) => {
+      const t: TypeTotals = { className, ...(now.get(className) ?? { layers: 0, params: 0, macs: 0 }) };
+      if (before) t.baseline = before.get(className) ?? { layers: 0, params: 0, macs: 0 };
+      return t;
+    })
+    .sort((a, b) => b.macs - a.macs || b.params - a.params);
+}
+
+/** Last dimension of a single-output shape: the channel count in slim's channels-last world. */
+function channelsOf(shape: LayerCount['outputShape']): number | null {
+  if (shape.length > 0 && Array.isArray(shape[0])) return null;
+  const dims = shape as (number | null)[];
+  return dims.length > 0 ? dims[dims.length - 1] ?? null : null;
 }
 
 function totals(model: string, count: ModelCount): ModelTotals {
@@ -42,7 +92,12 @@ function fractionRemoved(before: number, after: number): number {
   return before === 0 ? 0 : (before - after) / before;
 }
 
-export function buildReport(modelPath: string, count: ModelCount, baseline?: { path: string; count: ModelCount }): Report {
+export function buildReport(
+  modelPath: string,
+  count: ModelCount,
+  baseline?: { path: string; count: ModelCount },
+  walls: ReportWall[] = [],
+): Report {
   const baseByName = new Map((baseline?.count.layers ?? []).map((l) => [l.path, l] as const));
   const report: Report = {
     ...totals(modelPath, count),
@@ -63,6 +118,8 @@ export function buildReport(modelPath: string, count: ModelCount, baseline?: { p
       }
       return layer;
     }),
+    byType: typeTotals(count, baseline?.count),
+    walls,
   };
   if (baseline) {
     report.baseline = totals(baseline.path, baseline.count);
@@ -105,18 +162,36 @@ function table(rows: string[][]): string {
 export function renderReport(report: Report): string {
   const withBase = report.baseline !== undefined;
   const header = withBase
-    ? ['layer', 'type', 'output', 'params before', 'params', 'MACs before', 'MACs']
+    ? ['layer', 'type', 'output', 'channels', 'params before', 'params', 'MACs before', 'MACs']
     : ['layer', 'type', 'output', 'params', 'MACs'];
   const rows: string[][] = [header];
   for (const l of report.layers) {
     if (withBase) {
       const b = l.baseline;
-      rows.push([l.name, l.className, shapeText(l.outputShape), b ? human(b.params) : '-', human(l.params), b ? human(b.macs) : '-', human(l.macs)]);
+      const before = b ? channelsOf(b.outputShape) : null;
+      const after = channelsOf(l.outputShape);
+      const channels = before !== null && after !== null && before !== after ? `${before} -> ${after}` : String(after ?? '-');
+      rows.push([l.name, l.className, shapeText(l.outputShape), channels, b ? human(b.params) : '-', human(l.params), b ? human(b.macs) : '-', human(l.macs)]);
     } else {
       rows.push([l.name, l.className, shapeText(l.outputShape), human(l.params), human(l.macs)]);
     }
   }
   const lines = [table(rows), ''];
+  const typeRows: string[][] = [withBase ? ['type', 'layers', '', 'params before', 'params', 'MACs before', 'MACs'] : ['type', 'layers', '', 'params', 'MACs']];
+  for (const t of report.byType) {
+    if (t.params === 0 && t.macs === 0 && (t.baseline?.params ?? 0) === 0) continue;
+    typeRows.push(
+      withBase
+        ? [t.className, String(t.layers), '', human(t.baseline!.params), human(t.params), human(t.baseline!.macs), human(t.macs)]
+        : [t.className, String(t.layers), '', human(t.params), human(t.macs)],
+    );
+  }
+  lines.push(table(typeRows), '');
+  if (report.walls.length > 0) {
+    lines.push('not prunable through (channels touching these stay whole):');
+    for (const w of report.walls) lines.push(`  ${w.layer} (${w.className}): ${w.reason}`);
+    lines.push('');
+  }
   const t = (m: ModelTotals) =>
     `params ${m.params.total.toLocaleString('en-US')} (trainable ${m.params.trainable.toLocaleString('en-US')}), MACs ${m.macs.toLocaleString('en-US')}, FLOPs ${m.flops.toLocaleString('en-US')}`;
   if (report.baseline && report.reduction) {
