@@ -141,6 +141,12 @@ test('an invalid flag value names the flag and the config path', () => {
     parseConfig('{"finetune": {"batchSize": 32}}', 'f.json', [{ path: ['finetune', 'batchSize'], value: 2.5, flag: '--batch-size' }]),
   );
   assert.match(batch.message, /finetune\.batchSize.*--batch-size/);
+  // A flag that was not given is never blamed for a bad value from the file.
+  const fromFile = inputErrorOf(() =>
+    parseConfig('{"train": {"lr": "fast"}}', 'f.json', [{ path: ['train', 'lr'], value: undefined, flag: '--lr' }]),
+  );
+  assert.match(fromFile.message, /train\.lr/);
+  assert.doesNotMatch(fromFile.message, /--lr/);
 });
 
 test('loadConfig reads a file, names it in errors, and says when it is missing', async () => {

@@ -45,7 +45,8 @@ export function describeZodError(error: z.ZodError, source: string, overrides: O
       return `${source}: unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
     }
     const where = formatPath(issue.path);
-    const flag = overrides.find((o) => o.path.join('.') === issue.path.map(String).join('.'));
+    // Only a flag that was actually given can be the source of a bad value.
+    const flag = overrides.find((o) => o.value !== undefined && o.path.join('.') === issue.path.map(String).join('.'));
     const from = flag ? ` (from ${flag.flag})` : '';
     return `${source}: ${where}${from}: ${issue.message}`;
   });
