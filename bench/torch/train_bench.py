@@ -106,6 +106,7 @@ def main():
         'batch_size': args.batch_size,
         'threads': args.threads,
         'steps': args.steps,
+        'data': args.data,
         'images_per_second': args.steps * args.batch_size / seconds,
         'seconds': seconds,
         'median_step_images_per_second': args.batch_size / statistics.median(step_seconds),
