@@ -14,6 +14,7 @@ import { finetuneCommand } from './commands/finetune.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
+import { evalCommand } from './commands/eval.js';
 import { VERSION } from './version.js';
 
 export function buildCli(argv: string[]): Argv<GlobalFlags> {
@@ -31,6 +32,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(reportCommand)
     .command(runCommand)
     .command(schemaCommand)
+    .command(evalCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
     .demandCommand(1, 'give a command: train, prune, finetune, report, run or schema (slim --help lists them)')
     .strict()

@@ -1,10 +1,12 @@
 /**
  * Accuracy and loss of a model on a dataset, in inference mode (BN uses moving statistics,
- * Dropout is off).
+ * Dropout is off, no augmentation). `evaluate` is the synchronous form for in-memory datasets;
+ * `evaluateSource` takes any BatchSource (streaming too) and can also count top-k hits and the
+ * confusion matrix.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset, Preprocess } from '../data/dataset.js';
-import { correctCount, crossEntropy, outputKind } from './loss.js';
+import type { Batch, BatchSource, Dataset, Preprocess } from '../data/dataset.js';
+import { correctCount, crossEntropy, outputKind, type OutputKind } from './loss.js';
 
 export interface EvaluateOptions {
   batchSize: number;
@@ -18,33 +20,121 @@ export interface EvaluateResult {
   count: number;
 }
 
-export function evaluate(model: tf.LayersModel, dataset: Dataset, options: EvaluateOptions): EvaluateResult {
-  const kind = outputKind(model);
-  // Running sums stay on the backend; one read at the end.
-  let lossSum: tf.Scalar = tf.scalar(0);
-  let correct: tf.Scalar = tf.scalar(0, 'int32');
-  try {
-    for (const batch of dataset.batches({ batchSize: options.batchSize, preprocess: options.preprocess })) {
-      let next: tf.Scalar[];
-      try {
-        next = tf.tidy(() => {
-          const out = model.apply(batch.x, { training: false }) as tf.Tensor;
-          return [
-            tf.add(lossSum, tf.mul(crossEntropy(kind, batch.y, out), batch.size)) as tf.Scalar,
-            tf.add(correct, correctCount(batch.y, out)) as tf.Scalar,
-          ];
-        });
-      } finally {
-        tf.dispose([batch.x, batch.y]);
-      }
-      const [nextLoss, nextCorrect] = next as [tf.Scalar, tf.Scalar];
-      tf.dispose([lossSum, correct]);
-      lossSum = nextLoss;
-      correct = nextCorrect;
+export interface DetailedEvaluateOptions extends EvaluateOptions {
+  /** Also count hits within the k best scores (e.g. 5); omit for top-1 only. */
+  topK?: number;
+  /** Count confusion[true][predicted]. */
+  confusion?: boolean;
+}
+
+export interface DetailedEvaluateResult extends EvaluateResult {
+  /** Fraction of examples whose true class is among the `topK` best scores. */
+  topKAccuracy?: number;
+  topK?: number;
+  /** confusion[trueClass][predictedClass] = count (rows = true class). */
+  confusion?: number[][];
+}
+
+/** Running sums kept on the backend: one read at the end instead of a sync per batch. */
+class Sums {
+  loss: tf.Scalar = tf.scalar(0);
+  correct: tf.Scalar = tf.scalar(0, 'int32');
+
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly kind: OutputKind,
+  ) {}
+
+  /** Adds a batch; returns the model's scores (caller disposes) when `keepScores`. */
+  add(batch: Batch, keepScores: boolean): tf.Tensor | undefined {
+    try {
+      const [loss, correct, scores] = tf.tidy(() => {
+        const out = this.model.apply(batch.x, { training: false }) as tf.Tensor;
+        return [
+          tf.add(this.loss, tf.mul(crossEntropy(this.kind, batch.y, out), batch.size)) as tf.Scalar,
+          tf.add(this.correct, correctCount(batch.y, out)) as tf.Scalar,
+          keepScores ? out : undefined,
+        ];
+      });
+      tf.dispose([this.loss, this.correct]);
+      this.loss = loss as tf.Scalar;
+      this.correct = correct as tf.Scalar;
+      return scores;
+    } finally {
+      tf.dispose([batch.x, batch.y]);
     }
-    const n = dataset.count;
-    return { accuracy: n ? correct.dataSync()[0]! / n : 0, loss: n ? lossSum.dataSync()[0]! / n : 0, count: n };
+  }
+
+  result(count: number): EvaluateResult {
+    return { accuracy: count ? this.correct.dataSync()[0]! / count : 0, loss: count ? this.loss.dataSync()[0]! / count : 0, count };
+  }
+
+  dispose(): void {
+    tf.dispose([this.loss, this.correct]);
+  }
+}
+
+export function evaluate(model: tf.LayersModel, dataset: Dataset, options: EvaluateOptions): EvaluateResult {
+  const sums = new Sums(model, outputKind(model));
+  try {
+    for (const batch of dataset.batches({ batchSize: options.batchSize, preprocess: options.preprocess })) sums.add(batch, false);
+    return sums.result(dataset.count);
   } finally {
-    tf.dispose([lossSum, correct]);
+    sums.dispose();
+  }
+}
+
+function readAndDispose(t: tf.Tensor): Int32Array {
+  const values = t.dataSync() as Int32Array;
+  t.dispose();
+  return values;
+}
+
+/** Like `evaluate`, for any BatchSource, with optional top-k and confusion counts. */
+export async function evaluateSource(model: tf.LayersModel, source: BatchSource, options: DetailedEvaluateOptions): Promise<DetailedEvaluateResult> {
+  const sums = new Sums(model, outputKind(model));
+  const numClasses = source.numClasses;
+  const topK = options.topK !== undefined ? Math.min(options.topK, numClasses) : undefined;
+  const wantsDetail = topK !== undefined || options.confusion === true;
+  const confusion = options.confusion ? Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0)) : undefined;
+  let topKHits = 0;
+  let count = 0;
+  try {
+    for await (const batch of source.batches({ batchSize: options.batchSize, preprocess: options.preprocess })) {
+      const size = batch.size;
+      // The labels are needed after `add` disposed the batch: read them first (tiny).
+      const truth = wantsDetail ? readAndDispose(tf.argMax(batch.y, 1)) : undefined;
+      const scores = sums.add(batch, wantsDetail);
+      count += size;
+      if (scores === undefined || truth === undefined) continue;
+      try {
+        const predicted = readAndDispose(tf.argMax(scores, 1));
+        if (confusion) for (let i = 0; i < size; i++) confusion[truth[i]!]![predicted[i]!]! += 1;
+        if (topK !== undefined) {
+          const { values, indices } = tf.topk(scores, topK);
+          const best = indices.dataSync();
+          tf.dispose([values, indices]);
+          for (let i = 0; i < size; i++) {
+            for (let k = 0; k < topK; k++) {
+              if (best[i * topK + k] === truth[i]) {
+                topKHits++;
+                break;
+              }
+            }
+          }
+        }
+      } finally {
+        scores.dispose();
+      }
+    }
+    const result: DetailedEvaluateResult = sums.result(count);
+    if (topK !== undefined) {
+      result.topK = topK;
+      result.topKAccuracy = count ? topKHits / count : 0;
+    }
+    if (confusion) result.confusion = confusion;
+    return result;
+  } finally {
+    sums.dispose();
   }
 }

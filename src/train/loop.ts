@@ -3,9 +3,9 @@
  * scales, weight decay, SGD step — one tidy per step, seeded shuffling and dropout masks.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mixSeed, type Dataset, type Preprocess } from '../data/dataset.js';
+import { mixSeed, type BatchSource, type Preprocess } from '../data/dataset.js';
 import { InputError, ProblemError } from '../errors.js';
-import { evaluate } from './evaluate.js';
+import { evaluateSource } from './evaluate.js';
 import { correctCount, crossEntropy, outputKind } from './loss.js';
 import { lrAt } from './schedule.js';
 import { Sgd } from './sgd.js';
@@ -100,7 +100,7 @@ function validate(options: TrainOptions): void {
 
 export async function train(
   model: tf.LayersModel,
-  data: { train: Dataset; val?: Dataset },
+  data: { train: BatchSource; val?: BatchSource },
   options: TrainOptions,
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
@@ -166,12 +166,14 @@ export async function train(
 
       let step = 0;
       let imagesDone = 0;
-      for (const batch of data.train.batches({
+      // for await: in-memory datasets yield synchronously, streaming sources decode ahead asynchronously.
+      for await (const batch of data.train.batches({
         batchSize: options.batchSize,
         preprocess: options.preprocess,
         shuffleSeed: options.seed,
         epoch,
         dropRemainder: options.dropRemainder,
+        train: true,
       })) {
         try {
           dropouts.forEach((d, i) => {
@@ -222,7 +224,7 @@ export async function train(
         throw new ProblemError(`training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`);
       }
       if (data.val !== undefined) {
-        const v = evaluate(model, data.val, { batchSize: options.batchSize, preprocess: options.preprocess });
+        const v = await evaluateSource(model, data.val, { batchSize: options.batchSize, preprocess: options.preprocess });
         record.valAccuracy = v.accuracy;
         record.valLoss = v.loss;
       }
