@@ -34,7 +34,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(schemaCommand)
     .command(evalCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, run or schema (slim --help lists them)')
+    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, run or schema (slim --help lists them)')
     .strict()
     .recommendCommands()
     .version(VERSION)
