@@ -3,12 +3,14 @@
  * config; counting must equal tfjs countParams, and (for handlers with a channel facet) slicing
  * its weights on either side must give exactly the weight shapes tfjs creates for the rewritten
  * config and the narrower input. A new handler without a sample here fails the test.
+ * Handlers with `outputShapes` must give exactly tfjs's computeOutputShape, on the sample and on
+ * the extra SHAPE_VARIANTS (strides, dilation, odd sizes, -1 in target_shape…).
  */
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel } from '../src/model/convert.js';
-import { buildGraph } from '../src/model/graph.js';
+import { buildGraph, instantiateLayer, type Shape } from '../src/model/graph.js';
 import type { ModelJson } from '../src/model/topology.js';
 import { allHandlers } from '../src/prune/registry.js';
 import type { LayerCall, RoleWeights } from '../src/prune/types.js';
@@ -76,6 +78,40 @@ const SAMPLES: Record<string, Sample> = {
   GRU: S({ units: 3 }, SEQ),
 };
 
+const ODD_IMG = [7, 7, 4];
+
+/** More configs per class for the output-shape check only (the sample above is always checked too). */
+const SHAPE_VARIANTS: Record<string, Sample[]> = {
+  Conv2D: [
+    S({ filters: 5, kernel_size: [3, 3], strides: [2, 2], padding: 'valid' }, ODD_IMG),
+    S({ filters: 5, kernel_size: 3, strides: 2, padding: 'same' }, ODD_IMG),
+    S({ filters: 5, kernel_size: [3, 2], dilation_rate: [2, 2], padding: 'valid' }, ODD_IMG),
+  ],
+  Conv1D: [
+    S({ filters: 2, kernel_size: 3, strides: 2, padding: 'same' }, [7, 4]),
+    // ('causal' is left out: tfjs's computeOutputShape treats it as 'valid' and tfjs cannot run it.)
+    S({ filters: 2, kernel_size: 2, dilation_rate: 2, padding: 'valid' }, [7, 4]),
+  ],
+  Conv2DTranspose: [
+    S({ filters: 2, kernel_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG),
+    S({ filters: 2, kernel_size: [1, 1], strides: [3, 3], padding: 'valid' }, ODD_IMG),
+  ],
+  DepthwiseConv2D: [S({ kernel_size: 3, strides: 2, padding: 'same', depth_multiplier: 3 }, ODD_IMG)],
+  SeparableConv2D: [S({ filters: 3, kernel_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG)],
+  Dense: [S({ units: 7 }, [5])],
+  MaxPooling2D: [
+    S({ pool_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG),
+    S({ pool_size: [2, 3], padding: 'valid' }, ODD_IMG),
+  ],
+  AveragePooling2D: [S({ pool_size: 3, strides: 2, padding: 'valid' }, ODD_IMG)],
+  Flatten: [S({}, [2, 3, 4, 5])],
+  Reshape: [S({ target_shape: [-1, 4] }, [3, 3, 4]), S({ target_shape: [2, -1] }, [3, 3, 4])],
+  ZeroPadding2D: [S({ padding: 2 }, IMG), S({ padding: [1, 2] }, IMG), S({ padding: [[0, 1], [2, 3]] }, ODD_IMG)],
+  Concatenate: [S({ axis: 1 }, IMG, [2, 6, 4]), S({}, IMG, [6, 6, 3], [6, 6, 1])],
+  Add: [S({}, IMG, IMG, IMG)],
+  Embedding: [{ config: { input_dim: 10, output_dim: 4 }, inputs: [[3, 2]], dtype: 'int32' }],
+};
+
 /** A functional topology: one InputLayer per input, then the layer under test named 'L'. */
 function topology(className: string, sample: Sample, inputs = sample.inputs, config = sample.config): ModelJson {
   const inputLayers = inputs.map((shape, i) => ({
@@ -114,6 +150,66 @@ function callOf(json: ModelJson): LayerCall {
 
 before(async () => {
   await tf.setBackend('cpu');
+});
+
+/** tfjs's own answer for one layer call: deserialise the layer and ask computeOutputShape. */
+function tfjsOutputShapes(className: string, config: Record<string, unknown>, inputs: Shape[]): Shape[] {
+  const layer = instantiateLayer('L', className, { name: 'L', ...config });
+  const out = layer.computeOutputShape(inputs.length === 1 ? inputs[0] : inputs);
+  return Array.isArray(out[0]) ? (out as Shape[]) : [out as Shape];
+}
+
+/**
+ * Ours must equal tfjs's answer for a known batch (batch dim then set back to null), and agree
+ * with its answer for an unknown batch wherever tfjs knows a dim: with a null batch tfjs's
+ * Reshape leaves a -1 target dim unknown, which slim resolves from the other dims.
+ */
+function assertLikeTfjs(ours: Shape[], className: string, config: Record<string, unknown>, inputs: Shape[], where: string): void {
+  const withBatch = tfjsOutputShapes(className, config, inputs.map((s) => [1, ...s.slice(1)]));
+  assert.deepEqual(ours, withBatch.map((s) => [null, ...s.slice(1)]), `${where} (batch 1)`);
+  const symbolic = tfjsOutputShapes(className, config, inputs);
+  const agrees = ours.length === symbolic.length &&
+    ours.every((s, i) => s.length === symbolic[i].length && s.every((d, j) => symbolic[i][j] === null || symbolic[i][j] === d));
+  assert.ok(agrees, `${where}: ours ${JSON.stringify(ours)} vs tfjs ${JSON.stringify(symbolic)} (batch null)`);
+}
+
+describe('every handler with outputShapes', () => {
+  for (const handler of allHandlers()) {
+    const outputShapes = handler.outputShapes;
+    const sample = SAMPLES[handler.className];
+    if (outputShapes === undefined || sample === undefined) continue;
+    it(`${handler.className}: outputShapes equals tfjs computeOutputShape`, () => {
+      const cases = [sample, ...(SHAPE_VARIANTS[handler.className] ?? [])];
+      for (const { config, inputs } of cases) {
+        const inputShapes: Shape[] = inputs.map((s) => [null, ...s]);
+        const ours = outputShapes(config, inputShapes);
+        const where = `${handler.className} ${JSON.stringify(config)} on ${JSON.stringify(inputShapes)}`;
+        assert.notEqual(ours, undefined, `${where}: channels-last sample not covered`);
+        if (tf.serialization.SerializationMap.getMap().classNameMap[handler.className] === undefined) {
+          // Keras layers tfjs 4.22 cannot load (SpatialDropout2D, Subtract) keep their first input's shape.
+          assert.deepEqual(ours, [inputShapes[0]], where);
+          continue;
+        }
+        const tfjsConfig = handler.className === 'InputLayer' ? { batch_input_shape: inputShapes[0] } : config;
+        assertLikeTfjs(ours!, handler.className, tfjsConfig, inputShapes, where);
+      }
+    });
+  }
+
+  it('leaves configs the rules do not cover to tfjs (undefined), and the graph still gets tfjs shapes', () => {
+    const uncovered: [string, Record<string, unknown>, number[][]][] = [
+      ['Conv2D', { filters: 3, kernel_size: 3, data_format: 'channels_first' }, [[4, 6, 6]]],
+      ['MaxPooling2D', { pool_size: 2, data_format: 'channels_first' }, [[4, 6, 6]]],
+      ['ZeroPadding2D', { padding: 1, data_format: 'channels_first' }, [[4, 6, 6]]],
+      ['Add', {}, [[1, 1, 4], IMG]], // broadcasting
+    ];
+    for (const [className, config, inputs] of uncovered) {
+      const inputShapes: Shape[] = inputs.map((s) => [null, ...s]);
+      assert.equal(allHandlers().find((h) => h.className === className)?.outputShapes?.(config, inputShapes), undefined, className);
+      const json = topology(className, S(config, ...inputs));
+      assert.deepEqual(buildGraph(json).nodeById.get('L')!.outputShapes, tfjsOutputShapes(className, config, inputShapes), className);
+    }
+  });
 });
 
 describe('every registered handler', () => {

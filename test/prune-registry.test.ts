@@ -19,9 +19,16 @@ describe('handler registry', () => {
         assert.equal(facet.sliceOutputs, undefined, `${h.className}: tied layers have no outputs of their own`);
         if (facet.importanceRole) assert.ok(facet.sliceChannels, `${h.className} scores channels but cannot slice them`);
       }
+      if (facet.absorbsInputShift !== undefined) {
+        assert.equal(facet.role, 'tied', `${h.className}: only a tied layer can absorb its input's shift per row`);
+      }
     }
     for (const wall of ['Softmax', 'Dot']) {
       assert.equal(getHandler(wall)?.channels, undefined, `${wall} mixes channels: a wall`);
+    }
+    // Shape rules live in the handlers (graph.ts asks the registry, then tfjs).
+    for (const ruled of ['InputLayer', 'Dense', 'Conv2D', 'DepthwiseConv2D', 'Flatten', 'Concatenate', 'Add', 'BatchNormalization']) {
+      assert.ok(getHandler(ruled)?.outputShapes, `${ruled} infers its output shape`);
     }
     for (const through of ['Add', 'Concatenate', 'DepthwiseConv2D', 'SeparableConv2D', 'Conv2DTranspose', 'LayerNormalization', 'PReLU']) {
       assert.ok(getHandler(through)?.channels, `${through} can be pruned through`);

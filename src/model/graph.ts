@@ -6,18 +6,21 @@
  * named `layer:call:index`, and every tensor carries its shape with the batch dim as null.
  * Nested models (a Sequential/Model used as a layer) get their own inner graph.
  *
- * Shapes come from hand-written rules for the common layers (fast, no tfjs objects) and,
- * for any other layer type, from tfjs itself: the single layer is deserialised and asked
- * for `computeOutputShape` — that never builds the layer, so no weights are allocated.
+ * Shapes come from the layer's handler (src/prune/handlers: `outputShapes`, fast, no tfjs
+ * objects) and, for any other layer type or config, from tfjs itself: the single layer is
+ * deserialised and asked for `computeOutputShape` — that never builds the layer, so no weights
+ * are allocated.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
+// The registry's handlers import only types from this module, so there is no runtime cycle.
+import { getHandler } from '../prune/registry.js';
 import type { LayerJson, ModelJson } from './topology.js';
 
 /** A tensor shape, batch dimension first (null when unknown). */
 export type Shape = (number | null)[];
 
-// Keras configs are open-ended JSON; rules below read the fields they know.
+// Keras configs are open-ended JSON; the handlers read the fields they know.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type LayerConfig = Record<string, any>;
 
@@ -284,144 +287,6 @@ function callsOf(layer: LayerJson): any[] {
 // ---------------------------------------------------------------------------------------------
 // Shape inference
 
-/** `n` numbers from a Keras int-or-tuple field. */
-export function tuple(value: unknown, n: number, fallback: number): number[] {
-  if (typeof value === 'number') return new Array<number>(n).fill(value);
-  if (Array.isArray(value) && value.length === n) return value.map(Number);
-  return new Array<number>(n).fill(fallback);
-}
-
-/** Output length of a convolution / pooling window along one axis (tfjs's rule). */
-export function convLength(input: number | null, kernel: number, padding: string, stride: number, dilation = 1): number | null {
-  if (input === null) return null;
-  const dilated = kernel + (kernel - 1) * (dilation - 1);
-  const length = padding === 'same' || padding === 'causal' ? input : input - dilated + 1;
-  return Math.floor((length + stride - 1) / stride);
-}
-
-function deconvLength(input: number | null, kernel: number, padding: string, stride: number): number | null {
-  if (input === null) return null;
-  return padding === 'valid' ? input * stride + Math.max(kernel - stride, 0) : input * stride;
-}
-
-function product(dims: (number | null)[]): number | null {
-  let p = 1;
-  for (const d of dims) {
-    if (d === null) return null;
-    p *= d;
-  }
-  return p;
-}
-
-const IDENTITY_SHAPE = new Set([
-  'BatchNormalization', 'LayerNormalization', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'ThresholdedReLU', 'Softmax',
-  'Activation', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout',
-  'AlphaDropout', 'Masking', 'Rescaling',
-]);
-const MERGE_SHAPE = new Set(['Add', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Subtract']);
-
-function channelsLast(config: LayerConfig): boolean {
-  return config.data_format === undefined || config.data_format === null || config.data_format === 'channels_last';
-}
-
-/** Hand rules for the common layers (channels-last); undefined means "ask tfjs". */
-function ruleShapes(className: string, config: LayerConfig, inputs: Shape[]): Shape[] | undefined {
-  const x = inputs[0];
-  if (IDENTITY_SHAPE.has(className)) return [[...x]];
-  if (MERGE_SHAPE.has(className)) return [[...x]];
-  switch (className) {
-    case 'InputLayer':
-      return [[...x]];
-    case 'Dense':
-      return [[...x.slice(0, -1), Number(config.units)]];
-    case 'Embedding':
-      return [[...x, Number(config.output_dim)]];
-    case 'Flatten':
-      return [[x[0], product(x.slice(1))]];
-    case 'Concatenate': {
-      const rank = x.length;
-      const axis = config.axis === undefined ? rank - 1 : (Number(config.axis) + rank) % rank;
-      const out = [...x];
-      out[axis] = product(inputs.map((s) => s[axis])) === null ? null : inputs.reduce((a, s) => a + (s[axis] as number), 0);
-      return [out];
-    }
-    case 'Reshape': {
-      const target: number[] = (config.target_shape ?? []).map(Number);
-      const known = product(x.slice(1));
-      const unknownAt = target.indexOf(-1);
-      if (unknownAt >= 0) {
-        const rest = target.reduce((a, d, i) => (i === unknownAt ? a : a * d), 1);
-        const out: Shape = [...target];
-        out[unknownAt] = known === null ? null : known / rest;
-        return [[x[0], ...out]];
-      }
-      return [[x[0], ...target]];
-    }
-    case 'ZeroPadding2D': {
-      if (!channelsLast(config)) return undefined;
-      const [[t, b], [l, r]] = zeroPadding2D(config.padding);
-      return [[x[0], x[1] === null ? null : x[1] + t + b, x[2] === null ? null : x[2] + l + r, x[3]]];
-    }
-    case 'GlobalAveragePooling2D':
-    case 'GlobalMaxPooling2D':
-      if (!channelsLast(config) || config.keepdims === true) return undefined;
-      return [[x[0], x[3]]];
-    case 'GlobalAveragePooling1D':
-    case 'GlobalMaxPooling1D':
-      if (!channelsLast(config) || config.keepdims === true) return undefined;
-      return [[x[0], x[2]]];
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      if (!channelsLast(config)) return undefined;
-      const pool = tuple(config.pool_size, 2, 2);
-      const strides = config.strides === null || config.strides === undefined ? pool : tuple(config.strides, 2, 1);
-      const padding = config.padding ?? 'valid';
-      return [[x[0], convLength(x[1], pool[0], padding, strides[0]), convLength(x[2], pool[1], padding, strides[1]), x[3]]];
-    }
-    case 'Conv2D':
-    case 'DepthwiseConv2D':
-    case 'SeparableConv2D': {
-      if (!channelsLast(config)) return undefined;
-      const k = tuple(config.kernel_size, 2, 1);
-      const s = tuple(config.strides, 2, 1);
-      const d = tuple(config.dilation_rate, 2, 1);
-      const padding = config.padding ?? 'valid';
-      const channels =
-        className === 'DepthwiseConv2D'
-          ? x[3] === null ? null : x[3] * Number(config.depth_multiplier ?? 1)
-          : Number(config.filters);
-      return [[x[0], convLength(x[1], k[0], padding, s[0], d[0]), convLength(x[2], k[1], padding, s[1], d[1]), channels]];
-    }
-    case 'Conv1D': {
-      if (!channelsLast(config)) return undefined;
-      const k = tuple(config.kernel_size, 1, 1)[0];
-      const s = tuple(config.strides, 1, 1)[0];
-      const d = tuple(config.dilation_rate, 1, 1)[0];
-      return [[x[0], convLength(x[1], k, config.padding ?? 'valid', s, d), Number(config.filters)]];
-    }
-    case 'Conv2DTranspose': {
-      if (!channelsLast(config)) return undefined;
-      const k = tuple(config.kernel_size, 2, 1);
-      const s = tuple(config.strides, 2, 1);
-      const padding = config.padding ?? 'valid';
-      return [[x[0], deconvLength(x[1], k[0], padding, s[0]), deconvLength(x[2], k[1], padding, s[1]), Number(config.filters)]];
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** ZeroPadding2D's `padding` as [[top, bottom], [left, right]]. */
-export function zeroPadding2D(padding: unknown): [[number, number], [number, number]] {
-  if (typeof padding === 'number') return [[padding, padding], [padding, padding]];
-  if (Array.isArray(padding) && padding.length === 2) {
-    const [a, b] = padding;
-    if (typeof a === 'number' && typeof b === 'number') return [[a, a], [b, b]];
-    if (Array.isArray(a) && Array.isArray(b)) return [[Number(a[0]), Number(a[1])], [Number(b[0]), Number(b[1])]];
-  }
-  return [[1, 1], [1, 1]];
-}
-
 function snakeToCamel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
@@ -456,7 +321,7 @@ export function instantiateLayer(name: string, className: string, config: LayerC
 /** Output shapes of one layer call given its input shapes. */
 export function inferOutputShapes(name: string, className: string, config: LayerConfig, inputShapes: Shape[]): Shape[] {
   if (inputShapes.length === 0) throw new InputError(`layer '${name}' (${className}) has no inputs`);
-  const ruled = ruleShapes(className, config, inputShapes);
+  const ruled = getHandler(className)?.outputShapes?.(config, inputShapes);
   if (ruled !== undefined) return ruled;
   const layer = instantiateLayer(name, className, config);
   let out: tf.Shape | tf.Shape[];

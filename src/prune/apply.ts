@@ -199,16 +199,18 @@ function lostDeadRows(ctx: Context, tensor: string, values: Float64Array | undef
 }
 
 /**
- * Where a consumer's constant change goes: its own bias, or, without one, the moving mean of the
- * BatchNormalization that alone reads its output (BN(x + d) with mean μ − d equals BN(x) with mean μ).
+ * Where a consumer's constant change goes: its own bias, or, without one, the layer that alone
+ * reads its output if that layer's handler can absorb an input shift (BatchNormalization: its
+ * moving mean, since BN(x + d) with mean μ − d equals BN(x) with mean μ).
  */
 function foldTarget(ctx: Context, a: AnalysisNode, readers: Map<string, AnalysisNode[]>): { layer: string; role: string; sign: number } | string {
   if (a.node.config.use_bias !== false) return { layer: a.node.name, role: 'bias', sign: 1 };
   const next = readers.get(a.outputs[0]) ?? [];
-  const bn = next[0];
-  if (next.length === 1 && bn.node.className === 'BatchNormalization' && bn.wall === null && bn.node.callCount === 1) {
+  const reader = next[0];
+  const shift = next.length === 1 ? reader.facet?.absorbsInputShift : undefined;
+  if (shift !== undefined && reader.wall === null && reader.node.callCount === 1) {
     const linear = a.node.config.activation === undefined || a.node.config.activation === null || a.node.config.activation === 'linear';
-    if (linear) return { layer: bn.node.name, role: 'moving_mean', sign: -1 };
+    if (linear) return { layer: reader.node.name, role: shift.role, sign: shift.sign };
   }
   return 'has no bias to absorb the constant (and is not followed by a BatchNormalization alone)';
 }
@@ -311,7 +313,7 @@ function foldConstants(ctx: Context, folds: BiasFold[], unfolded: UnfoldedConsta
       group: at.groups[0],
       groups: at.groups,
       layer: a.path,
-      into: target.role === 'bias' ? `${a.path}/bias` : `${target.layer}/moving_mean`,
+      into: target.role === 'bias' ? `${a.path}/bias` : `${target.layer}/${target.role}`,
       channels: at.count,
       maxAbsBiasChange: maxAbs,
       sumAbsBiasChange: sumAbs,

@@ -96,6 +96,12 @@ export interface ChannelFacet {
    * renormalises over the kept channels), so pruning through it is not output-preserving.
    */
   inexact?(call: LayerCall): string | null;
+  /**
+   * Tied, one input: where a bias-less producer's fold can go instead. Adding `sign·Δ` to this
+   * per-row weight gives the same output as the input shifted by +Δ (BN: moving_mean with sign −1,
+   * since BN(x + Δ; μ) = BN(x; μ − Δ)). Absent = it cannot absorb a shift.
+   */
+  absorbsInputShift?: { role: string; sign: 1 | -1 };
   /** New config after the width of its output's last axis changed (filters/units/target_shape). */
   rewriteConfig?(config: LayerConfig, change: ChannelChange, call: LayerCall): LayerConfig;
 }
@@ -104,5 +110,11 @@ export interface LayerHandler {
   className: string;
   /** Params and MACs from config + shapes only (no weights). */
   count(call: LayerCall): LayerCost;
+  /**
+   * Output shapes of one call (batch dim first, null when unknown) from its config and input
+   * shapes, without any tfjs object. Absent, or undefined for a config it does not cover
+   * (channels_first, keepdims…): the graph asks tfjs's computeOutputShape instead.
+   */
+  outputShapes?(config: LayerConfig, inputShapes: Shape[]): Shape[] | undefined;
   channels?: ChannelFacet;
 }

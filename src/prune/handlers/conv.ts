@@ -2,10 +2,30 @@
  * Convolutions. Conv2D, SeparableConv2D and Conv2DTranspose own their output channels (free);
  * DepthwiseConv2D maps input channel c to output channels c·m … c·m+m−1 (tied, m = depth_multiplier).
  */
-import { tuple } from '../../model/graph.js';
+import type { LayerConfig, Shape } from '../../model/graph.js';
 import { sliceAxis, sliceRoles } from '../slice.js';
 import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
-import { activate, activationWall, channelsFirstWall, dim, positions, usesBias } from './util.js';
+import {
+  activate, activationWall, channelsFirstWall, channelsLast, convLength, deconvLength, dim, positions, tuple, usesBias,
+} from './util.js';
+
+/**
+ * outputShapes of a channels-last 2-D convolution whose output width is `channels(config, inputChannels)`;
+ * undefined (ask tfjs) for channels_first.
+ */
+function conv2DShapes(channels: (config: LayerConfig, inputChannels: number | null) => number | null): LayerHandler['outputShapes'] {
+  return (config: LayerConfig, [x]: Shape[]): Shape[] | undefined => {
+    if (!channelsLast(config)) return undefined;
+    const k = tuple(config.kernel_size, 2, 1);
+    const s = tuple(config.strides, 2, 1);
+    const d = tuple(config.dilation_rate, 2, 1);
+    const padding = config.padding ?? 'valid';
+    const height = convLength(x[1], k[0], padding, s[0], d[0]);
+    return [[x[0], height, convLength(x[2], k[1], padding, s[1], d[1]), channels(config, x[3])]];
+  };
+}
+
+const filtersOf = (config: LayerConfig): number => Number(config.filters);
 
 /** Why a constant input does not give a constant output (zero-padded borders), or null. */
 function samePaddingReason(call: LayerCall): string | null {
@@ -35,6 +55,7 @@ function spatialOut(call: LayerCall): number {
 
 export const conv2D: LayerHandler = {
   className: 'Conv2D',
+  outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
@@ -77,6 +98,13 @@ export const conv2D: LayerHandler = {
 
 export const conv1D: LayerHandler = {
   className: 'Conv1D',
+  outputShapes(config, [x]) {
+    if (!channelsLast(config)) return undefined;
+    const [k] = tuple(config.kernel_size, 1, 1);
+    const [s] = tuple(config.strides, 1, 1);
+    const [d] = tuple(config.dilation_rate, 1, 1);
+    return [[x[0], convLength(x[1], k, config.padding ?? 'valid', s, d), filtersOf(config)]];
+  },
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
@@ -101,6 +129,13 @@ export const conv3D: LayerHandler = {
 
 export const conv2DTranspose: LayerHandler = {
   className: 'Conv2DTranspose',
+  outputShapes(config, [x]) {
+    if (!channelsLast(config)) return undefined;
+    const k = tuple(config.kernel_size, 2, 1);
+    const s = tuple(config.strides, 2, 1);
+    const padding = config.padding ?? 'valid';
+    return [[x[0], deconvLength(x[1], k[0], padding, s[0]), deconvLength(x[2], k[1], padding, s[1]), filtersOf(config)]];
+  },
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
@@ -134,6 +169,7 @@ export const conv2DTranspose: LayerHandler = {
 
 export const depthwiseConv2D: LayerHandler = {
   className: 'DepthwiseConv2D',
+  outputShapes: conv2DShapes((config, cin) => (cin === null ? null : cin * Number(config.depth_multiplier ?? 1))),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
@@ -176,6 +212,7 @@ export const depthwiseConv2D: LayerHandler = {
 
 export const separableConv2D: LayerHandler = {
   className: 'SeparableConv2D',
+  outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);

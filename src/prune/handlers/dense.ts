@@ -5,6 +5,7 @@ import { activationWall, dim, positions, usesBias } from './util.js';
 
 export const dense: LayerHandler = {
   className: 'Dense',
+  outputShapes: (config, [x]) => [[...x.slice(0, -1), Number(config.units)]],
   count(call) {
     const x = call.inputShapes[0];
     const inputs = dim(x, -1, call);

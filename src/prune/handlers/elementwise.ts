@@ -1,14 +1,23 @@
 /** Layers that act on each element (or each channel) alone: tied channels, no weights. */
 import { sliceAxis } from '../slice.js';
 import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
-import { ELEMENTWISE_ACTIVATIONS, NO_COST, activate, activationWall, channelsFirstWall, dim, mapEach, passConstant } from './util.js';
+import {
+  ELEMENTWISE_ACTIVATIONS, NO_COST, activate, activationWall, channelsFirstWall, dim, mapEach, passConstant, sameShape,
+} from './util.js';
 
 type ScalarFn = (x: number, call: LayerCall) => number;
 
-function tiedNoWeights(className: string, f: ScalarFn | 'identity', wallReason?: (call: LayerCall) => string | null): LayerHandler {
+/** A weightless layer with tied channels; its output has its input's shape unless `shape` says 'tfjs'. */
+function tiedNoWeights(
+  className: string,
+  f: ScalarFn | 'identity',
+  wallReason?: (call: LayerCall) => string | null,
+  shape: 'same' | 'tfjs' = 'same',
+): LayerHandler {
   return {
     className,
     count: () => NO_COST,
+    outputShapes: shape === 'same' ? sameShape : undefined,
     channels: {
       role: 'tied',
       wallReason,
@@ -44,11 +53,12 @@ export const gaussianNoise = tiedNoWeights('GaussianNoise', 'identity');
 export const gaussianDropout = tiedNoWeights('GaussianDropout', 'identity');
 export const alphaDropout = tiedNoWeights('AlphaDropout', 'identity');
 
-export const upSampling2D = tiedNoWeights('UpSampling2D', 'identity', (call) => channelsFirstWall(call.config));
-export const cropping2D = tiedNoWeights('Cropping2D', 'identity', (call) => channelsFirstWall(call.config));
+// These resize positions: tfjs infers their shapes.
+export const upSampling2D = tiedNoWeights('UpSampling2D', 'identity', (call) => channelsFirstWall(call.config), 'tfjs');
+export const cropping2D = tiedNoWeights('Cropping2D', 'identity', (call) => channelsFirstWall(call.config), 'tfjs');
 
 /** Softmax normalises across channels: counted, never pruned through. */
-export const softmax: LayerHandler = { className: 'Softmax', count: () => NO_COST };
+export const softmax: LayerHandler = { className: 'Softmax', count: () => NO_COST, outputShapes: sameShape };
 
 function sharedAxes(call: LayerCall): Set<number> {
   const raw: unknown = call.config.shared_axes;
@@ -58,6 +68,7 @@ function sharedAxes(call: LayerCall): Set<number> {
 /** PReLU has one α per element of its (non-shared) input axes; α's last axis is the channel axis unless shared. */
 export const pReLU: LayerHandler = {
   className: 'PReLU',
+  outputShapes: sameShape,
   count(call) {
     const x = call.inputShapes[0];
     const shared = sharedAxes(call);

@@ -3,7 +3,7 @@
  * channel removes it from every input); Concatenate on the channel axis lays its inputs side by side.
  */
 import type { LayerCall, LayerHandler } from '../types.js';
-import { NO_COST } from './util.js';
+import { NO_COST, sameShape } from './util.js';
 
 type Combine = (values: number[]) => number;
 
@@ -16,6 +16,9 @@ function elementwise(className: string, combine: Combine): LayerHandler {
   return {
     className,
     count: () => NO_COST,
+    // Equal input shapes give that shape; broadcasting inputs are left to tfjs.
+    outputShapes: (config, inputShapes) =>
+      inputShapes.every((s) => JSON.stringify(s) === JSON.stringify(inputShapes[0])) ? sameShape(config, inputShapes) : undefined,
     channels: {
       role: 'tied',
       merge: 'tied',
@@ -46,6 +49,14 @@ export const minimum = elementwise('Minimum', (v) => (known(v) ? Math.min(...v) 
 export const concatenate: LayerHandler = {
   className: 'Concatenate',
   count: () => NO_COST,
+  outputShapes(config, inputShapes) {
+    const out = [...inputShapes[0]];
+    const rank = out.length;
+    const axis = config.axis === undefined || config.axis === null ? rank - 1 : (Number(config.axis) + rank) % rank;
+    const sizes = inputShapes.map((s) => s[axis]);
+    out[axis] = sizes.every((d): d is number => d !== null) ? sizes.reduce((a, d) => a + d, 0) : null;
+    return [out];
+  },
   channels: {
     role: 'tied',
     merge: 'concat',

@@ -1,7 +1,7 @@
 /** BatchNormalization (tied; its γ is the importance) and LayerNormalization (tied, renormalises). */
 import { sliceRoles } from '../slice.js';
 import type { LayerCall, LayerHandler } from '../types.js';
-import { dim } from './util.js';
+import { dim, sameShape } from './util.js';
 
 /** The normalised axes as non-negative indices of the input shape. */
 function axes(call: LayerCall, fallback: number): number[] {
@@ -17,6 +17,7 @@ function featureSize(call: LayerCall, fallback: number): number {
 
 export const batchNormalization: LayerHandler = {
   className: 'BatchNormalization',
+  outputShapes: sameShape,
   count(call) {
     const c = featureSize(call, -1);
     const affine = (call.config.scale !== false ? c : 0) + (call.config.center !== false ? c : 0);
@@ -31,6 +32,7 @@ export const batchNormalization: LayerHandler = {
       return a.length === 1 && a[0] === rank - 1 ? null : `normalises axis ${JSON.stringify(call.config.axis)}, not the channel axis`;
     },
     importanceRole: (call) => (call.config.scale !== false ? 'gamma' : null),
+    absorbsInputShift: { role: 'moving_mean', sign: -1 },
     // γ = 0 makes the output β whatever the input; otherwise a constant input stays constant.
     mapConstant(values, weights, call) {
       const get = (role: string, c: number, fallback: number): number => weights.get(role)?.data[c] ?? fallback;
@@ -50,6 +52,7 @@ export const batchNormalization: LayerHandler = {
 
 export const layerNormalization: LayerHandler = {
   className: 'LayerNormalization',
+  outputShapes: sameShape,
   count(call) {
     const c = featureSize(call, -1);
     return { trainable: (call.config.scale !== false ? c : 0) + (call.config.center !== false ? c : 0), nonTrainable: 0, macs: 0 };

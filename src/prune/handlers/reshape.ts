@@ -5,7 +5,7 @@
  */
 import type { Shape } from '../../model/graph.js';
 import type { LayerCall, LayerHandler } from '../types.js';
-import { NO_COST, channelsFirstWall, passConstant } from './util.js';
+import { NO_COST, channelsFirstWall, channelsLast, knownProduct, passConstant, sameShape, zeroPaddingAmounts } from './util.js';
 
 function known(shape: Shape): shape is number[] {
   return shape.slice(1).every((d) => d !== null);
@@ -18,6 +18,7 @@ function positionsBeforeChannel(shape: Shape): number {
 export const flatten: LayerHandler = {
   className: 'Flatten',
   count: () => NO_COST,
+  outputShapes: (_config, [x]) => [[x[0], knownProduct(x.slice(1))]],
   channels: {
     role: 'tied',
     wallReason: (call) =>
@@ -40,6 +41,17 @@ function reshapeKind(call: LayerCall): 'keep-last' | 'flatten' | null {
 export const reshape: LayerHandler = {
   className: 'Reshape',
   count: () => NO_COST,
+  outputShapes(config, [x]) {
+    const target: number[] = (config.target_shape ?? []).map(Number);
+    const unknownAt = target.indexOf(-1);
+    if (unknownAt < 0) return [[x[0], ...target]];
+    // One -1 in target_shape takes whatever size is left over.
+    const known = knownProduct(x.slice(1));
+    const rest = target.reduce((a, d, i) => (i === unknownAt ? a : a * d), 1);
+    const out: Shape = [...target];
+    out[unknownAt] = known === null ? null : known / rest;
+    return [[x[0], ...out]];
+  },
   channels: {
     role: 'tied',
     wallReason: (call) => (reshapeKind(call) === null ? 'reshape moves the channel axis' : null),
@@ -58,6 +70,11 @@ export const reshape: LayerHandler = {
 export const zeroPadding2D: LayerHandler = {
   className: 'ZeroPadding2D',
   count: () => NO_COST,
+  outputShapes(config, [x]) {
+    if (!channelsLast(config)) return undefined;
+    const [[top, bottom], [left, right]] = zeroPaddingAmounts(config.padding);
+    return [[x[0], x[1] === null ? null : x[1] + top + bottom, x[2] === null ? null : x[2] + left + right, x[3]]];
+  },
   // The zeros it adds keep a zero channel zero but make any other constant non-constant.
   channels: {
     role: 'tied',
@@ -69,5 +86,7 @@ export const zeroPadding2D: LayerHandler = {
 export const inputLayer: LayerHandler = {
   className: 'InputLayer',
   count: () => NO_COST,
+  // The graph gives an input layer its declared shape as its one input.
+  outputShapes: sameShape,
   channels: { role: 'source' },
 };

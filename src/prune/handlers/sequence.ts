@@ -4,6 +4,8 @@ import { dim, usesBias } from './util.js';
 
 export const embedding: LayerHandler = {
   className: 'Embedding',
+  // Each integer position becomes an output_dim vector.
+  outputShapes: (config, [x]) => [[...x, Number(config.output_dim)]],
   count: (call) => ({ trainable: Number(call.config.input_dim) * Number(call.config.output_dim), nonTrainable: 0, macs: 0 }),
 };
 

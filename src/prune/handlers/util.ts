@@ -1,6 +1,6 @@
 /** Small helpers shared by the handlers. */
 import { InputError } from '../../errors.js';
-import type { Shape } from '../../model/graph.js';
+import type { LayerConfig, Shape } from '../../model/graph.js';
 import type { LayerCall, LayerCost } from '../types.js';
 
 /** Size of a known dimension; a missing channel count is a broken model, not a guess. */
@@ -81,3 +81,56 @@ export function mapEach(f: (x: number, channel: number) => number): (values: Flo
 
 /** mapConstant for layers that keep a constant channel constant (pooling, dropout, flatten). */
 export const passConstant = (values: Float64Array): Float64Array => new Float64Array(values);
+
+// ---------------------------------------------------------------------------------------------
+// Shape geometry (channels-last), shared by the handlers' outputShapes and their counting.
+
+/** `n` numbers from a Keras int-or-tuple field. */
+export function tuple(value: unknown, n: number, fallback: number): number[] {
+  if (typeof value === 'number') return new Array<number>(n).fill(value);
+  if (Array.isArray(value) && value.length === n) return value.map(Number);
+  return new Array<number>(n).fill(fallback);
+}
+
+/** Output length of a convolution / pooling window along one axis (tfjs's rule). */
+export function convLength(input: number | null, kernel: number, padding: string, stride: number, dilation = 1): number | null {
+  if (input === null) return null;
+  const dilated = kernel + (kernel - 1) * (dilation - 1);
+  const length = padding === 'same' || padding === 'causal' ? input : input - dilated + 1;
+  return Math.floor((length + stride - 1) / stride);
+}
+
+/** Output length of a transposed convolution along one axis (tfjs's rule, no output_padding). */
+export function deconvLength(input: number | null, kernel: number, padding: string, stride: number): number | null {
+  if (input === null) return null;
+  return padding === 'valid' ? input * stride + Math.max(kernel - stride, 0) : input * stride;
+}
+
+/** Product of dims, or null when any is unknown. */
+export function knownProduct(dims: Shape): number | null {
+  let p = 1;
+  for (const d of dims) {
+    if (d === null) return null;
+    p *= d;
+  }
+  return p;
+}
+
+/** True unless the config says channels_first (the hand shape rules only know channels-last). */
+export function channelsLast(config: LayerConfig): boolean {
+  return config.data_format === undefined || config.data_format === null || config.data_format === 'channels_last';
+}
+
+/** ZeroPadding2D's `padding` as [[top, bottom], [left, right]]. */
+export function zeroPaddingAmounts(padding: unknown): [[number, number], [number, number]] {
+  if (typeof padding === 'number') return [[padding, padding], [padding, padding]];
+  if (Array.isArray(padding) && padding.length === 2) {
+    const [a, b] = padding;
+    if (typeof a === 'number' && typeof b === 'number') return [[a, a], [b, b]];
+    if (Array.isArray(a) && Array.isArray(b)) return [[Number(a[0]), Number(a[1])], [Number(b[0]), Number(b[1])]];
+  }
+  return [[1, 1], [1, 1]];
+}
+
+/** outputShapes for layers whose output has the shape of their (first) input. */
+export const sameShape = (_config: LayerConfig, inputShapes: Shape[]): Shape[] => [[...inputShapes[0]]];
