@@ -3,24 +3,19 @@
  * in training mode, cross-entropy, λ·sign(γ), SGD momentum + weight decay) on one built-in
  * net and prints images/s and a per-kernel table from tf.profile.
  *
- *   node dist/bench/profile-train.js [--arch quickstart|vgg-small] [--backend wasm|cpu]
+ *   node dist/bench/profile-train.js [--arch quickstart|vgg-small|mobilenetv2] [--backend wasm|cpu]
  *        [--batch 64] [--steps 10] [--warmup 3] [--top 15]
  *
- * quickstart = cfg [32,'M',64,'M',128] on 28×28×1; vgg-small = [32,32,'M',64,64,'M',128,128,'M']
- * on 32×32×3 (the same nets as bench/torch/models.py, so images/s compare with train_bench.py).
+ * The nets of bench/models.ts (the same as bench/torch/models.py, so images/s compare with
+ * train_bench.py). tf.profile times nested kernels twice: an op such as fusedConv2d__op
+ * includes the FusedConv2D kernel it runs; the "in kernels" total counts leaf kernels only.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
-import { buildVgg } from '../src/model/architectures.js';
 import { Sgd } from '../src/train/sgd.js';
 import { addSparsityGrad, findBnGammas } from '../src/train/sparsity.js';
 import { crossEntropy, outputKind } from '../src/train/loss.js';
-
-type Arch = 'quickstart' | 'vgg-small';
-const ARCHS: Record<Arch, { cfg: (number | 'M')[]; inputShape: [number, number, number] }> = {
-  quickstart: { cfg: [32, 'M', 64, 'M', 128], inputShape: [28, 28, 1] },
-  'vgg-small': { cfg: [32, 32, 'M', 64, 64, 'M', 128, 128, 'M'], inputShape: [32, 32, 3] },
-};
+import { ARCHS, type Arch } from './models.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -36,9 +31,11 @@ async function main(): Promise<void> {
   const steps = Number(option('steps', '10'));
   const warmup = Number(option('warmup', '3'));
   const top = Number(option('top', '15'));
+  // --detail Identity: per input shape, calls and time of that kernel (to find who calls it).
+  const detail = option('detail', '');
 
   const backend = await selectBackend(backendName);
-  const model = buildVgg({ ...ARCHS[arch], numClasses: 10, head: 'gap', seed: 1 });
+  const model = ARCHS[arch].build(1);
   const kind = outputKind(model);
   const layerVariables = model.trainableWeights;
   const variables = layerVariables.map((v) => v.read() as tf.Variable);
@@ -82,11 +79,28 @@ async function main(): Promise<void> {
     byKernel.set(k.name, entry);
   }
   const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  const total = rows.reduce((sum, [, r]) => sum + r.ms, 0);
+  // Ops named like 'fusedConv2d__op' wrap a kernel that is also listed: leave them out of the total.
+  const total = rows.filter(([name]) => !name.endsWith('__op')).reduce((sum, [, r]) => sum + r.ms, 0);
   console.log(`profiled step: ${total.toFixed(1)} ms in kernels`);
   console.log(`${'kernel'.padEnd(38)}${'ms'.padStart(9)}${'%'.padStart(7)}${'calls'.padStart(7)}`);
   for (const [name, r] of rows.slice(0, top)) {
     console.log(`${name.padEnd(38)}${r.ms.toFixed(2).padStart(9)}${((100 * r.ms) / total).toFixed(1).padStart(7)}${String(r.calls).padStart(7)}`);
+  }
+  if (detail !== '') {
+    const byShape = new Map<string, { ms: number; calls: number }>();
+    for (const k of info.kernels) {
+      if (k.name !== detail) continue;
+      const ms = await k.kernelTimeMs;
+      const key = k.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ');
+      const entry = byShape.get(key) ?? { ms: 0, calls: 0 };
+      entry.ms += typeof ms === 'number' ? ms : 0;
+      entry.calls++;
+      byShape.set(key, entry);
+    }
+    console.log(`${detail} by input shape:`);
+    for (const [shape, r] of [...byShape.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+      console.log(`  ${shape.padEnd(40)}${r.ms.toFixed(2).padStart(9)}${String(r.calls).padStart(7)}`);
+    }
   }
   tf.dispose([x, y]);
   model.dispose();

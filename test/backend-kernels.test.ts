@@ -140,6 +140,10 @@ describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs 
     { name: 'multiplier 2, stride 2, same', x: [3, 8, 10, 4], w: [5, 3, 4, 2], strides: 2, pad: 'same' },
     { name: 'explicit padding', x: [2, 6, 7, 3], w: [3, 3, 3, 1], strides: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
     { name: 'numeric pad with dimRoundingMode round, multiplier 3', x: [2, 9, 9, 2], w: [3, 3, 2, 3], strides: 2, pad: 1, rounding: 'round' },
+    // Multiplier 1 with stride 2: the input gradient runs on XNNPACK via a zero-inserted dy.
+    { name: 'multiplier 1, stride 2, same, odd input (XNNPACK input gradient)', x: [2, 9, 11, 6], w: [3, 3, 6, 1], strides: 2, pad: 'same' },
+    { name: 'multiplier 1, stride 2, valid, batch 1', x: [1, 10, 7, 5], w: [3, 3, 5, 1], strides: 2, pad: 'valid' },
+    { name: 'multiplier 1, 5x5 kernel larger than the padded edge', x: [2, 4, 4, 3], w: [5, 5, 3, 1], strides: 1, pad: 'same' },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -161,18 +165,18 @@ describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs 
 
   // tfjs core refuses dilated depthwise gradients and the cpu backprop kernels ignore
   // dilations, so the reference is an undilated run with the zero-inserted filter.
-  it('dilation 2 (both kernels), checked via the zero-inserted filter', async () => {
+  for (const multiplier of [1, 2]) it(`dilation 2, multiplier ${multiplier} (both kernels), checked via the zero-inserted filter`, async () => {
     const xShape: Shape4 = [2, 10, 9, 3];
-    const filterShape: Shape4 = [3, 3, 3, 2];
-    const effective: Shape4 = [5, 5, 3, 2];
-    const outShape = [2, 10, 9, 6];
+    const filterShape: Shape4 = [3, 3, 3, multiplier];
+    const effective: Shape4 = [5, 5, 3, multiplier];
+    const outShape = [2, 10, 9, 3 * multiplier];
     const xData = seeded(xShape, 14);
     const wData = seeded(filterShape, 15);
     const dyData = seeded(outShape, 16);
-    const zeroInserted = new Float32Array(5 * 5 * 3 * 2);
+    const zeroInserted = new Float32Array(5 * 5 * 3 * multiplier);
     for (let kh = 0; kh < 3; kh++)
       for (let kw = 0; kw < 3; kw++)
-        for (let i = 0; i < 6; i++) zeroInserted[((kh * 2) * 5 + kw * 2) * 6 + i] = wData[(kh * 3 + kw) * 6 + i]!;
+        for (let i = 0; i < 3 * multiplier; i++) zeroInserted[((kh * 2) * 5 + kw * 2) * 3 * multiplier + i] = wData[(kh * 3 + kw) * 3 * multiplier + i]!;
     const attrs = { strides: 1, pad: 'same' };
     const wasm = await on('wasm', () => [
       tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
@@ -311,6 +315,74 @@ describe("slim's FusedBatchNorm gradient (wasm single-pass kernel, generic elsew
       return tf.grads(f)([tf.tensor(xData, xShape), tf.tensor(gammaData, [8])]);
     };
     assertClose(await on('wasm', run(true)), await on('cpu', run(false)), 'training BN');
+  });
+});
+
+describe('cheap-op replacements (Identity shares data; Mean/Sum over leading axes; ReLU6 gradient) wasm vs cpu', () => {
+  const reductions: { name: string; shape: number[]; axis: number | number[]; keepDims: boolean }[] = [
+    { name: 'NHWC moments axes [0,1,2]', shape: [3, 5, 7, 6], axis: [0, 1, 2], keepDims: false },
+    { name: 'keepDims', shape: [2, 3, 4, 5], axis: [0, 1, 2], keepDims: true },
+    { name: 'rank 2, axis 0', shape: [9, 4], axis: 0, keepDims: false },
+    { name: 'negative, unsorted axes', shape: [2, 3, 5], axis: [-2, 0], keepDims: false },
+    { name: 'not the leading axes (stock kernel)', shape: [3, 4, 5], axis: [1, 2], keepDims: true },
+    { name: 'all axes (stock kernel)', shape: [3, 4, 5], axis: [0, 1, 2], keepDims: false },
+  ];
+  for (const c of reductions) {
+    it(`Mean and Sum: ${c.name}`, async () => {
+      const data = seeded(c.shape, 41);
+      const run = (): tf.Tensor[] => {
+        const x = tf.tensor(data, c.shape);
+        return [tf.mean(x, c.axis, c.keepDims), tf.sum(x, c.axis, c.keepDims)];
+      };
+      const wasm = await on('wasm', run);
+      const cpu = await on('cpu', run);
+      assertClose(wasm, cpu, c.name);
+      await tf.setBackend('wasm');
+      const shape = tf.tidy(() => tf.mean(tf.zeros(c.shape), c.axis, c.keepDims).shape);
+      await tf.setBackend('cpu');
+      assert.deepEqual(shape, tf.tidy(() => tf.mean(tf.zeros(c.shape), c.axis, c.keepDims).shape));
+    });
+  }
+
+  it('ReLU6 (clipByValue) gradient, values on both boundaries, odd size', async () => {
+    const values = Array.from(seeded([5, 7, 3], 42), (v) => v * 5);
+    values[0] = 0;
+    values[1] = 6;
+    values[2] = -1e-7;
+    values[3] = 6.0001;
+    const dyData = seeded([5, 7, 3], 43);
+    const run = (): tf.Tensor[] => {
+      const f = (x: tf.Tensor): tf.Tensor => tf.sum(tf.mul(tf.clipByValue(x, 0, 6), tf.tensor(dyData, [5, 7, 3])));
+      return [tf.grad(f)(tf.tensor(values, [5, 7, 3]))];
+    };
+    assertClose(await on('wasm', run), await on('cpu', run), 'clip grad');
+  });
+
+  it('Identity (tf.clone) shares the data; the memory goes when the last holder is disposed', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as BackendWasm;
+    const x = tf.tensor([1, 2, 3]);
+    const ids = backend.numDataIds();
+    const copy = tf.clone(x);
+    assert.equal(backend.numDataIds(), ids);
+    x.dispose();
+    assert.deepEqual(Array.from(copy.dataSync()), [1, 2, 3]);
+    copy.dispose();
+    assert.equal(backend.numDataIds(), ids - 1);
+  });
+
+  it('Cast to the same dtype shares the data; to another dtype it converts', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as BackendWasm;
+    const x = tf.tensor([1.5, -2.5, 3]);
+    const ids = backend.numDataIds();
+    const same = tf.cast(x, 'float32');
+    assert.equal(backend.numDataIds(), ids);
+    const ints = tf.cast(x, 'int32');
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 3]);
+    tf.dispose([x, same, ints]);
+    assert.equal(backend.numDataIds(), ids - 1);
   });
 });
 

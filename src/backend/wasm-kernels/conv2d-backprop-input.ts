@@ -51,7 +51,7 @@ function rotateAndSwapFilter(w: Float32Array, out: Float32Array, fh: number, fw:
 }
 
 /** Padding of the equivalent forward convolution on dy (may be negative). */
-function fullPadding(info: Conv2DInfo): { top: number; bottom: number; left: number; right: number } {
+export function fullPadding(info: Conv2DInfo): { top: number; bottom: number; left: number; right: number } {
   const effectiveHeight = (info.filterHeight - 1) * info.dilationHeight + 1;
   const effectiveWidth = (info.filterWidth - 1) * info.dilationWidth + 1;
   const zeroInsertedHeight = (info.outHeight - 1) * info.strideHeight + 1;
@@ -68,7 +68,7 @@ function fullPadding(info: Conv2DInfo): { top: number; bottom: number; left: num
  * Writes dy into `padded` ([B, inH + effFh − 1, inW + effFw − 1, Co], pre-zeroed) at
  * row top' + oy·sh, column left' + ox·sw; entries that land outside touch no dx and are dropped.
  */
-function scatterPaddedDy(dy: Float32Array, padded: Float32Array, info: Conv2DInfo, top: number, left: number): void {
+export function scatterPaddedDy(dy: Float32Array, padded: Float32Array, info: Conv2DInfo, top: number, left: number): void {
   const { batchSize, outHeight, outWidth, outChannels, strideHeight, strideWidth } = info;
   const paddedHeight = info.inHeight + (info.filterHeight - 1) * info.dilationHeight;
   const paddedWidth = info.inWidth + (info.filterWidth - 1) * info.dilationWidth;

@@ -10,6 +10,8 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
 import { fusedBatchNormGradConfig, fusedBatchNormGradKernelConfig } from './batch-norm-grad.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { castConfig, identityConfig, meanConfig, sumConfig } from './cheap-ops.js';
+import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
 import { rememberStockKernel } from './stock.js';
 
 /** Kernels the stock wasm backend does not have. */
@@ -18,13 +20,21 @@ export const SLIM_WASM_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   fusedBatchNormGradKernelConfig,
+  clipByValueGradKernelConfig,
 ];
 
 /** Stock wasm kernels slim replaces with faster ones (same maths, checked against cpu). */
-export const SLIM_WASM_REPLACEMENTS: readonly tf.KernelConfig[] = [conv2DBackpropInputConfig, maxPoolGradConfig];
+export const SLIM_WASM_REPLACEMENTS: readonly tf.KernelConfig[] = [
+  conv2DBackpropInputConfig,
+  maxPoolGradConfig,
+  identityConfig,
+  castConfig,
+  meanConfig,
+  sumConfig,
+];
 
 /**
- * Registers slim's kernels for the 'wasm' backend, and slim's FusedBatchNorm gradient
+ * Registers slim's kernels for the 'wasm' backend, and slim's FusedBatchNorm and ClipByValue gradients
  * (global: tf.registerGradient has no per-backend form; it picks its wasm kernel itself). Idempotent; a missing kernel the wasm
  * package already provides (a future version) is left alone. Replacements keep the stock
  * kernel reachable (stockKernel()) and chain its setup, so a fallback to it still works.
@@ -34,6 +44,7 @@ export function registerSlimWasmKernels(): string[] {
   const registered: string[] = [];
   // Global (all backends), same maths as tfjs-core's; see batch-norm-grad.ts.
   if (tf.getGradient('FusedBatchNorm') !== fusedBatchNormGradConfig) tf.registerGradient(fusedBatchNormGradConfig);
+  if (tf.getGradient('ClipByValue') !== clipByValueGradConfig) tf.registerGradient(clipByValueGradConfig);
   for (const config of SLIM_WASM_KERNELS) {
     const existing = tf.getKernel(config.kernelName, 'wasm');
     if (existing === undefined) {
