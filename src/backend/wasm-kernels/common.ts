@@ -17,6 +17,16 @@ export type Conv2DInfo = tf.backend_util.Conv2DInfo;
 export type PadArg = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 export type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
 
+/** The attrs tfjs passes to every conv gradient kernel (NHWC; slim refuses NCHW). */
+export interface ConvGradientAttrs {
+  strides: [number, number] | number;
+  pad: PadArg;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: RoundingMode;
+  /** Not part of tfjs's conv2d gradient attrs today (core refuses dilated conv gradients); honoured if present. */
+  dilations?: [number, number] | number;
+}
+
 /** Upper bound (in float32 elements) of one im2col buffer; larger jobs are split by image. */
 export const MAX_GATHER_ELEMENTS = 1 << 23; // 32 MiB of float32
 

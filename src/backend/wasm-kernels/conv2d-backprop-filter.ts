@@ -23,10 +23,9 @@ import * as tf from '@tensorflow/tfjs';
 import {
   type BackendWasm,
   type Conv2DInfo,
-  type PadArg,
-  type RoundingMode,
   MAX_GATHER_ELEMENTS,
   asWasmBackend,
+  type ConvGradientAttrs,
   disposeInfo,
   heapF32,
   matMul,
@@ -37,14 +36,8 @@ import {
 
 const KERNEL = 'Conv2DBackpropFilter';
 
-interface Conv2DBackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: PadArg;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: RoundingMode;
+interface Conv2DBackpropFilterAttrs extends ConvGradientAttrs {
   filterShape: [number, number, number, number];
-  /** Not part of tfjs's attrs today (core refuses dilated conv gradients); honoured if present. */
-  dilations?: [number, number] | number;
 }
 
 /** Target rows (output positions, the matmul's reduction axis) per chunk of images. */

@@ -13,9 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import {
   type BackendWasm,
   type Conv2DInfo,
-  type PadArg,
-  type RoundingMode,
   asWasmBackend,
+  type ConvGradientAttrs,
   conv2d,
   disposeInfo,
   heapF32,
@@ -26,14 +25,8 @@ import {
 
 const KERNEL = 'Conv2DBackpropInput';
 
-interface Conv2DBackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: PadArg;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: RoundingMode;
+interface Conv2DBackpropInputAttrs extends ConvGradientAttrs {
   inputShape: [number, number, number, number];
-  /** Not part of tfjs's attrs today (core refuses dilated conv gradients); honoured if present. */
-  dilations?: [number, number] | number;
 }
 
 /** W [fh, fw, ci, co] → W' [fh, fw, co, ci], rotated 180° spatially. */
