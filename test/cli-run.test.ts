@@ -3,11 +3,11 @@
  * (exit 1, one clear line, no output folder). Real MNIST subset, 4-M-8 VGG.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
+import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 
@@ -19,12 +19,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** The tiny fixture config with some sections replaced, written to the temp folder. */
 async function tinyConfigWith(name: string, changes: Record<string, unknown>): Promise<string> {

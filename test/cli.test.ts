@@ -4,14 +4,14 @@
  * Training runs use a 4-M-8 VGG on a few hundred real MNIST images with the wasm backend.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel } from '../src/model/convert.js';
 import { writeModel } from '../src/model/io.js';
-import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
+import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'cli');
@@ -29,12 +29,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Exit code as expected; the failure message shows the whole run. */
 function assertExit(result: SlimResult, code: number): void {

@@ -4,6 +4,7 @@
  * check that stdout holds only the data and stderr only the human text.
  */
 import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -66,4 +67,12 @@ export const STACK_FRAME = /^\s+at .+[:(]/m;
 /** A compact description of a run for assertion messages. */
 export function describeRun(result: SlimResult): string {
   return `exit ${result.code}\n--- stdout ---\n${result.stdout.slice(0, 2000)}\n--- stderr ---\n${result.stderr.slice(0, 4000)}`;
+}
+
+/** True if the path exists (file or folder). */
+export async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }

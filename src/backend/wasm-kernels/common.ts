@@ -17,6 +17,30 @@ export type Conv2DInfo = tf.backend_util.Conv2DInfo;
 export type PadArg = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 export type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
 
+/**
+ * Conv2DInfo for a conv gradient kernel. tfjs-core's conv2d gradient drops dimRoundingMode, so the
+ * computed output size can be one row or column short of the dy the forward pass produced; dy's
+ * own shape is the truth.
+ */
+export function convGradientInfo(
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvGradientAttrs,
+  dy: tf.TensorInfo,
+): Conv2DInfo {
+  const computed = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  return withOutputSizeOf(dy, computed);
+}
+
 /** The attrs tfjs passes to every conv gradient kernel (NHWC; slim refuses NCHW). */
 export interface ConvGradientAttrs {
   strides: [number, number] | number;

@@ -26,12 +26,12 @@ import {
   MAX_GATHER_ELEMENTS,
   asWasmBackend,
   type ConvGradientAttrs,
+  convGradientInfo,
   disposeInfo,
   heapF32,
   matMul,
   requireChannelsLast,
   requireFloat32,
-  withOutputSizeOf,
 } from './common.js';
 
 const KERNEL = 'Conv2DBackpropFilter';
@@ -107,19 +107,7 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
   requireFloat32(KERNEL, x, dy);
   requireChannelsLast(KERNEL, attrs.dataFormat);
 
-  const computed = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  // tfjs-core's conv2d gradient drops dimRoundingMode, so the info above can be one row or
-  // column short of the dy the forward pass produced; dy's own shape is the truth.
-  const info = withOutputSizeOf(dy, computed);
+  const info = convGradientInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs, dy);
   const { batchSize, outHeight, outWidth, outChannels, inChannels, filterHeight, filterWidth } = info;
   const patchSize = filterHeight * filterWidth * inChannels;
   const grid = paddedGrid(info);

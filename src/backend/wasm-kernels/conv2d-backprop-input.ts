@@ -15,12 +15,12 @@ import {
   type Conv2DInfo,
   asWasmBackend,
   type ConvGradientAttrs,
+  convGradientInfo,
   conv2d,
   disposeInfo,
   heapF32,
   requireChannelsLast,
   requireFloat32,
-  withOutputSizeOf,
 } from './common.js';
 
 const KERNEL = 'Conv2DBackpropInput';
@@ -86,18 +86,7 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
   requireFloat32(KERNEL, dy, filter);
   requireChannelsLast(KERNEL, attrs.dataFormat);
-  const computed = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  // As in Conv2DBackpropFilter: dy's own shape is the truth (core drops dimRoundingMode).
-  const info = withOutputSizeOf(dy, computed);
+  const info = convGradientInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs, dy);
   const { filterHeight, filterWidth, inChannels, outChannels } = info;
 
   const rotated = backend.makeOutput([filterHeight, filterWidth, outChannels, inChannels], 'float32');
