@@ -42,6 +42,27 @@ before(async () => {
   await selectBackend('wasm');
 });
 
+/**
+ * d/dx and d/dw of sum(conv(x, w) · r) on wasm equal cpu's: seeded x (seed), w (seed + 1) and
+ * a seeded random r (seed + 2) over the conv's output, so every output position is weighted.
+ */
+async function assertConvGradsMatch(
+  c: { name: string; x: Shape4; w: Shape4 },
+  conv: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor,
+  seed: number,
+): Promise<void> {
+  const xData = seeded(c.x, seed);
+  const wData = seeded(c.w, seed + 1);
+  const outShape = tf.tidy(() => conv(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D).shape);
+  const rData = seeded(outShape, seed + 2);
+  const run = (): tf.Tensor[] => {
+    const r = tf.tensor(rData, outShape);
+    const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor => tf.sum(tf.mul(conv(x as tf.Tensor4D, w as tf.Tensor4D), r));
+    return tf.grads(f)([tf.tensor(xData, c.x), tf.tensor(wData, c.w)]);
+  };
+  assertClose(await on('wasm', run), await on('cpu', run), c.name);
+}
+
 describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () => {
   const cases: { name: string; x: Shape4; w: Shape4; strides: number | [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }[] = [
     { name: 'odd sizes, batch 1, same', x: [1, 7, 9, 3], w: [3, 3, 3, 5], strides: 1, pad: 'same' },
@@ -53,17 +74,7 @@ describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () =>
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const xData = seeded(c.x, 1);
-      const wData = seeded(c.w, 2);
-      const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding).shape);
-      const rData = seeded(outShape, 3);
-      const run = (): tf.Tensor[] => {
-        const r = tf.tensor(rData, outShape);
-        const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor =>
-          tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding), r));
-        return tf.grads(f)([tf.tensor(xData, c.x), tf.tensor(wData, c.w)]);
-      };
-      assertClose(await on('wasm', run), await on('cpu', run), c.name);
+      await assertConvGradsMatch(c, (x, w) => tf.conv2d(x, w, c.strides, c.pad, 'NHWC', 1, c.rounding), 1);
     });
   }
 
@@ -147,19 +158,7 @@ describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs 
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const xData = seeded(c.x, 11);
-      const wData = seeded(c.w, 12);
-      const outShape = tf.tidy(() =>
-        tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding).shape,
-      );
-      const rData = seeded(outShape, 13);
-      const run = (): tf.Tensor[] => {
-        const r = tf.tensor(rData, outShape);
-        const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor =>
-          tf.sum(tf.mul(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.rounding), r));
-        return tf.grads(f)([tf.tensor(xData, c.x), tf.tensor(wData, c.w)]);
-      };
-      assertClose(await on('wasm', run), await on('cpu', run), c.name);
+      await assertConvGradsMatch(c, (x, w) => tf.depthwiseConv2d(x, w, c.strides, c.pad, 'NHWC', 1, c.rounding), 11);
     });
   }
 
