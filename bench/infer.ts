@@ -9,8 +9,8 @@
  * --batch and --round-to take comma lists; every (round-to, batch) pair is one row.
  * --chunk: model.predict's batchSize (default: the whole batch in one call; tfjs' own default
  *   of 32 splits a batch of 64 into two calls plus a Concat).
- * --fold-bn: time both nets with each BatchNormalization folded into its conv (kernel·γ/√(var+ε),
- *   bias β − mean·γ/√(var+ε)), as an inference export would; outputs are checked to match.
+ * --fold-bn: time both nets with each BatchNormalization folded into its conv by slim's export
+ *   stage (what `slim export` writes); outputs are checked to match.
  * --profile: per-kernel tf.profile of one predict (mean of --profile-runs, default 10) of the
  *   original and the pruned model, aggregated by kernel and call by call (the two nets run the
  *   same kernel sequence, only channel counts differ), next to each layer's MACs reduction.
@@ -27,6 +27,7 @@ import { selectBackend } from '../src/backend/select.js';
 import { buildVgg, type VggItem } from '../src/model/architectures.js';
 import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
+import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel, type ModelCount } from '../src/report/count.js';
 import { findBnGammas } from '../src/train/sparsity.js';
@@ -224,38 +225,13 @@ async function buildOriginal(seed: number): Promise<{ model: tf.LayersModel; art
 }
 
 /**
- * The same VGG with every BN folded into the conv before it (inference-time equivalent).
- * Relies on buildVgg's layer names (convN, bnN, classifier).
+ * The same net with every BN folded into the conv before it, through slim's export stage
+ * (src/pipeline/export.ts: foldBatchNorm plus its own output check against the unfolded net).
  */
-function foldBatchNorm(model: tf.LayersModel, seed: number): tf.LayersModel {
-  const cfg: VggItem[] = [];
-  for (const layer of model.layers) {
-    const kind = layer.getClassName();
-    if (kind === 'Conv2D') cfg.push(Number(layer.getConfig()['filters']));
-    else if (kind === 'MaxPooling2D') cfg.push('M');
-  }
-  const folded = buildVgg({ cfg, inputShape: INPUT_SHAPE, numClasses: 10, head: 'gap', seed, batchNorm: false });
-  let conv = 0;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'Conv2D') continue;
-    conv++;
-    const bn = model.getLayer(`bn${conv}`);
-    const epsilon = Number(bn.getConfig()['epsilon']);
-    const [gamma, beta, mean, variance] = bn.getWeights();
-    const [kernel] = layer.getWeights();
-    const weights = tf.tidy(() => {
-      const scale = tf.div(gamma!, tf.sqrt(tf.add(variance!, epsilon)));
-      return [tf.mul(kernel!, scale), tf.sub(beta!, tf.mul(mean!, scale))];
-    });
-    folded.getLayer(`conv${conv}`).setWeights(weights);
-    tf.dispose(weights);
-  }
-  folded.getLayer('classifier').setWeights(model.getLayer('classifier').getWeights());
-  const x = tf.randomNormal([4, ...INPUT_SHAPE], 0, 1, 'float32', seed + 7);
-  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(model.predict(x) as tf.Tensor, folded.predict(x) as tf.Tensor))).dataSync()[0]!);
-  x.dispose();
-  if (!(diff < 1e-4)) throw new Error(`BN folding changed the outputs by up to ${diff}`);
-  return folded;
+async function foldedModel(artifacts: ModelArtifacts, seed: number): Promise<tf.LayersModel> {
+  const outcome = await exportModel(artifacts, { seed: seed + 7 });
+  for (const s of outcome.skipped) console.log(`(BN not folded: ${s.bn}: ${s.reason})`);
+  return toLayersModel(outcome.artifacts);
 }
 
 interface Row {
@@ -287,7 +263,7 @@ async function main(): Promise<void> {
   const backend = await selectBackend('wasm');
   const built = await buildOriginal(seed);
   const artifacts = built.artifacts;
-  const original = foldBn ? foldBatchNorm(built.model, seed) : built.model;
+  const original = foldBn ? await foldedModel(artifacts, seed) : built.model;
   const countBefore = countModel(artifacts.modelTopology);
   const widthsBefore = convWidths(original);
   console.log(`quickstart on ${backend.detail}; median of ${runs} runs after ${warmup} warmup (original/pruned alternating); ` +
@@ -299,7 +275,7 @@ async function main(): Promise<void> {
   for (const roundTo of roundTos) {
     const outcome = pruneModel(artifacts, { ratio, minChannels: 1, roundTo, importance: 'sum' });
     const prunedWithBn = await toLayersModel(outcome.artifacts);
-    const pruned = foldBn ? foldBatchNorm(prunedWithBn, seed) : prunedWithBn;
+    const pruned = foldBn ? await foldedModel(outcome.artifacts, seed) : prunedWithBn;
     const countAfter = countModel(outcome.artifacts.modelTopology);
     const widths = convWidths(pruned);
     for (const batch of batches) {

@@ -15,6 +15,7 @@ import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { VERSION } from './version.js';
 
 export function buildCli(argv: string[]): Argv<GlobalFlags> {
@@ -33,8 +34,9 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(runCommand)
     .command(schemaCommand)
     .command(evalCommand)
+    .command(exportCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, run or schema (slim --help lists them)')
+    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run or schema (slim --help lists them)')
     .strict()
     .recommendCommands()
     .version(VERSION)

@@ -106,6 +106,33 @@ export interface ChannelFacet {
   rewriteConfig?(config: LayerConfig, change: ChannelChange, call: LayerCall): LayerConfig;
 }
 
+/** The per-channel affine map y = scale·x + shift a layer computes at inference (BN with its moving stats). */
+export interface ChannelAffine {
+  scale: Float64Array;
+  shift: Float64Array;
+}
+
+/**
+ * How a layer absorbs a per-output-channel affine map applied after it (BatchNorm folding at export):
+ * kernel values of output channel c are multiplied by scale[c] and the bias becomes bias·scale + shift.
+ */
+export interface AffineFoldFacet {
+  /** Weight role of the kernel that produces the output channels ('kernel', 'depthwise_kernel', 'pointwise_kernel'). */
+  kernelRole: string;
+  /**
+   * Consecutive kernel axes (negative, from the end) whose row-major index is the output channel:
+   * Conv2D [kh,kw,in,out] → [-1]; DepthwiseConv2D [kh,kw,in,m] → [-2, -1] (channel c·m+j);
+   * Conv2DTranspose [kh,kw,out,in] → [-2].
+   */
+  kernelOutputAxes: number[];
+  /** Weight role of the per-output-channel bias (shape [out]). */
+  biasRole: string;
+  /** The config once the layer uses a bias (it may have had none). */
+  enableBias(config: LayerConfig): LayerConfig;
+  /** Why this call cannot take the fold (a non-linear fused activation, channels_first…), or null. */
+  refuse?(call: LayerCall): string | null;
+}
+
 export interface LayerHandler {
   className: string;
   /** Params and MACs from config + shapes only (no weights). */
@@ -117,4 +144,11 @@ export interface LayerHandler {
    */
   outputShapes?(config: LayerConfig, inputShapes: Shape[]): Shape[] | undefined;
   channels?: ChannelFacet;
+  /** Present when a per-channel affine layer right after this one can be folded into it (export). */
+  foldsAffine?: AffineFoldFacet;
+  /**
+   * Present for layers that are a per-channel affine map at inference (BatchNormalization):
+   * that map from the layer's weights, or why this call is not one (e.g. it normalises another axis).
+   */
+  inferenceAffine?(weights: RoleWeights, call: LayerCall): ChannelAffine | string;
 }

@@ -6,7 +6,7 @@ import type { LayerConfig, Shape } from '../../model/graph.js';
 import { sliceAxis, sliceRoles } from '../slice.js';
 import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
 import {
-  activate, activationWall, channelsFirstWall, channelsLast, convLength, deconvLength, dim, positions, tuple, usesBias,
+  activate, activationWall, biasAffineFold, channelsFirstWall, channelsLast, convLength, deconvLength, dim, positions, tuple, usesBias,
 } from './util.js';
 
 /**
@@ -55,6 +55,8 @@ function spatialOut(call: LayerCall): number {
 
 export const conv2D: LayerHandler = {
   className: 'Conv2D',
+  // kernel [kh, kw, in, out]
+  foldsAffine: biasAffineFold('kernel', [-1]),
   outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;
@@ -98,6 +100,8 @@ export const conv2D: LayerHandler = {
 
 export const conv1D: LayerHandler = {
   className: 'Conv1D',
+  // kernel [k, in, out]
+  foldsAffine: biasAffineFold('kernel', [-1]),
   outputShapes(config, [x]) {
     if (!channelsLast(config)) return undefined;
     const [k] = tuple(config.kernel_size, 1, 1);
@@ -117,6 +121,8 @@ export const conv1D: LayerHandler = {
 
 export const conv3D: LayerHandler = {
   className: 'Conv3D',
+  // kernel [kd, kh, kw, in, out]
+  foldsAffine: biasAffineFold('kernel', [-1]),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
@@ -129,6 +135,8 @@ export const conv3D: LayerHandler = {
 
 export const conv2DTranspose: LayerHandler = {
   className: 'Conv2DTranspose',
+  // kernel [kh, kw, out, in]
+  foldsAffine: biasAffineFold('kernel', [-2]),
   outputShapes(config, [x]) {
     if (!channelsLast(config)) return undefined;
     const k = tuple(config.kernel_size, 2, 1);
@@ -169,6 +177,8 @@ export const conv2DTranspose: LayerHandler = {
 
 export const depthwiseConv2D: LayerHandler = {
   className: 'DepthwiseConv2D',
+  // depthwise_kernel [kh, kw, in, m]: output channel c·m+j
+  foldsAffine: biasAffineFold('depthwise_kernel', [-2, -1]),
   outputShapes: conv2DShapes((config, cin) => (cin === null ? null : cin * Number(config.depth_multiplier ?? 1))),
   count(call) {
     const { config } = call;
@@ -212,6 +222,8 @@ export const depthwiseConv2D: LayerHandler = {
 
 export const separableConv2D: LayerHandler = {
   className: 'SeparableConv2D',
+  // the pointwise part makes the output: pointwise_kernel [1, 1, in·m, filters]
+  foldsAffine: biasAffineFold('pointwise_kernel', [-1]),
   outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;

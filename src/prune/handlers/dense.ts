@@ -1,10 +1,12 @@
 /** Dense: free output channels (units); reads the last axis of any rank (per position on rank 3+, incl. after Flatten). */
 import { sliceRoles } from '../slice.js';
 import type { LayerHandler } from '../types.js';
-import { activationWall, dim, positions, usesBias } from './util.js';
+import { activationWall, biasAffineFold, dim, positions, usesBias } from './util.js';
 
 export const dense: LayerHandler = {
   className: 'Dense',
+  // kernel [in, out]
+  foldsAffine: biasAffineFold('kernel', [-1]),
   outputShapes: (config, [x]) => [[...x.slice(0, -1), Number(config.units)]],
   count(call) {
     const x = call.inputShapes[0];

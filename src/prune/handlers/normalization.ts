@@ -1,6 +1,6 @@
 /** BatchNormalization (tied; its γ is the importance) and LayerNormalization (tied, renormalises). */
 import { sliceRoles } from '../slice.js';
-import type { LayerCall, LayerHandler } from '../types.js';
+import type { ChannelAffine, LayerCall, LayerHandler, RoleWeights } from '../types.js';
 import { dim, sameShape } from './util.js';
 
 /** The normalised axes as non-negative indices of the input shape. */
@@ -15,9 +15,36 @@ function featureSize(call: LayerCall, fallback: number): number {
   return axes(call, fallback).reduce((a, ax) => a * dim(call.inputShapes[0], ax, call), 1);
 }
 
+/**
+ * BatchNormalization at inference: γ·(x − mean)/√(var + ε) + β = scale·x + shift per channel,
+ * in float64 (γ = 1 without scale, β = 0 without center).
+ */
+function batchNormAffine(weights: RoleWeights, call: LayerCall): ChannelAffine | string {
+  const a = axes(call, -1);
+  const rank = call.inputShapes[0].length;
+  if (a.length !== 1 || a[0] !== rank - 1) return `normalises axis ${JSON.stringify(call.config.axis)}, not the last (channel) axis`;
+  const mean = weights.get('moving_mean');
+  const variance = weights.get('moving_variance');
+  if (mean === undefined || variance === undefined) return 'its weights have no moving_mean / moving_variance';
+  const gamma = call.config.scale !== false ? weights.get('gamma') : undefined;
+  const beta = call.config.center !== false ? weights.get('beta') : undefined;
+  if (call.config.scale !== false && gamma === undefined) return 'scale is on but its weights have no gamma';
+  if (call.config.center !== false && beta === undefined) return 'center is on but its weights have no beta';
+  const epsilon = Number(call.config.epsilon ?? 0.001);
+  const channels = mean.data.length;
+  const scale = new Float64Array(channels);
+  const shift = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    scale[c] = (gamma?.data[c] ?? 1) / Math.sqrt(variance.data[c] + epsilon);
+    shift[c] = (beta?.data[c] ?? 0) - mean.data[c] * scale[c];
+  }
+  return { scale, shift };
+}
+
 export const batchNormalization: LayerHandler = {
   className: 'BatchNormalization',
   outputShapes: sameShape,
+  inferenceAffine: batchNormAffine,
   count(call) {
     const c = featureSize(call, -1);
     const affine = (call.config.scale !== false ? c : 0) + (call.config.center !== false ? c : 0);

@@ -1,7 +1,7 @@
 /** Small helpers shared by the handlers. */
 import { InputError } from '../../errors.js';
 import type { LayerConfig, Shape } from '../../model/graph.js';
-import type { LayerCall, LayerCost } from '../types.js';
+import type { AffineFoldFacet, LayerCall, LayerCost } from '../types.js';
 
 /** Size of a known dimension; a missing channel count is a broken model, not a guess. */
 export function dim(shape: Shape, axis: number, call: LayerCall): number {
@@ -134,3 +134,27 @@ export function zeroPaddingAmounts(padding: unknown): [[number, number], [number
 
 /** outputShapes for layers whose output has the shape of their (first) input. */
 export const sameShape = (_config: LayerConfig, inputShapes: Shape[]): Shape[] => [[...inputShapes[0]]];
+
+// ---------------------------------------------------------------------------------------------
+// Folding a per-channel affine (BatchNorm) into the layer before it.
+
+/** Why a fused activation keeps an affine map after the layer from moving inside it, or null (linear). */
+export function nonLinearActivationReason(activation: unknown): string | null {
+  if (activation === undefined || activation === null || activation === 'linear') return null;
+  const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
+  return `has activation '${name}' (a fold needs a linear output)`;
+}
+
+/**
+ * The foldsAffine facet of a channels-last layer with a `use_bias` flag and a 'bias' weight, whose
+ * output channels are the row-major index over `kernelOutputAxes` of weight `kernelRole`.
+ */
+export function biasAffineFold(kernelRole: string, kernelOutputAxes: number[]): AffineFoldFacet {
+  return {
+    kernelRole,
+    kernelOutputAxes,
+    biasRole: 'bias',
+    enableBias: (config) => ({ ...config, use_bias: true }),
+    refuse: (call) => channelsFirstWall(call.config) ?? nonLinearActivationReason(call.config.activation),
+  };
+}
