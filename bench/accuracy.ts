@@ -5,10 +5,12 @@
  *
  *   node dist/bench/accuracy.js [--epochs 6] [--finetune-epochs 3] [--ratios 0.3,0.5,0.7]
  *        [--train-limit N] [--lambda 5e-3] [--lr 0.1] [--finetune-lr 0.05] [--batch 64]
+ *        [--baseline-epochs N (default --epochs; 0 = none)]
  *        [--cfg 16,M,32,M,64] [--seed 1] [--threads 1] [--out DIR] [--json FILE] [--dump-weights]
+ *   node dist/bench/accuracy.js --aggregate seed1.json seed2.json ...   (mean ± sd over runs)
  *
  * Slim side: buildVgg (gap head) → export its initial weights and the epoch orders
- * (Dataset.order) → sparsity training (runTrainingStage) → per ratio: pruneModel (global ratio,
+ * (Dataset.order) → the plainly trained baseline (λ = 0, same init/orders/schedule) → sparsity training (runTrainingStage) → per ratio: pruneModel (global ratio,
  * minChannels 1, roundTo 1, importance 'sum') → test accuracy → fine-tune → test accuracy.
  * The torch reference runs at the same time in a child process (it only needs the exported
  * files), so the wall time is about max(slim, torch). Then a count-only torch call rebuilds the
@@ -18,7 +20,7 @@
  * replace its 160) took ~19 min on a shared 2-core machine; see bench/RESULTS.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +49,8 @@ const BN = { bnEpsilon: 1e-5, bnMomentum: 0.1 };
 
 interface Settings {
   epochs: number;
+  /** Epochs of the plainly trained (λ = 0) baseline; 0 = don't train one. */
+  baselineEpochs: number;
   finetuneEpochs: number;
   ratios: number[];
   trainLimit?: number;
@@ -67,6 +71,8 @@ function parseFlags() {
   return parseArgs({
     options: {
       epochs: { type: 'string', default: '6' },
+      'baseline-epochs': { type: 'string' },
+      aggregate: { type: 'boolean', default: false },
       'finetune-epochs': { type: 'string', default: '3' },
       ratios: { type: 'string', default: '0.3,0.5,0.7' },
       'train-limit': { type: 'string' },
@@ -81,16 +87,19 @@ function parseFlags() {
       json: { type: 'string' },
       'dump-weights': { type: 'boolean', default: false },
     },
+    allowPositionals: true,
   });
 }
 
 function parseSettings(): Settings {
   let values: ReturnType<typeof parseFlags>['values'];
+  let positionals: string[];
   try {
-    ({ values } = parseFlags());
+    ({ values, positionals } = parseFlags());
   } catch (err) {
     usage((err as Error).message);
   }
+  if (positionals.length > 0) usage(`unexpected argument ${positionals[0]} (files are only read with --aggregate)`);
   const num = (name: string, v: string | undefined, integer = false): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) usage(`--${name}: expected a number, got ${v}`);
@@ -107,8 +116,12 @@ function parseSettings(): Settings {
     return r;
   };
   const cfg = values.cfg!.split(',').map((s): VggItem => (s.trim() === 'M' ? 'M' : num('cfg', s, true)));
+  const epochs = positive('epochs', values.epochs);
+  const baselineEpochs = values['baseline-epochs'] === undefined ? epochs : num('baseline-epochs', values['baseline-epochs'], true);
+  if (baselineEpochs < 0) usage(`--baseline-epochs: must be 0 or more, got ${baselineEpochs}`);
   return {
-    epochs: positive('epochs', values.epochs),
+    epochs,
+    baselineEpochs,
     finetuneEpochs: positive('finetune-epochs', values['finetune-epochs']),
     ratios: values.ratios!.split(',').map(ratio),
     trainLimit: values['train-limit'] === undefined ? undefined : positive('train-limit', values['train-limit']),
@@ -169,6 +182,8 @@ interface TorchResult {
   trainSeconds: number;
   seconds: number;
   baseline: TorchCount & { accuracy: number; kept: number[] };
+  /** The plainly trained baseline, when the job asked for one. */
+  plain?: TorchCount & { accuracy: number; seconds: number };
   ratios: TorchRow[];
 }
 
@@ -206,6 +221,16 @@ interface SlimRow {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--aggregate')) {
+    let positionals: string[] = [];
+    try {
+      ({ positionals } = parseFlags());
+    } catch (err) {
+      usage((err as Error).message);
+    }
+    aggregate(positionals);
+    return;
+  }
   const s = parseSettings();
   try {
     resolveSource({ kind: 'fashion-mnist' });
@@ -230,13 +255,14 @@ async function main(): Promise<void> {
   const trainSet = data.train;
   if (!(trainSet instanceof Dataset)) throw new Error('fashion-mnist training data should load in memory (a Dataset)');
   mkdirSync(path.join(s.out, 'orders'), { recursive: true });
-  for (let e = 0; e < Math.max(s.epochs, s.finetuneEpochs); e++) {
+  for (let e = 0; e < Math.max(s.epochs, s.baselineEpochs, s.finetuneEpochs); e++) {
     const order = trainSet.order(s.seed, e);
     const file = path.join(s.out, 'orders', `epoch-${String(e).padStart(3, '0')}.u32`);
     writeFileSync(file, Buffer.from(order.buffer, order.byteOffset, order.byteLength));
     orders.push(file);
   }
   const trainHp = hyper(s.epochs, s.lr, s.batch);
+  const baselineHp = s.baselineEpochs > 0 ? hyper(s.baselineEpochs, s.lr, s.batch) : undefined;
   const finetuneHp = hyper(s.finetuneEpochs, s.finetuneLr, s.batch);
   const job = {
     seed: s.seed,
@@ -248,6 +274,7 @@ async function main(): Promise<void> {
     init: initIndex,
     orders,
     train: trainHp,
+    ...(baselineHp ? { baseline: baselineHp } : {}),
     finetune: finetuneHp,
     lambda: s.lambda,
     ratios: s.ratios,
@@ -261,6 +288,18 @@ async function main(): Promise<void> {
 
   // ---- slim
   const slimStarted = Date.now();
+  let slimPlain: { accuracy: number; seconds: number } | undefined;
+  if (baselineHp) {
+    // buildVgg is seeded: the same seed gives the same initial weights the sparsity run starts from.
+    const plain = buildVgg({ cfg: s.cfg, inputShape: data.imageShape, numClasses: data.numClasses, head: 'gap', seed: s.seed });
+    try {
+      const r = await runTrainingStage(plain, data, baselineHp, 0, s.seed, out, 'plain train (baseline)');
+      slimPlain = { accuracy: r.testAccuracy, seconds: r.seconds };
+      out.info(`slim plainly trained baseline: test accuracy ${(r.testAccuracy * 100).toFixed(2)}%`);
+    } finally {
+      plain.dispose();
+    }
+  }
   const sparse = await runTrainingStage(model, data, trainHp, s.lambda, s.seed, out, 'sparsity train');
   const sparseArtifacts = await fromLayersModel(model);
   if (s.dumpWeights) await exportWeights(model, path.join(s.out, 'sparse-slim'));
@@ -318,7 +357,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), Node ${process.version}, ${backend.detail}; torch ${torch.torch} (${torch.threads} thread)`,
     settings: { ...s, preprocess: PREPROCESS, weightDecay: 1e-4, momentum: 0.9, milestones: [0.5, 0.75], gamma: 0.1, head: 'gap' },
-    slim: { baseline: slimBaseline, ratios: slimRows, seconds: slimSeconds },
+    slim: { plain: slimPlain, baseline: slimBaseline, ratios: slimRows, seconds: slimSeconds },
     torch,
     countsForSlimKept: torchCounts,
     seconds: totalSeconds,
@@ -326,10 +365,24 @@ async function main(): Promise<void> {
   writeFileSync(path.join(s.out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   if (s.json !== undefined) writeFileSync(s.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(renderTable(result.slim, torch, torchCounts));
+  process.stdout.write(renderGoal([result]));
   out.info(`total ${(totalSeconds / 60).toFixed(1)} min (slim ${(slimSeconds / 60).toFixed(1)}, torch ${(torch.seconds / 60).toFixed(1)}); results in ${path.join(s.out, 'result.json')}`);
 }
 
-function renderTable(slim: { baseline: { params: number; macs: number; accuracy: number; kept: number[] }; ratios: SlimRow[] }, torch: TorchResult, counts: TorchCount[]): string {
+interface SlimResult {
+  plain?: { accuracy: number; seconds: number };
+  baseline: { params: number; macs: number; accuracy: number; kept: number[] };
+  ratios: SlimRow[];
+}
+/** What one run writes to result.json (and --json); --aggregate reads several of these. */
+interface RunResult {
+  settings: Settings;
+  slim: SlimResult;
+  torch: TorchResult;
+  countsForSlimKept: TorchCount[];
+}
+
+function renderTable(slim: SlimResult, torch: TorchResult, counts: TorchCount[]): string {
   const pct = (x: number): string => (x * 100).toFixed(2);
   const same = (a: number[], b: number[]): string => (a.length === b.length && a.every((v, i) => v === b[i]) ? 'yes' : 'no');
   const countMatch = (i: number, params: number, macs: number): string => (counts[i]!.params === params && counts[i]!.macs === macs ? 'yes' : 'NO');
@@ -338,6 +391,14 @@ function renderTable(slim: { baseline: { params: number; macs: number; accuracy:
     '|---|---|---|---|---|---|---|---|',
   ];
   const b = slim.baseline;
+  if (slim.plain !== undefined || torch.plain !== undefined) {
+    const acc = (p?: { accuracy: number }): string => (p ? pct(p.accuracy) : '-');
+    lines.push(
+      `| 0 (unpruned, plainly trained: λ = 0) | [${b.kept.join(',')}] / [${torch.baseline.kept.join(',')}] | ${same(b.kept, torch.baseline.kept)} | ` +
+        `${b.params} / ${torch.plain?.params ?? '-'} | ${b.macs} / ${torch.plain?.macs ?? '-'} | ${countMatch(0, b.params, b.macs)} | ` +
+        `${acc(slim.plain)} / ${acc(torch.plain)} | - |`,
+    );
+  }
   lines.push(
     `| 0 (unpruned, sparsity-trained) | [${b.kept.join(',')}] / [${torch.baseline.kept.join(',')}] | ${same(b.kept, torch.baseline.kept)} | ` +
       `${b.params} / ${torch.baseline.params} | ${b.macs} / ${torch.baseline.macs} | ${countMatch(0, b.params, b.macs)} | ` +
@@ -352,6 +413,101 @@ function renderTable(slim: { baseline: { params: number; macs: number; accuracy:
     );
   });
   return `${lines.join('\n')}\n`;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n − 1); 0 for a single run. */
+const sd = (xs: number[]): number => {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+};
+const pp = (xs: number[]): string => (xs.length > 1 ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : (mean(xs) * 100).toFixed(2));
+
+/**
+ * The issue's goal at ratio 0.5, over one or more runs (means): slim's fine-tuned accuracy within
+ * 0.3 points of the unpruned baseline (the plainly trained one when measured, else the
+ * sparsity-trained one) and not below the reference's; params/MACs equal torch's for slim's widths.
+ */
+function renderGoal(runs: RunResult[]): string {
+  const lines: string[] = [];
+  const at = (r: RunResult, ratio: number): { slim?: SlimRow; torch?: TorchRow } => ({
+    slim: r.slim.ratios.find((x) => x.ratio === ratio),
+    torch: r.torch.ratios.find((x) => x.ratio === ratio),
+  });
+  const half = runs.map((r) => at(r, 0.5));
+  if (half.every((h) => h.slim && h.torch)) {
+    const slimFt = half.map((h) => h.slim!.finetuned);
+    const torchFt = half.map((h) => h.torch!.finetuned);
+    const plain = runs.every((r) => r.slim.plain !== undefined);
+    const base = runs.map((r) => (plain ? r.slim.plain!.accuracy : r.slim.baseline.accuracy));
+    const gap = (mean(base) - mean(slimFt)) * 100;
+    const vsTorch = (mean(slimFt) - mean(torchFt)) * 100;
+    const n = runs.length > 1 ? ` (means over ${runs.length} runs)` : '';
+    lines.push(
+      `goal, ratio 0.5${n}: slim fine-tuned ${pp(slimFt)} % vs unpruned ${plain ? 'plainly trained' : 'sparsity-trained'} baseline ${pp(base)} %: ` +
+        `${gap <= 0 ? `${(-gap).toFixed(2)} points above` : `${gap.toFixed(2)} points below`} → ${gap <= 0.3 ? 'met' : 'NOT met'} (within 0.3)`,
+      `goal, ratio 0.5${n}: slim fine-tuned ${pp(slimFt)} % vs torch fine-tuned ${pp(torchFt)} %: ${vsTorch >= 0 ? '+' : ''}${vsTorch.toFixed(2)} points → ${vsTorch >= 0 ? 'met' : 'NOT met'} (not below)`,
+    );
+  }
+  const counts = runs.every((r) =>
+    [r.slim.baseline, ...r.slim.ratios].every((row, i) => r.countsForSlimKept[i]?.params === row.params && r.countsForSlimKept[i]?.macs === row.macs),
+  );
+  lines.push(`goal, every ratio: slim's params/MACs equal torch's for the channels slim kept → ${counts ? 'met' : 'NOT met'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Mean ± sd over several runs' result.json (e.g. one per seed, run in parallel). */
+function aggregate(files: string[]): void {
+  if (files.length === 0) usage('--aggregate: give the result.json files of the runs to combine');
+  const runs = files.map((f) => {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8')) as RunResult;
+    } catch (err) {
+      return usage(`--aggregate: cannot read ${f}: ${(err as Error).message}`);
+    }
+  });
+  // Runs may differ only in their seed (and work dirs); anything else would make the mean meaningless.
+  const key = (r: RunResult): string => {
+    const { seed: _seed, out: _out, json: _json, ...rest } = r.settings;
+    return JSON.stringify(rest);
+  };
+  runs.forEach((r, i) => {
+    if (key(r) !== key(runs[0]!)) usage(`--aggregate: ${files[i]} was run with other settings than ${files[0]}`);
+  });
+  const seeds = runs.map((r) => r.settings.seed);
+  const s0 = runs[0]!.settings;
+  const lines = [
+    `Seeds ${seeds.join(', ')}; ${s0.epochs} sparsity epochs (λ ${s0.lambda}, lr ${s0.lr}), baseline ${s0.baselineEpochs} epochs, ` +
+      `${s0.finetuneEpochs} fine-tune epochs (lr ${s0.finetuneLr}); accuracies: mean ± sd over runs, in %.`,
+    '',
+    '| ratio | params slim / torch (mean) | MACs slim / torch (mean) | acc pruned slim / torch | acc fine-tuned slim / torch | fine-tuned slim − torch |',
+    '|---|---|---|---|---|---|',
+  ];
+  const fmt = (x: number): string => Math.round(x).toString();
+  if (runs.every((r) => r.slim.plain && r.torch.plain)) {
+    lines.push(
+      `| 0 (plainly trained) | ${fmt(mean(runs.map((r) => r.slim.baseline.params)))} / ${fmt(mean(runs.map((r) => r.torch.plain!.params)))} | ` +
+        `${fmt(mean(runs.map((r) => r.slim.baseline.macs)))} / ${fmt(mean(runs.map((r) => r.torch.plain!.macs)))} | ` +
+        `${pp(runs.map((r) => r.slim.plain!.accuracy))} / ${pp(runs.map((r) => r.torch.plain!.accuracy))} | - | - |`,
+    );
+  }
+  lines.push(
+    `| 0 (sparsity-trained) | ${fmt(mean(runs.map((r) => r.slim.baseline.params)))} / ${fmt(mean(runs.map((r) => r.torch.baseline.params)))} | ` +
+      `${fmt(mean(runs.map((r) => r.slim.baseline.macs)))} / ${fmt(mean(runs.map((r) => r.torch.baseline.macs)))} | ` +
+      `${pp(runs.map((r) => r.slim.baseline.accuracy))} / ${pp(runs.map((r) => r.torch.baseline.accuracy))} | - | - |`,
+  );
+  for (const ratio of s0.ratios) {
+    const rows = runs.map((r) => ({ s: r.slim.ratios.find((x) => x.ratio === ratio)!, t: r.torch.ratios.find((x) => x.ratio === ratio)! }));
+    const diff = rows.map((x) => x.s.finetuned - x.t.finetuned);
+    lines.push(
+      `| ${ratio} | ${fmt(mean(rows.map((x) => x.s.params)))} / ${fmt(mean(rows.map((x) => x.t.params)))} | ` +
+        `${fmt(mean(rows.map((x) => x.s.macs)))} / ${fmt(mean(rows.map((x) => x.t.macs)))} | ` +
+        `${pp(rows.map((x) => x.s.pruned))} / ${pp(rows.map((x) => x.t.pruned))} | ${pp(rows.map((x) => x.s.finetuned))} / ${pp(rows.map((x) => x.t.finetuned))} | ` +
+        `${(mean(diff) * 100 >= 0 ? '+' : '') + (mean(diff) * 100).toFixed(2)} (runs: ${diff.map((d) => (d * 100).toFixed(2)).join(', ')}) |`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n${renderGoal(runs)}`);
 }
 
 main().catch((err: unknown) => {

@@ -13,6 +13,8 @@ Usage: /usr/bin/python3 bench/torch/slimming_ref.py --job JOB.json   (JSON resul
 The job (written by bench/accuracy.ts) fixes everything slim used: architecture, initial weights
 (raw little-endian float32 files in tfjs layout + an index), per-epoch example orders (uint32
 files), preprocessing, epochs, lr schedule, momentum, weight decay, lambda and ratios.
+With `baseline` (hyper-parameters like `train`) it first trains a plain copy (lambda = 0) from the
+same initial weights: the unpruned baseline the paper compares against.
 Without `init` / `orders` in the job the script draws its own (for quick standalone tuning).
 With `countOnly: [[w1, w2, ...], ...]` it only prints [{params, trainable, macs}] of models with
 those conv widths (used to check that slim's counts equal torch's for the widths slim kept).
@@ -290,6 +292,19 @@ def main():
         return drawn[epoch]
 
     result = {'torch': torch.__version__, 'threads': threads}
+    if job.get('baseline'):
+        # The plainly trained baseline (lambda = 0): the same initial weights, orders and schedule
+        # as the sparsity training, in its own copy of the model.
+        plain = Vgg(spec['cfg'], widths, 1, spec['numClasses'], spec['bnEpsilon'], spec['bnMomentum'])
+        if job.get('float64'):
+            plain.double()
+        plain.load_state_dict(model.state_dict())
+        t = time.time()
+        train(plain, x_train, y_train, job['baseline'], 0.0, orders, 'plain train')
+        result['plain'] = {**count(plain, in_shape), 'accuracy': evaluate(plain, x_test, y_test),
+                           'seconds': time.time() - t}
+        log(f'  torch plainly trained baseline: test accuracy {100 * result["plain"]["accuracy"]:.2f}%')
+        del plain
     t = time.time()
     train(model, x_train, y_train, job['train'], job['lambda'], orders, 'sparsity train')
     result['trainSeconds'] = time.time() - t
