@@ -3,23 +3,26 @@
  * CPU reference (bench/torch/train_bench.py), same nets, batch size and thread count.
  *
  *   node dist/bench/train.js [--arch quickstart|vgg-small|mobilenetv2|all] [--steps 30] [--warmup 3]
- *        [--rounds 2] [--batch 64]
+ *        [--rounds 2] [--batch 64] [--replicas 1]
  *
  * 'all' (the default) = quickstart and vgg-small; mobilenetv2 is built here with tf.layers
  * (no built-in slim builder), mirroring models.py.
  * Runs alternate slim / torch per round so a load change on the machine hits both sides.
  * Slim's figure includes its per-batch data pipeline (uint8 → float32 tensors), as a user sees
- * it; torch cycles a preallocated pool of random batches. Both sides train with 1 thread
- * (slim's wasm build is single-threaded under Node; torch gets --threads 1).
+ * it; torch cycles a preallocated pool of random batches. Both sides use the same number of
+ * cores: slim's wasm build is single-threaded under Node, so `--replicas N` runs slim with N
+ * data-parallel replicas (worker threads) and torch with --threads N (default 1).
  * Exit 2 when /usr/bin/python3 cannot import torch.
  */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { Dataset, SCALE_ONLY } from '../src/data/dataset.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
+import { effectiveReplicas } from '../src/train/replicas.js';
 import { ARCHS, type Arch } from './models.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -82,18 +85,20 @@ function randomDataset(count: number, shape: [number, number, number], seed: num
 }
 
 /** One slim run: a fresh model, `warmup` steps untimed, then `steps` timed steps of loop.ts. */
-async function slimRun(arch: Arch, batchSize: number, steps: number, warmup: number): Promise<Speed> {
+async function slimRun(arch: Arch, batchSize: number, steps: number, warmup: number, replicas: number): Promise<Speed> {
   const { build, inputShape } = ARCHS[arch];
   const model = build(1);
   try {
-    await train(model, { train: randomDataset(warmup * batchSize, inputShape, 7) }, { ...TRAIN_OPTIONS, epochs: 1, batchSize });
+    await train(model, { train: randomDataset(warmup * batchSize, inputShape, 7) }, { ...TRAIN_OPTIONS, epochs: 1, batchSize, replicas });
     // wasm kernels run synchronously, so the time between onBatch calls is the step's real time.
     const stepMs: number[] = [];
     let last = performance.now();
+    // Each train() starts its replica workers before the first step: the first interval includes
+    // that start-up, which the median ignores (the epoch's img/s starts after it).
     const result = await train(
       model,
       { train: randomDataset(steps * batchSize, inputShape, 11) },
-      { ...TRAIN_OPTIONS, epochs: 1, batchSize },
+      { ...TRAIN_OPTIONS, epochs: 1, batchSize, replicas },
       {
         onBatch: () => {
           const now = performance.now();
@@ -115,8 +120,8 @@ function torchAvailable(): boolean {
   return spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
-function torchRun(arch: Arch, batchSize: number, steps: number, warmup: number): Speed {
-  const args = [TORCH_SCRIPT, '--arch', arch, '--threads', '1', '--json', '--steps', String(steps), '--warmup', String(warmup), '--batch-size', String(batchSize)];
+function torchRun(arch: Arch, batchSize: number, steps: number, warmup: number, threads: number): Speed {
+  const args = [TORCH_SCRIPT, '--arch', arch, '--threads', String(threads), '--json', '--steps', String(steps), '--warmup', String(warmup), '--batch-size', String(batchSize)];
   const run = spawnSync(PYTHON, args, { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`torch run failed (${PYTHON} ${args.join(' ')}): ${run.stderr.trim().split('\n').pop() ?? ''}`);
   const lastLine = run.stdout.trim().split('\n').pop() ?? '';
@@ -137,21 +142,30 @@ async function main(): Promise<void> {
   const warmup = positiveIntOption('warmup', 3);
   const rounds = positiveIntOption('rounds', 2);
   const batchSize = positiveIntOption('batch', 64);
+  const replicas = positiveIntOption('replicas', 1);
   if (!torchAvailable()) {
     console.error(`PyTorch not found for ${PYTHON}: run \`apt-get install -y python3-torch\` (see bench/README.md)`);
     process.exit(2);
   }
 
   const backend = await selectBackend('wasm');
-  console.log(`slim: ${backend.detail}; torch: ${PYTHON} --threads 1; batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${rounds} rounds`);
+  const used = effectiveReplicas(replicas, backend.name, availableParallelism());
+  if (used !== replicas) {
+    console.error(`--replicas ${replicas}: this machine has ${availableParallelism()} core(s), so slim would use ${used}`);
+    process.exit(2);
+  }
+  console.log(
+    `slim: ${backend.detail}, ${replicas} replica(s); torch: ${PYTHON} --threads ${replicas}; ` +
+      `batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${rounds} rounds`,
+  );
 
   const rows: string[][] = [];
   for (const arch of archs) {
     const slim: Speed[] = [];
     const torch: Speed[] = [];
     for (let round = 0; round < rounds; round++) {
-      slim.push(await slimRun(arch, batchSize, steps, warmup));
-      torch.push(torchRun(arch, batchSize, steps, warmup));
+      slim.push(await slimRun(arch, batchSize, steps, warmup, replicas));
+      torch.push(torchRun(arch, batchSize, steps, warmup, replicas));
       const s = slim[slim.length - 1]!;
       const t = torch[torch.length - 1]!;
       console.log(`  ${arch} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`);

@@ -112,6 +112,13 @@ export const trainSchema = z.strictObject({
   epochs: optimizerFields.epochs.default(10),
   lr: optimizerFields.lr.default(0.1),
   sparsity: z.number().min(0).default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+  replicas: z
+    .union([z.literal('auto'), positiveInt])
+    .optional()
+    .describe(
+      "copies of the model training in parallel worker threads, one per core (default 1); only on the single-threaded wasm/cpu backends " +
+        "(tensorflow always uses 1), at most the core count; 'auto' = 2 when there are 2+ cores. BatchNorm then normalises each half batch with its own statistics",
+    ),
 });
 
 export const finetuneSchema = z.strictObject({

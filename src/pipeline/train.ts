@@ -2,17 +2,19 @@
  * Training stages (pretrain, sparsity train, fine-tune) around the core loop: model/data checks,
  * a progress bar and epoch lines on stderr, and the JSON-lines epoch log that lands beside the model.
  */
-import type * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
+import { effectiveReplicas } from '../train/replicas.js';
 import { evaluate } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 
-/** The optimiser settings of one stage (a config's train / finetune / pretrain section). */
+/** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
   TrainOptions,
-  'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma'
+  'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma' | 'replicas'
 >;
 
 export interface StageResult {
@@ -59,17 +61,23 @@ export async function runTrainingStage(
   checkModelFitsData(model, data);
   const started = Date.now();
   const lines: string[] = [];
+  const requestedReplicas = hp.replicas ?? 1;
+  const replicas = effectiveReplicas(requestedReplicas, tf.getBackend(), availableParallelism());
   out.info(
     `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
       `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +
-      (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : ''),
+      (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
+      (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
   );
+  if (requestedReplicas !== 1 && replicas === 1) {
+    out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
+  }
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
   let barEpoch = 0;
   const result = await train(
     model,
     { train: data.train, val: data.val },
-    { ...hp, sparsityLambda, seed, preprocess: data.preprocess },
+    { ...hp, replicas, sparsityLambda, seed, preprocess: data.preprocess },
     {
       onBatch: (info) => {
         if (info.epoch !== barEpoch) {

@@ -2,11 +2,15 @@
  * The training loop (not model.fit): forward in training mode, cross-entropy, λ·sign(γ) on BN
  * scales, weight decay, SGD step — one tidy per step, seeded shuffling and dropout masks.
  */
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { mixSeed, type BatchSource, type Preprocess } from '../data/dataset.js';
+import { mixSeed, type Batch, type BatchSource, type Preprocess } from '../data/dataset.js';
 import { InputError, ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
+import { dropoutLayers, getDropoutSeed, setDropoutSeed } from './dropout.js';
 import { correctCount, crossEntropy, outputKind } from './loss.js';
+import type { StepReply } from './replica-protocol.js';
+import { effectiveReplicas, splitSizes, startReplicaWorkers, type ReplicasRequest, type ReplicaWorker } from './replicas.js';
 import { lrAt } from './schedule.js';
 import { Sgd } from './sgd.js';
 import { addSparsityGrad, findBnGammas, gammaStats, type GammaStats } from './sparsity.js';
@@ -32,6 +36,14 @@ export interface TrainOptions {
   syncEvery?: number;
   /** Drop a last partial batch (default false). */
   dropRemainder?: boolean;
+  /**
+   * Data-parallel copies of the model, one per core (default 1: no worker threads). Only on the
+   * single-threaded wasm/cpu backends, capped at the core count (see effectiveReplicas in
+   * replicas.ts). Trainable weights follow the full-batch gradient exactly (to float rounding);
+   * BatchNorm normalises each part of a batch with that part's statistics, and the moving
+   * mean/variance come from the main thread's part only.
+   */
+  replicas?: ReplicasRequest;
 }
 
 export interface BatchInfo {
@@ -67,22 +79,8 @@ export interface TrainHooks {
 
 export interface TrainResult {
   epochs: EpochRecord[];
-}
-
-/** Layer classes whose random mask we reseed every step (tfjs otherwise draws from Math.random). */
-const DROPOUT_CLASSES = new Set(['Dropout', 'SpatialDropout1D']);
-
-interface SeedHolder {
-  seed?: number;
-}
-
-function dropoutLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  const out: tf.layers.Layer[] = [];
-  for (const layer of model.layers) {
-    if (layer instanceof tf.LayersModel) out.push(...dropoutLayers(layer));
-    else if (DROPOUT_CLASSES.has(layer.getClassName())) out.push(layer);
-  }
-  return out;
+  /** Replicas actually used (1 = the main thread alone). */
+  replicas: number;
 }
 
 function validate(options: TrainOptions): void {
@@ -96,6 +94,10 @@ function validate(options: TrainOptions): void {
   if (!(options.weightDecay >= 0)) throw new InputError(`train: weightDecay must be >= 0, got ${options.weightDecay}`);
   if (!(options.momentum >= 0 && options.momentum < 1)) throw new InputError(`train: momentum must be in [0, 1), got ${options.momentum}`);
   if (options.nesterov && options.momentum === 0) throw new InputError('train: nesterov needs momentum > 0');
+  const replicas = options.replicas ?? 1;
+  if (replicas !== 'auto' && !(Number.isInteger(replicas) && replicas >= 1)) {
+    throw new InputError(`train: replicas must be a positive integer or 'auto', got ${replicas}`);
+  }
 }
 
 export async function train(
@@ -112,7 +114,7 @@ export async function train(
   const byName = new Map(variables.map((v, i) => [tfVariables[i]!.name, v] as const));
   const gammas = findBnGammas(model).filter((g) => variables.includes(g.variable));
   const dropouts = dropoutLayers(model);
-  const savedDropoutSeeds = dropouts.map((d) => (d as unknown as SeedHolder).seed);
+  const savedDropoutSeeds = dropouts.map(getDropoutSeed);
   const syncEvery = options.syncEvery ?? 10;
   const sgd = new Sgd({
     momentum: options.momentum,
@@ -128,7 +130,111 @@ export async function train(
   let pendingCorrect: tf.Scalar[] = [];
   let pendingSizes: number[] = [];
 
+  const backendName = tf.getBackend();
+  const replicas = effectiveReplicas(options.replicas ?? 1, backendName, availableParallelism());
+  let workers: ReplicaWorker[] = [];
+
+  // Where each trainable variable sits in the workers' packed gradient arrays.
+  const variableIndex = new Map(tfVariables.map((v, i) => [v.name, i] as const));
+  const variableSizes = tfVariables.map((v) => v.size);
+  const variableOffsets = variableSizes.map((_, i) => variableSizes.slice(0, i).reduce((a, b) => a + b, 0));
+
+  /** One step of the whole batch on this thread (replicas = 1). */
+  const singleStep = (batch: Batch, epoch: number, step: number, lr: number): { loss: tf.Scalar; correct: tf.Scalar } => {
+    dropouts.forEach((d, i) => {
+      setDropoutSeed(d, mixSeed(options.seed, epoch, step, i));
+    });
+    return tf.tidy(() => {
+      let correctInStep: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        // training: true → BN uses batch statistics and updates its moving mean/variance.
+        const out = model.apply(batch.x, { training: true }) as tf.Tensor;
+        correctInStep = tf.keep(correctCount(batch.y, out));
+        return crossEntropy(kind, batch.y, out);
+      }, tfVariables);
+      const gradMap = new Map<tf.LayerVariable, tf.Tensor>();
+      for (const [name, g] of Object.entries(grads)) gradMap.set(byName.get(name)!, g);
+      addSparsityGrad(gradMap, gammas, options.sparsityLambda);
+      sgd.step(gradMap, lr);
+      return { loss: value, correct: correctInStep! };
+    });
+  };
+
+  /**
+   * One step split over the main thread and the workers: post the workers' parts first (the
+   * main thread's wasm work is synchronous and would otherwise delay them), compute our part,
+   * then combine the gradients of the part means, weighted by part size, into the full-batch
+   * mean gradient, step the optimizer and send the new weights back.
+   */
+  const replicatedStep = async (batch: Batch, epoch: number, step: number, lr: number): Promise<{ loss: tf.Scalar; correct: tf.Scalar }> => {
+    const sizes = splitSizes(batch.size, replicas);
+    const [, ...imageShape] = batch.x.shape;
+    const classes = batch.y.shape[1];
+    const replies: { size: number; reply: Promise<StepReply> }[] = [];
+    let offset = sizes[0]!;
+    workers.forEach((worker, k) => {
+      const size = sizes[k + 1]!;
+      if (size === 0) return;
+      // slice(): copies we own, since their buffers are transferred (cpu may share tensor storage).
+      const [x, y] = tf.tidy(() => [
+        (tf.slice(batch.x, [offset, 0, 0, 0], [size, -1, -1, -1]).dataSync() as Float32Array).slice(),
+        (tf.slice(batch.y, [offset, 0], [size, -1]).dataSync() as Float32Array).slice(),
+      ]);
+      const dropoutSeeds = dropouts.map((_, i) => mixSeed(options.seed, epoch, step, i, k + 1));
+      replies.push({ size, reply: worker.step({ type: 'step', x: x!, xShape: [size, ...imageShape], y: y!, yShape: [size, classes], dropoutSeeds }) });
+      offset += size;
+    });
+
+    const ownSize = sizes[0]!;
+    dropouts.forEach((d, i) => setDropoutSeed(d, mixSeed(options.seed, epoch, step, i)));
+    const own = tf.tidy(() => {
+      const x = ownSize === batch.size ? batch.x : tf.slice(batch.x, 0, ownSize);
+      const y = ownSize === batch.size ? batch.y : tf.slice(batch.y, 0, ownSize);
+      let correctInStep: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.apply(x, { training: true }) as tf.Tensor;
+        correctInStep = tf.keep(correctCount(y, out));
+        return crossEntropy(kind, y, out);
+      }, tfVariables);
+      return { value, grads, correct: correctInStep! };
+    });
+    try {
+      const parts = await Promise.all(replies.map(async (r) => ({ size: r.size, reply: await r.reply })));
+      const combined = tf.tidy(() => {
+        const total = batch.size;
+        const gradMap = new Map<tf.LayerVariable, tf.Tensor>();
+        for (const [name, g] of Object.entries(own.grads)) {
+          const index = variableIndex.get(name)!;
+          let sum = tf.mul(g, ownSize / total);
+          for (const part of parts) {
+            const start = variableOffsets[index]!;
+            const theirs = tf.tensor(part.reply.grads.subarray(start, start + variableSizes[index]!), g.shape);
+            sum = tf.add(sum, tf.mul(theirs, part.size / total));
+          }
+          gradMap.set(byName.get(name)!, sum);
+        }
+        addSparsityGrad(gradMap, gammas, options.sparsityLambda);
+        sgd.step(gradMap, lr);
+        const otherLoss = parts.reduce((acc, p) => acc + p.reply.loss * (p.size / total), 0);
+        const otherCorrect = parts.reduce((acc, p) => acc + p.reply.correct, 0);
+        return {
+          loss: tf.add(tf.mul(own.value, ownSize / total), otherLoss) as tf.Scalar,
+          correct: tf.add(own.correct, tf.scalar(otherCorrect, 'int32')) as tf.Scalar,
+        };
+      });
+      if (variableSizes.length > 0) {
+        // slice(): a copy we own (a variable's storage may back the concat on the cpu backend).
+        const values = tf.tidy(() => tf.concat(tfVariables.map((v) => v.flatten())).dataSync() as Float32Array).slice();
+        workers.forEach((worker, k) => worker.sendWeights(k === workers.length - 1 ? values : values.slice()));
+      }
+      return combined;
+    } finally {
+      tf.dispose([own.value, own.correct, ...Object.values(own.grads)]);
+    }
+  };
+
   try {
+    if (replicas > 1) workers = await startReplicaWorkers(model, replicas - 1, backendName as 'wasm' | 'cpu');
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       const lr = lrAt(epoch, options.lr, options.epochs, options.milestones, options.gamma);
       const epochStart = performance.now();
@@ -176,23 +282,7 @@ export async function train(
         train: true,
       })) {
         try {
-          dropouts.forEach((d, i) => {
-            (d as unknown as SeedHolder).seed = mixSeed(options.seed, epoch, step, i);
-          });
-          const { loss, correct } = tf.tidy(() => {
-            let correctInStep: tf.Scalar | undefined;
-            const { value, grads } = tf.variableGrads(() => {
-              // training: true → BN uses batch statistics and updates its moving mean/variance.
-              const out = model.apply(batch.x, { training: true }) as tf.Tensor;
-              correctInStep = tf.keep(correctCount(batch.y, out));
-              return crossEntropy(kind, batch.y, out);
-            }, tfVariables);
-            const gradMap = new Map<tf.LayerVariable, tf.Tensor>();
-            for (const [name, g] of Object.entries(grads)) gradMap.set(byName.get(name)!, g);
-            addSparsityGrad(gradMap, gammas, options.sparsityLambda);
-            sgd.step(gradMap, lr);
-            return { loss: value, correct: correctInStep! };
-          });
+          const { loss, correct } = workers.length > 0 ? await replicatedStep(batch, epoch, step, lr) : singleStep(batch, epoch, step, lr);
           // tf.keep'd tensors survive tidy; we own `correct` from here (disposed in flush).
           if (pendingLoss.length === 0) firstPendingStep = step;
           pendingLoss.push(loss);
@@ -232,12 +322,13 @@ export async function train(
       records.push(record);
       hooks.onEpoch?.(record);
     }
-    return { epochs: records };
+    return { epochs: records, replicas };
   } finally {
     tf.dispose([...pendingLoss, ...pendingCorrect]);
     sgd.dispose();
     dropouts.forEach((d, i) => {
-      (d as unknown as SeedHolder).seed = savedDropoutSeeds[i];
+      setDropoutSeed(d, savedDropoutSeeds[i]);
     });
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }

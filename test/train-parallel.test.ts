@@ -1,0 +1,177 @@
+/** Data-parallel training (replicas in worker threads) on a real MNIST subset, wasm backend when it starts. */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/select.js';
+import type { Dataset, Preprocess } from '../src/data/dataset.js';
+import { loadSource } from '../src/data/sources.js';
+import { ProblemError } from '../src/errors.js';
+import { buildVgg, type VggSpec } from '../src/model/architectures.js';
+import { train, type TrainOptions } from '../src/train/loop.js';
+import { effectiveReplicas, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
+
+tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the replicas mirror it)
+
+const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
+const NO_BN: VggSpec = { cfg: [4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', batchNorm: false, seed: 1 };
+const WITH_BN: VggSpec = { cfg: [8, 'M', 16, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', hidden: [16], dropout: 0.2, seed: 2 };
+const BASE: TrainOptions = {
+  epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
+  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+};
+
+let mnist: Dataset;
+let backendName: string;
+
+before(async () => {
+  try {
+    backendName = (await selectBackend('wasm')).name;
+  } catch {
+    backendName = (await selectBackend('cpu')).name;
+  }
+  mnist = (await loadSource({ kind: 'mnist' })).train;
+});
+
+/** Largest |a − b| over the largest |b|, per weight; the worst over all weights. */
+function worstRelativeError(a: tf.Tensor[], b: tf.Tensor[]): number {
+  let worst = 0;
+  a.forEach((t, i) => {
+    const x = t.dataSync();
+    const y = b[i]!.dataSync();
+    let diff = 0;
+    let scale = 0;
+    for (let k = 0; k < x.length; k++) {
+      diff = Math.max(diff, Math.abs(x[k]! - y[k]!));
+      scale = Math.max(scale, Math.abs(y[k]!));
+    }
+    worst = Math.max(worst, scale > 0 ? diff / scale : diff);
+  });
+  return worst;
+}
+
+test('without BN or dropout, 2 replicas give the weights of 1 (mean of part gradients = full-batch gradient)', async () => {
+  // Batch 45 over 512 images: parts of 23 + 22, and a last batch of 17 (9 + 8), so the weighting by part size matters.
+  const data = { train: mnist.limit(512) };
+  const options: TrainOptions = { ...BASE, batchSize: 45 };
+  const single = buildVgg(NO_BN);
+  const parallel = buildVgg(NO_BN);
+  const one = await train(single, data, { ...options, replicas: 1 });
+  const two = await train(parallel, data, { ...options, replicas: 2 });
+  assert.equal(one.replicas, 1);
+  assert.equal(two.replicas, 2);
+  const error = worstRelativeError(parallel.getWeights(), single.getWeights());
+  assert.ok(error <= 1e-5, `worst relative weight difference ${error.toExponential(2)}`);
+  assert.ok(Math.abs(two.epochs[0]!.loss - one.epochs[0]!.loss) <= 1e-5 * one.epochs[0]!.loss, `loss ${two.epochs[0]!.loss} vs ${one.epochs[0]!.loss}`);
+  assert.equal(two.epochs[0]!.trainAccuracy, one.epochs[0]!.trainAccuracy);
+  single.dispose();
+  parallel.dispose();
+});
+
+test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks and validation run, no tensor leak', async () => {
+  const { train: tr, val } = mnist.limit(1280).split(0.1, 3);
+  const model = buildVgg(WITH_BN);
+  const tensorsBefore = tf.memory().numTensors;
+  const perEpochTensors: number[] = [];
+  let batches = 0;
+  const result = await train(model, { train: tr, val }, { ...BASE, epochs: 3, replicas: 2, syncEvery: 3 }, {
+    onBatch: (b) => {
+      batches++;
+      assert.ok(Number.isFinite(b.loss));
+    },
+    onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
+  });
+  assert.equal(result.replicas, 2);
+  const [first, , last] = result.epochs;
+  assert.ok(last!.loss < first!.loss * 0.8, `loss ${first!.loss} → ${last!.loss}`);
+  assert.ok(last!.trainAccuracy > 0.5 && last!.valAccuracy! > 0.5, `accuracy ${last!.trainAccuracy} / ${last!.valAccuracy}`);
+  assert.equal(batches, 3 * tr.batchCount(64));
+  assert.ok(model.getWeights().every((w) => w.dataSync().every(Number.isFinite)), 'non-finite weight');
+  assert.ok(perEpochTensors.every((n) => n === perEpochTensors[0]), `per-epoch tensors ${perEpochTensors}`);
+  assert.equal(tf.memory().numTensors, tensorsBefore);
+  model.dispose();
+});
+
+test('a replica worker answers steps with finite gradients of every weight and leaks no tensors', async () => {
+  const model = buildVgg(WITH_BN);
+  const worker = await ReplicaWorker.start(model, backendName as 'wasm' | 'cpu');
+  try {
+    const totalWeights = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
+    const counts: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const x = new Float32Array(8 * 28 * 28).map((_, i) => Math.sin(i + step));
+      const y = new Float32Array(8 * 10).map((_, i) => (i % 10 === (Math.floor(i / 10) + step) % 10 ? 1 : 0));
+      const reply = await worker.step({ type: 'step', x, xShape: [8, 28, 28, 1], y, yShape: [8, 10], dropoutSeeds: [step, step + 1] });
+      assert.equal(reply.grads.length, totalWeights);
+      assert.ok(Number.isFinite(reply.loss) && reply.grads.every(Number.isFinite));
+      assert.ok(reply.correct >= 0 && reply.correct <= 8);
+      worker.sendWeights(new Float32Array(totalWeights).fill(0.01 * step));
+      counts.push(await worker.numTensors());
+    }
+    assert.ok(counts.every((n) => n === counts[0]), `replica tensors per step ${counts}`);
+  } finally {
+    await worker.terminate();
+    model.dispose();
+  }
+});
+
+test('a failing replica surfaces as the single path error and its worker ends', async () => {
+  const data = { train: mnist.limit(128) };
+  const before = tf.memory().numTensors;
+  // NaN inputs: the same ProblemError as with 1 replica (which one depends on the backend:
+  // wasm's ReLU turns NaN into 0, so there the NaN shows in BN γ at the end of the epoch).
+  const nanInputs: TrainOptions = { ...BASE, preprocess: { ...PRE, scale: Number.NaN } };
+  const failure = async (replicas: number): Promise<ProblemError> => {
+    const model = buildVgg(WITH_BN);
+    try {
+      await train(model, data, { ...nanInputs, replicas });
+    } catch (error) {
+      assert.ok(error instanceof ProblemError, `replicas ${replicas}: ${String(error)}`);
+      return error;
+    } finally {
+      model.dispose();
+    }
+    assert.fail(`replicas ${replicas}: NaN inputs did not fail`);
+  };
+  const single = await failure(1);
+  assert.match(single.message, /^training diverged /);
+  assert.equal((await failure(2)).message, single.message);
+
+  // A layer class registered only on the main thread: the replica cannot rebuild the model.
+  class MainThreadOnlyScale extends tf.layers.Layer {
+    static readonly className = 'MainThreadOnlyScale';
+    override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, 2);
+    }
+  }
+  tf.serialization.registerClass(MainThreadOnlyScale);
+  const custom = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [28, 28, 1] }),
+      new MainThreadOnlyScale({}),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  await assert.rejects(train(custom, data, { ...BASE, replicas: 2 }), /^Error: training replica failed: .*MainThreadOnlyScale/);
+  custom.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  // node:test would hang here if a worker were still running.
+});
+
+test('effectiveReplicas: only single-threaded backends, capped at the cores; splitSizes', () => {
+  assert.equal(effectiveReplicas(1, 'wasm', 8), 1);
+  assert.equal(effectiveReplicas(2, 'wasm', 2), 2);
+  assert.equal(effectiveReplicas(2, 'cpu', 4), 2);
+  assert.equal(effectiveReplicas(4, 'wasm', 2), 2);
+  assert.equal(effectiveReplicas(2, 'wasm', 1), 1);
+  assert.equal(effectiveReplicas(2, 'tensorflow', 16), 1);
+  assert.equal(effectiveReplicas('auto', 'tensorflow', 16), 1);
+  assert.equal(effectiveReplicas(2, 'webgl', 16), 1);
+  assert.equal(effectiveReplicas('auto', 'wasm', 2), 2);
+  assert.equal(effectiveReplicas('auto', 'cpu', 16), 2);
+  assert.equal(effectiveReplicas('auto', 'wasm', 1), 1);
+  for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => effectiveReplicas(bad, 'wasm', 2), /replicas must be a positive integer/);
+  assert.deepEqual(splitSizes(64, 2), [32, 32]);
+  assert.deepEqual(splitSizes(45, 2), [23, 22]);
+  assert.deepEqual(splitSizes(1, 2), [1, 0]);
+  assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
+});
