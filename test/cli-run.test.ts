@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
@@ -43,7 +43,8 @@ interface RunJson {
 test('run --config --json: every stage, accuracies in [0, 1], report reductions, one folder per stage', async () => {
   const outDir = path.join(dir, 'run');
   const config = await tinyConfigWith('run.json', { out: outDir });
-  const result = await runSlim(['run', '--config', config, '--json']);
+  // --replicas 2: every training stage runs data-parallel in a worker thread (on 2+ cores).
+  const result = await runSlim(['run', '--config', config, '--json', '--replicas', '2']);
   assert.equal(result.code, 0, describeRun(result));
   const summary = JSON.parse(result.stdout) as RunJson;
   assert.equal(summary.out, outDir);
@@ -57,7 +58,7 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
   assert.ok(summary.prune.prunedChannels > 0);
 
   const entries = (await readdir(outDir)).sort();
-  for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'run.json']) assert.ok(entries.includes(name), `${name} in ${entries}`);
+  for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json']) assert.ok(entries.includes(name), `${name} in ${entries}`);
   for (const stage of ['input', 'sparse', 'pruned', 'finetuned']) {
     assert.equal(summary.models[stage], path.join(outDir, stage, 'model.json'));
     assert.ok(await exists(path.join(outDir, stage, 'weights.bin')), `${stage}/weights.bin`);
@@ -65,6 +66,15 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
   assert.ok(await exists(path.join(outDir, 'sparse', 'train-log.jsonl')));
   assert.ok(await exists(path.join(outDir, 'pruned', 'prune-plan.json')));
   assert.ok(await exists(path.join(outDir, 'finetuned', 'finetune-log.jsonl')));
+  // exported/: the fine-tuned model with every BatchNormalization folded into its conv.
+  assert.equal(summary.models.exported, path.join(outDir, 'exported', 'model.json'));
+  const layerClasses = (text: string): string[] => [...text.matchAll(/"class_name":\s*"(\w+)"/g)].map((m) => m[1]!);
+  const finetunedClasses = layerClasses(await readFile(path.join(outDir, 'finetuned', 'model.json'), 'utf8'));
+  const exportedClasses = layerClasses(await readFile(path.join(outDir, 'exported', 'model.json'), 'utf8'));
+  assert.ok(finetunedClasses.includes('BatchNormalization'));
+  assert.ok(!exportedClasses.includes('BatchNormalization'), `exported layers: ${exportedClasses.join(', ')}`);
+  assert.match(result.stderr, /folded \d+ BatchNormalization layers? into/);
+  if (availableParallelism() >= 2) assert.match(result.stderr, /2 replicas \(worker threads/);
   // run.json is the same summary stdout carried.
   assert.deepEqual(JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')), summary);
   // The human side: stage logs and the report went to stderr.

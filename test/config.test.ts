@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { loadConfig, parseConfig, type Override } from '../src/config/load.js';
 import { configJsonSchema } from '../src/config/schema.js';
+import { replicasOverride } from '../src/commands/options.js';
 import { runSlim, stderrLines, describeRun } from './helpers/cli.js';
 
 let dir: string;
@@ -147,6 +148,16 @@ test('an invalid flag value names the flag and the config path', () => {
   );
   assert.match(fromFile.message, /train\.lr/);
   assert.doesNotMatch(fromFile.message, /--lr/);
+});
+
+test('--replicas: a number or auto; anything else names the flag and the config path', () => {
+  assert.equal(parseConfig('{}', 'flags', [replicasOverride('2')]).replicas, 2);
+  assert.equal(parseConfig('{}', 'flags', [replicasOverride('auto')]).replicas, 'auto');
+  assert.equal(parseConfig('{"replicas": 2}', 'f.json', [replicasOverride(undefined)]).replicas, 2);
+  for (const bad of ['two', '0', '1.5']) {
+    const err = inputErrorOf(() => parseConfig('{}', 'flags', [replicasOverride(bad)]));
+    assert.match(err.message, /replicas.*--replicas/, bad);
+  }
 });
 
 test('loadConfig reads a file, names it in errors, and says when it is missing', async () => {

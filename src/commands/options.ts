@@ -10,6 +10,7 @@ export interface TrainingFlags {
   lr?: number;
   'batch-size'?: number;
   seed?: number;
+  replicas?: string;
   overwrite: boolean;
 }
 
@@ -22,6 +23,7 @@ export function withTrainingFlags<T>(y: Argv<T>): Argv<T & TrainingFlags> {
     .option('lr', { type: 'number', describe: 'initial learning rate of this stage' })
     .option('batch-size', { type: 'number', describe: 'batch size of this stage' })
     .option('seed', { type: 'number', describe: 'seed for initial weights, shuffling and dropout' })
+    .option('replicas', { type: 'string', describe: "training replicas in worker threads (a number or 'auto'; wasm/cpu only)" })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace --out even if it holds other files' }) as Argv<T & TrainingFlags>;
 }
 
@@ -30,10 +32,17 @@ export function trainingOverrides(argv: TrainingFlags, section: 'train' | 'finet
   return [
     { path: ['backend'], value: argv.backend, flag: '--backend' },
     { path: ['seed'], value: argv.seed, flag: '--seed' },
+    replicasOverride(argv.replicas),
     { path: [section, 'epochs'], value: argv.epochs, flag: '--epochs' },
     { path: [section, 'lr'], value: argv.lr, flag: '--lr' },
     { path: [section, 'batchSize'], value: argv['batch-size'], flag: '--batch-size' },
   ];
+}
+
+/** `--replicas 2` / `--replicas auto`: numbers are passed as numbers so the schema checks them. */
+export function replicasOverride(value: string | undefined): Override {
+  const asNumber = Number(value);
+  return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
 }
 
 /** `--dataset` sets data.dataset, keeping the rest of the config's data section. */

@@ -112,13 +112,6 @@ export const trainSchema = z.strictObject({
   epochs: optimizerFields.epochs.default(10),
   lr: optimizerFields.lr.default(0.1),
   sparsity: z.number().min(0).default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
-  replicas: z
-    .union([z.literal('auto'), positiveInt])
-    .optional()
-    .describe(
-      "copies of the model training in parallel worker threads, one per core (default 1); only on the single-threaded wasm/cpu backends " +
-        "(tensorflow always uses 1), at most the core count; 'auto' = 2 when there are 2+ cores. BatchNorm then normalises each half batch with its own statistics",
-    ),
 });
 
 export const finetuneSchema = z.strictObject({
@@ -149,12 +142,24 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
+  replicas: z
+    .union([z.literal('auto'), positiveInt])
+    .default(1)
+    .describe(
+      "copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends " +
+        "(tensorflow always uses 1), at most the core count; 'auto' = 2 when there are 2+ cores. BatchNorm then normalises each part of a batch with its own statistics",
+    ),
   model: modelSchema.optional(),
   data: dataSchema.optional(),
   pretrain: pretrainSchema.prefault({}),
   train: trainSchema.prefault({}),
   prune: pruneSchema.prefault({}),
   finetune: finetuneSchema.prefault({}),
+  export: z
+    .strictObject({
+      foldBatchNorm: z.boolean().default(true).describe('run: also write exported/, the fine-tuned model with BatchNorm folded into the layer before it (as slim export)'),
+    })
+    .prefault({}),
   out: z.string().optional().describe('output folder of run'),
 });
 

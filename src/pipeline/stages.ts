@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { startBackend } from './backend.js';
+import { describeExport, exportModel } from './export.js';
 import { prepareData } from './data.js';
 import { checkOutputs, modelFromConfig, saveLayersModel } from './model.js';
 import { describeFolds, describePlan, pruneModel } from './prune.js';
@@ -45,7 +46,7 @@ export async function trainCommandJob(
   const { model } = await modelFromConfig(config.model, data, config.seed);
   try {
     const lambda = stage === 'train' ? config.train.sparsity : 0;
-    const result = await runTrainingStage(model, data, hp, lambda, config.seed, out, stage === 'train' ? 'sparsity train' : 'fine-tune');
+    const result = await runTrainingStage(model, data, { ...hp, replicas: config.replicas }, lambda, config.seed, out, stage === 'train' ? 'sparsity train' : 'fine-tune');
     const logName = stage === 'train' ? 'train-log.jsonl' : 'finetune-log.jsonl';
     const written = await saveLayersModel(model, outDir, { overwrite: write.overwrite, sidecars: { [logName]: result.log } });
     return { model: written, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
@@ -58,7 +59,8 @@ export interface RunSummary {
   backend: { name: string; gpu: boolean; detail: string };
   data: string;
   out: string;
-  models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string };
+  /** `exported`: the fine-tuned model with BatchNorm folded (config export.foldBatchNorm). */
+  models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string; exported?: string };
   /** Test-set accuracy (fractions 0..1) after each stage; `baseline` only for a trained input model. */
   accuracy: { baseline?: number; sparse: number; pruned: number; finetuned: number };
   prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls'> & { foldedChannels: number };
@@ -76,7 +78,14 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
   const dir = (name: string) => path.join(outDir, name);
   const writeOptions = { overwrite: write.overwrite };
 
-  const stageDirs = ['input', 'sparse', 'pruned', 'finetuned', ...(config.pretrain.epochs > 0 ? ['pretrained'] : [])].map(dir);
+  const stageDirs = [
+    'input',
+    'sparse',
+    'pruned',
+    'finetuned',
+    ...(config.pretrain.epochs > 0 ? ['pretrained'] : []),
+    ...(config.export.foldBatchNorm ? ['exported'] : []),
+  ].map(dir);
   await checkOutputs(stageDirs, write, config.model?.type === 'file' ? config.model.path : undefined);
   const backend = await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
@@ -95,7 +104,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     if (trained) out.info(`input model: test accuracy ${(accuracy.baseline! * 100).toFixed(2)}%`);
 
     if (config.pretrain.epochs > 0) {
-      const r = await runTrainingStage(model, data, config.pretrain, 0, config.seed, out, 'pretrain');
+      const r = await runTrainingStage(model, data, { ...config.pretrain, replicas: config.replicas }, 0, config.seed, out, 'pretrain');
       models.pretrained = await saveLayersModel(model, dir('pretrained'), { ...writeOptions, sidecars: { 'train-log.jsonl': r.log } });
       accuracy.baseline = r.testAccuracy;
       seconds.pretrain = r.seconds;
@@ -103,7 +112,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     }
 
     if (config.train.epochs > 0) {
-      const r = await runTrainingStage(model, data, config.train, config.train.sparsity, config.seed, out, 'sparsity train');
+      const r = await runTrainingStage(model, data, { ...config.train, replicas: config.replicas }, config.train.sparsity, config.seed, out, 'sparsity train');
       models.sparse = await saveLayersModel(model, dir('sparse'), { ...writeOptions, sidecars: { 'train-log.jsonl': r.log } });
       accuracy.sparse = r.testAccuracy;
       seconds.train = r.seconds;
@@ -129,7 +138,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     out.info(`pruned model: test accuracy ${(accuracy.pruned * 100).toFixed(2)}% before fine-tuning`);
 
     if (config.finetune.epochs > 0) {
-      const r = await runTrainingStage(pruned, data, config.finetune, 0, config.seed, out, 'fine-tune');
+      const r = await runTrainingStage(pruned, data, { ...config.finetune, replicas: config.replicas }, 0, config.seed, out, 'fine-tune');
       models.finetuned = await saveLayersModel(pruned, dir('finetuned'), { ...writeOptions, sidecars: { 'finetune-log.jsonl': r.log } });
       accuracy.finetuned = r.testAccuracy;
       seconds.finetune = r.seconds;
@@ -138,7 +147,14 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
       accuracy.finetuned = accuracy.pruned;
     }
 
-    const finalTopology = (await fromLayersModel(pruned)).modelTopology;
+    const finalArtifacts = await fromLayersModel(pruned);
+    if (config.export.foldBatchNorm) {
+      // The deployable model: BN costs inference time that the MACs count does not show.
+      const exported = await exportModel(finalArtifacts);
+      for (const line of describeExport(exported)) out.info(line);
+      models.exported = await writeModel(dir('exported'), exported.artifacts, writeOptions);
+    }
+    const finalTopology = finalArtifacts.modelTopology;
     const report = reportOfTopologies({ path: models.finetuned, topology: finalTopology }, { path: models.input, topology: input.modelTopology });
     out.info('');
     out.info(renderReport(report));
