@@ -83,8 +83,8 @@ describe('CIFAR binary', () => {
     assert.equal(prepared.numClasses, 10);
     assertPixels(train, 1, [32, 32, 3]);
     assertPixels(train, 2, [32, 32, 3], 0); // first record of batch 2
-    assert.deepEqual(Array.from(prepared.test.labels), [3, 7, 0]);
-    assertPixels(prepared.test, 2, [32, 32, 3]);
+    assert.deepEqual(Array.from((prepared.test as Dataset).labels), [3, 7, 0]);
+    assertPixels((prepared.test as Dataset), 2, [32, 32, 3]);
   });
 
   test('CIFAR-100: fine or coarse labels', async () => {
@@ -258,8 +258,8 @@ np.savez_compressed(d + '/np.npz', x_train=x, y_train=y, x_test=x[:1].astype(np.
     assert.deepEqual(Array.from((npyData.train as Dataset).labels), [1, 0]);
     const npz = await prepareData(dataConfig({ dataset: 'npz', file: join(dir, 'np.npz') }), 1);
     assert.deepEqual(Array.from((npz.train as Dataset).images), expected);
-    const testPixels = Array.from(npz.test.images);
-    assert.ok(npz.test.images instanceof Float32Array);
+    const testPixels = Array.from((npz.test as Dataset).images);
+    assert.ok((npz.test as Dataset).images instanceof Float32Array);
     testPixels.forEach((v, i) => assert.ok(Math.abs(v - Math.fround(expected[i]! / 255)) < 1e-7));
   });
 
@@ -322,8 +322,8 @@ describe('image folders (sharp)', () => {
     assertPixels(train, 0, [6, 5, 3], 1);
     assertPixels(train, 1, [6, 5, 3], 2);
     assertPixels(train, 2, [6, 5, 3], 0);
-    assert.equal(prepared.test.count, 1);
-    assert.deepEqual(Array.from(prepared.test.labels), [1]);
+    assert.equal((prepared.test as Dataset).count, 1);
+    assert.deepEqual(Array.from((prepared.test as Dataset).labels), [1]);
   });
 
   test('gray PNGs become RGB when channels: 3; resize to [h, w]; a differently sized image without resize names the file', async () => {
@@ -386,8 +386,8 @@ describe('resize and channel conversion', () => {
     const prepared = await prepareData(dataConfig({ dataset: 'mnist', trainLimit: 50, testLimit: 20, resize: [32, 32], channels: 3 }), 1);
     assert.deepEqual(prepared.imageShape, [32, 32, 3]);
     const raw = await prepareData(dataConfig({ dataset: 'mnist', trainLimit: 50, testLimit: 20 }), 1);
-    const small = raw.test;
-    const big = prepared.test;
+    const small = raw.test as Dataset;
+    const big = prepared.test as Dataset;
     // The three channels are equal, and the centre of mass of the ink stays in the middle region.
     for (let p = 0; p < 32 * 32; p++) {
       assert.equal(big.images[3 * p], big.images[3 * p + 1]);

@@ -19,6 +19,7 @@ import { buildVgg } from '../src/model/architectures.js';
 import { evaluateSource } from '../src/train/evaluate.js';
 import { train } from '../src/train/loop.js';
 import { prepareData } from '../src/pipeline/data.js';
+import { testAccuracy } from '../src/pipeline/train.js';
 
 const IDENTITY = { scale: 1, mean: [0], std: [1] };
 
@@ -94,7 +95,7 @@ describe('augmentation', () => {
     const prepared = await prepareData(data, 5);
     assert.deepEqual((prepared.train as Dataset).augment, { pad: 4, flip: true, seed: 5 });
     assert.equal((prepared.val as Dataset).augment, undefined);
-    assert.equal(prepared.test.augment, undefined);
+    assert.equal((prepared.test as Dataset).augment, undefined);
     assert.match(prepared.summary, /augment: pad-crop 4 \+ flip/);
   });
 });
@@ -202,5 +203,21 @@ describe('streaming image folder', () => {
     assert.deepEqual(a.evaluated, b.evaluated);
     assert.equal(a.evaluated.confusion!.flat().reduce((s, v) => s + v, 0), streamed.train.count);
     assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  });
+
+  test('with stream: true the test split streams too, and testAccuracy reads it like the in-memory one', async () => {
+    const root = join(dir, 'stream');
+    const streamed = await prepareData(folderConfig(root, { stream: true }), 2);
+    const inMemory = await prepareData(folderConfig(root, {}), 2);
+    assert.ok(streamed.test instanceof ImageFolderSource, 'streamed test split');
+    assert.ok(inMemory.test instanceof Dataset, 'in-memory test split');
+    const model = buildVgg({ cfg: [4, 'M'], inputShape: streamed.imageShape, numClasses: streamed.numClasses, head: 'gap', hidden: [], dropout: 0, seed: 4 });
+    try {
+      const a = await testAccuracy(model, streamed, 8);
+      assert.equal(a, await testAccuracy(model, inMemory, 8));
+      assert.ok(a >= 0 && a <= 1);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -17,8 +17,8 @@ export interface PreparedData {
   /** In memory (Dataset) or, for `stream: true` image folders, decoded on the fly. */
   train: BatchSource;
   val?: BatchSource;
-  /** Always in memory (at the target shape): callers evaluate it synchronously. */
-  test: Dataset;
+  /** In memory, or decoded on the fly (like `train`) when the config streams an image folder. */
+  test: BatchSource;
   preprocess: Preprocess;
   /** [h, w, c] */
   imageShape: [number, number, number];
@@ -233,9 +233,9 @@ function shapeText(shape: TargetShape): string {
 
 export async function prepareData(config: DataConfig | undefined, seed: number): Promise<PreparedData> {
   const data = requireData(config);
-  const loaded = data.dataset === 'folder' ? await loadFolders(data, {}, ['train', 'test'], seed, (split) => data.stream && split === 'train') : await loadArrays(data, {}, ['train', 'test']);
+  const loaded = data.dataset === 'folder' ? await loadFolders(data, {}, ['train', 'test'], seed, () => data.stream) : await loadArrays(data, {}, ['train', 'test']);
   let train: Dataset | ImageFolderSource = loaded.train!;
-  const test = loaded.test as Dataset;
+  const test = loaded.test!;
   let val: Dataset | ImageFolderSource | undefined;
   if (data.validationSplit > 0) ({ train, val } = train.split(data.validationSplit, seed));
   train = train.withAugment(augmentOf(data, seed));
@@ -277,7 +277,7 @@ export interface PreparedTestData {
  */
 export async function prepareTestData(config: DataConfig | undefined, seed: number, hints: ShapeHints = {}): Promise<PreparedTestData> {
   const data = requireData(config);
-  // The test split streams when the config streams (prepareData keeps it in memory: see PreparedData.test).
+  // The test split streams when the config streams, as in prepareData.
   const loaded =
     data.dataset === 'folder' ? await loadFolders(data, hints, ['test'], seed, () => data.stream) : await loadArrays(data, hints, ['test']);
   const test = loaded.test;

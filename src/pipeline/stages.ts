@@ -100,7 +100,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     const models: Partial<RunSummary['models']> = {};
     const accuracy: Partial<RunSummary['accuracy']> = {};
     models.input = await writeModel(dir('input'), input, writeOptions);
-    if (trained) accuracy.baseline = testAccuracy(model, data, config.train.batchSize);
+    if (trained) accuracy.baseline = await testAccuracy(model, data, config.train.batchSize);
     if (trained) out.info(`input model: test accuracy ${(accuracy.baseline! * 100).toFixed(2)}%`);
 
     if (config.pretrain.epochs > 0) {
@@ -119,7 +119,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     } else {
       if (!trained) out.warn('train.epochs is 0 and the model is untrained: pruning its initial gamma values');
       models.sparse = await saveLayersModel(model, dir('sparse'), writeOptions);
-      accuracy.sparse = testAccuracy(model, data, config.train.batchSize);
+      accuracy.sparse = await testAccuracy(model, data, config.train.batchSize);
     }
 
     const pruneStarted = Date.now();
@@ -133,7 +133,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
       ...writeOptions,
       sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },
     });
-    accuracy.pruned = testAccuracy(pruned, data, config.finetune.batchSize);
+    accuracy.pruned = await testAccuracy(pruned, data, config.finetune.batchSize);
     seconds.prune = (Date.now() - pruneStarted) / 1000;
     out.info(`pruned model: test accuracy ${(accuracy.pruned * 100).toFixed(2)}% before fine-tuning`);
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { effectiveReplicas } from '../train/replicas.js';
-import { evaluate } from '../train/evaluate.js';
+import { evaluateSource } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 
@@ -44,8 +44,8 @@ function percent(x: number | undefined): string {
   return x === undefined ? '-' : `${(x * 100).toFixed(2)}%`;
 }
 
-export function testAccuracy(model: tf.LayersModel, data: PreparedData, batchSize: number): number {
-  return evaluate(model, data.test, { batchSize: Math.max(batchSize, 256), preprocess: data.preprocess }).accuracy;
+export async function testAccuracy(model: tf.LayersModel, data: PreparedData, batchSize: number): Promise<number> {
+  return (await evaluateSource(model, data.test, { batchSize: Math.max(batchSize, 256), preprocess: data.preprocess })).accuracy;
 }
 
 /** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
@@ -99,7 +99,7 @@ export async function runTrainingStage(
     },
   );
   bar.stop();
-  const accuracy = testAccuracy(model, data, hp.batchSize);
+  const accuracy = await testAccuracy(model, data, hp.batchSize);
   out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
   return { epochs: result.epochs, log: lines.join('\n') + '\n', testAccuracy: accuracy, seconds: (Date.now() - started) / 1000 };
 }
