@@ -3,8 +3,8 @@
  * paper's procedure (bench/torch/slimming_ref.py), on full Fashion-MNIST, same architecture,
  * same initial weights, same per-epoch example order, same preprocessing and hyper-parameters.
  *
- *   node dist/bench/accuracy.js [--epochs 6] [--finetune-epochs 3] [--ratios 0.3,0.5,0.7]
- *        [--train-limit N] [--lambda 5e-3] [--lr 0.1] [--finetune-lr 0.05] [--batch 64]
+ *   node dist/bench/accuracy.js [--epochs 6] [--finetune-epochs 6] [--ratios 0.3,0.5,0.7]
+ *        [--train-limit N] [--lambda 5e-3] [--lr 0.1] [--finetune-lr 0.1] [--batch 64]
  *        [--baseline-epochs N (default --epochs; 0 = none)]
  *        [--cfg 16,M,32,M,64] [--seed 1] [--threads 1] [--out DIR] [--json FILE] [--dump-weights]
  *   node dist/bench/accuracy.js --aggregate seed1.json seed2.json ...   (mean ± sd over runs)
@@ -73,12 +73,12 @@ function parseFlags() {
       epochs: { type: 'string', default: '6' },
       'baseline-epochs': { type: 'string' },
       aggregate: { type: 'boolean', default: false },
-      'finetune-epochs': { type: 'string', default: '3' },
+      'finetune-epochs': { type: 'string', default: '6' },
       ratios: { type: 'string', default: '0.3,0.5,0.7' },
       'train-limit': { type: 'string' },
       lambda: { type: 'string', default: '5e-3' },
       lr: { type: 'string', default: '0.1' },
-      'finetune-lr': { type: 'string', default: '0.05' },
+      'finetune-lr': { type: 'string', default: '0.1' },
       batch: { type: 'string', default: '64' },
       cfg: { type: 'string', default: '16,M,32,M,64' },
       seed: { type: 'string', default: '1' },
@@ -322,7 +322,7 @@ async function main(): Promise<void> {
     const kept = bnNames.map((n) => keptByBn.get(n) ?? Number.NaN);
     const pruned: tf.LayersModel = await toLayersModel(outcome.artifacts);
     try {
-      const prunedAccuracy = testAccuracy(pruned, data, s.batch);
+      const prunedAccuracy = await testAccuracy(pruned, data, s.batch);
       out.info(`slim ratio ${ratio}: kept [${kept.join(', ')}], test accuracy after pruning ${(prunedAccuracy * 100).toFixed(2)}%`);
       const ft = await runTrainingStage(pruned, data, finetuneHp, 0, s.seed, out, `fine-tune r=${ratio}`);
       slimRows.push({
