@@ -4,14 +4,17 @@
  * net and prints images/s and a per-kernel table from tf.profile.
  *
  *   node dist/bench/profile-train.js [--arch quickstart|vgg-small|mobilenetv2] [--backend wasm|cpu]
- *        [--batch 64] [--steps 10] [--warmup 3] [--top 15]
+ *        [--batch 64] [--steps 10] [--warmup 3] [--top 15] [--no-fused-bn]
  *
  * The nets of bench/models.ts (the same as bench/torch/models.py, so images/s compare with
  * train_bench.py). tf.profile times nested kernels twice: an op such as fusedConv2d__op
  * includes the FusedConv2D kernel it runs; the "in kernels" total counts leaf kernels only.
+ * BatchNormalization runs the fused training op of src/train/fused-bn.ts, as train() does by
+ * default; --no-fused-bn profiles tfjs-layers' own layer.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
+import { useFusedBatchNorm } from '../src/train/fused-bn.js';
 import { Sgd } from '../src/train/sgd.js';
 import { addSparsityGrad, findBnGammas } from '../src/train/sparsity.js';
 import { crossEntropy, outputKind } from '../src/train/loss.js';
@@ -36,6 +39,8 @@ async function main(): Promise<void> {
 
   const backend = await selectBackend(backendName);
   const model = ARCHS[arch].build(1);
+  const fusedBatchNorm = !process.argv.includes('--no-fused-bn');
+  if (fusedBatchNorm) useFusedBatchNorm(model);
   const kind = outputKind(model);
   const layerVariables = model.trainableWeights;
   const variables = layerVariables.map((v) => v.read() as tf.Variable);
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
   const start = performance.now();
   for (let i = 0; i < steps; i++) step();
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${arch} on ${backend.detail}, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`);
+  console.log(`${arch} on ${backend.detail}, ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`);
 
   // One profiled step: per kernel name, total time and call count.
   const info = await tf.profile(step);

@@ -3,7 +3,7 @@
  * CPU reference (bench/torch/train_bench.py), same nets, batch size and thread count.
  *
  *   node dist/bench/train.js [--arch quickstart|vgg-small|mobilenetv2|all] [--steps 30] [--warmup 3]
- *        [--rounds 2] [--batch 64] [--replicas 1]
+ *        [--rounds 2] [--batch 64] [--replicas 1] [--no-fused-bn]
  *
  * 'all' (the default) = quickstart and vgg-small; mobilenetv2 is built here with tf.layers
  * (no built-in slim builder), mirroring models.py.
@@ -12,6 +12,7 @@
  * it; torch cycles a preallocated pool of random batches. Both sides use the same number of
  * cores: slim's wasm build is single-threaded under Node, so `--replicas N` runs slim with N
  * data-parallel replicas (worker threads) and torch with --threads N (default 1).
+ * --no-fused-bn trains with tfjs-layers' own BatchNormalization (TrainOptions.fusedBatchNorm false).
  * Exit 2 when /usr/bin/python3 cannot import torch.
  */
 import { spawnSync } from 'node:child_process';
@@ -42,6 +43,7 @@ const TRAIN_OPTIONS: Omit<TrainOptions, 'epochs' | 'batchSize'> = {
   seed: 1,
   preprocess: SCALE_ONLY,
   dropRemainder: true,
+  fusedBatchNorm: !process.argv.includes('--no-fused-bn'),
 };
 
 interface Speed {
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   console.log(
-    `slim: ${backend.detail}, ${replicas} replica(s); torch: ${PYTHON} --threads ${replicas}; ` +
+    `slim: ${backend.detail}, ${replicas} replica(s), ${TRAIN_OPTIONS.fusedBatchNorm ? 'fused' : 'stock'} BatchNorm; torch: ${PYTHON} --threads ${replicas}; ` +
       `batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${rounds} rounds`,
   );
 

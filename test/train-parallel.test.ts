@@ -93,7 +93,7 @@ test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks a
 
 test('a replica worker answers steps with finite gradients of every weight and leaks no tensors', async () => {
   const model = buildVgg(WITH_BN);
-  const worker = await ReplicaWorker.start(model, backendName as 'wasm' | 'cpu');
+  const worker = await ReplicaWorker.start(model, backendName as 'wasm' | 'cpu', true);
   try {
     const totalWeights = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
     const counts: number[] = [];

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mixSeed, type Batch, type BatchSource, type Preprocess } from '../data/dataset.js';
 import { InputError, ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
+import { useFusedBatchNorm } from './fused-bn.js';
 import { dropoutLayers, getDropoutSeed, setDropoutSeed } from './dropout.js';
 import { correctCount, crossEntropy, outputKind } from './loss.js';
 import type { StepReply } from './replica-protocol.js';
@@ -44,6 +45,11 @@ export interface TrainOptions {
    * mean/variance come from the main thread's part only.
    */
   replicas?: ReplicasRequest;
+  /**
+   * Run BatchNormalization's training-mode forward as one fused op with a closed-form gradient
+   * (src/train/fused-bn.ts; same maths as tfjs-layers, faster on wasm). Default true.
+   */
+  fusedBatchNorm?: boolean;
 }
 
 export interface BatchInfo {
@@ -233,8 +239,11 @@ export async function train(
     }
   };
 
+  // Installed for this run only; the finally below restores the stock BatchNormalization.call.
+  const fusedBatchNorm = options.fusedBatchNorm ?? true;
+  const uninstallFusedBatchNorm = fusedBatchNorm ? useFusedBatchNorm(model) : () => {};
   try {
-    if (replicas > 1) workers = await startReplicaWorkers(model, replicas - 1, backendName as 'wasm' | 'cpu');
+    if (replicas > 1) workers = await startReplicaWorkers(model, replicas - 1, backendName as 'wasm' | 'cpu', fusedBatchNorm);
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       const lr = lrAt(epoch, options.lr, options.epochs, options.milestones, options.gamma);
       const epochStart = performance.now();
@@ -324,6 +333,7 @@ export async function train(
     }
     return { epochs: records, replicas };
   } finally {
+    uninstallFusedBatchNorm();
     tf.dispose([...pendingLoss, ...pendingCorrect]);
     sgd.dispose();
     dropouts.forEach((d, i) => {

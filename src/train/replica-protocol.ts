@@ -13,6 +13,8 @@ export interface ReplicaInit {
   artifacts: ModelArtifacts;
   /** Shapes of the main model's trainable weights, in order: the replica checks its own match. */
   trainableShapes: number[][];
+  /** The main loop's TrainOptions.fusedBatchNorm: the replica computes BN the same way. */
+  fusedBatchNorm: boolean;
 }
 
 /** One half (or part) of a batch: gradients wanted back. */

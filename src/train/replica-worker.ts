@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
 import { dropoutLayers, setDropoutSeed } from './dropout.js';
+import { useFusedBatchNorm } from './fused-bn.js';
 import { correctCount, crossEntropy, outputKind, type OutputKind } from './loss.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest, WeightsUpdate } from './replica-protocol.js';
 
@@ -47,6 +48,9 @@ async function start(init: ReplicaInit): Promise<Replica> {
     variables.length === init.trainableShapes.length &&
     variables.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i]!.join(','));
   if (!same) throw new Error('the replica model does not have the same trainable weights as the main model');
+  // The same BatchNorm path as the main thread's loop; the replica's model lives only as long as
+  // the worker, so nothing is uninstalled.
+  if (init.fusedBatchNorm) useFusedBatchNorm(model);
   return {
     model,
     kind: outputKind(model),

@@ -86,13 +86,14 @@ export class ReplicaWorker {
   }
 
   /** Starts a worker on `backend` with a copy of the model (weights and BN statistics as they are now). */
-  static async start(model: tf.LayersModel, backend: 'wasm' | 'cpu'): Promise<ReplicaWorker> {
+  static async start(model: tf.LayersModel, backend: 'wasm' | 'cpu', fusedBatchNorm: boolean): Promise<ReplicaWorker> {
     const artifacts = await fromLayersModel(model);
     const init: ReplicaInit = {
       backend,
       prod: tf.env().getBool('PROD'),
       artifacts,
       trainableShapes: model.trainableWeights.map((w) => [...w.read().shape]),
+      fusedBatchNorm,
     };
     // fromLayersModel gives every weight its own buffer: hand them over instead of copying.
     const buffers = [...artifacts.weights.values()].map((w) => w.data.buffer as ArrayBuffer);
@@ -163,8 +164,13 @@ export class ReplicaWorker {
 }
 
 /** Starts `count` workers in parallel; if any fails, terminates the others and throws its error. */
-export async function startReplicaWorkers(model: tf.LayersModel, count: number, backend: 'wasm' | 'cpu'): Promise<ReplicaWorker[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => ReplicaWorker.start(model, backend)));
+export async function startReplicaWorkers(
+  model: tf.LayersModel,
+  count: number,
+  backend: 'wasm' | 'cpu',
+  fusedBatchNorm: boolean,
+): Promise<ReplicaWorker[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => ReplicaWorker.start(model, backend, fusedBatchNorm)));
   const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {

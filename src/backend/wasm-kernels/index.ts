@@ -9,6 +9,7 @@ import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
 import { fusedBatchNormGradConfig, fusedBatchNormGradKernelConfig } from './batch-norm-grad.js';
+import { batchMomentsKernelConfig, batchNormTrainingGradKernelConfig } from './batch-norm-training.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { castConfig, identityConfig, meanConfig, sumConfig } from './cheap-ops.js';
 import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
@@ -21,6 +22,9 @@ export const SLIM_WASM_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseBackpropInputConfig,
   fusedBatchNormGradKernelConfig,
   clipByValueGradKernelConfig,
+  // The fused training-mode BatchNorm's (src/train/fused-bn.ts).
+  batchMomentsKernelConfig,
+  batchNormTrainingGradKernelConfig,
 ];
 
 /** Stock wasm kernels slim replaces with faster ones (same maths, checked against cpu). */
