@@ -6,6 +6,7 @@ import type { Preprocess } from '../src/data/dataset.js';
 import { loadSource } from '../src/data/sources.js';
 import { buildVgg } from '../src/model/architectures.js';
 import { train } from '../src/train/loop.js';
+import { crossEntropy, trainOnLogits } from '../src/train/loss.js';
 import { lrAt } from '../src/train/schedule.js';
 import { Sgd } from '../src/train/sgd.js';
 import { addSparsityGrad, findBnGammas, gammaStats } from '../src/train/sparsity.js';
@@ -135,4 +136,43 @@ test('one training step equals γ − lr·(g + λ·sign γ + wd·γ) (momentum 0
   const gammaAfter = bn.getWeights()[0]!.dataSync();
   assert.ok(Math.abs(gammaAfter[1]! - (-0.3 - lr * (g[vars.indexOf(bn.trainableWeights[0]!)]![1]! - lambda - wd * 0.3))) < 1e-5);
   model.dispose();
+});
+
+test('trainOnLogits: softmax models emit logits while training and are restored after', () => {
+  const input = tf.input({ shape: [3] });
+  const dense = tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: 'glorotUniform' }).apply(input) as tf.SymbolicTensor;
+  const withDense = tf.model({ inputs: input, outputs: dense });
+  const logitsLayer = tf.layers.dense({ units: 4 }).apply(input) as tf.SymbolicTensor;
+  const withSoftmaxLayer = tf.model({ inputs: input, outputs: tf.layers.softmax().apply(logitsLayer) as tf.SymbolicTensor });
+  const nested = tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: [3] }), withDense] });
+  const x = tf.tensor2d([[1, -2, 0.5], [0.3, 0.1, -1]]);
+  for (const model of [withDense, withSoftmaxLayer, nested]) {
+    const before = (model.predict(x) as tf.Tensor).arraySync() as number[][];
+    const configBefore = JSON.stringify(model.getConfig());
+    const { kind, restore } = trainOnLogits(model);
+    assert.equal(kind, 'logits');
+    const logits = model.predict(x) as tf.Tensor;
+    // softmax of what it emits now is what it emitted before.
+    const probs = tf.softmax(logits).arraySync() as number[][];
+    probs.flat().forEach((p, i) => assert.ok(Math.abs(p - before.flat()[i]!) < 1e-6));
+    restore();
+    assert.deepEqual((model.predict(x) as tf.Tensor).arraySync(), before);
+    assert.equal(JSON.stringify(model.getConfig()), configBefore);
+  }
+  // A logits model is left alone.
+  const linear = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2 })] });
+  assert.equal(trainOnLogits(linear).kind, 'logits');
+  tf.dispose(x);
+});
+
+test('an example whose true-class probability is below 1e-7 still has a gradient on logits (the clipped log has none)', () => {
+  const y = tf.tensor2d([[1, 0, 0]]);
+  const logits = tf.tensor2d([[-20, 20, 0]]); // p_true ≈ 4e-18
+  const onProbabilities = tf.grad((z: tf.Tensor) => crossEntropy('probabilities', y, tf.softmax(z)))(logits);
+  const onLogits = tf.grad((z: tf.Tensor) => crossEntropy('logits', y, z))(logits);
+  assert.equal(tf.max(tf.abs(onProbabilities)).arraySync(), 0, 'clipped: no gradient at all');
+  // d/dz of −log softmax(z)_true = p − y: about −1 for the true class, +1 for the confident wrong one.
+  const g = onLogits.arraySync() as number[][];
+  assert.ok(Math.abs(g[0]![0]! + 1) < 1e-5 && Math.abs(g[0]![1]! - 1) < 1e-5, JSON.stringify(g));
+  tf.dispose([y, logits, onProbabilities, onLogits]);
 });

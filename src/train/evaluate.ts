@@ -11,6 +11,8 @@ import { correctCount, crossEntropy, outputKind, type OutputKind } from './loss.
 export interface EvaluateOptions {
   batchSize: number;
   preprocess: Preprocess;
+  /** What the model emits now (default: read from its output layer); the training loop runs it on logits. */
+  outputKind?: OutputKind;
 }
 
 export interface EvaluateResult {
@@ -75,7 +77,7 @@ class Sums {
 }
 
 export function evaluate(model: tf.LayersModel, dataset: Dataset, options: EvaluateOptions): EvaluateResult {
-  const sums = new Sums(model, outputKind(model));
+  const sums = new Sums(model, options.outputKind ?? outputKind(model));
   try {
     for (const batch of dataset.batches({ batchSize: options.batchSize, preprocess: options.preprocess })) sums.add(batch, false);
     return sums.result(dataset.count);
@@ -92,7 +94,7 @@ function readAndDispose(t: tf.Tensor): Int32Array {
 
 /** Like `evaluate`, for any BatchSource, with optional top-k and confusion counts. */
 export async function evaluateSource(model: tf.LayersModel, source: BatchSource, options: DetailedEvaluateOptions): Promise<DetailedEvaluateResult> {
-  const sums = new Sums(model, outputKind(model));
+  const sums = new Sums(model, options.outputKind ?? outputKind(model));
   const numClasses = source.numClasses;
   const topK = options.topK !== undefined ? Math.min(options.topK, numClasses) : undefined;
   const wantsDetail = topK !== undefined || options.confusion === true;

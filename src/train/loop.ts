@@ -9,7 +9,7 @@ import { InputError, ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
 import { useFusedBatchNorm } from './fused-bn.js';
 import { dropoutLayers, getDropoutSeed, setDropoutSeed } from './dropout.js';
-import { correctCount, crossEntropy, outputKind } from './loss.js';
+import { correctCount, crossEntropy, outputKind, trainOnLogits } from './loss.js';
 import type { StepReply } from './replica-protocol.js';
 import { effectiveReplicas, splitSizes, startReplicaWorkers, type ReplicasRequest, type ReplicaWorker } from './replicas.js';
 import { lrAt } from './schedule.js';
@@ -113,7 +113,7 @@ export async function train(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   validate(options);
-  const kind = outputKind(model);
+  outputKind(model); // a model slim cannot train fails here, before any worker starts
   const variables = model.trainableWeights;
   // variableGrads keys gradients by tf.Variable name; LayerVariable names are unique.
   const tfVariables = variables.map((v) => v.read() as tf.Variable);
@@ -239,7 +239,10 @@ export async function train(
     }
   };
 
-  // Installed for this run only; the finally below restores the stock BatchNormalization.call.
+  // Logits for the loss (see trainOnLogits) and the fused BatchNorm: both for this run only,
+  // restored in the finally below.
+  const onLogits = trainOnLogits(model);
+  const kind = onLogits.kind;
   const fusedBatchNorm = options.fusedBatchNorm ?? true;
   const uninstallFusedBatchNorm = fusedBatchNorm ? useFusedBatchNorm(model) : () => {};
   try {
@@ -323,7 +326,7 @@ export async function train(
         throw new ProblemError(`training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`);
       }
       if (data.val !== undefined) {
-        const v = await evaluateSource(model, data.val, { batchSize: options.batchSize, preprocess: options.preprocess });
+        const v = await evaluateSource(model, data.val, { batchSize: options.batchSize, preprocess: options.preprocess, outputKind: kind });
         record.valAccuracy = v.accuracy;
         record.valLoss = v.loss;
       }
@@ -334,6 +337,7 @@ export async function train(
     return { epochs: records, replicas };
   } finally {
     uninstallFusedBatchNorm();
+    onLogits.restore();
     tf.dispose([...pendingLoss, ...pendingCorrect]);
     sgd.dispose();
     dropouts.forEach((d, i) => {

@@ -28,6 +28,50 @@ export function outputKind(model: tf.LayersModel): OutputKind {
   );
 }
 
+/** What tfjs-layers keeps on a layer with an `activation` option (Dense, Conv*, Activation). */
+interface ActivationHolder {
+  activation: unknown;
+}
+
+/**
+ * For the duration of training, makes a model whose output layer applies softmax emit the logits
+ * before it, so the loss is the fused log-softmax cross-entropy (what PyTorch's reference uses).
+ * Why: Keras' loss on probabilities clips p to [1e-7, 1 − 1e-7] before the log, so an example
+ * whose true-class probability underflowed below 1e-7 contributes no gradient at all — exactly the
+ * examples a freshly pruned model gets most confidently wrong. Same gradient (p − y) otherwise.
+ * Returns the kind of output the model now emits and a function that restores the layer.
+ */
+export function trainOnLogits(model: tf.LayersModel): { kind: OutputKind; restore: () => void } {
+  const kind = outputKind(model);
+  if (kind === 'logits') return { kind, restore: () => {} };
+  let layer = model.outputs[0]!.sourceLayer;
+  while (layer instanceof tf.LayersModel) layer = layer.outputs[0]!.sourceLayer;
+  if (layer.getClassName() === 'Softmax') {
+    // A Softmax layer's call applies softmax to its input: make it the identity on this instance.
+    const instance = layer as unknown as { call: (inputs: tf.Tensor | tf.Tensor[], kwargs: unknown) => tf.Tensor | tf.Tensor[] };
+    const own = Object.prototype.hasOwnProperty.call(instance, 'call');
+    const saved = instance.call;
+    instance.call = (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
+    return {
+      kind: 'logits',
+      restore: () => {
+        if (own) instance.call = saved;
+        else delete (instance as Partial<typeof instance>).call;
+      },
+    };
+  }
+  // Dense / Conv / Activation with activation 'softmax': swap in tfjs' own linear activation object.
+  const holder = layer as unknown as ActivationHolder;
+  const saved = holder.activation;
+  holder.activation = (tf.layers.activation({ activation: 'linear' }) as unknown as ActivationHolder).activation;
+  return {
+    kind: 'logits',
+    restore: () => {
+      holder.activation = saved;
+    },
+  };
+}
+
 /** Mean categorical cross-entropy of a batch; `y` is one-hot. */
 export function crossEntropy(kind: OutputKind, y: tf.Tensor2D, output: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {

@@ -12,7 +12,7 @@ import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
 import { dropoutLayers, setDropoutSeed } from './dropout.js';
 import { useFusedBatchNorm } from './fused-bn.js';
-import { correctCount, crossEntropy, outputKind, type OutputKind } from './loss.js';
+import { correctCount, crossEntropy, trainOnLogits, type OutputKind } from './loss.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest, WeightsUpdate } from './replica-protocol.js';
 
 interface Replica {
@@ -53,7 +53,8 @@ async function start(init: ReplicaInit): Promise<Replica> {
   if (init.fusedBatchNorm) useFusedBatchNorm(model);
   return {
     model,
-    kind: outputKind(model),
+    // As the main loop: softmax models train on their logits (the replica's model is never restored).
+    kind: trainOnLogits(model).kind,
     variables,
     sizes,
     total: sizes.reduce((a, b) => a + b, 0),
