@@ -261,15 +261,8 @@ export async function prepareData(config: DataConfig | undefined, seed: number):
   };
 }
 
-export interface PreparedTestData {
-  /** Streams when the config streams an image folder; otherwise in memory. */
-  test: BatchSource;
-  preprocess: Preprocess;
-  imageShape: [number, number, number];
-  numClasses: number;
-  classNames?: string[];
-  summary: string;
-}
+/** What slim eval needs: the test split and its shape, nothing of the training split. */
+export type PreparedTestData = Omit<PreparedData, 'train' | 'val'>;
 
 /**
  * The test split only (for slim eval): nothing of the training split is decoded. `hints` (the
