@@ -13,7 +13,7 @@
  *   dx = dy·scale·r,  dmean = −r·scale·S1,  dvar = −½·r³·scale·S2,  dscale = r·S2,  doffset = S1.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasmBackend, heapF32, requireFloat32 } from './common.js';
+import { asWasmBackend, heapF32, requireFloat32, type BackendWasm } from './common.js';
 
 export const FUSED_BN_GRAD_KERNEL = 'SlimFusedBatchNormGrad';
 
@@ -24,26 +24,46 @@ interface FusedBatchNormAttrs {
   varianceEpsilon: number;
 }
 
+/** The inputs every BatchNorm gradient kernel takes: x, dy, mean, variance[, scale] (float32) and ε. */
+export interface BatchNormGradInputs {
+  x: tf.TensorInfo;
+  dy: tf.TensorInfo;
+  mean: tf.TensorInfo;
+  variance: tf.TensorInfo;
+  scale?: tf.TensorInfo;
+  varianceEpsilon: number;
+}
+
+export function batchNormGradInputs(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }, kernelName: string): BatchNormGradInputs {
+  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as Omit<BatchNormGradInputs, 'varianceEpsilon'>;
+  const { varianceEpsilon } = args.attrs as unknown as FusedBatchNormAttrs;
+  requireFloat32(kernelName, x, dy, mean, variance, ...(scale ? [scale] : []));
+  return { x, dy, mean, variance, scale, varianceEpsilon };
+}
+
+/** Heap views of those inputs. Take them only after every makeOutput: the heap may grow and detach earlier views. */
+export function batchNormGradViews(backend: BackendWasm, inputs: BatchNormGradInputs) {
+  return {
+    xv: heapF32(backend, inputs.x),
+    dyv: heapF32(backend, inputs.dy),
+    meanv: heapF32(backend, inputs.mean),
+    varv: heapF32(backend, inputs.variance),
+    scalev: inputs.scale ? heapF32(backend, inputs.scale) : null,
+  };
+}
+
 /** Inputs x, dy, mean, variance[, scale]; outputs [dx, dmean, dvariance, dscale, doffset]. */
 function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
   const backend = asWasmBackend(args.backend, FUSED_BN_GRAD_KERNEL);
-  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as {
-    x: tf.TensorInfo; dy: tf.TensorInfo; mean: tf.TensorInfo; variance: tf.TensorInfo; scale?: tf.TensorInfo;
-  };
-  const { varianceEpsilon } = args.attrs as unknown as FusedBatchNormAttrs;
-  requireFloat32(FUSED_BN_GRAD_KERNEL, x, dy, mean, variance, ...(scale ? [scale] : []));
+  const inputs = batchNormGradInputs(args, FUSED_BN_GRAD_KERNEL);
+  const { x, mean, varianceEpsilon } = inputs;
   const channels = mean.shape[0]!;
   const size = tf.util.sizeFromShape(x.shape);
 
   const dxInfo = backend.makeOutput(x.shape, 'float32');
   const outputs = [0, 1, 2, 3].map(() => backend.makeOutput([channels], 'float32'));
-  // Views only after every allocation (the heap may grow and detach earlier views).
   const dx = heapF32(backend, dxInfo);
-  const xv = heapF32(backend, x);
-  const dyv = heapF32(backend, dy);
-  const meanv = heapF32(backend, mean);
-  const varv = heapF32(backend, variance);
-  const scalev = scale ? heapF32(backend, scale) : null;
+  const { xv, dyv, meanv, varv, scalev } = batchNormGradViews(backend, inputs);
 
   const rsqrt = new Float32Array(channels);
   const dxFactor = new Float32Array(channels);

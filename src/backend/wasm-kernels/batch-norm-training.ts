@@ -11,6 +11,7 @@
  * Both read x (and dy) straight from the heap, blocked by rows like batch-norm-grad.ts.
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormGradInputs, batchNormGradViews } from './batch-norm-grad.js';
 import { asWasmBackend, heapF32, requireFloat32 } from './common.js';
 
 export const BATCH_MOMENTS_KERNEL = 'SlimBatchMoments';
@@ -63,18 +64,11 @@ function batchMoments(args: KernelArgs): tf.TensorInfo[] {
   return [meanInfo, varianceInfo];
 }
 
-interface GradAttrs {
-  varianceEpsilon: number;
-}
-
 /** Inputs x, dy, mean, variance[, scale]; outputs [dx, dscale, doffset]. */
 function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = asWasmBackend(args.backend, BN_TRAINING_GRAD_KERNEL);
-  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as {
-    x: tf.TensorInfo; dy: tf.TensorInfo; mean: tf.TensorInfo; variance: tf.TensorInfo; scale?: tf.TensorInfo;
-  };
-  const { varianceEpsilon } = args.attrs as unknown as GradAttrs;
-  requireFloat32(BN_TRAINING_GRAD_KERNEL, x, dy, mean, variance, ...(scale ? [scale] : []));
+  const inputs = batchNormGradInputs(args, BN_TRAINING_GRAD_KERNEL);
+  const { x, varianceEpsilon } = inputs;
   const channels = x.shape[x.shape.length - 1]!;
   const size = tf.util.sizeFromShape(x.shape);
   const rows = size / channels;
@@ -82,13 +76,8 @@ function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
   const dxInfo = backend.makeOutput(x.shape, 'float32');
   const dScaleInfo = backend.makeOutput([channels], 'float32');
   const dOffsetInfo = backend.makeOutput([channels], 'float32');
-  // Views only after every allocation (the heap may grow and detach earlier views).
   const dx = heapF32(backend, dxInfo);
-  const xv = heapF32(backend, x);
-  const dyv = heapF32(backend, dy);
-  const meanv = heapF32(backend, mean);
-  const varv = heapF32(backend, variance);
-  const scalev = scale ? heapF32(backend, scale) : null;
+  const { xv, dyv, meanv, varv, scalev } = batchNormGradViews(backend, inputs);
 
   // Pass 1: S1 = Σ dy, S2 = Σ dy·(x − mean).
   const sumDy = new Float64Array(channels);
