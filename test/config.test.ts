@@ -158,6 +158,7 @@ test('--replicas: a number or auto; anything else names the flag and the config 
     const err = inputErrorOf(() => parseConfig('{}', 'flags', [replicasOverride(bad)]));
     assert.match(err.message, /replicas.*--replicas/, bad);
   }
+  assert.match(inputErrorOf(() => parseConfig('{}', 'flags', [replicasOverride('two')])).message, /positive integer or 'auto'/);
 });
 
 test('loadConfig reads a file, names it in errors, and says when it is missing', async () => {

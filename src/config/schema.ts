@@ -143,7 +143,7 @@ export const configSchema = z.strictObject({
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
   replicas: z
-    .union([z.literal('auto'), positiveInt])
+    .union([z.literal('auto'), positiveInt], { error: "expected a positive integer or 'auto'" })
     .default(1)
     .describe(
       "copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends " +
