@@ -17,7 +17,8 @@
  * widths slim kept, to check that equal channels give equal params/MACs.
  * Prints one markdown table on stdout; progress on stderr. Exit 2 when torch or the dataset is
  * missing or a flag is wrong. The defaults (λ 5e-3: 50× the paper's 1e-4, because 6 epochs
- * replace its 160) took ~19 min on a shared 2-core machine; see bench/RESULTS.md.
+ * replace its 160; plain baseline 6 epochs; fine-tuning 6 epochs from lr 0.1, the training
+ * schedule, as in the paper) take ~28 min on an idle 2-core machine; see bench/RESULTS.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
