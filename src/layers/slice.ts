@@ -1,5 +1,5 @@
 /** Weight slicing along one axis, on plain typed arrays. */
-import type { Weight } from '../model/topology.js';
+import type { Weight } from './types.js';
 
 /** Keeps `keep` (indices into `axis`) of a row-major tensor; negative axis counts from the end. */
 export function sliceAxis(weight: Weight, axis: number, keep: number[]): Weight {
