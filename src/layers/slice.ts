@@ -31,14 +31,6 @@ export function sliceAxis(weight: Weight, axis: number, keep: number[]): Weight 
   return { shape, dtype: weight.dtype, data };
 }
 
-/** Channel indices spread over `repeat` positions, channels-last: row = position·channels + channel. */
-export function expandChannels(keep: number[], channels: number, repeat: number): number[] {
-  if (repeat === 1) return [...keep];
-  const rows: number[] = [];
-  for (let p = 0; p < repeat; p++) for (const c of keep) rows.push(p * channels + c);
-  return rows;
-}
-
 /** Slices the listed roles (when present) along `axis`; other roles pass through. */
 export function sliceRoles(weights: Map<string, Weight>, roles: Record<string, number>, keep: number[]): Map<string, Weight> {
   const out = new Map(weights);

@@ -317,12 +317,12 @@ export function instantiateLayer(name: string, className: string, config: LayerC
 }
 
 /** Output shapes of one layer call given its input shapes. */
-export function inferOutputShapes(
+function inferOutputShapes(
   name: string,
   className: string,
   config: LayerConfig,
   inputShapes: Shape[],
-  registry: LayerRegistry = defaultRegistry,
+  registry: LayerRegistry,
 ): Shape[] {
   if (inputShapes.length === 0) throw new InputError(`layer '${name}' (${className}) has no inputs`);
   const ruled = registry.get(className)?.outputShapes?.(config, inputShapes);

@@ -13,7 +13,7 @@ import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import { unwrapTopology, isModelClass, type LayerConfig } from '../model/graph.js';
 import type { LayerJson, ModelArtifacts, WeightMap } from '../model/topology.js';
-import { compensateRemovedConstants, summarise, type BiasFold, type FoldSummary, type UnfoldedConstant } from './compensate.js';
+import { compensateRemovedConstants, summarise, type BiasFold, type Compensation, type FoldSummary, type UnfoldedConstant } from './compensate.js';
 import { keepOf, layoutOf, writeBack, type ApplyContext } from './context.js';
 import { analyzeChannels, callOf, type AnalysisNode, type ChannelAnalysis, type ChannelGroup } from './groups.js';
 import { keptRows, layoutWidth } from './layout.js';
@@ -140,7 +140,7 @@ export function applyPlanDetailed(artifacts: ModelArtifacts, plan: PrunePlan, re
   const weights: WeightMap = new Map(artifacts.weights);
   const index = indexWeights(weights);
   const ctx: ApplyContext = { analysis, weights, index, keepByRoot, deadByRoot: deadChannels(artifacts, analysis, keepByRoot, index) };
-  let compensation: ReturnType<typeof compensateRemovedConstants> = { folds: [], unfolded: [] };
+  let compensation: Compensation = { folds: [], unfolded: [] };
   if (keepByRoot.size > 0) {
     compensation = compensateRemovedConstants(ctx);
     // First calls only: the calls of a shared layer share weights.

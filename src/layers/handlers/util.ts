@@ -138,7 +138,7 @@ export const sameShape = (_config: unknown, inputShapes: Shape[]): Shape[] => [[
 // Folding a per-channel affine (BatchNorm) into the layer before it.
 
 /** Why a fused activation keeps an affine map after the layer from moving inside it, or null (linear). */
-export function nonLinearActivationReason(activation: ActivationConfig | undefined): string | null {
+function nonLinearActivationReason(activation: ActivationConfig | undefined): string | null {
   if (activation === undefined || activation === null || activation === 'linear') return null;
   const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
   return `has activation '${name}' (a fold needs a linear output)`;
