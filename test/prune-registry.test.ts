@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel } from '../src/model/convert.js';
 import { buildGraph } from '../src/model/graph.js';
 import type { ModelJson } from '../src/model/topology.js';
-import { defaultRegistry, LayerRegistry } from '../src/layers/registry.js';
+import { defaultRegistry } from '../src/layers/registry.js';
 import type { BaseLayerConfig, LayerHandler } from '../src/layers/types.js';
 import { applyPlan } from '../src/prune/apply.js';
 import { analyzeChannels } from '../src/prune/groups.js';
