@@ -68,7 +68,7 @@ function nodeBackendUsesGpu(backend: unknown): boolean {
 }
 
 /** Imports a native package and activates its 'tensorflow' backend. Throws a one-line reason. */
-async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<BackendInfo> {
+export async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<BackendInfo> {
   await deps.importModule(pkg);
   if (tf.findBackendFactory('tensorflow') == null) {
     throw new Error(
@@ -89,7 +89,7 @@ async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<Back
   return { name: 'tensorflow', package: pkg, gpu, detail: `tensorflow (${pkg}), ${kind}`, tried: [] };
 }
 
-async function activateWasm(deps: BackendDeps): Promise<BackendInfo> {
+export async function activateWasm(deps: Pick<BackendDeps, 'initWasm'>): Promise<BackendInfo> {
   const wasm = await deps.initWasm();
   const threads = `${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}`;
   const simd = wasm.simd ? 'SIMD' : 'no SIMD';
@@ -102,7 +102,7 @@ async function activateWasm(deps: BackendDeps): Promise<BackendInfo> {
   };
 }
 
-async function activateCpu(): Promise<BackendInfo> {
+export async function activateCpu(): Promise<BackendInfo> {
   const ok = await tf.setBackend('cpu');
   if (!ok) throw new Error(`the tfjs 'cpu' backend failed to initialise`);
   await tf.ready();
