@@ -66,7 +66,8 @@ const NOT_INSTALLED: Record<string, string> = {
 
 function isNotInstalled(error: unknown, pkg: string): boolean {
   const code = (error as { code?: string } | null)?.code;
-  return code === 'ERR_MODULE_NOT_FOUND' && oneLine(error).includes(pkg);
+  // The package itself, not one of its dependencies (whose message names a path inside it).
+  return code === 'ERR_MODULE_NOT_FOUND' && oneLine(error).startsWith(`Cannot find package '${pkg}'`);
 }
 
 /** The chain, in selectBackend's order; each check leaves its backend active if it works. */
