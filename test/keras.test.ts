@@ -1,0 +1,177 @@
+/**
+ * Keras files in and out, through the built binary on real fixtures (test/fixtures/README.md):
+ * legacy Keras 2 HDF5 full models, an HDF5 file saved under `.keras`, and Keras 3 archives that
+ * slim writes itself and reads back.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { readNpy } from '../src/data/npy.js';
+import { toLayersModel } from '../src/model/convert.js';
+import { readModel } from '../src/model/io.js';
+import { encodeKerasFile } from '../src/model/keras/write.js';
+import type { ModelArtifacts } from '../src/model/topology.js';
+import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'keras');
+const fixture = (name: string) => path.join(FIXTURES, name);
+
+/** Runs both models on the same inputs and returns max |a−b| / max(1, max|a|). */
+async function relativeDiff(a: ModelArtifacts, b: ModelArtifacts, input: tf.Tensor): Promise<number> {
+  const ma = await toLayersModel(a);
+  const mb = await toLayersModel(b);
+  try {
+    return tf.tidy(() => {
+      const ya = ma.predict(input) as tf.Tensor;
+      const yb = mb.predict(input) as tf.Tensor;
+      const diff = tf.max(tf.abs(tf.sub(ya, yb))).dataSync()[0];
+      return diff / Math.max(1, tf.max(tf.abs(ya)).dataSync()[0]);
+    });
+  } finally {
+    ma.dispose();
+    mb.dispose();
+  }
+}
+
+function mnistShapedInput(): tf.Tensor {
+  return tf.randomNormal([4, 28, 28, 1], 0, 1, 'float32', 7);
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'slim-keras-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('keras files: report', () => {
+  for (const [file, params] of [
+    ['wgan_discriminator.h5', 97536],
+    ['cnn_batch_norm.h5', 79],
+    ['mlp_hdf5_named.keras', 46],
+  ] as const) {
+    it(`${file}: params equal the model's known count (${params})`, async () => {
+      const run = await runSlim(['report', '--model', fixture(file), '--json']);
+      assert.equal(run.code, 0, describeRun(run));
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.params.total, params, describeRun(run));
+    });
+  }
+});
+
+describe('keras files: reference outputs and round trips', () => {
+  it('cnn_batch_norm.h5 reproduces the outputs Keras saved beside it', async () => {
+    const model = await readModel(fixture('cnn_batch_norm.h5'));
+    const input = await readNpy(fixture('cnn_batch_norm.input.npy'));
+    const expected = await readNpy(fixture('cnn_batch_norm.predictions.npy'));
+    const live = await toLayersModel(model);
+    const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
+    live.dispose();
+    assert.equal(y.length, expected.data.length);
+    for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-5, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+  });
+
+  for (const format of ['keras', 'h5'] as const) {
+    it(`export --format ${format} round trips: read back by slim, same outputs, same reference outputs`, async () => {
+      const out = path.join(dir, `roundtrip.${format}`);
+      const run = await runSlim(['export', '--model', fixture('cnn_batch_norm.h5'), '--out', out, '--format', format, '--backend', 'cpu']);
+      assert.equal(run.code, 0, describeRun(run));
+      assert.equal(run.stdout.trim(), out);
+      const back = await readModel(out);
+      const input = await readNpy(fixture('cnn_batch_norm.input.npy'));
+      const expected = await readNpy(fixture('cnn_batch_norm.predictions.npy'));
+      const live = await toLayersModel(back);
+      const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
+      live.dispose();
+      for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-4, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+
+      // and the round-tripped file reports like the original
+      const report = await runSlim(['report', '--model', out, '--json']);
+      assert.equal(report.code, 0, describeRun(report));
+    });
+  }
+
+  it('.keras → slim → .keras → read back keeps every weight and the outputs (wgan_discriminator)', async () => {
+    const original = await readModel(fixture('wgan_discriminator.h5'));
+    const first = path.join(dir, 'wgan.keras');
+    await writeFile(first, await encodeKerasFile(original, 'keras'));
+    const once = await readModel(first);
+    const second = path.join(dir, 'wgan-again.keras');
+    await writeFile(second, await encodeKerasFile(once, 'keras'));
+    const twice = await readModel(second);
+    assert.deepEqual([...twice.weights.keys()].sort(), [...original.weights.keys()].sort());
+    for (const [name, w] of original.weights) assert.deepEqual(twice.weights.get(name)?.data, w.data, name);
+    const input = mnistShapedInput();
+    assert.ok((await relativeDiff(original, twice, input)) <= 1e-6);
+    input.dispose();
+  });
+});
+
+describe('keras files: prune', () => {
+  it('removing only zero-γ channels leaves the outputs unchanged (.keras and .h5 inputs)', async () => {
+    const original = await readModel(fixture('wgan_discriminator.h5'));
+    // Zero a third of batch_normalization_1's γ: those channels carry only β, which pruning folds on.
+    const gamma = original.weights.get('batch_normalization_1/gamma')!;
+    const zeroed = Float32Array.from(gamma.data as Float32Array);
+    for (let c = 0; c < zeroed.length; c += 3) zeroed[c] = 0;
+    original.weights.set('batch_normalization_1/gamma', { ...gamma, data: zeroed });
+    for (const format of ['keras', 'h5'] as const) {
+      const input = path.join(dir, `zero-gamma.${format}`);
+      await writeFile(input, await encodeKerasFile(original, format));
+      const out = path.join(dir, `pruned-${format}`);
+      const run = await runSlim(['prune', '--model', input, '--out', out, '--threshold', '1e-12', '--json']);
+      assert.equal(run.code, 0, describeRun(run));
+      const pruned = await readModel(out);
+      assert.equal(pruned.weights.get('batch_normalization_1/gamma')!.shape[0], zeroed.length - Math.ceil(zeroed.length / 3));
+      const x = mnistShapedInput();
+      assert.ok((await relativeDiff(original, pruned, x)) <= 1e-5);
+      x.dispose();
+    }
+  });
+});
+
+describe('keras files: one-line refusals', () => {
+  for (const [file, words] of [
+    ['sequential_lambda.h5', /Lambda/],
+    ['simple_rnn_weights_only.h5', /weights only/],
+  ] as const) {
+    it(`${file}: one line naming what and why, exit 2, no stack`, async () => {
+      for (const command of ['report', 'prune', 'export']) {
+        const args = command === 'report' ? ['report', '--model', fixture(file)] : [command, '--model', fixture(file), '--out', path.join(dir, `never-${command}`)];
+        const run = await runSlim(args);
+        assert.equal(run.code, 2, describeRun(run));
+        const lines = stderrLines(run);
+        assert.equal(lines.length, 1, describeRun(run));
+        assert.match(lines[0], words);
+        assert.doesNotMatch(run.stderr, STACK_FRAME);
+      }
+    });
+  }
+
+  it('a custom layer and a subclassed model are refused in one line', async () => {
+    const { zipSync } = await import('fflate');
+    const cases: [string, unknown, RegExp][] = [
+      ['custom.keras', {
+        module: 'keras', class_name: 'Sequential', registered_name: null,
+        config: { name: 's', layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'in' }, registered_name: null },
+          { module: 'my_package.layers', class_name: 'MyBlock', config: { name: 'my_block' }, registered_name: 'Custom>MyBlock' },
+        ] },
+      }, /my_block.*custom/],
+      ['subclassed.keras', { module: 'my_models', class_name: 'MyModel', config: {}, registered_name: 'Custom>MyModel' }, /subclassed/],
+    ];
+    for (const [name, config, words] of cases) {
+      const file = path.join(dir, name);
+      await writeFile(file, zipSync({ 'config.json': new TextEncoder().encode(JSON.stringify(config)), 'metadata.json': new TextEncoder().encode('{"keras_version":"3.6.0"}') }));
+      const run = await runSlim(['report', '--model', file]);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(stderrLines(run).length, 1, describeRun(run));
+      assert.match(run.stderr, words);
+      assert.doesNotMatch(run.stderr, STACK_FRAME);
+    }
+  });
+});
