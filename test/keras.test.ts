@@ -175,3 +175,45 @@ describe('keras files: one-line refusals', () => {
     }
   });
 });
+
+describe('keras files: train, finetune, eval and run', () => {
+  // The discriminator fixture ends in Flatten (2048 values); a 10-way Dense head on it makes a
+  // classifier for the MNIST-shaped data the stages need. Its trunk keeps the fixture's weights.
+  async function classifierFile(): Promise<string> {
+    const model = await readModel(fixture('wgan_discriminator.h5'));
+    model.modelTopology.config.layers.push({
+      class_name: 'Dense',
+      config: {
+        name: 'head', units: 10, activation: 'linear', use_bias: true, trainable: true, dtype: 'float32',
+        kernel_initializer: { class_name: 'GlorotUniform', config: { seed: 1 } }, bias_initializer: { class_name: 'Zeros', config: {} },
+      },
+    });
+    const kernel = tf.tidy(() => tf.randomNormal([2048, 10], 0, 0.02, 'float32', 3).dataSync() as Float32Array);
+    model.weights.set('head/kernel', { shape: [2048, 10], dtype: 'float32', data: kernel });
+    model.weights.set('head/bias', { shape: [10], dtype: 'float32', data: new Float32Array(10) });
+    const file = path.join(dir, 'classifier.keras');
+    await writeFile(file, await encodeKerasFile(model, 'keras'));
+    return file;
+  }
+
+  it('every stage accepts --model my.keras', async () => {
+    const model = await classifierFile();
+    const config = path.join(dir, 'tiny-keras.json');
+    await writeFile(config, JSON.stringify({
+      seed: 1, backend: 'wasm', out: path.join(dir, 'run'),
+      model: { type: 'file', path: model },
+      data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
+      train: { epochs: 1, batchSize: 32, lr: 0.01 }, prune: { ratio: 0.3 }, finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
+    }));
+    for (const args of [
+      ['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained')],
+      ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
+      ['eval', '--config', config, '--model', model],
+      ['run', '--config', config],
+    ]) {
+      const run = await runSlim(args);
+      assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
+      assert.doesNotMatch(run.stderr, STACK_FRAME);
+    }
+  });
+});
