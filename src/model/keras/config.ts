@@ -79,7 +79,7 @@ function tfjsKnows(className: string): boolean {
 }
 
 /** Keras 3 `inbound_nodes` (`[{args, kwargs}]`) → tfjs `[[[name, node, tensor, {}], …]]`; Keras 2 form passes through. */
-function convertInboundNodes(nodes: unknown): unknown[] {
+function convertInboundNodes(nodes: unknown, modelNames: Set<string>): unknown[] {
   if (!Array.isArray(nodes)) return [];
   return nodes.map((node) => {
     if (!isObject(node)) return node;
@@ -88,7 +88,8 @@ function convertInboundNodes(nodes: unknown): unknown[] {
       if (Array.isArray(value)) value.forEach(collect);
       else if (isObject(value) && value.class_name === '__keras_tensor__' && isObject(value.config)) {
         const [layerName, nodeIndex, tensorIndex] = value.config.keras_history as [string, number, number];
-        refs.push([layerName, nodeIndex, tensorIndex, {}]);
+        // tfjs (like Keras 2) gives a nested model a node of its own at construction; Keras 3 does not.
+        refs.push([layerName, modelNames.has(layerName) ? nodeIndex + 1 : nodeIndex, tensorIndex, {}]);
       }
     };
     collect(node.args);
@@ -102,11 +103,12 @@ function tensorRefList(value: unknown): unknown[] {
   return value.length > 0 && typeof value[0] === 'string' ? [value] : value;
 }
 
-function convertLayer(raw: unknown, where: string): LayerJson {
+function convertLayer(raw: unknown, where: string, modelNames: Set<string>): LayerJson {
   if (!isObject(raw) || typeof raw.class_name !== 'string') {
     throw new InputError(`${where}: not a layer (needs class_name)`);
   }
-  checkLayerClass(raw, where);
+  // Augmentation layers are left out later (dropAugmentation), so tfjs need not know them.
+  if (!AUGMENTATION_CLASSES.has(raw.class_name)) checkLayerClass(raw, where);
   const className = raw.class_name === 'Functional' ? 'Model' : raw.class_name;
   let config: Json;
   if (MODEL_CLASSES.has(raw.class_name)) {
@@ -122,7 +124,7 @@ function convertLayer(raw: unknown, where: string): LayerJson {
   const layer: LayerJson = { class_name: className, config };
   const name = raw.name ?? config.name;
   if (typeof name === 'string') layer.name = name;
-  if (raw.inbound_nodes !== undefined) layer.inbound_nodes = convertInboundNodes(raw.inbound_nodes);
+  if (raw.inbound_nodes !== undefined) layer.inbound_nodes = convertInboundNodes(raw.inbound_nodes, modelNames);
   return layer;
 }
 
@@ -176,7 +178,12 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
   else if (isObject(raw)) config = { ...raw };
   else throw new InputError(`${where}: the ${className} has no config`);
   if (!Array.isArray(config.layers)) throw new InputError(`${where}: the ${className} has no layers list`);
-  let layers = config.layers.map((l: unknown, i: number) => convertLayer(l, `${where}.layers[${i}]`));
+  const rawLayers = config.layers as unknown[];
+  const modelNames = new Set(
+    rawLayers.filter((l) => isObject(l) && MODEL_CLASSES.has(String(l.class_name))).map((l) => String((l as Json).name ?? ((l as Json).config as Json)?.name)),
+  );
+  const keras3Nodes = rawLayers.some((l) => isObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObject));
+  let layers = rawLayers.map((l, i) => convertLayer(l, `${where}.layers[${i}]`, modelNames));
   if (className === 'Sequential' && layers[0]?.class_name === 'InputLayer') {
     // tfjs's Sequential takes its input shape from the first real layer, as Keras 2 wrote it.
     const input = layers[0].config;
@@ -189,7 +196,9 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
   config.layers = layers;
   if (className !== 'Sequential') {
     config.input_layers = tensorRefList(config.input_layers);
-    config.output_layers = tensorRefList(config.output_layers);
+    config.output_layers = tensorRefList(config.output_layers).map((ref) =>
+      keras3Nodes && Array.isArray(ref) && modelNames.has(String(ref[0])) ? [ref[0], Number(ref[1]) + 1, ...ref.slice(2)] : ref,
+    );
   }
   delete config.build_input_shape;
   delete config.dtype;
@@ -240,7 +249,7 @@ function wrapValue(value: unknown, key: string): unknown {
   return value;
 }
 
-function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf): Json {
+function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, modelNames: Set<string>): Json {
   const name = String(layer.config.name ?? layer.name);
   const isNested = Array.isArray(layer.config.layers);
   const className = layer.class_name === 'Model' ? 'Functional' : layer.class_name;
@@ -265,7 +274,11 @@ function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf): 
     out.inbound_nodes = (layer.inbound_nodes as unknown[][][]).map((node) => {
       const tensors = node.map(([producer, nodeIndex, tensorIndex]) => ({
         class_name: '__keras_tensor__',
-        config: { shape: shapeOf([...path, String(producer)], Number(tensorIndex)), dtype: 'float32', keras_history: [producer, nodeIndex, tensorIndex] },
+        config: {
+          shape: shapeOf([...path, String(producer)], Number(tensorIndex)),
+          dtype: 'float32',
+          keras_history: [producer, modelNames.has(String(producer)) ? Number(nodeIndex) - 1 : nodeIndex, tensorIndex],
+        },
       }));
       return { args: tensors.length === 1 ? tensors : [tensors], kwargs: {} };
     });
@@ -288,10 +301,14 @@ function keras3ModelConfig(className: string, config: Json, path: string[], shap
       layers = [input, { ...first, config: rest }, ...layers.slice(1)];
     }
   }
-  out.layers = layers.map((l) => keras3Layer(l, path, shapeOf));
+  // Keras 3 numbers a nested model's calls from 0; tfjs from 1 (see convertInboundNodes).
+  const modelNames = new Set(layers.filter((l) => Array.isArray(l.config.layers)).map((l) => String(l.config.name ?? l.name)));
+  out.layers = layers.map((l) => keras3Layer(l, path, shapeOf, modelNames));
   if (className !== 'Sequential') {
     out.input_layers = config.input_layers;
-    out.output_layers = config.output_layers;
+    out.output_layers = (config.output_layers as unknown[][]).map((ref) =>
+      modelNames.has(String(ref[0])) ? [ref[0], Number(ref[1]) - 1, ...ref.slice(2)] : ref,
+    );
   }
   return out;
 }

@@ -148,7 +148,7 @@ function collectKeras3Weights(layers: LayerJson[], f: H5File, prefix: string, ou
 function weightedLeaves(layer: LayerJson): LayerJson[] {
   if (isModel(layer)) return (layer.config.layers as LayerJson[]).flatMap(weightedLeaves);
   const names = weightNamesOf(layer);
-  return names === undefined || names.length > 0 ? [layer] : [];
+  return names !== undefined && names.length > 0 ? [layer] : [];
 }
 
 /**
