@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readNpy } from '../src/data/npy.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
+import { buildHdf5, type Group } from '../src/model/keras/hdf5.js';
 import { encodeKerasFile } from '../src/model/keras/write.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
@@ -214,6 +215,48 @@ describe('keras files: train, finetune, eval and run', () => {
       const run = await runSlim(args);
       assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
       assert.doesNotMatch(run.stderr, STACK_FRAME);
+    }
+  });
+});
+
+describe('keras files: Keras 2 naming', () => {
+  it("reads scope-suffixed weight names (bn_1/bn_1_1/gamma:0) and layer names holding '/'", async () => {
+    // A legacy file as Keras 2 writes it when a layer was created twice in one session and named 'stem/conv'.
+    const config = {
+      class_name: 'Sequential',
+      config: { name: 's', layers: [
+        { class_name: 'Conv2D', config: { name: 'stem/conv', batch_input_shape: [null, 4, 4, 1], filters: 2, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: false, kernel_initializer: { class_name: 'Ones', config: {} }, dtype: 'float32', trainable: true } },
+        { class_name: 'BatchNormalization', config: { name: 'bn_1', axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale: true, dtype: 'float32', trainable: true } },
+      ] },
+    };
+    const file = path.join(dir, 'naming.h5');
+    await writeFile(file, await buildHdf5((f) => {
+      f.create_attribute('model_config', JSON.stringify(config));
+      f.create_attribute('keras_version', '2.2.4');
+      const weights = f.create_group('model_weights');
+      weights.create_attribute('layer_names', ['stem/conv', 'bn_1']);
+      const stem = weights.create_group('stem').create_group('conv');
+      stem.create_attribute('weight_names', ['stem/conv/kernel:0']);
+      (stem.create_group('stem').create_group('conv') as Group).create_dataset({ name: 'kernel:0', data: new Float32Array([2, 3]), shape: [1, 1, 1, 2], dtype: '<f' });
+      const bn = weights.create_group('bn_1');
+      // Stored out of Keras order on purpose: the names, not the order, decide which is which.
+      bn.create_attribute('weight_names', ['bn_1_1/beta:0', 'bn_1_1/gamma:0', 'bn_1_1/moving_mean:0', 'bn_1_1/moving_variance:0']);
+      const scope = bn.create_group('bn_1_1');
+      for (const [name, values] of [['gamma', [5, 6]], ['beta', [7, 8]], ['moving_mean', [0, 0]], ['moving_variance', [1, 1]]] as const) {
+        scope.create_dataset({ name: `${name}:0`, data: new Float32Array(values), shape: [2], dtype: '<f' });
+      }
+    }));
+    const model = await readModel(file);
+    assert.deepEqual([...model.weights.get('stem/conv/kernel')!.data], [2, 3]);
+    assert.deepEqual([...model.weights.get('bn_1/gamma')!.data], [5, 6]);
+    assert.deepEqual([...model.weights.get('bn_1/beta')!.data], [7, 8]);
+    // and it survives a round trip through both writers
+    for (const format of ['h5', 'keras'] as const) {
+      const out = path.join(dir, `naming-back.${format}`);
+      await writeFile(out, await encodeKerasFile(model, format));
+      const back = await readModel(out);
+      assert.deepEqual([...back.weights.get('bn_1/beta')!.data], [7, 8], format);
+      assert.deepEqual([...back.weights.get('stem/conv/kernel')!.data], [2, 3], format);
     }
   });
 });

@@ -65,14 +65,10 @@ function writeKeras3Weights(layers: LayerJson[], parent: Group, artifacts: Model
 
 const NON_TRAINABLE = new Set(['moving_mean', 'moving_variance']);
 
-function strings(values: string[]): string[] | string {
-  return values;
-}
-
 function writeLegacyWeights(topology: ModelJson, root: H5File, artifacts: ModelArtifacts): void {
   const modelWeights = root.create_group('model_weights');
   const layers = topology.config.layers as LayerJson[];
-  modelWeights.create_attribute('layer_names', strings(layers.map(nameOf)));
+  modelWeights.create_attribute('layer_names', layers.map(nameOf));
   modelWeights.create_attribute('backend', 'tensorflow');
   modelWeights.create_attribute('keras_version', KERAS2_VERSION);
   for (const layer of layers) {
@@ -82,9 +78,10 @@ function writeLegacyWeights(topology: ModelJson, root: H5File, artifacts: ModelA
     const entries = leaves.flatMap((leaf) => leafWeights(leaf, artifacts).map(([w, weight]) => ({ leaf: nameOf(leaf), w, weight })));
     const ordered = isModel(layer) ? [...entries.filter((e) => !NON_TRAINABLE.has(e.w)), ...entries.filter((e) => NON_TRAINABLE.has(e.w))] : entries;
     const weightNames = ordered.map((e) => `${e.leaf}/${e.w}:0`);
-    for (const [i, e] of ordered.entries()) dataset(groupAt(group, e.leaf), `${e.w}:0`, e.weight), void i;
-    if (weightNames.length > 0) group.create_attribute('weight_names', strings(weightNames));
-    else group.create_attribute('weight_names', [''].slice(0, 0) as unknown as string, [0], 'S1');
+    for (const e of ordered) dataset(groupAt(group, e.leaf), `${e.w}:0`, e.weight);
+    // Keras writes an empty list for weightless layers; h5wasm needs the shape and a dtype for that.
+    if (weightNames.length > 0) group.create_attribute('weight_names', weightNames);
+    else group.create_attribute('weight_names', [] as string[], [0], 'S1');
   }
 }
 
