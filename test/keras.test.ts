@@ -180,7 +180,7 @@ describe('keras files: one-line refusals', () => {
 describe('keras files: train, finetune, eval and run', () => {
   // The discriminator fixture ends in Flatten (2048 values); a 10-way Dense head on it makes a
   // classifier for the MNIST-shaped data the stages need. Its trunk keeps the fixture's weights.
-  async function classifierFile(): Promise<string> {
+  async function classifierFile(format: 'keras' | 'h5' = 'keras'): Promise<string> {
     const model = await readModel(fixture('wgan_discriminator.h5'));
     model.modelTopology.config.layers.push({
       class_name: 'Dense',
@@ -192,12 +192,12 @@ describe('keras files: train, finetune, eval and run', () => {
     const kernel = tf.tidy(() => tf.randomNormal([2048, 10], 0, 0.02, 'float32', 3).dataSync() as Float32Array);
     model.weights.set('head/kernel', { shape: [2048, 10], dtype: 'float32', data: kernel });
     model.weights.set('head/bias', { shape: [10], dtype: 'float32', data: new Float32Array(10) });
-    const file = path.join(dir, 'classifier.keras');
-    await writeFile(file, await encodeKerasFile(model, 'keras'));
+    const file = path.join(dir, `classifier.${format}`);
+    await writeFile(file, await encodeKerasFile(model, format));
     return file;
   }
 
-  it('every stage accepts --model my.keras', async () => {
+  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
     const model = await classifierFile();
     const config = path.join(dir, 'tiny-keras.json');
     await writeFile(config, JSON.stringify({
@@ -211,6 +211,8 @@ describe('keras files: train, finetune, eval and run', () => {
       ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
       ['eval', '--config', config, '--model', model],
       ['run', '--config', config],
+      ['eval', '--config', config, '--model', await classifierFile('h5')],
+      ['finetune', '--config', config, '--model', await classifierFile('h5'), '--out', path.join(dir, 'finetuned-h5')],
     ]) {
       const run = await runSlim(args);
       assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
