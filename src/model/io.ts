@@ -17,6 +17,7 @@ import { encodeWeightMap } from './convert.js';
 import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
 import { normalizeTopology } from './io-topology.js';
+import { readKerasFileIfKeras } from './keras/load.js';
 import type { ModelArtifacts, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
@@ -82,6 +83,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Reads a tfjs layers model: model.json, then (unless `weights: false`) every shard, dequantized to float32/int32. */
 export async function readModel(modelJsonPath: string, options: ReadModelOptions = {}): Promise<LoadedModel> {
   const file = resolveModelPath(modelJsonPath);
+  // Keras files (.keras archives, legacy HDF5) are told by their first bytes, whatever their name.
+  const keras = await readKerasFileIfKeras(file, options);
+  if (keras !== undefined) return keras;
   const modelDir = path.dirname(file);
   let text: string;
   try {
