@@ -3,8 +3,9 @@
  * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2,
  * anything unexpected → 2 as an internal error. Stacks only with --verbose.
  */
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { EXIT_BAD_INPUT, EXIT_OK, InputError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
@@ -17,6 +18,13 @@ import { schemaCommand } from './commands/schema.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { VERSION } from './version.js';
+
+/**
+ * yargs's CommonJS build, on purpose: its ESM build lays out help with cliui's ESM stand-in for
+ * wrap-ansi, which cuts every line at exactly the column width, mid-word ("f" / "ine-tune").
+ * The CommonJS build wraps with wrap-ansi, at word boundaries. Same parser, same API otherwise.
+ */
+const yargs = createRequire(import.meta.url)('yargs') as typeof import('yargs').default;
 
 export function buildCli(argv: string[]): Argv<GlobalFlags> {
   return yargs(argv)
