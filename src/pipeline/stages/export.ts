@@ -1,0 +1,29 @@
+/**
+ * The export stage: BatchNorm folded into the layer before it, checked against the original on a
+ * random batch (ProblemError when the outputs moved), the fold lines on stderr, and the inference
+ * model written when a destination is given.
+ * Ownership: works on ModelArtifacts; the input is only read (the check's temporary models are
+ * created and disposed inside exportModel).
+ */
+import { writeModel } from '../../model/io.js';
+import type { ModelArtifacts } from '../../model/topology.js';
+import type { Output } from '../../io/output.js';
+import { human } from '../../report/render.js';
+import { describeExport, exportModel, type ExportOutcome } from '../export.js';
+import type { Destination } from './common.js';
+
+export interface ExportStageResult extends ExportOutcome {
+  written?: string;
+}
+
+export async function exportStage(artifacts: ModelArtifacts, dest: Destination | undefined, out: Output): Promise<ExportStageResult> {
+  const outcome = await exportModel(artifacts);
+  for (const line of describeExport(outcome)) out.info(line);
+  if (dest === undefined) return outcome;
+  return { ...outcome, written: await writeModel(dest.dir, outcome.artifacts, dest.write) };
+}
+
+/** The params line `slim export` adds on stderr. */
+export function describeExportParams(outcome: ExportOutcome): string {
+  return `params ${human(outcome.before.params.total)} -> ${human(outcome.after.params.total)}`;
+}
