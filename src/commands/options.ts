@@ -13,7 +13,7 @@ export const DATASET_CHOICES = dataSchema.shape.dataset.options;
 
 export const OVERWRITE_DESCRIPTION = 'replace --out even if it holds other files';
 
-/** A string flag, `{ required: true }` typed as present in argv (yargs reads `demandOption: true`). */
+/** A string flag; `demandOption: true` as a literal type is what makes yargs type it as always present. */
 type RequiredString = { type: 'string'; demandOption: true; describe: string };
 type OptionalString = { type: 'string'; describe: string };
 
