@@ -18,8 +18,8 @@ import type { PrunePlan } from '../prune/plan.js';
 import type { PreparedData } from './data.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
 import { checkOutputs, saveLayersModel } from './model.js';
-import { percent, type WriteOptions } from './stages/common.js';
-import { evalBatchAfterTraining, evalStage } from './stages/eval.js';
+import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
+import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
 import { pruneStage, type PruneStageResult } from './stages/prune.js';
 import { reportStage } from './stages/report.js';
@@ -75,7 +75,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   try {
     const input = await fromLayersModel(sparse);
     run.models.input = await writeModel(folders.input, input, write);
-    await sparseModel(sparse, trained, data, config, folders, write, run, out);
+    await trainToSparse(sparse, trained, data, config, folders, write, run, out);
 
     const pruneStarted = Date.now();
     const prune = await pruneStage(await fromLayersModel(sparse), config.prune, { dir: folders.pruned, write }, out);
@@ -87,7 +87,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     run.accuracy.pruned = (await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
     run.seconds.prune = (Date.now() - pruneStarted) / 1000;
 
-    await finetunedModel(pruned, data, config, folders, write, run, out);
+    await finetunePruned(pruned, data, config, folders, write, run, out);
     const report = await exportAndReport(await fromLayersModel(pruned), input, folders, write, run, out);
     run.seconds.total = (Date.now() - started) / 1000;
     const summary: RunSummary = {
@@ -110,7 +110,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
 }
 
 /** Baseline accuracy of a trained input, optional pretraining, then sparsity training (or the model as is, when train.epochs is 0). */
-async function sparseModel(
+async function trainToSparse(
   model: tf.LayersModel,
   trained: boolean,
   data: PreparedData,
@@ -142,7 +142,7 @@ async function sparseModel(
 }
 
 /** Fine-tuning of the pruned model, or the pruned model as is when finetune.epochs is 0. */
-async function finetunedModel(model: tf.LayersModel, data: PreparedData, config: Config, folders: RunFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<void> {
+async function finetunePruned(model: tf.LayersModel, data: PreparedData, config: Config, folders: RunFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<void> {
   if (config.finetune.epochs > 0) {
     const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
     run.models.finetuned = r.written;

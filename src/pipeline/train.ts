@@ -10,8 +10,7 @@ import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
-import { percent } from './stages/common.js';
-import { evalBatchAfterTraining } from './stages/eval.js';
+import { evalBatchAfterTraining, percent } from './stages/common.js';
 
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<

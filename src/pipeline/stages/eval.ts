@@ -12,15 +12,7 @@ import { evaluateSource, type DetailedEvaluateResult } from '../../train/evaluat
 import { startBackend } from '../backend.js';
 import { prepareTestData, type PreparedTestData } from '../data.js';
 import { loadLayersModel } from '../model.js';
-import { percent } from './common.js';
-
-/** Batch size of evaluation: no gradients are kept, so larger than training batches. */
-export const EVAL_BATCH = 256;
-
-/** Evaluation batch after a training stage: its own batch size when that is larger. */
-export function evalBatchAfterTraining(trainingBatch: number): number {
-  return Math.max(trainingBatch, EVAL_BATCH);
-}
+import { EVAL_BATCH, percent } from './common.js';
 
 export interface EvalStageOptions {
   batchSize: number;
