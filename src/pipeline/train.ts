@@ -10,6 +10,7 @@ import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
+import { evalBatchAfterTraining, percent } from './stages/common.js';
 
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
@@ -40,12 +41,8 @@ export function checkModelFitsData(model: tf.LayersModel, data: PreparedData): v
   }
 }
 
-function percent(x: number | undefined): string {
-  return x === undefined ? '-' : `${(x * 100).toFixed(2)}%`;
-}
-
 export async function testAccuracy(model: tf.LayersModel, data: PreparedData, batchSize: number): Promise<number> {
-  return (await evaluateSource(model, data.test, { batchSize: Math.max(batchSize, 256), preprocess: data.preprocess })).accuracy;
+  return (await evaluateSource(model, data.test, { batchSize: evalBatchAfterTraining(batchSize), preprocess: data.preprocess })).accuracy;
 }
 
 /** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
