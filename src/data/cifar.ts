@@ -103,3 +103,15 @@ export async function readCifar(files: string[], layout: CifarLayout): Promise<{
   }
   return { images: { count, height: CIFAR_SIDE, width: CIFAR_SIDE, channels: 3, data }, labels };
 }
+
+/** One split of `dir`, read and concatenated; errors about its labels name its files. */
+export async function readCifarSplit(
+  variant: CifarVariant,
+  dir: string,
+  split: 'train' | 'test',
+  layout: CifarLayout,
+): Promise<{ images: ImageArray; labels: Uint8Array; file: string }> {
+  const files = cifarFiles(variant, dir, split);
+  const { images, labels } = await readCifar(files, layout);
+  return { images, labels, file: files.join(', ') };
+}

@@ -171,19 +171,17 @@ export function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8A
   return members;
 }
 
-/** Reads the named arrays of an .npz (keys without the .npy suffix). */
-export async function readNpz(path: string, keys: string[]): Promise<Map<string, NpyArray>> {
+/** Reads the named arrays of an .npz (keys without the .npy suffix), in the order of `keys`. */
+export async function readNpz(path: string, keys: string[]): Promise<NpyArray[]> {
   const members = unzip(await readBytes(path, '.npz'), path);
-  const out = new Map<string, NpyArray>();
-  for (const key of keys) {
+  return keys.map((key) => {
     const read = members.get(`${key}.npy`) ?? members.get(key);
     if (read === undefined) {
       const have = [...members.keys()].map((n) => n.replace(/\.npy$/, '')).join(', ');
       throw new InputError(`${path}: has no array '${key}' (it has: ${have || 'nothing'})`);
     }
-    out.set(key, parseNpy(read(), `${path}:${key}`));
-  }
-  return out;
+    return parseNpy(read(), `${path}:${key}`);
+  });
 }
 
 /** Checks an array holds images: uint8/float32, rank 3 (n,h,w) or 4 (n,h,w,c). */
@@ -219,4 +217,19 @@ export function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int
     out[i] = v;
   }
   return out;
+}
+
+/** A split from its images and labels arrays (each checked, counts agreeing); labels name it in errors. */
+export function npySplit(
+  imagesArr: NpyArray,
+  labelsArr: NpyArray,
+  imagesFile: string,
+  labelsFile: string,
+): { images: ImageArray; labels: Int32Array; file: string } {
+  const images = npyImages(imagesArr, imagesFile);
+  const labels = npyLabels(labelsArr, labelsFile);
+  if (images.count !== labels.length) {
+    throw new InputError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${images.count} images`);
+  }
+  return { images, labels, file: labelsFile };
 }
