@@ -35,7 +35,7 @@ const TYPED: Record<string, { bytes: number; make: (buf: ArrayBuffer) => NpyData
 };
 
 /** Parses .npy bytes; `file` names the file (or npz member) in errors. */
-export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
+function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (bytes.length < 10 || !NPY_MAGIC.every((b, i) => bytes[i] === b)) {
     const magic = [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new InputError(`${file}: not a .npy file (magic bytes ${magic}, expected 93 4e 55 4d 50 59 "\\x93NUMPY")`);
@@ -101,7 +101,7 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
 }
 
 /** The members of a zip archive (name → uncompressed bytes), read via its central directory. */
-export function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
+function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // End of central directory record: search back over a comment of up to 64 KiB.
   let eocd = -1;
@@ -185,7 +185,7 @@ export async function readNpz(path: string, keys: string[]): Promise<NpyArray[]>
 }
 
 /** Checks an array holds images: uint8/float32, rank 3 (n,h,w) or 4 (n,h,w,c). */
-export function npyImages(arr: NpyArray, file: string): ImageArray {
+function npyImages(arr: NpyArray, file: string): ImageArray {
   if (arr.dtype !== 'u1' && arr.dtype !== 'f4') {
     throw new InputError(`${file}: images must be uint8 or float32, got dtype ${arr.dtype}`);
   }
@@ -202,7 +202,7 @@ export function npyImages(arr: NpyArray, file: string): ImageArray {
 }
 
 /** Checks an array holds integer class labels (rank 1, or N×1), 0 ≤ label < numClasses when known. */
-export function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array {
+function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array {
   if (!/^[iub][1248]$/.test(arr.dtype)) throw new InputError(`${file}: labels must be integers, got dtype ${arr.dtype}`);
   if (!(arr.shape.length === 1 || (arr.shape.length === 2 && arr.shape[1] === 1))) {
     throw new InputError(`${file}: labels must have shape (n,) or (n, 1), got (${arr.shape.join(', ')})`);

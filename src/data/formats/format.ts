@@ -35,7 +35,7 @@ export interface FilesReader {
 export type FormatReader = ArraysReader | FilesReader;
 
 /** A format's own config fields; `dataset` is its key in the registry. */
-export type FormatFields = { dataset: z.ZodLiteral<string> } & z.ZodRawShape;
+type FormatFields = { dataset: z.ZodLiteral<string> } & z.ZodRawShape;
 
 /**
  * A format: `schema` is its config variant (own fields, then the shared ones; unknown keys are
