@@ -9,10 +9,10 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { NODE_CPU_PACKAGE, NODE_GPU_PACKAGE, selectBackend } from '../src/backend/index.js';
 import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { batchNormTraining } from '../src/train/fused-bn.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
+import { loadMnist } from './helpers/mnist.js';
 import { kernelRecord, STANDIN_BACKEND } from './helpers/tensorflow-standin.js';
 import { registerTfjsNodeHook } from './helpers/tfjs-node-hook.js';
 
@@ -29,7 +29,7 @@ let mnist: Dataset;
 
 before(async () => {
   registerTfjsNodeHook([NODE_CPU_PACKAGE]);
-  mnist = (await loadSource({ kind: 'mnist' })).train.limit(192);
+  mnist = (await loadMnist()).train.limit(192);
 });
 
 /** Trains a fresh TINY net on the active backend; weights after, tensors after each epoch, BN patched?. */

@@ -97,7 +97,8 @@ test('dataset "idx" without paths names each missing key', () => {
     '{"data": {"dataset": "idx", "trainImages": "a", "trainLabels": "b", "testImages": "c", "testLabels": "d"}}',
     'idx.json',
   );
-  assert.equal(full.data?.testLabels, 'd');
+  assert.equal(full.data?.dataset, 'idx');
+  assert.equal(full.data.testLabels, 'd');
 });
 
 test('prune.ratio together with prune.threshold is an error', () => {
