@@ -4,12 +4,13 @@
  */
 import type { Argv, Options } from 'yargs';
 import type { Override } from '../config/load.js';
-import { backendSchema, dataSchema } from '../config/schema.js';
+import { backendSchema } from '../config/schema.js';
+import { DATASET_NAMES } from '../data/formats/index.js';
 
 /** `--backend` choices: the config's backend enum. */
 export const BACKEND_CHOICES = backendSchema.options;
-/** `--dataset` choices: the config's data.dataset enum (the schema names any keys a dataset still needs). */
-export const DATASET_CHOICES = dataSchema.shape.dataset.options;
+/** `--dataset` choices: the registered data formats (the schema names any keys a dataset still needs). */
+export const DATASET_CHOICES = DATASET_NAMES;
 
 export const OVERWRITE_DESCRIPTION = 'replace --out even if it holds other files';
 
@@ -113,7 +114,7 @@ export function replicasOverride(value: string | undefined): Override {
   return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
 }
 
-/** `--dataset` sets data.dataset, keeping the rest of the config's data section. */
+/** `--dataset` sets data.dataset; the config's other data keys must be ones that dataset takes. */
 export function datasetOverride(argv: TrainingFlags): Override[] {
   return [{ path: ['data', 'dataset'], value: argv.dataset, flag: '--dataset' }];
 }

@@ -18,6 +18,9 @@ const DATA_FORMATS = [mnistFormat, fashionMnistFormat, idxFormat, cifar10Format,
 
 type Formats = typeof DATA_FORMATS;
 
+/** Every `data.dataset` value, in registry order (the `--dataset` choices). */
+export const DATASET_NAMES = DATA_FORMATS.map((f) => f.dataset);
+
 const datasetList = DATA_FORMATS.map((f) => JSON.stringify(f.dataset)).join('|');
 
 type SchemasOf<T> = { [K in keyof T]: T[K] extends { schema: infer S } ? S : never };
