@@ -19,6 +19,7 @@ import { checkOutputs, modelFromConfig, saveLayersModel } from './model.js';
 import { describeFolds, describePlan, pruneModel } from './prune.js';
 import { reportOfTopologies } from './report.js';
 import { runTrainingStage, testAccuracy } from './train.js';
+import { writeRunHtmlReport } from '../report/html/index.js';
 import type { EpochRecord } from '../train/loop.js';
 
 export interface TrainJobResult {
@@ -177,6 +178,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
       seconds,
     };
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
     out.info(
       `accuracy: ${accuracy.baseline !== undefined ? `baseline ${pct(accuracy.baseline)}, ` : ''}sparse ${pct(accuracy.sparse)}, ` +
