@@ -7,7 +7,8 @@ import type { CurveStage, GammaSet, LayerFigures, SweepPoint } from './data.js';
 import { shareBelow, type LogHistogram } from './gammas.js';
 
 export const COLORS = { removed: '#d62728', kept: '#4c78a8', before: '#9ecae9', after: '#4c78a8', threshold: '#b71c1c' };
-const WIDTH = 560;
+/** Plot width of the |γ| histogram in pixels (its log axis spans exactly this). */
+export const GAMMA_CHART_WIDTH = 560;
 const HEIGHT = 220;
 const CONFIG = {
   font: 'sans-serif',
@@ -93,7 +94,7 @@ export function gammaHistogramSpec(set: GammaSet, hist: LogHistogram, threshold:
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: options.title, subtitle: `${set.values.length} channels of ${set.source}` },
-    width: WIDTH,
+    width: GAMMA_CHART_WIDTH,
     height: HEIGHT,
     config: CONFIG,
     layer: layers,

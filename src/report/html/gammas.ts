@@ -43,6 +43,11 @@ export interface LogHistogram {
 /** A log axis needs a positive floor; eight decades under the largest value are plenty to see sparsity. */
 const MAX_DECADES = 8;
 
+/** 10^exp, exact for whole decades (10 ** -4 is not 1e-4 in floating point). */
+function decade(exp: number): number {
+  return Number.isInteger(exp) ? Number(`1e${exp}`) : 10 ** exp;
+}
+
 /** The common decade-aligned domain of several value sets (so before/after charts line up). */
 export function logDomain(valueSets: readonly (readonly number[])[], threshold?: number): [number, number] {
   let min = Infinity;
@@ -62,7 +67,7 @@ export function logDomain(valueSets: readonly (readonly number[])[], threshold?:
   let loExp = Math.floor(Math.log10(Number.isFinite(min) ? min : max));
   if (hiExp === loExp) hiExp += 1;
   loExp = Math.max(loExp, hiExp - MAX_DECADES);
-  return [10 ** loExp, 10 ** hiExp];
+  return [decade(loExp), decade(hiExp)];
 }
 
 /**
@@ -74,7 +79,8 @@ export function logHistogram(values: readonly number[], domain: [number, number]
   const loExp = Math.log10(lo);
   const steps = Math.round((Math.log10(hi) - loExp) * binsPerDecade);
   const edges: number[] = [];
-  for (let i = 0; i <= steps; i++) edges.push(10 ** (loExp + i / binsPerDecade));
+  for (let i = 0; i <= steps; i++) edges.push(decade(loExp + i / binsPerDecade));
+  edges[0] = lo;
   edges[edges.length - 1] = hi;
   if (threshold !== undefined && threshold > lo && threshold < hi && !edges.includes(threshold)) {
     edges.push(threshold);
