@@ -24,7 +24,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
   builder: (y) =>
     y
       .option('config', { type: 'string', demandOption: true, describe: "JSON config ('-' = stdin), e.g. configs/quickstart.json" })
-      .option('out', { type: 'string', describe: 'output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json' })
+      .option('out', { type: 'string', describe: 'output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html' })
       .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'compute backend' })
       .option('seed', { type: 'number', describe: 'seed for weights, shuffling and dropout' })
       .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })

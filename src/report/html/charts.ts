@@ -130,7 +130,7 @@ export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetr
         axis: { title: 'layer (network order)', labelAngle: -40, labelLimit: 140 },
       },
       xOffset: { field: 'when', sort: ['before', 'after'] },
-      y: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: '~s' } },
+      y: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: ',' } },
       color: {
         field: 'when',
         type: 'nominal',
