@@ -14,7 +14,7 @@ import { Output } from '../src/io/output.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { wallsOf } from '../src/pipeline/report.js';
 import { buildReport } from '../src/report/render.js';
-import { GAMMA_CHART_WIDTH } from '../src/report/html/charts.js';
+import { GAMMA_CHART_WIDTH, logTicks } from '../src/report/html/charts.js';
 import { modelReportData, readEpochLog } from '../src/report/html/collect.js';
 import { logDomain, logHistogram } from '../src/report/html/gammas.js';
 import { renderHtmlReport } from '../src/report/html/page.js';
@@ -181,6 +181,9 @@ test('log histogram: bins split at the threshold, every value counted once, remo
   assert.ok(hist.bins.some((b) => b.hi === 0.01) && hist.bins.some((b) => b.lo === 0.01), 'the threshold is a bin edge');
   assert.equal(hist.bins.filter((b) => b.removed).reduce((a, b) => a + b.count, 0), 3);
   for (const b of hist.bins) assert.equal(b.removed, b.hi <= 0.01);
+  // Axis labels: 1-2-5 over a short axis, decades only over a long one.
+  assert.deepEqual(logTicks([0.1, 10]), [0.1, 0.2, 0.5, 1, 2, 5, 10]);
+  assert.deepEqual(logTicks([1e-7, 10]), [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10]);
 });
 
 test('epoch log: a line that is not an epoch record is an input error naming the line', async () => {

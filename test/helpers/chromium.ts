@@ -116,12 +116,16 @@ export async function checkPage(file: string, viewportWidth = 1280): Promise<Pag
   const exited = new Promise<never>((_, reject) =>
     browser.on('exit', (code) => reject(new Error(`chromium exited (${code}) before the check finished: ${stderr.slice(-2000)}`))),
   );
+  const gone = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
+  exited.catch(() => undefined); // only raced below; after a normal close nobody waits on it
   const devtools = new DevTools(browser.stdio[3] as Writable, browser.stdio[4] as Readable);
   try {
     return await Promise.race([exited, inspect(devtools, pathToFileURL(file).href, viewportWidth)]);
   } finally {
-    browser.kill('SIGKILL');
-    await rm(profile, { recursive: true, force: true });
+    if (browser.exitCode === null && browser.signalCode === null) browser.kill('SIGKILL');
+    await gone;
+    // Helper processes may still be flushing the profile for a moment after the browser exits.
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

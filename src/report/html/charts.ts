@@ -27,6 +27,21 @@ export function short(x: number): string {
   return x === 0 ? '0' : Math.abs(x) >= 0.01 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(2);
 }
 
+/** Tick values of a log axis over whole decades: each decade, plus 2× and 5× when there are at most three. */
+export function logTicks([lo, hi]: [number, number]): number[] {
+  const loExp = Math.round(Math.log10(lo));
+  const hiExp = Math.round(Math.log10(hi));
+  const multiples = hiExp - loExp <= 3 ? [1, 2, 5] : [1];
+  const ticks: number[] = [];
+  for (let e = loExp; e <= hiExp; e++) {
+    for (const m of multiples) {
+      const v = Number(`${m}e${e}`);
+      if (v <= hi) ticks.push(v);
+    }
+  }
+  return ticks;
+}
+
 export interface GammaChartOptions {
   title: string;
   /** Shade the removed share and colour the bins below the threshold (the model the threshold cut). */
@@ -42,7 +57,13 @@ export function gammaHistogramSpec(set: GammaSet, hist: LogHistogram, threshold:
     field: 'lo',
     type: 'quantitative' as const,
     scale: { type: 'log' as const, domain: hist.domain, nice: false },
-    axis: { title: '|γ| per prunable channel (log scale)', format: '~g', grid: false },
+    // Labels at decades (and 2×, 5× over a short axis): plain decimals down to 0.001, powers of ten below.
+    axis: {
+      title: '|γ| per prunable channel (log scale)',
+      values: logTicks(hist.domain),
+      labelExpr: "datum.value < 1e-3 ? format(datum.value, '.0e') : format(datum.value, '~g')",
+      grid: false,
+    },
   };
   const bins = hist.bins.filter((b) => b.count > 0).map((b) => ({ ...b, side: options.cut && b.removed ? 'removed' : 'kept' }));
   const layers: object[] = [];
@@ -130,7 +151,7 @@ export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetr
         axis: { title: 'layer (network order)', labelAngle: -40, labelLimit: 140 },
       },
       xOffset: { field: 'when', sort: ['before', 'after'] },
-      y: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: ',' } },
+      y: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: ',d', tickMinStep: 1 } },
       color: {
         field: 'when',
         type: 'nominal',
