@@ -16,6 +16,7 @@ import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
+import { doctorCommand } from './commands/doctor.js';
 import { VERSION } from './version.js';
 
 export function buildCli(argv: string[]): Argv<GlobalFlags> {
@@ -35,8 +36,9 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(schemaCommand)
     .command(evalCommand)
     .command(exportCommand)
+    .command(doctorCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run or schema (slim --help lists them)')
+    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, schema or doctor (slim --help lists them)')
     .strict()
     .recommendCommands()
     .version(VERSION)

@@ -27,14 +27,10 @@ export interface ModelJson {
   backend?: string;
 }
 
-export type WeightDType = 'float32' | 'int32';
+import type { Weight } from '../layers/types.js';
 
-/** One weight tensor, dequantized: row-major data of `shape`. */
-export interface Weight {
-  shape: number[];
-  dtype: WeightDType;
-  data: Float32Array | Int32Array;
-}
+// The weight types are shared with the per-layer handlers, whose module imports nothing from slim.
+export type { Weight, WeightDType } from '../layers/types.js';
 
 /** Weights by manifest name (e.g. `conv2d_1/kernel`); iteration order is the manifest's order. */
 export type WeightMap = Map<string, Weight>;

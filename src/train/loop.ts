@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mixSeed, type Batch, type BatchSource, type Preprocess } from '../data/dataset.js';
 import { InputError, ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
-import { useFusedBatchNorm } from './fused-bn.js';
+import { fusedBatchNormByDefault, useFusedBatchNorm } from './fused-bn.js';
 import { dropoutLayers, getDropoutSeed, setDropoutSeed } from './dropout.js';
 import { correctCount, crossEntropy, outputKind, trainOnLogits } from './loss.js';
 import type { StepReply } from './replica-protocol.js';
@@ -47,7 +47,8 @@ export interface TrainOptions {
   replicas?: ReplicasRequest;
   /**
    * Run BatchNormalization's training-mode forward as one fused op with a closed-form gradient
-   * (src/train/fused-bn.ts; same maths as tfjs-layers, faster on wasm). Default true.
+   * (src/train/fused-bn.ts; same maths as tfjs-layers, faster on wasm). Default: on the wasm and
+   * cpu backends (fusedBatchNormByDefault), off on 'tensorflow', where TensorFlow's own ops run.
    */
   fusedBatchNorm?: boolean;
 }
@@ -243,7 +244,7 @@ export async function train(
   // restored in the finally below.
   const onLogits = trainOnLogits(model);
   const kind = onLogits.kind;
-  const fusedBatchNorm = options.fusedBatchNorm ?? true;
+  const fusedBatchNorm = options.fusedBatchNorm ?? fusedBatchNormByDefault(backendName);
   const uninstallFusedBatchNorm = fusedBatchNorm ? useFusedBatchNorm(model) : () => {};
   try {
     if (replicas > 1) workers = await startReplicaWorkers(model, replicas - 1, backendName as 'wasm' | 'cpu', fusedBatchNorm);

@@ -1,17 +1,26 @@
 /** BatchNormalization (tied; its γ is the importance) and LayerNormalization (tied, renormalises). */
 import { sliceRoles } from '../slice.js';
-import type { ChannelAffine, LayerCall, LayerHandler, RoleWeights } from '../types.js';
+import type { BaseLayerConfig, ChannelAffine, LayerCall, LayerHandler, RoleWeights, WeightSpec } from '../types.js';
 import { dim, sameShape } from './util.js';
 
+/** BatchNormalization and LayerNormalization. */
+export interface NormalizationConfig extends BaseLayerConfig {
+  axis?: number | number[];
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  momentum?: number;
+}
+
 /** The normalised axes as non-negative indices of the input shape. */
-function axes(call: LayerCall, fallback: number): number[] {
+function axes(call: LayerCall<NormalizationConfig>, fallback: number): number[] {
   const rank = call.inputShapes[0].length;
-  const raw: unknown = call.config.axis ?? fallback;
-  const list = Array.isArray(raw) ? raw.map(Number) : [Number(raw)];
+  const raw = call.config.axis ?? fallback;
+  const list = Array.isArray(raw) ? raw : [raw];
   return list.map((a) => (a < 0 ? a + rank : a));
 }
 
-function featureSize(call: LayerCall, fallback: number): number {
+function featureSize(call: LayerCall<NormalizationConfig>, fallback: number): number {
   return axes(call, fallback).reduce((a, ax) => a * dim(call.inputShapes[0], ax, call), 1);
 }
 
@@ -19,7 +28,7 @@ function featureSize(call: LayerCall, fallback: number): number {
  * BatchNormalization at inference: γ·(x − mean)/√(var + ε) + β = scale·x + shift per channel,
  * in float64 (γ = 1 without scale, β = 0 without center).
  */
-function batchNormAffine(weights: RoleWeights, call: LayerCall): ChannelAffine | string {
+function batchNormAffine(weights: RoleWeights, call: LayerCall<NormalizationConfig>): ChannelAffine | string {
   const a = axes(call, -1);
   const rank = call.inputShapes[0].length;
   if (a.length !== 1 || a[0] !== rank - 1) return `normalises axis ${JSON.stringify(call.config.axis)}, not the last (channel) axis`;
@@ -30,7 +39,7 @@ function batchNormAffine(weights: RoleWeights, call: LayerCall): ChannelAffine |
   const beta = call.config.center !== false ? weights.get('beta') : undefined;
   if (call.config.scale !== false && gamma === undefined) return 'scale is on but its weights have no gamma';
   if (call.config.center !== false && beta === undefined) return 'center is on but its weights have no beta';
-  const epsilon = Number(call.config.epsilon ?? 0.001);
+  const epsilon = call.config.epsilon ?? 0.001;
   const channels = mean.data.length;
   const scale = new Float64Array(channels);
   const shift = new Float64Array(channels);
@@ -41,8 +50,19 @@ function batchNormAffine(weights: RoleWeights, call: LayerCall): ChannelAffine |
   return { scale, shift };
 }
 
-export const batchNormalization: LayerHandler = {
+/** γ (scale) then β (center), each over the normalised axes, as tfjs builds them; then BN's moving statistics. */
+function normalizationWeights(call: LayerCall<NormalizationConfig>, movingStats: boolean): WeightSpec[] {
+  const shape = axes(call, -1).map((ax) => dim(call.inputShapes[0], ax, call));
+  const specs: WeightSpec[] = [];
+  if (call.config.scale !== false) specs.push({ role: 'gamma', shape, trainable: true });
+  if (call.config.center !== false) specs.push({ role: 'beta', shape, trainable: true });
+  if (movingStats) specs.push({ role: 'moving_mean', shape, trainable: false }, { role: 'moving_variance', shape, trainable: false });
+  return specs;
+}
+
+export const batchNormalization: LayerHandler<NormalizationConfig> = {
   className: 'BatchNormalization',
+  weights: (call) => normalizationWeights(call, true),
   outputShapes: sameShape,
   inferenceAffine: batchNormAffine,
   count(call) {
@@ -63,7 +83,7 @@ export const batchNormalization: LayerHandler = {
     // γ = 0 makes the output β whatever the input; otherwise a constant input stays constant.
     mapConstant(values, weights, call) {
       const get = (role: string, c: number, fallback: number): number => weights.get(role)?.data[c] ?? fallback;
-      const epsilon = Number(call.config.epsilon ?? 0.001);
+      const epsilon = call.config.epsilon ?? 0.001;
       return values.map((x, c) => {
         const gamma = get('gamma', c, 1);
         const beta = get('beta', c, 0);
@@ -77,8 +97,9 @@ export const batchNormalization: LayerHandler = {
   },
 };
 
-export const layerNormalization: LayerHandler = {
+export const layerNormalization: LayerHandler<NormalizationConfig> = {
   className: 'LayerNormalization',
+  weights: (call) => normalizationWeights(call, false),
   outputShapes: sameShape,
   count(call) {
     const c = featureSize(call, -1);

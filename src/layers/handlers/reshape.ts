@@ -3,9 +3,22 @@
  * (channels-last): Flatten, Reshape, ZeroPadding2D. After Flatten a channel c of C lives at
  * rows p·C + c for every position p, which `expand` reports so consumers slice the right rows.
  */
-import type { Shape } from '../../model/graph.js';
-import type { LayerCall, LayerHandler } from '../types.js';
+import type { BaseLayerConfig, DataFormat, LayerCall, LayerHandler, Shape } from '../types.js';
 import { NO_COST, channelsFirstWall, channelsLast, knownProduct, passConstant, sameShape, zeroPaddingAmounts } from './util.js';
+
+export interface FlattenConfig extends BaseLayerConfig {
+  data_format?: DataFormat;
+}
+export interface ReshapeConfig extends BaseLayerConfig {
+  target_shape: number[];
+}
+export interface ZeroPadding2DConfig extends BaseLayerConfig {
+  /** An int, [rows, cols], or [[top, bottom], [left, right]]. */
+  padding?: number | number[] | number[][];
+  data_format?: DataFormat;
+}
+/** The declared input shape is read by the graph (batch_input_shape / input_shape / batch_shape). */
+export type InputLayerConfig = BaseLayerConfig;
 
 function known(shape: Shape): shape is number[] {
   return shape.slice(1).every((d) => d !== null);
@@ -15,7 +28,7 @@ function positionsBeforeChannel(shape: Shape): number {
   return (shape.slice(1, -1) as number[]).reduce((a, d) => a * d, 1);
 }
 
-export const flatten: LayerHandler = {
+export const flatten: LayerHandler<FlattenConfig> = {
   className: 'Flatten',
   count: () => NO_COST,
   outputShapes: (_config, [x]) => [[x[0], knownProduct(x.slice(1))]],
@@ -29,7 +42,7 @@ export const flatten: LayerHandler = {
 };
 
 /** Reshape keeps channels intact when the last axis is unchanged, or when it flattens everything. */
-function reshapeKind(call: LayerCall): 'keep-last' | 'flatten' | null {
+function reshapeKind(call: LayerCall<unknown>): 'keep-last' | 'flatten' | null {
   const x = call.inputShapes[0];
   const y = call.outputShapes[0];
   if (!known(x) || !known(y)) return null;
@@ -38,11 +51,11 @@ function reshapeKind(call: LayerCall): 'keep-last' | 'flatten' | null {
   return null;
 }
 
-export const reshape: LayerHandler = {
+export const reshape: LayerHandler<ReshapeConfig> = {
   className: 'Reshape',
   count: () => NO_COST,
   outputShapes(config, [x]) {
-    const target: number[] = (config.target_shape ?? []).map(Number);
+    const target = config.target_shape ?? [];
     const unknownAt = target.indexOf(-1);
     if (unknownAt < 0) return [[x[0], ...target]];
     // One -1 in target_shape takes whatever size is left over.
@@ -67,7 +80,7 @@ export const reshape: LayerHandler = {
   },
 };
 
-export const zeroPadding2D: LayerHandler = {
+export const zeroPadding2D: LayerHandler<ZeroPadding2DConfig> = {
   className: 'ZeroPadding2D',
   count: () => NO_COST,
   outputShapes(config, [x]) {
@@ -83,7 +96,7 @@ export const zeroPadding2D: LayerHandler = {
   },
 };
 
-export const inputLayer: LayerHandler = {
+export const inputLayer: LayerHandler<InputLayerConfig> = {
   className: 'InputLayer',
   count: () => NO_COST,
   // The graph gives an input layer its declared shape as its one input.

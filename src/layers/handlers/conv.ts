@@ -2,19 +2,41 @@
  * Convolutions. Conv2D, SeparableConv2D and Conv2DTranspose own their output channels (free);
  * DepthwiseConv2D maps input channel c to output channels c·m … c·m+m−1 (tied, m = depth_multiplier).
  */
-import type { LayerConfig, Shape } from '../../model/graph.js';
 import { sliceAxis, sliceRoles } from '../slice.js';
-import type { LayerCall, LayerHandler, RoleWeights } from '../types.js';
+import type { BaseLayerConfig, LayerCall, LayerHandler, RoleWeights, Shape } from '../types.js';
 import {
-  activate, activationWall, biasAffineFold, channelsFirstWall, channelsLast, convLength, deconvLength, dim, positions, tuple, usesBias,
+  activate, activationWall, biasAffineFold, channelsFirstWall, channelsLast, convLength, deconvLength, dim, kernelAndBias, positions,
+  trainable, tuple, usesBias, type BiasedConfig,
 } from './util.js';
+
+/** Keras config of the convolutions (int-or-tuple fields as Keras writes them). */
+export interface ConvConfig extends BaseLayerConfig, BiasedConfig {
+  kernel_size: number | number[];
+  strides?: number | number[];
+  dilation_rate?: number | number[];
+  padding?: 'valid' | 'same' | 'causal';
+  groups?: number;
+}
+
+/** Conv1D/2D/3D, Conv2DTranspose and SeparableConv2D set their output channels. */
+export interface FilteredConvConfig extends ConvConfig {
+  filters: number;
+  /** SeparableConv2D only (tfjs does not serialise it: the weights are the truth). */
+  depth_multiplier?: number;
+}
+
+export interface DepthwiseConvConfig extends ConvConfig {
+  depth_multiplier?: number;
+}
 
 /**
  * outputShapes of a channels-last 2-D convolution whose output width is `channels(config, inputChannels)`;
  * undefined (ask tfjs) for channels_first.
  */
-function conv2DShapes(channels: (config: LayerConfig, inputChannels: number | null) => number | null): LayerHandler['outputShapes'] {
-  return (config: LayerConfig, [x]: Shape[]): Shape[] | undefined => {
+function conv2DShapes<C extends ConvConfig>(
+  channels: (config: C, inputChannels: number | null) => number | null,
+): (config: C, inputShapes: Shape[]) => Shape[] | undefined {
+  return (config: C, [x]: Shape[]): Shape[] | undefined => {
     if (!channelsLast(config)) return undefined;
     const k = tuple(config.kernel_size, 2, 1);
     const s = tuple(config.strides, 2, 1);
@@ -25,10 +47,11 @@ function conv2DShapes(channels: (config: LayerConfig, inputChannels: number | nu
   };
 }
 
-const filtersOf = (config: LayerConfig): number => Number(config.filters);
+const filtersOf = (config: FilteredConvConfig): number => config.filters;
+const multiplierOf = (config: { depth_multiplier?: number }): number => config.depth_multiplier ?? 1;
 
 /** Why a constant input does not give a constant output (zero-padded borders), or null. */
-function samePaddingReason(call: LayerCall): string | null {
+function samePaddingReason(call: LayerCall<ConvConfig>): string | null {
   const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
   return call.config.padding === 'same' && kh * kw > 1 ? "'same' padding: the border sees zeros, not the constant" : null;
 }
@@ -48,13 +71,18 @@ function multiplyRows(rows: number[], m: number): number[] {
   return out;
 }
 
-function spatialOut(call: LayerCall): number {
+function spatialOut(call: LayerCall<unknown>): number {
   const out = call.outputShapes[0];
   return positions(out.slice(1, -1));
 }
 
-export const conv2D: LayerHandler = {
+export const conv2D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2D',
+  weights(call) {
+    const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+    const cin = dim(call.inputShapes[0], -1, call) / (call.config.groups ?? 1);
+    return kernelAndBias('kernel', [kh, kw, cin, call.config.filters], call.config, call.config.filters);
+  },
   // kernel [kh, kw, in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
   outputShapes: conv2DShapes(filtersOf),
@@ -62,15 +90,15 @@ export const conv2D: LayerHandler = {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [kh, kw] = tuple(config.kernel_size, 2, 1);
-    const groups = Number(config.groups ?? 1);
-    const filters = Number(config.filters);
+    const groups = config.groups ?? 1;
+    const filters = config.filters;
     const kernel = kh * kw * (cin / groups) * filters;
     return { trainable: kernel + (usesBias(config) ? filters : 0), nonTrainable: 0, macs: kernel * spatialOut(call) };
   },
   channels: {
     role: 'free',
     wallReason(call) {
-      if (Number(call.config.groups ?? 1) !== 1) return 'grouped convolution';
+      if ((call.config.groups ?? 1) !== 1) return 'grouped convolution';
       return channelsFirstWall(call.config);
     },
     outputWall: (call) => activationWall(call.config.activation),
@@ -98,8 +126,12 @@ export const conv2D: LayerHandler = {
   },
 };
 
-export const conv1D: LayerHandler = {
+export const conv1D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv1D',
+  weights(call) {
+    const [k] = tuple(call.config.kernel_size, 1, 1);
+    return kernelAndBias('kernel', [k, dim(call.inputShapes[0], -1, call), call.config.filters], call.config, call.config.filters);
+  },
   // kernel [k, in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
   outputShapes(config, [x]) {
@@ -113,28 +145,36 @@ export const conv1D: LayerHandler = {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [k] = tuple(config.kernel_size, 1, 1);
-    const filters = Number(config.filters);
+    const filters = config.filters;
     const kernel = k * cin * filters;
     return { trainable: kernel + (usesBias(config) ? filters : 0), nonTrainable: 0, macs: kernel * spatialOut(call) };
   },
 };
 
-export const conv3D: LayerHandler = {
+export const conv3D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv3D',
+  weights(call) {
+    const k = tuple(call.config.kernel_size, 3, 1);
+    return kernelAndBias('kernel', [...k, dim(call.inputShapes[0], -1, call), call.config.filters], call.config, call.config.filters);
+  },
   // kernel [kd, kh, kw, in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [kd, kh, kw] = tuple(config.kernel_size, 3, 1);
-    const filters = Number(config.filters);
+    const filters = config.filters;
     const kernel = kd * kh * kw * cin * filters;
     return { trainable: kernel + (usesBias(config) ? filters : 0), nonTrainable: 0, macs: kernel * spatialOut(call) };
   },
 };
 
-export const conv2DTranspose: LayerHandler = {
+export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2DTranspose',
+  weights(call) {
+    const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+    return kernelAndBias('kernel', [kh, kw, call.config.filters, dim(call.inputShapes[0], -1, call)], call.config, call.config.filters);
+  },
   // kernel [kh, kw, out, in]
   foldsAffine: biasAffineFold('kernel', [-2]),
   outputShapes(config, [x]) {
@@ -148,7 +188,7 @@ export const conv2DTranspose: LayerHandler = {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [kh, kw] = tuple(config.kernel_size, 2, 1);
-    const filters = Number(config.filters);
+    const filters = config.filters;
     const kernel = kh * kw * cin * filters;
     // Every input position is scattered through the whole kernel.
     const inPositions = positions(call.inputShapes[0].slice(1, -1));
@@ -175,23 +215,29 @@ export const conv2DTranspose: LayerHandler = {
   },
 };
 
-export const depthwiseConv2D: LayerHandler = {
+export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
   className: 'DepthwiseConv2D',
+  weights(call) {
+    const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+    const cin = dim(call.inputShapes[0], -1, call);
+    const m = multiplierOf(call.config);
+    return kernelAndBias('depthwise_kernel', [kh, kw, cin, m], call.config, cin * m);
+  },
   // depthwise_kernel [kh, kw, in, m]: output channel c·m+j
   foldsAffine: biasAffineFold('depthwise_kernel', [-2, -1]),
-  outputShapes: conv2DShapes((config, cin) => (cin === null ? null : cin * Number(config.depth_multiplier ?? 1))),
+  outputShapes: conv2DShapes<DepthwiseConvConfig>((config, cin) => (cin === null ? null : cin * multiplierOf(config))),
   count(call) {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [kh, kw] = tuple(config.kernel_size, 2, 1);
-    const outChannels = cin * Number(config.depth_multiplier ?? 1);
+    const outChannels = cin * multiplierOf(config);
     const kernel = kh * kw * outChannels;
     return { trainable: kernel + (usesBias(config) ? outChannels : 0), nonTrainable: 0, macs: kernel * spatialOut(call) };
   },
   channels: {
     role: 'tied',
     wallReason: (call) => channelsFirstWall(call.config) ?? activationWall(call.config.activation),
-    multiplier: (call) => Number(call.config.depth_multiplier ?? 1),
+    multiplier: (call) => multiplierOf(call.config),
     // depthwise_kernel: [kh, kw, in, m]; bias: [in·m]
     sliceChannels(weights, rows) {
       const out: RoleWeights = new Map(weights);
@@ -202,7 +248,7 @@ export const depthwiseConv2D: LayerHandler = {
       return out;
     },
     mapConstant(values, weights, call) {
-      const m = Number(call.config.depth_multiplier ?? 1);
+      const m = multiplierOf(call.config);
       const out = new Float64Array(values.length * m).fill(NaN);
       const kernel = weights.get('depthwise_kernel');
       if (kernel === undefined || activationWall(call.config.activation) !== null) return out;
@@ -220,8 +266,16 @@ export const depthwiseConv2D: LayerHandler = {
   },
 };
 
-export const separableConv2D: LayerHandler = {
+export const separableConv2D: LayerHandler<FilteredConvConfig> = {
   className: 'SeparableConv2D',
+  weights(call) {
+    const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
+    const cin = dim(call.inputShapes[0], -1, call);
+    const m = multiplierOf(call.config);
+    const filters = call.config.filters;
+    const [pointwise, ...bias] = kernelAndBias('pointwise_kernel', [1, 1, cin * m, filters], call.config, filters);
+    return [trainable('depthwise_kernel', [kh, kw, cin, m]), pointwise, ...bias];
+  },
   // the pointwise part makes the output: pointwise_kernel [1, 1, in·m, filters]
   foldsAffine: biasAffineFold('pointwise_kernel', [-1]),
   outputShapes: conv2DShapes(filtersOf),
@@ -229,8 +283,8 @@ export const separableConv2D: LayerHandler = {
     const { config } = call;
     const cin = dim(call.inputShapes[0], -1, call);
     const [kh, kw] = tuple(config.kernel_size, 2, 1);
-    const mid = cin * Number(config.depth_multiplier ?? 1);
-    const filters = Number(config.filters);
+    const mid = cin * multiplierOf(config);
+    const filters = config.filters;
     const depthwise = kh * kw * mid;
     const pointwise = mid * filters;
     return {

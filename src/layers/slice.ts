@@ -1,5 +1,5 @@
 /** Weight slicing along one axis, on plain typed arrays. */
-import type { Weight } from '../model/topology.js';
+import type { Weight } from './types.js';
 
 /** Keeps `keep` (indices into `axis`) of a row-major tensor; negative axis counts from the end. */
 export function sliceAxis(weight: Weight, axis: number, keep: number[]): Weight {
@@ -29,14 +29,6 @@ export function sliceAxis(weight: Weight, axis: number, keep: number[]): Weight 
     }
   }
   return { shape, dtype: weight.dtype, data };
-}
-
-/** Channel indices spread over `repeat` positions, channels-last: row = position·channels + channel. */
-export function expandChannels(keep: number[], channels: number, repeat: number): number[] {
-  if (repeat === 1) return [...keep];
-  const rows: number[] = [];
-  for (let p = 0; p < repeat; p++) for (const c of keep) rows.push(p * channels + c);
-  return rows;
 }
 
 /** Slices the listed roles (when present) along `axis`; other roles pass through. */

@@ -1,17 +1,22 @@
 /** Dense: free output channels (units); reads the last axis of any rank (per position on rank 3+, incl. after Flatten). */
 import { sliceRoles } from '../slice.js';
-import type { LayerHandler } from '../types.js';
-import { activationWall, biasAffineFold, dim, positions, usesBias } from './util.js';
+import type { BaseLayerConfig, LayerHandler } from '../types.js';
+import { activationWall, biasAffineFold, dim, kernelAndBias, positions, usesBias, type BiasedConfig } from './util.js';
 
-export const dense: LayerHandler = {
+export interface DenseConfig extends BaseLayerConfig, BiasedConfig {
+  units: number;
+}
+
+export const dense: LayerHandler<DenseConfig> = {
   className: 'Dense',
+  weights: (call) => kernelAndBias('kernel', [dim(call.inputShapes[0], -1, call), call.config.units], call.config, call.config.units),
   // kernel [in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
-  outputShapes: (config, [x]) => [[...x.slice(0, -1), Number(config.units)]],
+  outputShapes: (config, [x]) => [[...x.slice(0, -1), config.units]],
   count(call) {
     const x = call.inputShapes[0];
     const inputs = dim(x, -1, call);
-    const units = Number(call.config.units);
+    const units = call.config.units;
     const kernel = inputs * units;
     // Dense on rank-3+ input applies the same kernel at every position.
     return { trainable: kernel + (usesBias(call.config) ? units : 0), nonTrainable: 0, macs: kernel * positions(x.slice(1, -1)) };

@@ -2,17 +2,26 @@
  * Merge layers: no weights. Elementwise merges tie the channels of all their inputs (removing a
  * channel removes it from every input); Concatenate on the channel axis lays its inputs side by side.
  */
-import type { LayerCall, LayerHandler } from '../types.js';
+import type { BaseLayerConfig, LayerCall, LayerHandler } from '../types.js';
 import { NO_COST, sameShape } from './util.js';
 
 type Combine = (values: number[]) => number;
 
+export interface ConcatenateConfig extends BaseLayerConfig {
+  axis?: number | null;
+}
+
+export interface DotConfig extends BaseLayerConfig {
+  axes?: number | number[];
+  normalize?: boolean;
+}
+
 /** Channel-axis check shared by the merges: they must act on the last axis with equal widths. */
-function lastAxis(call: LayerCall): number {
+function lastAxis(call: LayerCall<unknown>): number {
   return call.inputShapes[0].length - 1;
 }
 
-function elementwise(className: string, combine: Combine): LayerHandler {
+function elementwise(className: string, combine: Combine): LayerHandler<BaseLayerConfig> {
   return {
     className,
     count: () => NO_COST,
@@ -20,8 +29,8 @@ function elementwise(className: string, combine: Combine): LayerHandler {
     outputShapes: (config, inputShapes) =>
       inputShapes.every((s) => JSON.stringify(s) === JSON.stringify(inputShapes[0])) ? sameShape(config, inputShapes) : undefined,
     channels: {
-      role: 'tied',
-      merge: 'tied',
+      role: 'merge',
+      combine: 'tied',
       wallReason(call) {
         const widths = new Set(call.inputShapes.map((s) => s[s.length - 1]));
         return widths.size === 1 ? null : 'inputs differ on the channel axis (broadcasting)';
@@ -46,23 +55,23 @@ export const average = elementwise('Average', (v) => (known(v) ? v.reduce((a, b)
 export const maximum = elementwise('Maximum', (v) => (known(v) ? Math.max(...v) : NaN));
 export const minimum = elementwise('Minimum', (v) => (known(v) ? Math.min(...v) : NaN));
 
-export const concatenate: LayerHandler = {
+export const concatenate: LayerHandler<ConcatenateConfig> = {
   className: 'Concatenate',
   count: () => NO_COST,
   outputShapes(config, inputShapes) {
     const out = [...inputShapes[0]];
     const rank = out.length;
-    const axis = config.axis === undefined || config.axis === null ? rank - 1 : (Number(config.axis) + rank) % rank;
+    const axis = config.axis === undefined || config.axis === null ? rank - 1 : (config.axis + rank) % rank;
     const sizes = inputShapes.map((s) => s[axis]);
     out[axis] = sizes.every((d): d is number => d !== null) ? sizes.reduce((a, d) => a + d, 0) : null;
     return [out];
   },
   channels: {
-    role: 'tied',
-    merge: 'concat',
+    role: 'merge',
+    combine: 'concat',
     wallReason(call) {
       const rank = call.inputShapes[0].length;
-      const axis = call.config.axis === undefined || call.config.axis === null ? -1 : Number(call.config.axis);
+      const axis = call.config.axis ?? -1;
       return (axis + rank) % rank === lastAxis(call) ? null : `concatenates on axis ${axis}, not the channel axis`;
     },
     mergeConstants: (inputs) => {
@@ -78,4 +87,4 @@ export const concatenate: LayerHandler = {
 };
 
 /** Dot mixes all channels: a wall. */
-export const dot: LayerHandler = { className: 'Dot', count: () => NO_COST };
+export const dot: LayerHandler<DotConfig> = { className: 'Dot', count: () => NO_COST };

@@ -1,10 +1,9 @@
 /** Small helpers shared by the handlers. */
 import { InputError } from '../../errors.js';
-import type { LayerConfig, Shape } from '../../model/graph.js';
-import type { AffineFoldFacet, LayerCall, LayerCost } from '../types.js';
+import type { ActivationConfig, AffineFoldFacet, DataFormat, LayerCall, LayerCost, Shape, WeightSpec } from '../types.js';
 
 /** Size of a known dimension; a missing channel count is a broken model, not a guess. */
-export function dim(shape: Shape, axis: number, call: LayerCall): number {
+export function dim(shape: Shape, axis: number, call: LayerCall<unknown>): number {
   const d = shape[axis < 0 ? shape.length + axis : axis];
   if (d === null || d === undefined) {
     throw new InputError(`layer '${call.name}' (${call.className}): dimension ${axis} of its input is unknown`);
@@ -19,7 +18,7 @@ export function positions(dims: Shape): number {
 
 export const NO_COST: LayerCost = { trainable: 0, nonTrainable: 0, macs: 0 };
 
-export function usesBias(config: { use_bias?: unknown }): boolean {
+export function usesBias(config: { use_bias?: boolean }): boolean {
   return config.use_bias !== false;
 }
 
@@ -30,18 +29,18 @@ export const ELEMENTWISE_ACTIVATIONS = new Set([
 ]);
 
 /** Wall reason for a fused activation that couples channels (softmax), else null. */
-export function activationWall(activation: unknown): string | null {
+export function activationWall(activation: ActivationConfig | undefined): string | null {
   if (activation === undefined || activation === null) return null;
   const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
   return ELEMENTWISE_ACTIVATIONS.has(name) ? null : `activation '${name}' mixes channels`;
 }
 
-export function channelsFirstWall(config: { data_format?: unknown }): string | null {
+export function channelsFirstWall(config: { data_format?: DataFormat }): string | null {
   return config.data_format === 'channels_first' ? 'channels_first data format is not supported' : null;
 }
 
 /** A Keras activation applied to one number; NaN when slim does not know it. */
-export function activate(name: unknown, x: number): number {
+export function activate(name: ActivationConfig | undefined, x: number): number {
   switch (name) {
     case undefined:
     case null:
@@ -117,7 +116,7 @@ export function knownProduct(dims: Shape): number | null {
 }
 
 /** True unless the config says channels_first (the hand shape rules only know channels-last). */
-export function channelsLast(config: LayerConfig): boolean {
+export function channelsLast(config: { data_format?: DataFormat }): boolean {
   return config.data_format === undefined || config.data_format === null || config.data_format === 'channels_last';
 }
 
@@ -133,13 +132,13 @@ export function zeroPaddingAmounts(padding: unknown): [[number, number], [number
 }
 
 /** outputShapes for layers whose output has the shape of their (first) input. */
-export const sameShape = (_config: LayerConfig, inputShapes: Shape[]): Shape[] => [[...inputShapes[0]]];
+export const sameShape = (_config: unknown, inputShapes: Shape[]): Shape[] => [[...inputShapes[0]]];
 
 // ---------------------------------------------------------------------------------------------
 // Folding a per-channel affine (BatchNorm) into the layer before it.
 
 /** Why a fused activation keeps an affine map after the layer from moving inside it, or null (linear). */
-export function nonLinearActivationReason(activation: unknown): string | null {
+function nonLinearActivationReason(activation: ActivationConfig | undefined): string | null {
   if (activation === undefined || activation === null || activation === 'linear') return null;
   const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
   return `has activation '${name}' (a fold needs a linear output)`;
@@ -149,7 +148,7 @@ export function nonLinearActivationReason(activation: unknown): string | null {
  * The foldsAffine facet of a channels-last layer with a `use_bias` flag and a 'bias' weight, whose
  * output channels are the row-major index over `kernelOutputAxes` of weight `kernelRole`.
  */
-export function biasAffineFold(kernelRole: string, kernelOutputAxes: number[]): AffineFoldFacet {
+export function biasAffineFold<C extends BiasedConfig>(kernelRole: string, kernelOutputAxes: number[]): AffineFoldFacet<C> {
   return {
     kernelRole,
     kernelOutputAxes,
@@ -157,4 +156,21 @@ export function biasAffineFold(kernelRole: string, kernelOutputAxes: number[]): 
     enableBias: (config) => ({ ...config, use_bias: true }),
     refuse: (call) => channelsFirstWall(call.config) ?? nonLinearActivationReason(call.config.activation),
   };
+}
+
+/** Config fields of a channels-last layer with a kernel, an optional bias and a fused activation. */
+export interface BiasedConfig {
+  use_bias?: boolean;
+  activation?: ActivationConfig;
+  data_format?: DataFormat;
+}
+
+/** A trainable weight spec. */
+export function trainable(role: string, shape: number[]): WeightSpec {
+  return { role, shape, trainable: true };
+}
+
+/** Kernel then (when used) bias: the weights of Dense and the convolutions, in tfjs's order. */
+export function kernelAndBias(kernelRole: string, kernel: number[], config: { use_bias?: boolean }, outputs: number): WeightSpec[] {
+  return usesBias(config) ? [trainable(kernelRole, kernel), trainable('bias', [outputs])] : [trainable(kernelRole, kernel)];
 }
