@@ -18,7 +18,7 @@
  */
 import assert from 'node:assert/strict';
 import { watch } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -32,7 +32,10 @@ const KNOWN_FAILURES_FILE = path.join(REPO_ROOT, 'test', 'fuzz', 'known-failures
 /** A case that should pass gets a generous limit; a listed one is only recorded, so less time is spent on known hangs. */
 const TIMEOUT_MS = 60_000;
 const KNOWN_TIMEOUT_MS = 15_000;
-const CONCURRENCY = 2;
+/** SLIM_FUZZ_CONCURRENCY may raise it when regenerating the list on an idle many-core machine. */
+const CONCURRENCY = Number(process.env.SLIM_FUZZ_CONCURRENCY ?? 2);
+/** SLIM_FUZZ_LOG=<file> appends one JSON line per finished case (progress of long runs). */
+const LOG = process.env.SLIM_FUZZ_LOG;
 const UPDATE = process.env.SLIM_FUZZ_UPDATE === '1';
 const ONLY = process.env.SLIM_FUZZ_ONLY;
 const FULL = process.env.SLIM_FUZZ_FULL === '1' || UPDATE || ONLY !== undefined;
@@ -56,6 +59,7 @@ function selectCases(all: FuzzCase[], known: Record<string, string>): FuzzCase[]
 let root: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'slim-fuzz-'));
+  // tfjs only builds the fixture models here; PROD keeps its banner out of the log.
   tf.env().set('PROD', true);
   await tf.setBackend('cpu');
 });
@@ -157,7 +161,11 @@ test('fuzz corpus: bad inputs get exit 2 (or 1), one error line, no stack, no ha
   assert.ok(all.length >= 250, `the corpus has ${all.length} cases, fewer than 250`);
   const ids = new Set(all.map((c) => c.id));
   const started = Date.now();
-  const results = await pool(cases, CONCURRENCY, (c) => runOne(c, c.id in known));
+  const results = await pool(cases, CONCURRENCY, async (c) => {
+    const result = await runOne(c, c.id in known);
+    if (LOG) await appendFile(LOG, `${JSON.stringify({ id: c.id, problems: result.problems, seconds: result.seconds })}\n`);
+    return result;
+  });
 
   for (const result of results) {
     const { id } = result.case;

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SLIM_BIN, STACK_FRAME } from '../helpers/cli.js';
-import { loadWithStockTfjs } from '../helpers/stock-load.js';
 import type { FuzzCase } from './corpus.js';
 
 /** Resident memory a run may use before it is killed (a normal case needs a few hundred MB). */
@@ -48,11 +48,16 @@ export interface SpawnOptions {
 
 /** Runs `slim <argv>` in `cwd`, stdin closed or fed `stdin`. */
 export function runCaseProcess(c: Pick<FuzzCase, 'argv' | 'cwd' | 'stdin'>, options: SpawnOptions): Promise<RunOutcome> {
+  return runNode([SLIM_BIN, ...c.argv], { ...options, cwd: c.cwd, stdin: c.stdin });
+}
+
+/** Runs a Node script under the time limit and the memory caps. */
+function runNode(args: string[], options: SpawnOptions & { cwd: string; stdin?: string }): Promise<RunOutcome> {
   return new Promise((resolve, reject) => {
     const { FORCE_COLOR: _force, NODE_OPTIONS: _nodeOptions, ...inherited } = process.env;
     const started = Date.now();
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_CAP_MB}`, SLIM_BIN, ...c.argv], {
-      cwd: c.cwd,
+    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_CAP_MB}`, ...args], {
+      cwd: options.cwd,
       env: { ...inherited, NO_COLOR: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -98,7 +103,7 @@ export function runCaseProcess(c: Pick<FuzzCase, 'argv' | 'cwd' | 'stdin'>, opti
       });
     });
     child.stdin.on('error', () => {});
-    if (c.stdin !== undefined) child.stdin.end(c.stdin);
+    if (options.stdin !== undefined) child.stdin.end(options.stdin);
     else child.stdin.end();
     options.onStart?.(kill);
   });
@@ -158,20 +163,21 @@ async function modelJsonsIn(dir: string): Promise<string[]> {
   return found;
 }
 
-/** Why the models in `dir` are not complete (empty = each loads in stock tfjs). */
+const STOCK_CHECK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'stock-check.js');
+const STOCK_CHECK_TIMEOUT_MS = 60_000;
+
+/** Why the models in `dir` are not complete (empty = each loads in stock tfjs, checked in a child process). */
 export async function incompleteModels(dir: string): Promise<string[]> {
   const models = await modelJsonsIn(dir);
   if (models.length === 0) return [`${dir} holds no model.json`];
-  const problems: string[] = [];
-  for (const file of models) {
-    try {
-      const model = await loadWithStockTfjs(file);
-      model.dispose();
-    } catch (err) {
-      problems.push(`${file} does not load in stock tfjs (${String((err as Error).message).split('\n')[0]!.slice(0, 160)})`);
-    }
+  const outcome = await runNode([STOCK_CHECK, ...models], { cwd: dir, timeoutMs: STOCK_CHECK_TIMEOUT_MS });
+  if (outcome.timedOut) return [`stock tfjs did not finish loading ${models.join(', ')} within ${STOCK_CHECK_TIMEOUT_MS / 1000} s`];
+  if (outcome.overMemory) return [`stock tfjs went above the memory cap loading ${models.join(', ')}`];
+  try {
+    return JSON.parse(outcome.stdout) as string[];
+  } catch {
+    return [`stock tfjs crashed loading ${models.join(', ')} (exit ${outcome.code})`];
   }
-  return problems;
 }
 
 const LEFTOVER = /\.slim-(tmp|old)-/;
