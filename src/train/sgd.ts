@@ -18,6 +18,9 @@ export function isBnOrBias(name: string): boolean {
   return /\/(gamma|beta|bias)(_\d+)?$/.test(name);
 }
 
+/** Momentum buffers by LayerVariable name (unique within a model), for checkpoints. */
+export type SgdState = Map<string, Float32Array>;
+
 export class Sgd {
   readonly momentum: number;
   readonly nesterov: boolean;
@@ -64,6 +67,25 @@ export class Sgd {
   /** The momentum buffer of a variable (undefined before its first step); for tests and checkpoints. */
   buffer(variable: tf.LayerVariable): tf.Variable | undefined {
     return this.buffers.get(variable);
+  }
+
+  /** A copy of every momentum buffer (variables not stepped yet have none: they start at zero). */
+  exportState(): SgdState {
+    return new Map([...this.buffers].map(([variable, buf]) => [variable.name, (buf.dataSync() as Float32Array).slice()] as const));
+  }
+
+  /** Sets the momentum buffers of `variables` from `state` (exportState of a run on the same model). */
+  importState(variables: readonly tf.LayerVariable[], state: SgdState): void {
+    for (const variable of variables) {
+      const values = state.get(variable.name);
+      if (values === undefined) continue;
+      if (values.length !== variable.read().size) {
+        throw new RangeError(`optimizer state for ${variable.name} has ${values.length} values, the variable ${variable.read().size}`);
+      }
+      this.buffers.get(variable)?.dispose();
+      // tidy frees the tensor the variable was made from (variables themselves outlive tidy).
+      this.buffers.set(variable, tf.tidy(() => tf.variable(tf.tensor(values, variable.read().shape), false)));
+    }
   }
 
   dispose(): void {
