@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
+import { loadMnist } from './helpers/mnist.js';
 import { InputError, ProblemError } from '../src/errors.js';
+import { parseConfig } from '../src/config/load.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
 import { withTrainingPatches } from '../src/train/patches.js';
@@ -26,7 +27,7 @@ let mnist: Dataset;
 
 before(async () => {
   await tf.setBackend('cpu');
-  mnist = (await loadSource({ kind: 'mnist' })).train;
+  mnist = (await loadMnist()).train;
 });
 
 /** What the patches change, per layer: own `call` overrides, the activation object, dropout seeds. */
@@ -125,4 +126,14 @@ test('resuming from the state onEpochEnd hands out continues the run bit for bit
   straight.dispose();
   resumed.dispose();
   assert.equal(tf.memory().numTensors, tensorsBefore);
+});
+
+test('the config checks the training options with the same rules as train(), naming the config path', () => {
+  for (const section of ['pretrain', 'train', 'finetune']) {
+    assert.throws(
+      () => parseConfig(`{"${section}": {"nesterov": true, "momentum": 0}}`, 'c.json'),
+      (e: unknown) => e instanceof InputError && e.message.includes(`${section}.nesterov`) && e.message.includes('nesterov needs momentum > 0'),
+    );
+  }
+  assert.equal(parseConfig('{"train": {"nesterov": true}}', 'c.json').train.nesterov, true);
 });

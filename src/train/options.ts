@@ -147,5 +147,7 @@ export function checkTrainOptions(options: TrainOptions): void {
   if (result.success) return;
   const issue = result.error.issues[0]!;
   const value: unknown = issue.path.reduce<unknown>((v, key) => (v as Record<PropertyKey, unknown> | undefined)?.[key], options);
-  throw new InputError(`train: ${issue.path.join('.')}: ${issue.message}, got ${String(value)}`);
+  // zod's type errors already say what was received.
+  const got = issue.code === 'invalid_type' ? '' : `, got ${String(value)}`;
+  throw new InputError(`train: ${issue.path.join('.')}: ${issue.message}${got}`);
 }
