@@ -18,31 +18,15 @@ import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteL
 import type { ManifestGroup } from './io-manifest.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
-import type { ModelArtifacts, WeightMap } from './topology.js';
+import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-/** A weight as the manifest describes it (dtype before slim's bool→int32 widening). */
-export interface WeightSpecSummary {
-  name: string;
-  shape: number[];
-  dtype: string;
-}
-
-export type LoadedModel = ModelArtifacts & {
-  /** Every weight in manifest order; available even when weights were not read. */
-  weightSpecs: WeightSpecSummary[];
-  /** Absolute path of the model.json that was read. */
-  path: string;
-};
-
-export interface ReadModelOptions {
-  /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
-  weights?: boolean;
-}
+// Types of a model as read; they live in topology.ts so readers of other formats (keras/) need not import this module.
+export type { LoadedModel, ReadModelOptions, WeightSpecSummary } from './topology.js';
 
 export interface WriteModelOptions {
   /** Replace `outDir` even when it holds files other than a model (its whole content is removed). */
