@@ -18,6 +18,7 @@ import { prepareData } from './data.js';
 import { checkOutputs, modelFromConfig, saveLayersModel } from './model.js';
 import { describeFolds, describePlan, pruneModel } from './prune.js';
 import { reportOfTopologies } from './report.js';
+import { addScalesForSparsity } from './missing-scale.js';
 import { runTrainingStage, testAccuracy } from './train.js';
 import type { EpochRecord } from '../train/loop.js';
 
@@ -43,10 +44,11 @@ export async function trainCommandJob(
   const backend = await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
   out.info(`data: ${data.summary}`);
-  const { model } = await modelFromConfig(config.model, data, config.seed);
+  const loaded = (await modelFromConfig(config.model, data, config.seed)).model;
+  const model = stage === 'train' ? await addScalesForSparsity(loaded, config.train, out) : loaded; // BN without γ
   try {
     const lambda = stage === 'train' ? config.train.sparsity : 0;
-    const result = await runTrainingStage(model, data, { ...hp, replicas: config.replicas }, lambda, config.seed, out, stage === 'train' ? 'sparsity train' : 'fine-tune');
+    const result = await runTrainingStage(model, data, { ...hp, replicas: config.replicas }, lambda, config.seed, out, stage === 'train' ? 'sparsity train' : 'fine-tune', hp.trainable);
     const logName = stage === 'train' ? 'train-log.jsonl' : 'finetune-log.jsonl';
     const written = await saveLayersModel(model, outDir, { overwrite: write.overwrite, sidecars: { [logName]: result.log } });
     return { model: written, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
@@ -91,7 +93,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
   const data = await prepareData(config.data, config.seed);
   out.info(`data: ${data.summary}`);
   const built = await modelFromConfig(config.model, data, config.seed);
-  const model = built.model;
+  let model = built.model;
   let trained = built.trained;
   let modelDisposed = false;
   let pruned: tf.LayersModel | undefined;
@@ -102,6 +104,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     models.input = await writeModel(dir('input'), input, writeOptions);
     if (trained) accuracy.baseline = await testAccuracy(model, data, config.train.batchSize);
     if (trained) out.info(`input model: test accuracy ${(accuracy.baseline! * 100).toFixed(2)}%`);
+    model = await addScalesForSparsity(model, config.train, out); // BN without γ gets one (same function)
 
     if (config.pretrain.epochs > 0) {
       const r = await runTrainingStage(model, data, { ...config.pretrain, replicas: config.replicas }, 0, config.seed, out, 'pretrain');
@@ -112,7 +115,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     }
 
     if (config.train.epochs > 0) {
-      const r = await runTrainingStage(model, data, { ...config.train, replicas: config.replicas }, config.train.sparsity, config.seed, out, 'sparsity train');
+      const r = await runTrainingStage(model, data, { ...config.train, replicas: config.replicas }, config.train.sparsity, config.seed, out, 'sparsity train', config.train.trainable);
       models.sparse = await saveLayersModel(model, dir('sparse'), { ...writeOptions, sidecars: { 'train-log.jsonl': r.log } });
       accuracy.sparse = r.testAccuracy;
       seconds.train = r.seconds;
@@ -138,7 +141,7 @@ export async function runPipeline(config: Config, outDir: string, write: { overw
     out.info(`pruned model: test accuracy ${(accuracy.pruned * 100).toFixed(2)}% before fine-tuning`);
 
     if (config.finetune.epochs > 0) {
-      const r = await runTrainingStage(pruned, data, { ...config.finetune, replicas: config.replicas }, 0, config.seed, out, 'fine-tune');
+      const r = await runTrainingStage(pruned, data, { ...config.finetune, replicas: config.replicas }, 0, config.seed, out, 'fine-tune', config.finetune.trainable);
       models.finetuned = await saveLayersModel(pruned, dir('finetuned'), { ...writeOptions, sidecars: { 'finetune-log.jsonl': r.log } });
       accuracy.finetuned = r.testAccuracy;
       seconds.finetune = r.seconds;

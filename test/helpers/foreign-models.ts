@@ -81,3 +81,57 @@ export async function trainFewSteps(model: tf.LayersModel, classes = 10, seed = 
   await model.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0 });
   tf.dispose([x, labels, y]);
 }
+
+function convBn(x: tf.SymbolicTensor, filters: number, kernelSize: number, name: string, strides = 1): tf.SymbolicTensor {
+  let y = tf.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, name }).apply(x) as tf.SymbolicTensor;
+  // Keras' InceptionV3 writes every BatchNormalization with scale: false.
+  y = tf.layers.batchNormalization({ scale: false, name: `${name}_bn` }).apply(y) as tf.SymbolicTensor;
+  return tf.layers.reLU({ name: `${name}_relu` }).apply(y) as tf.SymbolicTensor;
+}
+
+function inceptionBlock(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
+  const a = convBn(x, 4, 1, `${name}_a`);
+  const b = convBn(convBn(x, 4, 1, `${name}_b1`), 6, 3, `${name}_b2`);
+  const pooled = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: `${name}_pool` }).apply(x) as tf.SymbolicTensor;
+  const c = convBn(pooled, 4, 1, `${name}_c`);
+  return tf.layers.concatenate({ name: `${name}_concat` }).apply([a, b, c]) as tf.SymbolicTensor;
+}
+
+/** An InceptionV3-style net on 28×28×1: every BN has scale: false, two Concatenate blocks. */
+export function inceptionStyle(classes = 10): tf.LayersModel {
+  const input = tf.input({ shape: [28, 28, 1], name: 'input_1' });
+  let x = convBn(input, 8, 3, 'stem', 2);
+  x = inceptionBlock(x, 'mixed0');
+  x = inceptionBlock(x, 'mixed1');
+  x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: 'inception_style' });
+}
+
+/** A transfer-learning model: a frozen MobileNetV2-style body (BN included) under a trainable Dense head. */
+export function frozenBodyTransfer(classes = 10): tf.LayersModel {
+  const body = mobileNetV2Body('body');
+  for (const layer of body.layers) layer.trainable = false;
+  const input = tf.input({ shape: [28, 28, 1], name: 'image' });
+  const features = body.apply(input) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'head' }).apply(features) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: 'transfer' });
+}
+
+/**
+ * Gives every BatchNormalization non-trivial β and moving statistics (stock tfjs cannot fit a
+ * `scale: false` BN: its training path reads the missing γ), so a model looks trained.
+ */
+export function randomizeBnStatistics(model: tf.LayersModel, seed = 1): void {
+  let k = seed;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    const values = layer.getWeights().map((w, i) => {
+      const name = layer.weights[i]!.name;
+      const low = /moving_variance/.test(name) ? 0.5 : /gamma/.test(name) ? 0.5 : -0.5;
+      return tf.randomUniform(w.shape, low, low + 1, 'float32', k++);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  }
+}
