@@ -4,7 +4,6 @@
  * is a model stock `tf.loadLayersModel` accepts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { InputError } from '../errors.js';
 import type { ModelArtifacts, WeightMap } from './topology.js';
 
 /** Weight specs + one contiguous buffer, in the map's order (what tf.io wants). */
@@ -32,14 +31,7 @@ export async function toLayersModel(artifacts: ModelArtifacts): Promise<tf.Layer
     trainingConfig: artifacts.trainingConfig,
     userDefinedMetadata: artifacts.userDefinedMetadata,
   });
-  try {
-    return await tf.loadLayersModel(handler);
-  } catch (error) {
-    // tfjs explains an unregistered class in several lines; slim says it in one.
-    const unknown = /^Unknown layer: (\S+?)\./.exec((error as Error).message ?? '');
-    if (unknown === null) throw error;
-    throw new InputError(`unknown layer class '${unknown[1]}' (not a tfjs layer; slim works on models made of tfjs's own layers)`, { cause: error });
-  }
+  return tf.loadLayersModel(handler);
 }
 
 /** Reads a live model back into plain data (topology JSON + typed arrays). */

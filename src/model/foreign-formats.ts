@@ -85,3 +85,12 @@ export function foreignFormatMessage(p: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * tfjs explains an unregistered layer class in several lines; this says it in one, or returns
+ * undefined for any other error.
+ */
+export function unknownLayerClassMessage(error: unknown): string | undefined {
+  const unknown = /^Unknown layer: (\S+?)\./.exec(error instanceof Error ? error.message : '');
+  return unknown === null ? undefined : `unknown layer class '${unknown[1]}' (not a tfjs layer; slim works on models made of tfjs's own layers)`;
+}
