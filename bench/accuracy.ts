@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import type * as tf from '@tensorflow/tfjs';
 import { dataSchema, pruneSchema } from '../src/config/schema.js';
 import { Dataset } from '../src/data/dataset.js';
-import { resolveSource, FASHION_MNIST_DIR } from '../src/data/sources.js';
+import { fashionMnistFiles, FASHION_MNIST_DIR } from '../src/data/formats/fashion-mnist.js';
 import { buildVgg, type VggItem } from '../src/model/architectures.js';
 import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import { Output } from '../src/io/output.js';
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
   }
   const s = parseSettings();
   try {
-    resolveSource({ kind: 'fashion-mnist' });
+    fashionMnistFiles();
   } catch (err) {
     usage(`${(err as Error).message} (or the files are elsewhere: this benchmark reads ${FASHION_MNIST_DIR})`);
   }

@@ -3,8 +3,9 @@
  * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2,
  * anything unexpected → 2 as an internal error. Stacks only with --verbose.
  */
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { EXIT_BAD_INPUT, EXIT_OK, InputError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
@@ -16,7 +17,38 @@ import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
+import { doctorCommand } from './commands/doctor.js';
 import { VERSION } from './version.js';
+
+/**
+ * yargs's CommonJS build, on purpose: its ESM build lays out help with cliui's ESM stand-in for
+ * wrap-ansi, which cuts every line at exactly the column width, mid-word ("f" / "ine-tune").
+ * The CommonJS build wraps with wrap-ansi, at word boundaries. Same parser, same API otherwise.
+ */
+const requireHere = createRequire(import.meta.url);
+const yargs = requireHere('yargs') as typeof import('yargs').default;
+keepInlineColumnsApart(createRequire(requireHere.resolve('yargs'))('cliui') as (options: object) => object);
+
+interface CliuiLine {
+  text: string;
+  span?: boolean;
+}
+
+/**
+ * cliui puts an option's type column ("[string] [required]") on the description's last line when
+ * the description ends before the column starts, but it also does so when it ends exactly there,
+ * gluing the two ("test split[string]"). Ending exactly there now counts as not fitting: the type
+ * column goes on its own line, as for longer descriptions. Patched on the cliui copy yargs loads.
+ */
+function keepInlineColumnsApart(cliui: (options: object) => object): void {
+  const proto = Object.getPrototypeOf(cliui({})) as { renderInline(source: string, previous: CliuiLine): string; wrap?: boolean };
+  const renderInline = proto.renderInline;
+  proto.renderInline = function (this: { wrap?: boolean }, source: string, previous: CliuiLine): string {
+    const indent = source.length - source.trimStart().length;
+    if (previous.span && this.wrap && indent === previous.text.trimEnd().length) return source;
+    return renderInline.call(this, source, previous);
+  };
+}
 
 export function buildCli(argv: string[]): Argv<GlobalFlags> {
   return yargs(argv)
@@ -35,8 +67,9 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(schemaCommand)
     .command(evalCommand)
     .command(exportCommand)
+    .command(doctorCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run or schema (slim --help lists them)')
+    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, schema or doctor (slim --help lists them)')
     .strict()
     .recommendCommands()
     .version(VERSION)

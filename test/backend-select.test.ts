@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../src/errors.js';
 import {
+  GPU_NOT_VISIBLE,
   NODE_CPU_PACKAGE,
   NODE_GPU_PACKAGE,
   SLIM_WASM_KERNELS,
@@ -58,6 +59,14 @@ describe('selectBackend with injected importers', () => {
     assert.equal(info.package, NODE_GPU_PACKAGE);
     assert.equal(info.gpu, false);
     assert.match(info.detail, /no GPU visible/);
+  });
+
+  it('auto: node-gpu without a visible GPU: the one-line notice names the libraries and slim doctor', async () => {
+    const importer = fakeImporter({ [NODE_GPU_PACKAGE]: { ok: true, gpu: false } });
+    const info = await selectBackend('auto', { importModule: importer.importModule });
+    assert.equal(info.detail, `tensorflow (${NODE_GPU_PACKAGE}), ${GPU_NOT_VISIBLE}`);
+    assert.match(info.detail, /no GPU visible to TensorFlow, running on CPU .*libcudart\.so\.11\.0.*libcudnn\.so\.8.*`slim doctor`/);
+    assert.ok(!info.detail.includes('\n'), 'one line');
   });
 
   it('tensorflow: falls back from node-gpu to plain tfjs-node, which never claims a GPU', async () => {

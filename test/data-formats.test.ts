@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
 import { parseConfig } from '../src/config/load.js';
+import { configJsonSchema } from '../src/config/schema.js';
 import { Dataset, SCALE_ONLY } from '../src/data/dataset.js';
 import { convertChannels, resizeBilinear } from '../src/data/transform.js';
 import { InputError } from '../src/errors.js';
@@ -53,6 +54,40 @@ function assertPixels(ds: Dataset, n: number, shape: [number, number, number], s
     }
   }
 }
+
+// ---------- the data config ----------
+
+describe('the data config: one variant per dataset', () => {
+  test('each dataset takes its own keys: another one\'s is an unknown key; a missing or unknown dataset lists them all', () => {
+    assert.throws(() => dataConfig({ dataset: 'mnist', dir: 'x' }), /test\.json: unknown key data\.dir$/);
+    assert.throws(() => dataConfig({ dataset: 'cifar10', dir: 'x', labels: 'coarse' }), /unknown key data\.labels/);
+    assert.throws(() => dataConfig({ dataset: 'folder', trainDir: 'a', testDir: 'b', file: 'c' }), /unknown key data\.file/);
+    const all = '"mnist"\\|"fashion-mnist"\\|"idx"\\|"cifar10"\\|"cifar100"\\|"npy"\\|"npz"\\|"folder"';
+    assert.throws(() => dataConfig({ trainLimit: 5 }), new RegExp(`test\\.json: data\\.dataset: required: one of ${all}$`));
+    assert.throws(() => dataConfig({ dataset: 'png' }), new RegExp(`test\\.json: data\\.dataset: Invalid option: expected one of ${all}$`));
+    assert.throws(() => dataConfig({ dataset: 'npz' }), /test\.json: data\.file: required when dataset is "npz"/);
+  });
+
+  test('a format\'s own defaults are filled in next to the shared ones', () => {
+    const npz = dataConfig({ dataset: 'npz', file: 'a.npz', keys: { testImages: 'imgs' } });
+    assert.equal(npz?.dataset, 'npz');
+    assert.deepEqual(npz.keys, { trainImages: 'x_train', trainLabels: 'y_train', testImages: 'imgs', testLabels: 'y_test' });
+    assert.equal(npz.prefetch, 2);
+    const cifar = dataConfig({ dataset: 'cifar100', dir: 'd' });
+    assert.equal(cifar?.dataset, 'cifar100');
+    assert.equal(cifar.labels, 'fine');
+  });
+
+  test('the JSON Schema has one strict variant per dataset', () => {
+    const schema = configJsonSchema() as { properties: { data: { oneOf: { properties: { dataset: { const: string } }; additionalProperties: boolean }[] } } };
+    const variants = schema.properties.data.oneOf;
+    assert.deepEqual(variants.map((v) => v.properties.dataset.const), ['mnist', 'fashion-mnist', 'idx', 'cifar10', 'cifar100', 'npy', 'npz', 'folder']);
+    for (const v of variants) {
+      assert.equal(v.additionalProperties, false);
+      for (const shared of ['resize', 'channels', 'validationSplit', 'trainLimit', 'preprocess', 'augment', 'stream']) assert.ok(shared in v.properties, `${v.properties.dataset.const} lacks ${shared}`);
+    }
+  });
+});
 
 // ---------- CIFAR ----------
 

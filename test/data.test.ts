@@ -6,18 +6,22 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
+import { parseConfig } from '../src/config/load.js';
 import { Dataset, type Preprocess } from '../src/data/dataset.js';
+import { FASHION_MNIST_DIR } from '../src/data/formats/fashion-mnist.js';
+import type { IdxFiles } from '../src/data/formats/idx.js';
+import { mnistFiles } from '../src/data/formats/mnist.js';
 import { readIdx, readIdxPair } from '../src/data/idx.js';
-import { FASHION_MNIST_DIR, loadSource, resolveSource } from '../src/data/sources.js';
 import { InputError } from '../src/errors.js';
+import { prepareData } from '../src/pipeline/data.js';
 
 let tmp: string;
-let mnist: { trainImages: string; trainLabels: string; testImages?: string; testLabels?: string };
+let mnist: IdxFiles;
 
 before(async () => {
   await tf.setBackend('cpu');
   tmp = await mkdtemp(join(tmpdir(), 'slim-data-'));
-  mnist = resolveSource({ kind: 'mnist' });
+  mnist = mnistFiles();
 });
 after(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -50,7 +54,7 @@ describe('IDX reader', () => {
     assert.deepEqual([images.count, images.height, images.width, images.channels], [60000, 28, 28, 1]);
     assert.equal(labels.length, 60000);
     assert.deepEqual([...labels.subarray(0, 5)], [5, 0, 4, 1, 9]);
-    const test = await readIdxPair(mnist.testImages!, mnist.testLabels!);
+    const test = await readIdxPair(mnist.testImages, mnist.testLabels);
     assert.equal(test.images.count, 10000);
     assert.equal(test.labels[0], 7);
     // Pixels are uint8 with real content (a digit, not blank).
@@ -60,9 +64,9 @@ describe('IDX reader', () => {
 
   test('gzipped copy gives identical arrays', async () => {
     const gz = join(tmp, 'labels.gz');
-    const raw = await readFile(mnist.testLabels!);
+    const raw = await readFile(mnist.testLabels);
     await writeFile(gz, gzipSync(raw));
-    const a = await readIdx(mnist.testLabels!);
+    const a = await readIdx(mnist.testLabels);
     const b = await readIdx(gz);
     assert.deepEqual(b.dims, a.dims);
     assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data));
@@ -100,18 +104,23 @@ describe('IDX reader', () => {
   });
 });
 
-describe('sources', () => {
+/** A data config as a config file gives it (all of the training set, no validation split). */
+function dataConfig(data: Record<string, unknown>) {
+  return parseConfig(JSON.stringify({ data: { validationSplit: 0, ...data } }), 'test.json').data;
+}
+
+describe('IDX presets, loaded as a run loads them (prepareData)', () => {
   test('mnist preset loads train and test with 10 classes', async () => {
-    const { train, test } = await loadSource({ kind: 'mnist' });
+    const { train, test } = await prepareData(dataConfig({ dataset: 'mnist' }), 1);
     assert.equal(train.count, 60000);
-    assert.equal(test?.count, 10000);
+    assert.equal(test.count, 10000);
     assert.equal(train.numClasses, 10);
     assert.deepEqual(train.imageShape, [28, 28, 1]);
   });
 
   test('missing fashion-mnist directory names the apt package', async () => {
-    assert.throws(
-      () => resolveSource({ kind: 'fashion-mnist', dir: join(tmp, 'nowhere') }),
+    await assert.rejects(
+      prepareData(dataConfig({ dataset: 'fashion-mnist', dir: join(tmp, 'nowhere') }), 1),
       (err: unknown) => err instanceof InputError && /apt-get install dataset-fashion-mnist/.test(err.message),
     );
   });
@@ -121,9 +130,10 @@ describe('sources', () => {
       t.skip('dataset-fashion-mnist not installed');
       return;
     }
-    const { train, test } = await loadSource({ kind: 'fashion-mnist' });
+    const { train, test } = await prepareData(dataConfig({ dataset: 'fashion-mnist' }), 1);
     assert.equal(train.count, 60000);
-    assert.equal(test?.count, 10000);
+    assert.equal(test.count, 10000);
+    assert.ok(train instanceof Dataset);
     assert.equal(train.labels[0], 9); // the first Fashion-MNIST training item is an ankle boot
   });
 
@@ -133,11 +143,14 @@ describe('sources', () => {
     const pixels = new Uint8Array(3 * 2 * 2 * 3).map((_, i) => i);
     await writeFile(imgs, gzipSync(idxBytes(0x08, [3, 2, 2, 3], pixels)));
     await writeFile(labs, gzipSync(idxBytes(0x08, [3], new Uint8Array([2, 0, 1]))));
-    const { train, test } = await loadSource({ kind: 'idx', trainImages: imgs, trainLabels: labs });
-    assert.equal(test, undefined);
+    // No test split without test files: the config asks for them.
+    assert.throws(() => dataConfig({ dataset: 'idx', trainImages: imgs, trainLabels: labs }), /data\.testImages: required when dataset is "idx"/);
+    const files = { trainImages: imgs, trainLabels: labs, testImages: imgs, testLabels: labs };
+    const { train, test } = await prepareData(dataConfig({ dataset: 'idx', ...files }), 1);
+    assert.equal(test.count, 3);
     assert.deepEqual(train.imageShape, [2, 2, 3]);
     assert.equal(train.numClasses, 3);
-    assert.throws(() => resolveSource({ kind: 'idx', trainImages: imgs, trainLabels: join(tmp, 'nope') }), /file not found: .*nope/);
+    await assert.rejects(prepareData(dataConfig({ dataset: 'idx', ...files, trainLabels: join(tmp, 'nope') }), 1), /file not found: .*nope/);
   });
 });
 

@@ -1,14 +1,22 @@
 /**
  * `slim eval` through bin/slim.js on a tiny model trained here (real MNIST subset): the stdout
- * table, --json with top-1/top-5 and the confusion counts (rows = true class), and exit codes.
+ * table, --json with top-1/top-5 and the confusion counts (rows = true class), and exit codes;
+ * and the eval and prune stages called in a loop on one loaded model and test split (as a ratio sweep will).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { parseConfig } from '../src/config/load.js';
+import { Output } from '../src/io/output.js';
+import { toLayersModel } from '../src/model/convert.js';
+import { readModel } from '../src/model/io.js';
 import { prepareTestData } from '../src/pipeline/data.js';
+import { evalStage } from '../src/pipeline/stages/eval.js';
+import { pruneStage } from '../src/pipeline/stages/prune.js';
 import { REPO_ROOT, runSlim } from './helpers/cli.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
@@ -17,6 +25,9 @@ let dir: string;
 let modelDir: string;
 let trainedAccuracy: number;
 before(async () => {
+  // The stage modules register the wasm backend too; the in-process checks run on cpu.
+  tf.env().set('PROD', true);
+  await tf.setBackend('cpu');
   dir = await mkdtemp(path.join(tmpdir(), 'slim-eval-'));
   modelDir = path.join(dir, 'model');
   const trained = await runSlim(['train', '--config', TINY_CONFIG, '--out', modelDir, '--json', '--no-progress']);
@@ -85,4 +96,56 @@ test('the model fills in what the config leaves open: MNIST becomes 32x32x3 for 
   const prepared = await prepareTestData(data, 1, { height: 32, width: 32, channels: 3, numClasses: 10 });
   assert.deepEqual(prepared.imageShape, [32, 32, 3]);
   assert.equal(prepared.test.count, 8);
+});
+
+/** An Output whose stderr lines are collected (no TTY: no bars, no colour). */
+function capturingOutput(): { out: Output; lines: string[] } {
+  const lines: string[] = [];
+  const stderr = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      done();
+    },
+  });
+  return { out: new Output({ stderr, color: false, progress: false }), lines };
+}
+
+test('stages run repeatedly on one loaded model and test split: inputs stay intact, each call logs its own lines', async () => {
+  const config = parseConfig(await readFile(TINY_CONFIG, 'utf8'), 'tiny.json');
+  const data = await prepareTestData(config.data, config.seed);
+  const artifacts = await readModel(modelDir);
+  const topologyBefore = JSON.stringify(artifacts.modelTopology);
+  const weightsBefore = [...artifacts.weights.values()].map((w) => Array.from(w.data));
+  const model = await toLayersModel(artifacts);
+  const { out, lines } = capturingOutput();
+  try {
+    const base = await evalStage(model, data, { batchSize: 256, line: { model: 'input model' } }, out);
+    assert.ok(Math.abs(base.accuracy - trainedAccuracy) < 1e-6, `${base.accuracy} vs ${trainedAccuracy}`);
+    assert.equal(lines.at(-1), `input model: test accuracy ${(base.accuracy * 100).toFixed(2)}%`);
+
+    const params: number[] = [];
+    for (const ratio of [0.25, 0.5]) {
+      const logged = lines.length;
+      const pruned = await pruneStage(artifacts, { ...config.prune, ratio }, undefined, out);
+      assert.equal(pruned.written, undefined, 'no destination: nothing written');
+      assert.match(lines[logged]!, new RegExp(`^prune plan: \\d+ of \\d+ BN channels removed \\(ratio ${ratio},`));
+      const prunedModel = await toLayersModel(pruned.artifacts);
+      try {
+        const result = await evalStage(prunedModel, data, { batchSize: 256 }, out);
+        assert.equal(result.count, 500);
+      } finally {
+        prunedModel.dispose();
+      }
+      params.push(pruned.after.params.total);
+    }
+    assert.ok(params[1]! < params[0]!, `a larger ratio leaves fewer params: ${params.join(' vs ')}`);
+
+    // The stages neither changed nor disposed what they were given.
+    assert.equal(JSON.stringify(artifacts.modelTopology), topologyBefore);
+    assert.deepEqual([...artifacts.weights.values()].map((w) => Array.from(w.data)), weightsBefore);
+    const again = await evalStage(model, data, { batchSize: 256 }, out);
+    assert.equal(again.accuracy, base.accuracy);
+  } finally {
+    model.dispose();
+  }
 });

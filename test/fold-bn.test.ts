@@ -18,7 +18,7 @@ import { writeModel } from '../src/model/io.js';
 import type { LayerJson, ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { foldBatchNorm } from '../src/prune/fold-bn.js';
-import { getHandler, registerHandler } from '../src/prune/registry.js';
+import { defaultRegistry } from '../src/layers/registry.js';
 import { countModel } from '../src/report/count.js';
 import { describeRun, runSlim } from './helpers/cli.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
@@ -308,8 +308,9 @@ describe('exportModel (pipeline)', () => {
 
   it('fails with ProblemError when folding changed the outputs', async () => {
     // A deliberately wrong facet: scales the Dense kernel's INPUT axis (square kernel, so the sizes still match).
-    const dense = getHandler('Dense')!;
-    registerHandler({ ...dense, foldsAffine: { ...dense.foldsAffine!, kernelOutputAxes: [-2] } });
+    // exportModel uses the default registry, so this test swaps the handler there and puts it back.
+    const dense = defaultRegistry.get('Dense')!;
+    defaultRegistry.register({ ...dense, foldsAffine: { ...dense.foldsAffine!, kernelOutputAxes: [-2] } });
     try {
       const model = tf.sequential({
         layers: [
@@ -320,7 +321,7 @@ describe('exportModel (pipeline)', () => {
       const original = await withRandomStats(model, 8);
       await assert.rejects(exportModel(original), (err: unknown) => err instanceof ProblemError && /changed the outputs by up to/.test(err.message));
     } finally {
-      registerHandler(dense);
+      defaultRegistry.register(dense);
     }
   });
 });

@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
 import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
+import { loadMnist } from './helpers/mnist.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { batchNormTraining, useFusedBatchNorm } from '../src/train/fused-bn.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
@@ -30,7 +30,7 @@ let mnist: Dataset;
 
 before(async () => {
   await selectBackend('wasm'); // registers slim's wasm kernels, the fused BN ones included
-  const { train: t } = await loadSource({ kind: 'mnist' });
+  const { train: t } = await loadMnist();
   mnist = t.limit(256);
 });
 

@@ -12,8 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel } from '../src/model/convert.js';
 import { buildGraph, instantiateLayer, type Shape } from '../src/model/graph.js';
 import type { ModelJson } from '../src/model/topology.js';
-import { allHandlers } from '../src/prune/registry.js';
-import type { LayerCall, RoleWeights } from '../src/prune/types.js';
+import { defaultRegistry } from '../src/layers/registry.js';
+import type { LayerCall, RoleWeights } from '../src/layers/types.js';
 import { countModel } from '../src/report/count.js';
 
 interface Sample {
@@ -174,7 +174,7 @@ function assertLikeTfjs(ours: Shape[], className: string, config: Record<string,
 }
 
 describe('every handler with outputShapes', () => {
-  for (const handler of allHandlers()) {
+  for (const handler of defaultRegistry.all()) {
     const outputShapes = handler.outputShapes;
     const sample = SAMPLES[handler.className];
     if (outputShapes === undefined || sample === undefined) continue;
@@ -205,7 +205,7 @@ describe('every handler with outputShapes', () => {
     ];
     for (const [className, config, inputs] of uncovered) {
       const inputShapes: Shape[] = inputs.map((s) => [null, ...s]);
-      assert.equal(allHandlers().find((h) => h.className === className)?.outputShapes?.(config, inputShapes), undefined, className);
+      assert.equal(defaultRegistry.all().find((h) => h.className === className)?.outputShapes?.(config, inputShapes), undefined, className);
       const json = topology(className, S(config, ...inputs));
       assert.deepEqual(buildGraph(json).nodeById.get('L')!.outputShapes, tfjsOutputShapes(className, config, inputShapes), className);
     }
@@ -214,23 +214,34 @@ describe('every handler with outputShapes', () => {
 
 describe('every registered handler', () => {
   it('has a conformance sample', () => {
-    const missing = allHandlers().map((h) => h.className).filter((c) => SAMPLES[c] === undefined);
+    const missing = defaultRegistry.all().map((h) => h.className).filter((c) => SAMPLES[c] === undefined);
     assert.deepEqual(missing, []);
   });
 
-  for (const handler of allHandlers()) {
+  for (const handler of defaultRegistry.all()) {
     const sample = SAMPLES[handler.className];
     if (sample === undefined) continue;
-    it(`${handler.className}: counts like tfjs; slicing matches the rewritten config`, async () => {
+    it(`${handler.className}: counts like tfjs; weight specs and slicing match tfjs and the rewritten config`, async () => {
       const json = topology(handler.className, sample);
       if (tf.serialization.SerializationMap.getMap().classNameMap[handler.className] === undefined) {
         // Keras layers tfjs 4.22 cannot load (SpatialDropout2D, Subtract): weightless, counted as 0.
         assert.equal(countModel(json).params.total, 0);
-        assert.equal(handler.channels?.sliceChannels, undefined);
+        const tied = handler.channels?.role === 'tied' ? handler.channels : undefined;
+        assert.equal(tied?.sliceChannels, undefined);
+        assert.equal(handler.weights, undefined);
         return;
       }
       const model = await build(json);
       assert.equal(countModel(json).params.total, model.countParams(), 'params');
+      // The weights the handler says the call must have: tfjs's, by role, shape and trainability, in its order.
+      if (handler.className === 'InputLayer') {
+        assert.equal(handler.weights, undefined);
+      } else {
+        const built = model.getLayer('L').weights;
+        const tfjsSpecs = built.map((w) => ({ role: w.originalName.split('/').pop()!, shape: w.shape, trainable: w.trainable }));
+        assert.deepEqual(handler.weights?.(callOf(json)) ?? [], tfjsSpecs, 'weight specs');
+        if (tfjsSpecs.length > 0) assert.ok(handler.weights, `${handler.className} has weights, so it needs a weights facet`);
+      }
       const facet = handler.channels;
       if (facet === undefined || facet.role === 'source' || handler.className === 'InputLayer') {
         model.dispose();
@@ -256,13 +267,14 @@ describe('every registered handler', () => {
         assert.deepEqual(shapes(slicedIn), shapes(await roleWeights(inModel)), 'input slice');
         inModel.dispose();
       } else {
-        const m = facet.multiplier?.(call) ?? 1;
+        const tied = facet.role === 'tied' ? facet : undefined;
+        const m = tied?.multiplier?.(call) ?? 1;
         const outRows = keepIn.flatMap((r) => Array.from({ length: m }, (_, j) => r * m + j));
         const narrowCall = callOf(topology(handler.className, sample, narrow));
         const newWidth = narrowCall.outputShapes[0][narrowCall.outputShapes[0].length - 1] as number;
-        const config = facet.rewriteConfig?.(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: newWidth }, call) ?? sample.config;
+        const config = tied?.rewriteConfig?.(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: newWidth }, call) ?? sample.config;
         const narrowModel = await build(topology(handler.className, sample, narrow, config));
-        const sliced = facet.sliceChannels?.(weights, { input: keepIn, output: outRows }, call) ?? weights;
+        const sliced = tied?.sliceChannels?.(weights, { input: keepIn, output: outRows }, call) ?? weights;
         assert.deepEqual(shapes(sliced), shapes(await roleWeights(narrowModel)), 'tied slice');
         narrowModel.dispose();
       }

@@ -4,7 +4,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
+import { loadMnist } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
@@ -29,7 +29,7 @@ before(async () => {
   } catch {
     backendName = (await selectBackend('cpu')).name;
   }
-  mnist = (await loadSource({ kind: 'mnist' })).train;
+  mnist = (await loadMnist()).train;
 });
 
 /** Largest |a − b| over the largest |b|, per weight; the worst over all weights. */

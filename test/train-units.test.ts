@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
+import { loadMnist } from './helpers/mnist.js';
 import { buildVgg } from '../src/model/architectures.js';
 import { train } from '../src/train/loop.js';
 import { crossEntropy, trainOnLogits } from '../src/train/loss.js';
@@ -103,7 +103,7 @@ test('sparsity: finds γ (nested models too, not scale:false), adds λ·sign(γ)
 });
 
 test('one training step equals γ − lr·(g + λ·sign γ + wd·γ) (momentum 0, real MNIST batch)', async () => {
-  const { train: mnist } = await loadSource({ kind: 'mnist' });
+  const { train: mnist } = await loadMnist();
   const data = mnist.limit(16);
   const pre: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
   const model = buildVgg({ cfg: ['A', 3], inputShape: [28, 28, 1], numClasses: 10, head: 'gap', gammaInit: 0.5, seed: 4 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadSource } from '../src/data/sources.js';
+import { loadMnist } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { evaluate } from '../src/train/evaluate.js';
@@ -23,9 +23,9 @@ let mnistTest: Dataset;
 
 before(async () => {
   await tf.setBackend('cpu');
-  const { train: t, test: v } = await loadSource({ kind: 'mnist' });
+  const { train: t, test: v } = await loadMnist();
   mnistTrain = t;
-  mnistTest = v!.limit(500);
+  mnistTest = v.limit(500);
 });
 
 test('loss falls and accuracy beats chance widely; BN moving stats move; memory is stable', async () => {

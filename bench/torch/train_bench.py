@@ -1,4 +1,4 @@
-"""PyTorch CPU reference for slim's training-speed benchmark.
+"""PyTorch reference for slim's training-speed benchmarks (CPU; --device cuda for bench:gpu).
 
 One step = forward, cross-entropy, backward, + lambda*sign(gamma) on every BN weight's grad
 (Network Slimming's L1 subgradient), SGD(lr 0.1, momentum 0.9, weight decay 1e-4).
@@ -78,26 +78,34 @@ def main():
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--lambda', dest='lam', type=float, default=1e-4)
     p.add_argument('--data', choices=('random', 'mnist'), default='random')
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--json', action='store_true', help='print one JSON object on stdout')
     args = p.parse_args()
 
     set_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(args.arch).train()
-    batches = make_batches(args.data, args.arch, args.batch_size, args.warmup + args.steps)
+    device = torch.device(args.device)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        sys.exit('error: --device cuda: torch.cuda.is_available() is False')
+    model = build_model(args.arch).train().to(device)
+    batches = [(x.to(device), y.to(device)) for x, y in make_batches(args.data, args.arch, args.batch_size, args.warmup + args.steps)]
     step = make_train_step(model, args.lam)
+    # CUDA runs kernels asynchronously: wait for each step so its time is its own.
+    sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
 
     for i in range(args.warmup):
         step(*batches[i % len(batches)])
+    sync()
     step_seconds = []  # per step too: the median shrugs off other processes' bursts
     start = last = time.perf_counter()
     for i in range(args.warmup, args.warmup + args.steps):
         loss = step(*batches[i % len(batches)])
+        sync()
         now = time.perf_counter()
         step_seconds.append(now - last)
         last = now
     seconds = last - start
-    # The last loss is read after timing stops; torch on CPU is synchronous anyway.
+    # The last loss is read after timing stops (on CPU torch is synchronous, on CUDA synced above).
     if not torch.isfinite(loss):
         sys.exit(f'error: loss became {loss.item()}')
 
@@ -105,6 +113,7 @@ def main():
         'arch': args.arch,
         'batch_size': args.batch_size,
         'threads': args.threads,
+        'device': args.device,
         'steps': args.steps,
         'data': args.data,
         'images_per_second': args.steps * args.batch_size / seconds,

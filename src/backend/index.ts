@@ -1,6 +1,7 @@
 export {
   selectBackend,
   oneLine,
+  GPU_NOT_VISIBLE,
   NODE_GPU_PACKAGE,
   NODE_CPU_PACKAGE,
   WASM_PACKAGE,

@@ -35,6 +35,10 @@ const INSTALL_HINT =
   `install one: \`npm i ${NODE_GPU_PACKAGE}\` (Linux, needs CUDA 11.2 + cuDNN 8.1) or ` +
   `\`npm i ${NODE_CPU_PACKAGE}\` (CPU); or choose --backend wasm`;
 
+/** The notice when tfjs-node-gpu loads but TensorFlow sees no GPU. */
+export const GPU_NOT_VISIBLE =
+  'no GPU visible to TensorFlow, running on CPU (tfjs-node-gpu 4.x needs libcudart.so.11.0 and libcudnn.so.8; run `slim doctor`)';
+
 const defaultDeps: BackendDeps = {
   importModule: (name) => import(name),
   initWasm: initWasmBackend,
@@ -64,7 +68,7 @@ function nodeBackendUsesGpu(backend: unknown): boolean {
 }
 
 /** Imports a native package and activates its 'tensorflow' backend. Throws a one-line reason. */
-async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<BackendInfo> {
+export async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<BackendInfo> {
   await deps.importModule(pkg);
   if (tf.findBackendFactory('tensorflow') == null) {
     throw new Error(
@@ -79,11 +83,13 @@ async function activateNodePackage(pkg: string, deps: BackendDeps): Promise<Back
   }
   await tf.ready();
   const gpu = pkg === NODE_GPU_PACKAGE && nodeBackendUsesGpu(tf.backend());
-  const kind = pkg === NODE_GPU_PACKAGE ? (gpu ? 'GPU' : 'no GPU visible, running on CPU') : 'CPU, no GPU';
+  // The most common tfjs-node-gpu failure: it loads, TensorFlow finds no usable CUDA/cuDNN and
+  // only logs a warning; say so, and where to find out why.
+  const kind = pkg === NODE_GPU_PACKAGE ? (gpu ? 'GPU' : GPU_NOT_VISIBLE) : 'CPU, no GPU';
   return { name: 'tensorflow', package: pkg, gpu, detail: `tensorflow (${pkg}), ${kind}`, tried: [] };
 }
 
-async function activateWasm(deps: BackendDeps): Promise<BackendInfo> {
+export async function activateWasm(deps: Pick<BackendDeps, 'initWasm'>): Promise<BackendInfo> {
   const wasm = await deps.initWasm();
   const threads = `${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}`;
   const simd = wasm.simd ? 'SIMD' : 'no SIMD';
@@ -96,7 +102,7 @@ async function activateWasm(deps: BackendDeps): Promise<BackendInfo> {
   };
 }
 
-async function activateCpu(): Promise<BackendInfo> {
+export async function activateCpu(): Promise<BackendInfo> {
   const ok = await tf.setBackend('cpu');
   if (!ok) throw new Error(`the tfjs 'cpu' backend failed to initialise`);
   await tf.ready();

@@ -1,17 +1,19 @@
 import type { CommandModule } from 'yargs';
 import type { Backend } from '../config/schema.js';
-import { readModel, writeModel } from '../model/io.js';
+import { readModel } from '../model/io.js';
+import type { KerasFormat } from '../model/keras/write.js';
 import { startBackend } from '../pipeline/backend.js';
-import { describeExport, exportModel } from '../pipeline/export.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { human } from '../report/render.js';
+import { describeExportParams, exportStage } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
+import { backendOption, modelOption, outOption, overwriteOption } from './options.js';
 
 interface ExportFlags extends GlobalFlags {
   model: string;
   out: string;
-  backend?: string;
+  backend: Backend;
   overwrite: boolean;
+  format: 'layers' | KerasFormat;
 }
 
 export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
@@ -21,29 +23,34 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     '(outputs checked against the original on a random batch)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'model.json (or its folder)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder to write the inference model to' })
-      .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'], default: 'auto', describe: 'backend of the output check' })
-      .option('overwrite', { type: 'boolean', default: false, describe: 'replace --out even if it holds other files' }),
+      .option('model', modelOption('model.json (or its folder)'))
+      .option('out', outOption('folder to write the inference model to'))
+      .option('backend', { ...backendOption('backend of the output check'), default: 'auto' as const })
+      .option('overwrite', overwriteOption())
+      .option('format', {
+        choices: ['layers', 'keras', 'h5'] as const,
+        default: 'layers' as const,
+        describe: 'tfjs layers folder, Keras 3 .keras file, or Keras 2 .h5 file',
+      }),
   handler: async (argv) => {
     const out = outputFor(argv);
+    const write = { overwrite: argv.overwrite };
     const model = await readModel(argv.model);
-    await checkOutputs([argv.out], { overwrite: argv.overwrite }, model.path);
-    await startBackend((argv.backend ?? 'auto') as Backend, out);
-    const outcome = await exportModel(model);
-    for (const line of describeExport(outcome)) out.info(line);
-    const written = await writeModel(argv.out, outcome.artifacts, { overwrite: argv.overwrite });
-    out.info(`params ${human(outcome.before.params.total)} -> ${human(outcome.after.params.total)}`);
+    // A Keras file is one file, checked by its writer; a layers model is a folder.
+    if (argv.format === 'layers') await checkOutputs([argv.out], write, model.path);
+    await startBackend(argv.backend, out);
+    const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out);
+    out.info(describeExportParams(outcome));
     if (argv.json) {
       out.json({
-        model: written,
+        model: outcome.written,
         folded: outcome.folded,
         skipped: outcome.skipped,
         check: outcome.check,
         params: { before: outcome.before.params.total, after: outcome.after.params.total },
       });
     } else {
-      out.data(written);
+      out.data(outcome.written!);
     }
   },
 };

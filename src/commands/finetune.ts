@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { trainCommandJob } from '../pipeline/stages.js';
+import { trainFromConfig } from '../pipeline/stages/train.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { datasetOverride, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface FinetuneFlags extends GlobalFlags, TrainingFlags {
   model: string;
@@ -14,8 +14,8 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
   describe: 'fine-tune a pruned model (the training loop without the sparsity term)',
   builder: (y) =>
     withTrainingFlags(y)
-      .option('model', { type: 'string', demandOption: true, describe: 'pruned model.json (or its folder)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the fine-tuned model (+ finetune-log.jsonl)' }) as never,
+      .option('model', modelOption('pruned model.json (or its folder)'))
+      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')) as never,
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -23,7 +23,7 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
       ...datasetOverride(argv),
       { path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' },
     ]);
-    const result = await trainCommandJob(config, 'finetune', argv.out, { overwrite: argv.overwrite }, out);
+    const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out);
     if (argv.json) out.json(result);
     else out.data(result.model);
   },

@@ -1,7 +1,69 @@
-/** Flags shared by the commands that train, and how they map onto config paths. */
-import type { Argv } from 'yargs';
+/**
+ * The option builders every command uses (so one flag reads and checks the same everywhere) and how
+ * flags map onto config paths. Choice lists come from the zod schema, the one source of truth.
+ */
+import type { Argv, Options } from 'yargs';
 import type { Override } from '../config/load.js';
+import { backendSchema } from '../config/schema.js';
+import { DATASET_NAMES } from '../data/formats/index.js';
 
+/** `--backend` choices: the config's backend enum. */
+export const BACKEND_CHOICES = backendSchema.options;
+/** `--dataset` choices: the registered data formats (the schema names any keys a dataset still needs). */
+export const DATASET_CHOICES = DATASET_NAMES;
+
+export const OVERWRITE_DESCRIPTION = 'replace --out even if it holds other files';
+
+/** A string flag; `demandOption: true` as a literal type is what makes yargs type it as always present. */
+type RequiredString = { type: 'string'; demandOption: true; describe: string };
+type OptionalString = { type: 'string'; describe: string };
+
+function stringOption(describe: string, required: boolean): RequiredString | OptionalString {
+  return required ? { type: 'string', demandOption: true, describe } : { type: 'string', describe };
+}
+
+/** `--model`: a model.json or its folder (required unless `required` is false). */
+export function modelOption(describe: string): RequiredString;
+export function modelOption(describe: string, required: false): OptionalString;
+export function modelOption(describe: string, required = true): RequiredString | OptionalString {
+  return stringOption(describe, required);
+}
+
+/** `--out`: the folder a command writes its model (or run its folders) to. */
+export function outOption(describe: string): RequiredString;
+export function outOption(describe: string, required: false): OptionalString;
+export function outOption(describe: string, required = true): RequiredString | OptionalString {
+  return stringOption(describe, required);
+}
+
+/** `--config`: a JSON config file, '-' for stdin (optional unless `required` is true). */
+export function configOption(describe: string): OptionalString;
+export function configOption(describe: string, required: true): RequiredString;
+export function configOption(describe: string, required = false): RequiredString | OptionalString {
+  return stringOption(describe, required);
+}
+
+export function overwriteOption(describe: string = OVERWRITE_DESCRIPTION) {
+  return { type: 'boolean', default: false, describe } as const satisfies Options;
+}
+
+export function backendOption(describe: string) {
+  return { choices: BACKEND_CHOICES, describe } as const satisfies Options;
+}
+
+export function seedOption(describe: string) {
+  return { type: 'number', describe } as const satisfies Options;
+}
+
+export function replicasOption() {
+  return { type: 'string', describe: "training replicas in worker threads (a number or 'auto'; wasm/cpu only)" } as const satisfies Options;
+}
+
+export function datasetOption() {
+  return { choices: DATASET_CHOICES, describe: 'shortcut for config data.dataset' } as const satisfies Options;
+}
+
+/** Flags shared by the commands that train (`slim train`, `slim finetune`). */
 export interface TrainingFlags {
   config?: string;
   backend?: string;
@@ -16,23 +78,30 @@ export interface TrainingFlags {
 
 export function withTrainingFlags<T>(y: Argv<T>): Argv<T & TrainingFlags> {
   return y
-    .option('config', { type: 'string', describe: "JSON config file ('-' = stdin); flags override its values" })
-    .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'compute backend (default auto: tfjs-node-gpu, tfjs-node, wasm, cpu)' })
-    .option('dataset', { choices: ['mnist', 'fashion-mnist'], describe: 'shortcut for config data.dataset' })
+    .option('config', configOption("JSON config file ('-' = stdin); flags override its values"))
+    .option('backend', backendOption('compute backend (default auto: tfjs-node-gpu, tfjs-node, wasm, cpu)'))
+    .option('dataset', datasetOption())
     .option('epochs', { type: 'number', describe: 'epochs of this stage' })
     .option('lr', { type: 'number', describe: 'initial learning rate of this stage' })
     .option('batch-size', { type: 'number', describe: 'batch size of this stage' })
-    .option('seed', { type: 'number', describe: 'seed for initial weights, shuffling and dropout' })
-    .option('replicas', { type: 'string', describe: "training replicas in worker threads (a number or 'auto'; wasm/cpu only)" })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'replace --out even if it holds other files' }) as Argv<T & TrainingFlags>;
+    .option('seed', seedOption('seed for initial weights, shuffling and dropout'))
+    .option('replicas', replicasOption())
+    .option('overwrite', overwriteOption()) as Argv<T & TrainingFlags>;
+}
+
+/** Overrides of the config's top level that several commands share: backend, seed, replicas. */
+export function runtimeOverrides(argv: { backend?: string; seed?: number; replicas?: string }): Override[] {
+  return [
+    { path: ['backend'], value: argv.backend, flag: '--backend' },
+    { path: ['seed'], value: argv.seed, flag: '--seed' },
+    replicasOverride(argv.replicas),
+  ];
 }
 
 /** Overrides for the stage's section (train, finetune) plus the global ones. */
 export function trainingOverrides(argv: TrainingFlags, section: 'train' | 'finetune'): Override[] {
   return [
-    { path: ['backend'], value: argv.backend, flag: '--backend' },
-    { path: ['seed'], value: argv.seed, flag: '--seed' },
-    replicasOverride(argv.replicas),
+    ...runtimeOverrides(argv),
     { path: [section, 'epochs'], value: argv.epochs, flag: '--epochs' },
     { path: [section, 'lr'], value: argv.lr, flag: '--lr' },
     { path: [section, 'batchSize'], value: argv['batch-size'], flag: '--batch-size' },
@@ -45,7 +114,17 @@ export function replicasOverride(value: string | undefined): Override {
   return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
 }
 
-/** `--dataset` sets data.dataset, keeping the rest of the config's data section. */
+/** `--dataset` sets data.dataset; the config's other data keys must be ones that dataset takes. */
 export function datasetOverride(argv: TrainingFlags): Override[] {
   return [{ path: ['data', 'dataset'], value: argv.dataset, flag: '--dataset' }];
+}
+
+/** `--ratio` / `--threshold` replace the config's choice of ratio vs threshold rather than conflicting with it. */
+export function pruneAmountOverrides(argv: { ratio?: number; threshold?: number }): Override[] {
+  return [
+    { path: ['prune', 'ratio'], value: argv.ratio, flag: '--ratio' },
+    ...(argv.ratio !== undefined ? [{ path: ['prune', 'threshold'], value: null, flag: '--ratio' }] : []),
+    { path: ['prune', 'threshold'], value: argv.threshold, flag: '--threshold' },
+    ...(argv.threshold !== undefined ? [{ path: ['prune', 'ratio'], value: null, flag: '--threshold' }] : []),
+  ];
 }

@@ -1,9 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { runPipeline } from '../pipeline/stages.js';
+import { runPipeline } from '../pipeline/run.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { replicasOverride } from './options.js';
+import { backendOption, configOption, outOption, overwriteOption, pruneAmountOverrides, replicasOption, runtimeOverrides, seedOption } from './options.js';
 
 interface RunFlags extends GlobalFlags {
   config: string;
@@ -23,24 +23,21 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
   describe: 'the whole pipeline from one config: (train or load) -> sparsity train -> prune -> fine-tune -> report',
   builder: (y) =>
     y
-      .option('config', { type: 'string', demandOption: true, describe: "JSON config ('-' = stdin), e.g. configs/quickstart.json" })
-      .option('out', { type: 'string', describe: 'output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json' })
-      .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'compute backend' })
-      .option('seed', { type: 'number', describe: 'seed for weights, shuffling and dropout' })
+      .option('config', configOption("JSON config ('-' = stdin), e.g. configs/quickstart.json", true))
+      .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html', false))
+      .option('backend', backendOption('compute backend'))
+      .option('seed', seedOption('seed for weights, shuffling and dropout'))
       .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })
       .option('train-epochs', { type: 'number', describe: 'sparsity-training epochs' })
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
-      .option('replicas', { type: 'string', describe: "training replicas in worker threads (a number or 'auto'; wasm/cpu only)" })
-      .option('overwrite', { type: 'boolean', default: false, describe: 'replace output folders even if they hold other files' }),
+      .option('replicas', replicasOption())
+      .option('overwrite', overwriteOption('replace output folders even if they hold other files')),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
-      { path: ['backend'], value: argv.backend, flag: '--backend' },
-      { path: ['seed'], value: argv.seed, flag: '--seed' },
-      replicasOverride(argv.replicas),
-      { path: ['prune', 'ratio'], value: argv.ratio, flag: '--ratio' },
-      ...(argv.ratio !== undefined ? [{ path: ['prune', 'threshold'], value: null, flag: '--ratio' }] : []),
+      ...runtimeOverrides(argv),
+      ...pruneAmountOverrides(argv),
       { path: ['train', 'epochs'], value: argv['train-epochs'], flag: '--train-epochs' },
       { path: ['finetune', 'epochs'], value: argv['finetune-epochs'], flag: '--finetune-epochs' },
       { path: ['data', 'trainLimit'], value: argv['train-limit'], flag: '--train-limit' },

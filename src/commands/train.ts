@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { trainCommandJob } from '../pipeline/stages.js';
+import { trainFromConfig } from '../pipeline/stages/train.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { datasetOverride, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface TrainFlags extends GlobalFlags, TrainingFlags {
   model?: string;
@@ -15,8 +15,8 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
   describe: 'sparsity training: task loss + lambda * sum|gamma| over every BatchNorm scale',
   builder: (y) =>
     withTrainingFlags(y)
-      .option('model', { type: 'string', describe: 'model.json to train (default: the config\'s model)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the trained model (+ train-log.jsonl)' })
+      .option('model', modelOption("model.json to train (default: the config's model)", false))
+      .option('out', outOption('folder for the trained model (+ train-log.jsonl)'))
       .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }) as never,
   handler: async (argv) => {
     const out = outputFor(argv);
@@ -26,7 +26,7 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
       { path: ['train', 'sparsity'], value: argv.lambda, flag: '--lambda' },
       ...(argv.model !== undefined ? [{ path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' }] : []),
     ]);
-    const result = await trainCommandJob(config, 'train', argv.out, { overwrite: argv.overwrite }, out);
+    const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out);
     if (argv.json) out.json(result);
     else out.data(result.model);
   },

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ImageArray } from './dataset.js';
 
-export const CIFAR_SIDE = 32;
+const CIFAR_SIDE = 32;
 const PLANE = CIFAR_SIDE * CIFAR_SIDE;
 const PIXELS = 3 * PLANE;
 
@@ -30,7 +30,7 @@ export function cifarLayout(variant: CifarVariant, labels: Cifar100Labels = 'fin
 }
 
 /** Parses one binary batch file's bytes; `file` names it in errors. */
-export function parseCifar(bytes: Uint8Array, file: string, layout: CifarLayout): { images: ImageArray; labels: Uint8Array } {
+function parseCifar(bytes: Uint8Array, file: string, layout: CifarLayout): { images: ImageArray; labels: Uint8Array } {
   const record = layout.labelBytes + PIXELS;
   // The python version of the data set is a pickle (protocol 2+ starts with 0x80): say so.
   if (bytes.length > 0 && bytes[0] === 0x80) {
@@ -63,7 +63,7 @@ export function parseCifar(bytes: Uint8Array, file: string, layout: CifarLayout)
 }
 
 /** The files of a split, in `dir` or its standard subfolder (cifar-10-batches-bin / cifar-100-binary). */
-export function cifarFiles(variant: CifarVariant, dir: string, split: 'train' | 'test'): string[] {
+function cifarFiles(variant: CifarVariant, dir: string, split: 'train' | 'test'): string[] {
   const sub = variant === 'cifar10' ? 'cifar-10-batches-bin' : 'cifar-100-binary';
   const names =
     variant === 'cifar10'
@@ -80,7 +80,7 @@ export function cifarFiles(variant: CifarVariant, dir: string, split: 'train' | 
 }
 
 /** Reads and concatenates the files of one split. */
-export async function readCifar(files: string[], layout: CifarLayout): Promise<{ images: ImageArray; labels: Uint8Array }> {
+async function readCifar(files: string[], layout: CifarLayout): Promise<{ images: ImageArray; labels: Uint8Array }> {
   const parts = [];
   for (const file of files) {
     let bytes: Uint8Array;
@@ -102,4 +102,16 @@ export async function readCifar(files: string[], layout: CifarLayout): Promise<{
     at += p.images.count;
   }
   return { images: { count, height: CIFAR_SIDE, width: CIFAR_SIDE, channels: 3, data }, labels };
+}
+
+/** One split of `dir`, read and concatenated; errors about its labels name its files. */
+export async function readCifarSplit(
+  variant: CifarVariant,
+  dir: string,
+  split: 'train' | 'test',
+  layout: CifarLayout,
+): Promise<{ images: ImageArray; labels: Uint8Array; file: string }> {
+  const files = cifarFiles(variant, dir, split);
+  const { images, labels } = await readCifar(files, layout);
+  return { images, labels, file: files.join(', ') };
 }

@@ -21,8 +21,7 @@ import {
 } from './batch-source.js';
 
 export { mixSeed, mulberry32 } from './random.js';
-export { permutation } from './batch-source.js';
-export type { Augment, Batch, BatchOptions, BatchSource, PixelArray, Preprocess } from './batch-source.js';
+export type { Augment, Batch, BatchSource, Preprocess } from './batch-source.js';
 
 /** Maps uint8 to [0, 1]. */
 export const SCALE_ONLY: Preprocess = { scale: 1 / 255, mean: [0], std: [1] };

@@ -14,6 +14,7 @@ import {
   countBatches,
   epochOrder,
   preprocessCoefficients,
+  permutation,
   splitIndices,
   writeExample,
   type Augment,
@@ -22,11 +23,10 @@ import {
   type BatchSource,
 } from './batch-source.js';
 import { Dataset } from './dataset.js';
-import { permutation } from './batch-source.js';
 import { mixSeed } from './random.js';
 import { convertChannels, type TargetShape } from './transform.js';
 
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 
 type SharpFactory = typeof import('sharp').default;
 
@@ -111,7 +111,7 @@ export async function probeImageShape(file: string): Promise<TargetShape> {
  * `resize` (else its size must already match), then gray ↔ RGB with the same BT.601 rule as the
  * in-memory formats (sharp's own b-w conversion weighs colours differently).
  */
-export async function decodeImage(file: string, target: TargetShape, resize: boolean): Promise<Uint8Array> {
+async function decodeImage(file: string, target: TargetShape, resize: boolean): Promise<Uint8Array> {
   const sharp = await loadSharp();
   const decode = async (toSrgb: boolean) => {
     let img = sharp(file, { failOn: 'error' });

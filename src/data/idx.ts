@@ -36,7 +36,7 @@ function isGzip(bytes: Uint8Array): boolean {
 }
 
 /** Parses an IDX buffer (gunzipping first if needed). `file` only names the file in errors. */
-export function parseIdx(raw: Uint8Array, file: string): IdxArray {
+function parseIdx(raw: Uint8Array, file: string): IdxArray {
   let bytes = raw;
   if (isGzip(raw)) {
     try {
@@ -90,7 +90,7 @@ export async function readIdx(path: string): Promise<IdxArray> {
 }
 
 /** Checks an IDX array holds images: rank 3 (n,h,w) or rank 4 (n,h,w,c). */
-export function asImages(arr: IdxArray, file: string): IdxImages {
+function asImages(arr: IdxArray, file: string): IdxImages {
   const { dims, data } = arr;
   if (dims.length !== 3 && dims.length !== 4) {
     throw new InputError(`${file}: images must have rank 3 (n,h,w) or 4 (n,h,w,c), got rank ${dims.length} [${dims.join(', ')}]`);
@@ -104,7 +104,7 @@ export function asImages(arr: IdxArray, file: string): IdxImages {
 }
 
 /** Checks an IDX array holds labels: rank 1. */
-export function asLabels(arr: IdxArray, file: string): Uint8Array {
+function asLabels(arr: IdxArray, file: string): Uint8Array {
   if (arr.dims.length !== 1) {
     throw new InputError(`${file}: labels must have rank 1, got rank ${arr.dims.length} [${arr.dims.join(', ')}]`);
   }

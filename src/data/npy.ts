@@ -35,7 +35,7 @@ const TYPED: Record<string, { bytes: number; make: (buf: ArrayBuffer) => NpyData
 };
 
 /** Parses .npy bytes; `file` names the file (or npz member) in errors. */
-export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
+function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (bytes.length < 10 || !NPY_MAGIC.every((b, i) => bytes[i] === b)) {
     const magic = [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new InputError(`${file}: not a .npy file (magic bytes ${magic}, expected 93 4e 55 4d 50 59 "\\x93NUMPY")`);
@@ -101,7 +101,7 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
 }
 
 /** The members of a zip archive (name → uncompressed bytes), read via its central directory. */
-export function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
+function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // End of central directory record: search back over a comment of up to 64 KiB.
   let eocd = -1;
@@ -171,23 +171,21 @@ export function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8A
   return members;
 }
 
-/** Reads the named arrays of an .npz (keys without the .npy suffix). */
-export async function readNpz(path: string, keys: string[]): Promise<Map<string, NpyArray>> {
+/** Reads the named arrays of an .npz (keys without the .npy suffix), in the order of `keys`. */
+export async function readNpz(path: string, keys: string[]): Promise<NpyArray[]> {
   const members = unzip(await readBytes(path, '.npz'), path);
-  const out = new Map<string, NpyArray>();
-  for (const key of keys) {
+  return keys.map((key) => {
     const read = members.get(`${key}.npy`) ?? members.get(key);
     if (read === undefined) {
       const have = [...members.keys()].map((n) => n.replace(/\.npy$/, '')).join(', ');
       throw new InputError(`${path}: has no array '${key}' (it has: ${have || 'nothing'})`);
     }
-    out.set(key, parseNpy(read(), `${path}:${key}`));
-  }
-  return out;
+    return parseNpy(read(), `${path}:${key}`);
+  });
 }
 
 /** Checks an array holds images: uint8/float32, rank 3 (n,h,w) or 4 (n,h,w,c). */
-export function npyImages(arr: NpyArray, file: string): ImageArray {
+function npyImages(arr: NpyArray, file: string): ImageArray {
   if (arr.dtype !== 'u1' && arr.dtype !== 'f4') {
     throw new InputError(`${file}: images must be uint8 or float32, got dtype ${arr.dtype}`);
   }
@@ -204,7 +202,7 @@ export function npyImages(arr: NpyArray, file: string): ImageArray {
 }
 
 /** Checks an array holds integer class labels (rank 1, or N×1), 0 ≤ label < numClasses when known. */
-export function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array {
+function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array {
   if (!/^[iub][1248]$/.test(arr.dtype)) throw new InputError(`${file}: labels must be integers, got dtype ${arr.dtype}`);
   if (!(arr.shape.length === 1 || (arr.shape.length === 2 && arr.shape[1] === 1))) {
     throw new InputError(`${file}: labels must have shape (n,) or (n, 1), got (${arr.shape.join(', ')})`);
@@ -219,4 +217,19 @@ export function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int
     out[i] = v;
   }
   return out;
+}
+
+/** A split from its images and labels arrays (each checked, counts agreeing); labels name it in errors. */
+export function npySplit(
+  imagesArr: NpyArray,
+  labelsArr: NpyArray,
+  imagesFile: string,
+  labelsFile: string,
+): { images: ImageArray; labels: Int32Array; file: string } {
+  const images = npyImages(imagesArr, imagesFile);
+  const labels = npyLabels(labelsArr, labelsFile);
+  if (images.count !== labels.length) {
+    throw new InputError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${images.count} images`);
+  }
+  return { images, labels, file: labelsFile };
 }

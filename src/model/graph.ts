@@ -6,23 +6,20 @@
  * named `layer:call:index`, and every tensor carries its shape with the batch dim as null.
  * Nested models (a Sequential/Model used as a layer) get their own inner graph.
  *
- * Shapes come from the layer's handler (src/prune/handlers: `outputShapes`, fast, no tfjs
+ * Shapes come from the layer's handler (src/layers/handlers: `outputShapes`, fast, no tfjs
  * objects) and, for any other layer type or config, from tfjs itself: the single layer is
  * deserialised and asked for `computeOutputShape` — that never builds the layer, so no weights
  * are allocated.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-// The registry's handlers import only types from this module, so there is no runtime cycle.
-import { getHandler } from '../prune/registry.js';
+import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
+import type { LayerConfig, Shape } from '../layers/types.js';
 import type { LayerJson, ModelJson } from './topology.js';
+import { nestedModelInputShape } from './nested-input.js';
 
-/** A tensor shape, batch dimension first (null when unknown). */
-export type Shape = (number | null)[];
-
-// Keras configs are open-ended JSON; the handlers read the fields they know.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type LayerConfig = Record<string, any>;
+// Shared with the per-layer handlers (src/layers), which sit below this module.
+export type { LayerConfig, Shape } from '../layers/types.js';
 
 export interface GraphTensor {
   id: string;
@@ -82,14 +79,15 @@ export function unwrapTopology(topology: ModelJson): ModelJson {
 /**
  * Builds the graph of a model topology.
  * `inputShapes` is used when the topology does not state its own input shape (nested Sequential).
+ * `registry` gives the handlers' shape rules (other layers ask tfjs).
  */
-export function buildGraph(topology: ModelJson, inputShapes?: Shape[]): LayerGraph {
+export function buildGraph(topology: ModelJson, inputShapes?: Shape[], registry: LayerRegistry = defaultRegistry): LayerGraph {
   const top = unwrapTopology(topology);
   if (top === null || typeof top !== 'object' || typeof top.class_name !== 'string') {
     throw new InputError('model topology has no class_name: is this a tfjs layers model.json?');
   }
-  if (top.class_name === 'Sequential') return buildSequential(top, inputShapes);
-  if (top.class_name === 'Model' || top.class_name === 'Functional') return buildFunctional(top);
+  if (top.class_name === 'Sequential') return buildSequential(top, inputShapes, registry);
+  if (top.class_name === 'Model' || top.class_name === 'Functional') return buildFunctional(top, registry);
   throw new InputError(`unsupported model class '${top.class_name}' (expected Sequential, Model or Functional)`);
 }
 
@@ -132,6 +130,7 @@ function addNode(graph: LayerGraph, node: GraphNode): void {
 }
 
 function makeNode(
+  registry: LayerRegistry,
   layer: LayerJson,
   name: string,
   callIndex: number,
@@ -143,17 +142,17 @@ function makeNode(
   let inner: LayerGraph | undefined;
   let outputShapes: Shape[];
   if (isModelClass(layer.class_name)) {
-    inner = buildGraph({ class_name: layer.class_name, config }, inputShapes);
+    inner = buildGraph({ class_name: layer.class_name, config }, inputShapes, registry);
     outputShapes = inner.outputs.map((t) => inner!.tensors.get(t)!.shape);
   } else {
-    outputShapes = inferOutputShapes(name, layer.class_name, config, inputShapes);
+    outputShapes = inferOutputShapes(name, layer.class_name, config, inputShapes, registry);
   }
   const id = callIndex === 0 ? name : `${name}#${callIndex}`;
   const outputs = outputShapes.map((_, i) => `${name}:${callIndex}:${i}`);
   return { id, name, className: layer.class_name, config, layer, callIndex, callCount, inputs, outputs, inputShapes, outputShapes, inner };
 }
 
-function buildSequential(top: ModelJson, inputShapes?: Shape[]): LayerGraph {
+function buildSequential(top: ModelJson, inputShapes: Shape[] | undefined, registry: LayerRegistry): LayerGraph {
   const layers = sequentialLayers(top);
   const modelName: string = (Array.isArray(top.config) ? undefined : top.config?.name) ?? 'sequential';
   const graph = newGraph(modelName, 'sequential', layers);
@@ -165,12 +164,13 @@ function buildSequential(top: ModelJson, inputShapes?: Shape[]): LayerGraph {
     const name = layerName(layers[0], 0);
     const shape = declaredInputShape(layers[0].config) ?? inputShapes?.[0];
     if (shape === undefined) throw new InputError(`input layer '${name}' has no batch_input_shape`);
-    const node = makeNode(layers[0], name, 0, 1, [], [shape]);
+    const node = makeNode(registry, layers[0], name, 0, 1, [], [shape]);
     addNode(graph, node);
     current = node.outputs[0];
     start = 1;
   } else {
-    const shape = declaredInputShape(layers[0].config ?? {}) ?? inputShapes?.[0];
+    // A nested model as first layer declares its input inside (Teachable Machine exports).
+    const shape = declaredInputShape(layers[0].config ?? {}) ?? inputShapes?.[0] ?? nestedModelInputShape(layers[0]);
     if (shape === undefined) {
       throw new InputError(`first layer '${layerName(layers[0], 0)}' of '${modelName}' has no batch_input_shape`);
     }
@@ -181,7 +181,7 @@ function buildSequential(top: ModelJson, inputShapes?: Shape[]): LayerGraph {
   graph.inputs.push(current);
   for (let i = start; i < layers.length; i++) {
     const name = layerName(layers[i], i);
-    const node = makeNode(layers[i], name, 0, 1, [current], [graph.tensors.get(current)!.shape]);
+    const node = makeNode(registry, layers[i], name, 0, 1, [current], [graph.tensors.get(current)!.shape]);
     if (node.outputs.length !== 1) {
       throw new InputError(`layer '${name}' in Sequential '${modelName}' has ${node.outputs.length} outputs (expected 1)`);
     }
@@ -202,7 +202,7 @@ function parseRef(ref: unknown, where: string): TensorRefJson {
   return [ref[0], Number(ref[1] ?? 0), Number(ref[2] ?? 0)];
 }
 
-function buildFunctional(top: ModelJson): LayerGraph {
+function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
   const config = top.config ?? {};
   const layers: LayerJson[] = Array.isArray(config.layers) ? config.layers : [];
   const modelName: string = config.name ?? 'model';
@@ -252,10 +252,10 @@ function buildFunctional(top: ModelJson): LayerGraph {
       if (p.layer.class_name === 'InputLayer') {
         const shape = declaredInputShape(p.layer.config ?? {});
         if (shape === undefined) throw new InputError(`input layer '${p.name}' has no batch_input_shape`);
-        addNode(graph, makeNode(p.layer, p.name, 0, 1, [], [shape]));
+        addNode(graph, makeNode(registry, p.layer, p.name, 0, 1, [], [shape]));
       } else {
         const shapes = p.inputs.map((t) => graph.tensors.get(t)!.shape);
-        addNode(graph, makeNode(p.layer, p.name, p.call, p.count, p.inputs, shapes));
+        addNode(graph, makeNode(registry, p.layer, p.name, p.call, p.count, p.inputs, shapes));
       }
     }
     if (waiting.length === pending.length) {
@@ -319,9 +319,15 @@ export function instantiateLayer(name: string, className: string, config: LayerC
 }
 
 /** Output shapes of one layer call given its input shapes. */
-export function inferOutputShapes(name: string, className: string, config: LayerConfig, inputShapes: Shape[]): Shape[] {
+function inferOutputShapes(
+  name: string,
+  className: string,
+  config: LayerConfig,
+  inputShapes: Shape[],
+  registry: LayerRegistry,
+): Shape[] {
   if (inputShapes.length === 0) throw new InputError(`layer '${name}' (${className}) has no inputs`);
-  const ruled = getHandler(className)?.outputShapes?.(config, inputShapes);
+  const ruled = registry.get(className)?.outputShapes?.(config, inputShapes);
   if (ruled !== undefined) return ruled;
   const layer = instantiateLayer(name, className, config);
   let out: tf.Shape | tf.Shape[];

@@ -27,14 +27,10 @@ export interface ModelJson {
   backend?: string;
 }
 
-export type WeightDType = 'float32' | 'int32';
+import type { Weight } from '../layers/types.js';
 
-/** One weight tensor, dequantized: row-major data of `shape`. */
-export interface Weight {
-  shape: number[];
-  dtype: WeightDType;
-  data: Float32Array | Int32Array;
-}
+// The weight types are shared with the per-layer handlers, whose module imports nothing from slim.
+export type { Weight, WeightDType } from '../layers/types.js';
 
 /** Weights by manifest name (e.g. `conv2d_1/kernel`); iteration order is the manifest's order. */
 export type WeightMap = Map<string, Weight>;
@@ -50,4 +46,23 @@ export interface ModelArtifacts {
   trainingConfig?: any;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   userDefinedMetadata?: Record<string, any>;
+}
+
+/** A weight as the manifest describes it (dtype before slim's bool→int32 widening). */
+export interface WeightSpecSummary {
+  name: string;
+  shape: number[];
+  dtype: string;
+}
+
+export type LoadedModel = ModelArtifacts & {
+  /** Every weight in manifest order; available even when weights were not read. */
+  weightSpecs: WeightSpecSummary[];
+  /** Absolute path of the model.json that was read. */
+  path: string;
+};
+
+export interface ReadModelOptions {
+  /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
+  weights?: boolean;
 }

@@ -1,17 +1,15 @@
 /**
- * Config → batch sources: which reader (IDX, CIFAR, .npy/.npz, image folder), limits, resize and
- * channel conversion to the target shape, validation split, augmentation of the training split,
- * and the preprocessing to apply per batch.
+ * Config → batch sources. The format (src/data/formats/, picked by `dataset`) reads the stored
+ * splits; the steps every format shares happen here: limits, the target shape (resize and
+ * channel conversion), the validation split, augmentation of the training split, streaming, and
+ * the preprocessing to apply per batch.
  */
 import { InputError } from '../errors.js';
-import { resolveSource, type SourceSpec } from '../data/sources.js';
-import { Dataset, type Augment, type BatchSource, type ImageArray, type Preprocess } from '../data/dataset.js';
-import { readIdxPair } from '../data/idx.js';
-import { cifarFiles, cifarLayout, readCifar } from '../data/cifar.js';
-import { npyImages, npyLabels, readNpy, readNpz, type NpyArray } from '../data/npy.js';
-import { ImageFolderSource, limitListing, listImageFolder, probeImageShape, type FolderListing } from '../data/folder.js';
+import { Dataset, type Augment, type BatchSource, type Preprocess } from '../data/dataset.js';
+import { ImageFolderSource, limitListing, probeImageShape, type FolderListing } from '../data/folder.js';
+import { openFormat, type DataConfig } from '../data/formats/index.js';
+import type { ArraysReader, FilesReader, Split, StoredSplit } from '../data/formats/format.js';
 import { toShape, type TargetShape } from '../data/transform.js';
-import type { DataConfig } from '../config/schema.js';
 
 export interface PreparedData {
   /** In memory (Dataset) or, for `stream: true` image folders, decoded on the fly. */
@@ -38,88 +36,13 @@ export interface ShapeHints {
   numClasses?: number;
 }
 
-type Split = 'train' | 'test';
-
-interface RawSplit {
-  images: ImageArray;
-  labels: Uint8Array | Int32Array;
-  /** The file named in errors about this split. */
-  file: string;
-}
-
-function idxSpec(data: DataConfig): SourceSpec {
-  if (data.dataset === 'idx') {
-    return { kind: 'idx', trainImages: data.trainImages!, trainLabels: data.trainLabels!, testImages: data.testImages, testLabels: data.testLabels };
-  }
-  if (data.dataset === 'fashion-mnist') return { kind: 'fashion-mnist', dir: data.dir };
-  return { kind: 'mnist' };
-}
-
-/** Fixed class counts of formats that define them (labels outside are errors naming the file). */
-function knownClasses(data: DataConfig): number | undefined {
-  if (data.dataset === 'cifar10' || data.dataset === 'cifar100') return cifarLayout(data.dataset, data.labels).numClasses;
-  return undefined;
-}
-
-function checkCount(images: ImageArray, labels: ArrayLike<number>, imagesFile: string, labelsFile: string): void {
-  if (images.count !== labels.length) {
-    throw new InputError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${images.count} images`);
-  }
-}
-
-function fromNpy(imagesArr: NpyArray, labelsArr: NpyArray, imagesFile: string, labelsFile: string): RawSplit {
-  const images = npyImages(imagesArr, imagesFile);
-  const labels = npyLabels(labelsArr, labelsFile);
-  checkCount(images, labels, imagesFile, labelsFile);
-  return { images, labels, file: labelsFile };
-}
-
-/** Reads one split of an in-memory format, as stored. */
-async function readRawSplit(data: DataConfig, split: Split): Promise<RawSplit> {
-  const imagesKey = split === 'train' ? 'trainImages' : 'testImages';
-  const labelsKey = split === 'train' ? 'trainLabels' : 'testLabels';
-  switch (data.dataset) {
-    case 'mnist':
-    case 'fashion-mnist':
-    case 'idx': {
-      const paths = resolveSource(idxSpec(data));
-      const imagesFile = paths[imagesKey];
-      const labelsFile = paths[labelsKey];
-      if (imagesFile === undefined || labelsFile === undefined) throw new InputError(`dataset ${data.dataset}: a test split is required (testImages/testLabels)`);
-      const { images, labels } = await readIdxPair(imagesFile, labelsFile);
-      return { images, labels, file: labelsFile };
-    }
-    case 'cifar10':
-    case 'cifar100': {
-      const files = cifarFiles(data.dataset, data.dir!, split);
-      const { images, labels } = await readCifar(files, cifarLayout(data.dataset, data.labels));
-      return { images, labels, file: files.join(', ') };
-    }
-    case 'npy': {
-      const imagesFile = data[imagesKey]!;
-      const labelsFile = data[labelsKey]!;
-      const [imagesArr, labelsArr] = await Promise.all([readNpy(imagesFile), readNpy(labelsFile)]);
-      return fromNpy(imagesArr, labelsArr, imagesFile, labelsFile);
-    }
-    case 'npz': {
-      const file = data.file!;
-      const imagesName = data.keys[imagesKey];
-      const labelsName = data.keys[labelsKey];
-      const arrays = await readNpz(file, [imagesName, labelsName]);
-      return fromNpy(arrays.get(imagesName)!, arrays.get(labelsName)!, `${file}:${imagesName}`, `${file}:${labelsName}`);
-    }
-    case 'folder':
-      throw new Error('image folders are not read by readRawSplit');
-  }
-}
-
 function maxLabel(labels: ArrayLike<number>): number {
   let m = -1;
   for (let i = 0; i < labels.length; i++) if (labels[i]! > m) m = labels[i]!;
   return m;
 }
 
-function checkLabels(raw: RawSplit, numClasses: number): void {
+function checkLabels(raw: StoredSplit, numClasses: number): void {
   for (let i = 0; i < raw.labels.length; i++) {
     const l = raw.labels[i]!;
     if (l < 0 || l >= numClasses) throw new InputError(`${raw.file}: label ${i} is ${l}, outside 0..${numClasses - 1}`);
@@ -140,76 +63,90 @@ function augmentOf(data: DataConfig, seed: number): Augment | undefined {
   return pad > 0 || flip ? { pad, flip, seed } : undefined;
 }
 
+function limitOf(data: DataConfig, split: Split): number | undefined {
+  return split === 'train' ? data.trainLimit : data.testLimit;
+}
+
+type SplitSource = Dataset | ImageFolderSource;
+
 interface Loaded {
-  train?: Dataset | ImageFolderSource;
-  test: Dataset | ImageFolderSource;
+  /** The splits asked for, in that order. */
+  sources: Map<Split, SplitSource>;
   numClasses: number;
   classNames?: string[];
   shape: TargetShape;
 }
 
-/** In-memory formats: read, limit, check labels, convert to the target shape. */
-async function loadArrays(data: DataConfig, hints: ShapeHints, splits: Split[]): Promise<Loaded> {
-  const raws = new Map<Split, RawSplit>();
-  for (const split of splits) raws.set(split, await readRawSplit(data, split));
-  const limited = new Map<Split, RawSplit>();
-  for (const [split, raw] of raws) {
-    const limit = split === 'train' ? data.trainLimit : data.testLimit;
-    const ds = new Dataset({ images: raw.images, labels: raw.labels, numClasses: Math.max(maxLabel(raw.labels) + 1, 1), name: raw.file });
-    const cut = limit !== undefined ? ds.limit(limit) : ds;
-    limited.set(split, { images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images }, labels: cut.labels, file: raw.file });
-  }
-  const fixed = knownClasses(data) ?? hints.numClasses;
-  const numClasses = fixed ?? Math.max(...[...limited.values()].map((r) => maxLabel(r.labels) + 1));
-  for (const raw of limited.values()) checkLabels(raw, numClasses);
-  const first = limited.get(splits[0]!)!.images;
-  const target = targetOf(data, hints, first);
-  const out: Partial<Record<Split, Dataset>> = {};
-  for (const [split, raw] of limited) {
-    const { images } = raw;
-    if (data.resize === undefined && hints.height === undefined && (images.height !== target.height || images.width !== target.width)) {
-      throw new InputError(
-        `${raw.file}: ${split} images are ${images.height}x${images.width}, the ${splits[0]} images ${target.height}x${target.width}; set data.resize`,
-      );
-    }
-    if (![1, 3].includes(images.channels) && images.channels !== target.channels) {
-      throw new InputError(`${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`);
-    }
-    out[split] = new Dataset({ images: toShape(images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` });
-  }
-  return { train: out.train, test: out.test!, numClasses, shape: target };
+function sourceOf(loaded: Loaded, split: Split): SplitSource {
+  const source = loaded.sources.get(split);
+  if (source === undefined) throw new Error(`the ${split} split was not loaded`);
+  return source;
 }
 
-/** Image folders: list, limit, pick the target shape; decode into memory unless streaming. */
-async function loadFolders(data: DataConfig, hints: ShapeHints, splits: Split[], seed: number, streamed: (split: Split) => boolean): Promise<Loaded> {
-  // Classes come from the training folder even when only the test split is wanted.
-  const trainListing = await listImageFolder(data.trainDir!);
+/** The first `limit` examples (Dataset.limit's rule), as stored. */
+function limitStored(raw: StoredSplit, limit: number | undefined): StoredSplit {
+  if (limit === undefined) return raw;
+  const cut = new Dataset({ images: raw.images, labels: raw.labels, numClasses: Math.max(maxLabel(raw.labels) + 1, 1), name: raw.file }).limit(limit);
+  return { images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images }, labels: cut.labels, file: raw.file };
+}
+
+/** Stored images that cannot become `target` without a resize nobody asked for, or a channel conversion slim lacks. */
+function checkConvertible(raw: StoredSplit, split: Split, first: Split, target: TargetShape, resizeAsked: boolean): void {
+  const { images } = raw;
+  if (!resizeAsked && (images.height !== target.height || images.width !== target.width)) {
+    throw new InputError(`${raw.file}: ${split} images are ${images.height}x${images.width}, the ${first} images ${target.height}x${target.width}; set data.resize`);
+  }
+  if (![1, 3].includes(images.channels) && images.channels !== target.channels) {
+    throw new InputError(`${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`);
+  }
+}
+
+/** In-memory formats: read, limit, check labels, convert to the target shape. */
+async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHints, splits: Split[]): Promise<Loaded> {
+  const stored = new Map<Split, StoredSplit>();
+  for (const split of splits) stored.set(split, await reader.read(split));
+  for (const [split, raw] of stored) stored.set(split, limitStored(raw, limitOf(data, split)));
+  const numClasses = reader.numClasses ?? hints.numClasses ?? Math.max(...[...stored.values()].map((r) => maxLabel(r.labels) + 1));
+  for (const raw of stored.values()) checkLabels(raw, numClasses);
+  const [[first, firstRaw]] = stored;
+  const target = targetOf(data, hints, firstRaw.images);
+  const sources = new Map<Split, SplitSource>();
+  for (const [split, raw] of stored) {
+    checkConvertible(raw, split, first, target, data.resize !== undefined || hints.height !== undefined);
+    sources.set(split, new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }));
+  }
+  return { sources, numClasses, shape: target };
+}
+
+/** Image files: list, limit (a seeded subset), pick the target shape; decode into memory unless streaming. */
+async function loadFiles(data: DataConfig, reader: FilesReader, hints: ShapeHints, splits: Split[], seed: number): Promise<Loaded> {
+  // Classes come from the training split even when only the test split is wanted.
+  const trainListing = await reader.list('train');
   const classNames = trainListing.classNames;
   const listings = new Map<Split, FolderListing>();
   for (const split of splits) {
-    const listing = split === 'train' ? trainListing : await listImageFolder(data.testDir!, classNames);
-    const limit = split === 'train' ? data.trainLimit : data.testLimit;
+    const listing = split === 'train' ? trainListing : await reader.list(split, classNames);
+    const limit = limitOf(data, split);
     listings.set(split, limit !== undefined ? limitListing(listing, limit, seed) : listing);
   }
   const numClasses = Math.max(classNames.length, hints.numClasses ?? 0);
-  const probe = await probeImageShape(listings.get(splits[0]!)!.files[0]!);
-  const target = targetOf(data, hints, probe);
+  const [[, firstListing]] = listings;
+  const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]!));
   const resize = data.resize !== undefined || hints.height !== undefined || hints.width !== undefined;
-  const out: Partial<Record<Split, Dataset | ImageFolderSource>> = {};
+  const sources = new Map<Split, SplitSource>();
   for (const [split, listing] of listings) {
-    const source = new ImageFolderSource({
-      name: `folder/${split}`,
-      files: listing.files,
-      labels: listing.labels,
-      numClasses,
-      classNames,
-      target,
-      resize,
-      prefetch: data.prefetch,
-    });
-    out[split] = streamed(split) ? source : await source.loadAll();
+    const { files, labels } = listing;
+    const source = new ImageFolderSource({ name: `${data.dataset}/${split}`, files, labels, numClasses, classNames, target, resize, prefetch: data.prefetch });
+    // The test split streams too when the config streams.
+    sources.set(split, data.stream ? source : await source.loadAll());
   }
-  return { train: out.train, test: out.test!, numClasses, classNames, shape: target };
+  return { sources, numClasses, classNames, shape: target };
+}
+
+/** The splits asked for, read by the config's format and brought to the target shape. */
+function loadSplits(data: DataConfig, hints: ShapeHints, splits: Split[], seed: number): Promise<Loaded> {
+  const reader = openFormat(data);
+  return reader.form === 'files' ? loadFiles(data, reader, hints, splits, seed) : loadArrays(data, reader, hints, splits);
 }
 
 function checkPreprocess(preprocess: Preprocess, channels: number): void {
@@ -233,10 +170,10 @@ function shapeText(shape: TargetShape): string {
 
 export async function prepareData(config: DataConfig | undefined, seed: number): Promise<PreparedData> {
   const data = requireData(config);
-  const loaded = data.dataset === 'folder' ? await loadFolders(data, {}, ['train', 'test'], seed, () => data.stream) : await loadArrays(data, {}, ['train', 'test']);
-  let train: Dataset | ImageFolderSource = loaded.train!;
-  const test = loaded.test!;
-  let val: Dataset | ImageFolderSource | undefined;
+  const loaded = await loadSplits(data, {}, ['train', 'test'], seed);
+  let train = sourceOf(loaded, 'train');
+  const test = sourceOf(loaded, 'test');
+  let val: SplitSource | undefined;
   if (data.validationSplit > 0) ({ train, val } = train.split(data.validationSplit, seed));
   train = train.withAugment(augmentOf(data, seed));
   checkPreprocess(data.preprocess, loaded.shape.channels);
@@ -270,10 +207,8 @@ export type PreparedTestData = Omit<PreparedData, 'train' | 'val'>;
  */
 export async function prepareTestData(config: DataConfig | undefined, seed: number, hints: ShapeHints = {}): Promise<PreparedTestData> {
   const data = requireData(config);
-  // The test split streams when the config streams, as in prepareData.
-  const loaded =
-    data.dataset === 'folder' ? await loadFolders(data, hints, ['test'], seed, () => data.stream) : await loadArrays(data, hints, ['test']);
-  const test = loaded.test;
+  const loaded = await loadSplits(data, hints, ['test'], seed);
+  const test = sourceOf(loaded, 'test');
   checkPreprocess(data.preprocess, loaded.shape.channels);
   return {
     test,

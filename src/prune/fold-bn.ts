@@ -5,15 +5,15 @@
  *
  * Which layers are affine maps (BN) and which can absorb one (Conv*, DepthwiseConv2D,
  * SeparableConv2D's pointwise part, Dense) is per-layer knowledge kept in the handler registry:
- * `inferenceAffine` and `foldsAffine` (see types.ts). This file only walks the graph, checks
+ * `inferenceAffine` and `foldsAffine` (see src/layers/types.ts). This file only walks the graph, checks
  * that the producer's output feeds the BN alone, does the arithmetic (float64, stored float32)
  * and rewires the topology.
  */
 import { buildGraph, unwrapTopology, type GraphNode, type LayerGraph } from '../model/graph.js';
 import type { LayerJson, ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
-import { callOf } from './groups.js';
-import { getHandler } from './registry.js';
-import type { AffineFoldFacet, ChannelAffine } from './types.js';
+import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
+import type { AffineFoldFacet, ChannelAffine } from '../layers/types.js';
+import { callOf } from './walk.js';
 import { indexWeights, roleWeightsOf } from './weights.js';
 
 /** A BN that was folded: its path ('outer/bn' inside nested models) and the layer that absorbed it. */
@@ -43,6 +43,7 @@ interface Container {
 }
 
 interface Context {
+  registry: LayerRegistry;
   weights: WeightMap;
   index: Map<string, Map<string, string>>;
   /** New bias weights, keyed by the manifest name of the kernel they go after. */
@@ -59,12 +60,12 @@ interface FoldPlan {
 }
 
 /** Folds every foldable BatchNormalization (top level and inside nested models) into its producer. */
-export function foldBatchNorm(artifacts: ModelArtifacts): FoldBatchNormResult {
+export function foldBatchNorm(artifacts: ModelArtifacts, registry: LayerRegistry = defaultRegistry): FoldBatchNormResult {
   const topology = structuredClone(artifacts.modelTopology);
   // The graph is built from the clone, so its nodes' `layer` entries are the JSON we rewrite.
-  const graph = buildGraph(topology);
+  const graph = buildGraph(topology, undefined, registry);
   const weights: WeightMap = new Map(artifacts.weights);
-  const ctx: Context = { weights, index: indexWeights(weights), addedAfter: new Map(), folded: [], skipped: [] };
+  const ctx: Context = { registry, weights, index: indexWeights(weights), addedAfter: new Map(), folded: [], skipped: [] };
   foldInGraph(graph, unwrapTopology(topology), '', ctx);
 
   // Manifest order: a new bias goes right after its kernel, as tfjs itself would list it.
@@ -86,7 +87,7 @@ function foldInGraph(graph: LayerGraph, container: Container, prefix: string, ct
       if (node.callIndex === 0) foldInGraph(node.inner, node.layer, `${prefix}${node.name}/`, ctx);
       continue;
     }
-    const handler = getHandler(node.className);
+    const handler = ctx.registry.get(node.className);
     if (handler?.inferenceAffine === undefined || node.callIndex > 0) continue;
     const bnPath = prefix + node.name;
     const plan = planFold(graph, node, ctx);
@@ -105,7 +106,7 @@ function foldInGraph(graph: LayerGraph, container: Container, prefix: string, ct
 function planFold(graph: LayerGraph, bn: GraphNode, ctx: Context): FoldPlan | string {
   if (bn.callCount > 1) return `is called ${bn.callCount} times (shared layer)`;
   if (bn.inputs.length !== 1) return `has ${bn.inputs.length} inputs`;
-  const affine = getHandler(bn.className)!.inferenceAffine!(roleWeightsOf(ctx.weights, ctx.index, bn.name), callOf(bn));
+  const affine = ctx.registry.get(bn.className)!.inferenceAffine!(roleWeightsOf(ctx.weights, ctx.index, bn.name), callOf(bn));
   if (typeof affine === 'string') return affine;
 
   const tensor = graph.tensors.get(bn.inputs[0])!;
@@ -113,7 +114,7 @@ function planFold(graph: LayerGraph, bn: GraphNode, ctx: Context): FoldPlan | st
   const producer = graph.nodeById.get(tensor.producer)!;
   const what = `producer '${producer.name}' (${producer.className})`;
   if (producer.inner !== undefined) return `${what} is a nested model`;
-  const facet = getHandler(producer.className)?.foldsAffine;
+  const facet = ctx.registry.get(producer.className)?.foldsAffine;
   if (facet === undefined) return `${what} cannot absorb a per-channel scale`;
   if (producer.callCount > 1) return `${what} is called ${producer.callCount} times (shared layer)`;
   if (producer.outputs.length !== 1) return `${what} has ${producer.outputs.length} outputs`;

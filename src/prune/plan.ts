@@ -14,6 +14,7 @@
  * of those pruned. No group ever ends with zero channels.
  */
 import { InputError } from '../errors.js';
+import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './groups.js';
 import { forEachRow } from './layout.js';
@@ -145,9 +146,9 @@ export function groupImportance(
 }
 
 /** Decides which channels every candidate group keeps. Pure: reads the model, returns data. */
-export function planPrune(artifacts: ModelArtifacts, options: PruneOptions): PrunePlan {
+export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, registry: LayerRegistry = defaultRegistry): PrunePlan {
   const opts = resolveOptions(options);
-  const analysis = analyzeChannels(artifacts.modelTopology);
+  const analysis = analyzeChannels(artifacts.modelTopology, registry);
   const candidates = analysis.groups.filter((g) => g.blocked === null);
   const index = indexWeights(artifacts.weights);
   const scores = candidates.map((g) => groupImportance(artifacts, g, opts.importance, analysis, index));

@@ -1,6 +1,6 @@
 /** Finding a layer's weights in a WeightMap by manifest name (`…/<layer>/<role>`). */
 import type { Weight, WeightMap } from '../model/topology.js';
-import type { RoleWeights } from './types.js';
+import type { RoleWeights } from '../layers/types.js';
 
 /** layer name → role → manifest name. Names like `conv/kernel`, `outer/conv/kernel`, `conv/kernel:0`. */
 export function indexWeights(weights: WeightMap): Map<string, Map<string, string>> {

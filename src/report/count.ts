@@ -1,6 +1,6 @@
 /**
  * Params and MACs of a model from its topology alone (no weight files, nothing allocated for
- * the layers slim knows). Per-layer formulas live in the handler registry (src/prune/handlers).
+ * the layers slim knows). Per-layer formulas live in the handler registry (src/layers/handlers).
  *
  * Conventions: one MAC = one multiply-accumulate (bias adds, activations, normalisation are not
  * MACs); flops = 2·macs. A layer with `trainable: false` (or inside a frozen nested model)
@@ -14,8 +14,8 @@
 import { buildGraph, instantiateLayer, type GraphNode, type LayerGraph, type Shape } from '../model/graph.js';
 import type { ModelJson } from '../model/topology.js';
 import { InputError } from '../errors.js';
-import { getHandler } from '../prune/registry.js';
-import type { LayerCall, LayerCost } from '../prune/types.js';
+import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
+import type { LayerCall, LayerCost } from '../layers/types.js';
 
 export interface LayerCount {
   name: string;
@@ -39,9 +39,9 @@ export interface ModelCount {
   flops: number;
 }
 
-export function countModel(topology: ModelJson): ModelCount {
+export function countModel(topology: ModelJson, registry: LayerRegistry = defaultRegistry): ModelCount {
   const layers: LayerCount[] = [];
-  countGraph(buildGraph(topology), '', false, layers);
+  countGraph(buildGraph(topology, undefined, registry), '', false, layers, registry);
   const params = { total: 0, trainable: 0, nonTrainable: 0 };
   let macs = 0;
   for (const l of layers) {
@@ -53,17 +53,17 @@ export function countModel(topology: ModelJson): ModelCount {
   return { layers, params, macs, flops: 2 * macs };
 }
 
-function countGraph(graph: LayerGraph, prefix: string, frozen: boolean, out: LayerCount[]): void {
+function countGraph(graph: LayerGraph, prefix: string, frozen: boolean, out: LayerCount[], registry: LayerRegistry): void {
   const byName = new Map<string, LayerCount>();
   for (const node of graph.nodes) {
     const path = prefix === '' ? node.name : `${prefix}/${node.name}`;
     const frozenHere = frozen || node.config.trainable === false;
     if (node.inner !== undefined) {
       // A nested model called several times shares its weights; its MACs per extra call are not added (rare).
-      if (node.callIndex === 0) countGraph(node.inner, path, frozenHere, out);
+      if (node.callIndex === 0) countGraph(node.inner, path, frozenHere, out, registry);
       continue;
     }
-    const { cost, note } = countNode(node);
+    const { cost, note } = countNode(node, registry);
     const existing = byName.get(node.name);
     if (existing !== undefined) {
       existing.macs += cost.macs;
@@ -90,7 +90,7 @@ function outputShapeOf(shapes: Shape[]): LayerCount['outputShape'] {
   return shapes.length === 1 ? [...shapes[0]] : shapes.map((s) => [...s]);
 }
 
-function countNode(node: GraphNode): { cost: LayerCost; note?: string } {
+function countNode(node: GraphNode, registry: LayerRegistry): { cost: LayerCost; note?: string } {
   const call: LayerCall = {
     name: node.name,
     className: node.className,
@@ -98,7 +98,7 @@ function countNode(node: GraphNode): { cost: LayerCost; note?: string } {
     inputShapes: node.inputShapes,
     outputShapes: node.outputShapes,
   };
-  const handler = getHandler(node.className);
+  const handler = registry.get(node.className);
   if (handler !== undefined) return { cost: handler.count(call) };
   return { cost: countByBuilding(call), note: 'counted by building the layer in tfjs' };
 }

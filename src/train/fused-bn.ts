@@ -112,6 +112,16 @@ export function batchNormTraining(x: tf.Tensor, gamma?: tf.Tensor1D, beta?: tf.T
   return { y, mean, variance };
 }
 
+/**
+ * Whether train() fuses BatchNorm when not told: on wasm (where it was measured, with its own
+ * kernels) and cpu (same code path, keeps both single-threaded backends alike). Not on
+ * 'tensorflow' (tfjs-node/-gpu): there slim leaves tfjs-layers' BatchNorm to TensorFlow's ops, as
+ * on a GPU a layer patch of stock ops is unmeasured and one more thing that could differ.
+ */
+export function fusedBatchNormByDefault(backendName: string): boolean {
+  return backendName === 'wasm' || backendName === 'cpu';
+}
+
 /** The BatchNormalization fields the fused call reads (private in tfjs-layers' typings). */
 interface BatchNormFields {
   axis: number;

@@ -1,0 +1,67 @@
+/**
+ * HDF5 through h5wasm, kept in memory: files are copied into the wasm module's in-memory file
+ * system, opened there, and read back as bytes, so slim never hands h5wasm a host path.
+ */
+import { randomUUID } from 'node:crypto';
+import h5wasm from 'h5wasm';
+import type { Dataset, File as H5File, Group } from 'h5wasm';
+
+export type { Dataset, Group, H5File };
+
+let module: Awaited<typeof h5wasm.ready> | undefined;
+
+async function h5Module(): Promise<Awaited<typeof h5wasm.ready>> {
+  module ??= await h5wasm.ready;
+  return module;
+}
+
+/** Opens HDF5 bytes read-only, runs `use`, and always closes and forgets the file. */
+export async function withHdf5Bytes<T>(bytes: Uint8Array, use: (file: H5File) => T): Promise<T> {
+  const { FS } = await h5Module();
+  const name = `/slim-read-${randomUUID()}.h5`;
+  FS.writeFile(name, bytes);
+  let file: H5File | undefined;
+  try {
+    file = new h5wasm.File(name, 'r');
+    return use(file);
+  } finally {
+    file?.close();
+    FS.unlink(name);
+  }
+}
+
+/** Creates a fresh HDF5 file, lets `fill` write into it, and returns the file's bytes. */
+export async function buildHdf5(fill: (file: H5File) => void): Promise<Uint8Array> {
+  const { FS } = await h5Module();
+  const name = `/slim-write-${randomUUID()}.h5`;
+  try {
+    const file = new h5wasm.File(name, 'w');
+    try {
+      fill(file);
+    } finally {
+      file.close();
+    }
+    return FS.readFile(name);
+  } finally {
+    try {
+      FS.unlink(name);
+    } catch {
+      // never created: fill failed before the file existed
+    }
+  }
+}
+
+export function isGroup(entity: unknown): entity is Group {
+  return entity instanceof h5wasm.Group;
+}
+
+export function isDataset(entity: unknown): entity is Dataset {
+  return entity instanceof h5wasm.Dataset;
+}
+
+/** An attribute as a JS value (strings decoded), or undefined when absent. */
+export function attribute(holder: Group | Dataset, name: string): unknown {
+  const attrs = holder.attrs;
+  if (!(name in attrs)) return undefined;
+  return attrs[name].json_value;
+}

@@ -1,0 +1,34 @@
+/**
+ * Loading what the training stages work on, from a config: the backend, the prepared data and the
+ * model. Commands and `run` load once here, then hand the values to the stages.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendInfo } from '../backend/select.js';
+import type { Config } from '../config/schema.js';
+import type { Output } from '../io/output.js';
+import { startBackend } from './backend.js';
+import { prepareData, type PreparedData } from './data.js';
+import { modelFromConfig } from './model.js';
+
+export interface TrainingInputs {
+  backend: BackendInfo;
+  data: PreparedData;
+  /** Owned by the caller, who disposes it. */
+  model: tf.LayersModel;
+  /** The model is already trained (a model file marked trained), so its accuracy is a baseline. */
+  trained: boolean;
+}
+
+/** Backend first (data preparation may already use tensors), then data, then the model shaped for it. */
+export async function loadTrainingInputs(config: Config, out: Output): Promise<TrainingInputs> {
+  const backend = await startBackend(config.backend, out);
+  const data = await prepareData(config.data, config.seed);
+  out.info(`data: ${data.summary}`);
+  const { model, trained } = await modelFromConfig(config.model, data, config.seed);
+  return { backend, data, model, trained };
+}
+
+/** The config's input model file, if any: output folders are checked against it. */
+export function inputModelPath(config: Config): string | undefined {
+  return config.model?.type === 'file' ? config.model.path : undefined;
+}

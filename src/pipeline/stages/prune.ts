@@ -1,0 +1,44 @@
+/**
+ * The prune stage: plan (pure data) → apply → counts, the plan and β-fold lines on stderr, and the
+ * pruned model (+ prune-plan.json) written when a destination is given.
+ * Ownership: works on ModelArtifacts (plain data, no tensors); the input is only read, the result is
+ * new, so one loaded model can be pruned at many ratios in a row.
+ */
+import { writeModel } from '../../model/io.js';
+import type { ModelArtifacts } from '../../model/topology.js';
+import type { PruneConfig } from '../../config/schema.js';
+import type { Output } from '../../io/output.js';
+import { buildReport, human, type Report } from '../../report/render.js';
+import { describeFolds, describePlan, pruneModel, type PruneOutcome } from '../prune.js';
+import { wallsOf } from '../report.js';
+import type { Destination } from './common.js';
+
+export interface PruneStageResult extends PruneOutcome {
+  /** The model.json written, when the stage had a destination. */
+  written?: string;
+}
+
+export async function pruneStage(artifacts: ModelArtifacts, prune: PruneConfig, dest: Destination | undefined, out: Output): Promise<PruneStageResult> {
+  const outcome = pruneModel(artifacts, prune);
+  for (const line of describePlan(outcome.plan)) out.info(line);
+  for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
+  if (dest === undefined) return outcome;
+  const written = await writeModel(dest.dir, outcome.artifacts, {
+    overwrite: dest.write.overwrite,
+    sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },
+  });
+  return { ...outcome, written };
+}
+
+/** Counts of the pruned model against its input (`model` and `baseline` name them). */
+export function pruneReport(result: PruneOutcome, model: string, baseline: string): Report {
+  return buildReport(model, result.after, { path: baseline, count: result.before }, wallsOf(result.artifacts.modelTopology));
+}
+
+/** The one-line reduction `slim prune` adds on stderr (run shows the full report instead). */
+export function describeReduction(result: PruneOutcome, report: Report): string {
+  return (
+    `params ${human(result.before.params.total)} -> ${human(result.after.params.total)} (-${(report.reduction!.params * 100).toFixed(1)}%), ` +
+    `MACs ${human(result.before.macs)} -> ${human(result.after.macs)} (-${(report.reduction!.macs * 100).toFixed(1)}%)`
+  );
+}

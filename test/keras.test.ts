@@ -1,0 +1,264 @@
+/**
+ * Keras files in and out, through the built binary on real fixtures (test/fixtures/README.md):
+ * legacy Keras 2 HDF5 full models, an HDF5 file saved under `.keras`, and Keras 3 archives that
+ * slim writes itself and reads back.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { readNpy } from '../src/data/npy.js';
+import { toLayersModel } from '../src/model/convert.js';
+import { readModel } from '../src/model/io.js';
+import { buildHdf5, type Group } from '../src/model/keras/hdf5.js';
+import { encodeKerasFile } from '../src/model/keras/write.js';
+import type { ModelArtifacts } from '../src/model/topology.js';
+import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'keras');
+const fixture = (name: string) => path.join(FIXTURES, name);
+
+/** Runs both models on the same inputs and returns max |a−b| / max(1, max|a|). */
+async function relativeDiff(a: ModelArtifacts, b: ModelArtifacts, input: tf.Tensor): Promise<number> {
+  const ma = await toLayersModel(a);
+  const mb = await toLayersModel(b);
+  try {
+    return tf.tidy(() => {
+      const ya = ma.predict(input) as tf.Tensor;
+      const yb = mb.predict(input) as tf.Tensor;
+      const diff = tf.max(tf.abs(tf.sub(ya, yb))).dataSync()[0];
+      return diff / Math.max(1, tf.max(tf.abs(ya)).dataSync()[0]);
+    });
+  } finally {
+    ma.dispose();
+    mb.dispose();
+  }
+}
+
+function mnistShapedInput(): tf.Tensor {
+  return tf.randomNormal([4, 28, 28, 1], 0, 1, 'float32', 7);
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'slim-keras-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('keras files: report', () => {
+  for (const [file, params] of [
+    ['wgan_discriminator.h5', 97536],
+    ['cnn_batch_norm.h5', 79],
+    ['mlp_hdf5_named.keras', 46],
+  ] as const) {
+    it(`${file}: params equal the model's known count (${params})`, async () => {
+      const run = await runSlim(['report', '--model', fixture(file), '--json']);
+      assert.equal(run.code, 0, describeRun(run));
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.params.total, params, describeRun(run));
+    });
+  }
+});
+
+describe('keras files: reference outputs and round trips', () => {
+  it('cnn_batch_norm.h5 reproduces the outputs Keras saved beside it', async () => {
+    const model = await readModel(fixture('cnn_batch_norm.h5'));
+    const input = await readNpy(fixture('cnn_batch_norm.input.npy'));
+    const expected = await readNpy(fixture('cnn_batch_norm.predictions.npy'));
+    const live = await toLayersModel(model);
+    const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
+    live.dispose();
+    assert.equal(y.length, expected.data.length);
+    for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-5, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+  });
+
+  for (const format of ['keras', 'h5'] as const) {
+    it(`export --format ${format} round trips: read back by slim, same outputs, same reference outputs`, async () => {
+      const out = path.join(dir, `roundtrip.${format}`);
+      const run = await runSlim(['export', '--model', fixture('cnn_batch_norm.h5'), '--out', out, '--format', format, '--backend', 'cpu']);
+      assert.equal(run.code, 0, describeRun(run));
+      assert.equal(run.stdout.trim(), out);
+      const back = await readModel(out);
+      const input = await readNpy(fixture('cnn_batch_norm.input.npy'));
+      const expected = await readNpy(fixture('cnn_batch_norm.predictions.npy'));
+      const live = await toLayersModel(back);
+      const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
+      live.dispose();
+      for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-4, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+
+      // and the round-tripped file reports like the original
+      const report = await runSlim(['report', '--model', out, '--json']);
+      assert.equal(report.code, 0, describeRun(report));
+    });
+  }
+
+  it('.keras → slim → .keras → read back keeps every weight and the outputs (wgan_discriminator)', async () => {
+    const original = await readModel(fixture('wgan_discriminator.h5'));
+    const first = path.join(dir, 'wgan.keras');
+    await writeFile(first, await encodeKerasFile(original, 'keras'));
+    const once = await readModel(first);
+    const second = path.join(dir, 'wgan-again.keras');
+    await writeFile(second, await encodeKerasFile(once, 'keras'));
+    const twice = await readModel(second);
+    assert.deepEqual([...twice.weights.keys()].sort(), [...original.weights.keys()].sort());
+    for (const [name, w] of original.weights) assert.deepEqual(twice.weights.get(name)?.data, w.data, name);
+    const input = mnistShapedInput();
+    assert.ok((await relativeDiff(original, twice, input)) <= 1e-6);
+    input.dispose();
+  });
+});
+
+describe('keras files: prune', () => {
+  it('removing only zero-γ channels leaves the outputs unchanged (.keras and .h5 inputs)', async () => {
+    const original = await readModel(fixture('wgan_discriminator.h5'));
+    // Zero a third of batch_normalization_1's γ: those channels carry only β, which pruning folds on.
+    const gamma = original.weights.get('batch_normalization_1/gamma')!;
+    const zeroed = Float32Array.from(gamma.data as Float32Array);
+    for (let c = 0; c < zeroed.length; c += 3) zeroed[c] = 0;
+    original.weights.set('batch_normalization_1/gamma', { ...gamma, data: zeroed });
+    for (const format of ['keras', 'h5'] as const) {
+      const input = path.join(dir, `zero-gamma.${format}`);
+      await writeFile(input, await encodeKerasFile(original, format));
+      const out = path.join(dir, `pruned-${format}`);
+      const run = await runSlim(['prune', '--model', input, '--out', out, '--threshold', '1e-12', '--json']);
+      assert.equal(run.code, 0, describeRun(run));
+      const pruned = await readModel(out);
+      assert.equal(pruned.weights.get('batch_normalization_1/gamma')!.shape[0], zeroed.length - Math.ceil(zeroed.length / 3));
+      const x = mnistShapedInput();
+      assert.ok((await relativeDiff(original, pruned, x)) <= 1e-5);
+      x.dispose();
+    }
+  });
+});
+
+describe('keras files: one-line refusals', () => {
+  for (const [file, words] of [
+    ['sequential_lambda.h5', /Lambda/],
+    ['simple_rnn_weights_only.h5', /weights only/],
+  ] as const) {
+    it(`${file}: one line naming what and why, exit 2, no stack`, async () => {
+      for (const command of ['report', 'prune', 'export']) {
+        const args = command === 'report' ? ['report', '--model', fixture(file)] : [command, '--model', fixture(file), '--out', path.join(dir, `never-${command}`)];
+        const run = await runSlim(args);
+        assert.equal(run.code, 2, describeRun(run));
+        const lines = stderrLines(run);
+        assert.equal(lines.length, 1, describeRun(run));
+        assert.match(lines[0], words);
+        assert.doesNotMatch(run.stderr, STACK_FRAME);
+      }
+    });
+  }
+
+  it('a custom layer and a subclassed model are refused in one line', async () => {
+    const { zipSync } = await import('fflate');
+    const cases: [string, unknown, RegExp][] = [
+      ['custom.keras', {
+        module: 'keras', class_name: 'Sequential', registered_name: null,
+        config: { name: 's', layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'in' }, registered_name: null },
+          { module: 'my_package.layers', class_name: 'MyBlock', config: { name: 'my_block' }, registered_name: 'Custom>MyBlock' },
+        ] },
+      }, /my_block.*custom/],
+      ['subclassed.keras', { module: 'my_models', class_name: 'MyModel', config: {}, registered_name: 'Custom>MyModel' }, /subclassed/],
+    ];
+    for (const [name, config, words] of cases) {
+      const file = path.join(dir, name);
+      await writeFile(file, zipSync({ 'config.json': new TextEncoder().encode(JSON.stringify(config)), 'metadata.json': new TextEncoder().encode('{"keras_version":"3.6.0"}') }));
+      const run = await runSlim(['report', '--model', file]);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(stderrLines(run).length, 1, describeRun(run));
+      assert.match(run.stderr, words);
+      assert.doesNotMatch(run.stderr, STACK_FRAME);
+    }
+  });
+});
+
+describe('keras files: train, finetune, eval and run', () => {
+  // The discriminator fixture ends in Flatten (2048 values); a 10-way Dense head on it makes a
+  // classifier for the MNIST-shaped data the stages need. Its trunk keeps the fixture's weights.
+  async function classifierFile(format: 'keras' | 'h5' = 'keras'): Promise<string> {
+    const model = await readModel(fixture('wgan_discriminator.h5'));
+    model.modelTopology.config.layers.push({
+      class_name: 'Dense',
+      config: {
+        name: 'head', units: 10, activation: 'linear', use_bias: true, trainable: true, dtype: 'float32',
+        kernel_initializer: { class_name: 'GlorotUniform', config: { seed: 1 } }, bias_initializer: { class_name: 'Zeros', config: {} },
+      },
+    });
+    const kernel = tf.tidy(() => tf.randomNormal([2048, 10], 0, 0.02, 'float32', 3).dataSync() as Float32Array);
+    model.weights.set('head/kernel', { shape: [2048, 10], dtype: 'float32', data: kernel });
+    model.weights.set('head/bias', { shape: [10], dtype: 'float32', data: new Float32Array(10) });
+    const file = path.join(dir, `classifier.${format}`);
+    await writeFile(file, await encodeKerasFile(model, format));
+    return file;
+  }
+
+  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
+    const model = await classifierFile();
+    const config = path.join(dir, 'tiny-keras.json');
+    await writeFile(config, JSON.stringify({
+      seed: 1, backend: 'wasm', out: path.join(dir, 'run'),
+      model: { type: 'file', path: model },
+      data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
+      train: { epochs: 1, batchSize: 32, lr: 0.01 }, prune: { ratio: 0.3 }, finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
+    }));
+    for (const args of [
+      ['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained')],
+      ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
+      ['eval', '--config', config, '--model', model],
+      ['run', '--config', config],
+      ['eval', '--config', config, '--model', await classifierFile('h5')],
+      ['finetune', '--config', config, '--model', await classifierFile('h5'), '--out', path.join(dir, 'finetuned-h5')],
+    ]) {
+      const run = await runSlim(args);
+      assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
+      assert.doesNotMatch(run.stderr, STACK_FRAME);
+    }
+  });
+});
+
+describe('keras files: Keras 2 naming', () => {
+  it("reads scope-suffixed weight names (bn_1/bn_1_1/gamma:0) and layer names holding '/'", async () => {
+    // A legacy file as Keras 2 writes it when a layer was created twice in one session and named 'stem/conv'.
+    const config = {
+      class_name: 'Sequential',
+      config: { name: 's', layers: [
+        { class_name: 'Conv2D', config: { name: 'stem/conv', batch_input_shape: [null, 4, 4, 1], filters: 2, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: false, kernel_initializer: { class_name: 'Ones', config: {} }, dtype: 'float32', trainable: true } },
+        { class_name: 'BatchNormalization', config: { name: 'bn_1', axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale: true, dtype: 'float32', trainable: true } },
+      ] },
+    };
+    const file = path.join(dir, 'naming.h5');
+    await writeFile(file, await buildHdf5((f) => {
+      f.create_attribute('model_config', JSON.stringify(config));
+      f.create_attribute('keras_version', '2.2.4');
+      const weights = f.create_group('model_weights');
+      weights.create_attribute('layer_names', ['stem/conv', 'bn_1']);
+      const stem = weights.create_group('stem').create_group('conv');
+      stem.create_attribute('weight_names', ['stem/conv/kernel:0']);
+      (stem.create_group('stem').create_group('conv') as Group).create_dataset({ name: 'kernel:0', data: new Float32Array([2, 3]), shape: [1, 1, 1, 2], dtype: '<f' });
+      const bn = weights.create_group('bn_1');
+      // Stored out of Keras order on purpose: the names, not the order, decide which is which.
+      bn.create_attribute('weight_names', ['bn_1_1/beta:0', 'bn_1_1/gamma:0', 'bn_1_1/moving_mean:0', 'bn_1_1/moving_variance:0']);
+      const scope = bn.create_group('bn_1_1');
+      for (const [name, values] of [['gamma', [5, 6]], ['beta', [7, 8]], ['moving_mean', [0, 0]], ['moving_variance', [1, 1]]] as const) {
+        scope.create_dataset({ name: `${name}:0`, data: new Float32Array(values), shape: [2], dtype: '<f' });
+      }
+    }));
+    const model = await readModel(file);
+    assert.deepEqual([...model.weights.get('stem/conv/kernel')!.data], [2, 3]);
+    assert.deepEqual([...model.weights.get('bn_1/gamma')!.data], [5, 6]);
+    assert.deepEqual([...model.weights.get('bn_1/beta')!.data], [7, 8]);
+    // and it survives a round trip through both writers
+    for (const format of ['h5', 'keras'] as const) {
+      const out = path.join(dir, `naming-back.${format}`);
+      await writeFile(out, await encodeKerasFile(model, format));
+      const back = await readModel(out);
+      assert.deepEqual([...back.weights.get('bn_1/beta')!.data], [7, 8], format);
+      assert.deepEqual([...back.weights.get('stem/conv/kernel')!.data], [2, 3], format);
+    }
+  });
+});
