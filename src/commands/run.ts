@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { runPipeline } from '../pipeline/run.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, outOption, overwriteOption, pruneAmountOverrides, replicasOption, runtimeOverrides, seedOption } from './options.js';
+import { backendOption, configOption, outOption, overwriteOption, passesOption, pruneAmountOverrides, replicasOption, runtimeOverrides, seedOption } from './options.js';
 
 interface RunFlags extends GlobalFlags {
   config: string;
@@ -11,6 +11,8 @@ interface RunFlags extends GlobalFlags {
   backend?: string;
   seed?: number;
   ratio?: number;
+  'max-drop'?: number;
+  passes?: number;
   'train-epochs'?: number;
   replicas?: string;
   'finetune-epochs'?: number;
@@ -27,7 +29,13 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json', false))
       .option('backend', backendOption('compute backend'))
       .option('seed', seedOption('seed for weights, shuffling and dropout'))
-      .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })
+      .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold/maxAccuracyDrop)' })
+      .option('max-drop', {
+        type: 'number',
+        describe: 'accuracy budget in points (config prune.maxAccuracyDrop): prune the largest ratio whose briefly fine-tuned val accuracy stays within it',
+      })
+      .option('passes', passesOption())
+      .conflicts('ratio', 'max-drop')
       .option('train-epochs', { type: 'number', describe: 'sparsity-training epochs' })
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
@@ -42,6 +50,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       { path: ['finetune', 'epochs'], value: argv['finetune-epochs'], flag: '--finetune-epochs' },
       { path: ['data', 'trainLimit'], value: argv['train-limit'], flag: '--train-limit' },
       { path: ['out'], value: argv.out, flag: '--out' },
+      { path: ['passes'], value: argv.passes, flag: '--passes' },
     ]);
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
     const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out);
