@@ -11,6 +11,7 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
+import { writeRunHtmlReport } from '../report/html/index.js';
 import { human, type Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
@@ -141,6 +142,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       seconds: run.seconds,
     };
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     out.info(describeAccuracies(run));
     return summary;
   } finally {

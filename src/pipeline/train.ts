@@ -11,6 +11,7 @@ import { evaluateSource } from '../train/evaluate.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 import { evalBatchAfterTraining, percent } from './stages/common.js';
+import { bnGammaMagnitudes, gammaSparkline } from '../report/sparkline.js';
 
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
@@ -98,5 +99,6 @@ export async function runTrainingStage(
   bar.stop();
   const accuracy = await testAccuracy(model, data, hp.batchSize);
   out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
+  if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);
   return { epochs: result.epochs, log: lines.join('\n') + '\n', testAccuracy: accuracy, seconds: (Date.now() - started) / 1000 };
 }
