@@ -80,6 +80,10 @@ test('run --max-drop: the chosen ratio meets the budget, the next ratio tried ab
   const written = JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')) as RunSummary;
   assert.deepEqual(written.passes[0]!.budget, search);
   assert.match(result.stderr, /accuracy budget: /);
+  // The candidates are the report's sweep curve.
+  assert.equal(summary.sweep?.length, search.candidates.length);
+  assert.equal(summary.sweepSplit, 'val');
+  assert.match(await readFile(path.join(outDir, 'report.html'), 'utf8'), /<section id="sweep">/);
 });
 
 test('run --passes 2: the second pass prunes the channels the first left, from its fine-tuned model', async () => {
@@ -106,6 +110,8 @@ test('run --passes 2: the second pass prunes the channels the first left, from i
   // The report compares the final model with the input: both passes' removals.
   assert.equal(summary.report.params.total, second.params);
   assert.match(result.stderr, /pass 2\/2: ratio 0\.5, channels 12 -> 6/);
+  const page = await readFile(path.join(outDir, 'report.html'), 'utf8');
+  for (const pass of [1, 2]) for (const stage of ['sparsity trained', 'pruned', 'fine-tuned']) assert.ok(page.includes(`pass ${pass} ${stage}<`), `pass ${pass} ${stage} row`);
 });
 
 test('run with a bad budget or pass count: exit 2, one error line', async () => {

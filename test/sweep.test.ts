@@ -48,7 +48,8 @@ test('parseRatios: empty lists, ratios outside (0, 1), bad steps are InputErrors
 });
 
 test('sweep --json: one row per ratio on the val split, fewer channels / params / MACs as the ratio grows', async () => {
-  const result = await runSlim(['sweep', '--config', config, '--model', sparse, '--ratios', '0.2:0.8:0.2', '--json']);
+  const html = path.join(dir, 'sweep.html');
+  const result = await runSlim(['sweep', '--config', config, '--model', sparse, '--ratios', '0.2:0.8:0.2', '--json', '--html', html]);
   assert.equal(result.code, 0, describeRun(result));
   const sweep = JSON.parse(result.stdout) as SweepResult;
   assert.equal(sweep.split, 'val');
@@ -69,6 +70,12 @@ test('sweep --json: one row per ratio on the val split, fewer channels / params 
     previous = { ...previous, params: row.params, macs: row.macs };
   }
   assert.match(result.stderr, /ratio 0\.4: \d+ channels kept/);
+  // --html: the swept model's page with the curve, one point per ratio, on the validation split.
+  const page = await readFile(html, 'utf8');
+  assert.match(page, /<section id="sweep">/);
+  const ratioChart = page.slice(page.indexOf('sweep-ratio'), page.indexOf('sweep-macs'));
+  assert.equal((ratioChart.match(/aria-roledescription="point"/g) ?? []).length, 4);
+  assert.match(ratioChart, /validation accuracy/);
 });
 
 test('sweep table on stdout; --finetune-epochs adds the fine-tuned column', async () => {

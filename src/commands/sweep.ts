@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { parseRatios, renderSweep, sweepFromConfig } from '../pipeline/sweep.js';
+import { parseRatios, renderSweep, sweepFromConfig, writeSweepHtml } from '../pipeline/sweep.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, runtimeOverrides } from './options.js';
 
@@ -14,6 +14,7 @@ interface SweepFlags extends GlobalFlags {
   seed?: number;
   'min-channels'?: number;
   'round-to'?: number;
+  html?: string;
 }
 
 export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
@@ -27,6 +28,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('finetune-epochs', { type: 'number', default: 0, describe: 'briefly fine-tune each candidate (config finetune settings) for a truer curve' })
       .option('min-channels', { type: 'number', describe: 'floor per layer (config prune.minChannels)' })
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
+      .option('html', { type: 'string', describe: 'also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file' })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' }),
   handler: async (argv) => {
@@ -40,6 +42,10 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
     ]);
     const result = await sweepFromConfig(config, argv.model, ratios, epochs, out);
+    if (argv.html !== undefined) {
+      await writeSweepHtml(argv.html, result);
+      out.info(`wrote ${argv.html}`);
+    }
     if (argv.json) out.json(result);
     else out.data(renderSweep(result));
   },

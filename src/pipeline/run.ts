@@ -11,6 +11,7 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
+import type { SweepPoint } from '../report/html/data.js';
 import { writeRunHtmlReport } from '../report/html/index.js';
 import { human, type Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
@@ -18,6 +19,7 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
 import type { PreparedData } from './data.js';
+import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
 import { checkOutputs, saveLayersModel } from './model.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
@@ -42,6 +44,9 @@ export interface RunSummary {
   prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls'> & { foldedChannels: number };
   /** One entry per pass (config passes), in order. */
   passes: PassSummary[];
+  /** With prune.maxAccuracyDrop: the (last) budget search's candidates, as the report's sweep curve. */
+  sweep?: SweepPoint[];
+  sweepSplit?: 'val' | 'test';
   report: Report;
   seconds: Record<string, number>;
 }
@@ -138,6 +143,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       accuracy: run.accuracy as RunSummary['accuracy'],
       prune: pruneSummary(prune!),
       passes,
+      ...budgetCurve(passes),
       report,
       seconds: run.seconds,
     };
@@ -200,6 +206,11 @@ function passSummary(pass: number, { prune, budget }: PrunedPass, run: RunRecord
     models: { sparse: run.models.sparse!, pruned: run.models.pruned!, finetuned: run.models.finetuned! },
     ...(budget ? { budget } : {}),
   };
+}
+
+function budgetCurve(passes: readonly PassSummary[]): Pick<RunSummary, 'sweep' | 'sweepSplit'> {
+  const search = [...passes].reverse().find((p) => p.budget !== undefined)?.budget;
+  return search ? { sweep: sweepPoints(search.candidates), sweepSplit: search.split } : {};
 }
 
 function describePass(p: PassSummary, passes: number): string {

@@ -13,11 +13,15 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { countModel } from '../report/count.js';
 import { human } from '../report/render.js';
+import { modelReportData } from '../report/html/collect.js';
+import type { SweepPoint } from '../report/html/data.js';
+import { writeHtmlReport } from '../report/html/page.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
 import { loadLayersModel } from './model.js';
 import { pruneModel } from './prune.js';
+import { reportFor } from './report.js';
 import { EVAL_BATCH, percent } from './stages/common.js';
 import { trainingStage, type TrainingConfig } from './stages/train.js';
 import { checkModelFitsData } from './train.js';
@@ -43,7 +47,7 @@ export interface SweepRow extends SplitScore {
 }
 
 export interface SweepResult {
-  model?: string;
+  model: string;
   /** The split every row was scored on: 'val' unless the data has no validation split. */
   split: 'val' | 'test';
   examples: number;
@@ -52,6 +56,9 @@ export interface SweepResult {
   rows: SweepRow[];
   seconds: number;
 }
+
+/** A sweep without its provenance (what sweepRatios returns). */
+export type SweepCurve = Omit<SweepResult, 'model' | 'seconds'>;
 
 /** How candidates are scored: the fine-tune (epochs 0 = none) and the config's training sections for it. */
 export interface CandidateOptions {
@@ -113,7 +120,7 @@ export async function sweepRatios(
   data: PreparedData,
   options: CandidateOptions,
   out: Output,
-): Promise<Omit<SweepResult, 'model' | 'seconds'>> {
+): Promise<SweepCurve> {
   const started = Date.now();
   const artifacts = await fromLayersModel(sparse);
   const count = countModel(artifacts.modelTopology);
@@ -145,6 +152,20 @@ export async function sweepFromConfig(config: Config, modelPath: string, ratios:
   } finally {
     model.dispose();
   }
+}
+
+/** The curve the HTML report draws: accuracy after the brief fine-tune when there was one. */
+export function sweepPoints(rows: readonly SweepRow[]): SweepPoint[] {
+  return rows.map((r) => ({ ratio: r.ratio, macs: r.macs, accuracy: r.finetuned?.accuracy ?? r.accuracy }));
+}
+
+/** `slim sweep --html`: the swept model's report (counts, |gamma|) with the sweep's curves. */
+export async function writeSweepHtml(file: string, result: SweepResult & { model: string }): Promise<void> {
+  const data = await modelReportData(await reportFor(result.model), result.model, undefined, []);
+  data.title = `sweep of ${result.model}`;
+  data.sweep = sweepPoints(result.rows);
+  data.sweepSplit = result.split;
+  await writeHtmlReport(file, data);
 }
 
 /** Ratios as decimals: rounding away float steps (0.1 + 0.2) keeps the table and JSON readable. */
@@ -181,7 +202,7 @@ export function parseRatios(text: string, flag = '--ratios'): number[] {
 }
 
 /** The stdout table of `slim sweep` (without --json). */
-export function renderSweep(result: Omit<SweepResult, 'model' | 'seconds'>): string {
+export function renderSweep(result: SweepCurve): string {
   const finetuned = result.rows.some((r) => r.finetuned !== undefined);
   const header = ['ratio', 'channels', 'params', 'MACs', `${result.split} acc (pruned)`, ...(finetuned ? [`${result.split} acc (fine-tuned)`] : [])];
   const b = result.baseline;
