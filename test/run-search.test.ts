@@ -68,6 +68,7 @@ test('run --max-drop: the chosen ratio meets the budget, the next ratio tried ab
     assert.equal(c.judged, c.finetuned.accuracy);
     assert.ok(Math.abs(c.drop - (search.reference.accuracy - c.judged) * 100) < 1e-4);
     assert.equal(c.withinBudget, c.drop <= budget + 1e-9);
+    if (c.sameAs !== undefined) assert.equal(c.channels.removed, search.candidates.find((o) => o.ratio === c.sameAs)!.channels.removed);
   }
   const above = search.candidates.filter((c) => c.ratio > search.ratio).sort((a, b) => a.ratio - b.ratio);
   if (search.ratio > 0) {
