@@ -21,6 +21,7 @@ import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
 import type { PreparedData } from './data.js';
 import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
+import { addScalesForSparsity } from './missing-scale.js';
 import { checkOutputs, saveLayersModel } from './model.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
@@ -124,6 +125,8 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     for (let pass = 1; pass <= config.passes; pass++) {
       if (config.passes > 1) out.info(out.strong(`pass ${pass}/${config.passes}`));
       const firstPass = pass === 1;
+      // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
+      if (firstPass) current = await addScalesForSparsity(current, config.train, out);
       await trainToSparse(current, firstPass && trained, firstPass, data, config, folders, folders.passes[pass - 1]!, write, run, out);
       const result = await prunePass(current, data, config, folders.passes[pass - 1]!, write, run, out);
       current.dispose();
