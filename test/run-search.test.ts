@@ -36,7 +36,10 @@ after(async () => {
 });
 
 test('config: ratio, threshold and maxAccuracyDrop exclude each other; the flags replace one another', () => {
-  assert.throws(() => parseConfig('{"prune": {"ratio": 0.5, "maxAccuracyDrop": 1}}', 'c.json'), (e: unknown) => e instanceof InputError && /maxAccuracyDrop/.test(e.message));
+  assert.throws(
+    () => parseConfig('{"prune": {"ratio": 0.5, "maxAccuracyDrop": 1}}', 'c.json'),
+    (e: unknown) => e instanceof InputError && /maxAccuracyDrop/.test(e.message),
+  );
   assert.throws(() => parseConfig('{"prune": {"threshold": 0.1, "maxAccuracyDrop": 1}}', 'c.json'), InputError);
   assert.throws(() => parseConfig('{"passes": 0}', 'c.json'), InputError);
   const budgeted = parseConfig('{"prune": {"ratio": 0.5}}', 'c.json', pruneAmountOverrides({ 'max-drop': 0.5 }));
@@ -101,7 +104,10 @@ test('run --passes 2: the second pass prunes the channels the first left, from i
   assert.equal(first.channels.after, 24 - Math.floor(0.5 * 24));
   assert.equal(second.channels.before, first.channels.after);
   assert.equal(second.channels.after, second.channels.before - Math.floor(0.5 * second.channels.before));
-  assert.equal(second.widths.reduce((a, b) => a + b, 0), second.channels.after);
+  assert.equal(
+    second.widths.reduce((a, b) => a + b, 0),
+    second.channels.after,
+  );
   assert.ok(second.params < first.params && second.macs < first.macs);
   for (const p of summary.passes) for (const a of Object.values(p.accuracy)) assert.ok(a >= 0 && a <= 1);
   assert.equal(first.models.finetuned, path.join(outDir, 'finetuned', 'model.json'));
@@ -112,11 +118,17 @@ test('run --passes 2: the second pass prunes the channels the first left, from i
   assert.equal(summary.report.params.total, second.params);
   assert.match(result.stderr, /pass 2\/2: ratio 0\.5, channels 12 -> 6/);
   const page = await readFile(path.join(outDir, 'report.html'), 'utf8');
-  for (const pass of [1, 2]) for (const stage of ['sparsity trained', 'pruned', 'fine-tuned']) assert.ok(page.includes(`pass ${pass} ${stage}<`), `pass ${pass} ${stage} row`);
+  for (const pass of [1, 2])
+    for (const stage of ['sparsity trained', 'pruned', 'fine-tuned'])
+      assert.ok(page.includes(`pass ${pass} ${stage}<`), `pass ${pass} ${stage} row`);
 });
 
 test('run with a bad budget or pass count: exit 2, one error line', async () => {
-  for (const args of [['--max-drop', '-1'], ['--passes', '0'], ['--ratio', '0.5', '--max-drop', '1']]) {
+  for (const args of [
+    ['--max-drop', '-1'],
+    ['--passes', '0'],
+    ['--ratio', '0.5', '--max-drop', '1'],
+  ]) {
     const result = await runSlim(['run', '--config', config, '--out', path.join(dir, 'bad'), ...args]);
     assert.equal(result.code, 2, describeRun(result));
     assert.equal(stderrLines(result).filter((l) => l.startsWith('error:')).length, 1, result.stderr);

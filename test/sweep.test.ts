@@ -42,7 +42,21 @@ test('parseRatios: lists and start:stop:step ranges, sorted, without float noise
 });
 
 test('parseRatios: empty lists, ratios outside (0, 1), bad steps are InputErrors', () => {
-  for (const bad of ['', ' ', '0,0.5', '1', '0.5,1.2', '-0.1', '0.1,,0.2', 'a', '0.1:0.5:0', '0.1:0.5:-0.1', '0.5:0.1:0.1', '0.1:0.5', '0:0.5:0.1']) {
+  for (const bad of [
+    '',
+    ' ',
+    '0,0.5',
+    '1',
+    '0.5,1.2',
+    '-0.1',
+    '0.1,,0.2',
+    'a',
+    '0.1:0.5:0',
+    '0.1:0.5:-0.1',
+    '0.5:0.1:0.1',
+    '0.1:0.5',
+    '0:0.5:0.1',
+  ]) {
     assert.throws(() => parseRatios(bad), InputError, JSON.stringify(bad));
   }
 });
@@ -63,7 +77,10 @@ test('sweep --json: one row per ratio on the val split, fewer channels / params 
   for (const row of sweep.rows) {
     assert.equal(row.channels.kept + row.channels.removed, 24);
     assert.equal(row.channels.removed, Math.floor(row.ratio * 24), `ratio ${row.ratio}`);
-    assert.equal(row.widths.reduce((a, b) => a + b, 0), row.channels.kept);
+    assert.equal(
+      row.widths.reduce((a, b) => a + b, 0),
+      row.channels.kept,
+    );
     assert.ok(row.params < previous.params && row.macs < previous.macs, `ratio ${row.ratio}: ${row.params} params, ${row.macs} MACs`);
     assert.ok(row.accuracy >= 0 && row.accuracy <= 1 && Number.isFinite(row.loss));
     assert.equal(row.finetuned, undefined);
@@ -90,14 +107,15 @@ test('sweep table on stdout; --finetune-epochs adds the fine-tuned column', asyn
 });
 
 test('sweep with bad --ratios or --finetune-epochs: exit 2, one error line', async () => {
-  for (const args of [['--ratios', '0.5,1'], ['--ratios', '0.1:0.9:0'], ['--ratios', ''], ['--finetune-epochs', '-1']]) {
+  for (const args of [
+    ['--ratios', '0.5,1'],
+    ['--ratios', '0.1:0.9:0'],
+    ['--ratios', ''],
+    ['--finetune-epochs', '-1'],
+  ]) {
     const result = await runSlim(['sweep', '--config', config, '--model', sparse, ...args]);
     assert.equal(result.code, 2, describeRun(result));
     assert.equal(result.stdout, '');
-    assert.deepEqual(
-      stderrLines(result).filter((l) => l.startsWith('error:')).length,
-      1,
-      result.stderr,
-    );
+    assert.deepEqual(stderrLines(result).filter((l) => l.startsWith('error:')).length, 1, result.stderr);
   }
 });

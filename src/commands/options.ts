@@ -111,7 +111,11 @@ export function trainingOverrides(argv: TrainingFlags, section: 'train' | 'finet
 /** `--replicas 2` / `--replicas auto`: numbers are passed as numbers so the schema checks them. */
 export function replicasOverride(value: string | undefined): Override {
   const asNumber = Number(value);
-  return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
+  return {
+    path: ['replicas'],
+    value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber,
+    flag: '--replicas',
+  };
 }
 
 /** `--dataset` sets data.dataset; the config's other data keys must be ones that dataset takes. */
@@ -131,7 +135,9 @@ export function pruneAmountOverrides(argv: { ratio?: number; threshold?: number;
   ];
   return amounts.flatMap(({ key, value, flag }) => [
     { path: ['prune', key], value, flag },
-    ...(value !== undefined ? amounts.filter((other) => other.key !== key).map((other) => ({ path: ['prune', other.key], value: null, flag })) : []),
+    ...(value !== undefined
+      ? amounts.filter((other) => other.key !== key).map((other) => ({ path: ['prune', other.key], value: null, flag }))
+      : []),
   ]);
 }
 

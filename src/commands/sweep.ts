@@ -24,11 +24,22 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     y
       .option('model', modelOption('sparsity-trained model.json (or its folder)'))
       .option('config', configOption("JSON config ('-' = stdin): data (validation split), prune options, finetune settings", true))
-      .option('ratios', { type: 'string', default: '0.1:0.9:0.1', describe: 'a list 0.1,0.3,0.5 or a range start:stop:step (stop included)' })
-      .option('finetune-epochs', { type: 'number', default: 0, describe: 'briefly fine-tune each candidate (config finetune settings) for a truer curve' })
+      .option('ratios', {
+        type: 'string',
+        default: '0.1:0.9:0.1',
+        describe: 'a list 0.1,0.3,0.5 or a range start:stop:step (stop included)',
+      })
+      .option('finetune-epochs', {
+        type: 'number',
+        default: 0,
+        describe: 'briefly fine-tune each candidate (config finetune settings) for a truer curve',
+      })
       .option('min-channels', { type: 'number', describe: 'floor per layer (config prune.minChannels)' })
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
-      .option('html', { type: 'string', describe: 'also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file' })
+      .option('html', {
+        type: 'string',
+        describe: 'also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file',
+      })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' }),
   handler: async (argv) => {

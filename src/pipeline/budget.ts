@@ -62,7 +62,9 @@ export async function searchRatioWithinBudget(
   const reference = await scoreOnSelectionSplit(sparse, data);
   const budget = prune.maxAccuracyDrop;
   const searchEpochs = prune.searchEpochs ?? DEFAULT_SEARCH_EPOCHS;
-  out.info(`accuracy budget: ${budget} point(s) below the sparse model's ${split} accuracy ${percent(reference.accuracy)}; candidates fine-tuned ${searchEpochs} epoch(s)`);
+  out.info(
+    `accuracy budget: ${budget} point(s) below the sparse model's ${split} accuracy ${percent(reference.accuracy)}; candidates fine-tuned ${searchEpochs} epoch(s)`,
+  );
   const candidates: BudgetCandidate[] = [];
   const tryRatio = async (ratio: number, phase: BudgetCandidate['phase']): Promise<boolean> => {
     // Ratios a channel apart prune the same channels: the model scored for one stands for the other.
@@ -70,7 +72,9 @@ export async function searchRatioWithinBudget(
     const same = candidates.find((c) => c.channels.removed === removed);
     if (same) {
       candidates.push({ ...same, ratio, phase, sameAs: same.sameAs ?? same.ratio });
-      out.info(`  ${phase} ratio ${ratio}: removes the same ${removed} channels as ratio ${same.ratio}: ${same.withinBudget ? 'within' : 'over'} budget`);
+      out.info(
+        `  ${phase} ratio ${ratio}: removes the same ${removed} channels as ratio ${same.ratio}: ${same.withinBudget ? 'within' : 'over'} budget`,
+      );
       return same.withinBudget;
     }
     const row = await scoreCandidate(artifacts, ratio, prune, data, { finetuneEpochs: searchEpochs, training }, out);
@@ -78,7 +82,9 @@ export async function searchRatioWithinBudget(
     const drop = tidy((reference.accuracy - judged) * 100);
     const candidate = { ...row, phase, judged, drop, withinBudget: drop <= budget + 1e-9 };
     candidates.push(candidate);
-    out.info(`  ${phase} ratio ${ratio}: ${split} accuracy ${percent(judged)}, drop ${drop.toFixed(2)} points: ${candidate.withinBudget ? 'within' : 'over'} budget`);
+    out.info(
+      `  ${phase} ratio ${ratio}: ${split} accuracy ${percent(judged)}, drop ${drop.toFixed(2)} points: ${candidate.withinBudget ? 'within' : 'over'} budget`,
+    );
     return candidate.withinBudget;
   };
 
@@ -112,8 +118,11 @@ export async function searchRatioWithinBudget(
 function reasonFor(low: number, high: number | undefined, candidates: BudgetCandidate[], budget: number, split: string): string {
   const at = (ratio: number) => candidates.find((c) => c.ratio === ratio)!;
   const over = high === undefined ? undefined : at(high);
-  const overText = over ? `the next ratio tried above it, ${over.ratio}, drops ${over.drop.toFixed(2)} points (over the budget of ${budget})` : '';
-  if (low === 0) return `no ratio tried stays within ${budget} point(s) (the smallest, ${over!.ratio}, drops ${over!.drop.toFixed(2)}): nothing is pruned`;
+  const overText = over
+    ? `the next ratio tried above it, ${over.ratio}, drops ${over.drop.toFixed(2)} points (over the budget of ${budget})`
+    : '';
+  if (low === 0)
+    return `no ratio tried stays within ${budget} point(s) (the smallest, ${over!.ratio}, drops ${over!.drop.toFixed(2)}): nothing is pruned`;
   const won = at(low);
   const wonText = `ratio ${low} drops ${won.drop.toFixed(2)} ${split} accuracy points, within the budget of ${budget}`;
   return high === undefined ? `${wonText}, and it is the upper bound of the search (${BRACKET_RATIOS.at(-1)})` : `${wonText}; ${overText}`;

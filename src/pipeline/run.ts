@@ -103,7 +103,12 @@ function runFolders(config: Config, outDir: string): RunFolders {
 }
 
 function allFolders(folders: RunFolders): string[] {
-  return [folders.input, ...(folders.pretrained ? [folders.pretrained] : []), ...folders.passes.flatMap((p) => [p.sparse, p.pruned, p.finetuned]), ...(folders.exported ? [folders.exported] : [])];
+  return [
+    folders.input,
+    ...(folders.pretrained ? [folders.pretrained] : []),
+    ...folders.passes.flatMap((p) => [p.sparse, p.pruned, p.finetuned]),
+    ...(folders.exported ? [folders.exported] : []),
+  ];
 }
 
 export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
@@ -170,7 +175,15 @@ interface PrunedPass {
  * search picks on the sparse model; then the pruned model, written and evaluated. The caller owns
  * `sparse` and the returned `pruned` model.
  */
-async function prunePass(sparse: tf.LayersModel, data: PreparedData, config: Config, folders: PassFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<PrunedPass> {
+async function prunePass(
+  sparse: tf.LayersModel,
+  data: PreparedData,
+  config: Config,
+  folders: PassFolders,
+  write: WriteOptions,
+  run: RunRecord,
+  out: Output,
+): Promise<PrunedPass> {
   const maxAccuracyDrop = config.prune.maxAccuracyDrop;
   let budget: BudgetSearch | undefined;
   let pruneConfig = config.prune;
@@ -185,7 +198,9 @@ async function prunePass(sparse: tf.LayersModel, data: PreparedData, config: Con
   const pruned = await toLayersModel(prune.artifacts);
   run.models.pruned = prune.written;
   const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-  run.accuracy.pruned = (await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
+  run.accuracy.pruned = (
+    await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
+  ).accuracy;
   addSeconds(run, 'prune', (Date.now() - pruneStarted) / 1000);
   return { prune, pruned, budget };
 }
@@ -237,7 +252,8 @@ async function trainToSparse(
   out: Output,
 ): Promise<void> {
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
-  if (trained) run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
+  if (trained)
+    run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
   if (firstPass && folders.pretrained !== undefined) {
     const r = await trainingStage('pretrain', model, data, config, { dir: folders.pretrained, write }, out);
     run.models.pretrained = r.written;
@@ -259,7 +275,15 @@ async function trainToSparse(
 }
 
 /** Fine-tuning of the pruned model, or the pruned model as is when finetune.epochs is 0. */
-async function finetunePruned(model: tf.LayersModel, data: PreparedData, config: Config, folders: PassFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<void> {
+async function finetunePruned(
+  model: tf.LayersModel,
+  data: PreparedData,
+  config: Config,
+  folders: PassFolders,
+  write: WriteOptions,
+  run: RunRecord,
+  out: Output,
+): Promise<void> {
   if (config.finetune.epochs > 0) {
     const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
     run.models.finetuned = r.written;
@@ -283,7 +307,11 @@ async function exportAndReport(
   if (folders.exported !== undefined) {
     run.models.exported = (await exportStage(final, { dir: folders.exported, write }, out)).written;
   }
-  return reportStage({ path: run.models.finetuned!, topology: final.modelTopology }, { path: run.models.input!, topology: input.modelTopology }, out);
+  return reportStage(
+    { path: run.models.finetuned!, topology: final.modelTopology },
+    { path: run.models.input!, topology: input.modelTopology },
+    out,
+  );
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {

@@ -72,7 +72,10 @@ export function selectionSplit(data: PreparedData): { split: 'val' | 'test'; sou
 }
 
 export async function scoreOnSelectionSplit(model: tf.LayersModel, data: PreparedData): Promise<SplitScore> {
-  const { accuracy, loss } = await evaluateSource(model, selectionSplit(data).source, { batchSize: EVAL_BATCH, preprocess: data.preprocess });
+  const { accuracy, loss } = await evaluateSource(model, selectionSplit(data).source, {
+    batchSize: EVAL_BATCH,
+    preprocess: data.preprocess,
+  });
   return { accuracy, loss };
 }
 
@@ -128,17 +131,30 @@ export async function sweepRatios(
   const rows: SweepRow[] = [];
   for (const ratio of ratios) {
     const row = await scoreCandidate(artifacts, ratio, prune, data, options, out);
-    out.info(`ratio ${ratio}: ${row.channels.kept} channels kept, MACs ${human(row.macs)}, ${split} accuracy ${percent(row.accuracy)}${row.finetuned ? ` (fine-tuned ${percent(row.finetuned.accuracy)})` : ''}`);
+    out.info(
+      `ratio ${ratio}: ${row.channels.kept} channels kept, MACs ${human(row.macs)}, ${split} accuracy ${percent(row.accuracy)}${row.finetuned ? ` (fine-tuned ${percent(row.finetuned.accuracy)})` : ''}`,
+    );
     rows.push(row);
   }
   const plan0 = pruneModel(artifacts, { ...prune, ratio: 0, threshold: undefined, maxAccuracyDrop: undefined }).plan;
-  const baseline = { channels: plan0.candidateChannels, params: count.params.total, macs: count.macs, ...(await scoreOnSelectionSplit(sparse, data)) };
+  const baseline = {
+    channels: plan0.candidateChannels,
+    params: count.params.total,
+    macs: count.macs,
+    ...(await scoreOnSelectionSplit(sparse, data)),
+  };
   out.debug(`sweep: ${ratios.length} ratio(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { split, examples: source.count, baseline, rows };
 }
 
 /** `slim sweep`: load backend, data and the sparse model once, then sweep. */
-export async function sweepFromConfig(config: Config, modelPath: string, ratios: number[], finetuneEpochs: number, out: Output): Promise<SweepResult> {
+export async function sweepFromConfig(
+  config: Config,
+  modelPath: string,
+  ratios: number[],
+  finetuneEpochs: number,
+  out: Output,
+): Promise<SweepResult> {
   const started = Date.now();
   await startBackend(config.backend, out);
   const data = await prepareData(config.data, config.seed);
@@ -146,7 +162,8 @@ export async function sweepFromConfig(config: Config, modelPath: string, ratios:
   const { model, path } = await loadLayersModel(modelPath);
   try {
     checkModelFitsData(model, data);
-    if (selectionSplit(data).split === 'test') out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');
+    if (selectionSplit(data).split === 'test')
+      out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');
     const result = await sweepRatios(model, ratios, config.prune, data, { finetuneEpochs, training: config }, out);
     return { model: path, ...result, seconds: (Date.now() - started) / 1000 };
   } finally {
@@ -204,7 +221,14 @@ export function parseRatios(text: string, flag = '--ratios'): number[] {
 /** The stdout table of `slim sweep` (without --json). */
 export function renderSweep(result: SweepCurve): string {
   const finetuned = result.rows.some((r) => r.finetuned !== undefined);
-  const header = ['ratio', 'channels', 'params', 'MACs', `${result.split} acc (pruned)`, ...(finetuned ? [`${result.split} acc (fine-tuned)`] : [])];
+  const header = [
+    'ratio',
+    'channels',
+    'params',
+    'MACs',
+    `${result.split} acc (pruned)`,
+    ...(finetuned ? [`${result.split} acc (fine-tuned)`] : []),
+  ];
   const b = result.baseline;
   const lines = [
     ['0 (sparse)', `${b.channels}`, human(b.params), human(b.macs), percent(b.accuracy), ...(finetuned ? ['-'] : [])],
