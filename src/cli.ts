@@ -18,6 +18,7 @@ import { schemaCommand } from './commands/schema.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { doctorCommand } from './commands/doctor.js';
+import { sweepCommand } from './commands/sweep.js';
 import { VERSION } from './version.js';
 
 /**
@@ -71,9 +72,10 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(schemaCommand)
     .command(evalCommand)
     .command(exportCommand)
+    .command(sweepCommand)
     .command(doctorCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, schema or doctor (slim --help lists them)')
+    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, sweep, schema or doctor (slim --help lists them)')
     .strict()
     .recommendCommands()
     .version(VERSION)

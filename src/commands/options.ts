@@ -123,12 +123,25 @@ export function datasetOverride(argv: TrainingFlags): Override[] {
   return [{ path: ['data', 'dataset'], value: argv.dataset, flag: '--dataset' }];
 }
 
-/** `--ratio` / `--threshold` replace the config's choice of ratio vs threshold rather than conflicting with it. */
-export function pruneAmountOverrides(argv: { ratio?: number; threshold?: number }): Override[] {
-  return [
-    { path: ['prune', 'ratio'], value: argv.ratio, flag: '--ratio' },
-    ...(argv.ratio !== undefined ? [{ path: ['prune', 'threshold'], value: null, flag: '--ratio' }] : []),
-    { path: ['prune', 'threshold'], value: argv.threshold, flag: '--threshold' },
-    ...(argv.threshold !== undefined ? [{ path: ['prune', 'ratio'], value: null, flag: '--threshold' }] : []),
+/**
+ * `--ratio` / `--threshold` / `--max-drop` replace the config's choice among ratio, threshold and
+ * accuracy budget (prune.maxAccuracyDrop) rather than conflicting with it.
+ */
+export function pruneAmountOverrides(argv: { ratio?: number; threshold?: number; 'max-drop'?: number }): Override[] {
+  const amounts = [
+    { key: 'ratio', value: argv.ratio, flag: '--ratio' },
+    { key: 'threshold', value: argv.threshold, flag: '--threshold' },
+    { key: 'maxAccuracyDrop', value: argv['max-drop'], flag: '--max-drop' },
   ];
+  return amounts.flatMap(({ key, value, flag }) => [
+    { path: ['prune', key], value, flag },
+    ...(value !== undefined
+      ? amounts.filter((other) => other.key !== key).map((other) => ({ path: ['prune', other.key], value: null, flag }))
+      : []),
+  ]);
+}
+
+/** `--passes N` on run: config passes. */
+export function passesOption() {
+  return { type: 'number', describe: 'repeat sparsity train -> prune -> fine-tune N times (config passes)' } as const satisfies Options;
 }

@@ -8,6 +8,7 @@ import {
   configOption,
   outOption,
   overwriteOption,
+  passesOption,
   pruneAmountOverrides,
   replicasOption,
   runtimeOverrides,
@@ -20,6 +21,8 @@ interface RunFlags extends GlobalFlags {
   backend?: string;
   seed?: number;
   ratio?: number;
+  'max-drop'?: number;
+  passes?: number;
   'train-epochs'?: number;
   replicas?: string;
   'finetune-epochs'?: number;
@@ -42,7 +45,14 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       )
       .option('backend', backendOption('compute backend'))
       .option('seed', seedOption('seed for weights, shuffling and dropout'))
-      .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })
+      .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold/maxAccuracyDrop)' })
+      .option('max-drop', {
+        type: 'number',
+        describe:
+          'accuracy budget in points (config prune.maxAccuracyDrop): prune the largest ratio whose briefly fine-tuned val accuracy stays within it',
+      })
+      .option('passes', passesOption())
+      .conflicts('ratio', 'max-drop')
       .option('train-epochs', { type: 'number', describe: 'sparsity-training epochs' })
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
@@ -57,6 +67,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       { path: ['finetune', 'epochs'], value: argv['finetune-epochs'], flag: '--finetune-epochs' },
       { path: ['data', 'trainLimit'], value: argv['train-limit'], flag: '--train-limit' },
       { path: ['out'], value: argv.out, flag: '--out' },
+      { path: ['passes'], value: argv.passes, flag: '--passes' },
     ]);
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
     const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out);

@@ -98,9 +98,24 @@ export const pruneSchema = z
     minChannels: positiveInt.default(1).describe('no layer keeps fewer channels than this'),
     roundTo: positiveInt.default(1).describe('round kept channel counts up to a multiple of this'),
     importance: z.enum(['sum', 'mean', 'max']).default('sum').describe('how a group with several BatchNorms combines their |gamma|'),
+    maxAccuracyDrop: z
+      .number()
+      .min(0)
+      .lt(100)
+      .optional()
+      .describe(
+        'run: accuracy budget in percentage points (0.5 = half a point): the largest ratio whose briefly fine-tuned validation accuracy ' +
+          "stays within this of the sparsity-trained model's, found by a 0.1-step sweep then bisection",
+      ),
+    searchEpochs: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('fine-tune epochs per candidate ratio of the maxAccuracyDrop search (default 1; 0 = judge candidates before fine-tuning)'),
   })
-  .refine((p) => !(p.ratio !== undefined && p.threshold !== undefined), {
-    message: 'give either ratio or threshold, not both',
+  .refine((p) => [p.ratio, p.threshold, p.maxAccuracyDrop].filter((v) => v !== undefined).length <= 1, {
+    message: 'give one of ratio, threshold or maxAccuracyDrop, not several',
   });
 
 export const configSchema = z.strictObject({
@@ -128,6 +143,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   out: z.string().optional().describe('output folder of run'),
+  passes: positiveInt
+    .max(10)
+    .default(1)
+    .describe(
+      'run: repeat sparsity train -> prune -> fine-tune this many times, each pass on the previous fine-tuned model (the ratio applies to the channels still there)',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -11,12 +11,15 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
+import type { SweepPoint } from '../report/html/data.js';
 import { writeRunHtmlReport } from '../report/html/index.js';
-import type { Report } from '../report/render.js';
+import { human, type Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
+import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
 import type { PreparedData } from './data.js';
+import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
 import { addScalesForSparsity } from './missing-scale.js';
 import { checkOutputs, saveLayersModel } from './model.js';
@@ -31,13 +34,40 @@ export interface RunSummary {
   backend: { name: string; gpu: boolean; detail: string };
   data: string;
   out: string;
-  /** `exported`: the fine-tuned model with BatchNorm folded (config export.foldBatchNorm). */
+  /**
+   * sparse/pruned/finetuned: the last pass's (each pass's are in `passes`). `exported`: the final
+   * model with BatchNorm folded (config export.foldBatchNorm).
+   */
   models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string; exported?: string };
-  /** Test-set accuracy (fractions 0..1) after each stage; `baseline` only for a trained input model. */
+  /** Test-set accuracy (fractions 0..1) after each stage of the last pass; `baseline` only for a trained input model. */
   accuracy: { baseline?: number; sparse: number; pruned: number; finetuned: number };
+  /** The last pass's plan. */
   prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls'> & { foldedChannels: number };
+  /** One entry per pass (config passes), in order. */
+  passes: PassSummary[];
+  /** With prune.maxAccuracyDrop: the (last) budget search's candidates, as the report's sweep curve. */
+  sweep?: SweepPoint[];
+  sweepSplit?: 'val' | 'test';
   report: Report;
   seconds: Record<string, number>;
+}
+
+/** One sparsity train -> prune -> fine-tune pass. */
+export interface PassSummary {
+  pass: number;
+  ratio: number | null;
+  threshold: number;
+  /** Prunable BatchNorm channels before and after this pass's pruning. */
+  channels: { before: number; after: number };
+  /** Kept width of each channel group after the pass. */
+  widths: number[];
+  params: number;
+  macs: number;
+  /** Test-set accuracy (fractions 0..1). */
+  accuracy: { sparse: number; pruned: number; finetuned: number };
+  models: { sparse: string; pruned: string; finetuned: string };
+  /** With prune.maxAccuracyDrop: every candidate ratio tried and why the winner won. */
+  budget?: BudgetSearch;
 }
 
 /** What the stages of one run have produced so far. */
@@ -47,54 +77,71 @@ interface RunRecord {
   seconds: Record<string, number>;
 }
 
-/** The model folders of a run, in the order they are checked. */
-type RunFolders = Record<'input' | 'sparse' | 'pruned' | 'finetuned', string> & { pretrained?: string; exported?: string };
+/** The model folders of one pass. */
+type PassFolders = Record<'sparse' | 'pruned' | 'finetuned', string>;
+
+/** The model folders of a run: pass 1 at the top (as a one-pass run), pass k in pass-k/. */
+interface RunFolders {
+  input: string;
+  pretrained?: string;
+  exported?: string;
+  passes: PassFolders[];
+}
 
 function runFolders(config: Config, outDir: string): RunFolders {
-  const dir = (name: string) => path.join(outDir, name);
+  const dir = (...names: string[]) => path.join(outDir, ...names);
+  const passFolders = (pass: number): PassFolders => {
+    const base = pass === 1 ? [] : [`pass-${pass}`];
+    return { sparse: dir(...base, 'sparse'), pruned: dir(...base, 'pruned'), finetuned: dir(...base, 'finetuned') };
+  };
   return {
     input: dir('input'),
-    sparse: dir('sparse'),
-    pruned: dir('pruned'),
-    finetuned: dir('finetuned'),
     ...(config.pretrain.epochs > 0 ? { pretrained: dir('pretrained') } : {}),
     ...(config.export.foldBatchNorm ? { exported: dir('exported') } : {}),
+    passes: Array.from({ length: config.passes }, (_, i) => passFolders(i + 1)),
   };
 }
 
+function allFolders(folders: RunFolders): string[] {
+  return [
+    folders.input,
+    ...(folders.pretrained ? [folders.pretrained] : []),
+    ...folders.passes.flatMap((p) => [p.sparse, p.pruned, p.finetuned]),
+    ...(folders.exported ? [folders.exported] : []),
+  ];
+}
+
 export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
-  if (config.prune.ratio === undefined && config.prune.threshold === undefined) {
-    throw new InputError('config: prune: give prune.ratio or prune.threshold (or --ratio)');
+  if (config.prune.ratio === undefined && config.prune.threshold === undefined && config.prune.maxAccuracyDrop === undefined) {
+    throw new InputError('config: prune: give prune.ratio, prune.threshold or prune.maxAccuracyDrop (or --ratio / --max-drop)');
   }
   const started = Date.now();
   const folders = runFolders(config, outDir);
-  await checkOutputs(Object.values(folders) as string[], write, inputModelPath(config));
+  await checkOutputs(allFolders(folders), write, inputModelPath(config));
   const { backend, data, model, trained } = await loadTrainingInputs(config, out);
   const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };
-  // Ownership: this function owns both models; the sparse one is disposed as soon as it is pruned.
-  let sparse: tf.LayersModel | undefined = model;
-  let pruned: tf.LayersModel | undefined;
+  // Ownership: this function owns the current model; each pass replaces it by its pruned model.
+  let current: tf.LayersModel = model;
   try {
-    const input = await fromLayersModel(sparse);
+    const input = await fromLayersModel(current);
     run.models.input = await writeModel(folders.input, input, write);
-    // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
-    sparse = await addScalesForSparsity(sparse, config.train, out);
-    await trainToSparse(sparse, trained, data, config, folders, write, run, out);
-
-    const pruneStarted = Date.now();
-    const prune = await pruneStage(await fromLayersModel(sparse), config.prune, { dir: folders.pruned, write }, out);
-    sparse.dispose();
-    sparse = undefined;
-    pruned = await toLayersModel(prune.artifacts);
-    run.models.pruned = prune.written;
-    const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-    run.accuracy.pruned = (
-      await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
-    ).accuracy;
-    run.seconds.prune = (Date.now() - pruneStarted) / 1000;
-
-    await finetunePruned(pruned, data, config, folders, write, run, out);
-    const report = await exportAndReport(await fromLayersModel(pruned), input, folders, write, run, out);
+    const passes: PassSummary[] = [];
+    let prune: PruneStageResult | undefined;
+    for (let pass = 1; pass <= config.passes; pass++) {
+      if (config.passes > 1) out.info(out.strong(`pass ${pass}/${config.passes}`));
+      const firstPass = pass === 1;
+      // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
+      if (firstPass) current = await addScalesForSparsity(current, config.train, out);
+      await trainToSparse(current, firstPass && trained, firstPass, data, config, folders, folders.passes[pass - 1], write, run, out);
+      const result = await prunePass(current, data, config, folders.passes[pass - 1], write, run, out);
+      current.dispose();
+      current = result.pruned;
+      prune = result.prune;
+      await finetunePruned(current, data, config, folders.passes[pass - 1], write, run, out);
+      passes.push(passSummary(pass, result, run));
+      out.info(describePass(passes.at(-1)!, config.passes));
+    }
+    const report = await exportAndReport(await fromLayersModel(current), input, folders, write, run, out);
     run.seconds.total = (Date.now() - started) / 1000;
     const summary: RunSummary = {
       backend: { name: backend.name, gpu: backend.gpu, detail: backend.detail },
@@ -102,7 +149,9 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       out: path.resolve(outDir),
       models: run.models as RunSummary['models'],
       accuracy: run.accuracy as RunSummary['accuracy'],
-      prune: pruneSummary(prune),
+      prune: pruneSummary(prune!),
+      passes,
+      ...budgetCurve(passes),
       report,
       seconds: run.seconds,
     };
@@ -111,18 +160,93 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     out.info(describeAccuracies(run));
     return summary;
   } finally {
-    sparse?.dispose();
-    pruned?.dispose();
+    current.dispose();
   }
+}
+
+interface PrunedPass {
+  prune: PruneStageResult;
+  pruned: tf.LayersModel;
+  budget?: BudgetSearch;
+}
+
+/**
+ * The prune step of a pass: the ratio (or threshold) of the config, or the one the accuracy budget
+ * search picks on the sparse model; then the pruned model, written and evaluated. The caller owns
+ * `sparse` and the returned `pruned` model.
+ */
+async function prunePass(
+  sparse: tf.LayersModel,
+  data: PreparedData,
+  config: Config,
+  folders: PassFolders,
+  write: WriteOptions,
+  run: RunRecord,
+  out: Output,
+): Promise<PrunedPass> {
+  const maxAccuracyDrop = config.prune.maxAccuracyDrop;
+  let budget: BudgetSearch | undefined;
+  let pruneConfig = config.prune;
+  if (maxAccuracyDrop !== undefined) {
+    const searchStarted = Date.now();
+    budget = await searchRatioWithinBudget(sparse, { ...config.prune, maxAccuracyDrop }, data, config, out);
+    pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: budget.ratio };
+    addSeconds(run, 'search', (Date.now() - searchStarted) / 1000);
+  }
+  const pruneStarted = Date.now();
+  const prune = await pruneStage(await fromLayersModel(sparse), pruneConfig, { dir: folders.pruned, write }, out);
+  const pruned = await toLayersModel(prune.artifacts);
+  run.models.pruned = prune.written;
+  const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
+  run.accuracy.pruned = (
+    await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
+  ).accuracy;
+  addSeconds(run, 'prune', (Date.now() - pruneStarted) / 1000);
+  return { prune, pruned, budget };
+}
+
+/** Stage seconds add up over passes. */
+function addSeconds(run: RunRecord, stage: string, seconds: number): void {
+  run.seconds[stage] = (run.seconds[stage] ?? 0) + seconds;
+}
+
+function passSummary(pass: number, { prune, budget }: PrunedPass, run: RunRecord): PassSummary {
+  const { plan } = prune;
+  return {
+    pass,
+    ratio: plan.ratio,
+    threshold: plan.threshold,
+    channels: { before: plan.candidateChannels, after: plan.candidateChannels - plan.prunedChannels },
+    widths: plan.groups.map((g) => g.keep.length),
+    params: prune.after.params.total,
+    macs: prune.after.macs,
+    accuracy: { sparse: run.accuracy.sparse!, pruned: run.accuracy.pruned!, finetuned: run.accuracy.finetuned! },
+    models: { sparse: run.models.sparse!, pruned: run.models.pruned!, finetuned: run.models.finetuned! },
+    ...(budget ? { budget } : {}),
+  };
+}
+
+function budgetCurve(passes: readonly PassSummary[]): Pick<RunSummary, 'sweep' | 'sweepSplit'> {
+  const search = [...passes].reverse().find((p) => p.budget !== undefined)?.budget;
+  return search ? { sweep: sweepPoints(search.candidates), sweepSplit: search.split } : {};
+}
+
+function describePass(p: PassSummary, passes: number): string {
+  return (
+    `pass ${p.pass}/${passes}: ${p.ratio !== null ? `ratio ${p.ratio}` : `threshold ${p.threshold.toPrecision(4)}`}, channels ${p.channels.before} -> ${p.channels.after}, ` +
+    `params ${human(p.params)}, MACs ${human(p.macs)}; test accuracy sparse ${percent(p.accuracy.sparse)}, pruned ${percent(p.accuracy.pruned)}, fine-tuned ${percent(p.accuracy.finetuned)}`
+  );
 }
 
 /** Baseline accuracy of a trained input, optional pretraining, then sparsity training (or the model as is, when train.epochs is 0). */
 async function trainToSparse(
   model: tf.LayersModel,
   trained: boolean,
+  firstPass: boolean,
   data: PreparedData,
   config: Config,
   folders: RunFolders,
+  passFolders: PassFolders,
   write: WriteOptions,
   run: RunRecord,
   out: Output,
@@ -130,7 +254,7 @@ async function trainToSparse(
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
   if (trained)
     run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
-  if (folders.pretrained !== undefined) {
+  if (firstPass && folders.pretrained !== undefined) {
     const r = await trainingStage('pretrain', model, data, config, { dir: folders.pretrained, write }, out);
     run.models.pretrained = r.written;
     run.accuracy.baseline = r.testAccuracy;
@@ -138,13 +262,14 @@ async function trainToSparse(
     trained = true;
   }
   if (config.train.epochs > 0) {
-    const r = await trainingStage('train', model, data, config, { dir: folders.sparse, write }, out);
+    const r = await trainingStage('train', model, data, config, { dir: passFolders.sparse, write }, out);
     run.models.sparse = r.written;
     run.accuracy.sparse = r.testAccuracy;
-    run.seconds.train = r.seconds;
+    addSeconds(run, 'train', r.seconds);
   } else {
-    if (!trained) out.warn('train.epochs is 0 and the model is untrained: pruning its initial gamma values');
-    run.models.sparse = await saveLayersModel(model, folders.sparse, write);
+    // A later pass starts from the previous pass's fine-tuned model: trained.
+    if (firstPass && !trained) out.warn('train.epochs is 0 and the model is untrained: pruning its initial gamma values');
+    run.models.sparse = await saveLayersModel(model, passFolders.sparse, write);
     run.accuracy.sparse = (await evalStage(model, data, { batchSize: evalBatch }, out)).accuracy;
   }
 }
@@ -154,7 +279,7 @@ async function finetunePruned(
   model: tf.LayersModel,
   data: PreparedData,
   config: Config,
-  folders: RunFolders,
+  folders: PassFolders,
   write: WriteOptions,
   run: RunRecord,
   out: Output,
@@ -163,7 +288,7 @@ async function finetunePruned(
     const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
     run.models.finetuned = r.written;
     run.accuracy.finetuned = r.testAccuracy;
-    run.seconds.finetune = r.seconds;
+    addSeconds(run, 'finetune', r.seconds);
   } else {
     run.models.finetuned = await saveLayersModel(model, folders.finetuned, write);
     run.accuracy.finetuned = run.accuracy.pruned;

@@ -263,7 +263,7 @@ export function curveSpec(stages: readonly CurveStage[], metric: CurveMetric): T
 }
 
 /** Accuracy against the prune ratio, or against the MACs left. */
-export function sweepSpec(points: readonly SweepPoint[], against: 'ratio' | 'macs'): TopLevelSpec {
+export function sweepSpec(points: readonly SweepPoint[], against: 'ratio' | 'macs', split: 'val' | 'test' = 'test'): TopLevelSpec {
   const x =
     against === 'ratio'
       ? { field: 'ratio', type: 'quantitative', axis: { title: 'prune ratio (share of channels removed)', format: '.0%' } }
@@ -279,7 +279,12 @@ export function sweepSpec(points: readonly SweepPoint[], against: 'ratio' | 'mac
     mark: { type: 'line', point: { size: 50 } },
     encoding: {
       x,
-      y: { field: 'accuracy', type: 'quantitative', scale: { zero: false }, axis: { title: 'test accuracy', format: '.1%' } },
+      y: {
+        field: 'accuracy',
+        type: 'quantitative',
+        scale: { zero: false },
+        axis: { title: `${split === 'val' ? 'validation' : 'test'} accuracy`, format: '.1%' },
+      },
     },
   } as TopLevelSpec;
 }

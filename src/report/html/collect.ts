@@ -24,6 +24,18 @@ export interface RunFacts {
   report: Report;
   seconds?: Record<string, number>;
   sweep?: SweepPoint[];
+  sweepSplit?: 'val' | 'test';
+  /** Multi-pass runs (config passes): one entry per pass. */
+  passes?: PassFacts[];
+}
+
+/** The part of a run.json pass (PassSummary) the report reads. */
+export interface PassFacts {
+  pass: number;
+  params: number;
+  macs: number;
+  accuracy: { sparse: number; pruned: number; finetuned: number };
+  models: { sparse: string; pruned: string; finetuned: string };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -126,6 +138,21 @@ export function layerFigures(report: Report, prunable: Set<string>): LayerFigure
   });
 }
 
+/** Three rows per pass; a pass's sparsity-trained model has the size the previous pass left. */
+function passStages(passes: readonly PassFacts[], input: Pick<StageSummary, 'params' | 'macs' | 'flops'>): StageSummary[] {
+  let before = input;
+  return passes.flatMap((p) => {
+    const after = { params: p.params, macs: p.macs, flops: 2 * p.macs };
+    const rows = [
+      { stage: `pass ${p.pass} sparsity trained`, model: p.models.sparse, ...before, accuracy: p.accuracy.sparse },
+      { stage: `pass ${p.pass} pruned`, model: p.models.pruned, ...after, accuracy: p.accuracy.pruned },
+      { stage: `pass ${p.pass} fine-tuned`, model: p.models.finetuned, ...after, accuracy: p.accuracy.finetuned },
+    ];
+    before = after;
+    return rows;
+  });
+}
+
 function countsOf(report: Report, which: 'model' | 'baseline'): Pick<StageSummary, 'params' | 'macs' | 'flops'> {
   const totals = which === 'baseline' ? report.baseline! : report;
   return { params: totals.params.total, macs: totals.macs, flops: totals.flops };
@@ -197,9 +224,13 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
     ...(run.models.pretrained !== undefined
       ? [{ stage: 'pretrained', model: run.models.pretrained, ...countsOf(report, 'baseline'), accuracy: a.baseline }]
       : []),
-    { stage: 'sparsity trained', model: run.models.sparse, ...countsOf(report, 'baseline'), accuracy: a.sparse },
-    { stage: 'pruned', model: run.models.pruned, ...countsOf(report, 'model'), accuracy: a.pruned },
-    { stage: 'fine-tuned', model: run.models.finetuned, ...countsOf(report, 'model'), accuracy: a.finetuned },
+    ...(run.passes !== undefined && run.passes.length > 1
+      ? passStages(run.passes, countsOf(report, 'baseline'))
+      : [
+          { stage: 'sparsity trained', model: run.models.sparse, ...countsOf(report, 'baseline'), accuracy: a.sparse },
+          { stage: 'pruned', model: run.models.pruned, ...countsOf(report, 'model'), accuracy: a.pruned },
+          { stage: 'fine-tuned', model: run.models.finetuned, ...countsOf(report, 'model'), accuracy: a.finetuned },
+        ]),
   ];
   const facts: [string, string][] = [
     ...(run.data ? [['data', run.data] as [string, string]] : []),
@@ -216,6 +247,7 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
     curves,
   };
   if (run.sweep) data.sweep = run.sweep;
+  if (run.sweepSplit) data.sweepSplit = run.sweepSplit;
   return data;
 }
 

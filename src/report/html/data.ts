@@ -76,7 +76,7 @@ export interface CurveStage {
 export interface SweepPoint {
   ratio: number;
   macs: number;
-  /** Test-set accuracy, 0..1. */
+  /** Accuracy, 0..1, on the split ReportData.sweepSplit names (default test). */
   accuracy: number;
 }
 
@@ -87,4 +87,6 @@ export interface ReportData {
   gammas: GammaData;
   curves: CurveStage[];
   sweep?: SweepPoint[];
+  /** The split the sweep's accuracies are on (slim sweep and the accuracy budget score on 'val'); default 'test'. */
+  sweepSplit?: 'val' | 'test';
 }

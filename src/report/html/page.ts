@@ -117,8 +117,8 @@ async function curvesHtml(data: ReportData): Promise<string> {
 
 async function sweepHtml(data: ReportData): Promise<string> {
   if (!data.sweep || data.sweep.length === 0) return '';
-  const byRatio = figure('sweep-ratio', await renderSvg(sweepSpec(data.sweep, 'ratio')));
-  const byMacs = figure('sweep-macs', await renderSvg(sweepSpec(data.sweep, 'macs')));
+  const byRatio = figure('sweep-ratio', await renderSvg(sweepSpec(data.sweep, 'ratio', data.sweepSplit)));
+  const byMacs = figure('sweep-macs', await renderSvg(sweepSpec(data.sweep, 'macs', data.sweepSplit)));
   return `<section id="sweep"><h2>Sweep</h2><div class="grid">${byRatio}\n${byMacs}</div></section>`;
 }
 
