@@ -367,7 +367,9 @@ async function main(): Promise<void> {
   if (s.json !== undefined) writeFileSync(s.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(renderTable(result.slim, torch, torchCounts));
   process.stdout.write(renderGoal([result]));
-  out.info(`total ${(totalSeconds / 60).toFixed(1)} min (slim ${(slimSeconds / 60).toFixed(1)}, torch ${(torch.seconds / 60).toFixed(1)}); results in ${path.join(s.out, 'result.json')}`);
+  out.info(
+    `total ${(totalSeconds / 60).toFixed(1)} min (slim ${(slimSeconds / 60).toFixed(1)}, torch ${(torch.seconds / 60).toFixed(1)}); results in ${path.join(s.out, 'result.json')}`,
+  );
 }
 
 interface SlimResult {
@@ -386,9 +388,10 @@ interface RunResult {
 function renderTable(slim: SlimResult, torch: TorchResult, counts: TorchCount[]): string {
   const pct = (x: number): string => (x * 100).toFixed(2);
   const same = (a: number[], b: number[]): string => (a.length === b.length && a.every((v, i) => v === b[i]) ? 'yes' : 'no');
-  const countMatch = (i: number, params: number, macs: number): string => (counts[i]!.params === params && counts[i]!.macs === macs ? 'yes' : 'NO');
+  const countMatch = (i: number, params: number, macs: number): string =>
+    counts[i]!.params === params && counts[i]!.macs === macs ? 'yes' : 'NO';
   const lines = [
-    '| ratio | kept per layer (slim / torch) | same kept | params (slim / torch) | MACs (slim / torch) | count = torch for slim\'s widths | acc pruned % (slim / torch) | acc fine-tuned % (slim / torch) |',
+    "| ratio | kept per layer (slim / torch) | same kept | params (slim / torch) | MACs (slim / torch) | count = torch for slim's widths | acc pruned % (slim / torch) | acc fine-tuned % (slim / torch) |",
     '|---|---|---|---|---|---|---|---|',
   ];
   const b = slim.baseline;
@@ -423,7 +426,8 @@ const sd = (xs: number[]): number => {
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 };
-const pp = (xs: number[]): string => (xs.length > 1 ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : (mean(xs) * 100).toFixed(2));
+const pp = (xs: number[]): string =>
+  xs.length > 1 ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : (mean(xs) * 100).toFixed(2);
 
 /**
  * The issue's goal at ratio 0.5, over one or more runs (means): slim's fine-tuned accuracy within
@@ -452,7 +456,9 @@ function renderGoal(runs: RunResult[]): string {
     );
   }
   const counts = runs.every((r) =>
-    [r.slim.baseline, ...r.slim.ratios].every((row, i) => r.countsForSlimKept[i]?.params === row.params && r.countsForSlimKept[i]?.macs === row.macs),
+    [r.slim.baseline, ...r.slim.ratios].every(
+      (row, i) => r.countsForSlimKept[i]?.params === row.params && r.countsForSlimKept[i]?.macs === row.macs,
+    ),
   );
   lines.push(`goal, every ratio: slim's params/MACs equal torch's for the channels slim kept → ${counts ? 'met' : 'NOT met'}`);
   return `${lines.join('\n')}\n`;

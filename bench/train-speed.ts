@@ -116,8 +116,20 @@ export function torchAvailable(device: 'cpu' | 'cuda' = 'cpu'): boolean {
 
 export function torchRun(arch: Arch, shape: RunShape, threads: number, device: 'cpu' | 'cuda' = 'cpu'): Speed {
   const args = [
-    TORCH_SCRIPT, '--arch', arch, '--threads', String(threads), '--json', '--steps', String(shape.steps),
-    '--warmup', String(shape.warmup), '--batch-size', String(shape.batchSize), '--device', device,
+    TORCH_SCRIPT,
+    '--arch',
+    arch,
+    '--threads',
+    String(threads),
+    '--json',
+    '--steps',
+    String(shape.steps),
+    '--warmup',
+    String(shape.warmup),
+    '--batch-size',
+    String(shape.batchSize),
+    '--device',
+    device,
   ];
   const run = spawnSync(PYTHON, args, { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`torch run failed (${PYTHON} ${args.join(' ')}): ${run.stderr.trim().split('\n').pop() ?? ''}`);
@@ -129,7 +141,8 @@ export function torchRun(arch: Arch, shape: RunShape, threads: number, device: '
 /** A markdown table: first column left-aligned, the others right-aligned. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
   for (const r of rows) console.log(line(r));

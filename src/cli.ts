@@ -57,7 +57,11 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .option('verbose', { type: 'boolean', default: false, describe: 'more logs; stack traces on errors' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no logs on stderr (errors still shown)' })
     .option('json', { type: 'boolean', default: false, describe: 'stdout is exactly one JSON document' })
-    .option('progress', { type: 'boolean', default: true, describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off' })
+    .option('progress', {
+      type: 'boolean',
+      default: true,
+      describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off',
+    })
     .option('color', { type: 'boolean', default: true, describe: 'colour on stderr (only on a TTY; NO_COLOR also turns it off)' })
     .command(trainCommand)
     .command(pruneCommand)

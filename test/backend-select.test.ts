@@ -89,21 +89,18 @@ describe('selectBackend with injected importers', () => {
     assert.match(info.tried[0]!.error, /registered no 'tensorflow' backend/);
   });
 
-  it("tensorflow: neither package loads -> one-line InputError with install hints", async () => {
+  it('tensorflow: neither package loads -> one-line InputError with install hints', async () => {
     const importer = fakeImporter({});
-    await assert.rejects(
-      selectBackend('tensorflow', { importModule: importer.importModule }),
-      (error: unknown) => {
-        assert.ok(error instanceof InputError);
-        assert.equal(error.exitCode, 2);
-        assert.ok(!error.message.includes('\n'), 'message is one line');
-        assert.match(error.message, /backend 'tensorflow' is not available/);
-        assert.ok(error.message.includes(`npm i ${NODE_GPU_PACKAGE}`));
-        assert.ok(error.message.includes('CUDA 11.2 + cuDNN 8.1'));
-        assert.ok(error.message.includes(`npm i ${NODE_CPU_PACKAGE}`));
-        return true;
-      },
-    );
+    await assert.rejects(selectBackend('tensorflow', { importModule: importer.importModule }), (error: unknown) => {
+      assert.ok(error instanceof InputError);
+      assert.equal(error.exitCode, 2);
+      assert.ok(!error.message.includes('\n'), 'message is one line');
+      assert.match(error.message, /backend 'tensorflow' is not available/);
+      assert.ok(error.message.includes(`npm i ${NODE_GPU_PACKAGE}`));
+      assert.ok(error.message.includes('CUDA 11.2 + cuDNN 8.1'));
+      assert.ok(error.message.includes(`npm i ${NODE_CPU_PACKAGE}`));
+      return true;
+    });
     assert.deepEqual(importer.calls, [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE]);
   });
 
@@ -112,7 +109,10 @@ describe('selectBackend with injected importers', () => {
     const info = await selectBackend('auto', { importModule: importer.importModule, initWasm: failingWasm });
     assert.equal(info.name, 'cpu');
     assert.equal(tf.getBackend(), 'cpu');
-    assert.deepEqual(info.tried.map((t) => t.package), [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE]);
+    assert.deepEqual(
+      info.tried.map((t) => t.package),
+      [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE],
+    );
     assert.match(info.tried[2]!.error, /failed to load wasm binary/);
   });
 
@@ -148,7 +148,10 @@ describe('real wasm backend', () => {
   it('registerSlimWasmKernels is idempotent', () => {
     const first = registerSlimWasmKernels();
     const second = registerSlimWasmKernels();
-    assert.deepEqual(first, [...SLIM_WASM_KERNELS, ...SLIM_WASM_REPLACEMENTS].map((k) => k.kernelName));
+    assert.deepEqual(
+      first,
+      [...SLIM_WASM_KERNELS, ...SLIM_WASM_REPLACEMENTS].map((k) => k.kernelName),
+    );
     assert.deepEqual(second, first);
     // Replacements are in the registry, and the FusedBatchNorm gradient is slim's.
     for (const k of SLIM_WASM_REPLACEMENTS) assert.equal(tf.getKernel(k.kernelName, 'wasm')?.kernelFunc, k.kernelFunc);

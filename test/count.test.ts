@@ -38,7 +38,12 @@ describe('params equal tfjs countParams', () => {
           // tfjs does not serialise SeparableConv2D's depthMultiplier, so keep it at 1 here.
           tf.layers.separableConv2d({ filters: 6, kernelSize: 3 }),
           tf.layers.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2 }),
-          tf.layers.zeroPadding2d({ padding: [[1, 0], [0, 1]] }),
+          tf.layers.zeroPadding2d({
+            padding: [
+              [1, 0],
+              [0, 1],
+            ],
+          }),
           tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
           tf.layers.flatten(),
           tf.layers.dense({ units: 7 }),
@@ -70,7 +75,11 @@ describe('params equal tfjs countParams', () => {
     const inner = tf.sequential({
       name: 'inner',
       // A frozen layer inside the nested model (tfjs does not serialise a container's own trainable flag).
-      layers: [tf.layers.dense({ inputShape: [6], units: 5, trainable: false }), tf.layers.batchNormalization(), tf.layers.dense({ units: 4 })],
+      layers: [
+        tf.layers.dense({ inputShape: [6], units: 5, trainable: false }),
+        tf.layers.batchNormalization(),
+        tf.layers.dense({ units: 4 }),
+      ],
     });
     const input = tf.input({ shape: [6] });
     const a = tf.layers.dense({ units: 6 }).apply(input) as tf.SymbolicTensor;
@@ -80,7 +89,10 @@ describe('params equal tfjs countParams', () => {
     const out = tf.layers.dense({ units: 2 }).apply(c) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
     const count = countModel(topologyOf(model));
-    assert.ok(count.layers.some((l) => l.path.startsWith('inner/')), 'nested layers listed with their path');
+    assert.ok(
+      count.layers.some((l) => l.path.startsWith('inner/')),
+      'nested layers listed with their path',
+    );
     assertMatchesTfjs(model);
   });
 });
@@ -97,7 +109,10 @@ describe('MACs', () => {
       ],
     });
     const count = countModel(topologyOf(model));
-    assert.deepEqual(count.layers.map((l) => l.macs), [6912, 128, 72, 0, 40]);
+    assert.deepEqual(
+      count.layers.map((l) => l.macs),
+      [6912, 128, 72, 0, 40],
+    );
     assert.equal(count.macs, 7152);
     assert.deepEqual(count.layers[2].outputShape, [null, 2, 2, 2]);
     model.dispose();

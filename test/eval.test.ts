@@ -69,7 +69,10 @@ test('--json: top-1 equals what training measured, top-5 >= top-1, confusion row
     b.x.dispose();
     b.y.dispose();
   }
-  assert.deepEqual(s.confusion.map((row) => row.reduce((a, v) => a + v, 0)), labelCounts);
+  assert.deepEqual(
+    s.confusion.map((row) => row.reduce((a, v) => a + v, 0)),
+    labelCounts,
+  );
   const diagonal = s.confusion.reduce((a, row, i) => a + row[i]!, 0);
   assert.equal(diagonal, Math.round(s.top1 * 500));
 });
@@ -88,7 +91,13 @@ test('exit codes: 2 for a missing flag, a missing model, data that does not fit 
   const wrong = await runSlim(['eval', '--model', modelDir, '--config', resized]);
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /model input shape \[null, 28, 28, 1\] does not take the data's 10x10x1 images/);
-  assert.equal(wrong.stderr.trim().split('\n').filter((l) => l.includes('error')).length, 1);
+  assert.equal(
+    wrong.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('error')).length,
+    1,
+  );
 });
 
 test('the model fills in what the config leaves open: MNIST becomes 32x32x3 for a CIFAR-shaped model', async () => {
@@ -103,7 +112,12 @@ function capturingOutput(): { out: Output; lines: string[] } {
   const lines: string[] = [];
   const stderr = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -142,7 +156,10 @@ test('stages run repeatedly on one loaded model and test split: inputs stay inta
 
     // The stages neither changed nor disposed what they were given.
     assert.equal(JSON.stringify(artifacts.modelTopology), topologyBefore);
-    assert.deepEqual([...artifacts.weights.values()].map((w) => Array.from(w.data)), weightsBefore);
+    assert.deepEqual(
+      [...artifacts.weights.values()].map((w) => Array.from(w.data)),
+      weightsBefore,
+    );
     const again = await evalStage(model, data, { batchSize: 256 }, out);
     assert.equal(again.accuracy, base.accuracy);
   } finally {

@@ -14,9 +14,17 @@ import { saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
 import { frozenBodyTransfer } from './fixtures/zoo/index.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
-interface GammaStats { count: number; meanAbs: number }
-interface EpochLine { gammaByTrainable: { frozen: GammaStats; trainable: GammaStats; unmoved: number } }
-interface LayerJson { class_name: string; config: { trainable?: boolean; layers?: LayerJson[] } }
+interface GammaStats {
+  count: number;
+  meanAbs: number;
+}
+interface EpochLine {
+  gammaByTrainable: { frozen: GammaStats; trainable: GammaStats; unmoved: number };
+}
+interface LayerJson {
+  class_name: string;
+  config: { trainable?: boolean; layers?: LayerJson[] };
+}
 
 const BODY_BN_CHANNELS = 8 + (16 + 16 + 8) + (24 + 24 + 12) + (24 + 24 + 12);
 
@@ -37,16 +45,25 @@ after(async () => {
 
 async function trainWith(name: string, trainable: string | undefined): Promise<{ stderr: string; log: EpochLine[]; body: LayerJson }> {
   const config = path.join(dir, `${name}.json`);
-  await writeFile(config, JSON.stringify({
-    seed: 1, backend: 'wasm',
-    data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
-    train: { epochs: 1, batchSize: 32, lr: 0.05, sparsity: 1e-3, ...(trainable !== undefined ? { trainable } : {}) },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'wasm',
+      data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
+      train: { epochs: 1, batchSize: 32, lr: 0.05, sparsity: 1e-3, ...(trainable !== undefined ? { trainable } : {}) },
+    }),
+  );
   const out = path.join(dir, name);
   const result = await runSlim(['train', '--config', config, '--model', modelPath, '--out', out]);
   assert.equal(result.code, 0, describeRun(result));
-  const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochLine);
-  const topology = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: LayerJson[] } } };
+  const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as EpochLine);
+  const topology = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as {
+    modelTopology: { config: { layers: LayerJson[] } };
+  };
   const body = topology.modelTopology.config.layers.find((l) => l.class_name === 'Functional' || l.class_name === 'Model')!;
   return { stderr: result.stderr, log, body };
 }

@@ -22,8 +22,17 @@ const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 // 'A' halves the image first: keeps the cpu backend's conv gradients quick.
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 };
 const OPTIONS: TrainOptions = {
-  epochs: 2, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+  epochs: 2,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [],
+  gamma: 0.1,
+  sparsityLambda: 1e-4,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnist: Dataset;
@@ -121,13 +130,20 @@ function weightValues(model: tf.LayersModel): Map<string, Float32Array> {
   return new Map(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
 }
 
-async function trainOnce(fusedBatchNorm: boolean): Promise<{ losses: number[]; weights: Map<string, Float32Array>; model: tf.LayersModel }> {
+async function trainOnce(
+  fusedBatchNorm: boolean,
+): Promise<{ losses: number[]; weights: Map<string, Float32Array>; model: tf.LayersModel }> {
   const model = buildVgg(TINY);
   const bnLayers = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
-  const result = await train(model, { train: mnist }, { ...OPTIONS, fusedBatchNorm }, {
-    // The fused call is installed exactly while train() runs with the option on.
-    onBatch: () => assert.ok(bnLayers.every((l) => hasOwnCall(l) === fusedBatchNorm)),
-  });
+  const result = await train(
+    model,
+    { train: mnist },
+    { ...OPTIONS, fusedBatchNorm },
+    {
+      // The fused call is installed exactly while train() runs with the option on.
+      onBatch: () => assert.ok(bnLayers.every((l) => hasOwnCall(l) === fusedBatchNorm)),
+    },
+  );
   return { losses: result.epochs.map((e) => e.loss), weights: weightValues(model), model };
 }
 
@@ -144,7 +160,9 @@ for (const backend of BACKENDS) {
       const fused = await trainOnce(true);
       stock.model.dispose();
 
-      fused.losses.forEach((loss, i) => assert.ok(Math.abs(loss - stock.losses[i]!) <= 1e-5, `epoch ${i} loss ${loss} vs ${stock.losses[i]}`));
+      fused.losses.forEach((loss, i) =>
+        assert.ok(Math.abs(loss - stock.losses[i]!) <= 1e-5, `epoch ${i} loss ${loss} vs ${stock.losses[i]}`),
+      );
       assert.ok(fused.weights.size > 0 && [...fused.weights.keys()].some((name) => name.includes('moving_variance')));
       for (const [name, values] of fused.weights) assertClose(values, stock.weights.get(name)!, 1e-4, name);
 
@@ -152,12 +170,17 @@ for (const backend of BACKENDS) {
       const model = fused.model;
       const bnLayers = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
       assert.ok(bnLayers.length >= 2);
-      assert.ok(bnLayers.every((l) => !hasOwnCall(l)), 'a BatchNormalization layer still has its fused call');
+      assert.ok(
+        bnLayers.every((l) => !hasOwnCall(l)),
+        'a BatchNormalization layer still has its fused call',
+      );
       let artifacts: tf.io.ModelArtifacts | undefined;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          artifacts = a;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const reloaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
       const [ours, theirs] = tf.tidy(() => {
         const x = tf.tensor(seeded([4, 28, 28, 1], 7), [4, 28, 28, 1]);
@@ -191,7 +214,10 @@ describe('useFusedBatchNorm', () => {
     const uninstallAgain = useFusedBatchNorm(model); // already installed: patches nothing
     assert.ok(hasOwnCall(innerBn) && hasOwnCall(outerBn));
     // Inference mode stays on the stock path.
-    assert.deepEqual(tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()), stockInference);
+    assert.deepEqual(
+      tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()),
+      stockInference,
+    );
     const movingBefore = innerBn.getWeights()[2]!.dataSync().slice();
     // Training mode through the fused call; scale = center = false has no γ/β (stock tfjs 4.22 throws there).
     const tensorsBefore = tf.memory().numTensors;

@@ -27,14 +27,26 @@ import { train } from '../src/train/loop.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 import { mulberry32 as rng } from '../src/data/dataset.js';
 import {
-  SMALL_INPUT_SHAPE, smallDenseNet, smallInception, smallMobileNetV1, smallMobileNetV2, smallNestedSequential, smallResNetBasic,
-  smallResNetBottleneck, smallSharedLayer, smallVgg,
+  SMALL_INPUT_SHAPE,
+  smallDenseNet,
+  smallInception,
+  smallMobileNetV1,
+  smallMobileNetV2,
+  smallNestedSequential,
+  smallResNetBasic,
+  smallResNetBottleneck,
+  smallSharedLayer,
+  smallVgg,
 } from './fixtures/zoo/index.js';
 
 const INPUT = SMALL_INPUT_SHAPE;
 
 /** γ = 0 at `rows` of `bn`; β zeroed too when `beta` is 'zero' (the spec says why). */
-interface Dead { bn: string; rows: number[]; beta: 'keep' | 'zero' }
+interface Dead {
+  bn: string;
+  rows: number[];
+  beta: 'keep' | 'zero';
+}
 interface Arch {
   name: string;
   build: () => tf.LayersModel;
@@ -258,9 +270,9 @@ describe('dead channels removed: outputs unchanged (1e-4 relative)', () => {
     const plan = planPrune(original, { threshold: 0.1 });
     assert.ok(plan.groups.some((g) => g.layers.includes('inner/ic1') && g.layers.includes('c0')));
     const pruned = applyPlanDetailed(original, plan).artifacts;
-    const inner = (pruned.modelTopology.config.layers as { class_name: string; config: { layers: { config: Record<string, unknown> }[] } }[]).find(
-      (l) => l.class_name === 'Sequential',
-    )!;
+    const inner = (
+      pruned.modelTopology.config.layers as { class_name: string; config: { layers: { config: Record<string, unknown> }[] } }[]
+    ).find((l) => l.class_name === 'Sequential')!;
     assert.deepEqual(inner.config.layers[0].config.batch_input_shape, [null, 8, 8, 4]);
     assert.equal(inner.config.layers[0].config.filters, 5 - 1);
     assert.deepEqual(pruned.weights.get('ic1/kernel')!.shape, [1, 1, 4, 4]);
@@ -307,10 +319,23 @@ describe('1-epoch sparsity training, then ratio 0.5: the result loads in stock t
   for (const arch of ARCHS) {
     it(arch.name, async () => {
       const model = arch.build();
-      await train(model, { train: randomImages() }, {
-        epochs: 1, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4, milestones: [], gamma: 0.1,
-        sparsityLambda: 1e-3, seed: 1, preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
-      });
+      await train(
+        model,
+        { train: randomImages() },
+        {
+          epochs: 1,
+          batchSize: 32,
+          lr: 0.05,
+          momentum: 0.9,
+          nesterov: false,
+          weightDecay: 1e-4,
+          milestones: [],
+          gamma: 0.1,
+          sparsityLambda: 1e-3,
+          seed: 1,
+          preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
+        },
+      );
       const trained = await fromLayersModel(model);
       model.dispose();
       const plan = planPrune(trained, { ratio: 0.5 });

@@ -47,7 +47,10 @@ async function sparseModel() {
   const model = tf.model({ inputs: input, outputs: out });
   const artifacts = await fromLayersModel(model);
   model.dispose();
-  for (const [bn, values] of [['b1', B1], ['b2', B2]] as const) {
+  for (const [bn, values] of [
+    ['b1', B1],
+    ['b2', B2],
+  ] as const) {
     const name = [...artifacts.weights.keys()].find((k) => k.endsWith(`${bn}/gamma`))!;
     (artifacts.weights.get(name)!.data as Float32Array).set(values);
   }
@@ -56,7 +59,14 @@ async function sparseModel() {
 
 function epochLine(stage: string, epoch: number, loss: number, below1e2: number): string {
   return JSON.stringify({
-    stage, epoch, lr: 0.1, loss, trainAccuracy: 0.5 + epoch / 10, valAccuracy: 0.45 + epoch / 10, imagesPerSecond: 100, seconds: 1,
+    stage,
+    epoch,
+    lr: 0.1,
+    loss,
+    trainAccuracy: 0.5 + epoch / 10,
+    valAccuracy: 0.45 + epoch / 10,
+    imagesPerSecond: 100,
+    seconds: 1,
     gamma: { count: 10, meanAbs: 0.4 - epoch / 20, below1e2, below1e3: 0 },
   });
 }
@@ -74,7 +84,12 @@ async function collectSmallModel(): Promise<ReportData> {
   await writeFile(trainLog, [0, 1, 2].map((e) => epochLine('sparsity train', e, 2 - e / 2, e / 5)).join('\n') + '\n');
   const finetuneLog = path.join(dir, 'finetune-log.jsonl');
   await writeFile(finetuneLog, [0, 1].map((e) => epochLine('fine-tune', e, 0.8 - e / 10, 0)).join('\n') + '\n');
-  const report = buildReport(prunedPath, outcome.after, { path: sparsePath, count: outcome.before }, wallsOf(outcome.artifacts.modelTopology));
+  const report = buildReport(
+    prunedPath,
+    outcome.after,
+    { path: sparsePath, count: outcome.before },
+    wallsOf(outcome.artifacts.modelTopology),
+  );
   return modelReportData(report, prunedPath, sparsePath, [trainLog, finetuneLog]);
 }
 
@@ -98,7 +113,10 @@ function axisTitles(svg: string): string[] {
 
 test('html report: one bar pair per prunable layer in network order, threshold line where |γ| = threshold, axis titles', async () => {
   const data = await collectSmallModel();
-  assert.deepEqual(data.layers.filter((l) => l.prunable).map((l) => l.name), ['c1', 'c2']);
+  assert.deepEqual(
+    data.layers.filter((l) => l.prunable).map((l) => l.name),
+    ['c1', 'c2'],
+  );
   data.sweep = [
     { ratio: 0.3, macs: 9000, accuracy: 0.91 },
     { ratio: 0.1, macs: 12000, accuracy: 0.93 },
@@ -138,7 +156,8 @@ test('html report: one bar pair per prunable layer in network order, threshold l
   assert.match(markItems(cut, 'threshold_label')[0]!, /40\.0% of channels below/);
   // Bins: 4 removed channels in red, 6 kept in blue, counted in their labels.
   const bins = markItems(cut, 'gamma_bins');
-  const count = (colour: string) => bins.filter((b) => b.includes(`fill="${colour}"`)).reduce((a, b) => a + Number(/count: (\d+)/.exec(b)![1]), 0);
+  const count = (colour: string) =>
+    bins.filter((b) => b.includes(`fill="${colour}"`)).reduce((a, b) => a + Number(/count: (\d+)/.exec(b)![1]), 0);
   assert.deepEqual([count('#d62728'), count('#4c78a8')], [4, 6]);
   // The pruned model's own |γ|: the threshold is only a reference there, nothing shaded.
   const kept = chart(html, 'gamma-after');
@@ -176,10 +195,16 @@ test('log histogram: bins split at the threshold, every value counted once, remo
   const domain = logDomain([values], 0.01);
   assert.deepEqual(domain, [1e-4, 10]);
   const hist = logHistogram(values, domain, 0.01);
-  assert.equal(hist.bins.reduce((a, b) => a + b.count, 0), values.length);
+  assert.equal(
+    hist.bins.reduce((a, b) => a + b.count, 0),
+    values.length,
+  );
   assert.equal(hist.belowDomain, 1, 'the 0 cannot sit on a log axis: counted in the first bin');
   assert.ok(hist.bins.some((b) => b.hi === 0.01) && hist.bins.some((b) => b.lo === 0.01), 'the threshold is a bin edge');
-  assert.equal(hist.bins.filter((b) => b.removed).reduce((a, b) => a + b.count, 0), 3);
+  assert.equal(
+    hist.bins.filter((b) => b.removed).reduce((a, b) => a + b.count, 0),
+    3,
+  );
   for (const b of hist.bins) assert.equal(b.removed, b.hi <= 0.01);
   // Axis labels: 1-2-5 over a short axis, decades only over a long one.
   assert.deepEqual(logTicks([0.1, 10]), [0.1, 0.2, 0.5, 1, 2, 5, 10]);
@@ -189,7 +214,10 @@ test('log histogram: bins split at the threshold, every value counted once, remo
 test('epoch log: a line that is not an epoch record is an input error naming the line', async () => {
   const file = path.join(dir, 'bad-log.jsonl');
   await writeFile(file, `${epochLine('sparsity train', 0, 1, 0)}\n{"epoch": "one"}\n`);
-  await assert.rejects(readEpochLog(file, 'x'), (e: Error) => e.name === 'InputError' && /bad-log\.jsonl:2: not an epoch record/.test(e.message));
+  await assert.rejects(
+    readEpochLog(file, 'x'),
+    (e: Error) => e.name === 'InputError' && /bad-log\.jsonl:2: not an epoch record/.test(e.message),
+  );
 });
 
 test('sparkline: one block per quarter decade, height by count; printed only on a TTY', () => {
@@ -200,7 +228,8 @@ test('sparkline: one block per quarter decade, height by count; printed only on 
   assert.equal(gammaSparkline([]), '');
 
   const written: string[] = [];
-  const stream = (isTTY: boolean) => Object.assign({ write: (s: string) => written.push(s) !== 0, isTTY }) as unknown as NodeJS.WritableStream;
+  const stream = (isTTY: boolean) =>
+    Object.assign({ write: (s: string) => written.push(s) !== 0, isTTY }) as unknown as NodeJS.WritableStream;
   new Output({ stderr: stream(false), stdout: stream(false) }).terminal(line);
   assert.deepEqual(written, []);
   new Output({ stderr: stream(true), stdout: stream(false), quiet: true }).terminal(line);

@@ -11,7 +11,10 @@ function runProgram(program: string, args: string[]): CommandOutcome | undefined
   if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
   if (result.error) return { ok: false, output: result.error.message };
   if (result.status !== 0) {
-    const said = `${result.stderr ?? ''}\n${result.stdout ?? ''}`.split('\n').find((line) => line.trim() !== '')?.trim();
+    const said = `${result.stderr ?? ''}\n${result.stdout ?? ''}`
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim();
     return { ok: false, output: `exit ${result.status ?? result.signal}${said ? `: ${said}` : ''}` };
   }
   return { ok: true, output: result.stdout };

@@ -111,7 +111,11 @@ export function trainingOverrides(argv: TrainingFlags, section: 'train' | 'finet
 /** `--replicas 2` / `--replicas auto`: numbers are passed as numbers so the schema checks them. */
 export function replicasOverride(value: string | undefined): Override {
   const asNumber = Number(value);
-  return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
+  return {
+    path: ['replicas'],
+    value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber,
+    flag: '--replicas',
+  };
 }
 
 /** `--dataset` sets data.dataset; the config's other data keys must be ones that dataset takes. */

@@ -34,7 +34,12 @@ export async function readConfigText(source: string): Promise<string> {
 }
 
 function formatPath(path: PropertyKey[]): string {
-  return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? '(root)'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 /** One line per problem, the first one leading: `config.json: train.lr: expected number, received string`. */

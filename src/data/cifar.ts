@@ -48,7 +48,9 @@ function parseCifar(bytes: Uint8Array, file: string, layout: CifarLayout): { ima
     const at = n * record;
     const label = bytes[at + layout.labelIndex]!;
     if (label >= layout.numClasses) {
-      throw new InputError(`${file}: record ${n} has label ${label}, outside 0..${layout.numClasses - 1} (wrong CIFAR variant or not a CIFAR file?)`);
+      throw new InputError(
+        `${file}: record ${n} has label ${label}, outside 0..${layout.numClasses - 1} (wrong CIFAR variant or not a CIFAR file?)`,
+      );
     }
     labels[n] = label;
     const src = at + layout.labelBytes;
@@ -74,7 +76,8 @@ function cifarFiles(variant: CifarVariant, dir: string, split: 'train' | 'test')
   const base = !existsSync(join(dir, names[0]!)) && existsSync(join(dir, sub, names[0]!)) ? join(dir, sub) : dir;
   const files = names.map((n) => join(base, n));
   for (const f of files) {
-    if (!existsSync(f)) throw new InputError(`dataset ${variant}: file not found: ${f} (data.dir must hold the binary version's ${names.join(', ')})`);
+    if (!existsSync(f))
+      throw new InputError(`dataset ${variant}: file not found: ${f} (data.dir must hold the binary version's ${names.join(', ')})`);
   }
   return files;
 }
@@ -87,7 +90,9 @@ async function readCifar(files: string[], layout: CifarLayout): Promise<{ images
     try {
       bytes = await readFile(file);
     } catch (err) {
-      throw new InputError(`${file}: cannot read CIFAR file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      throw new InputError(`${file}: cannot read CIFAR file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        cause: err,
+      });
     }
     parts.push(parseCifar(bytes, file, layout));
   }

@@ -38,9 +38,12 @@ function loadSharp(): Promise<SharpFactory> {
     (m) => m.default,
     (err: unknown) => {
       sharpModule = undefined;
-      throw new InputError(`image folders need the npm package sharp, which did not load (${(err as Error).message}); run \`npm i sharp\``, {
-        cause: err,
-      });
+      throw new InputError(
+        `image folders need the npm package sharp, which did not load (${(err as Error).message}); run \`npm i sharp\``,
+        {
+          cause: err,
+        },
+      );
     },
   );
   return sharpModule!;
@@ -63,9 +66,14 @@ export async function listImageFolder(root: string, classNames?: string[]): Prom
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new InputError(`${root}: cannot read image folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    throw new InputError(`${root}: cannot read image folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      cause: err,
+    });
   }
-  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const dirs = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   if (dirs.length === 0) throw new InputError(`${root}: no class subfolders (expected ${root}/<class>/<image>.png|jpg|jpeg|webp)`);
   const classes = classNames ?? dirs;
   const files: string[] = [];
@@ -125,7 +133,8 @@ async function decodeImage(file: string, target: TargetShape, resize: boolean): 
   try {
     result = await decode(false);
     const { info, data } = result;
-    if ((info.channels !== 1 && info.channels !== 3) || data.length !== info.width * info.height * info.channels) result = await decode(true);
+    if ((info.channels !== 1 && info.channels !== 3) || data.length !== info.width * info.height * info.channels)
+      result = await decode(true);
   } catch (err) {
     throw new InputError(`${file}: cannot decode image (${(err as Error).message})`, { cause: err });
   }
@@ -136,11 +145,16 @@ async function decodeImage(file: string, target: TargetShape, resize: boolean): 
     );
   }
   if (data.length !== info.width * info.height * info.channels) {
-    throw new InputError(`${file}: decoded to ${data.length} bytes for ${info.width}x${info.height}x${info.channels}; only 8-bit images are supported`);
+    throw new InputError(
+      `${file}: decoded to ${data.length} bytes for ${info.width}x${info.height}x${info.channels}; only 8-bit images are supported`,
+    );
   }
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (info.channels === target.channels) return pixels;
-  const converted = convertChannels({ count: 1, height: info.height, width: info.width, channels: info.channels, data: pixels }, target.channels);
+  const converted = convertChannels(
+    { count: 1, height: info.height, width: info.width, channels: info.channels, data: pixels },
+    target.channels,
+  );
   return converted.data as Uint8Array;
 }
 
@@ -174,7 +188,8 @@ export class ImageFolderSource implements BatchSource {
   private readonly init: FolderSourceInit;
 
   constructor(init: FolderSourceInit) {
-    if (!Number.isInteger(init.prefetch) || init.prefetch < 1) throw new InputError(`${init.name}: prefetch must be a positive integer, got ${init.prefetch}`);
+    if (!Number.isInteger(init.prefetch) || init.prefetch < 1)
+      throw new InputError(`${init.name}: prefetch must be a positive integer, got ${init.prefetch}`);
     this.init = init;
     this.name = init.name;
     this.count = init.files.length;

@@ -117,9 +117,7 @@ export async function readIdxPair(imagesPath: string, labelsPath: string): Promi
   const images = asImages(imagesArr, imagesPath);
   const labels = asLabels(labelsArr, labelsPath);
   if (labels.length !== images.count) {
-    throw new InputError(
-      `${basename(labelsPath)}: has ${labels.length} labels but ${basename(imagesPath)} has ${images.count} images`,
-    );
+    throw new InputError(`${basename(labelsPath)}: has ${labels.length} labels but ${basename(imagesPath)} has ${images.count} images`);
   }
   return { images, labels };
 }

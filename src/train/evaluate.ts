@@ -93,7 +93,11 @@ function readAndDispose(t: tf.Tensor): Int32Array {
 }
 
 /** Like `evaluate`, for any BatchSource, with optional top-k and confusion counts. */
-export async function evaluateSource(model: tf.LayersModel, source: BatchSource, options: DetailedEvaluateOptions): Promise<DetailedEvaluateResult> {
+export async function evaluateSource(
+  model: tf.LayersModel,
+  source: BatchSource,
+  options: DetailedEvaluateOptions,
+): Promise<DetailedEvaluateResult> {
   const sums = new Sums(model, options.outputKind ?? outputKind(model));
   const numClasses = source.numClasses;
   const topK = options.topK !== undefined ? Math.min(options.topK, numClasses) : undefined;

@@ -77,7 +77,10 @@ function batchNormTrainingGrads(
 export function batchNormTraining(x: tf.Tensor, gamma?: tf.Tensor1D, beta?: tf.Tensor1D, epsilon = 1e-3): BatchNormTrainingResult {
   if (x.rank < 2 || x.rank > 4) throw new Error(`batchNormTraining: x must have rank 2 to 4, got shape [${x.shape.join(', ')}]`);
   const channels = x.shape[x.rank - 1]!;
-  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
+  for (const [name, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+  ] as const) {
     if (t !== undefined && (t.rank !== 1 || t.shape[0] !== channels)) {
       throw new Error(`batchNormTraining: ${name} must have shape [${channels}], got [${t.shape.join(', ')}]`);
     }

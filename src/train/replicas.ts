@@ -19,7 +19,16 @@ import { InputError, ProblemError } from '../errors.js';
 import { fromLayersModel } from '../model/convert.js';
 import type { Batch } from '../data/dataset.js';
 import type { ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
-import { dropoutSeeds, lossAndGrads, type LossAndGrads, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
+import {
+  dropoutSeeds,
+  lossAndGrads,
+  type LossAndGrads,
+  type Optimizer,
+  type StepPosition,
+  type StepResult,
+  type StepRunner,
+  type TrainingModel,
+} from './step.js';
 
 /** What a user asks for: a count, or 'auto' (2 on a single-threaded backend with ≥ 2 cores). */
 export type ReplicasRequest = number | 'auto';
@@ -263,7 +272,10 @@ export class ReplicatedRunner implements StepRunner {
         (tf.slice(batch.y, [offset, 0], [size, -1]).dataSync() as Float32Array).slice(),
       ]);
       const seeds = dropoutSeeds(this.seed, at.epoch, at.step, this.net.patches.dropoutCount, k + 1);
-      parts.push({ size, reply: worker.step({ type: 'step', x: x!, xShape: [size, ...imageShape], y: y!, yShape: [size, classes], dropoutSeeds: seeds }) });
+      parts.push({
+        size,
+        reply: worker.step({ type: 'step', x: x!, xShape: [size, ...imageShape], y: y!, yShape: [size, classes], dropoutSeeds: seeds }),
+      });
       offset += size;
     });
     return parts;

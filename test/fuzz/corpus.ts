@@ -7,7 +7,16 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { cloneModel, functionalModel, layersOf, sequentialModel, setWeightValues, weightSlot, writeRawModel, type RawModel } from './fixtures.js';
+import {
+  cloneModel,
+  functionalModel,
+  layersOf,
+  sequentialModel,
+  setWeightValues,
+  weightSlot,
+  writeRawModel,
+  type RawModel,
+} from './fixtures.js';
 import { addDataCases } from './corpus-data.js';
 import { addConfigCases, addFlagCases, addOutCases, addKillCases } from './corpus-cli.js';
 
@@ -64,7 +73,13 @@ export class Corpus {
   }
 
   /** Adds a case whose --out (if any) is resolved against its working folder. */
-  async add(id: string, category: Category, expectedExit: 0 | 1 | 2, argvOf: (cwd: string) => string[], extra: Partial<FuzzCase> = {}): Promise<FuzzCase> {
+  async add(
+    id: string,
+    category: Category,
+    expectedExit: 0 | 1 | 2,
+    argvOf: (cwd: string) => string[],
+    extra: Partial<FuzzCase> = {},
+  ): Promise<FuzzCase> {
     if (this.ids.has(id)) throw new Error(`duplicate fuzz case id ${id}`);
     this.ids.add(id);
     const cwd = extra.cwd ?? (await this.caseDir(id));
@@ -106,7 +121,13 @@ function modelCommands(model: string): Array<[string, (cwd: string) => string[]]
 }
 
 /** Writes a model variant and adds one case per command (report only when `report` says so). */
-async function addModelCases(corpus: Corpus, category: Category, name: string, write: (dir: string) => Promise<string>, commands = ['report', 'prune', 'export']): Promise<void> {
+async function addModelCases(
+  corpus: Corpus,
+  category: Category,
+  name: string,
+  write: (dir: string) => Promise<string>,
+  commands = ['report', 'prune', 'export'],
+): Promise<void> {
   const model = await write(corpus.fixture('models', name));
   for (const [command, argv] of modelCommands(model)) {
     if (commands.includes(command)) await corpus.add(`${category}/${name}/${command}`, category, 2, argv);
@@ -142,7 +163,11 @@ async function addNotAModelCases(corpus: Corpus, base: Base): Promise<void> {
     'json-number': '42',
     'json-string': '"model"',
     'truncated-json': '{"modelTopology": {"class_name": "Sequential", "config": {"layers": [',
-    'graph-model': JSON.stringify({ format: 'graph-model', modelTopology: { node: [{ name: 'x', op: 'Placeholder' }] }, weightsManifest: [] }),
+    'graph-model': JSON.stringify({
+      format: 'graph-model',
+      modelTopology: { node: [{ name: 'x', op: 'Placeholder' }] },
+      weightsManifest: [],
+    }),
     'graph-model-unlabelled': JSON.stringify({ modelTopology: { node: [], versions: {} }, weightsManifest: [] }),
     'unknown-format': JSON.stringify({ format: 'keras-h5', modelTopology: base.seq.modelTopology, weightsManifest: [] }),
     'no-topology': JSON.stringify({ format: 'layers-model', weightsManifest: [] }),
@@ -150,7 +175,10 @@ async function addNotAModelCases(corpus: Corpus, base: Base): Promise<void> {
     'topology-string': JSON.stringify({ format: 'layers-model', modelTopology: 'Sequential', weightsManifest: [] }),
     'topology-array': JSON.stringify({ format: 'layers-model', modelTopology: [], weightsManifest: [] }),
     'keras-h5-magic': Buffer.concat([Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)]),
-    'utf16-json': Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ modelTopology: base.seq.modelTopology }), 'utf16le')]),
+    'utf16-json': Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(JSON.stringify({ modelTopology: base.seq.modelTopology }), 'utf16le'),
+    ]),
   };
   const targets: Array<[string, string]> = [];
   for (const [name, content] of Object.entries(files)) {
@@ -261,7 +289,11 @@ async function addTopologyCases(corpus: Corpus, base: Base): Promise<void> {
 }
 
 /** Manifest edits: (manifest, weight bytes) of a copy of the sequential model. */
-type ManifestEdit = (specs: Array<Record<string, unknown>>, model: RawModel, dir: string) => Promise<{ manifest?: unknown; weightData?: Buffer | null } | void>;
+type ManifestEdit = (
+  specs: Array<Record<string, unknown>>,
+  model: RawModel,
+  dir: string,
+) => Promise<{ manifest?: unknown; weightData?: Buffer | null } | void>;
 
 const MANIFEST_EDITS: Record<string, ManifestEdit> = {
   'path-traversal': async (specs, model, dir) => {
@@ -343,11 +375,26 @@ const MANIFEST_EDITS: Record<string, ManifestEdit> = {
 function dropWeight(specs: Array<Record<string, unknown>>, model: RawModel, namePart: string): { weightData: Buffer } {
   const slot = weightSlot(model, namePart);
   specs.splice(slot.index, 1);
-  return { weightData: Buffer.concat([model.weightData.subarray(0, slot.offset), model.weightData.subarray(slot.offset + slot.count * 4)]) };
+  return {
+    weightData: Buffer.concat([model.weightData.subarray(0, slot.offset), model.weightData.subarray(slot.offset + slot.count * 4)]),
+  };
 }
 
 /** Edits whose fault is visible from model.json alone also go through `report`. */
-const MANIFEST_REPORT = new Set(['path-traversal', 'absolute-path', 'manifest-object', 'manifest-paths-string', 'manifest-group-null', 'dtype-float64', 'spec-shape-negative', 'spec-shape-mismatch', 'spec-shape-huge', 'extra-weight', 'duplicate-weight', 'bn-gamma-missing']);
+const MANIFEST_REPORT = new Set([
+  'path-traversal',
+  'absolute-path',
+  'manifest-object',
+  'manifest-paths-string',
+  'manifest-group-null',
+  'dtype-float64',
+  'spec-shape-negative',
+  'spec-shape-mismatch',
+  'spec-shape-huge',
+  'extra-weight',
+  'duplicate-weight',
+  'bn-gamma-missing',
+]);
 
 async function addManifestCases(corpus: Corpus, base: Base): Promise<void> {
   for (const [name, edit] of Object.entries(MANIFEST_EDITS)) {
@@ -442,13 +489,42 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
   };
   for (const [name, model] of Object.entries(variants)) {
     const file = await writeRawModel(corpus.fixture('models', name), model);
-    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 2, (cwd) => ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(cwd, 'out')]);
-    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 2, (cwd) => ['prune', '--model', file, '--threshold', '0.5', '--out', path.join(cwd, 'out')]);
-    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 2, () => ['prune', '--model', file, '--ratio', '0.5', '--dry-run']);
+    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 2, (cwd) => [
+      'prune',
+      '--model',
+      file,
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
+    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 2, (cwd) => [
+      'prune',
+      '--model',
+      file,
+      '--threshold',
+      '0.5',
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
+    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 2, () => [
+      'prune',
+      '--model',
+      file,
+      '--ratio',
+      '0.5',
+      '--dry-run',
+    ]);
     const config = path.join(corpus.fixture('configs'), `run-${name}.json`);
     await mkdir(path.dirname(config), { recursive: true });
     await writeFile(config, JSON.stringify({ ...base.goodConfigJson, model: { type: 'file', path: file } }));
-    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 2, (cwd) => ['run', '--config', config, '--out', path.join(cwd, 'out')]);
+    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 2, (cwd) => [
+      'run',
+      '--config',
+      config,
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
   }
 }
 

@@ -32,13 +32,24 @@ export function makeBatch(model: tf.LayersModel, batch: number, seed: number): {
   const classes = model.outputs[0]!.shape[1] as number;
   const x = tf.tidy(() => tf.randomNormal([batch, ...inputShape], 0, 1, 'float32', seed).dataSync() as Float32Array);
   const labels = tf.tidy(() => tf.randomUniform([batch], 0, classes, 'int32', seed + 1));
-  const y = tf.tidy(() => tf.oneHot(labels as tf.Tensor1D, classes).toFloat().dataSync() as Float32Array);
+  const y = tf.tidy(
+    () =>
+      tf
+        .oneHot(labels as tf.Tensor1D, classes)
+        .toFloat()
+        .dataSync() as Float32Array,
+  );
   labels.dispose();
   return { x, y };
 }
 
 /** Gradients of mean categorical crossentropy (training mode: BN batch stats, dropout on). */
-export function lossGradients(model: tf.LayersModel, x: Float32Array, y: Float32Array, batch: number): { loss: number; grads: Float32Array[] } {
+export function lossGradients(
+  model: tf.LayersModel,
+  x: Float32Array,
+  y: Float32Array,
+  batch: number,
+): { loss: number; grads: Float32Array[] } {
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const classes = model.outputs[0]!.shape[1] as number;
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);

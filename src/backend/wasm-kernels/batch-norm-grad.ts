@@ -34,8 +34,14 @@ export interface BatchNormGradInputs {
   varianceEpsilon: number;
 }
 
-export function batchNormGradInputs(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }, kernelName: string): BatchNormGradInputs {
-  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as Omit<BatchNormGradInputs, 'varianceEpsilon'>;
+export function batchNormGradInputs(
+  args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
+  kernelName: string,
+): BatchNormGradInputs {
+  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as Omit<
+    BatchNormGradInputs,
+    'varianceEpsilon'
+  >;
   const { varianceEpsilon } = args.attrs as unknown as FusedBatchNormAttrs;
   requireFloat32(kernelName, x, dy, mean, variance, ...(scale ? [scale] : []));
   return { x, dy, mean, variance, scale, varianceEpsilon };
@@ -94,7 +100,12 @@ function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
       sumDyCentered[c] += s2;
     }
   }
-  const [dMean, dVariance, dScale, dOffset] = outputs.map((o) => heapF32(backend, o)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [dMean, dVariance, dScale, dOffset] = outputs.map((o) => heapF32(backend, o)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
   for (let c = 0; c < channels; c++) {
     const r = rsqrt[c]!;
     const s = scalev ? scalev[c]! : 1;
@@ -122,7 +133,9 @@ function kernelApplies(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, scale
     tf.getBackend() === 'wasm' &&
     tf.getKernel(FUSED_BN_GRAD_KERNEL, 'wasm') !== undefined &&
     x.dtype === 'float32' &&
-    perChannel(mean) && perChannel(variance) && perChannel(scale)
+    perChannel(mean) &&
+    perChannel(variance) &&
+    perChannel(scale)
   );
 }
 
@@ -134,11 +147,11 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): G
     // One kernel run serves every input's gradient. Run now, not inside the closures: the
     // tape calls each closure in its own tidy, which would dispose the shared results. The
     // ones the tape does not consume are disposed by the tidy around the whole backward pass.
-    const results = tf.engine().runKernel(
-      FUSED_BN_GRAD_KERNEL,
-      scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance },
-      { varianceEpsilon },
-    ) as tf.Tensor[];
+    const results = tf
+      .engine()
+      .runKernel(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
+        varianceEpsilon,
+      }) as tf.Tensor[];
     const get = (index: number) => (): tf.Tensor => results[index]!;
     return { x: get(0), mean: get(1), variance: get(2), scale: get(3), offset: get(4) };
   }

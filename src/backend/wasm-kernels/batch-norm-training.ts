@@ -22,7 +22,6 @@ const ROW_BLOCK = 128;
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
-
 /** Inputs x (rank ≥ 2, float32); outputs [mean, variance], both [channels]. */
 function batchMoments(args: KernelArgs): tf.TensorInfo[] {
   const backend = asWasmBackend(args.backend, BATCH_MOMENTS_KERNEL);

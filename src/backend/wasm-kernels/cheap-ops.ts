@@ -29,7 +29,8 @@ function cast(args: KernelArgs): tf.TensorInfo {
   const backend = asWasmBackend(args.backend, 'Cast');
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
-  if (dtype !== x.dtype || x.dtype === 'string') return stockKernel('Cast').kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  if (dtype !== x.dtype || x.dtype === 'string')
+    return stockKernel('Cast').kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }

@@ -38,7 +38,14 @@ type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.
 
 function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: DepthwiseBackpropAttrs): Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
-    inShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast',
+    inShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+    'channelsLast',
   );
 }
 
@@ -46,7 +53,14 @@ function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: DepthwiseBac
  * Per output coordinate o, the taps whose input o·stride + k·dilation − pad lies inside:
  * [first[o], end[o]). Precomputed once per call, so the hot loops test nothing per element.
  */
-function tapRanges(outSize: number, stride: number, dilation: number, pad: number, taps: number, inSize: number): { first: Int32Array; end: Int32Array } {
+function tapRanges(
+  outSize: number,
+  stride: number,
+  dilation: number,
+  pad: number,
+  taps: number,
+  inSize: number,
+): { first: Int32Array; end: Int32Array } {
   const first = new Int32Array(outSize);
   const end = new Int32Array(outSize);
   for (let o = 0; o < outSize; o++) {
@@ -133,7 +147,11 @@ function depthwiseConv(
 ): tf.TensorInfo {
   const kernel = tf.getKernel('DepthwiseConv2dNative', 'wasm');
   if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no DepthwiseConv2dNative kernel');
-  return kernel.kernelFunc({ inputs: { x, filter }, backend, attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' } }) as tf.TensorInfo;
+  return kernel.kernelFunc({
+    inputs: { x, filter },
+    backend,
+    attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' },
+  }) as tf.TensorInfo;
 }
 
 /** Multiplier 1: dx = depthwise(dy', rotated W) on XNNPACK (see the file comment). */
@@ -145,7 +163,12 @@ function depthwiseInputViaConv(backend: BackendWasm, dy: tf.TensorInfo, filter: 
   const pad = fullPadding(info);
   try {
     if (info.strideHeight === 1 && info.strideWidth === 1 && Math.min(pad.top, pad.bottom, pad.left, pad.right) >= 0) {
-      return depthwiseConv(backend, dy, rotated, dilations, [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]);
+      return depthwiseConv(backend, dy, rotated, dilations, [
+        [0, 0],
+        [pad.top, pad.bottom],
+        [pad.left, pad.right],
+        [0, 0],
+      ]);
     }
     const paddedHeight = info.inHeight + (filterHeight - 1) * info.dilationHeight;
     const paddedWidth = info.inWidth + (filterWidth - 1) * info.dilationWidth;
