@@ -1,6 +1,6 @@
 /**
  * How fast can a conv run on slim's default backend, per MAC, next to PyTorch on the same CPU?
- * Times the forward convolutions of the benchmark nets (bench/models.ts) at batch 64 on the
+ * Times the forward convolutions of the benchmark nets (test/fixtures/zoo/bench-archs.ts) at batch 64 on the
  * backend slim selects (wasm: XNNPACK, 128-bit SIMD, one thread) and in PyTorch with the same
  * thread count, and prints GMAC/s for both and their ratio. Training is ~3 convolutions' worth
  * of MACs per conv layer (forward, input gradient, filter gradient), so this ratio bounds the

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { machineProbes } from '../src/backend/doctor-probes.js';
 import { runDoctor } from '../src/backend/doctor.js';
 import { selectBackend } from '../src/backend/select.js';
-import { ARCHS, type Arch } from './models.js';
+import { ARCHS, type Arch } from '../test/fixtures/zoo/index.js';
 import { option, positiveIntOption, printTable, PYTHON, slimRun, torchAvailable, torchRun, type RunShape } from './train-speed.js';
 
 type Side = 'tensorflow' | 'wasm' | 'torch';

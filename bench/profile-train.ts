@@ -6,7 +6,7 @@
  *   node dist/bench/profile-train.js [--arch quickstart|vgg-small|mobilenetv2] [--backend wasm|cpu]
  *        [--batch 64] [--steps 10] [--warmup 3] [--top 15] [--no-fused-bn]
  *
- * The nets of bench/models.ts (the same as bench/torch/models.py, so images/s compare with
+ * The nets of test/fixtures/zoo/bench-archs.ts (the same as bench/torch/models.py, so images/s compare with
  * train_bench.py). tf.profile times nested kernels twice: an op such as fusedConv2d__op
  * includes the FusedConv2D kernel it runs; the "in kernels" total counts leaf kernels only.
  * BatchNormalization runs the fused training op of src/train/fused-bn.ts, as train() does by
@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from '../src/train/step.js';
-import { ARCHS, type Arch } from './models.js';
+import { ARCHS, type Arch } from '../test/fixtures/zoo/index.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Dataset, SCALE_ONLY } from '../src/data/dataset.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
-import { ARCHS, type Arch } from './models.js';
+import { ARCHS, type Arch } from '../test/fixtures/zoo/index.js';
 
 export const PYTHON = '/usr/bin/python3';
 /** dist/bench/*.js → repository root (two levels up from dist/bench). */

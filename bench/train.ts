@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { effectiveReplicas } from '../src/train/replicas.js';
-import { ARCHS, type Arch } from './models.js';
+import { ARCHS, type Arch } from '../test/fixtures/zoo/index.js';
 import { median, option, positiveIntOption, printTable, PYTHON, slimRun, torchAvailable, torchRun, type Speed } from './train-speed.js';
 
 /** --no-fused-bn: tfjs-layers' own BatchNormalization (TrainOptions.fusedBatchNorm false). */

@@ -1,7 +1,7 @@
 /** ResNet50 counted from a topology JSON (no weights allocated): 25,636,712 params. */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { resnet50Topology } from '../bench/prune-large.js';
+import { resnet50Topology } from './fixtures/zoo/index.js';
 import { countModel } from '../src/report/count.js';
 
 describe('published figures', () => {

@@ -2,8 +2,9 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { LayerJson, ModelJson } from '../src/model/topology.js';
+import type { ModelJson } from '../src/model/topology.js';
 import { countModel } from '../src/report/count.js';
+import { mobilenetV1Topology, vgg16Topology } from './fixtures/zoo/index.js';
 
 const topologyOf = (m: tf.LayersModel): ModelJson => m.toJSON(null, false) as unknown as ModelJson;
 
@@ -120,101 +121,16 @@ describe('MACs', () => {
 
 // --- standard architectures from topology JSON only (no weights allocated) ---
 
-function seq(name: string, inputShape: number[], layers: LayerJson[]): ModelJson {
-  layers[0].config.batch_input_shape = [null, ...inputShape];
-  return { class_name: 'Sequential', config: { name, layers } };
-}
-let counter = 0;
-const L = (class_name: string, config: Record<string, unknown>): LayerJson => ({
-  class_name,
-  config: { name: `${class_name.toLowerCase()}_${counter++}`, ...config },
-});
-
-function mobilenetV1(): ModelJson {
-  const layers: LayerJson[] = [];
-  const bnRelu = () => layers.push(L('BatchNormalization', { axis: -1 }), L('ReLU', { max_value: 6 }));
-  layers.push(L('Conv2D', { filters: 32, kernel_size: [3, 3], strides: [2, 2], padding: 'same', use_bias: false }));
-  bnRelu();
-  const blocks: [number, number][] = [
-    [64, 1],
-    [128, 2],
-    [128, 1],
-    [256, 2],
-    [256, 1],
-    [512, 2],
-    [512, 1],
-    [512, 1],
-    [512, 1],
-    [512, 1],
-    [512, 1],
-    [1024, 2],
-    [1024, 1],
-  ];
-  for (const [filters, stride] of blocks) {
-    if (stride === 2)
-      layers.push(
-        L('ZeroPadding2D', {
-          padding: [
-            [0, 1],
-            [0, 1],
-          ],
-        }),
-      );
-    layers.push(
-      L('DepthwiseConv2D', {
-        kernel_size: [3, 3],
-        strides: [stride, stride],
-        padding: stride === 2 ? 'valid' : 'same',
-        depth_multiplier: 1,
-        use_bias: false,
-      }),
-    );
-    bnRelu();
-    layers.push(L('Conv2D', { filters, kernel_size: [1, 1], strides: [1, 1], padding: 'same', use_bias: false }));
-    bnRelu();
-  }
-  layers.push(
-    L('GlobalAveragePooling2D', {}),
-    L('Reshape', { target_shape: [1, 1, 1024] }),
-    L('Dropout', { rate: 0.001 }),
-    L('Conv2D', { filters: 1000, kernel_size: [1, 1], padding: 'same', use_bias: true }),
-    L('Reshape', { target_shape: [1000] }),
-    L('Activation', { activation: 'softmax' }),
-  );
-  return seq('mobilenet_1.00_224', [224, 224, 3], layers);
-}
-
-function vgg16(): ModelJson {
-  const layers: LayerJson[] = [];
-  for (const [filters, convs] of [
-    [64, 2],
-    [128, 2],
-    [256, 3],
-    [512, 3],
-    [512, 3],
-  ]) {
-    for (let i = 0; i < convs; i++) layers.push(L('Conv2D', { filters, kernel_size: [3, 3], padding: 'same', activation: 'relu' }));
-    layers.push(L('MaxPooling2D', { pool_size: [2, 2], strides: [2, 2] }));
-  }
-  layers.push(
-    L('Flatten', {}),
-    L('Dense', { units: 4096, activation: 'relu' }),
-    L('Dense', { units: 4096, activation: 'relu' }),
-    L('Dense', { units: 1000, activation: 'softmax' }),
-  );
-  return seq('vgg16', [224, 224, 3], layers);
-}
-
 describe('published figures', () => {
   it('MobileNet v1 1.0/224: 4,253,864 params, ≈569M MACs', () => {
-    const count = countModel(mobilenetV1());
+    const count = countModel(mobilenetV1Topology());
     assert.equal(count.params.total, 4_253_864);
     assert.equal(count.params.nonTrainable, 21_888);
     assert.ok(Math.abs(count.macs - 569e6) / 569e6 < 0.005, `MACs ${count.macs}`);
   });
 
   it('VGG16: 138,357,544 params, ≈15.5G MACs', () => {
-    const count = countModel(vgg16());
+    const count = countModel(vgg16Topology());
     assert.equal(count.params.total, 138_357_544);
     assert.ok(Math.abs(count.macs - 15.5e9) / 15.5e9 < 0.01, `MACs ${count.macs}`);
   });

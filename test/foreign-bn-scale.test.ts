@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { addMissingBnScale } from '../src/model/add-bn-scale.js';
 import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
-import { inceptionStyle, randomizeBnStatistics, saveWithStockTfjs } from './helpers/foreign-models.js';
+import { randomizeBnStatistics, saveWithStockTfjs } from './helpers/foreign-models.js';
+import { inceptionStyle } from './fixtures/zoo/index.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
 const BN_COUNT = 9; // stem + 4 per block × 2

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeRun, runSlim } from './helpers/cli.js';
-import { frozenBodyTransfer, saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
+import { saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
+import { frozenBodyTransfer } from './fixtures/zoo/index.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
 interface GammaStats {

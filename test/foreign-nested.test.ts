@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { describeRun, runSlim } from './helpers/cli.js';
-import { saveWithStockTfjs, teachableMachineLike, trainFewSteps } from './helpers/foreign-models.js';
+import { saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
+import { teachableMachineLike } from './fixtures/zoo/index.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
 let dir: string;

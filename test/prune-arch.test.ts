@@ -26,53 +26,20 @@ import { Dataset } from '../src/data/dataset.js';
 import { train } from '../src/train/loop.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 import { mulberry32 as rng } from '../src/data/dataset.js';
+import {
+  SMALL_INPUT_SHAPE,
+  smallDenseNet,
+  smallInception,
+  smallMobileNetV1,
+  smallMobileNetV2,
+  smallNestedSequential,
+  smallResNetBasic,
+  smallResNetBottleneck,
+  smallSharedLayer,
+  smallVgg,
+} from './fixtures/zoo/index.js';
 
-type T = tf.SymbolicTensor;
-
-let seed = 1;
-interface ConvOptions {
-  strides?: number;
-  padding?: 'same' | 'valid';
-  useBias?: boolean;
-}
-const conv = (x: T, name: string, filters: number, k: number, o: ConvOptions = {}): T =>
-  tf.layers
-    .conv2d({
-      name,
-      filters,
-      kernelSize: k,
-      strides: o.strides ?? 1,
-      padding: o.padding ?? 'same',
-      useBias: o.useBias ?? true,
-      kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
-      biasInitializer: tf.initializers.randomNormal({ seed: seed++, stddev: 0.1 }),
-    })
-    .apply(x) as T;
-const dwconv = (x: T, name: string, o: ConvOptions & { multiplier?: number } = {}): T =>
-  tf.layers
-    .depthwiseConv2d({
-      name,
-      kernelSize: 3,
-      strides: o.strides ?? 1,
-      padding: o.padding ?? 'same',
-      depthMultiplier: o.multiplier ?? 1,
-      useBias: o.useBias ?? false,
-      depthwiseInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
-    })
-    .apply(x) as T;
-const bn = (x: T, name: string): T => tf.layers.batchNormalization({ name }).apply(x) as T;
-const relu = (x: T, name: string, max?: number): T => tf.layers.reLU({ name, maxValue: max }).apply(x) as T;
-const add = (xs: T[], name: string): T => tf.layers.add({ name }).apply(xs) as T;
-const cat = (xs: T[], name: string): T => tf.layers.concatenate({ name }).apply(xs) as T;
-const head = (x: T, units = 3): T => {
-  const g = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as T;
-  return tf.layers.dense({ name: 'logits', units, kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }) }).apply(g) as T;
-};
-const INPUT = [8, 8, 3];
-const functional = (name: string, body: (x: T) => T): tf.LayersModel => {
-  const input = tf.input({ shape: INPUT, name: 'img' });
-  return tf.model({ name, inputs: input, outputs: body(input) });
-};
+const INPUT = SMALL_INPUT_SHAPE;
 
 /** γ = 0 at `rows` of `bn`; β zeroed too when `beta` is 'zero' (the spec says why). */
 interface Dead {
@@ -91,38 +58,7 @@ interface Arch {
 const ARCHS: Arch[] = [
   {
     name: 'VGG-style',
-    build: () => {
-      const m = tf.sequential({ name: 'vgg' });
-      m.add(
-        tf.layers.conv2d({
-          name: 'c1',
-          inputShape: INPUT,
-          filters: 6,
-          kernelSize: 3,
-          padding: 'same',
-          kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
-        }),
-      );
-      for (const l of [
-        tf.layers.batchNormalization({ name: 'bn1' }),
-        tf.layers.reLU({ name: 'r1' }),
-        tf.layers.conv2d({ name: 'c2', filters: 6, kernelSize: 3, padding: 'same' }),
-        tf.layers.batchNormalization({ name: 'bn2' }),
-        tf.layers.reLU({ name: 'r2' }),
-        tf.layers.maxPooling2d({ name: 'p1', poolSize: 2 }),
-        tf.layers.conv2d({ name: 'c3', filters: 8, kernelSize: 3, padding: 'same' }),
-        tf.layers.batchNormalization({ name: 'bn3' }),
-        tf.layers.reLU({ name: 'r3' }),
-        tf.layers.maxPooling2d({ name: 'p2', poolSize: 2 }),
-        tf.layers.flatten({ name: 'flat' }),
-        tf.layers.dense({ name: 'd1', units: 8 }),
-        tf.layers.batchNormalization({ name: 'bn4' }),
-        tf.layers.reLU({ name: 'r4' }),
-        tf.layers.dense({ name: 'd2', units: 3 }),
-      ])
-        m.add(l);
-      return m;
-    },
+    build: smallVgg,
     dead: [
       { bn: 'bn1', rows: [1, 4], beta: 'zero' }, // → c2, 'same' 3×3
       { bn: 'bn2', rows: [0, 2, 5], beta: 'zero' }, // → pool → c3, 'same' 3×3
@@ -133,14 +69,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'ResNet basic block with projection shortcut',
-    build: () =>
-      functional('resnet_basic', (x) => {
-        const s = relu(bn(conv(x, 'stem', 4, 3), 'bn0'), 'r0');
-        const a = relu(bn(conv(s, 'ca', 6, 3, { strides: 2 }), 'bna'), 'ra');
-        const b = bn(conv(a, 'cb', 6, 3), 'bnb');
-        const sc = bn(conv(s, 'cs', 6, 1, { strides: 2 }), 'bns');
-        return head(relu(add([b, sc], 'add'), 'rout'));
-      }),
+    build: smallResNetBasic,
     dead: [
       { bn: 'bn0', rows: [1], beta: 'zero' }, // → ca, 'same' 3×3 (and cs, 1×1)
       { bn: 'bna', rows: [0, 3], beta: 'zero' }, // → cb, 'same' 3×3
@@ -151,20 +80,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'ResNet bottleneck blocks (projection + identity), bias-free convs',
-    build: () =>
-      functional('resnet_bottleneck', (x) => {
-        const nb = { useBias: false };
-        const s = relu(bn(conv(x, 'stem', 8, 3), 'bn0'), 'r0');
-        let y = relu(bn(conv(s, 'c1', 4, 1, nb), 'bn1'), 'r1');
-        y = relu(bn(conv(y, 'c2', 4, 3, nb), 'bn2'), 'r2');
-        y = bn(conv(y, 'c3', 16, 1, nb), 'bn3');
-        const sc = bn(conv(s, 'cs', 16, 1, nb), 'bns');
-        const x1 = relu(add([y, sc], 'add1'), 'ra1');
-        let z = relu(bn(conv(x1, 'c4', 4, 1, nb), 'bn4'), 'r4');
-        z = relu(bn(conv(z, 'c5', 4, 3, nb), 'bn5'), 'r5');
-        z = bn(conv(z, 'c6', 16, 1, nb), 'bn6');
-        return head(relu(add([x1, z], 'add2'), 'ra2'));
-      }),
+    build: smallResNetBottleneck,
     dead: [
       { bn: 'bn0', rows: [2, 5], beta: 'keep' }, // → c1 and cs, 1×1 without bias: folded into bn1/bns moving mean
       { bn: 'bn1', rows: [1], beta: 'zero' }, // → c2, 'same' 3×3
@@ -179,16 +95,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'MobileNetV1 (depthwise, depth_multiplier 2)',
-    build: () =>
-      functional('mobilenet_v1', (x) => {
-        const nb = { useBias: false };
-        let y = relu(bn(conv(x, 'stem', 8, 3, { strides: 2, useBias: false }), 'bn0'), 'r0', 6);
-        y = relu(bn(dwconv(y, 'dw1'), 'bnd1'), 'rd1', 6);
-        y = relu(bn(conv(y, 'pw1', 16, 1, nb), 'bnp1'), 'rp1', 6);
-        y = relu(bn(dwconv(y, 'dw2', { strides: 2, multiplier: 2 }), 'bnd2'), 'rd2', 6);
-        y = relu(bn(conv(y, 'pw2', 16, 1, nb), 'bnp2'), 'rp2', 6);
-        return head(y);
-      }),
+    build: smallMobileNetV1,
     dead: [
       // bn0's β reaches dw1 ('same' 3×3) and is lost there, but bnd1 (γ = 0) outputs its own β: exact.
       { bn: 'bn0', rows: [1, 6], beta: 'keep' },
@@ -201,21 +108,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'MobileNetV2 inverted residuals (Add, linear bottleneck)',
-    build: () =>
-      functional('mobilenet_v2', (x) => {
-        const nb = { useBias: false };
-        let y = relu(bn(conv(x, 'stem', 8, 3, nb), 'bn0'), 'r0', 6);
-        y = relu(bn(dwconv(y, 'dw0'), 'bnd0'), 'rd0', 6);
-        const x1 = bn(conv(y, 'pw0', 6, 1, nb), 'bnpw0'); // linear bottleneck: no activation
-        const block = (input: T, i: number): T => {
-          let h = relu(bn(conv(input, `e${i}`, 12, 1, nb), `bne${i}`), `re${i}`, 6);
-          h = relu(bn(dwconv(h, `dw${i}`), `bnd${i}`), `rd${i}`, 6);
-          h = bn(conv(h, `p${i}`, 6, 1, nb), `bnp${i}`);
-          return add([input, h], `add${i}`);
-        };
-        const x3 = block(block(x1, 2), 3);
-        return head(relu(bn(conv(x3, 'last', 16, 1, nb), 'bnl'), 'rl', 6));
-      }),
+    build: smallMobileNetV2,
     dead: [
       { bn: 'bn0', rows: [5], beta: 'keep' },
       { bn: 'bnd0', rows: [5], beta: 'keep' },
@@ -232,17 +125,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'DenseNet block (Concatenate, BN after concat)',
-    build: () =>
-      functional('densenet', (x) => {
-        const x0 = conv(x, 'c0', 6, 3);
-        const f1 = conv(relu(bn(x0, 'bn1'), 'r1'), 'conv1', 4, 3);
-        const cat1 = cat([x0, f1], 'cat1');
-        const f2 = conv(relu(bn(cat1, 'bn2'), 'r2'), 'conv2', 4, 1);
-        const cat2 = cat([cat1, f2], 'cat2');
-        const t = conv(relu(bn(cat2, 'bn3'), 'r3'), 'conv3', 8, 1);
-        const p = tf.layers.averagePooling2d({ name: 'pool', poolSize: 2 }).apply(t) as T;
-        return head(relu(bn(p, 'bn4'), 'r4'));
-      }),
+    build: smallDenseNet,
     dead: [
       // c0's channels 1 and 4 sit at rows 1, 4 of every BN after it.
       { bn: 'bn1', rows: [1, 4], beta: 'zero' }, // → conv1, 'same' 3×3
@@ -254,17 +137,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'Inception-style block (parallel branches concatenated)',
-    build: () =>
-      functional('inception', (x) => {
-        const s = relu(bn(conv(x, 'stem', 8, 3), 'bn0'), 'r0');
-        const b1 = relu(bn(conv(s, 'b1', 4, 1), 'bnb1'), 'rb1');
-        let b2 = relu(bn(conv(s, 'b2a', 3, 1), 'bnb2a'), 'rb2a');
-        b2 = relu(bn(conv(b2, 'b2b', 4, 3), 'bnb2b'), 'rb2b');
-        const pooled = tf.layers.maxPooling2d({ name: 'b3pool', poolSize: 3, strides: 1, padding: 'same' }).apply(s) as T;
-        const b3 = relu(bn(conv(pooled, 'b3', 3, 1), 'bnb3'), 'rb3');
-        const c = cat([b1, b2, b3], 'mixed');
-        return head(relu(bn(conv(c, 'proj', 8, 1), 'bnproj'), 'rproj'));
-      }),
+    build: smallInception,
     dead: [
       { bn: 'bn0', rows: [0, 3], beta: 'keep' }, // → 1×1 convs and a max pool → 1×1 conv
       { bn: 'bnb1', rows: [1], beta: 'keep' }, // → concat → proj 1×1
@@ -277,20 +150,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'nested Sequential inside a functional model',
-    build: () => {
-      const inner = tf.sequential({
-        name: 'inner',
-        layers: [
-          tf.layers.conv2d({ name: 'ic1', inputShape: [8, 8, 6], filters: 5, kernelSize: 1 }),
-          tf.layers.batchNormalization({ name: 'ibn1' }),
-          tf.layers.reLU({ name: 'ir1' }),
-          tf.layers.conv2d({ name: 'ic2', filters: 4, kernelSize: 3, padding: 'same' }),
-          tf.layers.batchNormalization({ name: 'ibn2' }),
-          tf.layers.reLU({ name: 'ir2' }),
-        ],
-      });
-      return functional('outer', (x) => head(inner.apply(relu(bn(conv(x, 'c0', 6, 3), 'bn0'), 'r0')) as T));
-    },
+    build: smallNestedSequential,
     dead: [
       { bn: 'bn0', rows: [0, 5], beta: 'keep' }, // → inner/ic1 1×1: folded; inner input shape rewritten
       { bn: 'ibn1', rows: [2], beta: 'zero' }, // → ic2, 'same' 3×3
@@ -300,14 +160,7 @@ const ARCHS: Arch[] = [
   },
   {
     name: 'shared layer called twice',
-    build: () =>
-      functional('shared', (x) => {
-        const shared = tf.layers.conv2d({ name: 'shared', filters: 4, kernelSize: 1 });
-        let y = relu(bn(conv(x, 'c0', 4, 3), 'bn0'), 'r0');
-        y = relu(bn(shared.apply(y) as T, 'bn1'), 'r1');
-        y = relu(bn(shared.apply(y) as T, 'bn2'), 'r2');
-        return head(y);
-      }),
+    build: smallSharedLayer,
     dead: [
       // c0 and both calls of 'shared' write one channel space; a shared consumer never folds.
       { bn: 'bn0', rows: [1], beta: 'zero' },

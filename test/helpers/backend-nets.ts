@@ -1,74 +1,20 @@
 /**
- * Small nets and helpers for the backend tests: build the same net (same weights) on any
- * backend, and compute the gradients of a training-mode loss for every trainable weight.
+ * Helpers for the backend tests: build the same net (same weights) on any backend, and compute
+ * the gradients of a training-mode loss for every trainable weight. The nets live in the zoo.
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelMobileNetBlock, kernelVgg, kernelVggVariants } from '../fixtures/zoo/index.js';
 
 export type NetKind = 'vgg' | 'vgg-variants' | 'mobilenet-block';
-
-/** VGG-style: conv 16-32-64 with BN + ReLU, max pooling, GAP, dense softmax (28×28×1 input). */
-function vgg(): tf.LayersModel {
-  const input = tf.input({ shape: [28, 28, 1] });
-  let h: tf.SymbolicTensor = input;
-  for (const [index, filters] of [16, 32, 64].entries()) {
-    h = tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false }).apply(h) as tf.SymbolicTensor;
-    h = tf.layers.batchNormalization().apply(h) as tf.SymbolicTensor;
-    h = tf.layers.reLU().apply(h) as tf.SymbolicTensor;
-    if (index < 2) h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h) as tf.SymbolicTensor;
-  }
-  h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 10, activation: 'softmax' }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out });
-}
-
-/** The other layer kinds of the brief: strides, valid padding, other activations and pools. */
-function vggVariants(): tf.LayersModel {
-  const input = tf.input({ shape: [15, 13, 3] });
-  let h = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'valid' }).apply(input) as tf.SymbolicTensor;
-  h = tf.layers.batchNormalization().apply(h) as tf.SymbolicTensor;
-  h = tf.layers.leakyReLU({ alpha: 0.1 }).apply(h) as tf.SymbolicTensor;
-  h = tf.layers.conv2d({ filters: 12, kernelSize: 5, padding: 'same', activation: 'elu' }).apply(h) as tf.SymbolicTensor;
-  h = tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }).apply(h) as tf.SymbolicTensor;
-  h = tf.layers.conv2d({ filters: 6, kernelSize: [2, 3], padding: 'valid', activation: 'relu' }).apply(h) as tf.SymbolicTensor;
-  const gmp = tf.layers.globalMaxPooling2d({}).apply(h) as tf.SymbolicTensor;
-  let flat = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
-  flat = tf.layers.dropout({ rate: 0.3, seed: 7 }).apply(flat) as tf.SymbolicTensor;
-  const joined = tf.layers.concatenate().apply([flat, gmp]) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 5, activation: 'softmax' }).apply(joined) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out });
-}
-
-/** MobileNet-style: conv/2, depthwise + pointwise with BN + ReLU6, depth multiplier 2, separable. */
-function mobilenetBlock(): tf.LayersModel {
-  const input = tf.input({ shape: [17, 17, 3] });
-  const bnRelu6 = (t: tf.SymbolicTensor): tf.SymbolicTensor => {
-    const normed = tf.layers.batchNormalization().apply(t) as tf.SymbolicTensor;
-    return tf.layers.reLU({ maxValue: 6 }).apply(normed) as tf.SymbolicTensor;
-  };
-  let h = bnRelu6(
-    tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor,
-  );
-  h = bnRelu6(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }).apply(h) as tf.SymbolicTensor);
-  h = bnRelu6(tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false }).apply(h) as tf.SymbolicTensor);
-  h = bnRelu6(
-    tf.layers
-      .depthwiseConv2d({ kernelSize: 3, strides: 2, depthMultiplier: 2, padding: 'valid', useBias: false })
-      .apply(h) as tf.SymbolicTensor,
-  );
-  h = bnRelu6(tf.layers.separableConv2d({ filters: 12, kernelSize: 3, padding: 'same' }).apply(h) as tf.SymbolicTensor);
-  h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 4, activation: 'softmax' }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out });
-}
 
 export function buildNet(kind: NetKind): tf.LayersModel {
   switch (kind) {
     case 'vgg':
-      return vgg();
+      return kernelVgg();
     case 'vgg-variants':
-      return vggVariants();
+      return kernelVggVariants();
     case 'mobilenet-block':
-      return mobilenetBlock();
+      return kernelMobileNetBlock();
   }
 }
 
