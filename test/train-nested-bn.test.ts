@@ -19,8 +19,17 @@ tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in tes
 
 const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const OPTIONS: TrainOptions = {
-  epochs: 3, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+  epochs: 3,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [],
+  gamma: 0.1,
+  sparsityLambda: 1e-4,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnistTrain: Dataset;
@@ -50,7 +59,8 @@ function bodyLayers(): tf.layers.Layer[] {
   ];
 }
 
-const head = (): tf.layers.Layer => tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) });
+const head = (): tf.layers.Layer =>
+  tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) });
 const INPUT_SHAPE = [28, 28, 1];
 
 function flat(): tf.LayersModel {
@@ -94,12 +104,22 @@ function movingStatistics(model: tf.LayersModel): Float32Array[] {
   const out: Float32Array[] = [];
   for (const layer of model.layers) {
     if (layer instanceof tf.LayersModel) out.push(...movingStatistics(layer));
-    else if (layer.getClassName() === 'BatchNormalization') out.push(...layer.getWeights().slice(2).map((w) => w.dataSync() as Float32Array));
+    else if (layer.getClassName() === 'BatchNormalization')
+      out.push(
+        ...layer
+          .getWeights()
+          .slice(2)
+          .map((w) => w.dataSync() as Float32Array),
+      );
   }
   return out;
 }
 
-async function trained(build: () => tf.LayersModel, initial: tf.Tensor[], options: TrainOptions): Promise<{ model: tf.LayersModel; trainAccuracy: number }> {
+async function trained(
+  build: () => tf.LayersModel,
+  initial: tf.Tensor[],
+  options: TrainOptions,
+): Promise<{ model: tf.LayersModel; trainAccuracy: number }> {
   const model = build();
   model.setWeights(initial);
   const result = await train(model, { train: mnistTrain }, options);
@@ -147,7 +167,10 @@ for (const run of RUNS) {
         });
         movingStatistics(nestedRun.model).forEach((m, i) => {
           const error = relativeMaxError(m, flatMoving[i]!);
-          assert.ok(error <= 1e-4, `${name}: moving statistic ${i} differs from the flat model's (relative max error ${error.toExponential(2)})`);
+          assert.ok(
+            error <= 1e-4,
+            `${name}: moving statistic ${i} differs from the flat model's (relative max error ${error.toExponential(2)})`,
+          );
         });
         assert.equal(nestedRun.trainAccuracy, flatRun.trainAccuracy, `${name}: training accuracy`);
         // Inference mode reads the moving statistics; the same images normalised with their own batch
