@@ -18,6 +18,7 @@ import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteL
 import type { ManifestGroup } from './io-manifest.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
+import { checkJsonDepth, validateTopology, validateWeightValues } from './validate.js';
 import type { ModelArtifacts, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
@@ -42,6 +43,11 @@ export type LoadedModel = ModelArtifacts & {
 export interface ReadModelOptions {
   /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
   weights?: boolean;
+  /**
+   * Check the model (src/model/validate.ts) before returning it (default true). Only tests of the
+   * raw reader turn it off, to decode weights that belong to no layer; every command validates.
+   */
+  validate?: boolean;
 }
 
 export interface WriteModelOptions {
@@ -85,7 +91,13 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const file = resolveModelPath(modelJsonPath);
   // Keras files (.keras archives, legacy HDF5) are told by their first bytes, whatever their name.
   const keras = await readKerasFileIfKeras(file, options);
-  if (keras !== undefined) return keras;
+  if (keras !== undefined) {
+    if (options.validate !== false) {
+      validateTopology(keras.modelTopology, keras.weightSpecs, file);
+      validateWeightValues(keras.weights, file);
+    }
+    return keras;
+  }
   const modelDir = path.dirname(file);
   let text: string;
   try {
@@ -100,6 +112,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
     throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
+  checkJsonDepth(json, file);
   if (json.format === 'graph-model' || (isObject(json.modelTopology) && Array.isArray(json.modelTopology.node))) {
     throw new InputError(`${file}: is a tfjs graph model; slim needs a layers model (format "layers-model")`);
   }
@@ -114,6 +127,8 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const groups = parseManifest(json.weightsManifest, file);
   // Validate every shard path now, even when weights are not read: a bad path is a bad model.
   const shardFiles = groups.map((group) => group.paths.map((p) => resolveShardPath(modelDir, p, file)));
+  // Every layer config and declared weight is checked before a byte of weights is allocated.
+  if (options.validate !== false) validateTopology(modelTopology, groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))), file);
 
   const weights: WeightMap = new Map();
   if (options.weights !== false) {
@@ -122,6 +137,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
       const bytes = await readGroupBytes(group, shardFiles[groupIndex], realModelDir, file, groupIndex);
       for (const [name, weight] of decodeGroup(group.weights, bytes)) weights.set(name, weight);
     }
+    if (options.validate !== false) validateWeightValues(weights, file);
   }
 
   const loaded: LoadedModel = {
