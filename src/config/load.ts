@@ -37,8 +37,11 @@ function formatPath(path: PropertyKey[]): string {
   return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 }
 
-/** One line per problem, the first one leading: `config.json: train.lr: expected number, received string`. */
-export function describeZodError(error: z.ZodError, source: string, overrides: Override[] = []): string {
+/**
+ * One line: the first problem with its path (`config.json: train.lr: expected number, received string`),
+ * plus how many more there are (all of them with --verbose).
+ */
+export function describeZodError(error: z.ZodError, source: string, overrides: Override[] = [], all = false): string {
   const lines = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
@@ -48,9 +51,10 @@ export function describeZodError(error: z.ZodError, source: string, overrides: O
     // Only a flag that was actually given can be the source of a bad value.
     const flag = overrides.find((o) => o.value !== undefined && o.path.join('.') === issue.path.map(String).join('.'));
     const from = flag ? ` (from ${flag.flag})` : '';
-    return `${source}: ${where}${from}: ${issue.message}`;
+    return `${source}: ${where}${from}: ${issue.message}`.replace(/\s*\n\s*/g, ' ');
   });
-  return lines.join('; ');
+  if (all || lines.length === 1) return lines.join('; ');
+  return `${lines[0]} (and ${lines.length - 1} more)`;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
@@ -82,7 +86,9 @@ export function parseConfig(text: string, source: string, overrides: Override[] 
   const merged = structuredClone(raw) as Record<string, unknown>;
   for (const o of overrides) if (o.value !== undefined) setPath(merged, o.path, o.value);
   const result = configSchema.safeParse(merged);
-  if (!result.success) throw new InputError(describeZodError(result.error, source, overrides));
+  if (!result.success) {
+    throw new InputError(describeZodError(result.error, source, overrides), { detail: describeZodError(result.error, source, overrides, true) });
+  }
   return result.data;
 }
 

@@ -62,6 +62,7 @@ export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-lo
 
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {
+  if (p.trim() === '') throw new InputError('the model path is empty (give a model.json, a folder holding one, or a .keras/.h5 file)');
   const absolute = path.resolve(p);
   let stats;
   try {

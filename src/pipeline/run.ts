@@ -17,7 +17,9 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import type { PreparedData } from './data.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
-import { checkOutputs, saveLayersModel } from './model.js';
+import { checkOutputs, saveLayersModel, topologyOf } from './model.js';
+import { requireSomethingToSlim } from '../prune/slimmable.js';
+import { checkStockLoadable } from './verify.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
@@ -73,7 +75,10 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   let sparse: tf.LayersModel | undefined = model;
   let pruned: tf.LayersModel | undefined;
   try {
+    // The run ends in a prune: refuse before any training when there is nothing to slim.
+    requireSomethingToSlim(topologyOf(sparse), 'run');
     const input = await fromLayersModel(sparse);
+    await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);
     await trainToSparse(sparse, trained, data, config, folders, write, run, out);
 

@@ -12,7 +12,8 @@ import type { Output } from '../../io/output.js';
 import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
-import { checkOutputs, saveLayersModel } from '../model.js';
+import { checkOutputs, saveLayersModel, topologyOf } from '../model.js';
+import { requireSomethingToSlim } from '../../prune/slimmable.js';
 import { runTrainingStage } from '../train.js';
 import type { Destination, WriteOptions } from './common.js';
 
@@ -71,6 +72,8 @@ export async function trainFromConfig(
   await checkOutputs([outDir], write, inputModelPath(config));
   const { backend, data, model } = await loadTrainingInputs(config, out);
   try {
+    // Sparsity training serves pruning: without a BN γ it would train hours for nothing.
+    if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train');
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out);
     return { model: result.written!, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
   } finally {
