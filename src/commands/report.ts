@@ -1,12 +1,15 @@
 import type { CommandModule } from 'yargs';
 import { reportFor } from '../pipeline/report.js';
 import { renderReport } from '../report/render.js';
+import { resolveReportInputs, writeReportHtml } from '../report/html/index.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { modelOption } from './options.js';
 
 interface ReportFlags extends GlobalFlags {
   model: string;
   baseline?: string;
+  html?: string;
+  log?: string[];
 }
 
 export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
@@ -14,11 +17,19 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
   describe: 'params, MACs and FLOPs (= 2 x MACs) per layer and in total; with --baseline, before/after and reductions',
   builder: (y) =>
     y
-      .option('model', modelOption('model.json (or its folder); weight files are not needed'))
-      .option('baseline', { type: 'string', describe: 'the model to compare against (e.g. the unpruned one)' }),
+      .option('model', modelOption('model.json (or its folder, or a slim run folder); weight files are not needed'))
+      .option('baseline', { type: 'string', describe: 'the model to compare against (e.g. the unpruned one)' })
+      .option('html', { type: 'string', describe: 'also write a self-contained HTML report (charts) to this file' })
+      .option('log', { type: 'string', array: true, describe: 'train-log.jsonl / finetune-log.jsonl to draw as training curves in --html' }),
   handler: async (argv) => {
     const out = outputFor(argv);
-    const report = await reportFor(argv.model, argv.baseline);
+    // --model may be a run folder: its fine-tuned model against its input model.
+    const inputs = await resolveReportInputs(argv.model, argv.baseline);
+    const report = await reportFor(inputs.model, inputs.baseline);
+    if (argv.html !== undefined) {
+      await writeReportHtml(argv.html, report, inputs, argv.log ?? []);
+      out.info(`wrote ${argv.html}`);
+    }
     if (argv.json) out.json(report);
     else out.data(renderReport(report));
   },

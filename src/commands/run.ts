@@ -24,7 +24,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
   builder: (y) =>
     y
       .option('config', configOption("JSON config ('-' = stdin), e.g. configs/quickstart.json", true))
-      .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json', false))
+      .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html', false))
       .option('backend', backendOption('compute backend'))
       .option('seed', seedOption('seed for weights, shuffling and dropout'))
       .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })

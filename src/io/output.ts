@@ -75,6 +75,11 @@ export class Output {
     this.err.write(`${this.paint('31', 'error:')} ${message}\n`);
   }
 
+  /** A picture for a person at a terminal (e.g. a sparkline): stderr only when it is a TTY, never with --quiet. */
+  terminal(line: string): void {
+    if (this.err.isTTY === true && !this.quiet && line.trim() !== '') this.err.write(`${line}\n`);
+  }
+
   /** Bold/highlighted text for headings in stderr logs. */
   strong(text: string): string {
     return this.paint('1', text);

@@ -16,39 +16,19 @@ import { InputError } from '../errors.js';
 import { encodeWeightMap } from './convert.js';
 import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
+import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
 import { checkJsonDepth, validateTopology, validateWeightValues } from './validate.js';
-import type { ModelArtifacts, WeightMap } from './topology.js';
+import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-/** A weight as the manifest describes it (dtype before slim's bool→int32 widening). */
-export interface WeightSpecSummary {
-  name: string;
-  shape: number[];
-  dtype: string;
-}
-
-export type LoadedModel = ModelArtifacts & {
-  /** Every weight in manifest order; available even when weights were not read. */
-  weightSpecs: WeightSpecSummary[];
-  /** Absolute path of the model.json that was read. */
-  path: string;
-};
-
-export interface ReadModelOptions {
-  /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
-  weights?: boolean;
-  /**
-   * Check the model (src/model/validate.ts) before returning it (default true). Only tests of the
-   * raw reader turn it off, to decode weights that belong to no layer; every command validates.
-   */
-  validate?: boolean;
-}
+// Types of a model as read; they live in topology.ts so readers of other formats (keras/) need not import this module.
+export type { LoadedModel, ReadModelOptions, WeightSpecSummary } from './topology.js';
 
 export interface WriteModelOptions {
   /** Replace `outDir` even when it holds files other than a model (its whole content is removed). */
@@ -64,6 +44,8 @@ export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-lo
 export function resolveModelPath(p: string): string {
   if (p.trim() === '') throw new InputError('the model path is empty (give a model.json, a folder holding one, or a .keras/.h5 file)');
   const absolute = path.resolve(p);
+  const foreign = foreignFormatMessage(p); // SavedModel, TFLite, ONNX: one line with the way out
+  if (foreign !== undefined) throw new InputError(foreign);
   let stats;
   try {
     stats = statSync(absolute);
@@ -114,9 +96,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
   checkJsonDepth(json, file);
-  if (json.format === 'graph-model' || (isObject(json.modelTopology) && Array.isArray(json.modelTopology.node))) {
-    throw new InputError(`${file}: is a tfjs graph model; slim needs a layers model (format "layers-model")`);
-  }
+  if (isGraphModelJson(json)) throw new InputError(graphModelMessage(file));
   if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
     throw new InputError(`${file}: unknown format ${JSON.stringify(json.format)}; slim reads "layers-model"`);
   }

@@ -11,12 +11,14 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
+import { writeRunHtmlReport } from '../report/html/index.js';
 import type { Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import type { PreparedData } from './data.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
+import { addScalesForSparsity, scalesWillBeAdded } from './missing-scale.js';
 import { checkOutputs, saveLayersModel, topologyOf } from './model.js';
 import { requireSomethingToSlim } from '../prune/slimmable.js';
 import { checkStockLoadable } from './verify.js';
@@ -76,10 +78,13 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   let pruned: tf.LayersModel | undefined;
   try {
     // The run ends in a prune: refuse before any training when there is nothing to slim.
-    requireSomethingToSlim(topologyOf(sparse), 'run');
+    // (BatchNorm saved without γ counts when sparsity training is about to give it one.)
+    requireSomethingToSlim(topologyOf(sparse), 'run', scalesWillBeAdded(config.train));
     const input = await fromLayersModel(sparse);
     await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);
+    // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
+    sparse = await addScalesForSparsity(sparse, config.train, out);
     await trainToSparse(sparse, trained, data, config, folders, write, run, out);
 
     const pruneStarted = Date.now();
@@ -106,6 +111,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       seconds: run.seconds,
     };
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     out.info(describeAccuracies(run));
     return summary;
   } finally {

@@ -8,9 +8,11 @@ import { InputError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
+import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 import { evalBatchAfterTraining, percent } from './stages/common.js';
+import { bnGammaMagnitudes, gammaSparkline } from '../report/sparkline.js';
 
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
@@ -54,8 +56,13 @@ export async function runTrainingStage(
   seed: number,
   out: Output,
   label: string,
+  trainable: TrainableMode = 'as-saved',
 ): Promise<StageResult> {
   checkModelFitsData(model, data);
+  // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
+  const unfreeze = applyTrainableMode(model, trainable);
+  if (unfreeze.unfrozen > 0) out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
+  const gammaWatch = watchGammas(model);
   const started = Date.now();
   const lines: string[] = [];
   const requestedReplicas = hp.replicas ?? 1;
@@ -86,17 +93,21 @@ export async function runTrainingStage(
       },
       onEpoch: (r) => {
         bar.stop();
-        lines.push(JSON.stringify({ stage: label, ...r }));
+        const gammaByTrainable = gammaWatch.record();
+        lines.push(JSON.stringify({ stage: label, ...r, gammaByTrainable }));
         out.info(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
-            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}`,
+            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
+            (gammaByTrainable.frozen.count > 0 ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})` : ''),
         );
       },
     },
   );
   bar.stop();
+  unfreeze.restore();
   const accuracy = await testAccuracy(model, data, hp.batchSize);
   out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
+  if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);
   return { epochs: result.epochs, log: lines.join('\n') + '\n', testAccuracy: accuracy, seconds: (Date.now() - started) / 1000 };
 }

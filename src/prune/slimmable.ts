@@ -5,6 +5,7 @@
  * spending any time on training.
  */
 import { ProblemError } from '../errors.js';
+import { missingScaleRefusal } from '../model/add-bn-scale.js';
 import { isModelClass } from '../model/graph.js';
 import type { LayerJson, ModelJson } from '../model/topology.js';
 
@@ -24,23 +25,23 @@ function* allLayers(topology: ModelJson): Generator<LayerJson> {
   }
 }
 
-/** Why `topology` has nothing to slim (no BatchNormalization with a γ), or null when it has. */
-export function nothingToSlimReason(topology: ModelJson): string | null {
+/**
+ * Why `topology` has nothing to slim (no BatchNormalization with a γ), or null when it has.
+ * `scalesWillBeAdded`: sparsity training is about to give scale-less BatchNorm a γ, so it counts.
+ */
+export function nothingToSlimReason(topology: ModelJson, scalesWillBeAdded = false): string | null {
   let batchNorms = 0;
   for (const layer of allLayers(topology)) {
     if (layer.class_name !== 'BatchNormalization') continue;
-    if (layer.config?.scale !== false) return null;
+    if (layer.config?.scale !== false || scalesWillBeAdded) return null;
     batchNorms++;
   }
   if (batchNorms === 0) return `nothing to slim: the model has no BatchNormalization layer. ${WHAT_HELPS}`;
-  return (
-    `nothing to slim: its ${batchNorms} BatchNormalization layer(s) have no γ (scale: false), so no channel has an importance. ` +
-    `${WHAT_HELPS}, built with scale: true`
-  );
+  return `nothing to slim: ${missingScaleRefusal(topology)}`;
 }
 
 /** Throws ProblemError (exit 1) with nothingToSlimReason when there is nothing to slim. */
-export function requireSomethingToSlim(topology: ModelJson, what: string): void {
-  const reason = nothingToSlimReason(topology);
+export function requireSomethingToSlim(topology: ModelJson, what: string, scalesWillBeAdded = false): void {
+  const reason = nothingToSlimReason(topology, scalesWillBeAdded);
   if (reason !== null) throw new ProblemError(`${what}: ${reason}`);
 }
