@@ -279,7 +279,7 @@ describe('one line per error, exit codes', () => {
       [['report', '--model', ''], /^error: --model: the value is empty/],
       [['report', '--model='], /^error: --model: the value is empty/],
       [[], /^error: give a command: .*\(slim --help lists them\)$/],
-      [['train', '--config', config, '--out', fresh('o')], /^error: .*two-bad\.json: seed: .* \(and 1 more\)$/],
+      [['train', '--config', config, '--out', fresh('o')], /^error: .*two-bad\.json: seed: .* \(and 1 more: train\.lr\)$/],
     ];
     for (const [args, words] of cases) {
       const run = await runSlim(args);

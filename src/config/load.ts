@@ -54,7 +54,10 @@ export function describeZodError(error: z.ZodError, source: string, overrides: O
     return `${source}: ${where}${from}: ${issue.message}`.replace(/\s*\n\s*/g, ' ');
   });
   if (all || lines.length === 1) return lines.join('; ');
-  return `${lines[0]} (and ${lines.length - 1} more)`;
+  // The rest by their paths only, so the line stays short but every place to fix is named.
+  const rest = error.issues.slice(1).map((issue) => formatPath(issue.path));
+  const shown = rest.length > 6 ? [...rest.slice(0, 6), '…'] : rest;
+  return `${lines[0]} (and ${rest.length} more: ${shown.join(', ')})`;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

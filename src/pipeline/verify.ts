@@ -15,6 +15,8 @@ export const VERIFY_PREDICT_MAX_MACS = 2e8;
 
 /** Throws ProblemError naming `target` when stock tfjs could not load `artifacts` (or it predicts NaN/Inf). */
 export async function checkStockLoadable(artifacts: ModelArtifacts, target: string): Promise<void> {
+  // Commands that work on plain data (prune, export) may not have started a backend yet.
+  await tf.ready();
   const { specs, data } = encodeWeightMap(artifacts.weights);
   let model: tf.LayersModel;
   try {
