@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, ProblemError } from '../src/errors.js';
 import { describeFailure } from '../src/cli.js';
+import { parseConfig } from '../src/config/load.js';
 import { fromLayersModel } from '../src/model/convert.js';
 import { readModel, writeModel } from '../src/model/io.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
@@ -114,6 +115,11 @@ describe('validation of layer configs (readModel)', () => {
     await assertRefused(dir, /nested deeper than 100 levels/);
   });
 
+  test('a deeply nested config file is refused in one line too', () => {
+    const text = `{"data": ${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+    assert.throws(() => parseConfig(text, 'deep.json'), (error: unknown) => error instanceof InputError && /^deep\.json: JSON nested deeper than 100 levels/.test(error.message));
+  });
+
   test('graph faults: a layer reading a tensor nobody produces', async () => {
     const input = tf.input({ shape: [4], name: 'in' });
     const d1 = tf.layers.dense({ units: 3, name: 'd1' }).apply(input) as tf.SymbolicTensor;
@@ -173,6 +179,12 @@ describe('validation of weights against the config (readModel)', () => {
       await assertRefused(await writeEdited(artifacts, () => undefined), new RegExp(`weight 'bn/gamma' holds ${bad} at index 2`));
     });
   }
+
+  test('a negative BatchNorm moving_variance is named', async () => {
+    const artifacts = await smallCnn();
+    artifacts.weights.get('bn/moving_variance')!.data[1] = -0.5;
+    await assertRefused(await writeEdited(artifacts, () => undefined), /weight 'bn\/moving_variance' holds -0\.5 at index 1 \(a variance cannot be negative\)/);
+  });
 
   test('a valid model reads as before, and report (no weights read) checks the manifest too', async () => {
     const dir = await writeEdited(await smallCnn(), () => undefined);

@@ -2,6 +2,7 @@
  * Loading a config: read the file (or stdin for '-'), parse JSON once, apply flag overrides,
  * validate with the zod schema. Every error names the file and the config path that is wrong.
  */
+import { checkJsonDepth } from '../model/json-depth.js';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
@@ -86,6 +87,7 @@ export function parseConfig(text: string, source: string, overrides: Override[] 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new InputError(`${source}: the config must be a JSON object`);
   }
+  checkJsonDepth(raw, source);
   const merged = structuredClone(raw) as Record<string, unknown>;
   for (const o of overrides) if (o.value !== undefined) setPath(merged, o.path, o.value);
   const result = configSchema.safeParse(merged);

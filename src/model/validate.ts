@@ -19,8 +19,8 @@ import type { LayerCall, Shape } from '../layers/types.js';
 import { buildGraph, isModelClass, type GraphNode, type LayerGraph } from './graph.js';
 import type { LayerJson, ModelJson, WeightMap } from './topology.js';
 
-/** Deepest JSON nesting a model.json may have (real models stay far below; deeper overflows the stack). */
-export const MAX_JSON_DEPTH = 100;
+export { checkJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
+
 /** Most elements in one tensor (a weight, or one example's activation): typed arrays and tfjs index with 32-bit ints. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 /** Most bytes all weights together may take (float32): 4 GiB. */
@@ -31,17 +31,6 @@ export interface WeightSpecLike {
   name: string;
   shape: number[];
   dtype: string;
-}
-
-/** Refuses JSON nested deeper than `limit` (checked iteratively: the check itself must not overflow). */
-export function checkJsonDepth(value: unknown, file: string, limit = MAX_JSON_DEPTH): void {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (item === null || typeof item !== 'object') continue;
-    if (depth > limit) throw new InputError(`${file}: JSON nested deeper than ${limit} levels; not a model slim can read`);
-    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
-  }
 }
 
 /** Runs `check`, prefixing the file to any InputError that does not name it yet. */
@@ -72,7 +61,10 @@ export function validateTopology(topology: ModelJson, weightSpecs: WeightSpecLik
   });
 }
 
-/** Refuses NaN and ±Inf in any float weight, naming the weight and the first bad index. */
+/**
+ * Refuses NaN and ±Inf in any float weight, naming the weight and the first bad index; and a
+ * negative BatchNorm moving_variance (its square root is taken: NaN outputs).
+ */
 export function validateWeightValues(weights: WeightMap, file: string): void {
   for (const [name, weight] of weights) {
     if (weight.dtype !== 'float32') continue;
@@ -81,6 +73,10 @@ export function validateWeightValues(weights: WeightMap, file: string): void {
       if (!Number.isFinite(data[i])) {
         throw new InputError(`${file}: weight '${name}' holds ${data[i]} at index ${i} (every weight value must be finite)`);
       }
+    }
+    if (/(^|\/)moving_variance(:\d+)?$/.test(name)) {
+      const negative = data.findIndex((v) => v < 0);
+      if (negative !== -1) throw new InputError(`${file}: weight '${name}' holds ${data[negative]} at index ${negative} (a variance cannot be negative)`);
     }
   }
 }

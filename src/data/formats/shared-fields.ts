@@ -19,8 +19,9 @@ const augmentSchema = z.strictObject({
 });
 
 export const sharedDataFields = {
+  // Bounded so an image batch stays allocatable (tfjs indexes tensors with 32-bit ints).
   resize: z
-    .tuple([positiveInt, positiveInt])
+    .tuple([positiveInt.max(16384), positiveInt.max(16384)])
     .optional()
     .describe('[height, width] every image is resized to (bilinear; folders via sharp, fit fill); default: keep, and folder images must all have one size'),
   channels: z.union([z.literal(1), z.literal(3)]).optional().describe('convert to gray (1) or RGB (3); default: as stored (folders: as the first image)'),
