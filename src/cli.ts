@@ -87,6 +87,9 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     }) as unknown as Argv<GlobalFlags>;
 }
 
+/** Flags that take a list, so giving them several times is meant. */
+const REPEATABLE_FLAGS: ReadonlySet<string> = new Set(['log']);
+
 /** Newlines and the indentation after them become single spaces. */
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
@@ -99,6 +102,7 @@ function oneLine(text: string): string {
  */
 function withStdinValues(argv: string[]): string[] {
   const out: string[] = [];
+  const valued = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -108,6 +112,13 @@ function withStdinValues(argv: string[]): string[] {
     const flag = /^--([a-z][a-z0-9-]*)(=?)$/.exec(arg);
     if (flag !== null && (flag[2] === '=' || argv[i + 1] === '')) {
       throw new InputError(`--${flag[1]}: the value is empty; give a value (slim --help shows the usage)`);
+    }
+    // A value flag given twice reaches the command as a list; only list flags may repeat.
+    const named = /^--([a-z][a-z0-9-]*)(?:=.*)?$/.exec(arg)?.[1];
+    const hasValue = named !== undefined && (arg.includes('=') || (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')));
+    if (named !== undefined && hasValue && !REPEATABLE_FLAGS.has(named)) {
+      if (valued.has(named)) throw new InputError(`--${named}: given twice; give it once (slim --help shows the usage)`);
+      valued.add(named);
     }
     if (arg === '--config' && argv[i + 1] === '-') {
       out.push('--config=-');

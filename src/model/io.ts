@@ -76,7 +76,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const keras = await readKerasFileIfKeras(file, options);
   if (keras !== undefined) {
     if (options.validate !== false) {
-      validateTopology(keras.modelTopology, keras.weightSpecs, file);
+      validateTopology(keras.modelTopology, keras.weightSpecs, file, { weightsRequired: options.weights !== false });
       validateWeightValues(keras.weights, file);
     }
     return keras;
@@ -109,7 +109,9 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   // Validate every shard path now, even when weights are not read: a bad path is a bad model.
   const shardFiles = groups.map((group) => group.paths.map((p) => resolveShardPath(modelDir, p, file)));
   // Every layer config and declared weight is checked before a byte of weights is allocated.
-  if (options.validate !== false) validateTopology(modelTopology, groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))), file);
+  if (options.validate !== false) validateTopology(modelTopology, groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))), file, {
+      weightsRequired: options.weights !== false,
+    });
 
   const weights: WeightMap = new Map();
   if (options.weights !== false) {

@@ -50,13 +50,20 @@ function inFile<T>(file: string, check: () => T): T {
  * Checks a topology and the weights its manifest declares (names, shapes, dtypes: no data needed),
  * before any shard is read. Returns the layer graph it built.
  */
-export function validateTopology(topology: ModelJson, weightSpecs: WeightSpecLike[], file: string, registry: LayerRegistry = defaultRegistry): LayerGraph {
+export function validateTopology(
+  topology: ModelJson,
+  weightSpecs: WeightSpecLike[],
+  file: string,
+  options: { weightsRequired?: boolean; registry?: LayerRegistry } = {},
+): LayerGraph {
+  const registry = options.registry ?? defaultRegistry;
   return inFile(file, () => {
     for (const spec of weightSpecs) checkSize(`weight '${spec.name}'`, spec.shape);
     checkLayerConfigs(topology, registry);
     const graph = buildGraph(topology, undefined, registry);
     const expected = checkCalls(graph, registry);
-    checkWeightsMatch(expected, weightSpecs, graph, registry);
+    // A model.json without any weight is fine for counting (report), never for using the weights.
+    if (weightSpecs.length > 0 || options.weightsRequired === true) checkWeightsMatch(expected, weightSpecs, graph, registry);
     return graph;
   });
 }
@@ -230,8 +237,6 @@ function allLayerNames(graph: LayerGraph): Set<string> {
 const shapeText = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 function checkWeightsMatch(expected: ExpectedWeights, specs: WeightSpecLike[], graph: LayerGraph, registry: LayerRegistry): void {
-  // A topology without any weights (report on a bare model.json) has nothing to compare.
-  if (specs.length === 0) return;
   const layerNames = allLayerNames(graph);
   const classOf = layerClasses(graph);
   const seen = new Map<string, Set<string>>();
