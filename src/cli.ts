@@ -58,7 +58,11 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .option('verbose', { type: 'boolean', default: false, describe: 'more logs; stack traces on errors' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no logs on stderr (errors still shown)' })
     .option('json', { type: 'boolean', default: false, describe: 'stdout is exactly one JSON document' })
-    .option('progress', { type: 'boolean', default: true, describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off' })
+    .option('progress', {
+      type: 'boolean',
+      default: true,
+      describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off',
+    })
     .option('color', { type: 'boolean', default: true, describe: 'colour on stderr (only on a TTY; NO_COLOR also turns it off)' })
     .command(trainCommand)
     .command(pruneCommand)
@@ -84,7 +88,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
       if (error) throw error;
       const line = oneLine(message);
       throw new InputError(line.includes('slim --help') ? line : `${line} (slim --help shows the usage)`);
-    }) as unknown as Argv<GlobalFlags>;
+    });
 }
 
 /** Flags that take a list, so giving them several times is meant. */
@@ -104,7 +108,7 @@ function withStdinValues(argv: string[]): string[] {
   const out: string[] = [];
   const valued = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i];
     if (arg === '--') {
       out.push(...argv.slice(i));
       break;
@@ -115,7 +119,7 @@ function withStdinValues(argv: string[]): string[] {
     }
     // A value flag given twice reaches the command as a list; only list flags may repeat.
     const named = /^--([a-z][a-z0-9-]*)(?:=.*)?$/.exec(arg)?.[1];
-    const hasValue = named !== undefined && (arg.includes('=') || (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')));
+    const hasValue = named !== undefined && (arg.includes('=') || (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')));
     if (named !== undefined && hasValue && !REPEATABLE_FLAGS.has(named)) {
       if (valued.has(named)) throw new InputError(`--${named}: given twice; give it once (slim --help shows the usage)`);
       valued.add(named);
@@ -123,7 +127,7 @@ function withStdinValues(argv: string[]): string[] {
     if (arg === '--config' && argv[i + 1] === '-') {
       out.push('--config=-');
       i++;
-    } else out.push(argv[i]!);
+    } else out.push(argv[i]);
   }
   return out;
 }

@@ -34,9 +34,15 @@ after(async () => {
 
 /** conv → BN → relu → flatten → dense: every weight kind validation looks at. */
 async function smallCnn(options: { batchNorm?: boolean; inputShape?: number[] } = {}): Promise<ModelArtifacts> {
-  const layers: tf.layers.Layer[] = [tf.layers.conv2d({ inputShape: options.inputShape ?? [6, 6, 1], filters: 4, kernelSize: 3, name: 'conv' })];
+  const layers: tf.layers.Layer[] = [
+    tf.layers.conv2d({ inputShape: options.inputShape ?? [6, 6, 1], filters: 4, kernelSize: 3, name: 'conv' }),
+  ];
   if (options.batchNorm !== false) layers.push(tf.layers.batchNormalization({ name: 'bn' }));
-  layers.push(tf.layers.reLU({ name: 'relu' }), tf.layers.flatten({ name: 'flat' }), tf.layers.dense({ units: 3, name: 'head', activation: 'softmax' }));
+  layers.push(
+    tf.layers.reLU({ name: 'relu' }),
+    tf.layers.flatten({ name: 'flat' }),
+    tf.layers.dense({ units: 3, name: 'head', activation: 'softmax' }),
+  );
   const model = tf.sequential({ layers });
   const artifacts = await fromLayersModel(model);
   model.dispose();
@@ -73,14 +79,38 @@ async function assertRefused(dir: string, words: RegExp): Promise<void> {
 describe('validation of layer configs (readModel)', () => {
   const cases: [string, (json: Record<string, any>) => void, RegExp][] = [
     ['units ≤ 0', (j) => (layerConfig(j, 'head').units = -3), /layer 'head' \(Dense\): units: must be a positive integer, got -3/],
-    ['non-integer units', (j) => (layerConfig(j, 'head').units = 2.5), /layer 'head' \(Dense\): units: must be a positive integer, got 2\.5/],
-    ['zero kernel', (j) => (layerConfig(j, 'conv').kernel_size = [0, 3]), /layer 'conv' \(Conv2D\): kernel_size: must be a positive integer or a list of 2/],
+    [
+      'non-integer units',
+      (j) => (layerConfig(j, 'head').units = 2.5),
+      /layer 'head' \(Dense\): units: must be a positive integer, got 2\.5/,
+    ],
+    [
+      'zero kernel',
+      (j) => (layerConfig(j, 'conv').kernel_size = [0, 3]),
+      /layer 'conv' \(Conv2D\): kernel_size: must be a positive integer or a list of 2/,
+    ],
     ['zero filters', (j) => (layerConfig(j, 'conv').filters = 0), /layer 'conv' \(Conv2D\): filters: must be a positive integer, got 0/],
     ['negative strides', (j) => (layerConfig(j, 'conv').strides = [-1, 1]), /layer 'conv' \(Conv2D\): strides:/],
-    ['unknown activation', (j) => (layerConfig(j, 'head').activation = 'swoosh'), /layer 'head' \(Dense\): activation: unknown activation "swoosh"/],
-    ['zero input dim', (j) => (layerConfig(j, 'conv').batch_input_shape = [null, 0, 6, 1]), /layer 'conv' \(Conv2D\): batch_input_shape: every dimension must be a positive integer or null/],
-    ['rank-2 input into Conv2D', (j) => (layerConfig(j, 'conv').batch_input_shape = [null, 36]), /layer 'conv' \(Conv2D\): input has rank 2 .* it needs rank 4/],
-    ['unknown layer class', (j) => (j.modelTopology.config.layers[2].class_name = 'MyCustomLayer'), /layer 'relu' \(MyCustomLayer\): unknown layer class 'MyCustomLayer'/],
+    [
+      'unknown activation',
+      (j) => (layerConfig(j, 'head').activation = 'swoosh'),
+      /layer 'head' \(Dense\): activation: unknown activation "swoosh"/,
+    ],
+    [
+      'zero input dim',
+      (j) => (layerConfig(j, 'conv').batch_input_shape = [null, 0, 6, 1]),
+      /layer 'conv' \(Conv2D\): batch_input_shape: every dimension must be a positive integer or null/,
+    ],
+    [
+      'rank-2 input into Conv2D',
+      (j) => (layerConfig(j, 'conv').batch_input_shape = [null, 36]),
+      /layer 'conv' \(Conv2D\): input has rank 2 .* it needs rank 4/,
+    ],
+    [
+      'unknown layer class',
+      (j) => (j.modelTopology.config.layers[2].class_name = 'MyCustomLayer'),
+      /layer 'relu' \(MyCustomLayer\): unknown layer class 'MyCustomLayer'/,
+    ],
     ['duplicate layer names', (j) => (layerConfig(j, 'relu').name = 'bn'), /duplicate layer name 'bn'/],
   ];
   for (const [label, edit, words] of cases) {
@@ -117,7 +147,10 @@ describe('validation of layer configs (readModel)', () => {
 
   test('a deeply nested config file is refused in one line too', () => {
     const text = `{"data": ${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
-    assert.throws(() => parseConfig(text, 'deep.json'), (error: unknown) => error instanceof InputError && /^deep\.json: JSON nested deeper than 100 levels/.test(error.message));
+    assert.throws(
+      () => parseConfig(text, 'deep.json'),
+      (error: unknown) => error instanceof InputError && /^deep\.json: JSON nested deeper than 100 levels/.test(error.message),
+    );
   });
 
   test('graph faults: a layer reading a tensor nobody produces', async () => {
@@ -157,7 +190,10 @@ describe('validation of weights against the config (readModel)', () => {
   test('an extra weight, and a weight of no layer', async () => {
     const artifacts = await smallCnn();
     artifacts.weights.set('head/extra', { shape: [3], dtype: 'float32', data: new Float32Array(3) });
-    await assertRefused(await writeEdited(artifacts, () => undefined), /layer 'head' \(Dense\): weight 'head\/extra' is not one of its weights \(kernel, bias\)/);
+    await assertRefused(
+      await writeEdited(artifacts, () => undefined),
+      /layer 'head' \(Dense\): weight 'head\/extra' is not one of its weights \(kernel, bias\)/,
+    );
     const stray = await smallCnn();
     stray.weights.set('ghost/kernel', { shape: [3], dtype: 'float32', data: new Float32Array(3) });
     await assertRefused(await writeEdited(stray, () => undefined), /weight 'ghost\/kernel' belongs to no layer/);
@@ -183,7 +219,10 @@ describe('validation of weights against the config (readModel)', () => {
   test('a negative BatchNorm moving_variance is named', async () => {
     const artifacts = await smallCnn();
     artifacts.weights.get('bn/moving_variance')!.data[1] = -0.5;
-    await assertRefused(await writeEdited(artifacts, () => undefined), /weight 'bn\/moving_variance' holds -0\.5 at index 1 \(a variance cannot be negative\)/);
+    await assertRefused(
+      await writeEdited(artifacts, () => undefined),
+      /weight 'bn\/moving_variance' holds -0\.5 at index 1 \(a variance cannot be negative\)/,
+    );
   });
 
   test('a valid model reads as before, and report (no weights read) checks the manifest too', async () => {
@@ -223,11 +262,18 @@ describe('nothing to slim', () => {
     await writeModel(model, await smallCnn({ batchNorm: false, inputShape: [28, 28, 1] }));
     for (const command of ['train', 'run']) {
       const config = path.join(root, `${command}-no-bn.json`);
-      await fs.writeFile(config, JSON.stringify({
-        seed: 1, backend: 'cpu', model: { type: 'file', path: model },
-        data: { dataset: 'mnist', trainLimit: 64, testLimit: 64 },
-        train: { epochs: 1, batchSize: 32, lr: 0.01 }, prune: { ratio: 0.5 }, finetune: { epochs: 1 },
-      }));
+      await fs.writeFile(
+        config,
+        JSON.stringify({
+          seed: 1,
+          backend: 'cpu',
+          model: { type: 'file', path: model },
+          data: { dataset: 'mnist', trainLimit: 64, testLimit: 64 },
+          train: { epochs: 1, batchSize: 32, lr: 0.01 },
+          prune: { ratio: 0.5 },
+          finetune: { epochs: 1 },
+        }),
+      );
       const out = fresh(`${command}-out`);
       const run = await runSlim([command, '--config', config, '--out', out]);
       assert.equal(run.code, 1, describeRun(run));
@@ -273,7 +319,11 @@ describe('one line per error, exit codes', () => {
   });
 
   test('system errors with a path are one line in words, bad input', () => {
-    const error = Object.assign(new Error("EACCES: permission denied, mkdtemp '/root/.x-'"), { code: 'EACCES', path: '/root/.x-', syscall: 'mkdtemp' });
+    const error = Object.assign(new Error("EACCES: permission denied, mkdtemp '/root/.x-'"), {
+      code: 'EACCES',
+      path: '/root/.x-',
+      syscall: 'mkdtemp',
+    });
     assert.deepEqual(describeFailure(error), { line: '/root/.x-: permission denied (EACCES on mkdtemp)', exitCode: 2, verboseLines: [] });
     const full = Object.assign(new Error('ENOSPC'), { code: 'ENOSPC', syscall: 'write' });
     assert.equal(describeFailure(full).exitCode, 1);
@@ -285,7 +335,10 @@ describe('one line per error, exit codes', () => {
     const config = path.join(root, 'two-bad.json');
     await fs.writeFile(config, JSON.stringify({ seed: 'x', train: { lr: 'fast' } }));
     const cases: [string[], RegExp][] = [
-      [['prune', '--model', model, '--out', fresh('o'), '--importance', 'median'], /^error: Invalid values: Argument: importance, Given: "median", Choices: .* \(slim --help shows the usage\)$/],
+      [
+        ['prune', '--model', model, '--out', fresh('o'), '--importance', 'median'],
+        /^error: Invalid values: Argument: importance, Given: "median", Choices: .* \(slim --help shows the usage\)$/,
+      ],
       [['report', '--model', model, '--backend', 'gpu'], /^error: (Invalid values: Argument: backend|Unknown argument)/],
       [['prune', '--model', model, '--out', fresh('o'), '--ratio', ''], /^error: --ratio: the value is empty/],
       [['report', '--model', ''], /^error: --model: the value is empty/],
@@ -307,7 +360,11 @@ describe('one line per error, exit codes', () => {
 
   test('a model tfjs would reject reaches the user as one line, exit 2, never "internal error"', async () => {
     const dir = await writeEdited(await smallCnn(), (j) => (layerConfig(j, 'head').units = -16));
-    for (const args of [['report', '--model', dir], ['prune', '--model', dir, '--ratio', '0.5', '--out', fresh('o')], ['export', '--model', dir, '--out', fresh('o')]]) {
+    for (const args of [
+      ['report', '--model', dir],
+      ['prune', '--model', dir, '--ratio', '0.5', '--out', fresh('o')],
+      ['export', '--model', dir, '--out', fresh('o')],
+    ]) {
       const run = await runSlim(args);
       assert.equal(run.code, 2, describeRun(run));
       assert.equal(stderrLines(run).length, 1, describeRun(run));

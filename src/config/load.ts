@@ -35,7 +35,12 @@ export async function readConfigText(source: string): Promise<string> {
 }
 
 function formatPath(path: PropertyKey[]): string {
-  return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? '(root)'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 /**
@@ -71,7 +76,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     }
     node = node[key] as Record<string, unknown>;
   }
-  const leaf = path[path.length - 1]!;
+  const leaf = path[path.length - 1];
   if (value === null) delete node[leaf];
   else node[leaf] = value;
 }
@@ -92,7 +97,9 @@ export function parseConfig(text: string, source: string, overrides: Override[] 
   for (const o of overrides) if (o.value !== undefined) setPath(merged, o.path, o.value);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    throw new InputError(describeZodError(result.error, source, overrides), { detail: describeZodError(result.error, source, overrides, true) });
+    throw new InputError(describeZodError(result.error, source, overrides), {
+      detail: describeZodError(result.error, source, overrides, true),
+    });
   }
   return result.data;
 }

@@ -109,9 +109,15 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   // Validate every shard path now, even when weights are not read: a bad path is a bad model.
   const shardFiles = groups.map((group) => group.paths.map((p) => resolveShardPath(modelDir, p, file)));
   // Every layer config and declared weight is checked before a byte of weights is allocated.
-  if (options.validate !== false) validateTopology(modelTopology, groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))), file, {
-      weightsRequired: options.weights !== false,
-    });
+  if (options.validate !== false)
+    validateTopology(
+      modelTopology,
+      groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))),
+      file,
+      {
+        weightsRequired: options.weights !== false,
+      },
+    );
 
   const weights: WeightMap = new Map();
   if (options.weights !== false) {
@@ -126,9 +132,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const loaded: LoadedModel = {
     modelTopology,
     weights,
-    weightSpecs: groups.flatMap((group) =>
-      group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype })),
-    ),
+    weightSpecs: groups.flatMap((group) => group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype }))),
     path: file,
   };
   if (typeof json.format === 'string') loaded.format = json.format;
@@ -169,9 +173,7 @@ async function readGroupBytes(
     try {
       realShard = await fs.realpath(shardFile);
     } catch {
-      throw new InputError(
-        `${file}: weight file "${shownPath}" is missing (needed for weight "${weightAt(held)}")`,
-      );
+      throw new InputError(`${file}: weight file "${shownPath}" is missing (needed for weight "${weightAt(held)}")`);
     }
     // A symlink inside the folder must not lead out of it either.
     const relative = path.relative(realModelDir, realShard);
@@ -317,11 +319,7 @@ export async function checkModelOutDir(outDir: string, options: WriteModelOption
  *     whole folder (other files included). Even then the filesystem root, the home folder and any
  *     folder containing the current directory are refused, as too costly to get wrong.
  */
-export async function writeModel(
-  outDir: string,
-  artifacts: ModelArtifacts,
-  options: WriteModelOptions = {},
-): Promise<string> {
+export async function writeModel(outDir: string, artifacts: ModelArtifacts, options: WriteModelOptions = {}): Promise<string> {
   const target = path.resolve(outDir);
   const parent = path.dirname(target);
 

@@ -41,7 +41,8 @@ function inFile<T>(file: string, check: () => T): T {
     if (error instanceof InputError && !error.message.startsWith(file)) throw new InputError(`${file}: ${error.message}`, { cause: error });
     if (error instanceof SlimError) throw error;
     // A RangeError from a shape rule is a size no model can have, not a bug.
-    if (error instanceof RangeError) throw new InputError(`${file}: the model's sizes are out of range (${error.message})`, { cause: error });
+    if (error instanceof RangeError)
+      throw new InputError(`${file}: the model's sizes are out of range (${error.message})`, { cause: error });
     throw error;
   }
 }
@@ -83,7 +84,8 @@ export function validateWeightValues(weights: WeightMap, file: string): void {
     }
     if (/(^|\/)moving_variance(:\d+)?$/.test(name)) {
       const negative = data.findIndex((v) => v < 0);
-      if (negative !== -1) throw new InputError(`${file}: weight '${name}' holds ${data[negative]} at index ${negative} (a variance cannot be negative)`);
+      if (negative !== -1)
+        throw new InputError(`${file}: weight '${name}' holds ${data[negative]} at index ${negative} (a variance cannot be negative)`);
     }
   }
 }
@@ -117,7 +119,9 @@ function checkDeclaredShape(layer: LayerJson): void {
     const shape: unknown = layer.config?.[field];
     if (shape === undefined || shape === null) continue;
     if (!Array.isArray(shape) || !shape.every((d) => d === null || (typeof d === 'number' && Number.isSafeInteger(d) && d > 0))) {
-      throw new InputError(`${layerLabel(layer)}: ${field}: every dimension must be a positive integer or null, got ${JSON.stringify(shape)}`);
+      throw new InputError(
+        `${layerLabel(layer)}: ${field}: every dimension must be a positive integer or null, got ${JSON.stringify(shape)}`,
+      );
     }
   }
 }
@@ -129,7 +133,9 @@ function checkLayerConfigs(topology: ModelJson, registry: LayerRegistry): void {
     if (isModelClass(className)) continue;
     const handler = registry.get(className);
     if (handler === undefined && tfjsClasses[className] === undefined) {
-      throw new InputError(`${layerLabel(layer)}: unknown layer class '${className}' (a custom layer? slim reads only tfjs's built-in layers)`);
+      throw new InputError(
+        `${layerLabel(layer)}: unknown layer class '${className}' (a custom layer? slim reads only tfjs's built-in layers)`,
+      );
     }
     checkDeclaredShape(layer);
     const problem = handler?.validateConfig?.(layer.config);
@@ -144,7 +150,9 @@ function checkSize(what: string, shape: Shape): number {
   let elements = 1;
   for (const d of shape) if (d !== null) elements *= d;
   if (elements > MAX_TENSOR_ELEMENTS) {
-    throw new InputError(`${what}: shape [${shape.map((d) => d ?? 'null').join(', ')}] has ${elements} elements, more than a tensor can hold (${MAX_TENSOR_ELEMENTS})`);
+    throw new InputError(
+      `${what}: shape [${shape.map((d) => d ?? 'null').join(', ')}] has ${elements} elements, more than a tensor can hold (${MAX_TENSOR_ELEMENTS})`,
+    );
   }
   return elements;
 }
@@ -172,16 +180,26 @@ function checkCalls(root: LayerGraph, registry: LayerRegistry): ExpectedWeights 
       const rank = handler?.inputRank;
       const input = node.inputShapes[0];
       if (rank !== undefined && input !== undefined && input.length !== rank) {
-        throw new InputError(`${nodeLabel(node)}: input has rank ${input.length} ([${input.map((d) => d ?? 'null').join(', ')}]), it needs rank ${rank}`);
+        throw new InputError(
+          `${nodeLabel(node)}: input has rank ${input.length} ([${input.map((d) => d ?? 'null').join(', ')}]), it needs rank ${rank}`,
+        );
       }
       for (const shape of node.outputShapes) {
         if (!shape.every((d) => d === null || (Number.isSafeInteger(d) && d > 0))) {
-          throw new InputError(`${nodeLabel(node)}: its config gives output shape [${shape.map((d) => d ?? 'null').join(', ')}]; every dimension must be a positive integer`);
+          throw new InputError(
+            `${nodeLabel(node)}: its config gives output shape [${shape.map((d) => d ?? 'null').join(', ')}]; every dimension must be a positive integer`,
+          );
         }
         checkSize(`${nodeLabel(node)}: output`, shape);
       }
       if (node.callIndex !== 0 || handler?.weights === undefined) continue;
-      const call: LayerCall = { name: node.name, className: node.className, config: node.config, inputShapes: node.inputShapes, outputShapes: node.outputShapes };
+      const call: LayerCall = {
+        name: node.name,
+        className: node.className,
+        config: node.config,
+        inputShapes: node.inputShapes,
+        outputShapes: node.outputShapes,
+      };
       const roles = new Map<string, number[]>();
       for (const spec of handler.weights(call)) {
         totalWeights += checkSize(`${nodeLabel(node)}: weight '${spec.role}'`, spec.shape);
@@ -191,7 +209,9 @@ function checkCalls(root: LayerGraph, registry: LayerRegistry): ExpectedWeights 
     }
   }
   if (totalWeights * 4 > MAX_WEIGHT_BYTES) {
-    throw new InputError(`the model claims ${totalWeights} weights (${(totalWeights * 4 / 2 ** 30).toFixed(1)} GiB), more than slim handles (${MAX_WEIGHT_BYTES / 2 ** 30} GiB)`);
+    throw new InputError(
+      `the model claims ${totalWeights} weights (${((totalWeights * 4) / 2 ** 30).toFixed(1)} GiB), more than slim handles (${MAX_WEIGHT_BYTES / 2 ** 30} GiB)`,
+    );
   }
   return expected;
 }
@@ -255,11 +275,15 @@ function checkWeightsMatch(expected: ExpectedWeights, specs: WeightSpecLike[], g
     const { node, roles } = expected.get(owner.layer)!;
     const shape = roles.get(owner.role);
     if (shape === undefined) {
-      throw new InputError(`${nodeLabel(node)}: weight '${spec.name}' is not one of its weights (${[...roles.keys()].join(', ') || 'none'})`);
+      throw new InputError(
+        `${nodeLabel(node)}: weight '${spec.name}' is not one of its weights (${[...roles.keys()].join(', ') || 'none'})`,
+      );
     }
     if (spec.dtype !== 'float32') throw new InputError(`${nodeLabel(node)}: weight '${spec.name}' is ${spec.dtype}; float32 is needed`);
     if (spec.shape.length !== shape.length || spec.shape.some((d, i) => d !== shape[i])) {
-      throw new InputError(`${nodeLabel(node)}: weight '${spec.name}' has shape ${shapeText(spec.shape)}, its config implies ${shapeText(shape)}`);
+      throw new InputError(
+        `${nodeLabel(node)}: weight '${spec.name}' has shape ${shapeText(spec.shape)}, its config implies ${shapeText(shape)}`,
+      );
     }
     let seenRoles = seen.get(owner.layer);
     if (seenRoles === undefined) seen.set(owner.layer, (seenRoles = new Set()));
@@ -268,7 +292,8 @@ function checkWeightsMatch(expected: ExpectedWeights, specs: WeightSpecLike[], g
   }
   for (const [name, { node, roles }] of expected) {
     for (const role of roles.keys()) {
-      if (!seen.get(name)?.has(role)) throw new InputError(`${nodeLabel(node)}: weight '${role}' is missing (its config needs ${shapeText(roles.get(role)!)})`);
+      if (!seen.get(name)?.has(role))
+        throw new InputError(`${nodeLabel(node)}: weight '${role}' is missing (its config needs ${shapeText(roles.get(role)!)})`);
     }
   }
 }

@@ -49,7 +49,9 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   const result = foldBatchNorm(artifacts);
   const check = await compareOutputs(artifacts, result.artifacts, options);
   if (Number.isNaN(check.maxAbsDiff)) {
-    throw new ProblemError('export: the model outputs NaN or Inf on a random batch (before or after folding BatchNormalization); the model was not written');
+    throw new ProblemError(
+      'export: the model outputs NaN or Inf on a random batch (before or after folding BatchNormalization); the model was not written',
+    );
   }
   if (!(check.maxAbsDiff <= check.tolerance)) {
     throw new ProblemError(
@@ -68,7 +70,11 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
 }
 
 /** Runs both models on the same seeded random inputs (predict = inference mode) and compares. */
-export async function compareOutputs(original: ModelArtifacts, exported: ModelArtifacts, options: ExportOptions = {}): Promise<ExportCheck> {
+export async function compareOutputs(
+  original: ModelArtifacts,
+  exported: ModelArtifacts,
+  options: ExportOptions = {},
+): Promise<ExportCheck> {
   const seed = options.seed ?? 1;
   const batchSize = options.batchSize ?? 4;
   const unknownDim = options.unknownDim ?? 32;

@@ -24,7 +24,10 @@ export async function checkStockLoadable(artifacts: ModelArtifacts, target: stri
     const modelTopology = JSON.parse(JSON.stringify(artifacts.modelTopology)) as tf.io.ModelJSON['modelTopology'];
     model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: specs, weightData: data }));
   } catch (error) {
-    throw new ProblemError(`${target}: stock tfjs could not load the model slim was about to write (${oneLine(error)}); nothing was written`, { cause: error });
+    throw new ProblemError(
+      `${target}: stock tfjs could not load the model slim was about to write (${oneLine(error)}); nothing was written`,
+      { cause: error },
+    );
   }
   try {
     if (countModel(artifacts.modelTopology).macs <= VERIFY_PREDICT_MAX_MACS) predictsFinite(model, target);
@@ -48,7 +51,10 @@ function predictsFinite(model: tf.LayersModel, target: string): void {
     try {
       outputs = model.predict(inputs.length === 1 ? inputs[0] : inputs);
     } catch (error) {
-      throw new ProblemError(`${target}: the model slim was about to write fails to predict in tfjs (${oneLine(error)}); nothing was written`, { cause: error });
+      throw new ProblemError(
+        `${target}: the model slim was about to write fails to predict in tfjs (${oneLine(error)}); nothing was written`,
+        { cause: error },
+      );
     }
     for (const output of Array.isArray(outputs) ? outputs : [outputs]) {
       if (tf.all(tf.isFinite(output)).dataSync()[0] !== 1) {

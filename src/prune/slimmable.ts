@@ -9,7 +9,8 @@ import { missingScaleRefusal } from '../model/add-bn-scale.js';
 import { isModelClass } from '../model/graph.js';
 import type { LayerJson, ModelJson } from '../model/topology.js';
 
-const WHAT_HELPS = 'Network Slimming removes the channels whose BatchNormalization γ is small: give it a model with BatchNormalization after its convolutions';
+const WHAT_HELPS =
+  'Network Slimming removes the channels whose BatchNormalization γ is small: give it a model with BatchNormalization after its convolutions';
 
 /** Every layer of a topology, nested models included (iterative: nesting depth is the input's). */
 function* allLayers(topology: ModelJson): Generator<LayerJson> {

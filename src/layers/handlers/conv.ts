@@ -5,8 +5,26 @@
 import { sliceAxis, sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, LayerCall, LayerHandler, RoleWeights, Shape } from '../types.js';
 import {
-  PADDINGS, activate, activationWall, checkAll, knownActivation, oneOf, positiveInt, positiveInts, biasAffineFold, channelsFirstWall, channelsLast, convLength, deconvLength, dim, kernelAndBias, positions,
-  trainable, tuple, usesBias, type BiasedConfig,
+  PADDINGS,
+  activate,
+  activationWall,
+  checkAll,
+  knownActivation,
+  oneOf,
+  positiveInt,
+  positiveInts,
+  biasAffineFold,
+  channelsFirstWall,
+  channelsLast,
+  convLength,
+  deconvLength,
+  dim,
+  kernelAndBias,
+  positions,
+  trainable,
+  tuple,
+  usesBias,
+  type BiasedConfig,
 } from './util.js';
 
 /** Keras config of the convolutions (int-or-tuple fields as Keras writes them). */
@@ -78,7 +96,14 @@ function spatialOut(call: LayerCall<unknown>): number {
 
 export const conv2D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2D',
-  validateConfig: checkAll(positiveInt('filters'), positiveInts('kernel_size', 2, false), positiveInts('strides', 2), positiveInts('dilation_rate', 2), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
@@ -130,7 +155,14 @@ export const conv2D: LayerHandler<FilteredConvConfig> = {
 
 export const conv1D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv1D',
-  validateConfig: checkAll(positiveInt('filters'), positiveInts('kernel_size', 1, false), positiveInts('strides', 1), positiveInts('dilation_rate', 1), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 1, false),
+    positiveInts('strides', 1),
+    positiveInts('dilation_rate', 1),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 3,
   weights(call) {
     const [k] = tuple(call.config.kernel_size, 1, 1);
@@ -157,7 +189,14 @@ export const conv1D: LayerHandler<FilteredConvConfig> = {
 
 export const conv3D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv3D',
-  validateConfig: checkAll(positiveInt('filters'), positiveInts('kernel_size', 3, false), positiveInts('strides', 3), positiveInts('dilation_rate', 3), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 3, false),
+    positiveInts('strides', 3),
+    positiveInts('dilation_rate', 3),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 5,
   weights(call) {
     const k = tuple(call.config.kernel_size, 3, 1);
@@ -177,7 +216,14 @@ export const conv3D: LayerHandler<FilteredConvConfig> = {
 
 export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2DTranspose',
-  validateConfig: checkAll(positiveInt('filters'), positiveInts('kernel_size', 2, false), positiveInts('strides', 2), positiveInts('dilation_rate', 2), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
@@ -225,7 +271,14 @@ export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
 
 export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
   className: 'DepthwiseConv2D',
-  validateConfig: checkAll(positiveInt('depth_multiplier', true), positiveInts('kernel_size', 2, false), positiveInts('strides', 2), positiveInts('dilation_rate', 2), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('depth_multiplier', true),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
@@ -278,7 +331,15 @@ export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
 
 export const separableConv2D: LayerHandler<FilteredConvConfig> = {
   className: 'SeparableConv2D',
-  validateConfig: checkAll(positiveInt('depth_multiplier', true), positiveInt('filters'), positiveInts('kernel_size', 2, false), positiveInts('strides', 2), positiveInts('dilation_rate', 2), oneOf('padding', PADDINGS), knownActivation()),
+  validateConfig: checkAll(
+    positiveInt('depth_multiplier', true),
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);

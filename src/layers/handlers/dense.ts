@@ -1,7 +1,18 @@
 /** Dense: free output channels (units); reads the last axis of any rank (per position on rank 3+, incl. after Flatten). */
 import { sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, LayerHandler } from '../types.js';
-import { checkAll, knownActivation, positiveInt, activationWall, biasAffineFold, dim, kernelAndBias, positions, usesBias, type BiasedConfig } from './util.js';
+import {
+  checkAll,
+  knownActivation,
+  positiveInt,
+  activationWall,
+  biasAffineFold,
+  dim,
+  kernelAndBias,
+  positions,
+  usesBias,
+  type BiasedConfig,
+} from './util.js';
 
 export interface DenseConfig extends BaseLayerConfig, BiasedConfig {
   units: number;

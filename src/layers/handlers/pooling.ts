@@ -1,6 +1,17 @@
 /** Pooling acts per channel: tied channels, no weights. */
 import type { BaseLayerConfig, DataFormat, LayerHandler, Shape } from '../types.js';
-import { NO_COST, PADDINGS, checkAll, oneOf, positiveInts, channelsFirstWall, channelsLast, convLength, passConstant, tuple } from './util.js';
+import {
+  NO_COST,
+  PADDINGS,
+  checkAll,
+  oneOf,
+  positiveInts,
+  channelsFirstWall,
+  channelsLast,
+  convLength,
+  passConstant,
+  tuple,
+} from './util.js';
 
 export interface PoolingConfig extends BaseLayerConfig {
   pool_size?: number | number[];
@@ -46,12 +57,27 @@ export const globalAveragePooling2D = pooling('GlobalAveragePooling2D', globalPo
 export const globalMaxPooling2D = pooling('GlobalMaxPooling2D', globalPoolShapes, false);
 const pool1DChecks = checkAll(positiveInts('pool_size', 1), positiveInts('strides', 1), oneOf('padding', PADDINGS));
 // 1-D pooling is counted but not pruned through; tfjs infers the windowed shapes.
-export const maxPooling1D: LayerHandler<PoolingConfig> = { className: 'MaxPooling1D', count: () => NO_COST, validateConfig: pool1DChecks, inputRank: 3 };
-export const averagePooling1D: LayerHandler<PoolingConfig> = { className: 'AveragePooling1D', count: () => NO_COST, validateConfig: pool1DChecks, inputRank: 3 };
+export const maxPooling1D: LayerHandler<PoolingConfig> = {
+  className: 'MaxPooling1D',
+  count: () => NO_COST,
+  validateConfig: pool1DChecks,
+  inputRank: 3,
+};
+export const averagePooling1D: LayerHandler<PoolingConfig> = {
+  className: 'AveragePooling1D',
+  count: () => NO_COST,
+  validateConfig: pool1DChecks,
+  inputRank: 3,
+};
 export const globalAveragePooling1D: LayerHandler<PoolingConfig> = {
   className: 'GlobalAveragePooling1D',
   inputRank: 3,
   count: () => NO_COST,
   outputShapes: globalPoolShapes,
 };
-export const globalMaxPooling1D: LayerHandler<PoolingConfig> = { className: 'GlobalMaxPooling1D', count: () => NO_COST, outputShapes: globalPoolShapes, inputRank: 3 };
+export const globalMaxPooling1D: LayerHandler<PoolingConfig> = {
+  className: 'GlobalMaxPooling1D',
+  count: () => NO_COST,
+  outputShapes: globalPoolShapes,
+  inputRank: 3,
+};
