@@ -1,12 +1,13 @@
 /**
  * yargs root. Registers the commands and maps every error to an exit code in ONE place:
- * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2,
- * anything unexpected → 2 as an internal error. Stacks only with --verbose.
+ * SlimError → its own code (2 bad input, 1 problem found), yargs usage errors → 2, system errors
+ * naming a path (EACCES, ENOENT…) → one line in words, exit 2; anything else is unexpected: a
+ * bug, reported as such with exit 3. Always one `error:` line; stacks and details only with --verbose.
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type { Argv } from 'yargs';
-import { EXIT_BAD_INPUT, EXIT_OK, InputError, SlimError } from './errors.js';
+import { EXIT_BUG, EXIT_OK, InputError, ProblemError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
@@ -84,16 +85,48 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
-      // Usage problems (unknown flag, missing option, conflicts) come with a message only.
-      throw error ?? new InputError(`${message} (slim --help shows the usage)`);
+      // Usage problems (unknown flag, missing option, bad choice) come with a message only; yargs
+      // spreads some over lines ("Invalid values:\n  Argument: …"): one line, one hint.
+      if (error) throw error;
+      const line = oneLine(message);
+      throw new InputError(line.includes('slim --help') ? line : `${line} (slim --help shows the usage)`);
     });
 }
 
-/** yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value. */
+/** Flags that take a list, so giving them several times is meant. */
+const REPEATABLE_FLAGS: ReadonlySet<string> = new Set(['log']);
+
+/** Newlines and the indentation after them become single spaces. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/**
+ * yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value.
+ * An empty value (`--ratio ""`, `--model=`) is refused here: yargs would read it as 0 or as the
+ * current folder, and no slim flag means anything by an empty string.
+ */
 function withStdinValues(argv: string[]): string[] {
   const out: string[] = [];
+  const valued = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--config' && argv[i + 1] === '-') {
+    const arg = argv[i];
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const flag = /^--([a-z][a-z0-9-]*)(=?)$/.exec(arg);
+    if (flag !== null && (flag[2] === '=' || argv[i + 1] === '')) {
+      throw new InputError(`--${flag[1]}: the value is empty; give a value (slim --help shows the usage)`);
+    }
+    // A value flag given twice reaches the command as a list; only list flags may repeat.
+    const named = /^--([a-z][a-z0-9-]*)(?:=.*)?$/.exec(arg)?.[1];
+    const hasValue = named !== undefined && (arg.includes('=') || (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')));
+    if (named !== undefined && hasValue && !REPEATABLE_FLAGS.has(named)) {
+      if (valued.has(named)) throw new InputError(`--${named}: given twice; give it once (slim --help shows the usage)`);
+      valued.add(named);
+    }
+    if (arg === '--config' && argv[i + 1] === '-') {
       out.push('--config=-');
       i++;
     } else out.push(argv[i]);
@@ -111,14 +144,65 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli(withStdinValues(argv)).parseAsync();
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof SlimError) {
-      out.error(err.message);
-      if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
-      return err.exitCode;
-    }
-    const e = err as Error;
-    out.error(`internal error: ${e?.message ?? String(err)}${verbose ? '' : ' (run with --verbose for the stack)'}`);
-    if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
-    return EXIT_BAD_INPUT;
+    const failure = describeFailure(err, verbose);
+    out.error(failure.line);
+    for (const extra of failure.verboseLines) process.stderr.write(`${extra}\n`);
+    return failure.exitCode;
   }
+}
+
+/** How the CLI reports an error: its one `error:` line, its exit code, and what --verbose adds. */
+export interface Failure {
+  line: string;
+  exitCode: number;
+  verboseLines: string[];
+}
+
+/** Maps any thrown value to one line and an exit code (see src/errors.ts). */
+export function describeFailure(err: unknown, verbose = false): Failure {
+  const known = err instanceof SlimError ? err : systemError(err);
+  if (known !== undefined) {
+    const extra = verbose ? [known.detail, known.stack].filter((x): x is string => x !== undefined) : [];
+    return { line: oneLine(known.message), exitCode: known.exitCode, verboseLines: extra };
+  }
+  const e = err as Error | undefined;
+  return {
+    line: `internal error (a bug in slim, please report it): ${oneLine(e?.message ?? String(err))}${verbose ? '' : ' (--verbose shows the stack)'}`,
+    exitCode: EXIT_BUG,
+    verboseLines: verbose && e?.stack ? [e.stack] : [],
+  };
+}
+
+/** What a filesystem error code means, in words. */
+const SYSTEM_ERROR_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or folder',
+  EEXIST: 'already exists',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'is a folder, not a file',
+  ENOTEMPTY: 'folder is not empty',
+  EROFS: 'read-only file system',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'name too long',
+  EXDEV: 'crosses file systems',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  EMFILE: 'too many open files',
+};
+
+/**
+ * A Node system error about a path (from fs) as one line naming the path: bad input (exit 2),
+ * except a full or failing disk, which is a problem the run met (exit 1). Others: undefined.
+ */
+function systemError(err: unknown): SlimError | undefined {
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (e === undefined || e === null || typeof e.code !== 'string') return undefined;
+  const words = SYSTEM_ERROR_WORDS[e.code];
+  const disk = ['ENOSPC', 'EDQUOT', 'EIO'].includes(e.code);
+  const where = e.code === 'EEXIST' && e.dest !== undefined ? e.dest : e.path;
+  if (words === undefined || (where === undefined && !disk)) return undefined;
+  const message = `${where ?? 'writing the output'}: ${words} (${e.code}${e.syscall ? ` on ${e.syscall}` : ''})`;
+  return disk ? new ProblemError(message, { cause: err }) : new InputError(message, { cause: err });
 }

@@ -1,26 +1,36 @@
 /**
  * Exit codes, documented in the README:
  *   0  ok
- *   1  ran, but found a problem (e.g. a run diverged, a check failed)
- *   2  bad input (config, flags, model or data files) or an internal error
+ *   1  ran, but found a problem (e.g. a run diverged, a check failed, nothing to slim)
+ *   2  bad input (config, flags, model or data files, output paths)
+ *   3  internal error: an exception slim did not expect, i.e. a bug in slim (never bad input)
  */
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
 export const EXIT_BAD_INPUT = 2;
+export const EXIT_BUG = 3;
 
 /** An error slim expects and can explain in one line; the CLI prints `message` without a stack. */
 export class SlimError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode: number = EXIT_BAD_INPUT, options?: { cause?: unknown }) {
+  /** More than the one line (every problem of a config, say); the CLI prints it with --verbose. */
+  readonly detail?: string;
+  constructor(message: string, exitCode: number = EXIT_BAD_INPUT, options?: SlimErrorOptions) {
     super(message, options);
     this.name = 'SlimError';
     this.exitCode = exitCode;
+    if (options?.detail !== undefined) this.detail = options.detail;
   }
+}
+
+export interface SlimErrorOptions {
+  cause?: unknown;
+  detail?: string;
 }
 
 /** Bad user input: config, flags, model files, data files. Exit 2. */
 export class InputError extends SlimError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: SlimErrorOptions) {
     super(message, EXIT_BAD_INPUT, options);
     this.name = 'InputError';
   }
@@ -28,7 +38,7 @@ export class InputError extends SlimError {
 
 /** The job ran but hit a problem it must report, e.g. training diverged (NaN loss). Exit 1. */
 export class ProblemError extends SlimError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: SlimErrorOptions) {
     super(message, EXIT_PROBLEM, options);
     this.name = 'ProblemError';
   }

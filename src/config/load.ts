@@ -2,6 +2,7 @@
  * Loading a config: read the file (or stdin for '-'), parse JSON once, apply flag overrides,
  * validate with the zod schema. Every error names the file and the config path that is wrong.
  */
+import { checkJsonDepth } from '../model/json-depth.js';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
@@ -42,8 +43,11 @@ function formatPath(path: PropertyKey[]): string {
         .replace(/\.\[/g, '[');
 }
 
-/** One line per problem, the first one leading: `config.json: train.lr: expected number, received string`. */
-export function describeZodError(error: z.ZodError, source: string, overrides: Override[] = []): string {
+/**
+ * One line: the first problem with its path (`config.json: train.lr: expected number, received string`),
+ * plus how many more there are (all of them with --verbose).
+ */
+export function describeZodError(error: z.ZodError, source: string, overrides: Override[] = [], all = false): string {
   const lines = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
@@ -53,9 +57,13 @@ export function describeZodError(error: z.ZodError, source: string, overrides: O
     // Only a flag that was actually given can be the source of a bad value.
     const flag = overrides.find((o) => o.value !== undefined && o.path.join('.') === issue.path.map(String).join('.'));
     const from = flag ? ` (from ${flag.flag})` : '';
-    return `${source}: ${where}${from}: ${issue.message}`;
+    return `${source}: ${where}${from}: ${issue.message}`.replace(/\s*\n\s*/g, ' ');
   });
-  return lines.join('; ');
+  if (all || lines.length === 1) return lines.join('; ');
+  // The rest by their paths only, so the line stays short but every place to fix is named.
+  const rest = error.issues.slice(1).map((issue) => formatPath(issue.path));
+  const shown = rest.length > 6 ? [...rest.slice(0, 6), '…'] : rest;
+  return `${lines[0]} (and ${rest.length} more: ${shown.join(', ')})`;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
@@ -84,10 +92,15 @@ export function parseConfig(text: string, source: string, overrides: Override[] 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new InputError(`${source}: the config must be a JSON object`);
   }
+  checkJsonDepth(raw, source);
   const merged = structuredClone(raw) as Record<string, unknown>;
   for (const o of overrides) if (o.value !== undefined) setPath(merged, o.path, o.value);
   const result = configSchema.safeParse(merged);
-  if (!result.success) throw new InputError(describeZodError(result.error, source, overrides));
+  if (!result.success) {
+    throw new InputError(describeZodError(result.error, source, overrides), {
+      detail: describeZodError(result.error, source, overrides, true),
+    });
+  }
   return result.data;
 }
 

@@ -7,6 +7,8 @@ import { dataSchema } from '../data/formats/index.js';
 import { hyperparameterFields, NESTEROV_MESSAGE, nesterovHasMomentum } from '../train/options.js';
 
 const positiveInt = z.number().int().positive();
+/** A layer width: bounded so a built-in model's weights stay allocatable (tfjs indexes with 32-bit ints). */
+const layerWidth = positiveInt.max(65536);
 const fraction = z.number().gt(0).lt(1);
 
 export const backendSchema = z
@@ -16,11 +18,11 @@ export const backendSchema = z
 const vggModelSchema = z.strictObject({
   type: z.literal('vgg'),
   cfg: z
-    .array(z.union([positiveInt, z.literal('M'), z.literal('A')]))
+    .array(z.union([layerWidth, z.literal('M'), z.literal('A')]))
     .min(1)
     .describe("conv widths (3x3 conv + BN + ReLU each); 'M' = 2x2 max pooling, 'A' = 2x2 average pooling"),
   head: z.enum(['gap', 'flatten']).default('gap').describe('gap: global average pooling + dense; flatten: flatten + dense'),
-  hidden: z.array(positiveInt).default([]).describe('hidden dense widths of a flatten head (each with BN + ReLU)'),
+  hidden: z.array(layerWidth).default([]).describe('hidden dense widths of a flatten head (each with BN + ReLU)'),
   dropout: z.number().min(0).lt(1).default(0),
 });
 

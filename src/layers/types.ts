@@ -191,6 +191,14 @@ export interface LayerHandler<C = LayerConfig> {
   /** Params and MACs from config + shapes only (no weights). */
   count(call: LayerCall<C>): LayerCost;
   /**
+   * What is wrong with this config, naming the field (`units: must be a positive integer, got -3`),
+   * or null. Config only, checked before any shape is inferred, so tfjs never sees a value it
+   * would reject (or allocate from) later. Absent = any config tfjs accepts.
+   */
+  validateConfig?(config: C): string | null;
+  /** The rank (batch dim included) the layer's input must have, when fixed (Conv2D: 4). */
+  inputRank?: number;
+  /**
    * The weights the layer must have for this call, in tfjs's order, from config + input shapes.
    * Absent for weightless layers.
    */

@@ -19,6 +19,7 @@ import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
+import { checkJsonDepth, validateTopology, validateWeightValues } from './validate.js';
 import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
@@ -41,6 +42,7 @@ export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-lo
 
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {
+  if (p.trim() === '') throw new InputError('the model path is empty (give a model.json, a folder holding one, or a .keras/.h5 file)');
   const absolute = path.resolve(p);
   const foreign = foreignFormatMessage(p); // SavedModel, TFLite, ONNX: one line with the way out
   if (foreign !== undefined) throw new InputError(foreign);
@@ -72,7 +74,13 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const file = resolveModelPath(modelJsonPath);
   // Keras files (.keras archives, legacy HDF5) are told by their first bytes, whatever their name.
   const keras = await readKerasFileIfKeras(file, options);
-  if (keras !== undefined) return keras;
+  if (keras !== undefined) {
+    if (options.validate !== false) {
+      validateTopology(keras.modelTopology, keras.weightSpecs, file, { weightsRequired: options.weights !== false });
+      validateWeightValues(keras.weights, file);
+    }
+    return keras;
+  }
   const modelDir = path.dirname(file);
   let text: string;
   try {
@@ -87,6 +95,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
     throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
+  checkJsonDepth(json, file);
   if (isGraphModelJson(json)) throw new InputError(graphModelMessage(file));
   if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
     throw new InputError(`${file}: unknown format ${JSON.stringify(json.format)}; slim reads "layers-model"`);
@@ -99,6 +108,16 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const groups = parseManifest(json.weightsManifest, file);
   // Validate every shard path now, even when weights are not read: a bad path is a bad model.
   const shardFiles = groups.map((group) => group.paths.map((p) => resolveShardPath(modelDir, p, file)));
+  // Every layer config and declared weight is checked before a byte of weights is allocated.
+  if (options.validate !== false)
+    validateTopology(
+      modelTopology,
+      groups.flatMap((group) => group.weights.map((spec) => ({ ...spec, shape: [...spec.shape] }))),
+      file,
+      {
+        weightsRequired: options.weights !== false,
+      },
+    );
 
   const weights: WeightMap = new Map();
   if (options.weights !== false) {
@@ -107,6 +126,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
       const bytes = await readGroupBytes(group, shardFiles[groupIndex], realModelDir, file, groupIndex);
       for (const [name, weight] of decodeGroup(group.weights, bytes)) weights.set(name, weight);
     }
+    if (options.validate !== false) validateWeightValues(weights, file);
   }
 
   const loaded: LoadedModel = {

@@ -65,4 +65,9 @@ export type LoadedModel = ModelArtifacts & {
 export interface ReadModelOptions {
   /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
   weights?: boolean;
+  /**
+   * Check the model (src/model/validate.ts) before returning it (default true). Only tests of the
+   * raw reader turn it off, to decode weights that belong to no layer; every command validates.
+   */
+  validate?: boolean;
 }

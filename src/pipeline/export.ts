@@ -48,6 +48,11 @@ export const EXPORT_RELATIVE_TOLERANCE = 1e-3;
 export async function exportModel(artifacts: ModelArtifacts, options: ExportOptions = {}): Promise<ExportOutcome> {
   const result = foldBatchNorm(artifacts);
   const check = await compareOutputs(artifacts, result.artifacts, options);
+  if (Number.isNaN(check.maxAbsDiff)) {
+    throw new ProblemError(
+      'export: the model outputs NaN or Inf on a random batch (before or after folding BatchNormalization); the model was not written',
+    );
+  }
   if (!(check.maxAbsDiff <= check.tolerance)) {
     throw new ProblemError(
       `export: folding BatchNormalization changed the outputs by up to ${check.maxAbsDiff.toPrecision(3)} ` +
@@ -88,8 +93,9 @@ export async function compareOutputs(
       let maxAbsDiff = 0;
       let maxAbsOutput = 0;
       ya.forEach((y, i) => {
-        // NaN in either output must fail the check, so it is kept rather than max'ed away.
-        const diff = tf.max(tf.abs(tf.sub(y, yb[i]))).dataSync()[0];
+        // NaN or Inf in either output must fail the check: tf.max skips NaN, so finiteness is asked first.
+        const finite = tf.all(tf.logicalAnd(tf.isFinite(y), tf.isFinite(yb[i]))).dataSync()[0] === 1;
+        const diff = finite ? tf.max(tf.abs(tf.sub(y, yb[i]))).dataSync()[0] : NaN;
         maxAbsDiff = Number.isNaN(diff) || Number.isNaN(maxAbsDiff) ? NaN : Math.max(maxAbsDiff, diff);
         maxAbsOutput = Math.max(maxAbsOutput, tf.max(tf.abs(y)).dataSync()[0]);
       });

@@ -3,6 +3,11 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Output } from '../io/output.js';
 import { addMissingBnScaleToModel } from '../model/add-bn-scale.js';
 
+/** True when addScalesForSparsity gives scale-less BatchNorm a γ under these train settings. */
+export function scalesWillBeAdded(train: { sparsity: number; epochs: number; addMissingScale: boolean }): boolean {
+  return train.sparsity > 0 && train.epochs >= 1 && train.addMissingScale;
+}
+
 /**
  * Before sparsity training (sparsity > 0 and addMissingScale on): gives every `scale: false` BN a
  * γ of ones and says how many got one. Returns the model to train (a new one when anything changed).
@@ -12,7 +17,7 @@ export async function addScalesForSparsity(
   train: { sparsity: number; epochs: number; addMissingScale: boolean },
   out: Output,
 ): Promise<tf.LayersModel> {
-  if (train.sparsity <= 0 || train.epochs < 1 || !train.addMissingScale) return model;
+  if (!scalesWillBeAdded(train)) return model;
   const result = await addMissingBnScaleToModel(model);
   if (result.added.length > 0) {
     out.info(

@@ -7,7 +7,9 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import path from 'node:path';
 import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
 import type { ModelConfig } from '../config/schema.js';
+import type { ModelJson } from '../model/topology.js';
 import type { PreparedData } from './data.js';
+import { checkStockLoadable } from './verify.js';
 
 export async function loadLayersModel(path: string): Promise<{ model: tf.LayersModel; path: string }> {
   const artifacts = await readModel(path);
@@ -43,8 +45,15 @@ export async function modelFromConfig(
   return { model, trained: false };
 }
 
+/** The topology JSON of an in-memory model (what model.json's modelTopology would hold). */
+export function topologyOf(model: tf.LayersModel): ModelJson {
+  return model.toJSON(null, false) as unknown as ModelJson;
+}
+
 export async function saveLayersModel(model: tf.LayersModel, outDir: string, options: WriteModelOptions = {}): Promise<string> {
-  return writeModel(outDir, await fromLayersModel(model), options);
+  const artifacts = await fromLayersModel(model);
+  await checkStockLoadable(artifacts, outDir);
+  return writeModel(outDir, artifacts, options);
 }
 
 /**

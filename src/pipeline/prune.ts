@@ -2,8 +2,8 @@
  * The prune stage: plan (pure data) → apply (one function) → counts before/after.
  * No printing here; `describePlan` returns lines the command decides where to put.
  */
-import { InputError } from '../errors.js';
-import { missingScaleRefusal } from '../model/add-bn-scale.js';
+import { InputError, ProblemError } from '../errors.js';
+import { requireSomethingToSlim } from '../prune/slimmable.js';
 import { applyPlanDetailed, type ApplyResult, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
 import { planPrune, type PrunePlan } from '../prune/plan.js';
 import { countModel, type ModelCount } from '../report/count.js';
@@ -24,14 +24,22 @@ export function makePlan(artifacts: ModelArtifacts, prune: PruneConfig): PrunePl
   if (prune.ratio === undefined && prune.threshold === undefined) {
     throw new InputError('prune: give --ratio (fraction of BN channels to remove) or --threshold (|gamma| below which to remove)');
   }
-  const noGamma = missingScaleRefusal(artifacts.modelTopology); // every BN has scale: false
-  if (noGamma !== undefined) throw new InputError(noGamma);
-  return planPrune(artifacts, {
+  // Nothing to slim is an answer (exit 1), never an unchanged copy written as if pruned.
+  requireSomethingToSlim(artifacts.modelTopology, 'prune');
+  const plan = planPrune(artifacts, {
     ...(prune.ratio !== undefined ? { ratio: prune.ratio } : { threshold: prune.threshold! }),
     minChannels: prune.minChannels,
     roundTo: prune.roundTo,
     importance: prune.importance,
   });
+  if (plan.groups.length === 0) {
+    const walls = plan.walls.slice(0, 3).map((w) => `${w.layer} (${w.className}): ${w.reason}`);
+    throw new ProblemError(
+      `prune: nothing to slim: no BatchNormalization γ scales a prunable channel` +
+        (walls.length > 0 ? ` (walls: ${walls.join('; ')}${plan.walls.length > 3 ? `; and ${plan.walls.length - 3} more` : ''})` : ''),
+    );
+  }
+  return plan;
 }
 
 export function pruneModel(artifacts: ModelArtifacts, prune: PruneConfig): PruneOutcome {

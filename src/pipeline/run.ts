@@ -21,8 +21,10 @@ import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
 import type { PreparedData } from './data.js';
 import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
-import { addScalesForSparsity } from './missing-scale.js';
-import { checkOutputs, saveLayersModel } from './model.js';
+import { addScalesForSparsity, scalesWillBeAdded } from './missing-scale.js';
+import { checkOutputs, saveLayersModel, topologyOf } from './model.js';
+import { requireSomethingToSlim } from '../prune/slimmable.js';
+import { checkStockLoadable } from './verify.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
@@ -123,7 +125,11 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   // Ownership: this function owns the current model; each pass replaces it by its pruned model.
   let current: tf.LayersModel = model;
   try {
+    // The run ends in a prune: refuse before any training when there is nothing to slim.
+    // (BatchNorm saved without γ counts when sparsity training is about to give it one.)
+    requireSomethingToSlim(topologyOf(current), 'run', scalesWillBeAdded(config.train));
     const input = await fromLayersModel(current);
+    await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);
     const passes: PassSummary[] = [];
     let prune: PruneStageResult | undefined;

@@ -489,7 +489,7 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
   };
   for (const [name, model] of Object.entries(variants)) {
     const file = await writeRawModel(corpus.fixture('models', name), model);
-    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 2, (cwd) => [
+    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 1, (cwd) => [
       'prune',
       '--model',
       file,
@@ -498,7 +498,7 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
       '--out',
       path.join(cwd, 'out'),
     ]);
-    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 2, (cwd) => [
+    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 1, (cwd) => [
       'prune',
       '--model',
       file,
@@ -507,7 +507,7 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
       '--out',
       path.join(cwd, 'out'),
     ]);
-    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 2, () => [
+    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 1, () => [
       'prune',
       '--model',
       file,
@@ -518,7 +518,7 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
     const config = path.join(corpus.fixture('configs'), `run-${name}.json`);
     await mkdir(path.dirname(config), { recursive: true });
     await writeFile(config, JSON.stringify({ ...base.goodConfigJson, model: { type: 'file', path: file } }));
-    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 2, (cwd) => [
+    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 1, (cwd) => [
       'run',
       '--config',
       config,

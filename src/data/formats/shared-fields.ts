@@ -28,8 +28,9 @@ const augmentSchema = z.strictObject({
 });
 
 export const sharedDataFields = {
+  // Bounded so an image batch stays allocatable (tfjs indexes tensors with 32-bit ints).
   resize: z
-    .tuple([positiveInt, positiveInt])
+    .tuple([positiveInt.max(16384), positiveInt.max(16384)])
     .optional()
     .describe(
       '[height, width] every image is resized to (bilinear; folders via sharp, fit fill); default: keep, and folder images must all have one size',

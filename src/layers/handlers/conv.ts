@@ -5,8 +5,14 @@
 import { sliceAxis, sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, LayerCall, LayerHandler, RoleWeights, Shape } from '../types.js';
 import {
+  PADDINGS,
   activate,
   activationWall,
+  checkAll,
+  knownActivation,
+  oneOf,
+  positiveInt,
+  positiveInts,
   biasAffineFold,
   channelsFirstWall,
   channelsLast,
@@ -90,6 +96,15 @@ function spatialOut(call: LayerCall<unknown>): number {
 
 export const conv2D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2D',
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
     const cin = dim(call.inputShapes[0], -1, call) / (call.config.groups ?? 1);
@@ -140,6 +155,15 @@ export const conv2D: LayerHandler<FilteredConvConfig> = {
 
 export const conv1D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv1D',
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 1, false),
+    positiveInts('strides', 1),
+    positiveInts('dilation_rate', 1),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 3,
   weights(call) {
     const [k] = tuple(call.config.kernel_size, 1, 1);
     return kernelAndBias('kernel', [k, dim(call.inputShapes[0], -1, call), call.config.filters], call.config, call.config.filters);
@@ -165,6 +189,15 @@ export const conv1D: LayerHandler<FilteredConvConfig> = {
 
 export const conv3D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv3D',
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 3, false),
+    positiveInts('strides', 3),
+    positiveInts('dilation_rate', 3),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 5,
   weights(call) {
     const k = tuple(call.config.kernel_size, 3, 1);
     return kernelAndBias('kernel', [...k, dim(call.inputShapes[0], -1, call), call.config.filters], call.config, call.config.filters);
@@ -183,6 +216,15 @@ export const conv3D: LayerHandler<FilteredConvConfig> = {
 
 export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2DTranspose',
+  validateConfig: checkAll(
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
     return kernelAndBias('kernel', [kh, kw, call.config.filters, dim(call.inputShapes[0], -1, call)], call.config, call.config.filters);
@@ -229,6 +271,15 @@ export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
 
 export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
   className: 'DepthwiseConv2D',
+  validateConfig: checkAll(
+    positiveInt('depth_multiplier', true),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
     const cin = dim(call.inputShapes[0], -1, call);
@@ -280,6 +331,16 @@ export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
 
 export const separableConv2D: LayerHandler<FilteredConvConfig> = {
   className: 'SeparableConv2D',
+  validateConfig: checkAll(
+    positiveInt('depth_multiplier', true),
+    positiveInt('filters'),
+    positiveInts('kernel_size', 2, false),
+    positiveInts('strides', 2),
+    positiveInts('dilation_rate', 2),
+    oneOf('padding', PADDINGS),
+    knownActivation(),
+  ),
+  inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
     const cin = dim(call.inputShapes[0], -1, call);

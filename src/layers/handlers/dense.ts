@@ -1,7 +1,18 @@
 /** Dense: free output channels (units); reads the last axis of any rank (per position on rank 3+, incl. after Flatten). */
 import { sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, LayerHandler } from '../types.js';
-import { activationWall, biasAffineFold, dim, kernelAndBias, positions, usesBias, type BiasedConfig } from './util.js';
+import {
+  checkAll,
+  knownActivation,
+  positiveInt,
+  activationWall,
+  biasAffineFold,
+  dim,
+  kernelAndBias,
+  positions,
+  usesBias,
+  type BiasedConfig,
+} from './util.js';
 
 export interface DenseConfig extends BaseLayerConfig, BiasedConfig {
   units: number;
@@ -9,6 +20,7 @@ export interface DenseConfig extends BaseLayerConfig, BiasedConfig {
 
 export const dense: LayerHandler<DenseConfig> = {
   className: 'Dense',
+  validateConfig: checkAll(positiveInt('units'), knownActivation()),
   weights: (call) => kernelAndBias('kernel', [dim(call.inputShapes[0], -1, call), call.config.units], call.config, call.config.units),
   // kernel [in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),

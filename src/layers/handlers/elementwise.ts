@@ -2,6 +2,10 @@
 import { sliceAxis } from '../slice.js';
 import type { ActivationConfig, BaseLayerConfig, DataFormat, LayerCall, LayerHandler, RoleWeights } from '../types.js';
 import {
+  checkAll,
+  finiteIn,
+  knownActivation,
+  positiveInts,
   ELEMENTWISE_ACTIVATIONS,
   NO_COST,
   activate,
@@ -49,9 +53,11 @@ function tiedNoWeights<C>(
   f: ScalarFn<C> | 'identity',
   wallReason?: (call: LayerCall<C>) => string | null,
   shape: 'same' | 'tfjs' = 'same',
+  validateConfig?: (config: C) => string | null,
 ): LayerHandler<C> {
   return {
     className,
+    validateConfig,
     count: () => NO_COST,
     outputShapes: shape === 'same' ? sameShape : undefined,
     channels: {
@@ -80,10 +86,16 @@ export const activation = tiedNoWeights<ActivationLayerConfig>(
   'Activation',
   (x, { config }) => activate(config.activation, x),
   (call) => (ELEMENTWISE_ACTIVATIONS.has(String(call.config.activation)) ? null : activationWall(call.config.activation)),
+  'same',
+  checkAll(knownActivation('activation', false)),
 );
 // Dropout and noise layers are the identity at inference.
-export const dropout = tiedNoWeights<DropoutConfig>('Dropout', 'identity', (call) =>
-  Array.isArray(call.config.noise_shape) ? 'Dropout with a noise_shape' : null,
+export const dropout = tiedNoWeights<DropoutConfig>(
+  'Dropout',
+  'identity',
+  (call) => (Array.isArray(call.config.noise_shape) ? 'Dropout with a noise_shape' : null),
+  'same',
+  checkAll(finiteIn('rate', 0, 1)),
 );
 export const spatialDropout2D = tiedNoWeights<BaseLayerConfig>('SpatialDropout2D', 'identity');
 export const spatialDropout1D = tiedNoWeights<BaseLayerConfig>('SpatialDropout1D', 'identity');
@@ -92,7 +104,13 @@ export const gaussianDropout = tiedNoWeights<BaseLayerConfig>('GaussianDropout',
 export const alphaDropout = tiedNoWeights<BaseLayerConfig>('AlphaDropout', 'identity');
 
 // These resize positions: tfjs infers their shapes.
-export const upSampling2D = tiedNoWeights<DataFormatConfig>('UpSampling2D', 'identity', (call) => channelsFirstWall(call.config), 'tfjs');
+export const upSampling2D = tiedNoWeights<DataFormatConfig>(
+  'UpSampling2D',
+  'identity',
+  (call) => channelsFirstWall(call.config),
+  'tfjs',
+  checkAll(positiveInts('size', 2)),
+);
 export const cropping2D = tiedNoWeights<DataFormatConfig>('Cropping2D', 'identity', (call) => channelsFirstWall(call.config), 'tfjs');
 
 /** Softmax normalises across channels: counted, never pruned through. */

@@ -1,7 +1,7 @@
 /** BatchNormalization (tied; its γ is the importance) and LayerNormalization (tied, renormalises). */
 import { sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, ChannelAffine, LayerCall, LayerHandler, RoleWeights, WeightSpec } from '../types.js';
-import { dim, sameShape } from './util.js';
+import { checkAll, dim, finiteIn, sameShape } from './util.js';
 
 /** BatchNormalization and LayerNormalization. */
 export interface NormalizationConfig extends BaseLayerConfig {
@@ -62,6 +62,7 @@ function normalizationWeights(call: LayerCall<NormalizationConfig>, movingStats:
 
 export const batchNormalization: LayerHandler<NormalizationConfig> = {
   className: 'BatchNormalization',
+  validateConfig: checkAll(finiteIn('epsilon', 0, Infinity), finiteIn('momentum', 0, Infinity)),
   weights: (call) => normalizationWeights(call, true),
   outputShapes: sameShape,
   inferenceAffine: batchNormAffine,

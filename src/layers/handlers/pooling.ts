@@ -1,6 +1,17 @@
 /** Pooling acts per channel: tied channels, no weights. */
 import type { BaseLayerConfig, DataFormat, LayerHandler, Shape } from '../types.js';
-import { NO_COST, channelsFirstWall, channelsLast, convLength, passConstant, tuple } from './util.js';
+import {
+  NO_COST,
+  PADDINGS,
+  checkAll,
+  oneOf,
+  positiveInts,
+  channelsFirstWall,
+  channelsLast,
+  convLength,
+  passConstant,
+  tuple,
+} from './util.js';
 
 export interface PoolingConfig extends BaseLayerConfig {
   pool_size?: number | number[];
@@ -13,9 +24,11 @@ export interface PoolingConfig extends BaseLayerConfig {
 
 type PoolShapes = (config: PoolingConfig, inputShapes: Shape[]) => Shape[] | undefined;
 
-function pooling(className: string, outputShapes: PoolShapes): LayerHandler<PoolingConfig> {
+function pooling(className: string, outputShapes: PoolShapes, windowed: boolean): LayerHandler<PoolingConfig> {
   return {
     className,
+    validateConfig: windowed ? checkAll(positiveInts('pool_size', 2), positiveInts('strides', 2), oneOf('padding', PADDINGS)) : undefined,
+    inputRank: 4,
     count: () => NO_COST,
     outputShapes,
     // A constant channel pools to the same constant (padding never enters max/avg pooling in tfjs).
@@ -38,15 +51,27 @@ function globalPoolShapes(config: PoolingConfig, [x]: Shape[]): Shape[] | undefi
   return [[x[0], x[x.length - 1]]];
 }
 
-export const maxPooling2D = pooling('MaxPooling2D', pool2DShapes);
-export const averagePooling2D = pooling('AveragePooling2D', pool2DShapes);
-export const globalAveragePooling2D = pooling('GlobalAveragePooling2D', globalPoolShapes);
-export const globalMaxPooling2D = pooling('GlobalMaxPooling2D', globalPoolShapes);
+export const maxPooling2D = pooling('MaxPooling2D', pool2DShapes, true);
+export const averagePooling2D = pooling('AveragePooling2D', pool2DShapes, true);
+export const globalAveragePooling2D = pooling('GlobalAveragePooling2D', globalPoolShapes, false);
+export const globalMaxPooling2D = pooling('GlobalMaxPooling2D', globalPoolShapes, false);
+const pool1DChecks = checkAll(positiveInts('pool_size', 1), positiveInts('strides', 1), oneOf('padding', PADDINGS));
 // 1-D pooling is counted but not pruned through; tfjs infers the windowed shapes.
-export const maxPooling1D: LayerHandler<PoolingConfig> = { className: 'MaxPooling1D', count: () => NO_COST };
-export const averagePooling1D: LayerHandler<PoolingConfig> = { className: 'AveragePooling1D', count: () => NO_COST };
+export const maxPooling1D: LayerHandler<PoolingConfig> = {
+  className: 'MaxPooling1D',
+  count: () => NO_COST,
+  validateConfig: pool1DChecks,
+  inputRank: 3,
+};
+export const averagePooling1D: LayerHandler<PoolingConfig> = {
+  className: 'AveragePooling1D',
+  count: () => NO_COST,
+  validateConfig: pool1DChecks,
+  inputRank: 3,
+};
 export const globalAveragePooling1D: LayerHandler<PoolingConfig> = {
   className: 'GlobalAveragePooling1D',
+  inputRank: 3,
   count: () => NO_COST,
   outputShapes: globalPoolShapes,
 };
@@ -54,4 +79,5 @@ export const globalMaxPooling1D: LayerHandler<PoolingConfig> = {
   className: 'GlobalMaxPooling1D',
   count: () => NO_COST,
   outputShapes: globalPoolShapes,
+  inputRank: 3,
 };

@@ -1,6 +1,6 @@
 /** Embedding and recurrent layers: parameter formulas (MACs not counted). */
 import type { BaseLayerConfig, LayerCall, LayerHandler } from '../types.js';
-import { dim, kernelAndBias, trainable, usesBias } from './util.js';
+import { checkAll, dim, kernelAndBias, knownActivation, positiveInt, trainable, usesBias } from './util.js';
 
 export interface EmbeddingConfig extends BaseLayerConfig {
   input_dim: number;
@@ -17,6 +17,7 @@ export interface RecurrentConfig extends BaseLayerConfig {
 
 export const embedding: LayerHandler<EmbeddingConfig> = {
   className: 'Embedding',
+  validateConfig: checkAll(positiveInt('input_dim'), positiveInt('output_dim')),
   weights: (call) => [trainable('embeddings', [call.config.input_dim, call.config.output_dim])],
   // Each integer position becomes an output_dim vector.
   outputShapes: (config, [x]) => [[...x, config.output_dim]],
@@ -27,6 +28,8 @@ export const embedding: LayerHandler<EmbeddingConfig> = {
 function recurrent(className: string, gates: number): LayerHandler<RecurrentConfig> {
   return {
     className,
+    validateConfig: checkAll(positiveInt('units'), knownActivation(), knownActivation('recurrent_activation')),
+    inputRank: 3,
     // tfjs's cells: kernel, recurrent_kernel, bias (one bias block per gate: tfjs has no reset_after).
     weights(call) {
       const width = gates * call.config.units;

@@ -204,3 +204,106 @@ export function trainable(role: string, shape: number[]): WeightSpec {
 export function kernelAndBias(kernelRole: string, kernel: number[], config: { use_bias?: boolean }, outputs: number): WeightSpec[] {
   return usesBias(config) ? [trainable(kernelRole, kernel), trainable('bias', [outputs])] : [trainable(kernelRole, kernel)];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config checks (the handlers' validateConfig): each returns what is wrong, naming the field, or null.
+
+/** A check of one config; null when it passes. */
+export type ConfigCheck = (config: Record<string, unknown>) => string | null;
+
+/** Runs checks in order; the first failure is the answer. */
+export function checkAll(...checks: ConfigCheck[]): (config: unknown) => string | null {
+  return (config) => {
+    for (const check of checks) {
+      const problem = check(config as Record<string, unknown>);
+      if (problem !== null) return problem;
+    }
+    return null;
+  };
+}
+
+function shown(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+function isPositiveInteger(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+}
+
+/** `field` is a positive integer (absent is fine when `optional`). */
+export function positiveInt(field: string, optional = false): ConfigCheck {
+  return (config) => {
+    const value = config[field];
+    if (value === undefined || value === null) return optional ? null : `${field}: missing (a positive integer is needed)`;
+    return isPositiveInteger(value) ? null : `${field}: must be a positive integer, got ${shown(value)}`;
+  };
+}
+
+/** `field` is a positive integer or a list of `n` of them (Keras int-or-tuple fields); absent is fine when `optional`. */
+export function positiveInts(field: string, n: number, optional = true): ConfigCheck {
+  return (config) => {
+    const value = config[field];
+    if (value === undefined || value === null)
+      return optional ? null : `${field}: missing (a positive integer or a list of ${n} is needed)`;
+    if (isPositiveInteger(value)) return null;
+    if (Array.isArray(value) && value.length === n && value.every(isPositiveInteger)) return null;
+    return `${field}: must be a positive integer or a list of ${n} positive integers, got ${shown(value)}`;
+  };
+}
+
+/** `field` is one of `allowed` (absent is fine). */
+export function oneOf(field: string, allowed: readonly string[]): ConfigCheck {
+  return (config) => {
+    const value = config[field];
+    if (value === undefined || value === null || (typeof value === 'string' && allowed.includes(value))) return null;
+    return `${field}: must be one of ${allowed.join(', ')}, got ${shown(value)}`;
+  };
+}
+
+/** `field` is a finite number in [min, max) (absent is fine). */
+export function finiteIn(field: string, min: number, max: number): ConfigCheck {
+  return (config) => {
+    const value = config[field];
+    if (value === undefined || value === null) return null;
+    return typeof value === 'number' && Number.isFinite(value) && value >= min && value < max
+      ? null
+      : `${field}: must be a number in [${min}, ${max}), got ${shown(value)}`;
+  };
+}
+
+/** The activation names tfjs registers (Keras snake_case and tfjs camelCase spellings). */
+export const KNOWN_ACTIVATIONS: ReadonlySet<string> = new Set([
+  'elu',
+  'hard_sigmoid',
+  'hardSigmoid',
+  'linear',
+  'relu',
+  'relu6',
+  'selu',
+  'sigmoid',
+  'softmax',
+  'log_softmax',
+  'logSoftmax',
+  'softplus',
+  'softsign',
+  'tanh',
+  'swish',
+  'mish',
+  'gelu',
+  'gelu_new',
+]);
+
+/** `field` names an activation tfjs knows (a string, or a serialised `{class_name}` object); absent is fine unless required. */
+export function knownActivation(field = 'activation', optional = true): ConfigCheck {
+  return (config) => {
+    const value = config[field];
+    if (value === undefined || value === null) return optional ? null : `${field}: missing`;
+    const name = typeof value === 'object' && !Array.isArray(value) ? (value as { class_name?: unknown }).class_name : value;
+    if (typeof name === 'string' && KNOWN_ACTIVATIONS.has(name)) return null;
+    return `${field}: unknown activation ${shown(name)} (tfjs knows ${[...KNOWN_ACTIVATIONS].filter((a) => !/[A-Z]/.test(a)).join(', ')})`;
+  };
+}
+
+export const PADDINGS = ['valid', 'same', 'causal'] as const;

@@ -11,6 +11,7 @@ import type { ModelArtifacts } from '../../model/topology.js';
 import type { Output } from '../../io/output.js';
 import { human } from '../../report/render.js';
 import { describeExport, exportModel, type ExportOutcome } from '../export.js';
+import { checkStockLoadable } from '../verify.js';
 import type { Destination } from './common.js';
 
 export interface ExportStageResult extends ExportOutcome {
@@ -26,6 +27,7 @@ export async function exportStage(artifacts: ModelArtifacts, dest: ExportDestina
   const outcome = await exportModel(artifacts);
   for (const line of describeExport(outcome)) out.info(line);
   if (dest === undefined) return outcome;
+  await checkStockLoadable(outcome.artifacts, dest.dir);
   const written =
     dest.format === undefined || dest.format === 'layers'
       ? await writeModel(dest.dir, outcome.artifacts, dest.write)

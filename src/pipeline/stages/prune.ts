@@ -11,6 +11,7 @@ import type { Output } from '../../io/output.js';
 import { buildReport, human, type Report } from '../../report/render.js';
 import { describeFolds, describePlan, pruneModel, type PruneOutcome } from '../prune.js';
 import { wallsOf } from '../report.js';
+import { checkStockLoadable } from '../verify.js';
 import type { Destination } from './common.js';
 
 export interface PruneStageResult extends PruneOutcome {
@@ -28,6 +29,7 @@ export async function pruneStage(
   for (const line of describePlan(outcome.plan)) out.info(line);
   for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
   if (dest === undefined) return outcome;
+  await checkStockLoadable(outcome.artifacts, dest.dir);
   const written = await writeModel(dest.dir, outcome.artifacts, {
     overwrite: dest.write.overwrite,
     sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },

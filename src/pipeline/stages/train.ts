@@ -13,7 +13,8 @@ import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
 import { addScalesForSparsity } from '../missing-scale.js';
-import { checkOutputs, saveLayersModel } from '../model.js';
+import { checkOutputs, saveLayersModel, topologyOf } from '../model.js';
+import { requireSomethingToSlim } from '../../prune/slimmable.js';
 import { runTrainingStage } from '../train.js';
 import type { Destination, WriteOptions } from './common.js';
 
@@ -79,6 +80,8 @@ export async function trainFromConfig(
   // BatchNorm saved without γ gets one of ones before sparsity training (the same function).
   const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
+    // Sparsity training serves pruning: without a BN γ it would train hours for nothing.
+    if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train');
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out);
     return {
       model: result.written!,
