@@ -4,6 +4,7 @@
  * under `outDir`, written only after the stage succeeded (atomically), so a failed or diverged run
  * leaves no half model.
  */
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
@@ -11,7 +12,8 @@ import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
-import { writeRunHtmlReport } from '../report/html/index.js';
+import { checkOutPath } from '../io/out-path.js';
+import { RUN_REPORT_FILE, writeRunHtmlReport } from '../report/html/index.js';
 import type { Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
@@ -61,12 +63,35 @@ function runFolders(config: Config, outDir: string): RunFolders {
   };
 }
 
+/** Everything a run writes into its folder; a folder holding only these (and staging copies of them) is a re-run's to reuse. */
+const RUN_ENTRIES: readonly string[] = ['input', 'pretrained', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json', RUN_REPORT_FILE];
+const STAGING_NAME = /^\.(.+)\.slim-(tmp|old)-/;
+
+/**
+ * The run folder follows the rule of every other output: it may be new, or hold only a previous
+ * run's output (each model folder is then checked by checkOutputs); anything else needs --overwrite.
+ */
+async function checkRunOutDir(outDir: string, write: WriteOptions): Promise<void> {
+  await checkOutPath(outDir, 'folder');
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return; // missing: created by the first write
+  }
+  const foreign = names.find((name) => !RUN_ENTRIES.includes(name) && !RUN_ENTRIES.includes(STAGING_NAME.exec(name)?.[1] ?? ''));
+  if (foreign !== undefined && !write.overwrite) {
+    throw new InputError(`${outDir}: folder holds files other than a slim run's output (e.g. ${foreign}); --overwrite writes into it anyway`);
+  }
+}
+
 export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
   if (config.prune.ratio === undefined && config.prune.threshold === undefined) {
     throw new InputError('config: prune: give prune.ratio or prune.threshold (or --ratio)');
   }
   const started = Date.now();
   const folders = runFolders(config, outDir);
+  await checkRunOutDir(outDir, write);
   await checkOutputs(Object.values(folders) as string[], write, inputModelPath(config));
   const { backend, data, model, trained } = await loadTrainingInputs(config, out);
   const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };
