@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { recoverStaging, stagingPath } from '../src/io/out-path.js';
 import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
+import { writeNpyDataset } from './fuzz/corpus-data.js';
 import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
 
 let dir: string;
@@ -92,10 +93,28 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
     await mkdir(locked, { mode: 0o555 });
     assertOneErrorLine(await prune(path.join(locked, 'out')), /cannot write in .*locked/);
   });
-  test('train refuses a bad --out before loading data or training', async () => {
-    const result = await runSlim(['train', '--config', path.join(dir, 'absent-config.json'), '--out', '/proc/x/y']);
-    // The config is read first (it may name the out folder); a missing config is its own exit 2.
-    assert.equal(result.code, 2, describeRun(result));
+  test('train and run refuse a bad --out before loading data or training', async () => {
+    const data = path.join(dir, 'npy');
+    await writeNpyDataset(data);
+    const config = path.join(dir, 'train.json');
+    const file = (name: string) => path.join(data, name);
+    await writeFile(config, JSON.stringify({
+      seed: 1,
+      backend: 'cpu',
+      model: { type: 'vgg', cfg: [2] },
+      data: { dataset: 'npy', trainImages: file('x_train.npy'), trainLabels: file('y_train.npy'), testImages: file('x_test.npy'), testLabels: file('y_test.npy') },
+      train: { epochs: 1, batchSize: 16 },
+      prune: { ratio: 0.5 },
+      finetune: { epochs: 1, batchSize: 16 },
+    }));
+    const train = await runSlim(['train', '--config', config, '--out', '/proc/x/y']);
+    assertOneErrorLine(train, /is under \/proc/);
+    assert.doesNotMatch(train.stderr, /epoch/);
+    const busy = path.join(dir, 'busy-run');
+    await mkdir(busy);
+    await writeFile(path.join(busy, 'notes.txt'), 'mine');
+    assertOneErrorLine(await runSlim(['run', '--config', config, '--out', busy]), /busy-run: folder holds files other than a slim run's output \(e\.g\. notes\.txt\); --overwrite/);
+    assert.deepEqual(await listing(busy), ['notes.txt']);
   });
   test('export --format keras: a folder where the file should go', async () => {
     const folder = path.join(dir, 'a-folder.keras');
