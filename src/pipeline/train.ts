@@ -46,6 +46,13 @@ export async function testAccuracy(model: tf.LayersModel, data: PreparedData, ba
   return (await evaluateSource(model, data.test, { batchSize: evalBatchAfterTraining(batchSize), preprocess: data.preprocess })).accuracy;
 }
 
+/** One line when a numeric replicas setting could not be used as given: what was used and why. */
+export function describeReplicaClamp(requested: number | 'auto', used: number, backend: string, cores: number): string | undefined {
+  if (requested === 'auto' || requested <= used) return undefined;
+  const why = used === 1 && !['wasm', 'cpu'].includes(backend) ? `backend ${backend} already uses every core` : `capped at the ${cores} core(s) of this machine`;
+  return `replicas: ${requested} requested, ${used} used (${why})`;
+}
+
 /** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
 export async function runTrainingStage(
   model: tf.LayersModel,
@@ -67,9 +74,8 @@ export async function runTrainingStage(
       (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
       (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
   );
-  if (requestedReplicas !== 1 && replicas === 1) {
-    out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
-  }
+  const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
+  if (clamped !== undefined) out.info(clamped);
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
   let barEpoch = 0;
   const result = await train(
@@ -87,7 +93,8 @@ export async function runTrainingStage(
       },
       onEpoch: (r) => {
         bar.stop();
-        lines.push(JSON.stringify({ stage: label, ...r }));
+        // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
+        lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1 }));
         out.info(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
