@@ -14,10 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
-import { useFusedBatchNorm } from '../src/train/fused-bn.js';
-import { Sgd } from '../src/train/sgd.js';
-import { addSparsityGrad, findBnGammas } from '../src/train/sparsity.js';
-import { crossEntropy, outputKind } from '../src/train/loss.js';
+import { withTrainingPatches } from '../src/train/patches.js';
+import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from '../src/train/step.js';
 import { ARCHS, type Arch } from './models.js';
 
 function option(name: string, fallback: string): string {
@@ -40,27 +38,37 @@ async function main(): Promise<void> {
   const backend = await selectBackend(backendName);
   const model = ARCHS[arch].build(1);
   const fusedBatchNorm = !process.argv.includes('--no-fused-bn');
-  if (fusedBatchNorm) useFusedBatchNorm(model);
-  const kind = outputKind(model);
-  const layerVariables = model.trainableWeights;
-  const variables = layerVariables.map((v) => v.read() as tf.Variable);
-  const byName = new Map(layerVariables.map((v, i) => [variables[i]!.name, v] as const));
-  const gammas = findBnGammas(model);
-  const sgd = new Sgd({ momentum: 0.9, weightDecay: 1e-4 });
-
   const x = tf.randomNormal([batchSize, ...ARCHS[arch].inputShape], 0, 1, 'float32', 0);
   const labels = tf.randomUniform([batchSize], 0, 10, 'int32', 1) as tf.Tensor1D;
   const y = tf.oneHot(labels, 10).toFloat() as tf.Tensor2D;
   labels.dispose();
+  // The model patched as train() patches it (logits loss, fused BatchNorm, seeded dropout).
+  await withTrainingPatches(model, { fusedBatchNorm }, (patches) => profile(trainingModel(model, patches), x, y, { arch, backend: backend.detail, fusedBatchNorm, batchSize, steps, warmup, top, detail }));
+  tf.dispose([x, y]);
+  model.dispose();
+}
 
+interface ProfileOptions {
+  arch: string;
+  backend: string;
+  fusedBatchNorm: boolean;
+  batchSize: number;
+  steps: number;
+  warmup: number;
+  top: number;
+  detail: string;
+}
+
+async function profile(net: TrainingModel, x: tf.Tensor, y: tf.Tensor2D, options: ProfileOptions): Promise<void> {
+  const { arch, batchSize, steps, warmup, top, detail, fusedBatchNorm } = options;
+  const optimizer = new Optimizer(net, { momentum: 0.9, weightDecay: 1e-4, sparsityLambda: 1e-4 });
+  // The local runner's step on a fixed batch (same lossAndGrads and optimizer update as train()).
   const step = (): void => {
     const loss = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(kind, y, model.apply(x, { training: true }) as tf.Tensor), variables);
-      const gradMap = new Map<tf.LayerVariable, tf.Tensor>();
-      for (const [name, g] of Object.entries(grads)) gradMap.set(byName.get(name)!, g);
-      addSparsityGrad(gradMap, gammas, 1e-4);
-      sgd.step(gradMap, 0.01);
-      return value;
+      const { loss, correct, grads } = lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y);
+      optimizer.apply(grads, 0.01);
+      correct.dispose();
+      return loss;
     });
     loss.dataSync(); // wait for the step to finish (and check it ran)
     loss.dispose();
@@ -70,7 +78,7 @@ async function main(): Promise<void> {
   const start = performance.now();
   for (let i = 0; i < steps; i++) step();
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${arch} on ${backend.detail}, ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`);
+  console.log(`${arch} on ${options.backend}, ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`);
 
   // One profiled step: per kernel name, total time and call count.
   const info = await tf.profile(step);
@@ -107,8 +115,7 @@ async function main(): Promise<void> {
       console.log(`  ${shape.padEnd(40)}${r.ms.toFixed(2).padStart(9)}${String(r.calls).padStart(7)}`);
     }
   }
-  tf.dispose([x, y]);
-  model.dispose();
+  optimizer.dispose();
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { dataSchema } from '../data/formats/index.js';
+import { hyperparameterFields, NESTEROV_MESSAGE, nesterovHasMomentum } from '../train/options.js';
 
 const positiveInt = z.number().int().positive();
 const fraction = z.number().gt(0).lt(1);
@@ -34,35 +35,53 @@ export const modelSchema = z.discriminatedUnion('type', [vggModelSchema, fileMod
 /** The data section: a union with one variant per `dataset`, each declared by its format (src/data/formats/). */
 export { dataSchema };
 
+// The valid values come from src/train/options.ts (train() checks its options with the same schemas); defaults are the config's.
 const optimizerFields = {
   epochs: z.number().int().min(0),
-  batchSize: positiveInt.default(64),
-  lr: z.number().positive().describe('initial learning rate'),
-  momentum: z.number().min(0).lt(1).default(0.9),
-  nesterov: z.boolean().default(false),
-  weightDecay: z.number().min(0).default(1e-4),
+  batchSize: hyperparameterFields.batchSize.default(64),
+  lr: hyperparameterFields.lr,
+  momentum: hyperparameterFields.momentum.default(0.9),
+  nesterov: hyperparameterFields.nesterov.default(false),
+  weightDecay: hyperparameterFields.weightDecay.default(1e-4),
   milestones: z.array(fraction).default([0.5, 0.75]).describe('fractions of the epochs at which lr is multiplied by gamma'),
   gamma: z.number().gt(0).lte(1).default(0.1),
 };
+const nesterovCheck = { message: NESTEROV_MESSAGE, path: ['nesterov'] };
 
-export const trainSchema = z.strictObject({
-  ...optimizerFields,
-  epochs: optimizerFields.epochs.default(10),
-  lr: optimizerFields.lr.default(0.1),
-  sparsity: z.number().min(0).default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
-});
+const trainableSchema = z
+  .enum(['all', 'bn', 'as-saved'])
+  .describe('what to unfreeze for this stage: all layers, only BatchNormalization, or keep the saved trainable flags; the written model keeps the saved flags');
 
-export const finetuneSchema = z.strictObject({
-  ...optimizerFields,
-  epochs: optimizerFields.epochs.default(5),
-  lr: optimizerFields.lr.default(0.01),
-});
+export const trainSchema = z
+  .strictObject({
+    ...optimizerFields,
+    epochs: optimizerFields.epochs.default(10),
+    lr: optimizerFields.lr.default(0.1),
+    sparsity: hyperparameterFields.sparsity.default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+    trainable: trainableSchema.default('all'),
+    addMissingScale: z
+      .boolean()
+      .default(true)
+      .describe('with sparsity > 0: give every BatchNormalization saved with scale: false a gamma of ones first (the same function), so it can be pruned'),
+  })
+  .refine(nesterovHasMomentum, nesterovCheck);
 
-export const pretrainSchema = z.strictObject({
-  ...optimizerFields,
-  epochs: optimizerFields.epochs.default(0).describe('plain training before sparsity training (0 = sparsity-train from scratch, as in the paper)'),
-  lr: optimizerFields.lr.default(0.1),
-});
+export const finetuneSchema = z
+  .strictObject({
+    ...optimizerFields,
+    trainable: trainableSchema.default('all'),
+    epochs: optimizerFields.epochs.default(5),
+    lr: optimizerFields.lr.default(0.01),
+  })
+  .refine(nesterovHasMomentum, nesterovCheck);
+
+export const pretrainSchema = z
+  .strictObject({
+    ...optimizerFields,
+    epochs: optimizerFields.epochs.default(0).describe('plain training before sparsity training (0 = sparsity-train from scratch, as in the paper)'),
+    lr: optimizerFields.lr.default(0.1),
+  })
+  .refine(nesterovHasMomentum, nesterovCheck);
 
 export const pruneSchema = z
   .strictObject({
@@ -80,8 +99,7 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
-  replicas: z
-    .union([z.literal('auto'), positiveInt], { error: "expected a positive integer or 'auto'" })
+  replicas: hyperparameterFields.replicas
     .default(1)
     .describe(
       "copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends " +
@@ -104,9 +122,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type { DataConfig } from '../data/formats/index.js';
-export type TrainConfig = z.infer<typeof trainSchema>;
-export type FinetuneConfig = z.infer<typeof finetuneSchema>;
-export type PretrainConfig = z.infer<typeof pretrainSchema>;
 export type PruneConfig = z.infer<typeof pruneSchema>;
 export type Backend = z.infer<typeof backendSchema>;
 

@@ -16,33 +16,18 @@ import { createParents, stagingPath } from '../io/out-path.js';
 import { encodeWeightMap } from './convert.js';
 import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
+import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
-import type { ModelArtifacts, WeightMap } from './topology.js';
+import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
 
 export { normalizeTopology } from './io-topology.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-/** A weight as the manifest describes it (dtype before slim's bool→int32 widening). */
-export interface WeightSpecSummary {
-  name: string;
-  shape: number[];
-  dtype: string;
-}
-
-export type LoadedModel = ModelArtifacts & {
-  /** Every weight in manifest order; available even when weights were not read. */
-  weightSpecs: WeightSpecSummary[];
-  /** Absolute path of the model.json that was read. */
-  path: string;
-};
-
-export interface ReadModelOptions {
-  /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
-  weights?: boolean;
-}
+// Types of a model as read; they live in topology.ts so readers of other formats (keras/) need not import this module.
+export type { LoadedModel, ReadModelOptions, WeightSpecSummary } from './topology.js';
 
 export interface WriteModelOptions {
   /** Replace `outDir` even when it holds files other than a model (its whole content is removed). */
@@ -57,6 +42,8 @@ export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-lo
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {
   const absolute = path.resolve(p);
+  const foreign = foreignFormatMessage(p); // SavedModel, TFLite, ONNX: one line with the way out
+  if (foreign !== undefined) throw new InputError(foreign);
   let stats;
   try {
     stats = statSync(absolute);
@@ -100,9 +87,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
     throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
-  if (json.format === 'graph-model' || (isObject(json.modelTopology) && Array.isArray(json.modelTopology.node))) {
-    throw new InputError(`${file}: is a tfjs graph model; slim needs a layers model (format "layers-model")`);
-  }
+  if (isGraphModelJson(json)) throw new InputError(graphModelMessage(file));
   if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
     throw new InputError(`${file}: unknown format ${JSON.stringify(json.format)}; slim reads "layers-model"`);
   }

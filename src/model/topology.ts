@@ -47,3 +47,22 @@ export interface ModelArtifacts {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   userDefinedMetadata?: Record<string, any>;
 }
+
+/** A weight as the manifest describes it (dtype before slim's bool→int32 widening). */
+export interface WeightSpecSummary {
+  name: string;
+  shape: number[];
+  dtype: string;
+}
+
+export type LoadedModel = ModelArtifacts & {
+  /** Every weight in manifest order; available even when weights were not read. */
+  weightSpecs: WeightSpecSummary[];
+  /** Absolute path of the model.json that was read. */
+  path: string;
+};
+
+export interface ReadModelOptions {
+  /** Read the weight shards (default true). With false only model.json is read and `weights` is empty. */
+  weights?: boolean;
+}

@@ -20,6 +20,7 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import type { PreparedData } from './data.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
+import { addScalesForSparsity } from './missing-scale.js';
 import { checkOutputs, saveLayersModel } from './model.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
@@ -101,6 +102,8 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   try {
     const input = await fromLayersModel(sparse);
     run.models.input = await writeModel(folders.input, input, write);
+    // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
+    sparse = await addScalesForSparsity(sparse, config.train, out);
     await trainToSparse(sparse, trained, data, config, folders, write, run, out);
 
     const pruneStarted = Date.now();

@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
+import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 import { evalBatchAfterTraining, percent } from './stages/common.js';
@@ -62,8 +63,13 @@ export async function runTrainingStage(
   seed: number,
   out: Output,
   label: string,
+  trainable: TrainableMode = 'as-saved',
 ): Promise<StageResult> {
   checkModelFitsData(model, data);
+  // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
+  const unfreeze = applyTrainableMode(model, trainable);
+  if (unfreeze.unfrozen > 0) out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
+  const gammaWatch = watchGammas(model);
   const started = Date.now();
   const lines: string[] = [];
   const requestedReplicas = hp.replicas ?? 1;
@@ -93,17 +99,20 @@ export async function runTrainingStage(
       },
       onEpoch: (r) => {
         bar.stop();
+        const gammaByTrainable = gammaWatch.record();
         // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
-        lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1 }));
+        lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1, gammaByTrainable }));
         out.info(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
-            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}`,
+            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
+            (gammaByTrainable.frozen.count > 0 ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})` : ''),
         );
       },
     },
   );
   bar.stop();
+  unfreeze.restore();
   const accuracy = await testAccuracy(model, data, hp.batchSize);
   out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
   if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);

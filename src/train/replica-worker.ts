@@ -10,18 +10,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
-import { dropoutLayers, setDropoutSeed } from './dropout.js';
-import { useFusedBatchNorm } from './fused-bn.js';
-import { correctCount, crossEntropy, trainOnLogits, type OutputKind } from './loss.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest, WeightsUpdate } from './replica-protocol.js';
+import { withTrainingPatches } from './patches.js';
+import { lossAndGrads, trainingModel, type TrainingModel } from './step.js';
 
 interface Replica {
-  model: tf.LayersModel;
-  kind: OutputKind;
-  variables: tf.Variable[];
+  net: TrainingModel;
   sizes: number[];
   total: number;
-  dropouts: tf.layers.Layer[];
 }
 
 const port = parentPort;
@@ -36,50 +32,34 @@ function errorReply(error: unknown): ErrorReply {
   return { type: 'error', name: 'Error', message: String(error) };
 }
 
-async function start(init: ReplicaInit): Promise<Replica> {
+/** Starts the backend and rebuilds the main thread's model (unpatched: see main). */
+async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
   if (init.prod) tf.env().set('PROD', true);
   const backend = await selectBackend(init.backend);
   if (backend.name !== init.backend) throw new Error(`replica started backend ${backend.name}, main thread runs ${init.backend}`);
   const model = await toLayersModel(init.artifacts);
-  const layerVariables = model.trainableWeights;
-  const variables = layerVariables.map((v) => v.read() as tf.Variable);
-  const sizes = variables.map((v) => v.size);
+  const shapes = model.trainableWeights.map((w) => w.read());
   const same =
-    variables.length === init.trainableShapes.length &&
-    variables.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i]!.join(','));
+    shapes.length === init.trainableShapes.length &&
+    shapes.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i]!.join(','));
   if (!same) throw new Error('the replica model does not have the same trainable weights as the main model');
-  // The same BatchNorm path as the main thread's loop; the replica's model lives only as long as
-  // the worker, so nothing is uninstalled.
-  if (init.fusedBatchNorm) useFusedBatchNorm(model);
-  return {
-    model,
-    // As the main loop: softmax models train on their logits (the replica's model is never restored).
-    kind: trainOnLogits(model).kind,
-    variables,
-    sizes,
-    total: sizes.reduce((a, b) => a + b, 0),
-    dropouts: dropoutLayers(model),
-  };
+  return model;
 }
 
-/** Loss, correct count and gradients of one part of a batch; the same maths as the loop's step. */
+/** Loss, correct count and gradients of one part of a batch: the loop's lossAndGrads, packed for the main thread. */
 function step(replica: Replica, request: StepRequest): void {
-  replica.dropouts.forEach((d, i) => setDropoutSeed(d, request.dropoutSeeds[i]));
+  const { model, patches, variables } = replica.net;
+  patches.seedDropout(request.dropoutSeeds);
   const { loss, correct, grads } = tf.tidy(() => {
     const x = tf.tensor(request.x, request.xShape);
     const y = tf.tensor2d(request.y, request.yShape as [number, number]);
-    let correctTensor: tf.Scalar | undefined;
-    const { value, grads: byName } = tf.variableGrads(() => {
-      const out = replica.model.apply(x, { training: true }) as tf.Tensor;
-      correctTensor = tf.keep(correctCount(y, out));
-      return crossEntropy(replica.kind, y, out);
-    }, replica.variables);
+    const part = lossAndGrads(model, variables, patches.outputKind, x, y);
     // One readback for all gradients, in trainableWeights order; a weight without a gradient gets zeros.
-    const flat = replica.variables.map((v, i) => byName[v.name]?.flatten() ?? tf.zeros([replica.sizes[i]!]));
+    const flat = variables.map((v, i) => part.grads[v.name]?.flatten() ?? tf.zeros([replica.sizes[i]!]));
     // slice(): a copy we own, since its buffer is transferred (the cpu backend may hand out its storage).
     const packed = flat.length > 0 ? (tf.concat(flat).dataSync() as Float32Array).slice() : new Float32Array(0);
-    const result = { loss: value.dataSync()[0]!, correct: correctTensor!.dataSync()[0]!, grads: packed };
-    correctTensor!.dispose();
+    const result = { loss: part.loss.dataSync()[0]!, correct: part.correct.dataSync()[0]!, grads: packed };
+    part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
     return result;
   });
   post({ type: 'grads', loss, correct, grads }, [grads.buffer as ArrayBuffer]);
@@ -91,7 +71,7 @@ function setWeights(replica: Replica, update: WeightsUpdate): void {
   }
   tf.tidy(() => {
     let offset = 0;
-    replica.variables.forEach((v, i) => {
+    replica.net.variables.forEach((v, i) => {
       const size = replica.sizes[i]!;
       // assign (not LayerVariable.write): the main thread already applied any constraint.
       v.assign(tf.tensor(update.values.subarray(offset, offset + size), v.shape));
@@ -100,15 +80,8 @@ function setWeights(replica: Replica, update: WeightsUpdate): void {
   });
 }
 
-async function main(): Promise<void> {
-  let replica: Replica;
-  try {
-    replica = await start(workerData as ReplicaInit);
-  } catch (error) {
-    post(errorReply(error));
-    return; // the main thread terminates us
-  }
-  post({ type: 'ready' });
+/** Answers the main thread's requests until it terminates this worker. */
+function serve(replica: Replica): Promise<never> {
   let failed = false;
   port!.on('message', (request: ReplicaRequest) => {
     // After a failure, report nothing more: the main thread fails its run on the first error.
@@ -122,6 +95,30 @@ async function main(): Promise<void> {
       post(errorReply(error));
     }
   });
+  // The main thread ends the worker with terminate(): the patches live as long as the thread.
+  return new Promise<never>(() => {});
+}
+
+async function main(): Promise<void> {
+  const init = workerData as ReplicaInit;
+  let model: tf.LayersModel;
+  try {
+    model = await loadModel(init);
+  } catch (error) {
+    post(errorReply(error));
+    return; // the main thread terminates us
+  }
+  try {
+    // The same patches as the main thread's model: the replica trains exactly as the loop does.
+    await withTrainingPatches(model, { fusedBatchNorm: init.fusedBatchNorm }, (patches) => {
+      const net = trainingModel(model, patches);
+      const sizes = net.variables.map((v) => v.size);
+      post({ type: 'ready' });
+      return serve({ net, sizes, total: sizes.reduce((a, b) => a + b, 0) });
+    });
+  } catch (error) {
+    post(errorReply(error)); // a model the patches refuse; serve() itself never settles
+  }
 }
 
 void main();

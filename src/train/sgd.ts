@@ -4,6 +4,7 @@
  * (buf starts at zero, which equals PyTorch's "buf = g on the first step" with dampening 0).
  */
 import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
 
 export interface SgdOptions {
   momentum?: number;
@@ -17,6 +18,12 @@ export interface SgdOptions {
 export function isBnOrBias(name: string): boolean {
   return /\/(gamma|beta|bias)(_\d+)?$/.test(name);
 }
+
+/**
+ * Momentum buffers by the LayerVariable's originalName (e.g. 'conv1/kernel': unique within a model
+ * and the same in a rebuilt or reloaded copy, unlike `name`, which tfjs makes unique per process).
+ */
+export type SgdState = Map<string, Float32Array>;
 
 export class Sgd {
   readonly momentum: number;
@@ -64,6 +71,30 @@ export class Sgd {
   /** The momentum buffer of a variable (undefined before its first step); for tests and checkpoints. */
   buffer(variable: tf.LayerVariable): tf.Variable | undefined {
     return this.buffers.get(variable);
+  }
+
+  /** A copy of every momentum buffer (variables not stepped yet have none: they start at zero). */
+  exportState(): SgdState {
+    return new Map([...this.buffers].map(([variable, buf]) => [variable.originalName, (buf.dataSync() as Float32Array).slice()] as const));
+  }
+
+  /**
+   * Sets the momentum buffers of `variables` from `state` (exportState of a run on the same
+   * architecture); a buffer that fits no variable is an InputError (a checkpoint of another model).
+   */
+  importState(variables: readonly tf.LayerVariable[], state: SgdState): void {
+    const byName = new Map(variables.map((v) => [v.originalName, v] as const));
+    for (const [name, values] of state) {
+      const variable = byName.get(name);
+      if (variable === undefined) throw new InputError(`optimizer state has a buffer for ${name}, which is not a trainable weight of this model`);
+      const shape = variable.read().shape;
+      if (values.length !== variable.read().size) {
+        throw new InputError(`optimizer state for ${name} has ${values.length} values, the weight has ${variable.read().size}`);
+      }
+      this.buffers.get(variable)?.dispose();
+      // tidy frees the tensor the variable is made from (variables themselves outlive tidy).
+      this.buffers.set(variable, tf.tidy(() => tf.variable(tf.tensor(values, shape), false)));
+    }
   }
 
   dispose(): void {

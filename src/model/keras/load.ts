@@ -1,7 +1,7 @@
 /** The hook `readModel` calls: a Keras file becomes the same LoadedModel a model.json does. */
 import * as fs from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import type { LoadedModel, ReadModelOptions } from '../io.js';
+import type { LoadedModel, ReadModelOptions } from '../topology.js';
 import { readKerasBytes, sniffKerasFile } from './read.js';
 
 async function readHead(file: string): Promise<Uint8Array> {

@@ -12,6 +12,7 @@ import type { Output } from '../../io/output.js';
 import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
+import { addScalesForSparsity } from '../missing-scale.js';
 import { checkOutputs, saveLayersModel } from '../model.js';
 import { runTrainingStage } from '../train.js';
 import type { Destination, WriteOptions } from './common.js';
@@ -44,7 +45,9 @@ export async function trainingStage(
 ): Promise<TrainingStageResult> {
   const sparsityLambda = kind === 'train' ? config.train.sparsity : 0;
   const hp = { ...config[kind], replicas: config.replicas };
-  const result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind]);
+  // Pretraining keeps the saved trainable flags; train/finetune unfreeze as configured.
+  const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
+  const result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable);
   const written =
     dest === undefined ? undefined : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
   return { written, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
@@ -69,7 +72,10 @@ export async function trainFromConfig(
 ): Promise<TrainJobResult> {
   if (config[kind].epochs < 1) throw new InputError(`config: ${kind}.epochs: must be at least 1 for slim ${kind}`);
   await checkOutputs([outDir], write, inputModelPath(config));
-  const { backend, data, model } = await loadTrainingInputs(config, out);
+  const inputs = await loadTrainingInputs(config, out);
+  const { backend, data } = inputs;
+  // BatchNorm saved without γ gets one of ones before sparsity training (the same function).
+  const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out);
     return { model: result.written!, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
