@@ -17,6 +17,26 @@ import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
 
 let dir: string;
 let model: string;
+/** A tiny npy train/run config (40 images, one epoch per stage), written on first use. */
+let trainConfig: string | undefined;
+async function tinyTrainConfig(): Promise<string> {
+  if (trainConfig !== undefined) return trainConfig;
+  const data = path.join(dir, 'npy');
+  await writeNpyDataset(data);
+  const config = path.join(dir, 'train.json');
+  const file = (name: string) => path.join(data, name);
+  await writeFile(config, JSON.stringify({
+    seed: 1,
+    backend: 'cpu',
+    model: { type: 'vgg', cfg: [2] },
+    data: { dataset: 'npy', trainImages: file('x_train.npy'), trainLabels: file('y_train.npy'), testImages: file('x_test.npy'), testLabels: file('y_test.npy') },
+    train: { epochs: 1, batchSize: 16 },
+    prune: { ratio: 0.5 },
+    finetune: { epochs: 1, batchSize: 16 },
+  }));
+  trainConfig = config;
+  return config;
+}
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-out-'));
   tf.env().set('PROD', true);
@@ -94,19 +114,7 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
     assertOneErrorLine(await prune(path.join(locked, 'out')), /cannot write in .*locked/);
   });
   test('train and run refuse a bad --out before loading data or training', async () => {
-    const data = path.join(dir, 'npy');
-    await writeNpyDataset(data);
-    const config = path.join(dir, 'train.json');
-    const file = (name: string) => path.join(data, name);
-    await writeFile(config, JSON.stringify({
-      seed: 1,
-      backend: 'cpu',
-      model: { type: 'vgg', cfg: [2] },
-      data: { dataset: 'npy', trainImages: file('x_train.npy'), trainLabels: file('y_train.npy'), testImages: file('x_test.npy'), testLabels: file('y_test.npy') },
-      train: { epochs: 1, batchSize: 16 },
-      prune: { ratio: 0.5 },
-      finetune: { epochs: 1, batchSize: 16 },
-    }));
+    const config = await tinyTrainConfig();
     const train = await runSlim(['train', '--config', config, '--out', '/proc/x/y']);
     assertOneErrorLine(train, /is under \/proc/);
     assert.doesNotMatch(train.stderr, /epoch/);
@@ -130,6 +138,20 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
   });
 });
 
+test('run --out: a re-run over a previous run\'s output is accepted; another file needs --overwrite', { timeout: 300_000 }, async () => {
+  const trainConfig = await tinyTrainConfig();
+  const out = path.join(dir, 'rerun');
+  for (let i = 0; i < 2; i++) {
+    const result = await runSlim(['run', '--config', trainConfig, '--out', out]);
+    assert.equal(result.code, 0, describeRun(result));
+  }
+  await writeFile(path.join(out, 'notes.txt'), 'mine');
+  assertOneErrorLine(await runSlim(['run', '--config', trainConfig, '--out', out]), /rerun: folder holds files other than a slim run's output \(e\.g\. notes\.txt\)/);
+  const overwritten = await runSlim(['run', '--config', trainConfig, '--out', out, '--overwrite']);
+  assert.equal(overwritten.code, 0, describeRun(overwritten));
+  assert.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'mine');
+  assert.ok((await listing(out)).every((name) => !name.includes('.slim-')));
+});
 describe('staging folders of dead writers', () => {
   test('a dead process\'s temp folder is removed on start; a live one\'s stays', async () => {
     const target = path.join(dir, 'stale', 'out');
