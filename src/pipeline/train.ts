@@ -82,6 +82,9 @@ export async function runTrainingStage(
   );
   const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
   if (clamped !== undefined) out.info(clamped);
+  else if (requestedReplicas !== 1 && replicas === 1) {
+    out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
+  }
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
   let barEpoch = 0;
   const result = await train(
