@@ -72,18 +72,19 @@ async function listing(folder: string): Promise<string[]> {
 }
 
 // A hang (Node's recursive mkdir on procfs) fails the test through its timeout instead of blocking the suite.
-describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () => {
+const HANG_GUARD = { timeout: 120_000 };
+describe('--out refused up front (exit 2, one line)', () => {
   const prune = (out: string, cwd?: string) => runSlim(['prune', '--model', model, '--ratio', '0.5', '--out', out], cwd === undefined ? {} : { cwd });
 
-  test('under /proc: no hang', async () => assertOneErrorLine(await prune('/proc/x/y'), /\/proc\/x\/y: is under \/proc/));
-  test('under /sys', async () => assertOneErrorLine(await prune('/sys/x'), /\/sys\/x: is under \/sys/));
-  test('under /proc through a symlink (real path checked)', async () => {
+  test('under /proc: no hang', HANG_GUARD, async () => assertOneErrorLine(await prune('/proc/x/y'), /\/proc\/x\/y: is under \/proc/));
+  test('under /sys', HANG_GUARD, async () => assertOneErrorLine(await prune('/sys/x'), /\/sys\/x: is under \/sys/));
+  test('under /proc through a symlink (real path checked)', HANG_GUARD, async () => {
     const link = path.join(dir, 'to-proc');
     await symlink('/proc/self', link);
     assertOneErrorLine(await prune(path.join(link, 'out')), /is under \/proc/);
   });
-  test('empty', async () => assertOneErrorLine(await prune(''), /--out: is empty/));
-  test('the current folder and its parent', async () => {
+  test('empty', HANG_GUARD, async () => assertOneErrorLine(await prune(''), /--out: is empty/));
+  test('the current folder and its parent', HANG_GUARD, async () => {
     const cwd = path.join(dir, 'cwd');
     await mkdir(cwd);
     await writeFile(path.join(cwd, 'keep.txt'), 'mine');
@@ -91,18 +92,18 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
     assertOneErrorLine(await prune('..', cwd), /^error: \.\.: is the current folder or contains it/);
     assert.deepEqual(await listing(cwd), ['keep.txt']);
   });
-  test('through a regular file', async () => {
+  test('through a regular file', HANG_GUARD, async () => {
     const file = path.join(dir, 'a-file');
     await writeFile(file, 'x');
     assertOneErrorLine(await prune(path.join(file, 'sub', 'out')), /goes through .*a-file, which is not a folder/);
   });
-  test('a dangling symlink', async () => {
+  test('a dangling symlink', HANG_GUARD, async () => {
     const link = path.join(dir, 'dangling');
     await symlink(path.join(dir, 'nowhere'), link);
     assertOneErrorLine(await prune(link), /dangling: .* is a symlink to nothing/);
   });
-  test('a name too long for its staging folder', async () => assertOneErrorLine(await prune(path.join(dir, 'x'.repeat(250))), /is too long/));
-  test('a parent nobody may write to', async (t) => {
+  test('a name too long for its staging folder', HANG_GUARD, async () => assertOneErrorLine(await prune(path.join(dir, 'x'.repeat(250))), /is too long/));
+  test('a parent nobody may write to', HANG_GUARD, async (t) => {
     // Root ignores permission bits, so there the check is shown with sysfs (read-only for root too)
     // only through the /sys rule above; as another user a 0555 folder is refused.
     if (process.getuid?.() === 0) {
@@ -113,7 +114,7 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
     await mkdir(locked, { mode: 0o555 });
     assertOneErrorLine(await prune(path.join(locked, 'out')), /cannot write in .*locked/);
   });
-  test('train and run refuse a bad --out before loading data or training', async () => {
+  test('train and run refuse a bad --out before loading data or training', HANG_GUARD, async () => {
     const config = await tinyTrainConfig();
     const train = await runSlim(['train', '--config', config, '--out', '/proc/x/y']);
     assertOneErrorLine(train, /is under \/proc/);
@@ -124,13 +125,13 @@ describe('--out refused up front (exit 2, one line)', { timeout: 60_000 }, () =>
     assertOneErrorLine(await runSlim(['run', '--config', config, '--out', busy]), /busy-run: folder holds files other than a slim run's output \(e\.g\. notes\.txt\); --overwrite/);
     assert.deepEqual(await listing(busy), ['notes.txt']);
   });
-  test('export --format keras: a folder where the file should go', async () => {
+  test('export --format keras: a folder where the file should go', HANG_GUARD, async () => {
     const folder = path.join(dir, 'a-folder.keras');
     await mkdir(folder);
     const result = await runSlim(['export', '--model', model, '--format', 'keras', '--out', folder, '--backend', 'cpu']);
     assertOneErrorLine(result, /a-folder\.keras: exists and is not a regular file/);
   });
-  test('missing parents are created one level at a time', async () => {
+  test('missing parents are created one level at a time', HANG_GUARD, async () => {
     const out = path.join(dir, 'new', 'deeper', 'out');
     const result = await prune(out);
     assert.equal(result.code, 0, describeRun(result));
