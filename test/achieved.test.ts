@@ -60,7 +60,10 @@ test('prune --round-to: the rounding is named; a plan that reaches the ratio pri
   assert.equal(plan.requestedChannels, 5);
   assert.equal(plan.prunedChannels, 2);
   assert.deepEqual(plan.shortfall, ['round-to 4 keeps 3 more channels in 1 group']);
-  assert.match(rounded.stderr, /^prune: removed 20\.0% of channels \(2 of 10\), not the requested 50% \(round-to 4 keeps 3 more channels in 1 group;/m);
+  assert.match(
+    rounded.stderr,
+    /^prune: removed 20\.0% of channels \(2 of 10\), not the requested 50% \(round-to 4 keeps 3 more channels in 1 group;/m,
+  );
 
   const reached = await runSlim(['prune', '--model', model, '--ratio', '0.5', '--dry-run', '--json']);
   const full = JSON.parse(reached.stdout) as PlanJson;
@@ -82,25 +85,46 @@ test('train: replicas 1000 says what was used; train-log.jsonl numbers epochs fr
   await writeNpyDataset(data);
   const file = (name: string) => path.join(data, name);
   const config = path.join(dir, 'train.json');
-  await writeFile(config, JSON.stringify({
-    seed: 1,
-    backend: 'cpu',
-    model: { type: 'vgg', cfg: [2] },
-    data: { dataset: 'npy', trainImages: file('x_train.npy'), trainLabels: file('y_train.npy'), testImages: file('x_test.npy'), testLabels: file('y_test.npy') },
-    train: { epochs: 2, batchSize: 16 },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'cpu',
+      model: { type: 'vgg', cfg: [2] },
+      data: {
+        dataset: 'npy',
+        trainImages: file('x_train.npy'),
+        trainLabels: file('y_train.npy'),
+        testImages: file('x_test.npy'),
+        testLabels: file('y_test.npy'),
+      },
+      train: { epochs: 2, batchSize: 16 },
+    }),
+  );
   const out = path.join(dir, 'trained');
   const result = await runSlim(['train', '--config', config, '--out', out, '--replicas', '1000']);
   assert.equal(result.code, 0, describeRun(result));
   assert.match(result.stderr, /^replicas: 1000 requested, \d+ used \(capped at the \d+ core\(s\) of this machine\)$/m);
   const stderrEpochs = [...result.stderr.matchAll(/^ {2}epoch (\d+)\/2:/gm)].map((m) => Number(m[1]));
   const logFile = path.join(out, 'train-log.jsonl');
-  const logEpochs = (await readFile(logFile, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { epoch: number }).epoch);
+  const logEpochs = (await readFile(logFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { epoch: number }).epoch);
   assert.deepEqual(stderrEpochs, [1, 2]);
   assert.deepEqual(logEpochs, [1, 2]);
   // The report reads both the 1-based logs and the 0-based ones slim wrote before.
-  assert.deepEqual((await readEpochLog(logFile, 'train')).epochs.map((r) => r.epoch), [0, 1]);
+  assert.deepEqual(
+    (await readEpochLog(logFile, 'train')).epochs.map((r) => r.epoch),
+    [0, 1],
+  );
   const legacy = path.join(dir, 'legacy-log.jsonl');
-  await writeFile(legacy, (await readFile(logFile, 'utf8')).replace(/"epoch":(\d+)/g, (_, n: string) => `"epoch":${Number(n) - 1}`));
-  assert.deepEqual((await readEpochLog(legacy, 'train')).epochs.map((r) => r.epoch), [0, 1]);
+  await writeFile(
+    legacy,
+    (await readFile(logFile, 'utf8')).replace(/"epoch":(\d+)/g, (_, n: string) => `"epoch":${Number(n) - 1}`),
+  );
+  assert.deepEqual(
+    (await readEpochLog(legacy, 'train')).epochs.map((r) => r.epoch),
+    [0, 1],
+  );
 });

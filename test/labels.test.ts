@@ -39,15 +39,24 @@ async function configWithLabel(name: string, split: 'train' | 'test', index: num
   await writeNpyDataset(data, { [`y_${split}.npy`]: npy('<i4', [n], int32Bytes(values)) });
   const file = (stem: string) => path.join(data, `${stem}.npy`);
   const config = path.join(dir, `${name}.json`);
-  await writeFile(config, JSON.stringify({
-    seed: 1,
-    backend: 'cpu',
-    model: withModel ? { type: 'file', path: model } : { type: 'vgg', cfg: [2] },
-    data: { dataset: 'npy', trainImages: file('x_train'), trainLabels: file('y_train'), testImages: file('x_test'), testLabels: file('y_test') },
-    train: { epochs: 1, batchSize: 16 },
-    finetune: { epochs: 1, batchSize: 16 },
-    prune: { ratio: 0.5 },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'cpu',
+      model: withModel ? { type: 'file', path: model } : { type: 'vgg', cfg: [2] },
+      data: {
+        dataset: 'npy',
+        trainImages: file('x_train'),
+        trainLabels: file('y_train'),
+        testImages: file('x_test'),
+        testLabels: file('y_test'),
+      },
+      train: { epochs: 1, batchSize: 16 },
+      finetune: { epochs: 1, batchSize: 16 },
+      prune: { ratio: 0.5 },
+    }),
+  );
   return config;
 }
 
@@ -56,14 +65,17 @@ function assertOneErrorLine(result: SlimResult, pattern: RegExp): void {
   assert.equal(result.stdout, '');
   const errors = stderrLines(result).filter((line) => line.startsWith('error:'));
   assert.equal(errors.length, 1, result.stderr);
-  assert.match(errors[0]!, pattern);
+  assert.match(errors[0], pattern);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
   assert.doesNotMatch(result.stderr, /epoch/, 'refused before training');
 }
 
 test('a training label of 1e9 is refused by name, without sizing anything by it', async () => {
   const config = await configWithLabel('huge', 'train', 5, 1e9);
-  assertOneErrorLine(await runSlim(['train', '--config', config, '--out', path.join(dir, 'out-huge')]), /y_train\.npy: label 5 is 1000000000, which would make 1000000001 classes for 40 examples/);
+  assertOneErrorLine(
+    await runSlim(['train', '--config', config, '--out', path.join(dir, 'out-huge')]),
+    /y_train\.npy: label 5 is 1000000000, which would make 1000000001 classes for 40 examples/,
+  );
 });
 
 test('a stray test label does not add a class: train, run and eval refuse it the same way', async () => {

@@ -25,15 +25,24 @@ async function tinyTrainConfig(): Promise<string> {
   await writeNpyDataset(data);
   const config = path.join(dir, 'train.json');
   const file = (name: string) => path.join(data, name);
-  await writeFile(config, JSON.stringify({
-    seed: 1,
-    backend: 'cpu',
-    model: { type: 'vgg', cfg: [2] },
-    data: { dataset: 'npy', trainImages: file('x_train.npy'), trainLabels: file('y_train.npy'), testImages: file('x_test.npy'), testLabels: file('y_test.npy') },
-    train: { epochs: 1, batchSize: 16 },
-    prune: { ratio: 0.5 },
-    finetune: { epochs: 1, batchSize: 16 },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'cpu',
+      model: { type: 'vgg', cfg: [2] },
+      data: {
+        dataset: 'npy',
+        trainImages: file('x_train.npy'),
+        trainLabels: file('y_train.npy'),
+        testImages: file('x_test.npy'),
+        testLabels: file('y_test.npy'),
+      },
+      train: { epochs: 1, batchSize: 16 },
+      prune: { ratio: 0.5 },
+      finetune: { epochs: 1, batchSize: 16 },
+    }),
+  );
   trainConfig = config;
   return config;
 }
@@ -52,13 +61,13 @@ function assertOneErrorLine(result: SlimResult, pattern: RegExp): void {
   assert.equal(result.stdout, '');
   const lines = stderrLines(result);
   assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0]!, pattern);
+  assert.match(lines[0], pattern);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
 /** A pid that belonged to a process which has exited. */
 function deadPid(): number {
-  return spawnSync(process.execPath, ['-e', '0']).pid!;
+  return spawnSync(process.execPath, ['-e', '0']).pid;
 }
 
 /** A staging path for `target` as a dead process would have named it. */
@@ -74,7 +83,8 @@ async function listing(folder: string): Promise<string[]> {
 // A hang (Node's recursive mkdir on procfs) fails the test through its timeout instead of blocking the suite.
 const HANG_GUARD = { timeout: 120_000 };
 describe('--out refused up front (exit 2, one line)', () => {
-  const prune = (out: string, cwd?: string) => runSlim(['prune', '--model', model, '--ratio', '0.5', '--out', out], cwd === undefined ? {} : { cwd });
+  const prune = (out: string, cwd?: string) =>
+    runSlim(['prune', '--model', model, '--ratio', '0.5', '--out', out], cwd === undefined ? {} : { cwd });
 
   test('under /proc: no hang', HANG_GUARD, async () => assertOneErrorLine(await prune('/proc/x/y'), /\/proc\/x\/y: is under \/proc/));
   test('under /sys', HANG_GUARD, async () => assertOneErrorLine(await prune('/sys/x'), /\/sys\/x: is under \/sys/));
@@ -102,7 +112,9 @@ describe('--out refused up front (exit 2, one line)', () => {
     await symlink(path.join(dir, 'nowhere'), link);
     assertOneErrorLine(await prune(link), /dangling: .* is a symlink to nothing/);
   });
-  test('a name too long for its staging folder', HANG_GUARD, async () => assertOneErrorLine(await prune(path.join(dir, 'x'.repeat(250))), /is too long/));
+  test('a name too long for its staging folder', HANG_GUARD, async () =>
+    assertOneErrorLine(await prune(path.join(dir, 'x'.repeat(250))), /is too long/),
+  );
   test('a parent nobody may write to', HANG_GUARD, async (t) => {
     // Root ignores permission bits, so there the check is shown with sysfs (read-only for root too)
     // only through the /sys rule above; as another user a 0555 folder is refused.
@@ -122,7 +134,10 @@ describe('--out refused up front (exit 2, one line)', () => {
     const busy = path.join(dir, 'busy-run');
     await mkdir(busy);
     await writeFile(path.join(busy, 'notes.txt'), 'mine');
-    assertOneErrorLine(await runSlim(['run', '--config', config, '--out', busy]), /busy-run: folder holds files other than a slim run's output \(e\.g\. notes\.txt\); --overwrite/);
+    assertOneErrorLine(
+      await runSlim(['run', '--config', config, '--out', busy]),
+      /busy-run: folder holds files other than a slim run's output \(e\.g\. notes\.txt\); --overwrite/,
+    );
     assert.deepEqual(await listing(busy), ['notes.txt']);
   });
   test('export --format keras: a folder where the file should go', HANG_GUARD, async () => {
@@ -139,7 +154,7 @@ describe('--out refused up front (exit 2, one line)', () => {
   });
 });
 
-test('run --out: a re-run over a previous run\'s output is accepted; another file needs --overwrite', { timeout: 300_000 }, async () => {
+test("run --out: a re-run over a previous run's output is accepted; another file needs --overwrite", { timeout: 300_000 }, async () => {
   const trainConfig = await tinyTrainConfig();
   const out = path.join(dir, 'rerun');
   for (let i = 0; i < 2; i++) {
@@ -147,14 +162,17 @@ test('run --out: a re-run over a previous run\'s output is accepted; another fil
     assert.equal(result.code, 0, describeRun(result));
   }
   await writeFile(path.join(out, 'notes.txt'), 'mine');
-  assertOneErrorLine(await runSlim(['run', '--config', trainConfig, '--out', out]), /rerun: folder holds files other than a slim run's output \(e\.g\. notes\.txt\)/);
+  assertOneErrorLine(
+    await runSlim(['run', '--config', trainConfig, '--out', out]),
+    /rerun: folder holds files other than a slim run's output \(e\.g\. notes\.txt\)/,
+  );
   const overwritten = await runSlim(['run', '--config', trainConfig, '--out', out, '--overwrite']);
   assert.equal(overwritten.code, 0, describeRun(overwritten));
   assert.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'mine');
   assert.ok((await listing(out)).every((name) => !name.includes('.slim-')));
 });
 describe('staging folders of dead writers', () => {
-  test('a dead process\'s temp folder is removed on start; a live one\'s stays', async () => {
+  test("a dead process's temp folder is removed on start; a live one's stays", async () => {
     const target = path.join(dir, 'stale', 'out');
     await mkdir(path.dirname(target), { recursive: true });
     const dead = deadStagingPath(target, 'tmp');
@@ -197,21 +215,27 @@ describe('staging folders of dead writers', () => {
     assert.ok(written.includes('model.json') && written.includes('weights.bin'), written.join(', '));
   });
 
-  test('SIGKILL at a random point of prune --overwrite: the next run leaves a complete model and no staging folders', { timeout: 120_000 }, async () => {
-    const parent = path.join(dir, 'killed');
-    const target = path.join(parent, 'out');
-    await cp(path.dirname(model), target, { recursive: true });
-    for (const delayMs of [50, 150 + Math.round(Math.random() * 600)]) {
-      const child = spawn(process.execPath, [SLIM_BIN, 'prune', '--model', model, '--ratio', '0.5', '--out', target, '--overwrite'], { stdio: 'ignore' });
-      setTimeout(() => child.kill('SIGKILL'), delayMs);
-      await new Promise((resolve) => child.on('close', resolve));
-      const next = await runSlim(['prune', '--model', model, '--ratio', '0.5', '--out', target, '--overwrite']);
-      assert.equal(next.code, 0, describeRun(next));
-      assert.deepEqual(await listing(parent), ['out'], `after a kill at ${delayMs} ms`);
-      const json = JSON.parse(await readFile(path.join(target, 'model.json'), 'utf8')) as { weightsManifest: unknown };
-      assert.ok(json.weightsManifest !== undefined);
-    }
-  });
+  test(
+    'SIGKILL at a random point of prune --overwrite: the next run leaves a complete model and no staging folders',
+    { timeout: 120_000 },
+    async () => {
+      const parent = path.join(dir, 'killed');
+      const target = path.join(parent, 'out');
+      await cp(path.dirname(model), target, { recursive: true });
+      for (const delayMs of [50, 150 + Math.round(Math.random() * 600)]) {
+        const child = spawn(process.execPath, [SLIM_BIN, 'prune', '--model', model, '--ratio', '0.5', '--out', target, '--overwrite'], {
+          stdio: 'ignore',
+        });
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+        await new Promise((resolve) => child.on('close', resolve));
+        const next = await runSlim(['prune', '--model', model, '--ratio', '0.5', '--out', target, '--overwrite']);
+        assert.equal(next.code, 0, describeRun(next));
+        assert.deepEqual(await listing(parent), ['out'], `after a kill at ${delayMs} ms`);
+        const json = JSON.parse(await readFile(path.join(target, 'model.json'), 'utf8')) as { weightsManifest: unknown };
+        assert.ok(json.weightsManifest !== undefined);
+      }
+    },
+  );
 });
 
 describe('outputs get the permissions the umask gives', () => {

@@ -115,7 +115,9 @@ export async function checkOutPath(out: string, kind: OutKind): Promise<void> {
   const target = path.resolve(out);
   for (const part of target.split(path.sep)) {
     if (part.length + STAGING_OVERHEAD > NAME_MAX) {
-      throw new InputError(`${out}: the name "${part.slice(0, 20)}…" is too long (${part.length} characters; at most ${NAME_MAX - STAGING_OVERHEAD})`);
+      throw new InputError(
+        `${out}: the name "${part.slice(0, 20)}…" is too long (${part.length} characters; at most ${NAME_MAX - STAGING_OVERHEAD})`,
+      );
     }
   }
   await refuseBrokenComponents(out, target);
@@ -125,10 +127,13 @@ export async function checkOutPath(out: string, kind: OutKind): Promise<void> {
   if (isInside(await fs.realpath(process.cwd()), real)) {
     throw new InputError(`${out}: is the current folder or contains it; give a folder of its own`);
   }
-  if (missing > MAX_MISSING_LEVELS) throw new InputError(`${out}: ${missing} folders would have to be created (at most ${MAX_MISSING_LEVELS})`);
+  if (missing > MAX_MISSING_LEVELS)
+    throw new InputError(`${out}: ${missing} folders would have to be created (at most ${MAX_MISSING_LEVELS})`);
   const stats = await lstatOrUndefined(target);
-  if (stats !== undefined && kind === 'folder' && !(await fs.stat(target)).isDirectory()) throw new InputError(`${out}: exists and is not a folder`);
-  if (stats !== undefined && kind === 'file' && !(await fs.stat(target)).isFile()) throw new InputError(`${out}: exists and is not a regular file`);
+  if (stats !== undefined && kind === 'folder' && !(await fs.stat(target)).isDirectory())
+    throw new InputError(`${out}: exists and is not a folder`);
+  if (stats !== undefined && kind === 'file' && !(await fs.stat(target)).isFile())
+    throw new InputError(`${out}: exists and is not a regular file`);
   // The folder that will hold the staging entries must take new entries.
   const writableDir = missing === 0 ? path.dirname(target) : existing;
   try {
@@ -172,7 +177,9 @@ export async function createParents(target: string): Promise<void> {
       await fs.mkdir(folder);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new InputError(`${folder}: cannot create folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+        throw new InputError(`${folder}: cannot create folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
+          cause: error,
+        });
       }
     }
   }

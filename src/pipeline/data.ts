@@ -38,13 +38,13 @@ export interface ShapeHints {
 
 function maxLabel(labels: ArrayLike<number>): number {
   let m = -1;
-  for (let i = 0; i < labels.length; i++) if (labels[i]! > m) m = labels[i]!;
+  for (let i = 0; i < labels.length; i++) if (labels[i] > m) m = labels[i]!;
   return m;
 }
 
 function checkLabels(raw: StoredSplit, numClasses: number): void {
   for (let i = 0; i < raw.labels.length; i++) {
-    const l = raw.labels[i]!;
+    const l = raw.labels[i];
     if (l < 0 || l >= numClasses) throw new InputError(`${raw.file}: label ${i} is ${l}, outside 0..${numClasses - 1}`);
   }
 }
@@ -60,8 +60,8 @@ const INFERRED_CLASSES_FREE = 1024;
  */
 function inferredClasses(raw: StoredSplit): number {
   let at = -1;
-  for (let i = 0; i < raw.labels.length; i++) if (at === -1 || raw.labels[i]! > raw.labels[at]!) at = i;
-  const classes = at === -1 ? 1 : raw.labels[at]! + 1;
+  for (let i = 0; i < raw.labels.length; i++) if (at === -1 || raw.labels[i] > raw.labels[at]) at = i;
+  const classes = at === -1 ? 1 : raw.labels[at] + 1;
   if (classes > Math.max(raw.labels.length, INFERRED_CLASSES_FREE)) {
     throw new InputError(
       `${raw.file}: label ${at} is ${raw.labels[at]}, which would make ${classes} classes for ${raw.labels.length} examples (labels must be class indices 0..N-1)`,
@@ -107,18 +107,31 @@ function sourceOf(loaded: Loaded, split: Split): SplitSource {
 /** The first `limit` examples (Dataset.limit's rule), as stored. */
 function limitStored(raw: StoredSplit, limit: number | undefined): StoredSplit {
   if (limit === undefined) return raw;
-  const cut = new Dataset({ images: raw.images, labels: raw.labels, numClasses: Math.max(maxLabel(raw.labels) + 1, 1), name: raw.file }).limit(limit);
-  return { images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images }, labels: cut.labels, file: raw.file };
+  const cut = new Dataset({
+    images: raw.images,
+    labels: raw.labels,
+    numClasses: Math.max(maxLabel(raw.labels) + 1, 1),
+    name: raw.file,
+  }).limit(limit);
+  return {
+    images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images },
+    labels: cut.labels,
+    file: raw.file,
+  };
 }
 
 /** Stored images that cannot become `target` without a resize nobody asked for, or a channel conversion slim lacks. */
 function checkConvertible(raw: StoredSplit, split: Split, first: Split, target: TargetShape, resizeAsked: boolean): void {
   const { images } = raw;
   if (!resizeAsked && (images.height !== target.height || images.width !== target.width)) {
-    throw new InputError(`${raw.file}: ${split} images are ${images.height}x${images.width}, the ${first} images ${target.height}x${target.width}; set data.resize`);
+    throw new InputError(
+      `${raw.file}: ${split} images are ${images.height}x${images.width}, the ${first} images ${target.height}x${target.width}; set data.resize`,
+    );
   }
   if (![1, 3].includes(images.channels) && images.channels !== target.channels) {
-    throw new InputError(`${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`);
+    throw new InputError(
+      `${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`,
+    );
   }
 }
 
@@ -127,7 +140,7 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   const stored = new Map<Split, StoredSplit>();
   for (const split of splits) stored.set(split, await reader.read(split));
   // Labels are checked before anything is sized by them (a label of 1e9 must not become 1e9 classes).
-  const numClasses = reader.numClasses ?? hints.numClasses ?? inferredClasses(stored.get('train') ?? [...stored.values()][0]!);
+  const numClasses = reader.numClasses ?? hints.numClasses ?? inferredClasses(stored.get('train') ?? [...stored.values()][0]);
   for (const raw of stored.values()) checkLabels(raw, numClasses);
   for (const [split, raw] of stored) stored.set(split, limitStored(raw, limitOf(data, split)));
   const [[first, firstRaw]] = stored;
@@ -135,7 +148,10 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   const sources = new Map<Split, SplitSource>();
   for (const [split, raw] of stored) {
     checkConvertible(raw, split, first, target, data.resize !== undefined || hints.height !== undefined);
-    sources.set(split, new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }));
+    sources.set(
+      split,
+      new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }),
+    );
   }
   return { sources, numClasses, shape: target };
 }
@@ -153,12 +169,21 @@ async function loadFiles(data: DataConfig, reader: FilesReader, hints: ShapeHint
   }
   const numClasses = Math.max(classNames.length, hints.numClasses ?? 0);
   const [[, firstListing]] = listings;
-  const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]!));
+  const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]));
   const resize = data.resize !== undefined || hints.height !== undefined || hints.width !== undefined;
   const sources = new Map<Split, SplitSource>();
   for (const [split, listing] of listings) {
     const { files, labels } = listing;
-    const source = new ImageFolderSource({ name: `${data.dataset}/${split}`, files, labels, numClasses, classNames, target, resize, prefetch: data.prefetch });
+    const source = new ImageFolderSource({
+      name: `${data.dataset}/${split}`,
+      files,
+      labels,
+      numClasses,
+      classNames,
+      target,
+      resize,
+      prefetch: data.prefetch,
+    });
     // The test split streams too when the config streams.
     sources.set(split, data.stream ? source : await source.loadAll());
   }
@@ -191,7 +216,11 @@ function shapeText(shape: TargetShape): string {
 }
 
 /** `hints.numClasses` (a model file's output width) is the class count labels must fit when the format declares none. */
-export async function prepareData(config: DataConfig | undefined, seed: number, hints: Pick<ShapeHints, 'numClasses'> = {}): Promise<PreparedData> {
+export async function prepareData(
+  config: DataConfig | undefined,
+  seed: number,
+  hints: Pick<ShapeHints, 'numClasses'> = {},
+): Promise<PreparedData> {
   const data = requireData(config);
   const loaded = await loadSplits(data, hints, ['train', 'test'], seed);
   let train = sourceOf(loaded, 'train');

@@ -72,7 +72,8 @@ export function describePlan(plan: PrunePlan): string[] {
 export function describeShortfall(plan: PrunePlan): string | undefined {
   if (plan.shortfall === undefined) return undefined;
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const requested = plan.ratio !== null ? `${+(plan.ratio * 100).toFixed(4)}%` : `${plan.requestedChannels} channels (threshold ${plan.threshold})`;
+  const requested =
+    plan.ratio !== null ? `${+(plan.ratio * 100).toFixed(4)}%` : `${plan.requestedChannels} channels (threshold ${plan.threshold})`;
   const keptWhole = (plan.keptWhole ?? []).reduce((a, k) => a + k.channels, 0);
   const walls = keptWhole > 0 ? `; ${keptWhole} channels behind walls are kept whole and not counted` : '';
   return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), not the requested ${requested} (${plan.shortfall.join('; ')}${walls})`;

@@ -237,7 +237,9 @@ function shortfallReasons(
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const reasons: string[] = [];
   if (added.floorChannels > 0) {
-    reasons.push(`min-channels ${opts.minChannels} keeps ${plural(added.floorGroups, 'group')} at their floor (+${plural(added.floorChannels, 'channel')})`);
+    reasons.push(
+      `min-channels ${opts.minChannels} keeps ${plural(added.floorGroups, 'group')} at their floor (+${plural(added.floorChannels, 'channel')})`,
+    );
   }
   if (added.roundChannels > 0) {
     reasons.push(`round-to ${opts.roundTo} keeps ${plural(added.roundChannels, 'more channel')} in ${plural(added.roundGroups, 'group')}`);
