@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { Backend } from '../config/schema.js';
+import { checkOutPath } from '../io/out-path.js';
 import { readModel } from '../model/io.js';
 import type { KerasFormat } from '../model/keras/write.js';
 import { startBackend } from '../pipeline/backend.js';
@@ -38,6 +39,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const model = await readModel(argv.model);
     // A Keras file is one file, checked by its writer; a layers model is a folder.
     if (argv.format === 'layers') await checkOutputs([argv.out], write, model.path);
+    else await checkOutPath(argv.out, 'file');
     await startBackend(argv.backend, out);
     const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out);
     out.info(describeExportParams(outcome));

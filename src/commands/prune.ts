@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { readModel } from '../model/io.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describePlan, makePlan } from '../pipeline/prune.js';
+import { describePlan, describeShortfall, makePlan } from '../pipeline/prune.js';
 import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { configOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
@@ -49,6 +49,8 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
 
     if (argv['dry-run']) {
       const plan = makePlan(model, config.prune);
+      const shortfall = describeShortfall(plan);
+      if (shortfall !== undefined) out.info(shortfall);
       if (argv.json) out.json(plan);
       else out.data(describePlan(plan).join('\n'));
       return;

@@ -85,12 +85,15 @@ export async function listImageFolder(root: string, classNames?: string[]): Prom
       .filter((e) => e.isFile() && !e.name.startsWith('.') && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
       .map((e) => e.name)
       .sort();
+    // In the split that defines the classes an empty folder would still be a class, one the model
+    // is asked to learn with no example. Another split may lack examples of a class.
+    if (names.length === 0 && classNames === undefined)
+      throw new InputError(`${join(root, dir)}: class folder has no .png/.jpg/.jpeg/.webp images; remove it or add images`);
     for (const name of names) {
       files.push(join(root, dir, name));
       labels.push(label);
     }
   }
-  if (files.length === 0) throw new InputError(`${root}: no .png/.jpg/.jpeg/.webp images in its class folders`);
   return { root, classNames: classes, files, labels: Int32Array.from(labels) };
 }
 

@@ -1,11 +1,10 @@
 /** Small atomic file writes: temp file in the same folder, fsync, rename. Readers never see half a file. */
-import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { createParents, stagingPath } from './out-path.js';
 
 export async function writeFileAtomic(filePath: string, text: string): Promise<void> {
-  await fs.mkdir(path.dirname(filePath), { recursive: true });
-  const temp = path.join(path.dirname(filePath), `.${path.basename(filePath)}.${randomUUID()}.tmp`);
+  await createParents(filePath);
+  const temp = stagingPath(filePath, 'tmp');
   try {
     const handle = await fs.open(temp, 'w');
     try {

@@ -6,13 +6,13 @@
  * slim read outside the model's folder. Writing produces exactly what tfjs's own `model.save()`
  * produces (one group, one `weights.bin`), atomically.
  */
-import { randomUUID } from 'node:crypto';
 import { constants as fsConstants, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
+import { createParents, stagingPath } from '../io/out-path.js';
 import { encodeWeightMap } from './convert.js';
 import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
@@ -345,9 +345,11 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
 
   const replaceExisting = await checkModelOutDir(outDir, options);
 
-  await fs.mkdir(parent, { recursive: true });
-  const base = path.basename(target);
-  const tempDir = await fs.mkdtemp(path.join(parent, `.${base}.slim-tmp-`));
+  await createParents(target);
+  // Not mkdtemp: its 0700 would keep the folder from a web server running as another user; the
+  // staging name is unique (pid + random) and mkdir applies the umask like any other tool's output.
+  const tempDir = stagingPath(target, 'tmp');
+  await fs.mkdir(tempDir);
   let asideDir: string | undefined;
   let movedAside = false;
   try {
@@ -363,7 +365,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
     await syncDirectory(tempDir);
 
     if (replaceExisting) {
-      asideDir = path.join(parent, `.${base}.slim-old-${randomUUID()}`);
+      asideDir = stagingPath(target, 'old');
       await fs.rename(target, asideDir);
       movedAside = true;
     }

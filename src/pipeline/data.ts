@@ -49,6 +49,27 @@ function checkLabels(raw: StoredSplit, numClasses: number): void {
   }
 }
 
+/** Inferred class counts up to this are taken as they are, however few the examples. */
+const INFERRED_CLASSES_FREE = 1024;
+
+/**
+ * The class count of a format that declares none, for a model built for the data: the training
+ * split's largest label + 1 (other splits must fit in it). A count above both the number of
+ * examples and INFERRED_CLASSES_FREE means labels that are not class indices 0..N-1 (a label of 1e9
+ * with 40 examples), refused before anything is sized by it.
+ */
+function inferredClasses(raw: StoredSplit): number {
+  let at = -1;
+  for (let i = 0; i < raw.labels.length; i++) if (at === -1 || raw.labels[i] > raw.labels[at]) at = i;
+  const classes = at === -1 ? 1 : raw.labels[at] + 1;
+  if (classes > Math.max(raw.labels.length, INFERRED_CLASSES_FREE)) {
+    throw new InputError(
+      `${raw.file}: label ${at} is ${raw.labels[at]}, which would make ${classes} classes for ${raw.labels.length} examples (labels must be class indices 0..N-1)`,
+    );
+  }
+  return Math.max(classes, 1);
+}
+
 /** The target shape: config first, then the model's hints, then what the data has. */
 function targetOf(data: DataConfig, hints: ShapeHints, stored: TargetShape): TargetShape {
   return {
@@ -118,9 +139,10 @@ function checkConvertible(raw: StoredSplit, split: Split, first: Split, target: 
 async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHints, splits: Split[]): Promise<Loaded> {
   const stored = new Map<Split, StoredSplit>();
   for (const split of splits) stored.set(split, await reader.read(split));
-  for (const [split, raw] of stored) stored.set(split, limitStored(raw, limitOf(data, split)));
-  const numClasses = reader.numClasses ?? hints.numClasses ?? Math.max(...[...stored.values()].map((r) => maxLabel(r.labels) + 1));
+  // Labels are checked before anything is sized by them (a label of 1e9 must not become 1e9 classes).
+  const numClasses = reader.numClasses ?? hints.numClasses ?? inferredClasses(stored.get('train') ?? [...stored.values()][0]);
   for (const raw of stored.values()) checkLabels(raw, numClasses);
+  for (const [split, raw] of stored) stored.set(split, limitStored(raw, limitOf(data, split)));
   const [[first, firstRaw]] = stored;
   const target = targetOf(data, hints, firstRaw.images);
   const sources = new Map<Split, SplitSource>();
@@ -193,9 +215,14 @@ function shapeText(shape: TargetShape): string {
   return `${shape.height}x${shape.width}x${shape.channels}`;
 }
 
-export async function prepareData(config: DataConfig | undefined, seed: number): Promise<PreparedData> {
+/** `hints.numClasses` (a model file's output width) is the class count labels must fit when the format declares none. */
+export async function prepareData(
+  config: DataConfig | undefined,
+  seed: number,
+  hints: Pick<ShapeHints, 'numClasses'> = {},
+): Promise<PreparedData> {
   const data = requireData(config);
-  const loaded = await loadSplits(data, {}, ['train', 'test'], seed);
+  const loaded = await loadSplits(data, hints, ['train', 'test'], seed);
   let train = sourceOf(loaded, 'train');
   const test = sourceOf(loaded, 'test');
   let val: SplitSource | undefined;

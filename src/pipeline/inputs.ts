@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
-import { modelFromConfig } from './model.js';
+import { loadLayersModel, modelFromConfig } from './model.js';
 
 export interface TrainingInputs {
   backend: BackendInfo;
@@ -22,10 +22,25 @@ export interface TrainingInputs {
 /** Backend first (data preparation may already use tensors), then data, then the model shaped for it. */
 export async function loadTrainingInputs(config: Config, out: Output): Promise<TrainingInputs> {
   const backend = await startBackend(config.backend, out);
-  const data = await prepareData(config.data, config.seed);
+  // A model file is read before the data: its output width is the class count every label must fit.
+  const file = config.model?.type === 'file' ? { ...(await loadLayersModel(config.model.path)), trained: config.model.trained } : undefined;
+  let data: PreparedData;
+  try {
+    data = await prepareData(config.data, config.seed, file === undefined ? {} : { numClasses: outputWidth(file.model) });
+  } catch (error) {
+    file?.model.dispose();
+    throw error;
+  }
   out.info(`data: ${data.summary}`);
-  const { model, trained } = await modelFromConfig(config.model, data, config.seed);
+  const { model, trained } = file ?? (await modelFromConfig(config.model, data, config.seed));
   return { backend, data, model, trained };
+}
+
+/** Values per example of the model's (first) output: its class count for a classifier. */
+function outputWidth(model: tf.LayersModel): number | undefined {
+  const shape = model.outputs[0]?.shape;
+  const last = shape?.[shape.length - 1];
+  return typeof last === 'number' && last > 0 ? last : undefined;
 }
 
 /** The config's input model file, if any: output folders are checked against it. */

@@ -1,6 +1,7 @@
 /** Where a stage's model comes from (a file or a built-in architecture) and where it goes (atomic write). */
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
+import { checkOutPath } from '../io/out-path.js';
 import { buildVgg } from '../model/architectures.js';
 import { unknownLayerClassMessage } from '../model/foreign-formats.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
@@ -57,8 +58,9 @@ export async function saveLayersModel(model: tf.LayersModel, outDir: string, opt
 }
 
 /**
- * Checks, before any work, that every output folder can be written: none is the input model's own
- * folder (that needs --overwrite) and none holds foreign files (writeModel's policy).
+ * Checks, before any work, that every output folder can be written: the path itself (checkOutPath:
+ * parent writable, no /proc, no current folder...; dead writers' leftovers recovered), none is the
+ * input model's own folder (that needs --overwrite) and none holds foreign files (writeModel's policy).
  */
 export async function checkOutputs(outDirs: string[], write: { overwrite: boolean }, inputModelPath?: string): Promise<void> {
   const inputDir =
@@ -69,6 +71,7 @@ export async function checkOutputs(outDirs: string[], write: { overwrite: boolea
     if (inputDir !== undefined && path.resolve(dir) === inputDir && !write.overwrite) {
       throw new InputError(`${dir}: is the input model's folder; writing there would replace the input (--overwrite allows it)`);
     }
+    await checkOutPath(dir, 'folder');
     await checkModelOutDir(dir, write);
   }
 }

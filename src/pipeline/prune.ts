@@ -73,6 +73,20 @@ export function describePlan(plan: PrunePlan): string[] {
   return lines;
 }
 
+/**
+ * One line when the plan removes fewer channels than the ratio (or threshold) asked for, saying
+ * what was reached and why; undefined when it removes them all.
+ */
+export function describeShortfall(plan: PrunePlan): string | undefined {
+  if (plan.shortfall === undefined) return undefined;
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const requested =
+    plan.ratio !== null ? `${+(plan.ratio * 100).toFixed(4)}%` : `${plan.requestedChannels} channels (threshold ${plan.threshold})`;
+  const keptWhole = (plan.keptWhole ?? []).reduce((a, k) => a + k.channels, 0);
+  const walls = keptWhole > 0 ? `; ${keptWhole} channels behind walls are kept whole and not counted` : '';
+  return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), not the requested ${requested} (${plan.shortfall.join('; ')}${walls})`;
+}
+
 export function describeFolds(summary: ApplyResult['summary'], unfolded: UnfoldedConstant[]): string[] {
   const lines: string[] = [];
   if (summary.foldedChannels > 0) {

@@ -4,6 +4,7 @@
  * under `outDir`, written only after the stage succeeded (atomically), so a failed or diverged run
  * leaves no half model.
  */
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
@@ -12,7 +13,8 @@ import { writeModel } from '../model/io.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { writeFileAtomic } from '../io/files.js';
 import type { SweepPoint } from '../report/html/data.js';
-import { writeRunHtmlReport } from '../report/html/index.js';
+import { checkOutPath } from '../io/out-path.js';
+import { RUN_REPORT_FILE, writeRunHtmlReport } from '../report/html/index.js';
 import { human, type Report } from '../report/render.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
@@ -113,12 +115,40 @@ function allFolders(folders: RunFolders): string[] {
   ];
 }
 
+/** Everything a run writes into its folder; a folder holding only these (and staging copies of them) is a re-run's to reuse. */
+const RUN_ENTRIES: readonly string[] = ['input', 'pretrained', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json', RUN_REPORT_FILE];
+/** Later passes of a multi-pass run write pass-<k>/. */
+const PASS_FOLDER = /^pass-\d+$/;
+const STAGING_NAME = /^\.(.+)\.slim-(tmp|old)-/;
+
+/**
+ * The run folder follows the rule of every other output: it may be new, or hold only a previous
+ * run's output (each model folder is then checked by checkOutputs); anything else needs --overwrite.
+ */
+async function checkRunOutDir(outDir: string, write: WriteOptions): Promise<void> {
+  await checkOutPath(outDir, 'folder');
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return; // missing: created by the first write
+  }
+  const isRunEntry = (name: string) => RUN_ENTRIES.includes(name) || PASS_FOLDER.test(name);
+  const foreign = names.find((name) => !isRunEntry(name) && !isRunEntry(STAGING_NAME.exec(name)?.[1] ?? ''));
+  if (foreign !== undefined && !write.overwrite) {
+    throw new InputError(
+      `${outDir}: folder holds files other than a slim run's output (e.g. ${foreign}); --overwrite writes into it anyway`,
+    );
+  }
+}
+
 export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
   if (config.prune.ratio === undefined && config.prune.threshold === undefined && config.prune.maxAccuracyDrop === undefined) {
     throw new InputError('config: prune: give prune.ratio, prune.threshold or prune.maxAccuracyDrop (or --ratio / --max-drop)');
   }
   const started = Date.now();
   const folders = runFolders(config, outDir);
+  await checkRunOutDir(outDir, write);
   await checkOutputs(allFolders(folders), write, inputModelPath(config));
   const { backend, data, model, trained } = await loadTrainingInputs(config, out);
   const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };

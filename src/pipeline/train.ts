@@ -49,6 +49,16 @@ export async function testAccuracy(model: tf.LayersModel, data: PreparedData, ba
   return (await evaluateSource(model, data.test, { batchSize: evalBatchAfterTraining(batchSize), preprocess: data.preprocess })).accuracy;
 }
 
+/** One line when a numeric replicas setting could not be used as given: what was used and why. */
+export function describeReplicaClamp(requested: number | 'auto', used: number, backend: string, cores: number): string | undefined {
+  if (requested === 'auto' || requested <= used) return undefined;
+  const why =
+    used === 1 && !['wasm', 'cpu'].includes(backend)
+      ? `backend ${backend} already uses every core`
+      : `capped at the ${cores} core(s) of this machine`;
+  return `replicas: ${requested} requested, ${used} used (${why})`;
+}
+
 /** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
 export async function runTrainingStage(
   model: tf.LayersModel,
@@ -76,7 +86,9 @@ export async function runTrainingStage(
       (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
       (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
   );
-  if (requestedReplicas !== 1 && replicas === 1) {
+  const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
+  if (clamped !== undefined) out.info(clamped);
+  else if (requestedReplicas !== 1 && replicas === 1) {
     out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
   }
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
@@ -97,7 +109,8 @@ export async function runTrainingStage(
       onEpoch: (r) => {
         bar.stop();
         const gammaByTrainable = gammaWatch.record();
-        lines.push(JSON.stringify({ stage: label, ...r, gammaByTrainable }));
+        // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
+        lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1, gammaByTrainable }));
         out.info(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +

@@ -69,7 +69,13 @@ export interface PrunePlan {
   ratio: number | null;
   importance: ImportanceAggregate;
   candidateChannels: number;
+  /** Channels the ratio or threshold alone selects, before floors and rounding add some back. */
+  requestedChannels: number;
   prunedChannels: number;
+  /** prunedChannels / candidateChannels (0 without candidates). */
+  achievedRatio: number;
+  /** Why fewer channels than requested are removed (min-channels floor, round-to); absent when all are. */
+  shortfall?: string[];
   groups: PlanGroup[];
   walls: PlanWall[];
   /** Groups produced by a prunable layer that cannot be pruned (touch a wall, the model output, no BN γ…). */
@@ -168,12 +174,21 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     scores.forEach((s, g) => s.forEach((v, c) => v < threshold && prunedSets[g].add(c)));
   }
 
+  const addedBack = { floorGroups: 0, floorChannels: 0, roundGroups: 0, roundChannels: 0 };
   const groups: PlanGroup[] = candidates.map((g, i) => {
     const s = scores[i];
     const keep = new Set<number>();
     for (let c = 0; c < g.channels; c++) if (!prunedSets[i].has(c)) keep.add(c);
-    const floor = Math.min(g.channels, opts.minChannels);
-    const target = Math.min(g.channels, Math.ceil(Math.max(keep.size, floor) / opts.roundTo) * opts.roundTo);
+    const floored = Math.max(keep.size, Math.min(g.channels, opts.minChannels));
+    const target = Math.min(g.channels, Math.ceil(floored / opts.roundTo) * opts.roundTo);
+    if (floored > keep.size) {
+      addedBack.floorGroups++;
+      addedBack.floorChannels += floored - keep.size;
+    }
+    if (target > floored) {
+      addedBack.roundGroups++;
+      addedBack.roundChannels += target - floored;
+    }
     // Add back the most important pruned channels (ties: lower index first).
     const back = [...prunedSets[i]].sort((a, b) => s[b] - s[a] || a - b);
     for (const c of back) {
@@ -193,17 +208,41 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     return planGroup;
   });
 
+  const candidateChannels = groups.reduce((a, g) => a + g.channels, 0);
+  const prunedChannels = groups.reduce((a, g) => a + g.pruned, 0);
+  const shortfall = shortfallReasons(addedBack, opts);
   return {
     version: 1,
     threshold,
     ratio: opts.ratio,
     importance: opts.importance,
-    candidateChannels: groups.reduce((a, g) => a + g.channels, 0),
-    prunedChannels: groups.reduce((a, g) => a + g.pruned, 0),
+    candidateChannels,
+    requestedChannels: prunedSets.reduce((a, set) => a + set.size, 0),
+    prunedChannels,
+    achievedRatio: candidateChannels === 0 ? 0 : prunedChannels / candidateChannels,
+    ...(shortfall.length > 0 ? { shortfall } : {}),
     groups,
     walls: analysis.walls.map((w) => ({ ...w })),
     keptWhole: analysis.groups
       .filter((g) => g.blocked !== null && g.producers.length > 0)
       .map((g) => ({ id: g.id, layers: g.layers, channels: g.channels, reason: g.blocked! })),
   };
+}
+
+/** What the floor and the rounding added back, in words (empty when they added nothing). */
+function shortfallReasons(
+  added: { floorGroups: number; floorChannels: number; roundGroups: number; roundChannels: number },
+  opts: ResolvedOptions,
+): string[] {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const reasons: string[] = [];
+  if (added.floorChannels > 0) {
+    reasons.push(
+      `min-channels ${opts.minChannels} keeps ${plural(added.floorGroups, 'group')} at their floor (+${plural(added.floorChannels, 'channel')})`,
+    );
+  }
+  if (added.roundChannels > 0) {
+    reasons.push(`round-to ${opts.roundTo} keeps ${plural(added.roundChannels, 'more channel')} in ${plural(added.roundGroups, 'group')}`);
+  }
+  return reasons;
 }

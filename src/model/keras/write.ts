@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { zipSync } from 'fflate';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
+import { createParents, stagingPath } from '../../io/out-path.js';
 import { toLayersModel } from '../convert.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight } from '../topology.js';
 import { toKeras3Config, type OutputShapeOf } from './config.js';
@@ -156,8 +156,8 @@ export async function writeKerasFile(
   if (existing?.isDirectory()) throw new InputError(`${outFile}: is a folder; --format ${format} writes one file`);
   if (existing !== undefined && options.overwrite !== true) throw new InputError(`${outFile}: exists; --overwrite replaces it`);
   const bytes = await encodeKerasFile(artifacts, format);
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.slim-tmp-${randomUUID()}`);
+  await createParents(target);
+  const temp = stagingPath(target, 'tmp');
   try {
     const handle = await fs.open(temp, 'wx');
     try {

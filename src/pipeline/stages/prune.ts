@@ -9,7 +9,7 @@ import type { ModelArtifacts } from '../../model/topology.js';
 import type { PruneConfig } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
 import { buildReport, human, type Report } from '../../report/render.js';
-import { describeFolds, describePlan, pruneModel, type PruneOutcome } from '../prune.js';
+import { describeFolds, describePlan, describeShortfall, pruneModel, type PruneOutcome } from '../prune.js';
 import { wallsOf } from '../report.js';
 import { checkStockLoadable } from '../verify.js';
 import type { Destination } from './common.js';
@@ -28,6 +28,8 @@ export async function pruneStage(
   const outcome = pruneModel(artifacts, prune);
   for (const line of describePlan(outcome.plan)) out.info(line);
   for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
+  const shortfall = describeShortfall(outcome.plan);
+  if (shortfall !== undefined) out.info(shortfall);
   if (dest === undefined) return outcome;
   await checkStockLoadable(outcome.artifacts, dest.dir);
   const written = await writeModel(dest.dir, outcome.artifacts, {

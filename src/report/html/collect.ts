@@ -97,6 +97,9 @@ export async function readEpochLog(file: string, fallbackStage: string): Promise
     if (typeof record.stage === 'string') stage ??= record.stage;
     epochs.push(record);
   }
+  // Logs number epochs from 1 (like stderr); logs written by slim before that start at 0. EpochRecord counts from 0.
+  const base = epochs[0]?.epoch === 0 ? 0 : 1;
+  for (const record of epochs) record.epoch -= base;
   return { stage: stage ?? fallbackStage, epochs };
 }
 

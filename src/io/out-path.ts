@@ -1,0 +1,186 @@
+/**
+ * Output paths: checked before any work, created without recursive mkdir, and cleaned of what a
+ * killed writer left behind.
+ *
+ * Every writer stages its output in `.NAME.slim-tmp-<owner>-<random>` beside the target and moves
+ * an old target aside to `.NAME.slim-old-<owner>-<random>` while it renames the new one into place.
+ * `<owner>` names the writing process (host, pid, start time), so a later run can tell a dead
+ * writer's leftovers from a live one's and remove or restore them safely.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+
+/** Missing folders slim creates above an output at most; more is almost certainly a typo. */
+const MAX_MISSING_LEVELS = 32;
+/** Longest file name most filesystems take (ext4, xfs, btrfs, APFS, NTFS). */
+const NAME_MAX = 255;
+/** Characters a temp or aside name adds to the target's own name. */
+const STAGING_OVERHEAD = '..slim-tmp-'.length + 8 + 1 + 10 + 1 + 12 + 1 + 12;
+/** Real paths no output may land in: kernel views, where recursive mkdir loops and writes mean something else. */
+const FORBIDDEN_ROOTS = ['/proc', '/sys'];
+
+export type OutKind = 'folder' | 'file';
+
+/** Start of a process in clock ticks since boot (Linux), or undefined where that cannot be read. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const HOST = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+const OWNER = `${HOST}-${process.pid}-${processStart(process.pid) ?? '0'}`;
+const OWNER_PATTERN = /^([0-9a-f]{8})-(\d+)-(\d+)-/;
+
+/** The name of a new staging entry (`kind` tmp or old) for `target`, owned by this process. */
+export function stagingPath(target: string, kind: 'tmp' | 'old'): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.slim-${kind}-${OWNER}-${randomBytes(6).toString('hex')}`);
+}
+
+/** True unless the owner named in a staging entry is known to be gone (other hosts and old names count as alive). */
+function ownerAlive(owner: string): boolean {
+  const match = OWNER_PATTERN.exec(owner);
+  if (match === null || match[1] !== HOST) return true;
+  const pid = Number(match[2]);
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // The pid is in use: it is the writer unless its start time shows a newer process took the pid.
+  const start = processStart(pid);
+  return match[3] === '0' || start === undefined || start === match[3];
+}
+
+/**
+ * Finishes what dead writers left beside `target`: their temp entries are removed; an aside copy is
+ * renamed back when the target is missing (the kill fell between the two renames) and removed when
+ * the target exists (the new one made it). Entries of live processes are left alone.
+ */
+export async function recoverStaging(target: string): Promise<void> {
+  const parent = path.dirname(target);
+  const prefix = (kind: string) => `.${path.basename(target)}.slim-${kind}-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(parent);
+  } catch {
+    return; // no parent yet: nothing to recover
+  }
+  const dead = (name: string, kind: string) => name.startsWith(prefix(kind)) && !ownerAlive(name.slice(prefix(kind).length));
+  for (const name of names.filter((n) => dead(n, 'tmp'))) await fs.rm(path.join(parent, name), { recursive: true, force: true });
+  const asides = names.filter((n) => dead(n, 'old'));
+  for (const name of asides) {
+    const aside = path.join(parent, name);
+    if (await lstatOrUndefined(target)) await fs.rm(aside, { recursive: true, force: true });
+    else await fs.rename(aside, target);
+  }
+}
+
+async function lstatOrUndefined(p: string) {
+  return fs.lstat(p).catch(() => undefined);
+}
+
+function isInside(child: string, ancestor: string): boolean {
+  const relative = path.relative(ancestor, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/** The real path `p` would have: the nearest existing ancestor resolved, plus the missing rest. */
+async function realTarget(p: string): Promise<{ real: string; existing: string; missing: number }> {
+  let existing = p;
+  const rest: string[] = [];
+  while ((await lstatOrUndefined(existing)) === undefined && path.dirname(existing) !== existing) {
+    rest.unshift(path.basename(existing));
+    existing = path.dirname(existing);
+  }
+  return { real: path.join(await fs.realpath(existing), ...rest), existing, missing: rest.length };
+}
+
+/**
+ * Checks that `out` can be written as a `kind` before any work: refuses "", the current folder and
+ * its ancestors, /proc and /sys (real path), a path through a file, a dangling symlink, a name too
+ * long for its staging copies, and a parent that cannot be created or written. Then removes or
+ * restores dead writers' staging entries beside it. Throws InputError naming `out`.
+ */
+export async function checkOutPath(out: string, kind: OutKind): Promise<void> {
+  if (out.trim() === '') throw new InputError('--out: is empty; give a folder or file to write');
+  const target = path.resolve(out);
+  for (const part of target.split(path.sep)) {
+    if (part.length + STAGING_OVERHEAD > NAME_MAX) {
+      throw new InputError(
+        `${out}: the name "${part.slice(0, 20)}…" is too long (${part.length} characters; at most ${NAME_MAX - STAGING_OVERHEAD})`,
+      );
+    }
+  }
+  await refuseBrokenComponents(out, target);
+  const { real, existing, missing } = await realTarget(target);
+  const forbidden = FORBIDDEN_ROOTS.find((root) => isInside(real, root));
+  if (forbidden !== undefined) throw new InputError(`${out}: is under ${forbidden} (a kernel view, not a place for files)`);
+  if (isInside(await fs.realpath(process.cwd()), real)) {
+    throw new InputError(`${out}: is the current folder or contains it; give a folder of its own`);
+  }
+  if (missing > MAX_MISSING_LEVELS)
+    throw new InputError(`${out}: ${missing} folders would have to be created (at most ${MAX_MISSING_LEVELS})`);
+  const stats = await lstatOrUndefined(target);
+  if (stats !== undefined && kind === 'folder' && !(await fs.stat(target)).isDirectory())
+    throw new InputError(`${out}: exists and is not a folder`);
+  if (stats !== undefined && kind === 'file' && !(await fs.stat(target)).isFile())
+    throw new InputError(`${out}: exists and is not a regular file`);
+  // The folder that will hold the staging entries must take new entries.
+  const writableDir = missing === 0 ? path.dirname(target) : existing;
+  try {
+    await fs.access(writableDir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (error) {
+    throw new InputError(`${out}: cannot write in ${writableDir} (${(error as NodeJS.ErrnoException).code ?? 'not writable'})`);
+  }
+  await recoverStaging(target);
+}
+
+/** Walks `target` from the root: every existing component before the last must be a folder, and no component a dangling symlink. */
+async function refuseBrokenComponents(out: string, target: string): Promise<void> {
+  const parts = target.split(path.sep).filter((part) => part !== '');
+  let current = path.parse(target).root;
+  for (const [index, part] of parts.entries()) {
+    current = path.join(current, part);
+    const link = await lstatOrUndefined(current);
+    if (link === undefined) return; // the rest is missing and will be created
+    const stats = await fs.stat(current).catch(() => undefined);
+    if (stats === undefined) throw new InputError(`${out}: ${current} is a symlink to nothing (dangling)`);
+    if (index < parts.length - 1 && !stats.isDirectory()) throw new InputError(`${out}: goes through ${current}, which is not a folder`);
+  }
+}
+
+/**
+ * Creates the missing folders above `target`, one level at a time (Node's recursive mkdir can loop
+ * forever on procfs), at most MAX_MISSING_LEVELS of them. Folders get the umask's permissions.
+ */
+export async function createParents(target: string): Promise<void> {
+  const missing: string[] = [];
+  let dir = path.dirname(path.resolve(target));
+  while ((await lstatOrUndefined(dir)) === undefined) {
+    if (missing.length >= MAX_MISSING_LEVELS || path.dirname(dir) === dir) {
+      throw new InputError(`${target}: cannot create its parent folders (more than ${MAX_MISSING_LEVELS} missing)`);
+    }
+    missing.unshift(dir);
+    dir = path.dirname(dir);
+  }
+  for (const folder of missing) {
+    try {
+      await fs.mkdir(folder);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new InputError(`${folder}: cannot create folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
+          cause: error,
+        });
+      }
+    }
+  }
+}
