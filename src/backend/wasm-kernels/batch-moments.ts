@@ -18,7 +18,7 @@ export type BatchMomentsInputs = Pick<tf.NamedTensorInfoMap, 'x'>;
 function batchMoments(args: { inputs: BatchMomentsInputs; backend: BackendWasm }): tf.TensorInfo[] {
   const { backend } = args;
   const { x } = float32Inputs(BATCH_MOMENTS_KERNEL, args.inputs, 'x');
-  const channels = x.shape[x.shape.length - 1]!;
+  const channels = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
   const meanInfo = backend.makeOutput([channels], 'float32');
   const varianceInfo = backend.makeOutput([channels], 'float32');
@@ -32,11 +32,11 @@ function batchMoments(args: { inputs: BatchMomentsInputs; backend: BackendWasm }
   for (let firstRow = 0; firstRow < rows; firstRow += BN_ROW_BLOCK) {
     const end = Math.min(rows, firstRow + BN_ROW_BLOCK) * channels;
     for (let c = 0; c < channels; c++) {
-      const k = shift[c]!;
+      const k = shift[c];
       let s = 0;
       let q = 0;
       for (let i = firstRow * channels + c; i < end; i += channels) {
-        const d = values[i]! - k;
+        const d = values[i] - k;
         s += d;
         q += d * d;
       }
@@ -47,9 +47,9 @@ function batchMoments(args: { inputs: BatchMomentsInputs; backend: BackendWasm }
   const meanOut = heapF32(backend, meanInfo);
   const varianceOut = heapF32(backend, varianceInfo);
   for (let c = 0; c < channels; c++) {
-    const meanShifted = sums[c]! / rows;
-    meanOut[c] = shift[c]! + meanShifted;
-    varianceOut[c] = Math.max(0, squares[c]! / rows - meanShifted * meanShifted);
+    const meanShifted = sums[c] / rows;
+    meanOut[c] = shift[c] + meanShifted;
+    varianceOut[c] = Math.max(0, squares[c] / rows - meanShifted * meanShifted);
   }
   return [meanInfo, varianceInfo];
 }

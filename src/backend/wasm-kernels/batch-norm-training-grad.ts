@@ -21,7 +21,7 @@ function batchNormTrainingGrad(args: {
   const { backend } = args;
   const inputs = batchNormGradOperands(args, BN_TRAINING_GRAD_KERNEL);
   const { x, varianceEpsilon } = inputs;
-  const channels = x.shape[x.shape.length - 1]!;
+  const channels = x.shape[x.shape.length - 1];
   const size = tf.util.sizeFromShape(x.shape);
   const rows = size / channels;
 
@@ -37,13 +37,13 @@ function batchNormTrainingGrad(args: {
   for (let firstRow = 0; firstRow < rows; firstRow += BN_ROW_BLOCK) {
     const end = Math.min(rows, firstRow + BN_ROW_BLOCK) * channels;
     for (let c = 0; c < channels; c++) {
-      const m = meanv[c]!;
+      const m = meanv[c];
       let s1 = 0;
       let s2 = 0;
       for (let i = firstRow * channels + c; i < end; i += channels) {
-        const g = dyv[i]!;
+        const g = dyv[i];
         s1 += g;
-        s2 += g * (xv[i]! - m);
+        s2 += g * (xv[i] - m);
       }
       sumDy[c] += s1;
       sumDyCentered[c] += s2;
@@ -55,22 +55,22 @@ function batchNormTrainingGrad(args: {
   const offset = new Float64Array(channels);
   const rsqrt = new Float64Array(channels);
   for (let c = 0; c < channels; c++) {
-    const r = 1 / Math.sqrt(varv[c]! + varianceEpsilon);
+    const r = 1 / Math.sqrt(varv[c] + varianceEpsilon);
     rsqrt[c] = r;
-    const gain = r * (scalev ? scalev[c]! : 1);
+    const gain = r * (scalev ? scalev[c] : 1);
     a[c] = gain;
-    b[c] = (-gain * r * r * sumDyCentered[c]!) / rows;
-    offset[c] = (-gain * sumDy[c]!) / rows + (gain * r * r * sumDyCentered[c]! * meanv[c]!) / rows;
+    b[c] = (-gain * r * r * sumDyCentered[c]) / rows;
+    offset[c] = (-gain * sumDy[c]) / rows + (gain * r * r * sumDyCentered[c] * meanv[c]) / rows;
   }
   // Written as a·dy + b·x + offset (−b·mean folded into offset). In memory order: this pass only
   // reads the per-channel arrays, so the contiguous walk beats the blocked per-channel one.
   for (let row = 0, i = 0; row < rows; row++) {
-    for (let c = 0; c < channels; c++, i++) dx[i] = a[c]! * dyv[i]! + b[c]! * xv[i]! + offset[c]!;
+    for (let c = 0; c < channels; c++, i++) dx[i] = a[c] * dyv[i] + b[c] * xv[i] + offset[c];
   }
   const dScale = heapF32(backend, dScaleInfo);
   const dOffset = heapF32(backend, dOffsetInfo);
   for (let c = 0; c < channels; c++) {
-    dScale[c] = rsqrt[c]! * sumDyCentered[c]!;
+    dScale[c] = rsqrt[c] * sumDyCentered[c];
     dOffset[c] = sumDy[c]!;
   }
   return [dxInfo, dScaleInfo, dOffsetInfo];

@@ -20,8 +20,8 @@ function clipByValueGrad(args: { inputs: ClipByValueGradInputs; backend: Backend
   const xv = heapF32(backend, x);
   const dyv = heapF32(backend, dy);
   for (let i = 0; i < dx.length; i++) {
-    const value = xv[i]!;
-    dx[i] = value >= clipValueMin && value <= clipValueMax ? dyv[i]! : 0;
+    const value = xv[i];
+    dx[i] = value >= clipValueMin && value <= clipValueMax ? dyv[i] : 0;
   }
   return out;
 }

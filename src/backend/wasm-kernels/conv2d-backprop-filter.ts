@@ -122,7 +122,7 @@ function conv2DBackpropFilter(args: {
       const count = Math.min(imagesPerChunk, batchSize - first);
       const product = gatherAndMultiply(backend, xGridT, dy, info, grid, path, first, count);
       const partial = heapF32(backend, product);
-      for (let i = 0; i < sum.length; i++) sum[i] += partial[i]!;
+      for (let i = 0; i < sum.length; i++) sum[i] += partial[i];
       disposeInfo(backend, product);
     }
   } finally {

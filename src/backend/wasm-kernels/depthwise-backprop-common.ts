@@ -18,7 +18,14 @@ export type DepthwiseBackpropAttrs = Omit<tf.DepthwiseConv2dNativeBackpropFilter
 
 export function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: DepthwiseBackpropAttrs): Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
-    inShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast',
+    inShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+    'channelsLast',
   );
 }
 
@@ -26,7 +33,14 @@ export function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: Depth
  * Per output coordinate o, the taps whose input o·stride + k·dilation − pad lies inside:
  * [first[o], end[o]). Precomputed once per call, so the hot loops test nothing per element.
  */
-export function tapRanges(outSize: number, stride: number, dilation: number, pad: number, taps: number, inSize: number): { first: Int32Array; end: Int32Array } {
+export function tapRanges(
+  outSize: number,
+  stride: number,
+  dilation: number,
+  pad: number,
+  taps: number,
+  inSize: number,
+): { first: Int32Array; end: Int32Array } {
   const first = new Int32Array(outSize);
   const end = new Int32Array(outSize);
   for (let o = 0; o < outSize; o++) {
@@ -40,4 +54,3 @@ export function tapRanges(outSize: number, stride: number, dilation: number, pad
   }
   return { first, end };
 }
-

@@ -32,11 +32,11 @@ function depthwiseBackpropFilter(args: {
   const columnTaps = tapRanges(outWidth, strideWidth, dilationWidth, left, filterWidth, inWidth);
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
-      const khFirst = rowTaps.first[oy]!;
-      const khEnd = rowTaps.end[oy]!;
+      const khFirst = rowTaps.first[oy];
+      const khEnd = rowTaps.end[oy];
       for (let ox = 0; ox < outWidth; ox++) {
-        const kwFirst = columnTaps.first[ox]!;
-        const kwEnd = columnTaps.end[ox]!;
+        const kwFirst = columnTaps.first[ox];
+        const kwEnd = columnTaps.end[ox];
         const dyOffset = ((b * outHeight + oy) * outWidth + ox) * outChannels;
         for (let kh = khFirst; kh < khEnd; kh++) {
           const iy = oy * strideHeight + kh * dilationHeight - top;
@@ -45,12 +45,12 @@ function depthwiseBackpropFilter(args: {
             const xOffset = ((b * inHeight + iy) * inWidth + ix) * channels;
             const wOffset = (kh * filterWidth + kw) * outChannels;
             if (multiplier === 1) {
-              for (let c = 0; c < channels; c++) dw[wOffset + c] += xv[xOffset + c]! * dyv[dyOffset + c]!;
+              for (let c = 0; c < channels; c++) dw[wOffset + c] += xv[xOffset + c] * dyv[dyOffset + c];
             } else {
               for (let c = 0; c < channels; c++) {
-                const xValue = xv[xOffset + c]!;
+                const xValue = xv[xOffset + c];
                 const base = c * multiplier;
-                for (let m = 0; m < multiplier; m++) dw[wOffset + base + m] += xValue * dyv[dyOffset + base + m]!;
+                for (let m = 0; m < multiplier; m++) dw[wOffset + base + m] += xValue * dyv[dyOffset + base + m];
               }
             }
           }

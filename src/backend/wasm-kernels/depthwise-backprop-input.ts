@@ -29,7 +29,11 @@ function depthwiseConv(
 ): tf.TensorInfo {
   const kernel = tf.getKernel('DepthwiseConv2dNative', 'wasm');
   if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no DepthwiseConv2dNative kernel');
-  return kernel.kernelFunc({ inputs: { x, filter }, backend, attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' } }) as tf.TensorInfo;
+  return kernel.kernelFunc({
+    inputs: { x, filter },
+    backend,
+    attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' },
+  }) as tf.TensorInfo;
 }
 
 /** Multiplier 1: dx = depthwise(dy', rotated W) on XNNPACK (see the file comment). */
@@ -41,7 +45,12 @@ function depthwiseInputViaConv(backend: BackendWasm, dy: tf.TensorInfo, filter: 
   const pad = fullPadding(info);
   try {
     if (info.strideHeight === 1 && info.strideWidth === 1 && Math.min(pad.top, pad.bottom, pad.left, pad.right) >= 0) {
-      return depthwiseConv(backend, dy, rotated, dilations, [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]);
+      return depthwiseConv(backend, dy, rotated, dilations, [
+        [0, 0],
+        [pad.top, pad.bottom],
+        [pad.left, pad.right],
+        [0, 0],
+      ]);
     }
     const paddedHeight = info.inHeight + (filterHeight - 1) * info.dilationHeight;
     const paddedWidth = info.inWidth + (filterWidth - 1) * info.dilationWidth;
@@ -86,11 +95,11 @@ function depthwiseBackpropInput(args: {
   const columnTaps = tapRanges(outWidth, strideWidth, dilationWidth, left, filterWidth, inWidth);
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
-      const khFirst = rowTaps.first[oy]!;
-      const khEnd = rowTaps.end[oy]!;
+      const khFirst = rowTaps.first[oy];
+      const khEnd = rowTaps.end[oy];
       for (let ox = 0; ox < outWidth; ox++) {
-        const kwFirst = columnTaps.first[ox]!;
-        const kwEnd = columnTaps.end[ox]!;
+        const kwFirst = columnTaps.first[ox];
+        const kwEnd = columnTaps.end[ox];
         const dyOffset = ((b * outHeight + oy) * outWidth + ox) * outChannels;
         for (let kh = khFirst; kh < khEnd; kh++) {
           const iy = oy * strideHeight + kh * dilationHeight - top;
@@ -101,7 +110,7 @@ function depthwiseBackpropInput(args: {
             for (let c = 0; c < channels; c++) {
               const base = c * multiplier;
               let sum = 0;
-              for (let m = 0; m < multiplier; m++) sum += dyv[dyOffset + base + m]! * wv[wOffset + base + m]!;
+              for (let m = 0; m < multiplier; m++) sum += dyv[dyOffset + base + m] * wv[wOffset + base + m];
               dx[xOffset + c] += sum;
             }
           }

@@ -25,7 +25,9 @@ function kernelApplies(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, scale
     tf.getBackend() === 'wasm' &&
     tf.getKernel(FUSED_BN_GRAD_KERNEL, 'wasm') !== undefined &&
     x.dtype === 'float32' &&
-    perChannel(mean) && perChannel(variance) && perChannel(scale)
+    perChannel(mean) &&
+    perChannel(variance) &&
+    perChannel(scale)
   );
 }
 
@@ -37,12 +39,10 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): G
     // One kernel run serves every input's gradient. Run now, not inside the closures: the
     // tape calls each closure in its own tidy, which would dispose the shared results. The
     // ones the tape does not consume are disposed by the tidy around the whole backward pass.
-    const results = tf.engine().runKernel(
-      FUSED_BN_GRAD_KERNEL,
-      scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance },
-      { varianceEpsilon },
-    ) as tf.Tensor[];
-    const get = (index: number) => (): tf.Tensor => results[index]!;
+    const results = tf.engine().runKernel(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
+      varianceEpsilon,
+    }) as tf.Tensor[];
+    const get = (index: number) => (): tf.Tensor => results[index];
     return { x: get(0), mean: get(1), variance: get(2), scale: get(3), offset: get(4) };
   }
 

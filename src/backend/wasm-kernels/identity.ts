@@ -16,4 +16,8 @@ function identity(args: { inputs: tf.IdentityInputs; backend: BackendWasm }): tf
   return shareData(args.backend, x);
 }
 
-export const identityConfig: tf.KernelConfig = { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identity as unknown as tf.KernelFunc };
+export const identityConfig: tf.KernelConfig = {
+  kernelName: 'Identity',
+  backendName: 'wasm',
+  kernelFunc: identity as unknown as tf.KernelFunc,
+};

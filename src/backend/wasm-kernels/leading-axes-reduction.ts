@@ -23,7 +23,7 @@ export function leadingAxesReduction(
   if (x.dtype !== 'float32' || rank < 2) return undefined;
   const axes = normalisedAxes(axis, rank);
   if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return undefined;
-  const channels = x.shape[rank - 1]!;
+  const channels = x.shape[rank - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
   if (channels === 0 || rows === 0) return undefined;
   const outShape = keepDims ? [...x.shape.slice(0, -1).map(() => 1), channels] : [channels];
@@ -37,12 +37,12 @@ export function leadingAxesReduction(
     const end = Math.min(rows, firstRow + block) * channels;
     for (let c = 0; c < channels; c++) {
       let s = 0;
-      for (let i = firstRow * channels + c; i < end; i += channels) s += values[i]!;
+      for (let i = firstRow * channels + c; i < end; i += channels) s += values[i];
       totals[c] += s;
     }
   }
   const result = heapF32(backend, out);
   const scale = kernelName === 'Mean' ? 1 / rows : 1;
-  for (let c = 0; c < channels; c++) result[c] = totals[c]! * scale;
+  for (let c = 0; c < channels; c++) result[c] = totals[c] * scale;
   return out;
 }

@@ -15,7 +15,12 @@ function maxPoolGrad(args: { inputs: tf.MaxPoolGradInputs; backend: BackendWasm;
   // 'output' (the forward result) is not needed: the arg-max is found again from 'input'.
   const { dy, input } = float32Inputs(KERNEL, args.inputs, 'dy', 'input');
   const computed = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const info = withOutputSizeOf(dy, computed);
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth } = info;
@@ -47,8 +52,8 @@ function maxPoolGrad(args: { inputs: tf.MaxPoolGradInputs; backend: BackendWasm;
           for (let ix = columnStart; ix < columnEnd; ix += dilationWidth) {
             const base = ((b * inHeight + iy) * inWidth + ix) * channels;
             for (let c = 0; c < channels; c++) {
-              const value = x[base + c]!;
-              if (value > best[c]!) {
+              const value = x[base + c];
+              if (value > best[c]) {
                 best[c] = value;
                 bestAt[c] = base + c;
               }
@@ -57,8 +62,8 @@ function maxPoolGrad(args: { inputs: tf.MaxPoolGradInputs; backend: BackendWasm;
         }
         const dyBase = ((b * outHeight + oy) * outWidth + ox) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = bestAt[c]!;
-          if (at >= 0) dx[at] += dyv[dyBase + c]!;
+          const at = bestAt[c];
+          if (at >= 0) dx[at] += dyv[dyBase + c];
         }
       }
     }
