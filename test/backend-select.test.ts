@@ -13,7 +13,7 @@ import {
   selectBackend,
 } from '../src/backend/index.js';
 import { fakeImporter, removeFakeNodeBackend } from './helpers/backend-fakes.js';
-import { fusedBatchNormGradConfig } from '../src/backend/wasm-kernels/batch-norm-grad.js';
+import { fusedBatchNormGradConfig } from '../src/backend/wasm-kernels/fused-batch-norm-gradient.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
 

@@ -6,11 +6,12 @@
  * forward is one moments computation plus one FusedBatchNorm, and the backward is the closed-form
  * BN gradient with batch statistics (one tape node), so x is read ~3 times forward and ~2 times
  * backward. On wasm both the moments and the gradient are single slim kernels
- * (src/backend/wasm-kernels/batch-norm-training.ts); on any other backend the same maths runs
+ * (src/backend/wasm-kernels/batch-moments.ts, batch-norm-training-grad.ts); on any other backend the same maths runs
  * with stock ops.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_MOMENTS_KERNEL, BN_TRAINING_GRAD_KERNEL } from '../backend/wasm-kernels/batch-norm-training.js';
+import { BATCH_MOMENTS_KERNEL } from '../backend/wasm-kernels/batch-moments.js';
+import { BN_TRAINING_GRAD_KERNEL } from '../backend/wasm-kernels/batch-norm-training-grad.js';
 
 export interface BatchNormTrainingResult {
   /** (x − mean)/√(variance + ε)·γ + β, same shape as x. */

@@ -41,26 +41,40 @@ export function convGradientInfo(
   return withOutputSizeOf(dy, computed);
 }
 
-/** The attrs tfjs passes to every conv gradient kernel (NHWC; slim refuses NCHW). */
-export interface ConvGradientAttrs {
-  strides: [number, number] | number;
-  pad: PadArg;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: RoundingMode;
-  /** Not part of tfjs's conv2d gradient attrs today (core refuses dilated conv gradients); honoured if present. */
+/**
+ * The attrs tfjs passes to both conv gradient kernels (NHWC; slim refuses NCHW), plus dilations:
+ * not part of tfjs's conv2d gradient attrs today (core refuses dilated conv gradients); honoured if present.
+ */
+export type ConvGradientAttrs = Pick<tf.Conv2DBackpropFilterAttrs, 'strides' | 'pad' | 'dataFormat' | 'dimRoundingMode'> & {
   dilations?: [number, number] | number;
-}
+};
 
 /** Upper bound (in float32 elements) of one im2col buffer; larger jobs are split by image. */
 export const MAX_GATHER_ELEMENTS = 1 << 23; // 32 MiB of float32
 
-/** The wasm backend as the kernel receives it (tfjs types the argument loosely). */
-export function asWasmBackend(backend: unknown, kernelName: string): BackendWasm {
-  const candidate = backend as Partial<BackendWasm> | null;
-  if (candidate == null || typeof candidate.typedArrayFromHeap !== 'function' || typeof candidate.makeOutput !== 'function') {
-    throw new Error(`slim wasm kernel ${kernelName}: called with a backend that is not tfjs-backend-wasm`);
+/**
+ * The named inputs, checked present and float32. tfjs-core types every named input as possibly
+ * undefined (NamedTensorInfoMap); the engine passes what the op gave.
+ */
+export function float32Inputs<Name extends string>(
+  kernelName: string,
+  inputs: { [name in Name]?: tf.TensorInfo | undefined },
+  ...names: Name[]
+): Record<Name, tf.TensorInfo> {
+  const present = {} as Record<Name, tf.TensorInfo>;
+  for (const name of names) {
+    const info = inputs[name];
+    if (info === undefined) throw new Error(`slim wasm kernel ${kernelName}: missing input '${name}'`);
+    present[name] = info;
   }
-  return candidate as BackendWasm;
+  requireFloat32(kernelName, ...Object.values<tf.TensorInfo>(present));
+  return present;
+}
+
+/** A new TensorInfo sharing x's data (tensors are immutable), reference-counted as the cpu backend does. */
+export function shareData(backend: BackendWasm, x: tf.TensorInfo): tf.TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /** Current float32 view of a tensor's data on the wasm heap (valid until the next allocation). */

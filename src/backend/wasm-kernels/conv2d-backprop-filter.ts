@@ -24,21 +24,15 @@ import {
   type BackendWasm,
   type Conv2DInfo,
   MAX_GATHER_ELEMENTS,
-  asWasmBackend,
-  type ConvGradientAttrs,
   convGradientInfo,
   disposeInfo,
+  float32Inputs,
   heapF32,
   matMul,
   requireChannelsLast,
-  requireFloat32,
 } from './common.js';
 
 const KERNEL = 'Conv2DBackpropFilter';
-
-interface Conv2DBackpropFilterAttrs extends ConvGradientAttrs {
-  filterShape: [number, number, number, number];
-}
 
 /** Target rows (output positions, the matmul's reduction axis) per chunk of images. */
 export const CHUNK_ROWS = 4096;
@@ -100,11 +94,13 @@ function layOutTransposedGrid(x: Float32Array, xGridT: Float32Array, info: Conv2
   }
 }
 
-function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const backend = asWasmBackend(args.backend, KERNEL);
-  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
-  requireFloat32(KERNEL, x, dy);
+function conv2DBackpropFilter(args: {
+  inputs: tf.Conv2DBackpropFilterInputs;
+  backend: BackendWasm;
+  attrs: tf.Conv2DBackpropFilterAttrs;
+}): tf.TensorInfo {
+  const { backend, attrs } = args;
+  const { x, dy } = float32Inputs(KERNEL, args.inputs, 'x', 'dy');
   requireChannelsLast(KERNEL, attrs.dataFormat);
 
   const info = convGradientInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs, dy);
@@ -216,5 +212,5 @@ function gatherAndMultiply(
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropFilter,
+  kernelFunc: conv2DBackpropFilter as unknown as tf.KernelFunc,
 };

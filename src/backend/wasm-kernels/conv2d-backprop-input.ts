@@ -13,21 +13,15 @@ import * as tf from '@tensorflow/tfjs';
 import {
   type BackendWasm,
   type Conv2DInfo,
-  asWasmBackend,
-  type ConvGradientAttrs,
   convGradientInfo,
   conv2d,
   disposeInfo,
+  float32Inputs,
   heapF32,
   requireChannelsLast,
-  requireFloat32,
 } from './common.js';
 
 const KERNEL = 'Conv2DBackpropInput';
-
-interface Conv2DBackpropInputAttrs extends ConvGradientAttrs {
-  inputShape: [number, number, number, number];
-}
 
 /** W [fh, fw, ci, co] → W' [fh, fw, co, ci], rotated 180° spatially. */
 function rotateAndSwapFilter(w: Float32Array, out: Float32Array, fh: number, fw: number, ci: number, co: number): void {
@@ -80,11 +74,13 @@ export function scatterPaddedDy(dy: Float32Array, padded: Float32Array, info: Co
   }
 }
 
-function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const backend = asWasmBackend(args.backend, KERNEL);
-  const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-  const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
-  requireFloat32(KERNEL, dy, filter);
+function conv2DBackpropInput(args: {
+  inputs: tf.Conv2DBackpropInputInputs;
+  backend: BackendWasm;
+  attrs: tf.Conv2DBackpropInputAttrs;
+}): tf.TensorInfo {
+  const { backend, attrs } = args;
+  const { dy, filter } = float32Inputs(KERNEL, args.inputs, 'dy', 'filter');
   requireChannelsLast(KERNEL, attrs.dataFormat);
   const info = convGradientInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs, dy);
   const { filterHeight, filterWidth, inChannels, outChannels } = info;
@@ -134,5 +130,5 @@ function viaPaddedDy(
 export const conv2DBackpropInputConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropInput,
+  kernelFunc: conv2DBackpropInput as unknown as tf.KernelFunc,
 };

@@ -7,12 +7,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
-import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
-import { fusedBatchNormGradConfig, fusedBatchNormGradKernelConfig } from './batch-norm-grad.js';
-import { batchMomentsKernelConfig, batchNormTrainingGradKernelConfig } from './batch-norm-training.js';
+import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
+import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
+import { fusedBatchNormGradKernelConfig } from './fused-batch-norm-grad-kernel.js';
+import { fusedBatchNormGradConfig } from './fused-batch-norm-gradient.js';
+import { batchMomentsKernelConfig } from './batch-moments.js';
+import { batchNormTrainingGradKernelConfig } from './batch-norm-training-grad.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
-import { castConfig, identityConfig, meanConfig, sumConfig } from './cheap-ops.js';
-import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
+import { castConfig } from './cast.js';
+import { identityConfig } from './identity.js';
+import { meanConfig } from './mean.js';
+import { sumConfig } from './sum.js';
+import { clipByValueGradKernelConfig } from './clip-by-value-grad-kernel.js';
+import { clipByValueGradConfig } from './clip-by-value-gradient.js';
 import { rememberStockKernel } from './stock.js';
 
 /** Kernels the stock wasm backend does not have. */
@@ -46,7 +53,7 @@ export const SLIM_WASM_REPLACEMENTS: readonly tf.KernelConfig[] = [
  */
 export function registerSlimWasmKernels(): string[] {
   const registered: string[] = [];
-  // Global (all backends), same maths as tfjs-core's; see batch-norm-grad.ts.
+  // Global (all backends), same maths as tfjs-core's; see fused-batch-norm-gradient.ts.
   if (tf.getGradient('FusedBatchNorm') !== fusedBatchNormGradConfig) tf.registerGradient(fusedBatchNormGradConfig);
   if (tf.getGradient('ClipByValue') !== clipByValueGradConfig) tf.registerGradient(clipByValueGradConfig);
   for (const config of SLIM_WASM_KERNELS) {

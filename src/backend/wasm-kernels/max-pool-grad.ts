@@ -6,22 +6,14 @@
  * Windows are clipped to the image (padding never wins).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type PadArg, type RoundingMode, asWasmBackend, heapF32, requireFloat32, withOutputSizeOf } from './common.js';
+import { type BackendWasm, float32Inputs, heapF32, withOutputSizeOf } from './common.js';
 
 const KERNEL = 'MaxPoolGrad';
 
-interface MaxPoolGradAttrs {
-  filterSize: [number, number] | number;
-  strides: [number, number] | number;
-  pad: PadArg;
-  dimRoundingMode?: RoundingMode;
-}
-
-function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const backend = asWasmBackend(args.backend, KERNEL);
-  const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-  const attrs = args.attrs as unknown as MaxPoolGradAttrs;
-  requireFloat32(KERNEL, dy, input);
+function maxPoolGrad(args: { inputs: tf.MaxPoolGradInputs; backend: BackendWasm; attrs: tf.MaxPoolGradAttrs }): tf.TensorInfo {
+  const { backend, attrs } = args;
+  // 'output' (the forward result) is not needed: the arg-max is found again from 'input'.
+  const { dy, input } = float32Inputs(KERNEL, args.inputs, 'dy', 'input');
   const computed = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     attrs.filterSize,
@@ -82,5 +74,5 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
 export const maxPoolGradConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: maxPoolGrad,
+  kernelFunc: maxPoolGrad as unknown as tf.KernelFunc,
 };

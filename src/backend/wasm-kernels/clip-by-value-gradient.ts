@@ -7,41 +7,11 @@
  * (kernel 'SlimClipByValueGrad'); elsewhere exactly tfjs-core's ops.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasmBackend, heapF32, requireFloat32 } from './common.js';
-
-export const CLIP_GRAD_KERNEL = 'SlimClipByValueGrad';
-
-interface ClipAttrs {
-  clipValueMin: number;
-  clipValueMax: number;
-}
-
-/** dx = dy where min ≤ x ≤ max, else 0 (NaN x gives 0, as core's comparisons do). */
-function clipByValueGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const backend = asWasmBackend(args.backend, CLIP_GRAD_KERNEL);
-  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const { clipValueMin, clipValueMax } = args.attrs as unknown as ClipAttrs;
-  requireFloat32(CLIP_GRAD_KERNEL, x, dy);
-  const out = backend.makeOutput(x.shape, 'float32');
-  const dx = heapF32(backend, out);
-  const xv = heapF32(backend, x);
-  const dyv = heapF32(backend, dy);
-  for (let i = 0; i < dx.length; i++) {
-    const value = xv[i];
-    dx[i] = value >= clipValueMin && value <= clipValueMax ? dyv[i] : 0;
-  }
-  return out;
-}
-
-export const clipByValueGradKernelConfig: tf.KernelConfig = {
-  kernelName: CLIP_GRAD_KERNEL,
-  backendName: 'wasm',
-  kernelFunc: clipByValueGrad,
-};
+import { CLIP_GRAD_KERNEL } from './clip-by-value-grad-kernel.js';
 
 function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): Record<string, () => tf.Tensor> {
   const [x] = saved as [tf.Tensor];
-  const { clipValueMin, clipValueMax } = attrs as unknown as ClipAttrs;
+  const { clipValueMin, clipValueMax } = attrs as unknown as tf.ClipByValueAttrs;
   const fast =
     tf.getBackend() === 'wasm' &&
     tf.getKernel(CLIP_GRAD_KERNEL, 'wasm') !== undefined &&
