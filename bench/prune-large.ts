@@ -142,7 +142,7 @@ export function randomArtifacts(built: Built, seed = 1): ModelArtifacts {
   return { modelTopology: built.topology, weights, format: 'layers-model' };
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const artifacts = randomArtifacts(resnet50Topology());
   const before = countModel(artifacts.modelTopology);
   const t0 = performance.now();
@@ -160,8 +160,10 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
+  try {
+    main();
+  } catch (err: unknown) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 1;
-  });
+  }
 }

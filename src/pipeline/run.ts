@@ -68,7 +68,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   }
   const started = Date.now();
   const folders = runFolders(config, outDir);
-  await checkOutputs(Object.values(folders) as string[], write, inputModelPath(config));
+  await checkOutputs(Object.values<string>(folders), write, inputModelPath(config));
   const { backend, data, model, trained } = await loadTrainingInputs(config, out);
   const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };
   // Ownership: this function owns both models; the sparse one is disposed as soon as it is pruned.

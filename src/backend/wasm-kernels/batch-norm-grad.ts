@@ -149,9 +149,9 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): G
     // ones the tape does not consume are disposed by the tidy around the whole backward pass.
     const results = tf
       .engine()
-      .runKernel(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
+      .runKernel<tf.Tensor[]>(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
         varianceEpsilon,
-      }) as tf.Tensor[];
+      });
     const get = (index: number) => (): tf.Tensor => results[index];
     return { x: get(0), mean: get(1), variance: get(2), scale: get(3), offset: get(4) };
   }
