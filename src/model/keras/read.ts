@@ -130,7 +130,7 @@ function toWeight(dataset: unknown, where: string): Weight {
     return { shape, dtype: 'float32', data: Float32Array.from(value) };
   }
   if (value instanceof Int32Array) return { shape, dtype: 'int32', data: value };
-  throw new InputError(`${where}: weights of dtype ${dataset.dtype} are not supported (float32/float64/int32)`);
+  throw new InputError(`${where}: weights of dtype ${JSON.stringify(dataset.dtype)} are not supported (float32/float64/int32)`);
 }
 
 /** Keras-order weight names of a leaf layer, refusing layers whose weights slim does not know. */
