@@ -48,8 +48,8 @@ function median(xs: number[]): number {
 
 function timeSlim(runs: number, warmup: number): number[] {
   return SHAPES.map(({ shape: [b, h, w, ci, co, k, s] }) => {
-    const x = tf.randomNormal([b, h, w, ci]) as tf.Tensor4D;
-    const f = tf.randomNormal([k, k, ci, co]) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([b, h, w, ci]);
+    const f = tf.randomNormal<tf.Rank.R4>([k, k, ci, co]);
     const once = (): number => {
       const t = performance.now();
       const y = tf.conv2d(x, f, s, 'same');

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const model = ARCHS[arch].build(1);
   const fusedBatchNorm = !process.argv.includes('--no-fused-bn');
   const x = tf.randomNormal([batchSize, ...ARCHS[arch].inputShape], 0, 1, 'float32', 0);
-  const labels = tf.randomUniform([batchSize], 0, 10, 'int32', 1) as tf.Tensor1D;
+  const labels = tf.randomUniform<tf.Rank.R1>([batchSize], 0, 10, 'int32', 1);
   const y = tf.oneHot(labels, 10).toFloat() as tf.Tensor2D;
   labels.dispose();
   // The model patched as train() patches it (logits loss, fused BatchNorm, seeded dropout).

@@ -32,7 +32,7 @@ export function randomArtifacts(built: TopologyWithWeightShapes, seed = 1): Mode
   return { modelTopology: built.topology, weights, format: 'layers-model' };
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const artifacts = randomArtifacts(resnet50Topology());
   const before = countModel(artifacts.modelTopology);
   const t0 = performance.now();
@@ -50,8 +50,10 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
+  try {
+    main();
+  } catch (err: unknown) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 1;
-  });
+  }
 }

@@ -43,7 +43,10 @@ interface CliuiLine {
  * column goes on its own line, as for longer descriptions. Patched on the cliui copy yargs loads.
  */
 function keepInlineColumnsApart(cliui: (options: object) => object): void {
-  const proto = Object.getPrototypeOf(cliui({})) as { renderInline(source: string, previous: CliuiLine): string; wrap?: boolean };
+  const proto = Object.getPrototypeOf(cliui({})) as {
+    renderInline: (this: { wrap?: boolean }, source: string, previous: CliuiLine) => string;
+    wrap?: boolean;
+  };
   const renderInline = proto.renderInline;
   proto.renderInline = function (this: { wrap?: boolean }, source: string, previous: CliuiLine): string {
     const indent = source.length - source.trimStart().length;

@@ -53,7 +53,7 @@ async function assertConvGradsMatch(
 ): Promise<void> {
   const xData = seeded(c.x, seed);
   const wData = seeded(c.w, seed + 1);
-  const outShape = tf.tidy(() => conv(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D).shape);
+  const outShape = tf.tidy(() => conv(tf.zeros<tf.Rank.R4>(c.x), tf.zeros<tf.Rank.R4>(c.w)).shape);
   const rData = seeded(outShape, seed + 2);
   const run = (): tf.Tensor[] => {
     const r = tf.tensor(rData, outShape);
@@ -107,7 +107,7 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
     const filterGrad = (pad: Pad, rounding?: 'ceil') => (): tf.Tensor[] => {
       const r = tf.tensor(rData, [2, 5, 5, 4]);
       const f = (w: tf.Tensor): tf.Tensor =>
-        tf.sum(tf.mul(tf.conv2d(tf.tensor(xData, xShape) as tf.Tensor4D, w as tf.Tensor4D, 2, pad, 'NHWC', 1, rounding), r));
+        tf.sum(tf.mul(tf.conv2d(tf.tensor<tf.Rank.R4>(xData, xShape), w as tf.Tensor4D, 2, pad, 'NHWC', 1, rounding), r));
       return [tf.grad(f)(tf.tensor(wData, wShape))];
     };
     const wasm = await on('wasm', filterGrad(1, 'ceil'));
@@ -129,7 +129,7 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
     const xData = seeded(xShape, 4);
     const dyData = seeded([4, 96, 96, 4], 5);
     const run = (): tf.Tensor[] => [
-      tf.engine().runKernel(
+      tf.engine().runKernel<tf.Tensor>(
         'Conv2DBackpropFilter',
         { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, [4, 96, 96, 4]) },
         {
@@ -138,7 +138,7 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
           dataFormat: 'NHWC',
           filterShape,
         },
-      ) as tf.Tensor,
+      ),
     ];
     assertClose(await on('wasm', run), await on('cpu', run), 'chunked');
   });
@@ -153,7 +153,7 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
     const dyData = seeded(outShape, 7);
     const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC' };
     const wasm = await on('wasm', () => [
-      tf.engine().runKernel(
+      tf.engine().runKernel<tf.Tensor>(
         'Conv2DBackpropFilter',
         { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
         {
@@ -161,17 +161,17 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
           filterShape,
           dilations: dilation,
         },
-      ) as tf.Tensor,
+      ),
     ]);
     const cpu = await on('cpu', () => {
-      const full = tf.engine().runKernel(
+      const full = tf.engine().runKernel<tf.Tensor4D>(
         'Conv2DBackpropFilter',
         { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
         {
           ...attrs,
           filterShape: effective,
         },
-      ) as tf.Tensor4D;
+      );
       return [tf.stridedSlice(full, [0, 0, 0, 0], effective, [dilation, dilation, 1, 1])];
     });
     assertClose(wasm, cpu, 'dilated');
@@ -252,7 +252,7 @@ describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs c
             zeroInserted[(kh * 2 * 5 + kw * 2) * 3 * multiplier + i] = wData[(kh * 3 + kw) * 3 * multiplier + i]!;
       const attrs = { strides: 1, pad: 'same' };
       const wasm = await on('wasm', () => [
-        tf.engine().runKernel(
+        tf.engine().runKernel<tf.Tensor>(
           'DepthwiseConv2dNativeBackpropFilter',
           { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
           {
@@ -260,8 +260,8 @@ describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs c
             dilations: 2,
             filterShape,
           },
-        ) as tf.Tensor,
-        tf.engine().runKernel(
+        ),
+        tf.engine().runKernel<tf.Tensor>(
           'DepthwiseConv2dNativeBackpropInput',
           { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, filterShape) },
           {
@@ -269,10 +269,10 @@ describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs c
             dilations: 2,
             inputShape: xShape,
           },
-        ) as tf.Tensor,
+        ),
       ]);
       const cpu = await on('cpu', () => {
-        const fullFilterGrad = tf.engine().runKernel(
+        const fullFilterGrad = tf.engine().runKernel<tf.Tensor4D>(
           'DepthwiseConv2dNativeBackpropFilter',
           { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
           {
@@ -280,10 +280,10 @@ describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs c
             dilations: 1,
             filterShape: effective,
           },
-        ) as tf.Tensor4D;
+        );
         return [
           tf.stridedSlice(fullFilterGrad, [0, 0, 0, 0], effective, [2, 2, 1, 1]),
-          tf.engine().runKernel(
+          tf.engine().runKernel<tf.Tensor>(
             'DepthwiseConv2dNativeBackpropInput',
             { dy: tf.tensor(dyData, outShape), filter: tf.tensor(zeroInserted, effective) },
             {
@@ -291,7 +291,7 @@ describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs c
               dilations: 1,
               inputShape: xShape,
             },
-          ) as tf.Tensor,
+          ),
         ];
       });
       assertClose(wasm, cpu, 'dilated depthwise');
@@ -324,22 +324,22 @@ describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu'
       const wData = seeded(c.w, 31);
       const dilations = c.dilations ?? 1;
       const outShape = tf.tidy(
-        () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations).shape,
+        () => tf.conv2d(tf.zeros<tf.Rank.R4>(c.x), tf.zeros<tf.Rank.R4>(c.w), c.strides, c.pad, 'NHWC', dilations).shape,
       );
       const dyData = seeded(outShape, 32);
       const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
       const wasm = await on('wasm', () => [
         tf
           .engine()
-          .runKernel(
+          .runKernel<tf.Tensor>(
             'Conv2DBackpropInput',
             { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, c.w) },
             { ...attrs, dilations },
-          ) as tf.Tensor,
+          ),
       ]);
       // The cpu kernel ignores dilations; its reference is the zero-inserted filter.
       const cpu = await on('cpu', () => {
-        let filter = tf.tensor(wData, c.w) as tf.Tensor4D;
+        let filter = tf.tensor<tf.Rank.R4>(wData, c.w);
         if (dilations > 1) {
           const [fh, fw, ci, co] = c.w;
           const spread = tf.buffer([(fh - 1) * dilations + 1, (fw - 1) * dilations + 1, ci, co]);
@@ -350,7 +350,7 @@ describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu'
                 for (let o = 0; o < co; o++) spread.set(values.get(kh, kw, i, o), kh * dilations, kw * dilations, i, o);
           filter = spread.toTensor() as tf.Tensor4D;
         }
-        return [tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyData, outShape), filter }, attrs) as tf.Tensor];
+        return [tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: tf.tensor(dyData, outShape), filter }, attrs)];
       });
       assertClose(wasm, cpu, c.name);
     });
@@ -367,7 +367,7 @@ describe('MaxPoolGrad (slim replaces the stock wasm kernel) wasm vs cpu', () => 
   for (const c of cases) {
     it(c.name, async () => {
       const xData = seeded(c.x, 41);
-      const outShape = tf.tidy(() => tf.maxPool(tf.zeros(c.x) as tf.Tensor4D, c.size, c.strides, c.pad as 'same').shape);
+      const outShape = tf.tidy(() => tf.maxPool(tf.zeros<tf.Rank.R4>(c.x), c.size, c.strides, c.pad as 'same').shape);
       const rData = seeded(outShape, 42);
       const run = (): tf.Tensor[] => {
         const r = tf.tensor(rData, outShape);
@@ -570,26 +570,26 @@ describe('memory', () => {
       const results = [
         tf
           .engine()
-          .runKernel(
+          .runKernel<tf.Tensor>(
             'Conv2DBackpropInput',
             { dy, filter },
             { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 3] },
-          ) as tf.Tensor,
+          ),
         tf
           .engine()
-          .runKernel(
+          .runKernel<tf.Tensor>(
             'Conv2DBackpropInput',
             { dy: x, filter: tf.randomNormal([3, 3, 6, 3]) },
             { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 6] },
-          ) as tf.Tensor,
+          ),
         tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x),
-        ...(tf
+        ...tf
           .engine()
-          .runKernel(
+          .runKernel<tf.Tensor[]>(
             'SlimFusedBatchNormGrad',
             { x, dy: x, mean: stats[0], variance: stats[1], scale: stats[2] },
             { varianceEpsilon: 1e-3 },
-          ) as tf.Tensor[]),
+          ),
       ];
       tf.dispose(results);
     };
@@ -612,11 +612,11 @@ describe('memory', () => {
     const run = (): void => {
       const dw = tf
         .engine()
-        .runKernel(
+        .runKernel<tf.Tensor>(
           'Conv2DBackpropFilter',
           { x, dy },
           { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 4] },
-        ) as tf.Tensor;
+        );
       dw.dispose();
     };
     run();

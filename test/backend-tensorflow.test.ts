@@ -118,7 +118,7 @@ describe('the tensorflow path on the stand-in backend', () => {
 
   test('the scope record sees the fused BatchNorm op when it does run on the stand-in', () => {
     kernelRecord.scopes.clear();
-    tf.tidy(() => batchNormTraining(tf.ones([2, 3]), tf.ones([3]) as tf.Tensor1D, tf.zeros([3]) as tf.Tensor1D).y);
+    tf.tidy(() => batchNormTraining(tf.ones([2, 3]), tf.ones<tf.Rank.R1>([3]), tf.zeros<tf.Rank.R1>([3])).y);
     assert.equal(tf.getBackend(), STANDIN_BACKEND);
     assert.ok(kernelRecord.scopes.has('batchNormTraining__op'));
   });

@@ -58,7 +58,7 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
 
   const entries = (await readdir(outDir)).sort();
   for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json'])
-    assert.ok(entries.includes(name), `${name} in ${entries}`);
+    assert.ok(entries.includes(name), `${name} in ${entries.join(',')}`);
   for (const stage of ['input', 'sparse', 'pruned', 'finetuned']) {
     assert.equal(summary.models[stage], path.join(outDir, stage, 'model.json'));
     assert.ok(await exists(path.join(outDir, stage, 'weights.bin')), `${stage}/weights.bin`);

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readNpy } from '../src/data/npy.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
-import { buildHdf5, type Group } from '../src/model/keras/hdf5.js';
+import { buildHdf5 } from '../src/model/keras/hdf5.js';
 import { encodeKerasFile } from '../src/model/keras/write.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
@@ -313,12 +313,15 @@ describe('keras files: Keras 2 naming', () => {
         weights.create_attribute('layer_names', ['stem/conv', 'bn_1']);
         const stem = weights.create_group('stem').create_group('conv');
         stem.create_attribute('weight_names', ['stem/conv/kernel:0']);
-        (stem.create_group('stem').create_group('conv')).create_dataset({
-          name: 'kernel:0',
-          data: new Float32Array([2, 3]),
-          shape: [1, 1, 1, 2],
-          dtype: '<f',
-        });
+        stem
+          .create_group('stem')
+          .create_group('conv')
+          .create_dataset({
+            name: 'kernel:0',
+            data: new Float32Array([2, 3]),
+            shape: [1, 1, 1, 2],
+            dtype: '<f',
+          });
         const bn = weights.create_group('bn_1');
         // Stored out of Keras order on purpose: the names, not the order, decide which is which.
         bn.create_attribute('weight_names', ['bn_1_1/beta:0', 'bn_1_1/gamma:0', 'bn_1_1/moving_mean:0', 'bn_1_1/moving_variance:0']);

@@ -111,7 +111,7 @@ test('withTrainingPatches: patched inside fn (logits out, seeded dropout), stock
       const sums = tf.tidy(() => (model.predict(x) as tf.Tensor).sum(-1).dataSync());
       assert.ok(
         sums.some((s) => Math.abs(s - 1) > 1e-3),
-        `row sums ${sums}`,
+        `row sums ${sums.join(',')}`,
       );
       throw new Error('fn failed');
     }),

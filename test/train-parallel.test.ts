@@ -116,7 +116,7 @@ test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks a
   );
   assert.ok(
     perEpochTensors.every((n) => n === perEpochTensors[0]),
-    `per-epoch tensors ${perEpochTensors}`,
+    `per-epoch tensors ${perEpochTensors.join(',')}`,
   );
   assert.equal(tf.memory().numTensors, tensorsBefore);
   model.dispose();
@@ -140,7 +140,7 @@ test('a replica worker answers steps with finite gradients of every weight and l
     }
     assert.ok(
       counts.every((n) => n === counts[0]),
-      `replica tensors per step ${counts}`,
+      `replica tensors per step ${counts.join(',')}`,
     );
   } finally {
     await worker.terminate();

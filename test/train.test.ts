@@ -81,7 +81,7 @@ test('loss falls and accuracy beats chance widely; BN moving stats move; memory 
   // No leaks: same tensor count after every epoch and after train() as before it.
   assert.ok(
     perEpochTensors.every((n) => n === perEpochTensors[0]),
-    `per-epoch tensors ${perEpochTensors}`,
+    `per-epoch tensors ${perEpochTensors.join(',')}`,
   );
   assert.equal(tf.memory().numTensors, tensorsBefore);
   model.dispose();

@@ -159,8 +159,14 @@ function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
       const len = view.getUint16(x + 2, true);
       if (id === 0x0001) {
         let f = x + 4;
-        if (size === 0xffffffff) ((size = Number(view.getBigUint64(f, true))), (f += 8));
-        if (compressed === 0xffffffff) ((compressed = Number(view.getBigUint64(f, true))), (f += 8));
+        if (size === 0xffffffff) {
+          size = Number(view.getBigUint64(f, true));
+          f += 8;
+        }
+        if (compressed === 0xffffffff) {
+          compressed = Number(view.getBigUint64(f, true));
+          f += 8;
+        }
         if (local === 0xffffffff) local = Number(view.getBigUint64(f, true));
       }
       x += 4 + len;

@@ -38,9 +38,9 @@ export async function toLayersModel(artifacts: ModelArtifacts): Promise<tf.Layer
 export async function fromLayersModel(model: tf.LayersModel): Promise<ModelArtifacts> {
   let saved: tf.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(async (a) => {
+    tf.io.withSaveHandler((a) => {
       saved = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     }),
   );
   if (saved === undefined || saved.weightSpecs === undefined || saved.weightData === undefined) {

@@ -11,7 +11,7 @@ export function indexWeights(weights: WeightMap): Map<string, Map<string, string
     const role = parts[parts.length - 1];
     const layer = parts[parts.length - 2];
     let roles = index.get(layer);
-    if (roles === undefined) index.set(layer, (roles = new Map()));
+    if (roles === undefined) index.set(layer, (roles = new Map<string, string>()));
     roles.set(role, name);
   }
   return index;

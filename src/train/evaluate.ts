@@ -53,8 +53,8 @@ class Sums {
       const [loss, correct, scores] = tf.tidy(() => {
         const out = this.model.apply(batch.x, { training: false }) as tf.Tensor;
         return [
-          tf.add(this.loss, tf.mul(crossEntropy(this.kind, batch.y, out), batch.size)) as tf.Scalar,
-          tf.add(this.correct, correctCount(batch.y, out)) as tf.Scalar,
+          tf.add<tf.Scalar>(this.loss, tf.mul(crossEntropy(this.kind, batch.y, out), batch.size)),
+          tf.add<tf.Scalar>(this.correct, correctCount(batch.y, out)),
           keepScores ? out : undefined,
         ];
       });

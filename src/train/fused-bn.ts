@@ -32,7 +32,7 @@ function leadingAxes(rank: number): number[] {
 
 function batchMoments(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (onWasmWith(BATCH_MOMENTS_KERNEL, x)) {
-    const [mean, variance] = tf.engine().runKernel(BATCH_MOMENTS_KERNEL, { x }) as tf.Tensor1D[];
+    const [mean, variance] = tf.engine().runKernel<tf.Tensor1D[]>(BATCH_MOMENTS_KERNEL, { x });
     return { mean: mean, variance: variance };
   }
   const { mean, variance } = tf.moments(x, leadingAxes(x.rank));
@@ -50,7 +50,7 @@ function batchNormTrainingGrads(
 ): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
   if (onWasmWith(BN_TRAINING_GRAD_KERNEL, x)) {
     const inputs: tf.NamedTensorMap = gamma ? { x, dy, mean, variance, scale: gamma } : { x, dy, mean, variance };
-    const [dx, dGamma, dBeta] = tf.engine().runKernel(BN_TRAINING_GRAD_KERNEL, inputs, { varianceEpsilon: epsilon }) as tf.Tensor[];
+    const [dx, dGamma, dBeta] = tf.engine().runKernel<tf.Tensor[]>(BN_TRAINING_GRAD_KERNEL, inputs, { varianceEpsilon: epsilon });
     return [dx, dGamma as tf.Tensor1D, dBeta as tf.Tensor1D];
   }
   // dx = γ·r/M·(M·dy − Σdy − x̂·Σ(dy·x̂)),  dγ = Σ(dy·x̂),  dβ = Σdy  (x̂ = (x − mean)·r, M rows).
@@ -59,8 +59,8 @@ function batchNormTrainingGrads(
     const rows = x.size / x.shape[x.rank - 1];
     const rsqrt = tf.rsqrt(tf.add(variance, epsilon));
     const normalised = tf.mul(tf.sub(x, mean), rsqrt);
-    const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
-    const sumDyNormalised = tf.sum(tf.mul(dy, normalised), axes) as tf.Tensor1D;
+    const sumDy = tf.sum<tf.Tensor1D>(dy, axes);
+    const sumDyNormalised = tf.sum<tf.Tensor1D>(tf.mul(dy, normalised), axes);
     const gain = gamma ? tf.mul(gamma, rsqrt) : rsqrt;
     const centredDy = tf.sub(tf.sub(dy, tf.div(sumDy, rows)), tf.mul(normalised, tf.div(sumDyNormalised, rows)));
     const dx = tf.mul(centredDy, gain);
@@ -186,6 +186,7 @@ export function useFusedBatchNorm(model: tf.LayersModel): () => void {
     if (installed.has(layer)) continue;
     const fields = layer as unknown as BatchNormFields; // private in the typings; see BatchNormFields
     const hadOwnCall = Object.prototype.hasOwnProperty.call(layer, 'call');
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- re-invoked only via .call(this) and restored as-is
     const previousCall = layer.call;
     const fusedCall: LayerCall = function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: CallKwargs) {
       const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);

@@ -75,13 +75,13 @@ export function trainOnLogits(model: tf.LayersModel): { kind: OutputKind; restor
 /** Mean categorical cross-entropy of a batch; `y` is one-hot. */
 export function crossEntropy(kind: OutputKind, y: tf.Tensor2D, output: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
-    if (kind === 'logits') return tf.losses.softmaxCrossEntropy(y, output) as tf.Scalar;
+    if (kind === 'logits') return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, output);
     const p = tf.clipByValue(output, PROB_EPSILON, 1 - PROB_EPSILON);
     const loss = tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(p)), -1)));
     // wasm's clipByValue maps NaN to the lower bound, which would hide a diverged model behind a
     // finite loss; 0·sum(output) is NaN exactly when an output is NaN/Infinity and 0 otherwise
     // (it adds nothing to the gradient).
-    return tf.add(loss, tf.mul(0, tf.sum(output))) as tf.Scalar;
+    return tf.add<tf.Scalar>(loss, tf.mul(0, tf.sum(output)));
   });
 }
 

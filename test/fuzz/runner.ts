@@ -147,11 +147,6 @@ export async function snapshot(p: string): Promise<Record<string, string>> {
   return state;
 }
 
-function sameState(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-}
-
 /** model.json files in `dir` and its direct subfolders (run writes one per stage). */
 async function modelJsonsIn(dir: string): Promise<string[]> {
   const found: string[] = [];

@@ -57,7 +57,7 @@ export function lossGradients(
   const ys = tf.tensor(y, [batch, classes]);
   const { value, grads } = tf.variableGrads(() => {
     const predicted = model.apply(xs, { training: true }) as tf.Tensor;
-    return tf.mean(tf.metrics.categoricalCrossentropy(ys, predicted)) as tf.Scalar;
+    return tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, predicted));
   }, variables);
   // In trainableWeights order, so nets built on different backends line up.
   const out = variables.map((v) => {

@@ -19,7 +19,7 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): R
     dy.dtype === 'float32' &&
     tf.util.arraysEqual(x.shape, dy.shape);
   if (fast) {
-    return { x: () => tf.engine().runKernel(CLIP_GRAD_KERNEL, { x, dy }, { clipValueMin, clipValueMax }) as tf.Tensor };
+    return { x: () => tf.engine().runKernel<tf.Tensor>(CLIP_GRAD_KERNEL, { x, dy }, { clipValueMin, clipValueMax }) };
   }
   return {
     x: () => tf.where(tf.logicalAnd(tf.greaterEqual(x, clipValueMin), tf.lessEqual(x, clipValueMax)), dy, tf.zerosLike(dy)),

@@ -30,7 +30,7 @@ export function idxFilesIn(dir: string, suffix: string): IdxFiles {
 
 /** `files`, after checking every one exists: else `${missing}: <path>` (one error naming the fix). */
 export function existingIdxFiles(files: IdxFiles, missing: string): IdxFiles {
-  for (const file of Object.values(files)) {
+  for (const file of [files.trainImages, files.trainLabels, files.testImages, files.testLabels]) {
     if (!existsSync(file)) throw new InputError(`${missing}: ${file}`);
   }
   return files;

@@ -40,7 +40,7 @@ export const dense: LayerHandler<DenseConfig> = {
     // kernel: [in, out]
     sliceOutputs: (weights, keep) => sliceRoles(weights, { kernel: 1, bias: 0 }, keep),
     sliceInputs: (weights, rows) => sliceRoles(weights, { kernel: 0 }, rows),
-    foldConstantInput(weights, rowValues, call) {
+    foldConstantInput(weights, rowValues) {
       const kernel = weights.get('kernel')!;
       const [rows, units] = kernel.shape;
       const delta = new Float64Array(units);

@@ -60,7 +60,8 @@ function unwrapConfig(config: unknown): unknown {
 /** Refuses a layer tfjs cannot build, naming it and saying why. */
 function checkLayerClass(layer: Json, where: string): void {
   const className = String(layer.class_name);
-  const name = (isObject(layer.config) && layer.config.name) ?? layer.name ?? '?';
+  const rawName = (isObject(layer.config) && layer.config.name) ?? layer.name ?? '?';
+  const name = typeof rawName === 'string' ? rawName : JSON.stringify(rawName);
   if (className === 'Lambda' || className === 'TFOpLambda' || className === 'SlicingOpLambda') {
     throw new InputError(`${where}: layer '${name}' is a ${className} (Python code in the model), which slim cannot run`);
   }

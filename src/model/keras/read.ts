@@ -73,7 +73,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
       modelTopology: topology,
       weights,
       format: 'layers-model',
-      generatedBy: `Keras ${kerasVersion ?? '3'}`,
+      generatedBy: `Keras ${typeof kerasVersion === 'string' ? kerasVersion : '3'}`,
       convertedBy: 'slim',
     },
     droppedAugmentation,
@@ -105,7 +105,7 @@ async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: bool
         modelTopology: topology,
         weights,
         format: 'layers-model',
-        generatedBy: `Keras ${kerasVersion ?? '2'}`,
+        generatedBy: `Keras ${typeof kerasVersion === 'string' ? kerasVersion : '2'}`,
         convertedBy: 'slim',
       },
       droppedAugmentation,
@@ -130,7 +130,7 @@ function toWeight(dataset: unknown, where: string): Weight {
     return { shape, dtype: 'float32', data: Float32Array.from(value) };
   }
   if (value instanceof Int32Array) return { shape, dtype: 'int32', data: value };
-  throw new InputError(`${where}: weights of dtype ${dataset.dtype} are not supported (float32/float64/int32)`);
+  throw new InputError(`${where}: weights of dtype ${JSON.stringify(dataset.dtype)} are not supported (float32/float64/int32)`);
 }
 
 /** Keras-order weight names of a leaf layer, refusing layers whose weights slim does not know. */
