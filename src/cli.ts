@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type { Argv } from 'yargs';
-import { EXIT_BAD_INPUT, EXIT_OK, InputError, SlimError } from './errors.js';
+import { EXIT_BAD_INPUT, EXIT_OK, InputError, InterruptedError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
@@ -105,6 +105,10 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli(withStdinValues(argv)).parseAsync();
     return EXIT_OK;
   } catch (err) {
+    if (err instanceof InterruptedError) {
+      process.stderr.write(`interrupted: ${err.message}; resume with: ${resumeCommand(argv)}\n`);
+      return err.exitCode;
+    }
     if (err instanceof SlimError) {
       out.error(err.message);
       if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
@@ -115,4 +119,11 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
     return EXIT_BAD_INPUT;
   }
+}
+
+/** The command line that continues an interrupted run: the same arguments plus --resume, shell-quoted. */
+function resumeCommand(argv: string[]): string {
+  const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+  const args = argv.includes('--resume') ? argv : [...argv, '--resume'];
+  return ['slim', ...args.map(quote)].join(' ');
 }
