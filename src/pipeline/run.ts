@@ -24,7 +24,10 @@ import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
 import { pruneStage, type PruneStageResult } from './stages/prune.js';
 import { reportStage } from './stages/report.js';
-import { trainingStage } from './stages/train.js';
+import { trainingStage, type TrainingKind } from './stages/train.js';
+import { loadWeightsInto } from './checkpoint.js';
+import { readModel } from '../model/io.js';
+import { RunProgress, type CompletedStage } from './run-state.js';
 
 export interface RunSummary {
   backend: { name: string; gpu: boolean; detail: string };
@@ -61,7 +64,13 @@ function runFolders(config: Config, outDir: string): RunFolders {
   };
 }
 
-export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
+/** Interrupt and resume: `signal` stops the training stage under way (checkpointed); `resume` continues a stopped run. */
+export interface RunControl {
+  resume?: boolean;
+  signal?: AbortSignal;
+}
+
+export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output, control: RunControl = {}): Promise<RunSummary> {
   if (config.prune.ratio === undefined && config.prune.threshold === undefined) {
     throw new InputError('config: prune: give prune.ratio or prune.threshold (or --ratio)');
   }
@@ -74,21 +83,18 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   let sparse: tf.LayersModel | undefined = model;
   let pruned: tf.LayersModel | undefined;
   try {
+    const progress = await RunProgress.open(outDir, config, model, control);
+    const stages: RunStages = { data, config, folders, write, run, progress, out };
     const input = await fromLayersModel(sparse);
     run.models.input = await writeModel(folders.input, input, write);
-    await trainToSparse(sparse, trained, data, config, folders, write, run, out);
+    await trainToSparse(sparse, trained, stages);
 
-    const pruneStarted = Date.now();
-    const prune = await pruneStage(await fromLayersModel(sparse), config.prune, { dir: folders.pruned, write }, out);
+    const prune = await pruneSparse(sparse, stages);
     sparse.dispose();
     sparse = undefined;
-    pruned = await toLayersModel(prune.artifacts);
-    run.models.pruned = prune.written;
-    const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-    run.accuracy.pruned = (await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
-    run.seconds.prune = (Date.now() - pruneStarted) / 1000;
+    pruned = prune.model;
 
-    await finetunePruned(pruned, data, config, folders, write, run, out);
+    await finetunePruned(pruned, stages);
     const report = await exportAndReport(await fromLayersModel(pruned), input, folders, write, run, out);
     run.seconds.total = (Date.now() - started) / 1000;
     const summary: RunSummary = {
@@ -97,13 +103,14 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       out: path.resolve(outDir),
       models: run.models as RunSummary['models'],
       accuracy: run.accuracy as RunSummary['accuracy'],
-      prune: pruneSummary(prune),
+      prune: prune.summary,
       report,
       seconds: run.seconds,
     };
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
     out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     out.info(describeAccuracies(run));
+    await progress.finish();
     return summary;
   } finally {
     sparse?.dispose();
@@ -111,30 +118,49 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
   }
 }
 
+/** What the stages of one run share. */
+interface RunStages {
+  data: PreparedData;
+  config: Config;
+  folders: RunFolders;
+  write: WriteOptions;
+  run: RunRecord;
+  progress: RunProgress;
+  out: Output;
+}
+
+/**
+ * A training stage of the run: skipped (its model loaded into `model`) when a resumed run finds it
+ * complete, resumed from its checkpoint when it was the one interrupted, otherwise run from the start.
+ */
+async function trainingStep(kind: TrainingKind, model: tf.LayersModel, dir: string, stages: RunStages): Promise<CompletedStage> {
+  const { progress, out } = stages;
+  const done = await progress.completed(kind);
+  if (done !== undefined) {
+    await loadWeightsInto(model, dir);
+    out.info(`${kind}: already complete in ${dir} (--resume)`);
+    return done;
+  }
+  const r = await trainingStage(kind, model, stages.data, stages.config, { dir, write: stages.write }, out, await progress.control(kind));
+  return progress.record(kind, { model: r.written!, accuracy: r.testAccuracy, seconds: r.seconds });
+}
+
 /** Baseline accuracy of a trained input, optional pretraining, then sparsity training (or the model as is, when train.epochs is 0). */
-async function trainToSparse(
-  model: tf.LayersModel,
-  trained: boolean,
-  data: PreparedData,
-  config: Config,
-  folders: RunFolders,
-  write: WriteOptions,
-  run: RunRecord,
-  out: Output,
-): Promise<void> {
+async function trainToSparse(model: tf.LayersModel, trained: boolean, stages: RunStages): Promise<void> {
+  const { data, config, folders, write, run, out } = stages;
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
   if (trained) run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
   if (folders.pretrained !== undefined) {
-    const r = await trainingStage('pretrain', model, data, config, { dir: folders.pretrained, write }, out);
-    run.models.pretrained = r.written;
-    run.accuracy.baseline = r.testAccuracy;
+    const r = await trainingStep('pretrain', model, folders.pretrained, stages);
+    run.models.pretrained = r.model;
+    run.accuracy.baseline = r.accuracy;
     run.seconds.pretrain = r.seconds;
     trained = true;
   }
   if (config.train.epochs > 0) {
-    const r = await trainingStage('train', model, data, config, { dir: folders.sparse, write }, out);
-    run.models.sparse = r.written;
-    run.accuracy.sparse = r.testAccuracy;
+    const r = await trainingStep('train', model, folders.sparse, stages);
+    run.models.sparse = r.model;
+    run.accuracy.sparse = r.accuracy;
     run.seconds.train = r.seconds;
   } else {
     if (!trained) out.warn('train.epochs is 0 and the model is untrained: pruning its initial gamma values');
@@ -143,12 +169,41 @@ async function trainToSparse(
   }
 }
 
+/** Prunes the sparse model (or loads the pruned one a resumed run finds complete); the caller owns the model returned. */
+async function pruneSparse(sparse: tf.LayersModel, stages: RunStages): Promise<{ model: tf.LayersModel; summary: RunSummary['prune'] }> {
+  const { data, config, folders, write, run, progress, out } = stages;
+  const done = await progress.completed('prune');
+  if (done !== undefined) {
+    out.info(`prune: already complete in ${folders.pruned} (--resume)`);
+    run.models.pruned = done.model;
+    run.accuracy.pruned = done.accuracy;
+    run.seconds.prune = done.seconds;
+    return { model: await toLayersModel(await readModel(folders.pruned)), summary: done.prune as RunSummary['prune'] };
+  }
+  const pruneStarted = Date.now();
+  const prune = await pruneStage(await fromLayersModel(sparse), config.prune, { dir: folders.pruned, write }, out);
+  const model = await toLayersModel(prune.artifacts);
+  try {
+    run.models.pruned = prune.written;
+    const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
+    run.accuracy.pruned = (await evalStage(model, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
+    run.seconds.prune = (Date.now() - pruneStarted) / 1000;
+    const summary = pruneSummary(prune);
+    await progress.record('prune', { model: prune.written!, accuracy: run.accuracy.pruned, seconds: run.seconds.prune, prune: summary });
+    return { model, summary };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
 /** Fine-tuning of the pruned model, or the pruned model as is when finetune.epochs is 0. */
-async function finetunePruned(model: tf.LayersModel, data: PreparedData, config: Config, folders: RunFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<void> {
+async function finetunePruned(model: tf.LayersModel, stages: RunStages): Promise<void> {
+  const { config, folders, write, run } = stages;
   if (config.finetune.epochs > 0) {
-    const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
-    run.models.finetuned = r.written;
-    run.accuracy.finetuned = r.testAccuracy;
+    const r = await trainingStep('finetune', model, folders.finetuned, stages);
+    run.models.finetuned = r.model;
+    run.accuracy.finetuned = r.accuracy;
     run.seconds.finetune = r.seconds;
   } else {
     run.models.finetuned = await saveLayersModel(model, folders.finetuned, write);
