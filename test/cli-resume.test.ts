@@ -2,7 +2,9 @@
  * Interrupt and resume through the built binary (cpu backend, MNIST subset, 4-M-8 VGG): SIGINT
  * during `slim train` saves a checkpoint, prints one line and exits 130; `--resume` ends with the
  * weights of an uninterrupted run; a second SIGINT exits at once and keeps the last checkpoint;
- * resuming without a checkpoint, or with another config, is refused with one line.
+ * resuming without a checkpoint, or with another config, is refused with one line; `run --resume`
+ * skips the stages a stopped run completed. And a trained model carries its preprocessing: eval
+ * with a config that gives none evaluates like the config it was trained with.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,10 +12,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { describeRun, exists, REPO_ROOT, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
+import { loadWithStockTfjs } from './helpers/stock-load.js';
 
 let dir: string;
 let config: string;
+/** The config without data.preprocess: the model's recorded one must apply. */
+let configWithoutPreprocess: string;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-cli-resume-'));
@@ -30,6 +36,10 @@ before(async () => {
       finetune: { epochs: 2, batchSize: 32, lr: 0.01 },
     }),
   );
+  const parsed = JSON.parse(await readFile(config, 'utf8')) as { data: Record<string, unknown> };
+  delete parsed.data.preprocess;
+  configWithoutPreprocess = path.join(dir, 'config-no-preprocess.json');
+  await writeFile(configWithoutPreprocess, JSON.stringify(parsed));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -126,4 +136,54 @@ test('train: a second SIGINT exits at once and the last epoch checkpoint stays',
 
 test('train --resume without a checkpoint: exit 2, one line', async () => {
   assertOneErrorLine(await runSlim(['train', '--config', config, '--out', path.join(dir, 'never'), '--resume']), /--resume: no checkpoint at .*never\.checkpoint/);
+});
+
+test('run: SIGINT in fine-tuning exits 130; run --resume skips the completed stages, resumes fine-tuning, removes the checkpoints', async () => {
+  const out = path.join(dir, 'run');
+  const args = ['run', '--config', config, '--out', out, '--train-epochs', '1'];
+  const stopped = await interruptedSlim(args, async (stderr) => /fine-tune:[\s\S]*epoch 1\/2:/.test(stderr));
+  assert.equal(stopped.code, 130, describeRun(stopped));
+  const lines = stderrLines(stopped).filter((l) => /interrupted|error/.test(l));
+  assert.deepEqual(lines, [`interrupted: checkpoint saved to ${path.join(out, 'checkpoints', 'finetune')}; resume with: slim ${args.join(' ')} --resume`]);
+  assert.equal(await exists(path.join(out, 'finetuned')), false);
+  assert.equal(await exists(path.join(out, 'run.json')), false);
+
+  const resumed = await runSlim([...args, '--resume']);
+  assert.equal(resumed.code, 0, describeRun(resumed));
+  assert.match(resumed.stderr, /train: already complete/);
+  assert.match(resumed.stderr, /prune: already complete/);
+  assert.match(resumed.stderr, /fine-tune: resuming from .*checkpoints\/finetune at epoch 2/);
+  assert.doesNotMatch(resumed.stderr, /sparsity train:/, 'sparsity training did not run again');
+  assert.ok(await exists(path.join(out, 'finetuned', 'model.json')));
+  assert.ok(await exists(path.join(out, 'run.json')));
+  assert.equal(await exists(path.join(out, 'checkpoints')), false);
+  const log = (await readFile(path.join(out, 'finetuned', 'finetune-log.jsonl'), 'utf8')).trim().split('\n');
+  assert.equal(log.length, 2);
+});
+
+test('a trained model carries its preprocessing: eval without data.preprocess matches eval with it; a different one warns', async () => {
+  const modelDir = path.join(dir, 'straight'); // trained by the first test of this file
+  const modelJson = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as { userDefinedMetadata?: { slim?: unknown } };
+  assert.deepEqual(modelJson.userDefinedMetadata?.slim, { preprocess: { scale: 1 / 255, mean: [0.1307], std: [0.3081] }, inputSize: [28, 28], channels: 1 });
+  const stock = await loadWithStockTfjs(path.join(modelDir, 'model.json'));
+  assert.deepEqual(stock.getUserDefinedMetadata(), modelJson.userDefinedMetadata);
+  stock.dispose();
+  tf.disposeVariables();
+
+  const withIt = await runSlim(['eval', '--model', modelDir, '--config', config, '--json']);
+  const without = await runSlim(['eval', '--model', modelDir, '--config', configWithoutPreprocess, '--json']);
+  assert.equal(withIt.code, 0, describeRun(withIt));
+  assert.equal(without.code, 0, describeRun(without));
+  assert.equal((JSON.parse(without.stdout) as { top1: number }).top1, (JSON.parse(withIt.stdout) as { top1: number }).top1);
+  assert.doesNotMatch(withIt.stderr, /warning/);
+
+  const otherConfig = path.join(dir, 'config-other-preprocess.json');
+  const parsed = JSON.parse(await readFile(config, 'utf8')) as { data: { preprocess: unknown } };
+  parsed.data.preprocess = { mean: [0.5], std: [0.5] };
+  await writeFile(otherConfig, JSON.stringify(parsed));
+  const differing = await runSlim(['eval', '--model', modelDir, '--config', otherConfig]);
+  assert.equal(differing.code, 0, describeRun(differing));
+  const warnings = stderrLines(differing).filter((l) => l.startsWith('warning:'));
+  assert.equal(warnings.length, 1, differing.stderr);
+  assert.match(warnings[0]!, /data\.preprocess .* differs from the model's .*using the config's/);
 });
