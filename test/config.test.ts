@@ -42,9 +42,10 @@ test('an empty config gets every default filled in', () => {
     assert.equal(config.data, undefined);
     assert.deepEqual(config.train, {
       epochs: 10, batchSize: 64, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-      milestones: [0.5, 0.75], gamma: 0.1, sparsity: 1e-4,
+      milestones: [0.5, 0.75], gamma: 0.1, sparsity: 1e-4, trainable: 'all', addMissingScale: true,
     });
     assert.equal(config.finetune.epochs, 5);
+    assert.equal(config.finetune.trainable, 'all');
     assert.equal(config.finetune.lr, 0.01);
     assert.equal(config.pretrain.epochs, 0);
     assert.deepEqual(config.prune, { minChannels: 1, roundTo: 1, importance: 'sum' });

@@ -48,18 +48,28 @@ const optimizerFields = {
 };
 const nesterovCheck = { message: NESTEROV_MESSAGE, path: ['nesterov'] };
 
+const trainableSchema = z
+  .enum(['all', 'bn', 'as-saved'])
+  .describe('what to unfreeze for this stage: all layers, only BatchNormalization, or keep the saved trainable flags; the written model keeps the saved flags');
+
 export const trainSchema = z
   .strictObject({
     ...optimizerFields,
     epochs: optimizerFields.epochs.default(10),
     lr: optimizerFields.lr.default(0.1),
     sparsity: hyperparameterFields.sparsity.default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+    trainable: trainableSchema.default('all'),
+    addMissingScale: z
+      .boolean()
+      .default(true)
+      .describe('with sparsity > 0: give every BatchNormalization saved with scale: false a gamma of ones first (the same function), so it can be pruned'),
   })
   .refine(nesterovHasMomentum, nesterovCheck);
 
 export const finetuneSchema = z
   .strictObject({
     ...optimizerFields,
+    trainable: trainableSchema.default('all'),
     epochs: optimizerFields.epochs.default(5),
     lr: optimizerFields.lr.default(0.01),
   })
@@ -112,9 +122,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type { DataConfig } from '../data/formats/index.js';
-export type TrainConfig = z.infer<typeof trainSchema>;
-export type FinetuneConfig = z.infer<typeof finetuneSchema>;
-export type PretrainConfig = z.infer<typeof pretrainSchema>;
 export type PruneConfig = z.infer<typeof pruneSchema>;
 export type Backend = z.infer<typeof backendSchema>;
 

@@ -16,6 +16,7 @@ import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { LayerConfig, Shape } from '../layers/types.js';
 import type { LayerJson, ModelJson } from './topology.js';
+import { nestedModelInputShape } from './nested-input.js';
 
 // Shared with the per-layer handlers (src/layers), which sit below this module.
 export type { LayerConfig, Shape } from '../layers/types.js';
@@ -168,7 +169,8 @@ function buildSequential(top: ModelJson, inputShapes: Shape[] | undefined, regis
     current = node.outputs[0];
     start = 1;
   } else {
-    const shape = declaredInputShape(layers[0].config ?? {}) ?? inputShapes?.[0];
+    // A nested model as first layer declares its input inside (Teachable Machine exports).
+    const shape = declaredInputShape(layers[0].config ?? {}) ?? inputShapes?.[0] ?? nestedModelInputShape(layers[0]);
     if (shape === undefined) {
       throw new InputError(`first layer '${layerName(layers[0], 0)}' of '${modelName}' has no batch_input_shape`);
     }

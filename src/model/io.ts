@@ -16,6 +16,7 @@ import { InputError } from '../errors.js';
 import { encodeWeightMap } from './convert.js';
 import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
+import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
 import { readKerasFileIfKeras } from './keras/load.js';
 import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
@@ -41,6 +42,8 @@ export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-lo
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {
   const absolute = path.resolve(p);
+  const foreign = foreignFormatMessage(p); // SavedModel, TFLite, ONNX: one line with the way out
+  if (foreign !== undefined) throw new InputError(foreign);
   let stats;
   try {
     stats = statSync(absolute);
@@ -84,9 +87,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
     throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
-  if (json.format === 'graph-model' || (isObject(json.modelTopology) && Array.isArray(json.modelTopology.node))) {
-    throw new InputError(`${file}: is a tfjs graph model; slim needs a layers model (format "layers-model")`);
-  }
+  if (isGraphModelJson(json)) throw new InputError(graphModelMessage(file));
   if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
     throw new InputError(`${file}: unknown format ${JSON.stringify(json.format)}; slim reads "layers-model"`);
   }

@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { buildVgg } from '../model/architectures.js';
+import { unknownLayerClassMessage } from '../model/foreign-formats.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import path from 'node:path';
 import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
@@ -10,7 +11,11 @@ import type { PreparedData } from './data.js';
 
 export async function loadLayersModel(path: string): Promise<{ model: tf.LayersModel; path: string }> {
   const artifacts = await readModel(path);
-  return { model: await toLayersModel(artifacts), path: artifacts.path };
+  const model = await toLayersModel(artifacts).catch((error: unknown) => {
+    const unknown = unknownLayerClassMessage(error); // a custom layer class: one line, not tfjs's paragraph
+    throw unknown !== undefined ? new InputError(unknown, { cause: error }) : error;
+  });
+  return { model, path: artifacts.path };
 }
 
 /** A model from the config: a model file, or a built-in VGG-style net shaped for the data. */

@@ -3,6 +3,7 @@
  * No printing here; `describePlan` returns lines the command decides where to put.
  */
 import { InputError } from '../errors.js';
+import { missingScaleRefusal } from '../model/add-bn-scale.js';
 import { applyPlanDetailed, type ApplyResult, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
 import { planPrune, type PrunePlan } from '../prune/plan.js';
 import { countModel, type ModelCount } from '../report/count.js';
@@ -23,6 +24,8 @@ export function makePlan(artifacts: ModelArtifacts, prune: PruneConfig): PrunePl
   if (prune.ratio === undefined && prune.threshold === undefined) {
     throw new InputError('prune: give --ratio (fraction of BN channels to remove) or --threshold (|gamma| below which to remove)');
   }
+  const noGamma = missingScaleRefusal(artifacts.modelTopology); // every BN has scale: false
+  if (noGamma !== undefined) throw new InputError(noGamma);
   return planPrune(artifacts, {
     ...(prune.ratio !== undefined ? { ratio: prune.ratio } : { threshold: prune.threshold! }),
     minChannels: prune.minChannels,

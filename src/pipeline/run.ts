@@ -18,6 +18,7 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import type { PreparedData } from './data.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
+import { addScalesForSparsity } from './missing-scale.js';
 import { checkOutputs, saveLayersModel } from './model.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
@@ -87,6 +88,8 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     const stages: RunStages = { data, config, folders, write, run, progress, out };
     const input = await fromLayersModel(sparse);
     run.models.input = await writeModel(folders.input, input, write);
+    // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
+    sparse = await addScalesForSparsity(sparse, config.train, out);
     await trainToSparse(sparse, trained, stages);
 
     const prune = await pruneSparse(sparse, stages);

@@ -8,6 +8,7 @@ import { InputError, InterruptedError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
+import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 import { writeCheckpoint, type ResumePoint } from './checkpoint.js';
@@ -65,9 +66,14 @@ export async function runTrainingStage(
   seed: number,
   out: Output,
   label: string,
+  trainable: TrainableMode = 'as-saved',
   checkpointing?: StageCheckpointing,
 ): Promise<StageResult> {
   checkModelFitsData(model, data);
+  // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
+  const unfreeze = applyTrainableMode(model, trainable);
+  if (unfreeze.unfrozen > 0) out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
+  const gammaWatch = watchGammas(model);
   const started = Date.now();
   const lines: string[] = [...(checkpointing?.from?.log ?? [])];
   const requestedReplicas = hp.replicas ?? 1;
@@ -98,11 +104,13 @@ export async function runTrainingStage(
       },
       onEpoch: (r) => {
         bar.stop();
-        lines.push(JSON.stringify({ stage: label, ...r }));
+        const gammaByTrainable = gammaWatch.record();
+        lines.push(JSON.stringify({ stage: label, ...r, gammaByTrainable }));
         out.info(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
-            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}`,
+            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
+            (gammaByTrainable.frozen.count > 0 ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})` : ''),
         );
       },
       onEpochEnd: async (state) => {
@@ -111,6 +119,7 @@ export async function runTrainingStage(
     },
   );
   bar.stop();
+  unfreeze.restore();
   if (result.interrupted !== undefined && checkpointing !== undefined) {
     await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, result.interrupted, lines);
     throw new InterruptedError(checkpointing.dir);

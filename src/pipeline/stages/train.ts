@@ -6,12 +6,13 @@
  * neither, so it can run again on the same objects (another pass, a resumed run).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { InputError } from '../../errors.js';
+import { InputError, ProblemError } from '../../errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
 import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
+import { addScalesForSparsity } from '../missing-scale.js';
 import { checkOutputs, saveLayersModel } from '../model.js';
 import { runTrainingStage, type StageCheckpointing } from '../train.js';
 import { checkpointDirFor, checkpointExists, readCheckpoint, removeCheckpoint, stageFingerprint } from '../checkpoint.js';
@@ -53,8 +54,17 @@ export async function trainingStage(
 ): Promise<TrainingStageResult> {
   const sparsityLambda = kind === 'train' ? config.train.sparsity : 0;
   const hp = { ...config[kind], replicas: config.replicas };
+  // Pretraining keeps the saved trainable flags; train/finetune unfreeze as configured.
+  const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
   const checkpointing = control === undefined ? undefined : await stageCheckpointing(kind, model, config, control, out);
-  const result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], checkpointing);
+  let result;
+  try {
+    result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable, checkpointing);
+  } catch (error) {
+    // A diverged run would diverge again from its checkpoint (same config, same data order): nothing to resume.
+    if (error instanceof ProblemError && control !== undefined) await removeCheckpoint(control.checkpointDir);
+    throw error;
+  }
   const written =
     dest === undefined ? undefined : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
   if (control !== undefined) await removeCheckpoint(control.checkpointDir);
@@ -98,7 +108,10 @@ export async function trainFromConfig(
   if (run.resume === true && !(await checkpointExists(checkpointDir))) {
     throw new InputError(`--resume: no checkpoint at ${checkpointDir} (run without --resume to start over)`);
   }
-  const { backend, data, model } = await loadTrainingInputs(config, out);
+  const inputs = await loadTrainingInputs(config, out);
+  const { backend, data } = inputs;
+  // BatchNorm saved without γ gets one of ones before sparsity training (the same function).
+  const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
     const control = { checkpointDir, resume: run.resume ?? false, signal: run.signal };
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out, control);
