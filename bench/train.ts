@@ -62,9 +62,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       slim.push(await slimRun(arch, { batchSize, steps, warmup }, { replicas, fusedBatchNorm }));
       torch.push(torchRun(arch, { batchSize, steps, warmup }, replicas));
-      const s = slim[slim.length - 1]!;
-      const t = torch[torch.length - 1]!;
-      console.log(`  ${arch} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`);
+      const s = slim[slim.length - 1];
+      const t = torch[torch.length - 1];
+      console.log(
+        `  ${arch} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`,
+      );
     }
     // Best round per side: the least disturbed by other processes.
     const slimBest = Math.max(...slim.map((s) => s.imagesPerSecond));

@@ -52,7 +52,11 @@ after(async () => {
 function interruptedSlim(args: string[], ready: (stderr: string) => Promise<boolean>, signals = 1): Promise<SlimResult> {
   return new Promise((resolve, reject) => {
     const { FORCE_COLOR: _force, NODE_OPTIONS: _nodeOptions, ...inherited } = process.env;
-    const child = spawn(process.execPath, [SLIM_BIN, ...args], { cwd: REPO_ROOT, env: { ...inherited, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SLIM_BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -82,7 +86,7 @@ async function weightsOf(modelDir: string): Promise<Float32Array> {
 function assertClose(actual: Float32Array, expected: Float32Array): void {
   assert.equal(actual.length, expected.length);
   let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
   assert.ok(worst <= 1e-6, `largest weight difference ${worst}`);
 }
 
@@ -90,7 +94,7 @@ function assertOneErrorLine(result: SlimResult, pattern: RegExp): void {
   assert.equal(result.code, 2, describeRun(result));
   const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
   assert.equal(errors.length, 1, result.stderr);
-  assert.match(errors[0]!, pattern);
+  assert.match(errors[0], pattern);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
@@ -121,7 +125,10 @@ test('train: SIGINT saves a checkpoint and exits 130 with one line; --resume end
   assertClose(await weightsOf(out), await weightsOf(straightOut));
   // The epoch log covers every epoch, those before the interruption included.
   const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8')).trim().split('\n');
-  assert.deepEqual(log.map((l) => (JSON.parse(l) as { epoch: number }).epoch), [0, 1, 2]);
+  assert.deepEqual(
+    log.map((l) => (JSON.parse(l) as { epoch: number }).epoch),
+    [0, 1, 2],
+  );
 });
 
 test('train: a second SIGINT exits at once and the last epoch checkpoint stays', async () => {
@@ -135,7 +142,10 @@ test('train: a second SIGINT exits at once and the last epoch checkpoint stays',
 });
 
 test('train --resume without a checkpoint: exit 2, one line', async () => {
-  assertOneErrorLine(await runSlim(['train', '--config', config, '--out', path.join(dir, 'never'), '--resume']), /--resume: no checkpoint at .*never\.checkpoint/);
+  assertOneErrorLine(
+    await runSlim(['train', '--config', config, '--out', path.join(dir, 'never'), '--resume']),
+    /--resume: no checkpoint at .*never\.checkpoint/,
+  );
 });
 
 test('run: SIGINT in fine-tuning exits 130; run --resume skips the completed stages, resumes fine-tuning, removes the checkpoints', async () => {
@@ -144,7 +154,9 @@ test('run: SIGINT in fine-tuning exits 130; run --resume skips the completed sta
   const stopped = await interruptedSlim(args, async (stderr) => /fine-tune:[\s\S]*epoch 1\/2:/.test(stderr));
   assert.equal(stopped.code, 130, describeRun(stopped));
   const lines = stderrLines(stopped).filter((l) => /interrupted|error/.test(l));
-  assert.deepEqual(lines, [`interrupted: checkpoint saved to ${path.join(out, 'checkpoints', 'finetune')}; resume with: slim ${args.join(' ')} --resume`]);
+  assert.deepEqual(lines, [
+    `interrupted: checkpoint saved to ${path.join(out, 'checkpoints', 'finetune')}; resume with: slim ${args.join(' ')} --resume`,
+  ]);
   assert.equal(await exists(path.join(out, 'finetuned')), false);
   assert.equal(await exists(path.join(out, 'run.json')), false);
 
@@ -164,7 +176,11 @@ test('run: SIGINT in fine-tuning exits 130; run --resume skips the completed sta
 test('a trained model carries its preprocessing: eval without data.preprocess matches eval with it; a different one warns', async () => {
   const modelDir = path.join(dir, 'straight'); // trained by the first test of this file
   const modelJson = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as { userDefinedMetadata?: { slim?: unknown } };
-  assert.deepEqual(modelJson.userDefinedMetadata?.slim, { preprocess: { scale: 1 / 255, mean: [0.1307], std: [0.3081] }, inputSize: [28, 28], channels: 1 });
+  assert.deepEqual(modelJson.userDefinedMetadata?.slim, {
+    preprocess: { scale: 1 / 255, mean: [0.1307], std: [0.3081] },
+    inputSize: [28, 28],
+    channels: 1,
+  });
   const stock = await loadWithStockTfjs(path.join(modelDir, 'model.json'));
   assert.deepEqual(stock.getUserDefinedMetadata(), modelJson.userDefinedMetadata);
   stock.dispose();
@@ -185,5 +201,5 @@ test('a trained model carries its preprocessing: eval without data.preprocess ma
   assert.equal(differing.code, 0, describeRun(differing));
   const warnings = stderrLines(differing).filter((l) => l.startsWith('warning:'));
   assert.equal(warnings.length, 1, differing.stderr);
-  assert.match(warnings[0]!, /data\.preprocess .* differs from the model's .*using the config's/);
+  assert.match(warnings[0], /data\.preprocess .* differs from the model's .*using the config's/);
 });

@@ -14,10 +14,27 @@ tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the r
 
 const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const NO_BN: VggSpec = { cfg: [4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', batchNorm: false, seed: 1 };
-const WITH_BN: VggSpec = { cfg: [8, 'M', 16, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', hidden: [16], dropout: 0.2, seed: 2 };
+const WITH_BN: VggSpec = {
+  cfg: [8, 'M', 16, 'M'],
+  inputShape: [28, 28, 1],
+  numClasses: 10,
+  head: 'flatten',
+  hidden: [16],
+  dropout: 0.2,
+  seed: 2,
+};
 const BASE: TrainOptions = {
-  epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+  epochs: 1,
+  batchSize: 64,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [],
+  gamma: 0.1,
+  sparsityLambda: 1e-4,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnist: Dataset;
@@ -37,12 +54,12 @@ function worstRelativeError(a: tf.Tensor[], b: tf.Tensor[]): number {
   let worst = 0;
   a.forEach((t, i) => {
     const x = t.dataSync();
-    const y = b[i]!.dataSync();
+    const y = b[i].dataSync();
     let diff = 0;
     let scale = 0;
     for (let k = 0; k < x.length; k++) {
-      diff = Math.max(diff, Math.abs(x[k]! - y[k]!));
-      scale = Math.max(scale, Math.abs(y[k]!));
+      diff = Math.max(diff, Math.abs(x[k] - y[k]));
+      scale = Math.max(scale, Math.abs(y[k]));
     }
     worst = Math.max(worst, scale > 0 ? diff / scale : diff);
   });
@@ -61,8 +78,11 @@ test('without BN or dropout, 2 replicas give the weights of 1 (mean of part grad
   assert.equal(two.replicas, 2);
   const error = worstRelativeError(parallel.getWeights(), single.getWeights());
   assert.ok(error <= 1e-5, `worst relative weight difference ${error.toExponential(2)}`);
-  assert.ok(Math.abs(two.epochs[0]!.loss - one.epochs[0]!.loss) <= 1e-5 * one.epochs[0]!.loss, `loss ${two.epochs[0]!.loss} vs ${one.epochs[0]!.loss}`);
-  assert.equal(two.epochs[0]!.trainAccuracy, one.epochs[0]!.trainAccuracy);
+  assert.ok(
+    Math.abs(two.epochs[0].loss - one.epochs[0].loss) <= 1e-5 * one.epochs[0].loss,
+    `loss ${two.epochs[0].loss} vs ${one.epochs[0].loss}`,
+  );
+  assert.equal(two.epochs[0].trainAccuracy, one.epochs[0].trainAccuracy);
   single.dispose();
   parallel.dispose();
 });
@@ -73,20 +93,31 @@ test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks a
   const tensorsBefore = tf.memory().numTensors;
   const perEpochTensors: number[] = [];
   let batches = 0;
-  const result = await train(model, { train: tr, val }, { ...BASE, epochs: 3, replicas: 2, syncEvery: 3 }, {
-    onBatch: (b) => {
-      batches++;
-      assert.ok(Number.isFinite(b.loss));
+  const result = await train(
+    model,
+    { train: tr, val },
+    { ...BASE, epochs: 3, replicas: 2, syncEvery: 3 },
+    {
+      onBatch: (b) => {
+        batches++;
+        assert.ok(Number.isFinite(b.loss));
+      },
+      onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
     },
-    onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
-  });
+  );
   assert.equal(result.replicas, 2);
   const [first, , last] = result.epochs;
-  assert.ok(last!.loss < first!.loss * 0.8, `loss ${first!.loss} → ${last!.loss}`);
-  assert.ok(last!.trainAccuracy > 0.5 && last!.valAccuracy! > 0.5, `accuracy ${last!.trainAccuracy} / ${last!.valAccuracy}`);
+  assert.ok(last.loss < first.loss * 0.8, `loss ${first.loss} → ${last.loss}`);
+  assert.ok(last.trainAccuracy > 0.5 && last.valAccuracy! > 0.5, `accuracy ${last.trainAccuracy} / ${last.valAccuracy}`);
   assert.equal(batches, 3 * tr.batchCount(64));
-  assert.ok(model.getWeights().every((w) => w.dataSync().every(Number.isFinite)), 'non-finite weight');
-  assert.ok(perEpochTensors.every((n) => n === perEpochTensors[0]), `per-epoch tensors ${perEpochTensors}`);
+  assert.ok(
+    model.getWeights().every((w) => w.dataSync().every(Number.isFinite)),
+    'non-finite weight',
+  );
+  assert.ok(
+    perEpochTensors.every((n) => n === perEpochTensors[0]),
+    `per-epoch tensors ${perEpochTensors}`,
+  );
   assert.equal(tf.memory().numTensors, tensorsBefore);
   model.dispose();
 });
@@ -107,7 +138,10 @@ test('a replica worker answers steps with finite gradients of every weight and l
       worker.sendWeights(new Float32Array(totalWeights).fill(0.01 * step));
       counts.push(await worker.numTensors());
     }
-    assert.ok(counts.every((n) => n === counts[0]), `replica tensors per step ${counts}`);
+    assert.ok(
+      counts.every((n) => n === counts[0]),
+      `replica tensors per step ${counts}`,
+    );
   } finally {
     await worker.terminate();
     model.dispose();
@@ -140,7 +174,7 @@ test('a failing replica surfaces as the single path error and its worker ends', 
   class MainThreadOnlyScale extends tf.layers.Layer {
     static readonly className = 'MainThreadOnlyScale';
     override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-      return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, 2);
+      return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 2);
     }
   }
   tf.serialization.registerClass(MainThreadOnlyScale);

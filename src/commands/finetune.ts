@@ -17,7 +17,7 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
     withTrainingFlags(y)
       .option('model', modelOption('pruned model.json (or its folder)'))
       .option('resume', resumeOption)
-      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')) as never,
+      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -27,7 +27,10 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
     ]);
     const interrupt = interruptOnSignals();
     try {
-      const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out, { resume: argv.resume, signal: interrupt.signal });
+      const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
       if (argv.json) out.json(result);
       else out.data(result.model);
     } finally {

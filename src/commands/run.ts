@@ -3,7 +3,16 @@ import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { runPipeline } from '../pipeline/run.js';
 import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
-import { backendOption, configOption, outOption, overwriteOption, pruneAmountOverrides, replicasOption, runtimeOverrides, seedOption } from './options.js';
+import {
+  backendOption,
+  configOption,
+  outOption,
+  overwriteOption,
+  pruneAmountOverrides,
+  replicasOption,
+  runtimeOverrides,
+  seedOption,
+} from './options.js';
 
 interface RunFlags extends GlobalFlags {
   config: string;
@@ -25,7 +34,13 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
   builder: (y) =>
     y
       .option('config', configOption("JSON config ('-' = stdin), e.g. configs/quickstart.json", true))
-      .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html', false))
+      .option(
+        'out',
+        outOption(
+          'output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html',
+          false,
+        ),
+      )
       .option('backend', backendOption('compute backend'))
       .option('seed', seedOption('seed for weights, shuffling and dropout'))
       .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })
@@ -34,7 +49,10 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
       .option('replicas', replicasOption())
       .option('overwrite', overwriteOption('replace output folders even if they hold other files'))
-      .option('resume', { ...resumeOption, describe: 'continue an interrupted run: skip the stages it completed, resume the one it stopped in' }),
+      .option('resume', {
+        ...resumeOption,
+        describe: 'continue an interrupted run: skip the stages it completed, resume the one it stopped in',
+      }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -48,7 +66,10 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
     const interrupt = interruptOnSignals();
     try {
-      const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out, { resume: argv.resume, signal: interrupt.signal });
+      const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
       if (argv.json) out.json(summary);
       else out.data(summary.models.finetuned);
     } finally {

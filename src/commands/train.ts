@@ -19,7 +19,7 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
       .option('model', modelOption("model.json to train (default: the config's model)", false))
       .option('resume', resumeOption)
       .option('out', outOption('folder for the trained model (+ train-log.jsonl)'))
-      .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }) as never,
+      .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -30,7 +30,10 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
     ]);
     const interrupt = interruptOnSignals();
     try {
-      const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out, { resume: argv.resume, signal: interrupt.signal });
+      const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
       if (argv.json) out.json(result);
       else out.data(result.model);
     } finally {

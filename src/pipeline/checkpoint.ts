@@ -57,7 +57,10 @@ function hashOf(...parts: (string | Uint8Array)[]): string {
 export async function stageFingerprint(stage: string, config: object, model: tf.LayersModel): Promise<string> {
   const { out: _out, ...rest } = config as { out?: unknown };
   const artifacts = await fromLayersModel(model);
-  const weightBytes = [...artifacts.weights].flatMap(([name, w]) => [name, new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength)]);
+  const weightBytes = [...artifacts.weights].flatMap(([name, w]) => [
+    name,
+    new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength),
+  ]);
   return hashOf(VERSION, stage, JSON.stringify(rest), JSON.stringify(artifacts.modelTopology), ...weightBytes);
 }
 
@@ -79,7 +82,14 @@ function decodeOptimizer(encoded: Record<string, string>): SgdState {
 }
 
 /** Writes (atomically replacing) the checkpoint of `model` at `state`. */
-export async function writeCheckpoint(dir: string, stage: string, fingerprint: string, model: tf.LayersModel, state: TrainingState, log: string[]): Promise<void> {
+export async function writeCheckpoint(
+  dir: string,
+  stage: string,
+  fingerprint: string,
+  model: tf.LayersModel,
+  state: TrainingState,
+  log: string[],
+): Promise<void> {
   const file: CheckpointFile = {
     format: FORMAT,
     fingerprint,
@@ -112,9 +122,12 @@ export async function readCheckpoint(dir: string, stage: string, fingerprint: st
   } catch (error) {
     throw new InputError(`--resume: ${path.join(dir, CHECKPOINT_JSON)}: unreadable (${(error as Error).message})`, { cause: error });
   }
-  if (file.format !== FORMAT || file.stage !== stage) throw new InputError(`--resume: ${dir}: not a ${stage} checkpoint of this slim version`);
+  if (file.format !== FORMAT || file.stage !== stage)
+    throw new InputError(`--resume: ${dir}: not a ${stage} checkpoint of this slim version`);
   if (file.fingerprint !== fingerprint) {
-    throw new InputError(`--resume: ${dir}: checkpoint of a different config, input model or slim version (remove it or run without --resume)`);
+    throw new InputError(
+      `--resume: ${dir}: checkpoint of a different config, input model or slim version (remove it or run without --resume)`,
+    );
   }
   await loadWeightsInto(model, dir);
   return {

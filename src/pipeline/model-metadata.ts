@@ -46,7 +46,14 @@ function isNumberArray(value: unknown): value is number[] {
 export function recordedPreprocess(model: tf.LayersModel): Preprocess | undefined {
   const slim = (model.getUserDefinedMetadata() as { slim?: { preprocess?: Partial<Preprocess> } } | undefined)?.slim;
   const p = slim?.preprocess;
-  if (p === undefined || typeof p.scale !== 'number' || !(p.scale > 0) || !isNumberArray(p.mean) || !isNumberArray(p.std) || !p.std.every((s) => s > 0)) {
+  if (
+    p === undefined ||
+    typeof p.scale !== 'number' ||
+    !(p.scale > 0) ||
+    !isNumberArray(p.mean) ||
+    !isNumberArray(p.std) ||
+    !p.std.every((s) => s > 0)
+  ) {
     return undefined;
   }
   return { scale: p.scale, mean: p.mean, std: p.std };

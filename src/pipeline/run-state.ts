@@ -42,7 +42,12 @@ export class RunProgress {
    * The progress of the run writing to `outDir` whose input is `model`. With `resume`, the saved
    * state must exist and carry this run's fingerprint (InputError, one line, otherwise).
    */
-  static async open(outDir: string, config: Config, model: tf.LayersModel, control: { resume?: boolean; signal?: AbortSignal }): Promise<RunProgress> {
+  static async open(
+    outDir: string,
+    config: Config,
+    model: tf.LayersModel,
+    control: { resume?: boolean; signal?: AbortSignal },
+  ): Promise<RunProgress> {
     const dir = path.join(path.resolve(outDir), 'checkpoints');
     const fingerprint = await stageFingerprint('run', config, model);
     const fresh: RunStateFile = { format: 'slim-run-state-1', fingerprint, stages: {} };
@@ -53,7 +58,9 @@ export class RunProgress {
     }
     const saved = await readRunState(dir);
     if (saved.fingerprint !== fingerprint) {
-      throw new InputError(`--resume: ${dir}: state of a run with a different config, input model or slim version (remove it or run without --resume)`);
+      throw new InputError(
+        `--resume: ${dir}: state of a run with a different config, input model or slim version (remove it or run without --resume)`,
+      );
     }
     return new RunProgress(dir, true, control.signal, saved);
   }

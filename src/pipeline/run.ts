@@ -71,7 +71,13 @@ export interface RunControl {
   signal?: AbortSignal;
 }
 
-export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output, control: RunControl = {}): Promise<RunSummary> {
+export async function runPipeline(
+  config: Config,
+  outDir: string,
+  write: WriteOptions,
+  out: Output,
+  control: RunControl = {},
+): Promise<RunSummary> {
   if (config.prune.ratio === undefined && config.prune.threshold === undefined) {
     throw new InputError('config: prune: give prune.ratio or prune.threshold (or --ratio)');
   }
@@ -152,7 +158,8 @@ async function trainingStep(kind: TrainingKind, model: tf.LayersModel, dir: stri
 async function trainToSparse(model: tf.LayersModel, trained: boolean, stages: RunStages): Promise<void> {
   const { data, config, folders, write, run, out } = stages;
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
-  if (trained) run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
+  if (trained)
+    run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
   if (folders.pretrained !== undefined) {
     const r = await trainingStep('pretrain', model, folders.pretrained, stages);
     run.models.pretrained = r.model;
@@ -189,7 +196,9 @@ async function pruneSparse(sparse: tf.LayersModel, stages: RunStages): Promise<{
   try {
     run.models.pruned = prune.written;
     const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-    run.accuracy.pruned = (await evalStage(model, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
+    run.accuracy.pruned = (
+      await evalStage(model, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
+    ).accuracy;
     run.seconds.prune = (Date.now() - pruneStarted) / 1000;
     const summary = pruneSummary(prune);
     await progress.record('prune', { model: prune.written!, accuracy: run.accuracy.pruned, seconds: run.seconds.prune, prune: summary });
@@ -226,7 +235,11 @@ async function exportAndReport(
   if (folders.exported !== undefined) {
     run.models.exported = (await exportStage(final, { dir: folders.exported, write }, out)).written;
   }
-  return reportStage({ path: run.models.finetuned!, topology: final.modelTopology }, { path: run.models.input!, topology: input.modelTopology }, out);
+  return reportStage(
+    { path: run.models.finetuned!, topology: final.modelTopology },
+    { path: run.models.input!, topology: input.modelTopology },
+    out,
+  );
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
@@ -237,6 +250,6 @@ function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
 function describeAccuracies({ accuracy, seconds }: RunRecord): string {
   return (
     `accuracy: ${accuracy.baseline !== undefined ? `baseline ${percent(accuracy.baseline)}, ` : ''}sparse ${percent(accuracy.sparse)}, ` +
-    `pruned ${percent(accuracy.pruned)}, fine-tuned ${percent(accuracy.finetuned)}; total ${seconds.total!.toFixed(0)} s`
+    `pruned ${percent(accuracy.pruned)}, fine-tuned ${percent(accuracy.finetuned)}; total ${seconds.total.toFixed(0)} s`
   );
 }

@@ -12,7 +12,15 @@ import { ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
 import { fusedBatchNormByDefault } from './fused-bn.js';
 import { outputKind } from './loss.js';
-import { checkTrainOptions, type EpochRecord, type PartialEpoch, type TrainHooks, type TrainingState, type TrainOptions, type TrainResult } from './options.js';
+import {
+  checkTrainOptions,
+  type EpochRecord,
+  type PartialEpoch,
+  type TrainHooks,
+  type TrainingState,
+  type TrainOptions,
+  type TrainResult,
+} from './options.js';
 import type { SgdState } from './sgd.js';
 import { withTrainingPatches } from './patches.js';
 import { effectiveReplicas, ReplicatedRunner } from './replicas.js';
@@ -55,7 +63,11 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
           ? await ReplicatedRunner.start(net, optimizer, options.seed, replicas, backendName as 'wasm' | 'cpu', fusedBatchNorm)
           : new LocalRunner(net, optimizer, options.seed);
       const run: Run = {
-        net, data, options, hooks, runner,
+        net,
+        data,
+        options,
+        hooks,
+        runner,
         stepsPerEpoch: data.train.batchCount(options.batchSize, options.dropRemainder),
         syncEvery: options.syncEvery ?? 10,
       };
@@ -124,17 +136,17 @@ class LossWindow {
     this.dispose();
     let windowSum = 0;
     let windowSize = 0;
-    for (let i = 0; i < losses!.length; i++) {
-      const l = losses![i]!;
+    for (let i = 0; i < losses.length; i++) {
+      const l = losses[i];
       if (!Number.isFinite(l)) {
         throw new ProblemError(
           `training diverged at epoch ${this.epoch}, step ${this.firstStep + i} (loss ${l}); ` +
             `try a lower lr (now ${this.lr}) or check the input data for NaN/Infinity`,
         );
       }
-      windowSum += l * this.sizes[i]!;
-      windowSize += this.sizes[i]!;
-      this.correctSum += corrects![i]!;
+      windowSum += l * this.sizes[i];
+      windowSize += this.sizes[i];
+      this.correctSum += corrects[i];
     }
     this.lossSum += windowSum;
     this.seen += windowSize;
@@ -229,10 +241,16 @@ async function epochRecord(run: Run, epoch: number, lr: number, window: LossWind
     gamma: gammaStats(net.model),
   };
   if (!Number.isFinite(record.gamma.meanAbs)) {
-    throw new ProblemError(`training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`);
+    throw new ProblemError(
+      `training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`,
+    );
   }
   if (run.data.val !== undefined) {
-    const v = await evaluateSource(net.model, run.data.val, { batchSize: options.batchSize, preprocess: options.preprocess, outputKind: net.patches.outputKind });
+    const v = await evaluateSource(net.model, run.data.val, {
+      batchSize: options.batchSize,
+      preprocess: options.preprocess,
+      outputKind: net.patches.outputKind,
+    });
     record.valAccuracy = v.accuracy;
     record.valLoss = v.loss;
   }

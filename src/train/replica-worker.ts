@@ -41,7 +41,7 @@ async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
   const shapes = model.trainableWeights.map((w) => w.read());
   const same =
     shapes.length === init.trainableShapes.length &&
-    shapes.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i]!.join(','));
+    shapes.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i].join(','));
   if (!same) throw new Error('the replica model does not have the same trainable weights as the main model');
   return model;
 }
@@ -55,14 +55,14 @@ function step(replica: Replica, request: StepRequest): void {
     const y = tf.tensor2d(request.y, request.yShape as [number, number]);
     const part = lossAndGrads(model, variables, patches.outputKind, x, y);
     // One readback for all gradients, in trainableWeights order; a weight without a gradient gets zeros.
-    const flat = variables.map((v, i) => part.grads[v.name]?.flatten() ?? tf.zeros([replica.sizes[i]!]));
+    const flat = variables.map((v, i) => part.grads[v.name]?.flatten() ?? tf.zeros([replica.sizes[i]]));
     // slice(): a copy we own, since its buffer is transferred (the cpu backend may hand out its storage).
     const packed = flat.length > 0 ? (tf.concat(flat).dataSync() as Float32Array).slice() : new Float32Array(0);
-    const result = { loss: part.loss.dataSync()[0]!, correct: part.correct.dataSync()[0]!, grads: packed };
+    const result = { loss: part.loss.dataSync()[0], correct: part.correct.dataSync()[0], grads: packed };
     part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
     return result;
   });
-  post({ type: 'grads', loss, correct, grads }, [grads.buffer as ArrayBuffer]);
+  post({ type: 'grads', loss, correct, grads }, [grads.buffer]);
 }
 
 function setWeights(replica: Replica, update: WeightsUpdate): void {
@@ -72,7 +72,7 @@ function setWeights(replica: Replica, update: WeightsUpdate): void {
   tf.tidy(() => {
     let offset = 0;
     replica.net.variables.forEach((v, i) => {
-      const size = replica.sizes[i]!;
+      const size = replica.sizes[i];
       // assign (not LayerVariable.write): the main thread already applied any constraint.
       v.assign(tf.tensor(update.values.subarray(offset, offset + size), v.shape));
       offset += size;

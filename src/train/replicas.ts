@@ -19,7 +19,16 @@ import { InputError, ProblemError } from '../errors.js';
 import { fromLayersModel } from '../model/convert.js';
 import type { Batch } from '../data/dataset.js';
 import type { ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
-import { dropoutSeeds, lossAndGrads, type LossAndGrads, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
+import {
+  dropoutSeeds,
+  lossAndGrads,
+  type LossAndGrads,
+  type Optimizer,
+  type StepPosition,
+  type StepResult,
+  type StepRunner,
+  type TrainingModel,
+} from './step.js';
 
 /** What a user asks for: a count, or 'auto' (2 on a single-threaded backend with ≥ 2 cores). */
 export type ReplicasRequest = number | 'auto';
@@ -233,10 +242,10 @@ export class ReplicatedRunner implements StepRunner {
   async step(batch: Batch, at: StepPosition): Promise<StepResult> {
     const sizes = splitSizes(batch.size, this.replicas);
     const parts = this.postParts(batch, sizes, at);
-    const own = this.ownPart(batch, sizes[0]!, at);
+    const own = this.ownPart(batch, sizes[0], at);
     try {
       const replies = await Promise.all(parts.map(async (p) => ({ size: p.size, reply: await p.reply })));
-      const result = this.combine(own, sizes[0]!, batch.size, replies, at.lr);
+      const result = this.combine(own, sizes[0], batch.size, replies, at.lr);
       this.broadcastWeights();
       return result;
     } finally {
@@ -253,9 +262,9 @@ export class ReplicatedRunner implements StepRunner {
     const [, ...imageShape] = batch.x.shape;
     const classes = batch.y.shape[1];
     const parts: PendingPart[] = [];
-    let offset = sizes[0]!;
+    let offset = sizes[0];
     this.workers.forEach((worker, k) => {
-      const size = sizes[k + 1]!;
+      const size = sizes[k + 1];
       if (size === 0) return;
       // slice(): copies we own, since their buffers are transferred (cpu may share tensor storage).
       const [x, y] = tf.tidy(() => [
@@ -263,7 +272,10 @@ export class ReplicatedRunner implements StepRunner {
         (tf.slice(batch.y, [offset, 0], [size, -1]).dataSync() as Float32Array).slice(),
       ]);
       const seeds = dropoutSeeds(this.seed, at.epoch, at.step, this.net.patches.dropoutCount, k + 1);
-      parts.push({ size, reply: worker.step({ type: 'step', x: x!, xShape: [size, ...imageShape], y: y!, yShape: [size, classes], dropoutSeeds: seeds }) });
+      parts.push({
+        size,
+        reply: worker.step({ type: 'step', x: x, xShape: [size, ...imageShape], y: y, yShape: [size, classes], dropoutSeeds: seeds }),
+      });
       offset += size;
     });
     return parts;
@@ -288,8 +300,8 @@ export class ReplicatedRunner implements StepRunner {
         const index = this.variableIndex.get(name)!;
         let sum = tf.mul(g, ownSize / total);
         for (const part of parts) {
-          const start = this.variableOffsets[index]!;
-          const theirs = tf.tensor(part.reply.grads.subarray(start, start + this.variableSizes[index]!), g.shape);
+          const start = this.variableOffsets[index];
+          const theirs = tf.tensor(part.reply.grads.subarray(start, start + this.variableSizes[index]), g.shape);
           sum = tf.add(sum, tf.mul(theirs, part.size / total));
         }
         combined[name] = sum;

@@ -66,21 +66,32 @@ export async function trainingStage(
     throw error;
   }
   const written =
-    dest === undefined ? undefined : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
+    dest === undefined
+      ? undefined
+      : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
   if (control !== undefined) await removeCheckpoint(control.checkpointDir);
   return { written, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
 }
 
 /** The stage's fingerprint, and (with resume) the checkpoint's state loaded into `model`. */
-async function stageCheckpointing(kind: TrainingKind, model: tf.LayersModel, config: TrainingConfig, control: StageControl, out: Output): Promise<StageCheckpointing> {
+async function stageCheckpointing(
+  kind: TrainingKind,
+  model: tf.LayersModel,
+  config: TrainingConfig,
+  control: StageControl,
+  out: Output,
+): Promise<StageCheckpointing> {
   const fingerprint = await stageFingerprint(kind, config, model);
   const base = { dir: control.checkpointDir, stage: kind, fingerprint, signal: control.signal };
   if (control.resume) {
     const from = await readCheckpoint(control.checkpointDir, kind, fingerprint, model);
-    out.info(`${STAGE_LABEL[kind]}: resuming from ${control.checkpointDir} at epoch ${from.resume.epoch + 1}, step ${from.resume.step ?? 0}`);
+    out.info(
+      `${STAGE_LABEL[kind]}: resuming from ${control.checkpointDir} at epoch ${from.resume.epoch + 1}, step ${from.resume.step ?? 0}`,
+    );
     return { ...base, from };
   }
-  if (await checkpointExists(control.checkpointDir)) out.warn(`replacing the checkpoint of an earlier run in ${control.checkpointDir} (--resume continues it)`);
+  if (await checkpointExists(control.checkpointDir))
+    out.warn(`replacing the checkpoint of an earlier run in ${control.checkpointDir} (--resume continues it)`);
   return base;
 }
 
@@ -115,7 +126,13 @@ export async function trainFromConfig(
   try {
     const control = { checkpointDir, resume: run.resume ?? false, signal: run.signal };
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out, control);
-    return { model: result.written!, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
+    return {
+      model: result.written!,
+      backend: backend.detail,
+      testAccuracy: result.testAccuracy,
+      seconds: result.seconds,
+      epochs: result.epochs,
+    };
   } finally {
     model.dispose();
   }
