@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type { Argv } from 'yargs';
-import { EXIT_BUG, EXIT_OK, InputError, ProblemError, SlimError } from './errors.js';
+import { EXIT_BUG, EXIT_OK, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
@@ -147,6 +147,10 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli(withStdinValues(argv)).parseAsync();
     return EXIT_OK;
   } catch (err) {
+    if (err instanceof InterruptedError) {
+      process.stderr.write(`interrupted: ${err.message}; resume with: ${resumeCommand(argv)}\n`);
+      return err.exitCode;
+    }
     const failure = describeFailure(err, verbose);
     out.error(failure.line);
     for (const extra of failure.verboseLines) process.stderr.write(`${extra}\n`);
@@ -208,4 +212,11 @@ function systemError(err: unknown): SlimError | undefined {
   if (words === undefined || (where === undefined && !disk)) return undefined;
   const message = `${where ?? 'writing the output'}: ${words} (${e.code}${e.syscall ? ` on ${e.syscall}` : ''})`;
   return disk ? new ProblemError(message, { cause: err }) : new InputError(message, { cause: err });
+}
+
+/** The command line that continues an interrupted run: the same arguments plus --resume, shell-quoted. */
+function resumeCommand(argv: string[]): string {
+  const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+  const args = argv.includes('--resume') ? argv : [...argv, '--resume'];
+  return ['slim', ...args.map(quote)].join(' ');
 }

@@ -4,11 +4,13 @@
  *   1  ran, but found a problem (e.g. a run diverged, a check failed, nothing to slim)
  *   2  bad input (config, flags, model or data files, output paths)
  *   3  internal error: an exception slim did not expect, i.e. a bug in slim (never bad input)
+ *   130 interrupted (SIGINT/SIGTERM) after saving a checkpoint
  */
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_BUG = 3;
+export const EXIT_INTERRUPTED = 130;
 
 /** An error slim expects and can explain in one line; the CLI prints `message` without a stack. */
 export class SlimError extends Error {
@@ -41,5 +43,16 @@ export class ProblemError extends SlimError {
   constructor(message: string, options?: SlimErrorOptions) {
     super(message, EXIT_PROBLEM, options);
     this.name = 'ProblemError';
+  }
+}
+
+/**
+ * Training stopped on SIGINT/SIGTERM after writing a checkpoint. Exit 130, like a shell's
+ * interrupted job; the CLI prints `interrupted: ...` with the command that resumes.
+ */
+export class InterruptedError extends SlimError {
+  constructor(readonly checkpoint: string) {
+    super(`checkpoint saved to ${checkpoint}`, EXIT_INTERRUPTED);
+    this.name = 'InterruptedError';
   }
 }

@@ -18,3 +18,33 @@ export function outputFor(flags: Partial<GlobalFlags>): Output {
     color: flags.color ?? true,
   });
 }
+
+/**
+ * SIGINT/SIGTERM during a training command: the first aborts the returned signal (the training
+ * loop finishes its step, writes a checkpoint and the command exits 130); a second exits at once,
+ * leaving the last complete checkpoint (checkpoints are written atomically). `dispose` restores
+ * the default handlers.
+ */
+export function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** A yargs option: continue from the checkpoint of an interrupted run. */
+export const resumeOption = {
+  type: 'boolean',
+  default: false,
+  describe: 'continue from the checkpoint an interrupted run left (same config and input model)',
+} as const;

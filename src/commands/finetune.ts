@@ -1,12 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { trainFromConfig } from '../pipeline/stages/train.js';
-import { outputFor, type GlobalFlags } from './common.js';
+import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface FinetuneFlags extends GlobalFlags, TrainingFlags {
   model: string;
   out: string;
+  resume: boolean;
 }
 
 export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
@@ -15,6 +16,7 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
   builder: (y) =>
     withTrainingFlags(y)
       .option('model', modelOption('pruned model.json (or its folder)'))
+      .option('resume', resumeOption)
       .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')),
   handler: async (argv) => {
     const out = outputFor(argv);
@@ -23,8 +25,16 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
       ...datasetOverride(argv),
       { path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' },
     ]);
-    const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out);
-    if (argv.json) out.json(result);
-    else out.data(result.model);
+    const interrupt = interruptOnSignals();
+    try {
+      const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
+      if (argv.json) out.json(result);
+      else out.data(result.model);
+    } finally {
+      interrupt.dispose();
+    }
   },
 };

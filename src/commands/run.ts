@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { runPipeline } from '../pipeline/run.js';
-import { outputFor, type GlobalFlags } from './common.js';
+import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import {
   backendOption,
   configOption,
@@ -28,6 +28,7 @@ interface RunFlags extends GlobalFlags {
   'finetune-epochs'?: number;
   'train-limit'?: number;
   overwrite: boolean;
+  resume: boolean;
 }
 
 export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
@@ -57,7 +58,11 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
       .option('replicas', replicasOption())
-      .option('overwrite', overwriteOption('replace output folders even if they hold other files')),
+      .option('overwrite', overwriteOption('replace output folders even if they hold other files'))
+      .option('resume', {
+        ...resumeOption,
+        describe: 'continue an interrupted run: skip the stages it completed, resume the one it stopped in',
+      }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -70,8 +75,16 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       { path: ['passes'], value: argv.passes, flag: '--passes' },
     ]);
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
-    const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out);
-    if (argv.json) out.json(summary);
-    else out.data(summary.models.finetuned);
+    const interrupt = interruptOnSignals();
+    try {
+      const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
+      if (argv.json) out.json(summary);
+      else out.data(summary.models.finetuned);
+    } finally {
+      interrupt.dispose();
+    }
   },
 };

@@ -1,12 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { trainFromConfig } from '../pipeline/stages/train.js';
-import { outputFor, type GlobalFlags } from './common.js';
+import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface TrainFlags extends GlobalFlags, TrainingFlags {
   model?: string;
   out: string;
+  resume: boolean;
   lambda?: number;
 }
 
@@ -16,6 +17,7 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
   builder: (y) =>
     withTrainingFlags(y)
       .option('model', modelOption("model.json to train (default: the config's model)", false))
+      .option('resume', resumeOption)
       .option('out', outOption('folder for the trained model (+ train-log.jsonl)'))
       .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }),
   handler: async (argv) => {
@@ -26,8 +28,16 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
       { path: ['train', 'sparsity'], value: argv.lambda, flag: '--lambda' },
       ...(argv.model !== undefined ? [{ path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' }] : []),
     ]);
-    const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out);
-    if (argv.json) out.json(result);
-    else out.data(result.model);
+    const interrupt = interruptOnSignals();
+    try {
+      const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out, {
+        resume: argv.resume,
+        signal: interrupt.signal,
+      });
+      if (argv.json) out.json(result);
+      else out.data(result.model);
+    } finally {
+      interrupt.dispose();
+    }
   },
 };

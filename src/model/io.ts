@@ -38,7 +38,13 @@ export interface WriteModelOptions {
 }
 
 /** Files slim itself writes beside a model; a folder holding only a model and these is slim's to replace. */
-export const SIDECAR_FILES: readonly string[] = ['train-log.jsonl', 'finetune-log.jsonl', 'prune-plan.json', 'report.json'];
+export const SIDECAR_FILES: readonly string[] = [
+  'train-log.jsonl',
+  'finetune-log.jsonl',
+  'prune-plan.json',
+  'report.json',
+  'checkpoint.json',
+];
 
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
 export function resolveModelPath(p: string): string {

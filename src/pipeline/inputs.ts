@@ -9,6 +9,7 @@ import type { Output } from '../io/output.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
 import { loadLayersModel, modelFromConfig } from './model.js';
+import { recordPreprocessing, resolvePreprocess } from './model-metadata.js';
 
 export interface TrainingInputs {
   backend: BackendInfo;
@@ -33,6 +34,9 @@ export async function loadTrainingInputs(config: Config, out: Output): Promise<T
   }
   out.info(`data: ${data.summary}`);
   const { model, trained } = file ?? (await modelFromConfig(config.model, data, config.seed));
+  // The model's recorded preprocessing applies when the config gives none; the run's is then recorded in it.
+  data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  recordPreprocessing(model, data);
   return { backend, data, model, trained };
 }
 

@@ -32,7 +32,9 @@ import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
 import { pruneStage, type PruneStageResult } from './stages/prune.js';
 import { reportStage } from './stages/report.js';
-import { trainingStage } from './stages/train.js';
+import { trainingStage, type TrainingKind } from './stages/train.js';
+import { loadWeightsInto } from './checkpoint.js';
+import { RunProgress, type CompletedStage } from './run-state.js';
 
 export interface RunSummary {
   backend: { name: string; gpu: boolean; detail: string };
@@ -142,7 +144,19 @@ async function checkRunOutDir(outDir: string, write: WriteOptions): Promise<void
   }
 }
 
-export async function runPipeline(config: Config, outDir: string, write: WriteOptions, out: Output): Promise<RunSummary> {
+/** Interrupt and resume: `signal` stops the training stage under way (checkpointed); `resume` continues a stopped run. */
+export interface RunControl {
+  resume?: boolean;
+  signal?: AbortSignal;
+}
+
+export async function runPipeline(
+  config: Config,
+  outDir: string,
+  write: WriteOptions,
+  out: Output,
+  control: RunControl = {},
+): Promise<RunSummary> {
   if (config.prune.ratio === undefined && config.prune.threshold === undefined && config.prune.maxAccuracyDrop === undefined) {
     throw new InputError('config: prune: give prune.ratio, prune.threshold or prune.maxAccuracyDrop (or --ratio / --max-drop)');
   }
@@ -161,6 +175,7 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     const input = await fromLayersModel(current);
     await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);
+    const progress = await RunProgress.open(outDir, config, current, control);
     const passes: PassSummary[] = [];
     let prune: PruneStageResult | undefined;
     for (let pass = 1; pass <= config.passes; pass++) {
@@ -168,12 +183,13 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
       const firstPass = pass === 1;
       // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
       if (firstPass) current = await addScalesForSparsity(current, config.train, out);
-      await trainToSparse(current, firstPass && trained, firstPass, data, config, folders, folders.passes[pass - 1], write, run, out);
-      const result = await prunePass(current, data, config, folders.passes[pass - 1], write, run, out);
+      const stages: RunStages = { data, config, folders, passFolders: folders.passes[pass - 1], pass, write, run, progress, out };
+      await trainToSparse(current, firstPass && trained, firstPass, stages);
+      const result = await prunePass(current, stages);
       current.dispose();
       current = result.pruned;
       prune = result.prune;
-      await finetunePruned(current, data, config, folders.passes[pass - 1], write, run, out);
+      await finetunePruned(current, stages);
       passes.push(passSummary(pass, result, run));
       out.info(describePass(passes.at(-1)!, config.passes));
     }
@@ -194,10 +210,47 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
     out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     out.info(describeAccuracies(run));
+    await progress.finish();
     return summary;
   } finally {
     current.dispose();
   }
+}
+
+/** What the stages of one pass of a run share. */
+interface RunStages {
+  data: PreparedData;
+  config: Config;
+  folders: RunFolders;
+  passFolders: PassFolders;
+  /** 1-based pass number. */
+  pass: number;
+  write: WriteOptions;
+  run: RunRecord;
+  progress: RunProgress;
+  out: Output;
+}
+
+/** The run-state key of a stage: its kind in pass 1 (as a one-pass run), `<kind>-pass<k>` after. */
+function stageKey(kind: TrainingKind | 'prune', pass: number): string {
+  return pass === 1 ? kind : `${kind}-pass${pass}`;
+}
+
+/**
+ * A training stage of the run: skipped (its model loaded into `model`) when a resumed run finds it
+ * complete, resumed from its checkpoint when it was the one interrupted, otherwise run from the start.
+ */
+async function trainingStep(kind: TrainingKind, model: tf.LayersModel, dir: string, stages: RunStages): Promise<CompletedStage> {
+  const { progress, out } = stages;
+  const key = stageKey(kind, stages.pass);
+  const done = await progress.completed(key);
+  if (done !== undefined) {
+    await loadWeightsInto(model, dir);
+    out.info(`${kind}: already complete in ${dir} (--resume)`);
+    return done;
+  }
+  const r = await trainingStage(kind, model, stages.data, stages.config, { dir, write: stages.write }, out, await progress.control(key));
+  return progress.record(key, { model: r.written!, accuracy: r.testAccuracy, seconds: r.seconds });
 }
 
 interface PrunedPass {
@@ -211,33 +264,42 @@ interface PrunedPass {
  * search picks on the sparse model; then the pruned model, written and evaluated. The caller owns
  * `sparse` and the returned `pruned` model.
  */
-async function prunePass(
-  sparse: tf.LayersModel,
-  data: PreparedData,
-  config: Config,
-  folders: PassFolders,
-  write: WriteOptions,
-  run: RunRecord,
-  out: Output,
-): Promise<PrunedPass> {
+async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<PrunedPass> {
+  const { data, config, passFolders: folders, write, run, progress, out } = stages;
+  const key = stageKey('prune', stages.pass);
+  // A resumed run re-derives a completed prune in memory (deterministic, seconds) instead of reading
+  // its plan back; the ratio a budget search chose is taken from the record, not searched again.
+  const done = await progress.completed(key);
   const maxAccuracyDrop = config.prune.maxAccuracyDrop;
   let budget: BudgetSearch | undefined;
   let pruneConfig = config.prune;
-  if (maxAccuracyDrop !== undefined) {
+  const doneRatio = (done?.prune as { ratio?: number | null } | undefined)?.ratio;
+  if (done !== undefined && maxAccuracyDrop !== undefined && typeof doneRatio === 'number') {
+    pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: doneRatio };
+  } else if (maxAccuracyDrop !== undefined) {
     const searchStarted = Date.now();
     budget = await searchRatioWithinBudget(sparse, { ...config.prune, maxAccuracyDrop }, data, config, out);
     pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: budget.ratio };
     addSeconds(run, 'search', (Date.now() - searchStarted) / 1000);
   }
   const pruneStarted = Date.now();
-  const prune = await pruneStage(await fromLayersModel(sparse), pruneConfig, { dir: folders.pruned, write }, out);
+  const prune = await pruneStage(await fromLayersModel(sparse), pruneConfig, done ? undefined : { dir: folders.pruned, write }, out);
   const pruned = await toLayersModel(prune.artifacts);
+  if (done !== undefined) {
+    out.info(`prune: already complete in ${folders.pruned} (--resume)`);
+    run.models.pruned = done.model;
+    run.accuracy.pruned = done.accuracy;
+    addSeconds(run, 'prune', done.seconds);
+    return { prune: { ...prune, written: done.model }, pruned, budget };
+  }
   run.models.pruned = prune.written;
   const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
   run.accuracy.pruned = (
     await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
   ).accuracy;
-  addSeconds(run, 'prune', (Date.now() - pruneStarted) / 1000);
+  const seconds = (Date.now() - pruneStarted) / 1000;
+  addSeconds(run, 'prune', seconds);
+  await progress.record(key, { model: prune.written!, accuracy: run.accuracy.pruned, seconds, prune: pruneSummary(prune) });
   return { prune, pruned, budget };
 }
 
@@ -275,32 +337,22 @@ function describePass(p: PassSummary, passes: number): string {
 }
 
 /** Baseline accuracy of a trained input, optional pretraining, then sparsity training (or the model as is, when train.epochs is 0). */
-async function trainToSparse(
-  model: tf.LayersModel,
-  trained: boolean,
-  firstPass: boolean,
-  data: PreparedData,
-  config: Config,
-  folders: RunFolders,
-  passFolders: PassFolders,
-  write: WriteOptions,
-  run: RunRecord,
-  out: Output,
-): Promise<void> {
+async function trainToSparse(model: tf.LayersModel, trained: boolean, firstPass: boolean, stages: RunStages): Promise<void> {
+  const { data, config, folders, passFolders, write, run, out } = stages;
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
   if (trained)
     run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
   if (firstPass && folders.pretrained !== undefined) {
-    const r = await trainingStage('pretrain', model, data, config, { dir: folders.pretrained, write }, out);
-    run.models.pretrained = r.written;
-    run.accuracy.baseline = r.testAccuracy;
+    const r = await trainingStep('pretrain', model, folders.pretrained, stages);
+    run.models.pretrained = r.model;
+    run.accuracy.baseline = r.accuracy;
     run.seconds.pretrain = r.seconds;
     trained = true;
   }
   if (config.train.epochs > 0) {
-    const r = await trainingStage('train', model, data, config, { dir: passFolders.sparse, write }, out);
-    run.models.sparse = r.written;
-    run.accuracy.sparse = r.testAccuracy;
+    const r = await trainingStep('train', model, passFolders.sparse, stages);
+    run.models.sparse = r.model;
+    run.accuracy.sparse = r.accuracy;
     addSeconds(run, 'train', r.seconds);
   } else {
     // A later pass starts from the previous pass's fine-tuned model: trained.
@@ -311,19 +363,12 @@ async function trainToSparse(
 }
 
 /** Fine-tuning of the pruned model, or the pruned model as is when finetune.epochs is 0. */
-async function finetunePruned(
-  model: tf.LayersModel,
-  data: PreparedData,
-  config: Config,
-  folders: PassFolders,
-  write: WriteOptions,
-  run: RunRecord,
-  out: Output,
-): Promise<void> {
+async function finetunePruned(model: tf.LayersModel, stages: RunStages): Promise<void> {
+  const { config, passFolders: folders, write, run } = stages;
   if (config.finetune.epochs > 0) {
-    const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
-    run.models.finetuned = r.written;
-    run.accuracy.finetuned = r.testAccuracy;
+    const r = await trainingStep('finetune', model, folders.finetuned, stages);
+    run.models.finetuned = r.model;
+    run.accuracy.finetuned = r.accuracy;
     addSeconds(run, 'finetune', r.seconds);
   } else {
     run.models.finetuned = await saveLayersModel(model, folders.finetuned, write);

@@ -4,13 +4,14 @@
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { InputError } from '../errors.js';
+import { InputError, InterruptedError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { effectiveReplicas } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
+import { writeCheckpoint, type ResumePoint } from './checkpoint.js';
 import { evalBatchAfterTraining, percent } from './stages/common.js';
 import { bnGammaMagnitudes, gammaSparkline } from '../report/sparkline.js';
 
@@ -19,6 +20,15 @@ export type StageHyperparameters = Pick<
   TrainOptions,
   'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma' | 'replicas'
 >;
+
+/** A stage's checkpoints: written every epoch and when `signal` stops the run; `from` resumes one. */
+export interface StageCheckpointing {
+  dir: string;
+  stage: string;
+  fingerprint: string;
+  from?: ResumePoint;
+  signal?: AbortSignal;
+}
 
 export interface StageResult {
   epochs: EpochRecord[];
@@ -69,6 +79,7 @@ export async function runTrainingStage(
   out: Output,
   label: string,
   trainable: TrainableMode = 'as-saved',
+  checkpointing?: StageCheckpointing,
 ): Promise<StageResult> {
   checkModelFitsData(model, data);
   // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
@@ -77,7 +88,7 @@ export async function runTrainingStage(
     out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
   const gammaWatch = watchGammas(model);
   const started = Date.now();
-  const lines: string[] = [];
+  const lines: string[] = [...(checkpointing?.from?.log ?? [])];
   const requestedReplicas = hp.replicas ?? 1;
   const replicas = effectiveReplicas(requestedReplicas, tf.getBackend(), availableParallelism());
   out.info(
@@ -96,7 +107,15 @@ export async function runTrainingStage(
   const result = await train(
     model,
     { train: data.train, val: data.val },
-    { ...hp, replicas, sparsityLambda, seed, preprocess: data.preprocess },
+    {
+      ...hp,
+      replicas,
+      sparsityLambda,
+      seed,
+      preprocess: data.preprocess,
+      resume: checkpointing?.from?.resume,
+      signal: checkpointing?.signal,
+    },
     {
       onBatch: (info) => {
         if (info.epoch !== barEpoch) {
@@ -120,12 +139,29 @@ export async function runTrainingStage(
               : ''),
         );
       },
+      onEpochEnd: async (state) => {
+        if (checkpointing !== undefined)
+          await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, state, lines);
+      },
     },
   );
   bar.stop();
   unfreeze.restore();
+  if (result.interrupted !== undefined && checkpointing !== undefined) {
+    await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, result.interrupted, lines);
+    throw new InterruptedError(checkpointing.dir);
+  }
   const accuracy = await testAccuracy(model, data, hp.batchSize);
   out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
   if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);
-  return { epochs: result.epochs, log: lines.join('\n') + '\n', testAccuracy: accuracy, seconds: (Date.now() - started) / 1000 };
+  const earlier = (checkpointing?.from?.log ?? []).map((line) => {
+    const { stage: _stage, ...record } = JSON.parse(line) as EpochRecord & { stage: string };
+    return record;
+  });
+  return {
+    epochs: [...earlier, ...result.epochs],
+    log: lines.join('\n') + '\n',
+    testAccuracy: accuracy,
+    seconds: (Date.now() - started) / 1000,
+  };
 }

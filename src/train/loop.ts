@@ -12,14 +12,23 @@ import { ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
 import { fusedBatchNormByDefault } from './fused-bn.js';
 import { outputKind } from './loss.js';
-import { checkTrainOptions, type EpochRecord, type TrainHooks, type TrainOptions, type TrainResult } from './options.js';
+import {
+  checkTrainOptions,
+  type EpochRecord,
+  type PartialEpoch,
+  type TrainHooks,
+  type TrainingState,
+  type TrainOptions,
+  type TrainResult,
+} from './options.js';
+import type { SgdState } from './sgd.js';
 import { withTrainingPatches } from './patches.js';
 import { effectiveReplicas, ReplicatedRunner } from './replicas.js';
 import { lrAt } from './schedule.js';
 import { gammaStats } from './sparsity.js';
 import { LocalRunner, Optimizer, trainingModel, type StepRunner, type TrainingModel } from './step.js';
 
-export type { BatchInfo, EpochRecord, TrainHooks, TrainingState, TrainOptions, TrainResult } from './options.js';
+export type { BatchInfo, EpochRecord, PartialEpoch, TrainHooks, TrainingState, TrainOptions, TrainResult } from './options.js';
 
 interface TrainData {
   train: BatchSource;
@@ -63,11 +72,21 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
         syncEvery: options.syncEvery ?? 10,
       };
       const records: EpochRecord[] = [];
+      const optimizerState = () => optimizer.sgd.exportState();
+      let start: EpochStart = { step: options.resume?.step ?? 0, partial: options.resume?.partial };
       for (let epoch = options.resume?.epoch ?? 0; epoch < options.epochs; epoch++) {
-        const record = await runEpoch(run, epoch);
-        records.push(record);
-        hooks.onEpoch?.(record);
-        await hooks.onEpochEnd?.({ nextEpoch: epoch + 1, optimizerState: () => optimizer.sgd.exportState() });
+        const ended = await runEpoch(run, epoch, start);
+        if ('stoppedAt' in ended) {
+          const { step, partial } = ended.stoppedAt;
+          return { epochs: records, replicas, interrupted: stoppedState(epoch, step, partial, optimizer.sgd.exportState()) };
+        }
+        records.push(ended.record);
+        hooks.onEpoch?.(ended.record);
+        await hooks.onEpochEnd?.({ nextEpoch: epoch + 1, nextStep: 0, optimizerState });
+        start = { step: 0 };
+        if (options.signal?.aborted && epoch + 1 < options.epochs) {
+          return { epochs: records, replicas, interrupted: stoppedState(epoch + 1, 0, undefined, optimizer.sgd.exportState()) };
+        }
       }
       return { epochs: records, replicas };
     } finally {
@@ -75,6 +94,11 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
       optimizer.dispose();
     }
   });
+}
+
+/** The state of a stopped run; the momentum buffers are copied now, before the optimizer is disposed. */
+function stoppedState(nextEpoch: number, nextStep: number, partial: PartialEpoch | undefined, optimizer: SgdState): TrainingState {
+  return { nextEpoch, nextStep, ...(partial !== undefined ? { partial } : {}), optimizerState: () => optimizer };
 }
 
 /**
@@ -137,12 +161,30 @@ class LossWindow {
   }
 }
 
-/** One epoch: every batch through the runner, then the record (γ summary, validation). */
-async function runEpoch(run: Run, epoch: number): Promise<EpochRecord> {
+/** Where an epoch starts: step 0, or part-way through with the stopped run's running sums. */
+interface EpochStart {
+  step: number;
+  partial?: PartialEpoch;
+}
+
+type EpochEnd = { record: EpochRecord } | { stoppedAt: { step: number; partial: PartialEpoch } };
+
+/**
+ * One epoch: every batch through the runner, then the record (γ summary, validation). Starting at
+ * step k > 0 replays the epoch's batch stream and drops its first k batches: data order and
+ * augmentation are functions of (seed, epoch), so the batches from k on are exactly the ones an
+ * uninterrupted run sees. Stops after the step under way once options.signal is aborted.
+ */
+async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<EpochEnd> {
   const { options, hooks, runner, stepsPerEpoch, syncEvery } = run;
   const lr = lrAt(epoch, options.lr, options.epochs, options.milestones, options.gamma);
   const epochStart = performance.now();
   const window = new LossWindow(epoch, lr);
+  if (start.partial !== undefined) {
+    window.lossSum = start.partial.lossSum;
+    window.correctSum = start.partial.correctSum;
+    window.seen = start.partial.seen;
+  }
   try {
     let step = 0;
     let imagesDone = 0;
@@ -155,6 +197,11 @@ async function runEpoch(run: Run, epoch: number): Promise<EpochRecord> {
       dropRemainder: options.dropRemainder,
       train: true,
     })) {
+      if (step < start.step) {
+        tf.dispose([batch.x, batch.y]);
+        step++;
+        continue;
+      }
       try {
         const { loss, correct } = await runner.step(batch, { epoch, step, lr });
         window.push(step, loss, correct, batch.size);
@@ -167,10 +214,14 @@ async function runEpoch(run: Run, epoch: number): Promise<EpochRecord> {
       hooks.onBatch?.({ epoch, step, stepsPerEpoch, loss: window.windowLoss, imagesPerSecond: elapsed > 0 ? imagesDone / elapsed : 0 });
       step++;
       // Yield to the event loop so progress output and signals get a turn.
-      if (step % syncEvery === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (options.signal?.aborted && step < stepsPerEpoch) {
+        window.flush();
+        return { stoppedAt: { step, partial: { lossSum: window.lossSum, correctSum: window.correctSum, seen: window.seen } } };
+      }
     }
     window.flush();
-    return await epochRecord(run, epoch, lr, window, epochStart);
+    return { record: await epochRecord(run, epoch, lr, window, epochStart) };
   } finally {
     window.dispose();
   }

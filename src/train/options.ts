@@ -49,7 +49,20 @@ export interface TrainOptions {
    * Resume a run (a checkpoint's content, see TrainingState): start at this 0-based epoch with
    * these momentum buffers. The model must already hold the checkpoint's weights.
    */
-  resume?: { epoch: number; optimizer?: SgdState };
+  resume?: { epoch: number; step?: number; partial?: PartialEpoch; optimizer?: SgdState };
+  /**
+   * Cooperative stop: checked between steps. Once aborted, train() finishes the step under way
+   * and returns with `interrupted` set to the state a checkpoint needs (a second signal is the
+   * caller's business).
+   */
+  signal?: AbortSignal;
+}
+
+/** The running sums of an epoch stopped part-way, so a resumed epoch reports the same loss/accuracy. */
+export interface PartialEpoch {
+  lossSum: number;
+  correctSum: number;
+  seen: number;
 }
 
 export interface BatchInfo {
@@ -86,8 +99,12 @@ export interface EpochRecord {
  * holding these weights continues exactly where this run stands.
  */
 export interface TrainingState {
-  /** The 0-based epoch that would run next. */
+  /** The 0-based epoch that would run next (or continue, when nextStep > 0). */
   nextEpoch: number;
+  /** The 0-based step of nextEpoch that would run next: 0 at an epoch boundary. */
+  nextStep: number;
+  /** The stopped epoch's running sums (only when nextStep > 0). */
+  partial?: PartialEpoch;
   /** A copy of the momentum buffers (reads them back from the backend). */
   optimizerState(): SgdState;
 }
@@ -101,6 +118,8 @@ export interface TrainHooks {
 
 export interface TrainResult {
   epochs: EpochRecord[];
+  /** Set when options.signal stopped the run: where it stands (resume: { epoch: nextEpoch, step: nextStep, ... }). */
+  interrupted?: TrainingState;
   /** Replicas actually used (1 = the main thread alone). */
   replicas: number;
 }
@@ -137,7 +156,7 @@ const trainOptionsSchema = z
     weightDecay: hyperparameterFields.weightDecay,
     sparsityLambda: hyperparameterFields.sparsity,
     replicas: hyperparameterFields.replicas.optional(),
-    resume: z.object({ epoch: z.number().int().min(0) }).optional(),
+    resume: z.object({ epoch: z.number().int().min(0), step: z.number().int().min(0).optional() }).optional(),
   })
   .refine(nesterovHasMomentum, { message: NESTEROV_MESSAGE, path: ['nesterov'] });
 

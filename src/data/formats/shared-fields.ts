@@ -7,15 +7,26 @@ import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
 
-const preprocessSchema = z.strictObject({
-  scale: z
-    .number()
-    .positive()
-    .default(1 / 255)
-    .describe('multiplies the raw uint8 pixel values'),
-  mean: z.array(z.number()).min(1).default([0]).describe('per-channel mean subtracted after scaling (one value = all channels)'),
-  std: z.array(z.number().positive()).min(1).default([1]).describe('per-channel std divided by after subtracting the mean'),
-});
+/** The preprocessing a config gets when it gives none (a model's recorded one replaces it: src/pipeline/model-metadata.ts). */
+export const DEFAULT_PREPROCESS = { scale: 1 / 255, mean: [0], std: [1] } as const;
+
+const preprocessSchema = z
+  .strictObject({
+    scale: z.number().positive().default(DEFAULT_PREPROCESS.scale).describe('multiplies the raw uint8 pixel values'),
+    mean: z
+      .array(z.number())
+      .min(1)
+      .default([...DEFAULT_PREPROCESS.mean])
+      .describe('per-channel mean subtracted after scaling (one value = all channels)'),
+    std: z
+      .array(z.number().positive())
+      .min(1)
+      .default([...DEFAULT_PREPROCESS.std])
+      .describe('per-channel std divided by after subtracting the mean'),
+  })
+  .describe(
+    "default: the model's recorded preprocessing when it has one (slim writes it into every model it trains), else scale 1/255, mean [0], std [1]",
+  );
 
 const augmentSchema = z.strictObject({
   pad: z

@@ -12,6 +12,7 @@ import { evaluateSource, type DetailedEvaluateResult } from '../../train/evaluat
 import { startBackend } from '../backend.js';
 import { prepareTestData, type PreparedTestData } from '../data.js';
 import { loadLayersModel } from '../model.js';
+import { resolvePreprocess } from '../model-metadata.js';
 import { EVAL_BATCH, percent } from './common.js';
 
 export interface EvalStageOptions {
@@ -105,7 +106,7 @@ async function testDataFor(model: tf.LayersModel, path: string, config: Config, 
   if (modelClasses !== data.numClasses) {
     throw new InputError(`${path}: model outputs ${modelClasses} values per example, the data has ${data.numClasses} classes`);
   }
-  return data;
+  return { ...data, preprocess: resolvePreprocess(data.preprocess, model, out) };
 }
 
 /** The short stdout table of `slim eval` (without --json). */

@@ -6,7 +6,7 @@
  * neither, so it can run again on the same objects (another pass, a resumed run).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { InputError } from '../../errors.js';
+import { InputError, ProblemError } from '../../errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
 import type { EpochRecord } from '../../train/loop.js';
@@ -15,7 +15,8 @@ import { inputModelPath, loadTrainingInputs } from '../inputs.js';
 import { addScalesForSparsity } from '../missing-scale.js';
 import { checkOutputs, saveLayersModel, topologyOf } from '../model.js';
 import { requireSomethingToSlim } from '../../prune/slimmable.js';
-import { runTrainingStage } from '../train.js';
+import { runTrainingStage, type StageCheckpointing } from '../train.js';
+import { checkpointDirFor, checkpointExists, readCheckpoint, removeCheckpoint, stageFingerprint } from '../checkpoint.js';
 import type { Destination, WriteOptions } from './common.js';
 
 export type TrainingKind = 'pretrain' | 'train' | 'finetune';
@@ -36,6 +37,13 @@ export interface TrainingStageResult {
   epochs: EpochRecord[];
 }
 
+/** Checkpoints of a stage: the folder, whether to continue the one there, and the stop signal (SIGINT/SIGTERM). */
+export interface StageControl {
+  checkpointDir: string;
+  resume: boolean;
+  signal?: AbortSignal;
+}
+
 export async function trainingStage(
   kind: TrainingKind,
   model: tf.LayersModel,
@@ -43,17 +51,49 @@ export async function trainingStage(
   config: TrainingConfig,
   dest: Destination | undefined,
   out: Output,
+  control?: StageControl,
 ): Promise<TrainingStageResult> {
   const sparsityLambda = kind === 'train' ? config.train.sparsity : 0;
   const hp = { ...config[kind], replicas: config.replicas };
   // Pretraining keeps the saved trainable flags; train/finetune unfreeze as configured.
   const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
-  const result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable);
+  const checkpointing = control === undefined ? undefined : await stageCheckpointing(kind, model, config, control, out);
+  let result;
+  try {
+    result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable, checkpointing);
+  } catch (error) {
+    // A diverged run would diverge again from its checkpoint (same config, same data order): nothing to resume.
+    if (error instanceof ProblemError && control !== undefined) await removeCheckpoint(control.checkpointDir);
+    throw error;
+  }
   const written =
     dest === undefined
       ? undefined
       : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
+  if (control !== undefined) await removeCheckpoint(control.checkpointDir);
   return { written, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
+}
+
+/** The stage's fingerprint, and (with resume) the checkpoint's state loaded into `model`. */
+async function stageCheckpointing(
+  kind: TrainingKind,
+  model: tf.LayersModel,
+  config: TrainingConfig,
+  control: StageControl,
+  out: Output,
+): Promise<StageCheckpointing> {
+  const fingerprint = await stageFingerprint(kind, config, model);
+  const base = { dir: control.checkpointDir, stage: kind, fingerprint, signal: control.signal };
+  if (control.resume) {
+    const from = await readCheckpoint(control.checkpointDir, kind, fingerprint, model);
+    out.info(
+      `${STAGE_LABEL[kind]}: resuming from ${control.checkpointDir} at epoch ${from.resume.epoch + 1}, step ${from.resume.step ?? 0}`,
+    );
+    return { ...base, from };
+  }
+  if (await checkpointExists(control.checkpointDir))
+    out.warn(`replacing the checkpoint of an earlier run in ${control.checkpointDir} (--resume continues it)`);
+  return base;
 }
 
 /** What `slim train` / `slim finetune` print (--json). */
@@ -72,9 +112,14 @@ export async function trainFromConfig(
   outDir: string,
   write: WriteOptions,
   out: Output,
+  run: { resume?: boolean; signal?: AbortSignal } = {},
 ): Promise<TrainJobResult> {
   if (config[kind].epochs < 1) throw new InputError(`config: ${kind}.epochs: must be at least 1 for slim ${kind}`);
   await checkOutputs([outDir], write, inputModelPath(config));
+  const checkpointDir = checkpointDirFor(outDir);
+  if (run.resume === true && !(await checkpointExists(checkpointDir))) {
+    throw new InputError(`--resume: no checkpoint at ${checkpointDir} (run without --resume to start over)`);
+  }
   const inputs = await loadTrainingInputs(config, out);
   const { backend, data } = inputs;
   // BatchNorm saved without γ gets one of ones before sparsity training (the same function).
@@ -82,7 +127,8 @@ export async function trainFromConfig(
   try {
     // Sparsity training serves pruning: without a BN γ it would train hours for nothing.
     if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train');
-    const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out);
+    const control = { checkpointDir, resume: run.resume ?? false, signal: run.signal };
+    const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out, control);
     return {
       model: result.written!,
       backend: backend.detail,
