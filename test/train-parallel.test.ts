@@ -9,7 +9,7 @@ import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
 import { allocateExchange, GradientExchange, writeEmptyPart } from '../src/train/replica-exchange.js';
-import { effectiveReplicas, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
+import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import type { SgdState } from '../src/train/sgd.js';
 import { Optimizer, trainingModel } from '../src/train/step.js';
@@ -279,4 +279,27 @@ test('effectiveReplicas: only single-threaded backends, capped at the cores; spl
   assert.deepEqual(splitSizes(45, 2), [23, 22]);
   assert.deepEqual(splitSizes(1, 2), [1, 0]);
   assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
+});
+
+test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on tensorflow, 2+ for a quickstart-sized net, and says why", () => {
+  const tiny = buildVgg(NO_BN);
+  const quickstart = buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 });
+  const tinyWork = replicaWorkload(tiny, 64)!;
+  const quickWork = replicaWorkload(quickstart, 64)!;
+  assert.ok(quickWork.macsPerImage > 10 * tinyWork.macsPerImage && quickWork.parameters === quickstart.trainableWeights.reduce((n, w) => n + w.read().size, 0));
+  const tinyChoice = chooseReplicas('auto', 'wasm', 16, tinyWork);
+  assert.equal(tinyChoice.replicas, 1);
+  assert.match(tinyChoice.reason, /^model too small to pay \(est\. [\d.]+ ms a step/);
+  assert.deepEqual(chooseReplicas('auto', 'tensorflow', 16, quickWork), { replicas: 1, reason: 'backend tensorflow already uses every core' });
+  assert.equal(chooseReplicas('auto', 'wasm', 1, quickWork).replicas, 1);
+  const two = chooseReplicas('auto', 'wasm', 2, quickWork);
+  assert.equal(two.replicas, 2);
+  assert.match(two.reason, /on 2 of 2 cores$/);
+  const many = chooseReplicas('auto', 'wasm', 16, quickWork).replicas;
+  assert.ok(many > 2 && many <= 64 / 8, `16 cores: ${many}`);
+  // A small batch limits the split (≥ 8 rows a replica); an explicit count is only capped at the cores.
+  assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 16 }).replicas <= 2, true);
+  assert.deepEqual(chooseReplicas(8, 'wasm', 4, tinyWork), { replicas: 4, reason: 'capped at 4 core(s)' });
+  tiny.dispose();
+  quickstart.dispose();
 });

@@ -100,10 +100,11 @@ export const configSchema = z.strictObject({
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
   replicas: hyperparameterFields.replicas
-    .default(1)
+    .default('auto')
     .describe(
       "copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends " +
-        "(tensorflow always uses 1), at most the core count; 'auto' = 2 when there are 2+ cores. BatchNorm then normalises each part of a batch with its own statistics",
+        "(tensorflow always uses 1), at most the core count; 'auto' (default) = the count a model of the step time predicts fastest for this model and machine, " +
+        '1 for small models (it says what it chose and why). BatchNorm then normalises each part of a batch with its own statistics',
     ),
   model: modelSchema.optional(),
   data: dataSchema.optional(),

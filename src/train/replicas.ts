@@ -22,6 +22,8 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, ProblemError } from '../errors.js';
 import { fromLayersModel } from '../model/convert.js';
+import type { ModelJson } from '../model/topology.js';
+import { countModel } from '../report/count.js';
 import type { Batch } from '../data/dataset.js';
 import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
 import {
@@ -29,24 +31,110 @@ import {
 } from './replica-exchange.js';
 import { dropoutSeeds, lossAndGrads, type LossAndGrads, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
 
-/** What a user asks for: a count, or 'auto' (2 on a single-threaded backend with ≥ 2 cores). */
+/** What a user asks for: a count, or 'auto' (the count that pays on this machine and model). */
 export type ReplicasRequest = number | 'auto';
 
 /** Backends that use one core per process: the only ones where replicas help. */
 const SINGLE_THREADED_BACKENDS = new Set(['wasm', 'cpu']);
 
+/** What 'auto' weighs: the model's work per step against the per-step cost of replicating it. */
+export interface ReplicaWorkload {
+  /** Forward multiply-accumulates per image (src/report/count.ts). */
+  macsPerImage: number;
+  /** Trainable parameters: what every replica's optimizer steps and the exchange moves. */
+  parameters: number;
+  batchSize: number;
+}
+
 /**
- * How many replicas to run (1 = no worker, today's loop): 1 on multi-threaded or GPU backends
- * (tfjs-node's 'tensorflow' already uses every core); otherwise the request, capped at the
- * number of cores (more replicas than cores only adds copying). 'auto' = 2 when there are ≥ 2 cores.
+ * The paper model behind 'auto' (per step, milliseconds; constants from bench/RESULTS.md):
+ *   compute(N) = 3 · macsPerImage · batch / rate / N / (N > 1 ? efficiency : 1)
+ *   overhead(N) = optimizer (every replica, in parallel) + (N > 1 ? exchange + sync · N : 0)
+ * Training runs ~3 forward-convolutions' worth of MACs; `rate` is slim's measured training rate
+ * (quickstart and vgg-small nets: 6.3–9 GMAC/s of forward MACs × 3 on wasm); `efficiency` is
+ * one core's speed while the others also compute (a half batch went 118 → 137–141 ms). The sync
+ * cost (barrier wake-ups, step messages) and the minimum step are estimates, not measurements:
+ * below ~20 ms of compute a step, thread hand-offs are as long as the work they would split.
  */
-export function effectiveReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number): number {
+const AUTO_MODEL = {
+  trainMacsPerSecond: { wasm: 7e9, cpu: 0.5e9 } as Record<string, number>,
+  parallelEfficiency: 0.85,
+  optimizerNsPerParameter: 6,
+  exchangeNsPerParameter: 4,
+  syncMsPerReplica: 0.5,
+  minComputeMs: 20,
+  minRowsPerReplica: 8,
+  /** 'auto' uses more than 1 replica only when the model predicts at least this gain. */
+  minGain: 1.2,
+} as const;
+
+function predictedStepMs(workload: ReplicaWorkload, rate: number, replicas: number): number {
+  const compute = (3 * workload.macsPerImage * workload.batchSize * 1000) / rate;
+  const parallel = replicas > 1 ? compute / replicas / AUTO_MODEL.parallelEfficiency : compute;
+  const optimizer = (workload.parameters * AUTO_MODEL.optimizerNsPerParameter) / 1e6;
+  const exchange = replicas > 1 ? (workload.parameters * AUTO_MODEL.exchangeNsPerParameter) / 1e6 + AUTO_MODEL.syncMsPerReplica * replicas : 0;
+  return parallel + optimizer + exchange;
+}
+
+export interface ReplicaChoice {
+  replicas: number;
+  /** Why, in a few words (for stderr). */
+  reason: string;
+}
+
+/**
+ * How many replicas to run (1 = no worker) and why: 1 on multi-threaded or GPU backends
+ * (tfjs-node's 'tensorflow' already uses every core); a count is capped at the number of cores
+ * (more replicas than cores only adds switching). 'auto' picks the count the paper model above
+ * predicts fastest, and 1 for a step under 20 ms or a predicted gain under 1.2× (tiny models: the
+ * per-step exchange and sync cost more than the compute they split); without a workload (a model
+ * slim cannot count), min(2, cores).
+ */
+export function chooseReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number, workload?: ReplicaWorkload): ReplicaChoice {
   if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
     throw new InputError(`train: replicas must be a positive integer or 'auto', got ${requested}`);
   }
-  if (!SINGLE_THREADED_BACKENDS.has(backendName)) return 1;
   const cores = Math.max(1, Math.floor(cpuCount));
-  return Math.min(requested === 'auto' ? 2 : requested, cores);
+  if (!SINGLE_THREADED_BACKENDS.has(backendName)) return { replicas: 1, reason: `backend ${backendName} already uses every core` };
+  if (requested !== 'auto') {
+    const replicas = Math.min(requested, cores);
+    return { replicas, reason: replicas < requested ? `capped at ${cores} core(s)` : 'as requested' };
+  }
+  if (cores < 2) return { replicas: 1, reason: '1 core' };
+  if (workload === undefined) return { replicas: 2, reason: `${cores} cores` };
+  const rate = AUTO_MODEL.trainMacsPerSecond[backendName]!;
+  const single = predictedStepMs(workload, rate, 1);
+  const maxByRows = Math.max(1, Math.floor(workload.batchSize / AUTO_MODEL.minRowsPerReplica));
+  let best = 1;
+  for (let n = 2; n <= Math.min(cores, maxByRows); n++) {
+    if (predictedStepMs(workload, rate, n) < predictedStepMs(workload, rate, best)) best = n;
+  }
+  const gain = single / predictedStepMs(workload, rate, best);
+  const estimate = `est. ${single.toFixed(1)} ms a step on 1 core, ${gain.toFixed(2)}x on ${best}`;
+  if (single < AUTO_MODEL.minComputeMs) {
+    return { replicas: 1, reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, under ${AUTO_MODEL.minComputeMs} ms)` };
+  }
+  if (best === 1 || gain < AUTO_MODEL.minGain) {
+    const alone = predictedStepMs(workload, rate, 2);
+    return { replicas: 1, reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, ${(single / alone).toFixed(2)}x on 2 cores < ${AUTO_MODEL.minGain}x)` };
+  }
+  return { replicas: best, reason: `${estimate} of ${cores} cores` };
+}
+
+/** chooseReplicas' count alone. */
+export function effectiveReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number, workload?: ReplicaWorkload): number {
+  return chooseReplicas(requested, backendName, cpuCount, workload).replicas;
+}
+
+/** The workload of training `model` with `batchSize`; undefined when slim cannot count its MACs. */
+export function replicaWorkload(model: tf.LayersModel, batchSize: number): ReplicaWorkload | undefined {
+  try {
+    const count = countModel(model.toJSON(null, false) as unknown as ModelJson);
+    const parameters = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
+    return { macsPerImage: count.macs, parameters, batchSize };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
