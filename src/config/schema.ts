@@ -123,9 +123,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type { DataConfig } from '../data/formats/index.js';
-export type TrainConfig = z.infer<typeof trainSchema>;
-export type FinetuneConfig = z.infer<typeof finetuneSchema>;
-export type PretrainConfig = z.infer<typeof pretrainSchema>;
 export type PruneConfig = z.infer<typeof pruneSchema>;
 export type Backend = z.infer<typeof backendSchema>;
 

@@ -101,12 +101,8 @@ export async function addConfigCases(corpus: Corpus, base: Base): Promise<void> 
     await corpus.add(`config/${name}/train`, 'config', 2, (cwd) => ['train', '--config', file, '--out', path.join(cwd, 'out')]);
     if (RUN_CONFIGS.has(name)) await corpus.add(`config/${name}/run`, 'config', 2, (cwd) => ['run', '--config', file, '--out', path.join(cwd, 'out')]);
   }
-  // Valid configs whose training diverges: a run that finds a problem (exit 1), not bad input.
-  // (Not `slim train`: on this tiny net its sparsity stage survives lr 1e12, so exit 0 is right there.)
-  const diverging = path.join(dir, 'diverge-lr-1e12.json');
-  await writeFile(diverging, JSON.stringify({ ...base.goodConfigJson, train: { epochs: 1, batchSize: 16, lr: 1e12 }, finetune: { epochs: 1, batchSize: 16, lr: 1e12 } }));
-  await corpus.add('config/diverge-lr-1e12/run', 'config', 1, (cwd) => ['run', '--config', diverging, '--out', path.join(cwd, 'out')]);
-  await corpus.add('config/diverge-lr-1e12/finetune', 'config', 1, (cwd) => ['finetune', '--config', diverging, '--model', base.goodModel, '--out', path.join(cwd, 'out')]);
+  // (No diverging-training case: whether lr 1e12 ends in NaN depends on the net and the backend, not on
+  // the input; test/cli.test.ts covers divergence → exit 1 on a net where it is certain.)
   await corpus.add('config/missing-file/train', 'config', 2, (cwd) => ['train', '--config', path.join(dir, 'absent.json'), '--out', path.join(cwd, 'out')]);
   await corpus.add('config/folder/train', 'config', 2, (cwd) => ['train', '--config', dir, '--out', path.join(cwd, 'out')]);
   // prune and eval read configs too.

@@ -125,10 +125,3 @@ export function conv2d(
   if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no Conv2D kernel');
   return kernel.kernelFunc({ inputs: { x, filter }, backend, attrs: { ...attrs, dataFormat: 'NHWC' } }) as tf.TensorInfo;
 }
-
-/** [1, rows, columns] → [1, columns, rows] with the wasm Transpose kernel. Caller disposes. */
-export function transposeMatrix(backend: BackendWasm, a: tf.TensorInfo): tf.TensorInfo {
-  const kernel = tf.getKernel('Transpose', 'wasm');
-  if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no Transpose kernel');
-  return kernel.kernelFunc({ inputs: { x: a }, backend, attrs: { perm: [0, 2, 1] } }) as tf.TensorInfo;
-}
