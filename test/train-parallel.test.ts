@@ -127,7 +127,7 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
         assert.ok(correct >= 0 && correct <= 8);
         counts.push(await worker.numTensors());
       }
-      assert.ok(counts.every((n) => n === counts[0]), `replica tensors per step ${counts}`);
+      assert.ok(counts.every((n) => n === counts[0]), `replica tensors per step ${counts.join(', ')}`);
     } finally {
       await worker.terminate();
       optimizer.dispose();
