@@ -116,7 +116,7 @@ function parseSettings(): Settings {
     if (!(r > 0 && r < 1)) usage(`--ratios: each ratio must be in (0, 1), got ${r}`);
     return r;
   };
-  const cfg = values.cfg!.split(',').map((s): VggItem => (s.trim() === 'M' ? 'M' : num('cfg', s, true)));
+  const cfg = values.cfg.split(',').map((s): VggItem => (s.trim() === 'M' ? 'M' : num('cfg', s, true)));
   const epochs = positive('epochs', values.epochs);
   const baselineEpochs = values['baseline-epochs'] === undefined ? epochs : num('baseline-epochs', values['baseline-epochs'], true);
   if (baselineEpochs < 0) usage(`--baseline-epochs: must be 0 or more, got ${baselineEpochs}`);
@@ -124,7 +124,7 @@ function parseSettings(): Settings {
     epochs,
     baselineEpochs,
     finetuneEpochs: positive('finetune-epochs', values['finetune-epochs']),
-    ratios: values.ratios!.split(',').map(ratio),
+    ratios: values.ratios.split(',').map(ratio),
     trainLimit: values['train-limit'] === undefined ? undefined : positive('train-limit', values['train-limit']),
     lambda: num('lambda', values.lambda),
     lr: num('lr', values.lr),
@@ -135,7 +135,7 @@ function parseSettings(): Settings {
     threads: positive('threads', values.threads),
     out: values.out ?? mkdtempSync(path.join(os.tmpdir(), 'slim-accuracy-')),
     json: values.json,
-    dumpWeights: values['dump-weights']!,
+    dumpWeights: values['dump-weights'],
   };
 }
 
@@ -367,7 +367,9 @@ async function main(): Promise<void> {
   if (s.json !== undefined) writeFileSync(s.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(renderTable(result.slim, torch, torchCounts));
   process.stdout.write(renderGoal([result]));
-  out.info(`total ${(totalSeconds / 60).toFixed(1)} min (slim ${(slimSeconds / 60).toFixed(1)}, torch ${(torch.seconds / 60).toFixed(1)}); results in ${path.join(s.out, 'result.json')}`);
+  out.info(
+    `total ${(totalSeconds / 60).toFixed(1)} min (slim ${(slimSeconds / 60).toFixed(1)}, torch ${(torch.seconds / 60).toFixed(1)}); results in ${path.join(s.out, 'result.json')}`,
+  );
 }
 
 interface SlimResult {
@@ -386,9 +388,10 @@ interface RunResult {
 function renderTable(slim: SlimResult, torch: TorchResult, counts: TorchCount[]): string {
   const pct = (x: number): string => (x * 100).toFixed(2);
   const same = (a: number[], b: number[]): string => (a.length === b.length && a.every((v, i) => v === b[i]) ? 'yes' : 'no');
-  const countMatch = (i: number, params: number, macs: number): string => (counts[i]!.params === params && counts[i]!.macs === macs ? 'yes' : 'NO');
+  const countMatch = (i: number, params: number, macs: number): string =>
+    counts[i].params === params && counts[i].macs === macs ? 'yes' : 'NO';
   const lines = [
-    '| ratio | kept per layer (slim / torch) | same kept | params (slim / torch) | MACs (slim / torch) | count = torch for slim\'s widths | acc pruned % (slim / torch) | acc fine-tuned % (slim / torch) |',
+    "| ratio | kept per layer (slim / torch) | same kept | params (slim / torch) | MACs (slim / torch) | count = torch for slim's widths | acc pruned % (slim / torch) | acc fine-tuned % (slim / torch) |",
     '|---|---|---|---|---|---|---|---|',
   ];
   const b = slim.baseline;
@@ -423,7 +426,8 @@ const sd = (xs: number[]): number => {
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 };
-const pp = (xs: number[]): string => (xs.length > 1 ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : (mean(xs) * 100).toFixed(2));
+const pp = (xs: number[]): string =>
+  xs.length > 1 ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : (mean(xs) * 100).toFixed(2);
 
 /**
  * The issue's goal at ratio 0.5, over one or more runs (means): slim's fine-tuned accuracy within
@@ -452,7 +456,9 @@ function renderGoal(runs: RunResult[]): string {
     );
   }
   const counts = runs.every((r) =>
-    [r.slim.baseline, ...r.slim.ratios].every((row, i) => r.countsForSlimKept[i]?.params === row.params && r.countsForSlimKept[i]?.macs === row.macs),
+    [r.slim.baseline, ...r.slim.ratios].every(
+      (row, i) => r.countsForSlimKept[i]?.params === row.params && r.countsForSlimKept[i]?.macs === row.macs,
+    ),
   );
   lines.push(`goal, every ratio: slim's params/MACs equal torch's for the channels slim kept → ${counts ? 'met' : 'NOT met'}`);
   return `${lines.join('\n')}\n`;
@@ -474,10 +480,10 @@ function aggregate(files: string[]): void {
     return JSON.stringify(rest);
   };
   runs.forEach((r, i) => {
-    if (key(r) !== key(runs[0]!)) usage(`--aggregate: ${files[i]} was run with other settings than ${files[0]}`);
+    if (key(r) !== key(runs[0])) usage(`--aggregate: ${files[i]} was run with other settings than ${files[0]}`);
   });
   const seeds = runs.map((r) => r.settings.seed);
-  const s0 = runs[0]!.settings;
+  const s0 = runs[0].settings;
   const lines = [
     `Seeds ${seeds.join(', ')}; ${s0.epochs} sparsity epochs (λ ${s0.lambda}, lr ${s0.lr}), baseline ${s0.baselineEpochs} epochs, ` +
       `${s0.finetuneEpochs} fine-tune epochs (lr ${s0.finetuneLr}); accuracies: mean ± sd over runs, in %.`,

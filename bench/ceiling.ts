@@ -39,11 +39,11 @@ function option(name: string, fallback: number): number {
   return v;
 }
 
-const macsOf = ([b, h, w, ci, co, k, s]: number[]): number => b! * Math.ceil(h! / s!) * Math.ceil(w! / s!) * ci! * co! * k! * k!;
+const macsOf = ([b, h, w, ci, co, k, s]: number[]): number => b * Math.ceil(h / s) * Math.ceil(w / s) * ci * co * k * k;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s[Math.floor(s.length / 2)];
 }
 
 function timeSlim(runs: number, warmup: number): number[] {
@@ -74,25 +74,44 @@ async function main(): Promise<void> {
   console.error(`backend: ${backend.detail}; torch: ${threads} thread(s)`);
   const best = { slim: SHAPES.map(() => Infinity), torch: SHAPES.map(() => Infinity) };
   for (let r = 0; r < rounds; r++) {
-    timeSlim(runs, warmup).forEach((ms, i) => (best.slim[i] = Math.min(best.slim[i]!, ms)));
-    const py = spawnSync(PYTHON, [TORCH_SCRIPT, '--threads', String(threads), '--runs', String(runs), '--warmup', String(warmup), '--shapes', JSON.stringify(SHAPES.map((s) => s.shape))], { encoding: 'utf8' });
+    timeSlim(runs, warmup).forEach((ms, i) => (best.slim[i] = Math.min(best.slim[i], ms)));
+    const py = spawnSync(
+      PYTHON,
+      [
+        TORCH_SCRIPT,
+        '--threads',
+        String(threads),
+        '--runs',
+        String(runs),
+        '--warmup',
+        String(warmup),
+        '--shapes',
+        JSON.stringify(SHAPES.map((s) => s.shape)),
+      ],
+      { encoding: 'utf8' },
+    );
     if (py.status !== 0) {
       console.error(`torch run failed (is python3-torch installed for ${PYTHON}?): ${py.stderr.trim().split('\n').pop()}`);
       process.exit(2);
     }
-    (JSON.parse(py.stdout) as number[]).forEach((ms, i) => (best.torch[i] = Math.min(best.torch[i]!, ms)));
+    (JSON.parse(py.stdout) as number[]).forEach((ms, i) => (best.torch[i] = Math.min(best.torch[i], ms)));
     console.error(`round ${r + 1}/${rounds} done`);
   }
-  const lines = ['| conv (batch 64, 3×3 same) | MACs | slim ms | slim GMAC/s | torch ms | torch GMAC/s | slim/torch |', '|---|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| conv (batch 64, 3×3 same) | MACs | slim ms | slim GMAC/s | torch ms | torch GMAC/s | slim/torch |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
   let slimTotal = 0;
   let torchTotal = 0;
   SHAPES.forEach(({ name, shape }, i) => {
     const macs = macsOf(shape);
-    const s = best.slim[i]!;
-    const t = best.torch[i]!;
+    const s = best.slim[i];
+    const t = best.torch[i];
     slimTotal += s;
     torchTotal += t;
-    lines.push(`| ${name} | ${(macs / 1e6).toFixed(0)}M | ${s.toFixed(2)} | ${(macs / s / 1e6).toFixed(1)} | ${t.toFixed(2)} | ${(macs / t / 1e6).toFixed(1)} | ${(t / s).toFixed(2)} |`);
+    lines.push(
+      `| ${name} | ${(macs / 1e6).toFixed(0)}M | ${s.toFixed(2)} | ${(macs / s / 1e6).toFixed(1)} | ${t.toFixed(2)} | ${(macs / t / 1e6).toFixed(1)} | ${(t / s).toFixed(2)} |`,
+    );
   });
   lines.push(`| all | | ${slimTotal.toFixed(2)} | | ${torchTotal.toFixed(2)} | | **${(torchTotal / slimTotal).toFixed(2)}** |`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -50,7 +50,11 @@ async function main(): Promise<void> {
     console.error(`--arch must be one of ${Object.keys(ARCHS).join(', ')}, all`);
     process.exit(2);
   }
-  const shape: RunShape = { steps: positiveIntOption('steps', 30), warmup: positiveIntOption('warmup', 3), batchSize: positiveIntOption('batch', 64) };
+  const shape: RunShape = {
+    steps: positiveIntOption('steps', 30),
+    warmup: positiveIntOption('warmup', 3),
+    batchSize: positiveIntOption('batch', 64),
+  };
   const rounds = positiveIntOption('rounds', 2);
   const gpu = await usableGpu();
   const sides: Side[] = torchAvailable('cuda') ? ['tensorflow', 'wasm', 'torch'] : ['tensorflow', 'wasm'];

@@ -41,7 +41,7 @@ const TORCH_SCRIPT = path.join(REPO_ROOT, 'bench', 'torch', 'infer_bench.py');
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
 function fail(message: string): never {
@@ -68,7 +68,7 @@ function intListOption(name: string, fallback: string): number[] {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** One timed predict in ms (dataSync so the work is really done). */
@@ -81,7 +81,14 @@ function predictOnceMs(model: tf.LayersModel, x: tf.Tensor, chunk: number): numb
 }
 
 /** Median ms of each model's predict, the two models alternating run by run. */
-function pairedLatencyMs(a: tf.LayersModel, b: tf.LayersModel, x: tf.Tensor, chunk: number, warmup: number, runs: number): [number, number] {
+function pairedLatencyMs(
+  a: tf.LayersModel,
+  b: tf.LayersModel,
+  x: tf.Tensor,
+  chunk: number,
+  warmup: number,
+  runs: number,
+): [number, number] {
   for (let i = 0; i < warmup; i++) {
     predictOnceMs(a, x, chunk);
     predictOnceMs(b, x, chunk);
@@ -102,8 +109,22 @@ function convWidths(model: tf.LayersModel): number[] {
 
 /** Median ms per batch from infer_bench.py, or undefined when torch is absent or fails. */
 function torchLatencyMs(widths: number[], batchSize: number, warmup: number, runs: number): number | undefined {
-  const args = [TORCH_SCRIPT, '--arch', 'quickstart', '--threads', '1', '--json', '--batch-size', String(batchSize),
-    '--warmup', String(warmup), '--runs', String(runs), '--widths', JSON.stringify(widths)];
+  const args = [
+    TORCH_SCRIPT,
+    '--arch',
+    'quickstart',
+    '--threads',
+    '1',
+    '--json',
+    '--batch-size',
+    String(batchSize),
+    '--warmup',
+    String(warmup),
+    '--runs',
+    String(runs),
+    '--widths',
+    JSON.stringify(widths),
+  ];
   const run = spawnSync(PYTHON, args, { encoding: 'utf8' });
   if (run.status !== 0) return undefined;
   const parsed = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { median_ms?: unknown };
@@ -120,7 +141,12 @@ interface KernelCall {
  * Kernel calls of one predict, times averaged over `repeats` profiled predicts (the call
  * sequence is the same every time). Also returns the mean wall time of the profiled predicts.
  */
-async function profilePredict(model: tf.LayersModel, x: tf.Tensor, chunk: number, repeats: number): Promise<{ calls: KernelCall[]; wallMs: number }> {
+async function profilePredict(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  chunk: number,
+  repeats: number,
+): Promise<{ calls: KernelCall[]; wallMs: number }> {
   let calls: KernelCall[] = [];
   let wallMs = 0;
   for (let r = 0; r < repeats; r++) {
@@ -141,7 +167,10 @@ async function profilePredict(model: tf.LayersModel, x: tf.Tensor, chunk: number
       });
     }
     if (r === 0) calls = these;
-    else these.forEach((c, i) => { if (calls[i]) calls[i]!.ms += c.ms; });
+    else
+      these.forEach((c, i) => {
+        if (calls[i]) calls[i].ms += c.ms;
+      });
   }
   for (const c of calls) c.ms /= repeats;
   return { calls, wallMs: wallMs / repeats };
@@ -150,10 +179,21 @@ async function profilePredict(model: tf.LayersModel, x: tf.Tensor, chunk: number
 /** Ops named like 'fusedConv2d__op' wrap a kernel that is listed too: keep them out of sums. */
 const isWrapper = (name: string): boolean => name.endsWith('__op');
 
-async function printProfile(original: tf.LayersModel, pruned: tf.LayersModel, countBefore: ModelCount, countAfter: ModelCount,
-  batchSize: number, chunk: number, repeats: number, seed: number): Promise<void> {
+async function printProfile(
+  original: tf.LayersModel,
+  pruned: tf.LayersModel,
+  countBefore: ModelCount,
+  countAfter: ModelCount,
+  batchSize: number,
+  chunk: number,
+  repeats: number,
+  seed: number,
+): Promise<void> {
   const x = tf.randomNormal([batchSize, ...INPUT_SHAPE], 0, 1, 'float32', seed);
-  for (let i = 0; i < 3; i++) { predictOnceMs(original, x, chunk); predictOnceMs(pruned, x, chunk); }
+  for (let i = 0; i < 3; i++) {
+    predictOnceMs(original, x, chunk);
+    predictOnceMs(pruned, x, chunk);
+  }
   const before = await profilePredict(original, x, chunk, repeats);
   const after = await profilePredict(pruned, x, chunk, repeats);
   x.dispose();
@@ -163,8 +203,10 @@ async function printProfile(original: tf.LayersModel, pruned: tf.LayersModel, co
   const kernelsAfter = sum(after.calls);
   console.log('');
   console.log(`profile, batch ${batchSize} (mean of ${repeats} profiled predicts; profiling adds its own overhead to wall time):`);
-  console.log(`  wall ms ${before.wallMs.toFixed(2)} -> ${after.wallMs.toFixed(2)}; in kernels ${kernelsBefore.toFixed(2)} -> ${kernelsAfter.toFixed(2)} ` +
-    `(kernel speedup ${(kernelsBefore / kernelsAfter).toFixed(2)}x, MACs ${(countBefore.macs / countAfter.macs).toFixed(2)}x)`);
+  console.log(
+    `  wall ms ${before.wallMs.toFixed(2)} -> ${after.wallMs.toFixed(2)}; in kernels ${kernelsBefore.toFixed(2)} -> ${kernelsAfter.toFixed(2)} ` +
+      `(kernel speedup ${(kernelsBefore / kernelsAfter).toFixed(2)}x, MACs ${(countBefore.macs / countAfter.macs).toFixed(2)}x)`,
+  );
 
   const byName = (calls: KernelCall[]): Map<string, { ms: number; calls: number }> => {
     const map = new Map<string, { ms: number; calls: number }>();
@@ -184,12 +226,14 @@ async function printProfile(original: tf.LayersModel, pruned: tf.LayersModel, co
   for (const [name, b] of [...aggBefore.entries()].sort((p, q) => q[1].ms - p[1].ms)) {
     const a = aggAfter.get(name) ?? { ms: 0, calls: 0 };
     const pct = (ms: number, total: number): string => (isWrapper(name) ? '-' : ((100 * ms) / total).toFixed(1));
-    console.log(`| ${name.padEnd(20)} | ${String(b.calls).padStart(5)} | ${b.ms.toFixed(3).padStart(7)} | ${pct(b.ms, kernelsBefore).padStart(6)} | ` +
-      `${a.ms.toFixed(3).padStart(9)} | ${pct(a.ms, kernelsAfter).padStart(8)} | ${(b.ms / a.ms).toFixed(2).padStart(7)} |`);
+    console.log(
+      `| ${name.padEnd(20)} | ${String(b.calls).padStart(5)} | ${b.ms.toFixed(3).padStart(7)} | ${pct(b.ms, kernelsBefore).padStart(6)} | ` +
+        `${a.ms.toFixed(3).padStart(9)} | ${pct(a.ms, kernelsAfter).padStart(8)} | ${(b.ms / a.ms).toFixed(2).padStart(7)} |`,
+    );
   }
 
   // Call by call: same kernel sequence in both nets, so index i is the same op of the same layer.
-  const sameSequence = before.calls.length === after.calls.length && before.calls.every((c, i) => c.name === after.calls[i]!.name);
+  const sameSequence = before.calls.length === after.calls.length && before.calls.every((c, i) => c.name === after.calls[i].name);
   if (!sameSequence) {
     console.log('(kernel sequences differ between original and pruned: no call-by-call table)');
     return;
@@ -203,14 +247,16 @@ async function printProfile(original: tf.LayersModel, pruned: tf.LayersModel, co
   console.log('|--:|--------|-------------------------------|--------:|----------:|--------:|---------------------:|');
   before.calls.forEach((b, i) => {
     if (isWrapper(b.name)) return;
-    const a = after.calls[i]!;
+    const a = after.calls[i];
     // Conv kernels come in layer order (one per conv layer and chunk); cycle when predict is chunked.
     let macs = '';
     if (b.name === 'FusedConv2D' || b.name === 'Conv2D') {
       const layer = convIndex++ % macsBefore.length;
-      macs = `${(macsBefore[layer]! / macsAfter[layer]!).toFixed(2)}x`;
+      macs = `${(macsBefore[layer] / macsAfter[layer]).toFixed(2)}x`;
     }
-    console.log(`| ${i} | ${b.name} | ${b.shapes} -> ${a.shapes} | ${b.ms.toFixed(3)} | ${a.ms.toFixed(3)} | ${(b.ms / a.ms).toFixed(2)} | ${macs} |`);
+    console.log(
+      `| ${i} | ${b.name} | ${b.shapes} -> ${a.shapes} | ${b.ms.toFixed(3)} | ${a.ms.toFixed(3)} | ${(b.ms / a.ms).toFixed(2)} | ${macs} |`,
+    );
   });
 }
 
@@ -266,8 +312,10 @@ async function main(): Promise<void> {
   const original = foldBn ? await foldedModel(artifacts, seed) : built.model;
   const countBefore = countModel(artifacts.modelTopology);
   const widthsBefore = convWidths(original);
-  console.log(`quickstart on ${backend.detail}; median of ${runs} runs after ${warmup} warmup (original/pruned alternating); ` +
-    `prune ratio ${ratio}, random γ seed ${seed}; predict chunk ${chunkOption ?? 'whole batch'}${foldBn ? '; BN folded into conv (wasm only)' : ''}`);
+  console.log(
+    `quickstart on ${backend.detail}; median of ${runs} runs after ${warmup} warmup (original/pruned alternating); ` +
+      `prune ratio ${ratio}, random γ seed ${seed}; predict chunk ${chunkOption ?? 'whole batch'}${foldBn ? '; BN folded into conv (wasm only)' : ''}`,
+  );
 
   const rows: Row[] = [];
   const torchOriginal = new Map<number, number | undefined>();
@@ -309,16 +357,28 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`original conv widths [${widthsBefore.join(', ')}], ${countBefore.macs} MACs/image`);
   console.log('');
-  console.log('| round-to | batch | pruned widths  | MACs red. | wasm ms orig | wasm ms pruned | wasm speedup | wasm realised/MACs | torch ms orig | torch ms pruned | torch speedup | torch realised/MACs |');
-  console.log('|---------:|------:|----------------|----------:|-------------:|---------------:|-------------:|-------------------:|--------------:|----------------:|--------------:|--------------------:|');
+  console.log(
+    '| round-to | batch | pruned widths  | MACs red. | wasm ms orig | wasm ms pruned | wasm speedup | wasm realised/MACs | torch ms orig | torch ms pruned | torch speedup | torch realised/MACs |',
+  );
+  console.log(
+    '|---------:|------:|----------------|----------:|-------------:|---------------:|-------------:|-------------------:|--------------:|----------------:|--------------:|--------------------:|',
+  );
   for (const r of rows) {
     const speedup = r.msBefore / r.msAfter;
     const torchSpeedup = r.torchBefore !== undefined && r.torchAfter !== undefined ? r.torchBefore / r.torchAfter : undefined;
     const cells = [
-      String(r.roundTo), String(r.batch), `[${r.widths.join(', ')}]`, `${r.macsReduction.toFixed(2)}x`,
-      r.msBefore.toFixed(2), r.msAfter.toFixed(2), `${speedup.toFixed(2)}x`, (speedup / r.macsReduction).toFixed(2),
-      r.torchBefore?.toFixed(2) ?? '-', r.torchAfter?.toFixed(2) ?? '-',
-      torchSpeedup !== undefined ? `${torchSpeedup.toFixed(2)}x` : '-', torchSpeedup !== undefined ? (torchSpeedup / r.macsReduction).toFixed(2) : '-',
+      String(r.roundTo),
+      String(r.batch),
+      `[${r.widths.join(', ')}]`,
+      `${r.macsReduction.toFixed(2)}x`,
+      r.msBefore.toFixed(2),
+      r.msAfter.toFixed(2),
+      `${speedup.toFixed(2)}x`,
+      (speedup / r.macsReduction).toFixed(2),
+      r.torchBefore?.toFixed(2) ?? '-',
+      r.torchAfter?.toFixed(2) ?? '-',
+      torchSpeedup !== undefined ? `${torchSpeedup.toFixed(2)}x` : '-',
+      torchSpeedup !== undefined ? (torchSpeedup / r.macsReduction).toFixed(2) : '-',
     ];
     console.log(`| ${cells.join(' | ')} |`);
   }

@@ -19,7 +19,11 @@ function vgg(cfg: VggItem[], inputShape: [number, number, number], seed: number)
 
 /** MOBILENETV2_STEM / _STAGES (t, c, n, s) / _HEAD of bench/torch/models.py. */
 const MOBILENETV2_STEM = 32;
-const MOBILENETV2_STAGES: [number, number, number, number][] = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2]];
+const MOBILENETV2_STAGES: [number, number, number, number][] = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 2, 2],
+];
 const MOBILENETV2_HEAD = 128;
 
 /**
@@ -30,7 +34,14 @@ const MOBILENETV2_HEAD = 128;
 export function mobilenetV2(inputShape: [number, number, number], seed: number): tf.LayersModel {
   let seedCounter = 0;
   const init = (): ReturnType<typeof tf.initializers.glorotUniform> => tf.initializers.glorotUniform({ seed: seed * 1000 + ++seedCounter });
-  const unit = (x: tf.SymbolicTensor, kind: 'conv' | 'depthwise', filters: number, kernel: number, stride: number, relu6: boolean): tf.SymbolicTensor => {
+  const unit = (
+    x: tf.SymbolicTensor,
+    kind: 'conv' | 'depthwise',
+    filters: number,
+    kernel: number,
+    stride: number,
+    relu6: boolean,
+  ): tf.SymbolicTensor => {
     const conv =
       kind === 'conv'
         ? tf.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false, kernelInitializer: init() })

@@ -20,7 +20,7 @@ import { ARCHS, type Arch } from './models.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
 async function main(): Promise<void> {
@@ -43,7 +43,9 @@ async function main(): Promise<void> {
   const y = tf.oneHot(labels, 10).toFloat() as tf.Tensor2D;
   labels.dispose();
   // The model patched as train() patches it (logits loss, fused BatchNorm, seeded dropout).
-  await withTrainingPatches(model, { fusedBatchNorm }, (patches) => profile(trainingModel(model, patches), x, y, { arch, backend: backend.detail, fusedBatchNorm, batchSize, steps, warmup, top, detail }));
+  await withTrainingPatches(model, { fusedBatchNorm }, (patches) =>
+    profile(trainingModel(model, patches), x, y, { arch, backend: backend.detail, fusedBatchNorm, batchSize, steps, warmup, top, detail }),
+  );
   tf.dispose([x, y]);
   model.dispose();
 }
@@ -78,7 +80,9 @@ async function profile(net: TrainingModel, x: tf.Tensor, y: tf.Tensor2D, options
   const start = performance.now();
   for (let i = 0; i < steps; i++) step();
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${arch} on ${options.backend}, ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`);
+  console.log(
+    `${arch} on ${options.backend}, ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm, batch ${batchSize}: ${((steps * batchSize) / seconds).toFixed(1)} images/s (${((seconds / steps) * 1000).toFixed(1)} ms/step)`,
+  );
 
   // One profiled step: per kernel name, total time and call count.
   const info = await tf.profile(step);
@@ -97,7 +101,9 @@ async function profile(net: TrainingModel, x: tf.Tensor, y: tf.Tensor2D, options
   console.log(`profiled step: ${total.toFixed(1)} ms in kernels`);
   console.log(`${'kernel'.padEnd(38)}${'ms'.padStart(9)}${'%'.padStart(7)}${'calls'.padStart(7)}`);
   for (const [name, r] of rows.slice(0, top)) {
-    console.log(`${name.padEnd(38)}${r.ms.toFixed(2).padStart(9)}${((100 * r.ms) / total).toFixed(1).padStart(7)}${String(r.calls).padStart(7)}`);
+    console.log(
+      `${name.padEnd(38)}${r.ms.toFixed(2).padStart(9)}${((100 * r.ms) / total).toFixed(1).padStart(7)}${String(r.calls).padStart(7)}`,
+    );
   }
   if (detail !== '') {
     const byShape = new Map<string, { ms: number; calls: number }>();

@@ -23,13 +23,33 @@ export function resnet50Topology(inputSize = 224, classes = 1000): Built {
   const weightShapes: [string, number[]][] = [];
   const channels = new Map<string, number>();
   const call = (className: string, name: string, config: Record<string, unknown>, inputs: string[], outChannels: number): string => {
-    layers.push({ class_name: className, name, config: { name, trainable: true, ...config }, inbound_nodes: [inputs.map((i) => [i, 0, 0, {}])] });
+    layers.push({
+      class_name: className,
+      name,
+      config: { name, trainable: true, ...config },
+      inbound_nodes: [inputs.map((i) => [i, 0, 0, {}])],
+    });
     channels.set(name, outChannels);
     return name;
   };
   const conv = (name: string, x: string, filters: number, k: number, stride = 1, padding = 'valid'): string => {
     weightShapes.push([`${name}/kernel`, [k, k, channels.get(x)!, filters]], [`${name}/bias`, [filters]]);
-    return call('Conv2D', name, { filters, kernel_size: [k, k], strides: [stride, stride], padding, data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: true }, [x], filters);
+    return call(
+      'Conv2D',
+      name,
+      {
+        filters,
+        kernel_size: [k, k],
+        strides: [stride, stride],
+        padding,
+        data_format: 'channels_last',
+        dilation_rate: [1, 1],
+        activation: 'linear',
+        use_bias: true,
+      },
+      [x],
+      filters,
+    );
   };
   const bn = (name: string, x: string): string => {
     const c = channels.get(x)!;
@@ -38,14 +58,46 @@ export function resnet50Topology(inputSize = 224, classes = 1000): Built {
   };
   const act = (name: string, x: string): string => call('Activation', name, { activation: 'relu' }, [x], channels.get(x)!);
 
-  layers.push({ class_name: 'InputLayer', name: 'input_1', config: { name: 'input_1', batch_input_shape: [null, inputSize, inputSize, 3], dtype: 'float32', sparse: false }, inbound_nodes: [] });
+  layers.push({
+    class_name: 'InputLayer',
+    name: 'input_1',
+    config: { name: 'input_1', batch_input_shape: [null, inputSize, inputSize, 3], dtype: 'float32', sparse: false },
+    inbound_nodes: [],
+  });
   channels.set('input_1', 3);
-  let x = call('ZeroPadding2D', 'conv1_pad', { padding: [[3, 3], [3, 3]] }, ['input_1'], 3);
+  let x = call(
+    'ZeroPadding2D',
+    'conv1_pad',
+    {
+      padding: [
+        [3, 3],
+        [3, 3],
+      ],
+    },
+    ['input_1'],
+    3,
+  );
   x = act('conv1_relu', bn('conv1_bn', conv('conv1_conv', x, 64, 7, 2)));
-  x = call('ZeroPadding2D', 'pool1_pad', { padding: [[1, 1], [1, 1]] }, [x], 64);
+  x = call(
+    'ZeroPadding2D',
+    'pool1_pad',
+    {
+      padding: [
+        [1, 1],
+        [1, 1],
+      ],
+    },
+    [x],
+    64,
+  );
   x = call('MaxPooling2D', 'pool1_pool', { pool_size: [3, 3], strides: [2, 2], padding: 'valid' }, [x], 64);
 
-  const stages: [number, number, number][] = [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]];
+  const stages: [number, number, number][] = [
+    [64, 3, 1],
+    [128, 4, 2],
+    [256, 6, 2],
+    [512, 3, 2],
+  ];
   stages.forEach(([filters, blocks, stride], s) => {
     for (let b = 1; b <= blocks; b++) {
       const p = `conv${s + 2}_block${b}`;
@@ -62,7 +114,10 @@ export function resnet50Topology(inputSize = 224, classes = 1000): Built {
   call('Dense', 'predictions', { units: classes, activation: 'softmax', use_bias: true }, [x], classes);
 
   return {
-    topology: { class_name: 'Functional', config: { name: 'resnet50', layers, input_layers: [['input_1', 0, 0]], output_layers: [['predictions', 0, 0]] } },
+    topology: {
+      class_name: 'Functional',
+      config: { name: 'resnet50', layers, input_layers: [['input_1', 0, 0]], output_layers: [['predictions', 0, 0]] },
+    },
     weightShapes,
   };
 }

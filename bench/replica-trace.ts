@@ -50,7 +50,13 @@ function traceSingle(net: TrainingModel, optimizer: Optimizer, batches: Iterable
 }
 
 /** Median phase times of the steps with `replicas` replicas (ReplicatedRunner's trace, step by step). */
-async function traceReplicated(net: TrainingModel, optimizer: Optimizer, replicas: number, backend: 'wasm' | 'cpu', batches: Iterable<import('../src/data/dataset.js').Batch>): Promise<Phases[]> {
+async function traceReplicated(
+  net: TrainingModel,
+  optimizer: Optimizer,
+  replicas: number,
+  backend: 'wasm' | 'cpu',
+  batches: Iterable<import('../src/data/dataset.js').Batch>,
+): Promise<Phases[]> {
   const runner = await ReplicatedRunner.start(net, optimizer, 1, replicas, backend, true);
   const phases: Phases[] = [];
   try {
@@ -91,7 +97,11 @@ async function main(): Promise<void> {
   const steps = positiveIntOption('steps', 20);
   const warmup = positiveIntOption('warmup', 3);
   const backend = await selectBackend('wasm');
-  console.log(`${arch}, batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${backend.detail}; load average before: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (${availableParallelism()} cores)`);
+  console.log(
+    `${arch}, batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${backend.detail}; load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')} (${availableParallelism()} cores)`,
+  );
   const rows: string[][] = [];
   const measured = new Map<number, Phases>();
   for (const replicas of counts) {
@@ -102,8 +112,17 @@ async function main(): Promise<void> {
       const net = trainingModel(model, patches);
       const optimizer = new Optimizer(net, TRAIN_OPTIONS);
       try {
-        const batches = data.batches({ batchSize, preprocess: TRAIN_OPTIONS.preprocess, shuffleSeed: 1, epoch: 0, train: true, dropRemainder: true });
-        return replicas === 1 ? traceSingle(net, optimizer, batches) : await traceReplicated(net, optimizer, replicas, backend.name as 'wasm' | 'cpu', batches);
+        const batches = data.batches({
+          batchSize,
+          preprocess: TRAIN_OPTIONS.preprocess,
+          shuffleSeed: 1,
+          epoch: 0,
+          train: true,
+          dropRemainder: true,
+        });
+        return replicas === 1
+          ? traceSingle(net, optimizer, batches)
+          : await traceReplicated(net, optimizer, replicas, backend.name as 'wasm' | 'cpu', batches);
       } finally {
         optimizer.dispose();
       }
@@ -113,7 +132,12 @@ async function main(): Promise<void> {
     measured.set(replicas, m);
     const total = m.compute + m.exchange + m.optimizer + m.reply;
     const serial = total - m.compute;
-    rows.push([String(replicas), ...[m.compute, m.exchange, m.optimizer, m.reply, total].map((v) => v.toFixed(1)), `${((100 * serial) / total).toFixed(1)} %`, ((batchSize * 1000) / total).toFixed(1)]);
+    rows.push([
+      String(replicas),
+      ...[m.compute, m.exchange, m.optimizer, m.reply, total].map((v) => v.toFixed(1)),
+      `${((100 * serial) / total).toFixed(1)} %`,
+      ((batchSize * 1000) / total).toFixed(1),
+    ]);
   }
   printTable(['replicas', 'compute ms', 'exchange ms', 'optimizer ms', 'reply ms', 'step ms', 'serial', 'img/s'], rows);
   const one = measured.get(1);

@@ -36,7 +36,7 @@ export interface Speed {
 
 export function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
 export function positiveIntOption(name: string, fallback: number): number {
@@ -51,7 +51,7 @@ export function positiveIntOption(name: string, fallback: number): number {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** `count` random uint8 images with random labels, seeded (contents don't matter for speed). */
@@ -100,7 +100,7 @@ export async function slimRun(arch: Arch, shape: RunShape, options: Partial<Trai
       },
     });
     return {
-      imagesPerSecond: result.epochs[0]!.imagesPerSecond,
+      imagesPerSecond: result.epochs[0].imagesPerSecond,
       medianStepImagesPerSecond: (batchSize * 1000) / median(stepMs),
     };
   } finally {
@@ -116,8 +116,20 @@ export function torchAvailable(device: 'cpu' | 'cuda' = 'cpu'): boolean {
 
 export function torchRun(arch: Arch, shape: RunShape, threads: number, device: 'cpu' | 'cuda' = 'cpu'): Speed {
   const args = [
-    TORCH_SCRIPT, '--arch', arch, '--threads', String(threads), '--json', '--steps', String(shape.steps),
-    '--warmup', String(shape.warmup), '--batch-size', String(shape.batchSize), '--device', device,
+    TORCH_SCRIPT,
+    '--arch',
+    arch,
+    '--threads',
+    String(threads),
+    '--json',
+    '--steps',
+    String(shape.steps),
+    '--warmup',
+    String(shape.warmup),
+    '--batch-size',
+    String(shape.batchSize),
+    '--device',
+    device,
   ];
   const run = spawnSync(PYTHON, args, { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`torch run failed (${PYTHON} ${args.join(' ')}): ${run.stderr.trim().split('\n').pop() ?? ''}`);
@@ -128,8 +140,9 @@ export function torchRun(arch: Arch, shape: RunShape, threads: number, device: '
 
 /** A markdown table: first column left-aligned, the others right-aligned. */
 export function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
   for (const r of rows) console.log(line(r));

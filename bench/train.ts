@@ -70,13 +70,15 @@ async function main(): Promise<void> {
         const t = torchRun(arch, { batchSize, steps, warmup }, replicas);
         slim.get(replicas)!.push(s);
         torch.get(replicas)!.push(t);
-        console.log(`  ${arch} ×${replicas} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`);
+        console.log(
+          `  ${arch} ×${replicas} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`,
+        );
       }
     }
     // Best round per side: the least disturbed by other processes.
     const best = (speeds: Speed[]): number => Math.max(...speeds.map((s) => s.imagesPerSecond));
-    const slimBase = best(slim.get(counts[0]!)!);
-    const torchBase = best(torch.get(counts[0]!)!);
+    const slimBase = best(slim.get(counts[0])!);
+    const torchBase = best(torch.get(counts[0])!);
     for (const replicas of counts) {
       const slimBest = best(slim.get(replicas)!);
       const torchBest = best(torch.get(replicas)!);
@@ -96,10 +98,23 @@ async function main(): Promise<void> {
       ]);
     }
   }
-  const header = ['arch', 'replicas / threads', 'slim img/s', 'slim ×', 'torch img/s', 'torch ×', 'slim/torch', 'slim step-med', 'torch step-med', 'slim/torch (med)'];
+  const header = [
+    'arch',
+    'replicas / threads',
+    'slim img/s',
+    'slim ×',
+    'torch img/s',
+    'torch ×',
+    'slim/torch',
+    'slim step-med',
+    'torch step-med',
+    'slim/torch (med)',
+  ];
   console.log('');
   printTable(header, rows);
-  console.log(`img/s: best round over the whole timed span; ×: speed-up over ${counts[0]} replica(s)/thread(s); step-med: median over rounds of the median-step figure.`);
+  console.log(
+    `img/s: best round over the whole timed span; ×: speed-up over ${counts[0]} replica(s)/thread(s); step-med: median over rounds of the median-step figure.`,
+  );
   console.log(`load average after: ${loadText()} (${availableParallelism()} cores)`);
 }
 
@@ -114,7 +129,9 @@ function replicaCounts(text: string): number[] {
 }
 
 function loadText(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(', ');
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 main().catch((error: unknown) => {

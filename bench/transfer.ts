@@ -34,7 +34,9 @@ function invertedResidual(x: tf.SymbolicTensor, expand: number, out: number, str
   let y = tf.layers.conv2d({ filters: expand, kernelSize: 1, useBias: false, name: `${name}_expand` }).apply(x) as tf.SymbolicTensor;
   y = tf.layers.batchNormalization({ name: `${name}_expand_bn` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.reLU({ maxValue: 6, name: `${name}_expand_relu` }).apply(y) as tf.SymbolicTensor;
-  y = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${name}_dw` }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${name}_dw` })
+    .apply(y) as tf.SymbolicTensor;
   y = tf.layers.batchNormalization({ name: `${name}_dw_bn` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.reLU({ maxValue: 6, name: `${name}_dw_relu` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.conv2d({ filters: out, kernelSize: 1, useBias: false, name: `${name}_project` }).apply(y) as tf.SymbolicTensor;
@@ -46,7 +48,9 @@ function invertedResidual(x: tf.SymbolicTensor, expand: number, out: number, str
 /** The body: 28×28×1 → 32 features. */
 function body(): tf.LayersModel {
   const input = tf.input({ shape: [28, 28, 1], name: 'body_input' });
-  let x = tf.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'stem' }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'stem' })
+    .apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ maxValue: 6, name: 'stem_relu' }).apply(x) as tf.SymbolicTensor;
   x = invertedResidual(x, 48, 16, 1, 'b1');
@@ -83,7 +87,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   await startBackend('wasm', log);
   const hp = (epochs: number, lr: number): StageHyperparameters => ({
-    epochs, batchSize: 64, lr, momentum: 0.9, nesterov: false, weightDecay: 1e-4, milestones: [0.5, 0.75], gamma: 0.1,
+    epochs,
+    batchSize: 64,
+    lr,
+    momentum: 0.9,
+    nesterov: false,
+    weightDecay: 1e-4,
+    milestones: [0.5, 0.75],
+    gamma: 0.1,
   });
   const dataConfig = (dataset: 'mnist' | 'fashion-mnist') =>
     dataSchema.parse({ dataset, trainLimit, validationSplit: 0, preprocess: { mean: [0.5], std: [0.5] } });
@@ -96,12 +107,23 @@ async function main(): Promise<void> {
   for (const layer of features.layers) layer.trainable = false;
   const transfer = withHead(features, 'transfer');
   const fashion = await prepareData(dataConfig('fashion-mnist'), 1);
-  await runTrainingStage(transfer, fashion, hp(Number(values['head-epochs']), 0.05), 0, 1, log, 'head on Fashion-MNIST (body frozen)', 'as-saved');
+  await runTrainingStage(
+    transfer,
+    fashion,
+    hp(Number(values['head-epochs']), 0.05),
+    0,
+    1,
+    log,
+    'head on Fashion-MNIST (body frozen)',
+    'as-saved',
+  );
   const transferPath = await saveLayersModel(transfer, path.join(out, 'transfer'));
   const setupSeconds = (Date.now() - started) / 1000;
 
   const config = {
-    seed: 1, backend: 'wasm', out: path.join(out, 'run'),
+    seed: 1,
+    backend: 'wasm',
+    out: path.join(out, 'run'),
     model: { type: 'file', path: transferPath, trained: true },
     data: { dataset: 'fashion-mnist', trainLimit, validationSplit: 0, preprocess: { mean: [0.5], std: [0.5] } },
     train: { epochs: Number(values.epochs), batchSize: 64, lr: 0.05, sparsity: Number(values.lambda) },
@@ -110,13 +132,24 @@ async function main(): Promise<void> {
   };
   const configPath = path.join(out, 'run-config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'slim.js'), 'run', '--config', configPath, '--json', '--overwrite'], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20,
-  });
+  const run = spawnSync(
+    process.execPath,
+    [path.join(REPO_ROOT, 'bin', 'slim.js'), 'run', '--config', configPath, '--json', '--overwrite'],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 << 20,
+    },
+  );
   if (run.status !== 0) throw new Error(`slim run exited ${run.status}`);
   const summary = JSON.parse(run.stdout) as {
     accuracy: { baseline: number; sparse: number; pruned: number; finetuned: number };
-    report: { params: { total: number }; macs: number; baseline: { params: { total: number }; macs: number }; reduction: { params: number; macs: number } };
+    report: {
+      params: { total: number };
+      macs: number;
+      baseline: { params: { total: number }; macs: number };
+      reduction: { params: number; macs: number };
+    };
     seconds: Record<string, number>;
   };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -128,9 +161,11 @@ async function main(): Promise<void> {
   console.log(`| pruned (ratio ${config.prune.ratio}) | ${pct(a.pruned)} |`);
   console.log(`| fine-tuned | ${pct(a.finetuned)} |`);
   console.log('');
-  console.log(`params ${summary.report.baseline.params.total} -> ${summary.report.params.total} (-${pct(summary.report.reduction.params)}), ` +
-    `MACs ${summary.report.baseline.macs} -> ${summary.report.macs} (-${pct(summary.report.reduction.macs)}); ` +
-    `accuracy change ${((a.finetuned - a.baseline) * 100).toFixed(2)} points; setup ${setupSeconds.toFixed(0)} s, slim run ${JSON.stringify(summary.seconds)}`);
+  console.log(
+    `params ${summary.report.baseline.params.total} -> ${summary.report.params.total} (-${pct(summary.report.reduction.params)}), ` +
+      `MACs ${summary.report.baseline.macs} -> ${summary.report.macs} (-${pct(summary.report.reduction.macs)}); ` +
+      `accuracy change ${((a.finetuned - a.baseline) * 100).toFixed(2)} points; setup ${setupSeconds.toFixed(0)} s, slim run ${JSON.stringify(summary.seconds)}`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -57,7 +57,11 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .option('verbose', { type: 'boolean', default: false, describe: 'more logs; stack traces on errors' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no logs on stderr (errors still shown)' })
     .option('json', { type: 'boolean', default: false, describe: 'stdout is exactly one JSON document' })
-    .option('progress', { type: 'boolean', default: true, describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off' })
+    .option('progress', {
+      type: 'boolean',
+      default: true,
+      describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off',
+    })
     .option('color', { type: 'boolean', default: true, describe: 'colour on stderr (only on a TTY; NO_COLOR also turns it off)' })
     .command(trainCommand)
     .command(pruneCommand)
@@ -80,7 +84,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .fail((message, error) => {
       // Usage problems (unknown flag, missing option, conflicts) come with a message only.
       throw error ?? new InputError(`${message} (slim --help shows the usage)`);
-    }) as unknown as Argv<GlobalFlags>;
+    });
 }
 
 /** yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value. */
@@ -90,7 +94,7 @@ function withStdinValues(argv: string[]): string[] {
     if (argv[i] === '--config' && argv[i + 1] === '-') {
       out.push('--config=-');
       i++;
-    } else out.push(argv[i]!);
+    } else out.push(argv[i]);
   }
   return out;
 }

@@ -33,7 +33,7 @@ async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float
 function assertClose(actual: Float32Array[], expected: Float32Array[], label: string): void {
   assert.equal(actual.length, expected.length);
   actual.forEach((a, i) => {
-    const error = relativeMaxError(a, expected[i]!);
+    const error = relativeMaxError(a, expected[i]);
     assert.ok(error <= TOLERANCE, `${label} output ${i}: relative max error ${error.toExponential(2)}`);
   });
 }
@@ -63,12 +63,30 @@ async function assertConvGradsMatch(
   assertClose(await on('wasm', run), await on('cpu', run), c.name);
 }
 
-describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () => {
-  const cases: { name: string; x: Shape4; w: Shape4; strides: number | [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }[] = [
+describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => {
+  const cases: {
+    name: string;
+    x: Shape4;
+    w: Shape4;
+    strides: number | [number, number];
+    pad: Pad;
+    rounding?: 'floor' | 'round' | 'ceil';
+  }[] = [
     { name: 'odd sizes, batch 1, same', x: [1, 7, 9, 3], w: [3, 3, 3, 5], strides: 1, pad: 'same' },
     { name: 'stride 2, same, odd input', x: [2, 9, 11, 4], w: [3, 3, 4, 6], strides: 2, pad: 'same' },
     { name: 'stride [2,1], valid, non-square kernel', x: [3, 10, 7, 2], w: [2, 3, 2, 4], strides: [2, 1], pad: 'valid' },
-    { name: 'explicit padding', x: [2, 6, 5, 3], w: [3, 2, 3, 2], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    {
+      name: 'explicit padding',
+      x: [2, 6, 5, 3],
+      w: [3, 2, 3, 2],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    },
     { name: 'pointwise 1x1, 40 input channels', x: [2, 5, 6, 40], w: [1, 1, 40, 7], strides: 1, pad: 'valid' },
     { name: '5x5 kernel larger than padded input edge', x: [1, 4, 4, 2], w: [5, 5, 2, 3], strides: 1, pad: 'same' },
   ];
@@ -88,11 +106,20 @@ describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () =>
     const rData = seeded([2, 5, 5, 4], 10);
     const filterGrad = (pad: Pad, rounding?: 'ceil') => (): tf.Tensor[] => {
       const r = tf.tensor(rData, [2, 5, 5, 4]);
-      const f = (w: tf.Tensor): tf.Tensor => tf.sum(tf.mul(tf.conv2d(tf.tensor(xData, xShape) as tf.Tensor4D, w as tf.Tensor4D, 2, pad, 'NHWC', 1, rounding), r));
+      const f = (w: tf.Tensor): tf.Tensor =>
+        tf.sum(tf.mul(tf.conv2d(tf.tensor(xData, xShape) as tf.Tensor4D, w as tf.Tensor4D, 2, pad, 'NHWC', 1, rounding), r));
       return [tf.grad(f)(tf.tensor(wData, wShape))];
     };
     const wasm = await on('wasm', filterGrad(1, 'ceil'));
-    const cpu = await on('cpu', filterGrad([[0, 0], [1, 2], [1, 1], [0, 0]]));
+    const cpu = await on(
+      'cpu',
+      filterGrad([
+        [0, 0],
+        [1, 2],
+        [1, 1],
+        [0, 0],
+      ]),
+    );
     assertClose(wasm, cpu, 'ceil rounding');
   });
 
@@ -102,9 +129,16 @@ describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () =>
     const xData = seeded(xShape, 4);
     const dyData = seeded([4, 96, 96, 4], 5);
     const run = (): tf.Tensor[] => [
-      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, [4, 96, 96, 4]) }, {
-        strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape,
-      }) as tf.Tensor,
+      tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, [4, 96, 96, 4]) },
+        {
+          strides: 1,
+          pad: 'same',
+          dataFormat: 'NHWC',
+          filterShape,
+        },
+      ) as tf.Tensor,
     ];
     assertClose(await on('wasm', run), await on('cpu', run), 'chunked');
   });
@@ -119,14 +153,25 @@ describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () =>
     const dyData = seeded(outShape, 7);
     const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC' };
     const wasm = await on('wasm', () => [
-      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
-        ...attrs, filterShape, dilations: dilation,
-      }) as tf.Tensor,
+      tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
+        {
+          ...attrs,
+          filterShape,
+          dilations: dilation,
+        },
+      ) as tf.Tensor,
     ]);
     const cpu = await on('cpu', () => {
-      const full = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
-        ...attrs, filterShape: effective,
-      }) as tf.Tensor4D;
+      const full = tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
+        {
+          ...attrs,
+          filterShape: effective,
+        },
+      ) as tf.Tensor4D;
       return [tf.stridedSlice(full, [0, 0, 0, 0], effective, [dilation, dilation, 1, 1])];
     });
     assertClose(wasm, cpu, 'dilated');
@@ -137,22 +182,49 @@ describe('Conv2D gradients (Conv2DBackpropFilter is slim\'s) wasm vs cpu', () =>
     const x = tf.zeros([1, 4, 4, 2]);
     const dy = tf.zeros([1, 4, 4, 3]);
     assert.throws(
-      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
+      () =>
+        tf
+          .engine()
+          .runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
       /Conv2DBackpropFilter: only NHWC \(channelsLast\) is supported, got NCHW/,
     );
     tf.dispose([x, dy]);
   });
 });
 
-describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs cpu', () => {
+describe("DepthwiseConv2D gradients (both backprop kernels are slim's) wasm vs cpu", () => {
   const cases: { name: string; x: Shape4; w: Shape4; strides: number; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }[] = [
     { name: 'multiplier 1, same, batch 1, odd sizes', x: [1, 9, 7, 5], w: [3, 3, 5, 1], strides: 1, pad: 'same' },
     { name: 'multiplier 2, stride 2, valid', x: [2, 11, 9, 3], w: [3, 3, 3, 2], strides: 2, pad: 'valid' },
     { name: 'multiplier 2, stride 2, same', x: [3, 8, 10, 4], w: [5, 3, 4, 2], strides: 2, pad: 'same' },
-    { name: 'explicit padding', x: [2, 6, 7, 3], w: [3, 3, 3, 1], strides: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
-    { name: 'numeric pad with dimRoundingMode round, multiplier 3', x: [2, 9, 9, 2], w: [3, 3, 2, 3], strides: 2, pad: 1, rounding: 'round' },
+    {
+      name: 'explicit padding',
+      x: [2, 6, 7, 3],
+      w: [3, 3, 3, 1],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [2, 0],
+        [1, 1],
+        [0, 0],
+      ],
+    },
+    {
+      name: 'numeric pad with dimRoundingMode round, multiplier 3',
+      x: [2, 9, 9, 2],
+      w: [3, 3, 2, 3],
+      strides: 2,
+      pad: 1,
+      rounding: 'round',
+    },
     // Multiplier 1 with stride 2: the input gradient runs on XNNPACK via a zero-inserted dy.
-    { name: 'multiplier 1, stride 2, same, odd input (XNNPACK input gradient)', x: [2, 9, 11, 6], w: [3, 3, 6, 1], strides: 2, pad: 'same' },
+    {
+      name: 'multiplier 1, stride 2, same, odd input (XNNPACK input gradient)',
+      x: [2, 9, 11, 6],
+      w: [3, 3, 6, 1],
+      strides: 2,
+      pad: 'same',
+    },
     { name: 'multiplier 1, stride 2, valid, batch 1', x: [1, 10, 7, 5], w: [3, 3, 5, 1], strides: 2, pad: 'valid' },
     { name: 'multiplier 1, 5x5 kernel larger than the padded edge', x: [2, 4, 4, 3], w: [5, 5, 3, 1], strides: 1, pad: 'same' },
   ];
@@ -164,40 +236,66 @@ describe('DepthwiseConv2D gradients (both backprop kernels are slim\'s) wasm vs 
 
   // tfjs core refuses dilated depthwise gradients and the cpu backprop kernels ignore
   // dilations, so the reference is an undilated run with the zero-inserted filter.
-  for (const multiplier of [1, 2]) it(`dilation 2, multiplier ${multiplier} (both kernels), checked via the zero-inserted filter`, async () => {
-    const xShape: Shape4 = [2, 10, 9, 3];
-    const filterShape: Shape4 = [3, 3, 3, multiplier];
-    const effective: Shape4 = [5, 5, 3, multiplier];
-    const outShape = [2, 10, 9, 3 * multiplier];
-    const xData = seeded(xShape, 14);
-    const wData = seeded(filterShape, 15);
-    const dyData = seeded(outShape, 16);
-    const zeroInserted = new Float32Array(5 * 5 * 3 * multiplier);
-    for (let kh = 0; kh < 3; kh++)
-      for (let kw = 0; kw < 3; kw++)
-        for (let i = 0; i < 3 * multiplier; i++) zeroInserted[((kh * 2) * 5 + kw * 2) * 3 * multiplier + i] = wData[(kh * 3 + kw) * 3 * multiplier + i]!;
-    const attrs = { strides: 1, pad: 'same' };
-    const wasm = await on('wasm', () => [
-      tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
-        ...attrs, dilations: 2, filterShape,
-      }) as tf.Tensor,
-      tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, filterShape) }, {
-        ...attrs, dilations: 2, inputShape: xShape,
-      }) as tf.Tensor,
-    ]);
-    const cpu = await on('cpu', () => {
-      const fullFilterGrad = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) }, {
-        ...attrs, dilations: 1, filterShape: effective,
-      }) as tf.Tensor4D;
-      return [
-        tf.stridedSlice(fullFilterGrad, [0, 0, 0, 0], effective, [2, 2, 1, 1]),
-        tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor(dyData, outShape), filter: tf.tensor(zeroInserted, effective) }, {
-          ...attrs, dilations: 1, inputShape: xShape,
-        }) as tf.Tensor,
-      ];
+  for (const multiplier of [1, 2])
+    it(`dilation 2, multiplier ${multiplier} (both kernels), checked via the zero-inserted filter`, async () => {
+      const xShape: Shape4 = [2, 10, 9, 3];
+      const filterShape: Shape4 = [3, 3, 3, multiplier];
+      const effective: Shape4 = [5, 5, 3, multiplier];
+      const outShape = [2, 10, 9, 3 * multiplier];
+      const xData = seeded(xShape, 14);
+      const wData = seeded(filterShape, 15);
+      const dyData = seeded(outShape, 16);
+      const zeroInserted = new Float32Array(5 * 5 * 3 * multiplier);
+      for (let kh = 0; kh < 3; kh++)
+        for (let kw = 0; kw < 3; kw++)
+          for (let i = 0; i < 3 * multiplier; i++)
+            zeroInserted[(kh * 2 * 5 + kw * 2) * 3 * multiplier + i] = wData[(kh * 3 + kw) * 3 * multiplier + i]!;
+      const attrs = { strides: 1, pad: 'same' };
+      const wasm = await on('wasm', () => [
+        tf.engine().runKernel(
+          'DepthwiseConv2dNativeBackpropFilter',
+          { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
+          {
+            ...attrs,
+            dilations: 2,
+            filterShape,
+          },
+        ) as tf.Tensor,
+        tf.engine().runKernel(
+          'DepthwiseConv2dNativeBackpropInput',
+          { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, filterShape) },
+          {
+            ...attrs,
+            dilations: 2,
+            inputShape: xShape,
+          },
+        ) as tf.Tensor,
+      ]);
+      const cpu = await on('cpu', () => {
+        const fullFilterGrad = tf.engine().runKernel(
+          'DepthwiseConv2dNativeBackpropFilter',
+          { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, outShape) },
+          {
+            ...attrs,
+            dilations: 1,
+            filterShape: effective,
+          },
+        ) as tf.Tensor4D;
+        return [
+          tf.stridedSlice(fullFilterGrad, [0, 0, 0, 0], effective, [2, 2, 1, 1]),
+          tf.engine().runKernel(
+            'DepthwiseConv2dNativeBackpropInput',
+            { dy: tf.tensor(dyData, outShape), filter: tf.tensor(zeroInserted, effective) },
+            {
+              ...attrs,
+              dilations: 1,
+              inputShape: xShape,
+            },
+          ) as tf.Tensor,
+        ];
+      });
+      assertClose(wasm, cpu, 'dilated depthwise');
     });
-    assertClose(wasm, cpu, 'dilated depthwise');
-  });
 });
 
 describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu', () => {
@@ -206,7 +304,18 @@ describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu'
     { name: 'stride 2 same, even input (zero-inserted path)', x: [2, 8, 10, 4], w: [3, 3, 4, 6], strides: 2, pad: 'same' },
     { name: 'stride 2 valid, odd input, last row unused', x: [2, 10, 9, 3], w: [3, 3, 3, 4], strides: 2, pad: 'valid' },
     { name: 'stride [1,2], 5x3 kernel, same', x: [3, 7, 9, 2], w: [5, 3, 2, 3], strides: [1, 2], pad: 'same' },
-    { name: 'padding wider than the kernel (negative full padding)', x: [2, 5, 6, 3], w: [3, 3, 3, 2], strides: 1, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
+    {
+      name: 'padding wider than the kernel (negative full padding)',
+      x: [2, 5, 6, 3],
+      w: [3, 3, 3, 2],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [3, 1],
+        [0, 4],
+        [0, 0],
+      ],
+    },
     { name: 'single output channel, 1x1', x: [2, 5, 5, 7], w: [1, 1, 7, 1], strides: 1, pad: 'valid' },
     { name: 'dilation 2, same', x: [2, 9, 8, 3], w: [3, 3, 3, 4], strides: 1, pad: 'same', dilations: 2 },
   ];
@@ -214,11 +323,19 @@ describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu'
     it(c.name, async () => {
       const wData = seeded(c.w, 31);
       const dilations = c.dilations ?? 1;
-      const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations).shape);
+      const outShape = tf.tidy(
+        () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations).shape,
+      );
       const dyData = seeded(outShape, 32);
       const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
       const wasm = await on('wasm', () => [
-        tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, c.w) }, { ...attrs, dilations }) as tf.Tensor,
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy: tf.tensor(dyData, outShape), filter: tf.tensor(wData, c.w) },
+            { ...attrs, dilations },
+          ) as tf.Tensor,
       ]);
       // The cpu kernel ignores dilations; its reference is the zero-inserted filter.
       const cpu = await on('cpu', () => {
@@ -229,7 +346,8 @@ describe('Conv2DBackpropInput (slim replaces the stock wasm kernel) wasm vs cpu'
           const values = filter.bufferSync();
           for (let kh = 0; kh < fh; kh++)
             for (let kw = 0; kw < fw; kw++)
-              for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) spread.set(values.get(kh, kw, i, o), kh * dilations, kw * dilations, i, o);
+              for (let i = 0; i < ci; i++)
+                for (let o = 0; o < co; o++) spread.set(values.get(kh, kw, i, o), kh * dilations, kw * dilations, i, o);
           filter = spread.toTensor() as tf.Tensor4D;
         }
         return [tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyData, outShape), filter }, attrs) as tf.Tensor];
@@ -284,7 +402,13 @@ describe("slim's FusedBatchNorm gradient (wasm single-pass kernel, generic elsew
       const rData = seeded(xShape, 56);
       const run = (fused: boolean) => (): tf.Tensor[] => {
         const r = tf.tensor(rData, xShape);
-        const args = [tf.tensor(xData, xShape), tf.tensor(meanData, [6]), tf.tensor(varianceData, [6]), tf.tensor(offsetData, [6]), ...(withScale ? [tf.tensor(scaleData, [6])] : [])];
+        const args = [
+          tf.tensor(xData, xShape),
+          tf.tensor(meanData, [6]),
+          tf.tensor(varianceData, [6]),
+          tf.tensor(offsetData, [6]),
+          ...(withScale ? [tf.tensor(scaleData, [6])] : []),
+        ];
         const f = (...t: tf.Tensor[]): tf.Tensor => {
           const [x, mean, variance, offset, scale] = t as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D | undefined];
           const y = fused ? tf.batchNorm(x, mean, variance, offset, scale, 1e-3) : manual(x, mean, variance, offset, scale ?? null);
@@ -308,7 +432,9 @@ describe("slim's FusedBatchNorm gradient (wasm single-pass kernel, generic elsew
       const f = (x: tf.Tensor, gamma: tf.Tensor): tf.Tensor => {
         const { mean, variance } = tf.moments(x, [0, 1, 2]);
         const beta = tf.zeros([8]);
-        const y = fused ? tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-3) : manual(x, mean, variance, beta, gamma);
+        const y = fused
+          ? tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-3)
+          : manual(x, mean, variance, beta, gamma);
         return tf.sum(tf.mul(y, r));
       };
       return tf.grads(f)([tf.tensor(xData, xShape), tf.tensor(gammaData, [8])]);
@@ -339,7 +465,10 @@ describe('cheap-op replacements (Identity shares data; Mean/Sum over leading axe
       await tf.setBackend('wasm');
       const shape = tf.tidy(() => tf.mean(tf.zeros(c.shape), c.axis, c.keepDims).shape);
       await tf.setBackend('cpu');
-      assert.deepEqual(shape, tf.tidy(() => tf.mean(tf.zeros(c.shape), c.axis, c.keepDims).shape));
+      assert.deepEqual(
+        shape,
+        tf.tidy(() => tf.mean(tf.zeros(c.shape), c.axis, c.keepDims).shape),
+      );
     });
   }
 
@@ -439,10 +568,28 @@ describe('memory', () => {
     const stats = [tf.randomNormal([3]), tf.randomUniform([3], 0.5, 1), tf.randomNormal([3])];
     const run = (): void => {
       const results = [
-        tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 3] }) as tf.Tensor,
-        tf.engine().runKernel('Conv2DBackpropInput', { dy: x, filter: tf.randomNormal([3, 3, 6, 3]) }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 6] }) as tf.Tensor,
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy, filter },
+            { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 3] },
+          ) as tf.Tensor,
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy: x, filter: tf.randomNormal([3, 3, 6, 3]) },
+            { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 8, 10, 6] },
+          ) as tf.Tensor,
         tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x),
-        ...(tf.engine().runKernel('SlimFusedBatchNormGrad', { x, dy: x, mean: stats[0]!, variance: stats[1]!, scale: stats[2]! }, { varianceEpsilon: 1e-3 }) as tf.Tensor[]),
+        ...(tf
+          .engine()
+          .runKernel(
+            'SlimFusedBatchNormGrad',
+            { x, dy: x, mean: stats[0], variance: stats[1], scale: stats[2] },
+            { varianceEpsilon: 1e-3 },
+          ) as tf.Tensor[]),
       ];
       tf.dispose(results);
     };
@@ -463,7 +610,13 @@ describe('memory', () => {
     const x = tf.randomNormal([4, 96, 96, 32]);
     const dy = tf.randomNormal([4, 96, 96, 4]);
     const run = (): void => {
-      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 4] }) as tf.Tensor;
+      const dw = tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x, dy },
+          { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 4] },
+        ) as tf.Tensor;
       dw.dispose();
     };
     run();

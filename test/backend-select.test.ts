@@ -79,31 +79,28 @@ describe('selectBackend with injected importers', () => {
     assert.equal(info.package, NODE_CPU_PACKAGE);
     assert.equal(info.gpu, false);
     assert.equal(info.tried.length, 1);
-    assert.equal(info.tried[0]!.package, NODE_GPU_PACKAGE);
+    assert.equal(info.tried[0].package, NODE_GPU_PACKAGE);
   });
 
   it('tensorflow: a package that loads but registers no backend is a failure with a reason', async () => {
     const importer = fakeImporter({ [NODE_GPU_PACKAGE]: { ok: true, registersNothing: true } });
     const info = await selectBackend('auto', { importModule: importer.importModule });
     assert.equal(info.name, 'wasm');
-    assert.match(info.tried[0]!.error, /registered no 'tensorflow' backend/);
+    assert.match(info.tried[0].error, /registered no 'tensorflow' backend/);
   });
 
-  it("tensorflow: neither package loads -> one-line InputError with install hints", async () => {
+  it('tensorflow: neither package loads -> one-line InputError with install hints', async () => {
     const importer = fakeImporter({});
-    await assert.rejects(
-      selectBackend('tensorflow', { importModule: importer.importModule }),
-      (error: unknown) => {
-        assert.ok(error instanceof InputError);
-        assert.equal(error.exitCode, 2);
-        assert.ok(!error.message.includes('\n'), 'message is one line');
-        assert.match(error.message, /backend 'tensorflow' is not available/);
-        assert.ok(error.message.includes(`npm i ${NODE_GPU_PACKAGE}`));
-        assert.ok(error.message.includes('CUDA 11.2 + cuDNN 8.1'));
-        assert.ok(error.message.includes(`npm i ${NODE_CPU_PACKAGE}`));
-        return true;
-      },
-    );
+    await assert.rejects(selectBackend('tensorflow', { importModule: importer.importModule }), (error: unknown) => {
+      assert.ok(error instanceof InputError);
+      assert.equal(error.exitCode, 2);
+      assert.ok(!error.message.includes('\n'), 'message is one line');
+      assert.match(error.message, /backend 'tensorflow' is not available/);
+      assert.ok(error.message.includes(`npm i ${NODE_GPU_PACKAGE}`));
+      assert.ok(error.message.includes('CUDA 11.2 + cuDNN 8.1'));
+      assert.ok(error.message.includes(`npm i ${NODE_CPU_PACKAGE}`));
+      return true;
+    });
     assert.deepEqual(importer.calls, [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE]);
   });
 
@@ -112,8 +109,11 @@ describe('selectBackend with injected importers', () => {
     const info = await selectBackend('auto', { importModule: importer.importModule, initWasm: failingWasm });
     assert.equal(info.name, 'cpu');
     assert.equal(tf.getBackend(), 'cpu');
-    assert.deepEqual(info.tried.map((t) => t.package), [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE]);
-    assert.match(info.tried[2]!.error, /failed to load wasm binary/);
+    assert.deepEqual(
+      info.tried.map((t) => t.package),
+      [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE],
+    );
+    assert.match(info.tried[2].error, /failed to load wasm binary/);
   });
 
   it('wasm forced but unable to start -> InputError, no silent fallback', async () => {
@@ -148,7 +148,10 @@ describe('real wasm backend', () => {
   it('registerSlimWasmKernels is idempotent', () => {
     const first = registerSlimWasmKernels();
     const second = registerSlimWasmKernels();
-    assert.deepEqual(first, [...SLIM_WASM_KERNELS, ...SLIM_WASM_REPLACEMENTS].map((k) => k.kernelName));
+    assert.deepEqual(
+      first,
+      [...SLIM_WASM_KERNELS, ...SLIM_WASM_REPLACEMENTS].map((k) => k.kernelName),
+    );
     assert.deepEqual(second, first);
     // Replacements are in the registry, and the FusedBatchNorm gradient is slim's.
     for (const k of SLIM_WASM_REPLACEMENTS) assert.equal(tf.getKernel(k.kernelName, 'wasm')?.kernelFunc, k.kernelFunc);

@@ -21,8 +21,18 @@ tf.env().set('PROD', true);
 const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 7 };
 const OPTIONS: TrainOptions = {
-  epochs: 3, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [0.5], gamma: 0.1, sparsityLambda: 1e-3, seed: 3, preprocess: PRE, replicas: 'auto',
+  epochs: 3,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [0.5],
+  gamma: 0.1,
+  sparsityLambda: 1e-3,
+  seed: 3,
+  preprocess: PRE,
+  replicas: 'auto',
 };
 
 let mnist: Dataset;
@@ -52,9 +62,15 @@ describe('the tensorflow path on the stand-in backend', () => {
   test("auto picks the stand-in through slim's own import, tfjs-node-gpu failing first", async () => {
     const info = await selectBackend('auto');
     assert.equal(tf.getBackend(), 'tensorflow');
-    assert.deepEqual({ name: info.name, package: info.package, gpu: info.gpu }, { name: 'tensorflow', package: NODE_CPU_PACKAGE, gpu: false });
+    assert.deepEqual(
+      { name: info.name, package: info.package, gpu: info.gpu },
+      { name: 'tensorflow', package: NODE_CPU_PACKAGE, gpu: false },
+    );
     assert.equal(info.detail, `tensorflow (${NODE_CPU_PACKAGE}), CPU, no GPU`);
-    assert.deepEqual(info.tried.map((t) => t.package), [NODE_GPU_PACKAGE]);
+    assert.deepEqual(
+      info.tried.map((t) => t.package),
+      [NODE_GPU_PACKAGE],
+    );
   });
 
   test('training (with sparsity) uses no slim wasm kernel or patch, 1 replica, flat memory, the cpu weights', async () => {
@@ -67,9 +83,19 @@ describe('the tensorflow path on the stand-in backend', () => {
     assert.equal(onTensorflow.replicas, 1, "replicas 'auto' on tensorflow");
     assert.equal(onTensorflow.bnPatched, false, 'no BatchNormalization layer had its call replaced');
     assert.ok(!kernelRecord.scopes.has('batchNormTraining__op'), 'the fused BatchNorm op never ran');
-    assert.ok((kernelRecord.calls.get('FusedBatchNorm') ?? 0) > 0 && (kernelRecord.calls.get('Conv2DBackpropFilter') ?? 0) > 0, 'the training ran on the stand-in');
-    assert.deepEqual([...kernelRecord.calls.keys()].filter((name) => name.startsWith('Slim')), []);
-    assert.deepEqual(tf.getKernelsForBackend('wasm').filter((k) => k.kernelName.startsWith('Slim')), [], "slim's wasm kernels were never registered");
+    assert.ok(
+      (kernelRecord.calls.get('FusedBatchNorm') ?? 0) > 0 && (kernelRecord.calls.get('Conv2DBackpropFilter') ?? 0) > 0,
+      'the training ran on the stand-in',
+    );
+    assert.deepEqual(
+      [...kernelRecord.calls.keys()].filter((name) => name.startsWith('Slim')),
+      [],
+    );
+    assert.deepEqual(
+      tf.getKernelsForBackend('wasm').filter((k) => k.kernelName.startsWith('Slim')),
+      [],
+      "slim's wasm kernels were never registered",
+    );
     assert.deepEqual([tf.getGradient('FusedBatchNorm'), tf.getGradient('ClipByValue')], gradientsBefore, 'stock gradients');
     assert.equal(new Set(onTensorflow.tensorsPerEpoch).size, 1, `tensors per epoch: ${onTensorflow.tensorsPerEpoch.join(', ')}`);
 
@@ -85,7 +111,7 @@ describe('the tensorflow path on the stand-in backend', () => {
     })();
     assert.equal(onCpu.bnPatched, true, 'the cpu run is the fused-BatchNorm one: the check above can fail');
     let maxDiff = 0;
-    onCpu.weights.forEach((w, i) => w.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - onTensorflow.weights[i]![j]!)))));
+    onCpu.weights.forEach((w, i) => w.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - onTensorflow.weights[i][j])))));
     assert.ok(maxDiff <= 1e-5, `max |weight difference| ${maxDiff}`);
     await selectBackend('tensorflow');
   });

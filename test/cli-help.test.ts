@@ -39,10 +39,13 @@ async function assertWrapsAtWords(command: string[]): Promise<void> {
 
 test('--help piped: every command description and option wraps at word boundaries', async () => {
   const root = await unwrappedHelp([]);
-  const commands = [...root.matchAll(/^ {2}slim (\S+)/gm)].map((m) => m[1]!);
+  const commands = [...root.matchAll(/^ {2}slim (\S+)/gm)].map((m) => m[1]);
   assert.ok(commands.includes('prune') && commands.includes('run'), `commands listed: ${commands.join(', ')}`);
   // The check means something only if some help line is longer than the width and must wrap.
-  assert.ok(root.split('\n').some((line) => line.length > PIPED_WIDTH), 'no root help line needs wrapping');
+  assert.ok(
+    root.split('\n').some((line) => line.length > PIPED_WIDTH),
+    'no root help line needs wrapping',
+  );
   await assertWrapsAtWords([]);
   for (const command of commands) await assertWrapsAtWords([command]);
 });

@@ -19,7 +19,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
 /** The tiny fixture config with some sections replaced, written to the temp folder. */
 async function tinyConfigWith(name: string, changes: Record<string, unknown>): Promise<string> {
   const config = { ...(JSON.parse(await readFile(TINY_CONFIG, 'utf8')) as Record<string, unknown>), ...changes };
@@ -58,7 +57,8 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
   assert.ok(summary.prune.prunedChannels > 0);
 
   const entries = (await readdir(outDir)).sort();
-  for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json']) assert.ok(entries.includes(name), `${name} in ${entries}`);
+  for (const name of ['input', 'sparse', 'pruned', 'finetuned', 'exported', 'run.json'])
+    assert.ok(entries.includes(name), `${name} in ${entries}`);
   for (const stage of ['input', 'sparse', 'pruned', 'finetuned']) {
     assert.equal(summary.models[stage], path.join(outDir, stage, 'model.json'));
     assert.ok(await exists(path.join(outDir, stage, 'weights.bin')), `${stage}/weights.bin`);
@@ -68,7 +68,7 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
   assert.ok(await exists(path.join(outDir, 'finetuned', 'finetune-log.jsonl')));
   // exported/: the fine-tuned model with every BatchNormalization folded into its conv.
   assert.equal(summary.models.exported, path.join(outDir, 'exported', 'model.json'));
-  const layerClasses = (text: string): string[] => [...text.matchAll(/"class_name":\s*"(\w+)"/g)].map((m) => m[1]!);
+  const layerClasses = (text: string): string[] => [...text.matchAll(/"class_name":\s*"(\w+)"/g)].map((m) => m[1]);
   const finetunedClasses = layerClasses(await readFile(path.join(outDir, 'finetuned', 'model.json'), 'utf8'));
   const exportedClasses = layerClasses(await readFile(path.join(outDir, 'exported', 'model.json'), 'utf8'));
   assert.ok(finetunedClasses.includes('BatchNormalization'));
@@ -88,7 +88,7 @@ function assertDiverged(result: SlimResult): void {
   assert.equal(result.stdout, '');
   const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
   assert.equal(errors.length, 1, result.stderr);
-  assert.match(errors[0]!, /diverged/);
+  assert.match(errors[0], /diverged/);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 

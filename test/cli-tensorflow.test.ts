@@ -67,7 +67,7 @@ async function assertSameWeights(step: string, a: string, b: string): Promise<vo
   const [x, y] = [await weightsOf(a), await weightsOf(b)];
   assert.equal(x.length, y.length, `${step}: weight counts`);
   let maxDiff = 0;
-  x.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - y[i]!))));
+  x.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - y[i]))));
   assert.ok(maxDiff <= 1e-5, `${step}: max |weight difference| tensorflow vs cpu ${maxDiff}`);
 }
 
@@ -89,8 +89,19 @@ test('train, prune, finetune, eval, export on the tensorflow path equal the cpu 
   await Promise.all([onStandIn('prune', pruneArgs(tf), false), onCpu(pruneArgs(cpu), false)]);
   await assertSameWeights('prune', tf('pruned'), cpu('pruned'));
 
-  const finetuneArgs = (at: (n: string) => string): string[] => ['finetune', '--config', config, '--model', at('pruned'), '--out', at('tuned')];
-  const [tuned] = await Promise.all([onStandIn('finetune', [...finetuneArgs(tf), '--replicas', 'auto']), onCpu([...finetuneArgs(cpu), '--replicas', '1'])]);
+  const finetuneArgs = (at: (n: string) => string): string[] => [
+    'finetune',
+    '--config',
+    config,
+    '--model',
+    at('pruned'),
+    '--out',
+    at('tuned'),
+  ];
+  const [tuned] = await Promise.all([
+    onStandIn('finetune', [...finetuneArgs(tf), '--replicas', 'auto']),
+    onCpu([...finetuneArgs(cpu), '--replicas', '1']),
+  ]);
   assertNoWasmPatches('finetune', tuned.report);
   await assertSameWeights('finetune', tf('tuned'), cpu('tuned'));
 
@@ -111,8 +122,11 @@ test('a short run on the tensorflow path: every stage, backend named in the summ
   const out = path.join(dir, 'run');
   const { result, report } = await onStandIn('run', ['run', '--config', config, '--out', out, '--json', '--replicas', 'auto']);
   assertNoWasmPatches('run', report);
-  const summary = JSON.parse(result.stdout) as { backend: { name: string; gpu: boolean; detail: string }; accuracy: Record<string, number> };
+  const summary = JSON.parse(result.stdout) as {
+    backend: { name: string; gpu: boolean; detail: string };
+    accuracy: Record<string, number>;
+  };
   assert.deepEqual(summary.backend, { name: 'tensorflow', gpu: false, detail: 'tensorflow (@tensorflow/tfjs-node), CPU, no GPU' });
-  for (const stage of ['sparse', 'pruned', 'finetuned']) assert.ok(summary.accuracy[stage]! >= 0 && summary.accuracy[stage]! <= 1, stage);
+  for (const stage of ['sparse', 'pruned', 'finetuned']) assert.ok(summary.accuracy[stage] >= 0 && summary.accuracy[stage] <= 1, stage);
   assert.doesNotMatch(result.stderr, /\d replicas \(worker threads/);
 });

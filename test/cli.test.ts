@@ -29,7 +29,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
 /** Exit code as expected; the failure message shows the whole run. */
 function assertExit(result: SlimResult, code: number): void {
   assert.equal(result.code, code, describeRun(result));
@@ -40,9 +39,9 @@ function assertOneErrorLine(result: SlimResult): string {
   assert.equal(result.stdout, '', 'stdout must stay empty on errors');
   const lines = stderrLines(result);
   assert.equal(lines.length, 1, `expected one stderr line:\n${result.stderr}`);
-  assert.match(lines[0]!, /^error: /);
+  assert.match(lines[0], /^error: /);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
-  return lines[0]!;
+  return lines[0];
 }
 
 /** stdout is exactly one JSON document (nothing before or after it). */
@@ -105,7 +104,9 @@ test('usage errors are not labelled "internal error"', async () => {
 test('schema: exit 0, stdout is a JSON Schema with properties.train', async () => {
   const result = await runSlim(['schema']);
   assertExit(result, 0);
-  const schema = parseJsonStdout<{ $schema?: string; type: string; properties: Record<string, { properties?: Record<string, unknown> }> }>(result);
+  const schema = parseJsonStdout<{ $schema?: string; type: string; properties: Record<string, { properties?: Record<string, unknown> }> }>(
+    result,
+  );
   assert.equal(schema.type, 'object');
   assert.match(schema.$schema ?? '', /json-schema/);
   assert.ok(schema.properties.train?.properties?.sparsity, 'properties.train.properties.sparsity');
@@ -138,7 +139,10 @@ test('bad config files: exit 2, one error line naming the file and what is wrong
 
 test('a model file that does not exist: exit 2, one line naming it', async () => {
   const missing = path.join(dir, 'no-such-model', 'model.json');
-  for (const args of [['report', '--model', missing], ['prune', '--model', missing, '--ratio', '0.5', '--dry-run']]) {
+  for (const args of [
+    ['report', '--model', missing],
+    ['prune', '--model', missing, '--ratio', '0.5', '--dry-run'],
+  ]) {
     const result = await runSlim(args);
     assertExit(result, 2);
     assert.ok(assertOneErrorLine(result).includes(missing), result.stderr);
@@ -214,7 +218,12 @@ test('prune --dry-run --json prints a plan with groups and writes nothing', asyn
   const outDir = path.join(dir, 'dry-run-out');
   const result = await runSlim(['prune', '--model', trained, '--ratio', '0.5', '--dry-run', '--json', '--out', outDir]);
   assertExit(result, 0);
-  const plan = parseJsonStdout<{ groups: { keep: number[]; channels: number }[]; candidateChannels: number; prunedChannels: number; ratio: number }>(result);
+  const plan = parseJsonStdout<{
+    groups: { keep: number[]; channels: number }[];
+    candidateChannels: number;
+    prunedChannels: number;
+    ratio: number;
+  }>(result);
   assert.ok(Array.isArray(plan.groups) && plan.groups.length > 0, 'plan.groups');
   assert.equal(plan.ratio, 0.5);
   for (const g of plan.groups) assert.ok(g.keep.length >= 1 && g.keep.length <= g.channels);
@@ -284,8 +293,14 @@ test('report --json with --baseline: totals, FLOPs = 2 x MACs, per-layer rows, r
   assert.ok(report.macs > 0);
   assert.equal(report.flops, 2 * report.macs);
   assert.ok(Array.isArray(report.layers) && report.layers.length > 0);
-  assert.equal(report.layers.reduce((a, l) => a + l.params, 0), report.params.total);
-  assert.equal(report.layers.reduce((a, l) => a + l.macs, 0), report.macs);
+  assert.equal(
+    report.layers.reduce((a, l) => a + l.params, 0),
+    report.params.total,
+  );
+  assert.equal(
+    report.layers.reduce((a, l) => a + l.macs, 0),
+    report.macs,
+  );
   for (const l of report.layers) assert.equal(l.flops, 2 * l.macs, l.name);
   assert.ok(report.baseline && report.baseline.params.total > report.params.total);
   assert.ok(report.reduction);
@@ -389,8 +404,8 @@ test('a model whose input does not fit the data: exit 2 naming both shapes', asy
   assert.equal(result.stdout, '');
   const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
   assert.equal(errors.length, 1, result.stderr);
-  assert.match(errors[0]!, /8, 8, 3/);
-  assert.match(errors[0]!, /28x28x1/);
+  assert.match(errors[0], /8, 8, 3/);
+  assert.match(errors[0], /28x28x1/);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
   assert.equal(await exists(outDir), false);
 });

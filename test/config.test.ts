@@ -41,8 +41,17 @@ test('an empty config gets every default filled in', () => {
     assert.equal(config.model, undefined);
     assert.equal(config.data, undefined);
     assert.deepEqual(config.train, {
-      epochs: 10, batchSize: 64, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-      milestones: [0.5, 0.75], gamma: 0.1, sparsity: 1e-4, trainable: 'all', addMissingScale: true,
+      epochs: 10,
+      batchSize: 64,
+      lr: 0.1,
+      momentum: 0.9,
+      nesterov: false,
+      weightDecay: 1e-4,
+      milestones: [0.5, 0.75],
+      gamma: 0.1,
+      sparsity: 1e-4,
+      trainable: 'all',
+      addMissingScale: true,
     });
     assert.equal(config.finetune.epochs, 5);
     assert.equal(config.finetune.trainable, 'all');
@@ -87,9 +96,7 @@ test('dataset "idx" without paths names each missing key', () => {
   for (const key of ['trainImages', 'trainLabels', 'testImages', 'testLabels']) {
     assert.match(none.message, new RegExp(`data\\.${key}\\b`), none.message);
   }
-  const some = inputErrorOf(() =>
-    parseConfig('{"data": {"dataset": "idx", "trainImages": "a", "trainLabels": "b"}}', 'idx.json'),
-  );
+  const some = inputErrorOf(() => parseConfig('{"data": {"dataset": "idx", "trainImages": "a", "trainLabels": "b"}}', 'idx.json'));
   assert.doesNotMatch(some.message, /trainImages|trainLabels/);
   assert.match(some.message, /data\.testImages/);
   assert.match(some.message, /data\.testLabels/);
@@ -204,7 +211,7 @@ test('the JSON Schema is generated from the zod schema and is strict', () => {
   for (const key of ['seed', 'backend', 'model', 'data', 'pretrain', 'train', 'prune', 'finetune', 'out']) {
     assert.ok(key in schema.properties, `schema lacks ${key}`);
   }
-  assert.ok(schema.properties.train!.properties && 'sparsity' in schema.properties.train!.properties);
+  assert.ok(schema.properties.train.properties && 'sparsity' in schema.properties.train.properties);
 });
 
 // `slim train` checks train.epochs before touching a backend or data, so a config whose epochs is 0

@@ -11,7 +11,10 @@ describe('published figures', () => {
     assert.equal(count.params.total, 25_636_712);
     assert.equal(count.params.nonTrainable, 53_120);
     // The weight list the bench allocates agrees with the count.
-    assert.equal(weightShapes.reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0), 25_636_712);
+    assert.equal(
+      weightShapes.reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0),
+      25_636_712,
+    );
     // Commonly quoted: ~3.8–4.1 G multiply-adds at 224×224.
     assert.ok(count.macs > 3.8e9 && count.macs < 4.2e9, `MACs ${count.macs}`);
   });

@@ -37,7 +37,12 @@ describe('params equal tfjs countParams', () => {
           // tfjs does not serialise SeparableConv2D's depthMultiplier, so keep it at 1 here.
           tf.layers.separableConv2d({ filters: 6, kernelSize: 3 }),
           tf.layers.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2 }),
-          tf.layers.zeroPadding2d({ padding: [[1, 0], [0, 1]] }),
+          tf.layers.zeroPadding2d({
+            padding: [
+              [1, 0],
+              [0, 1],
+            ],
+          }),
           tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
           tf.layers.flatten(),
           tf.layers.dense({ units: 7 }),
@@ -69,7 +74,11 @@ describe('params equal tfjs countParams', () => {
     const inner = tf.sequential({
       name: 'inner',
       // A frozen layer inside the nested model (tfjs does not serialise a container's own trainable flag).
-      layers: [tf.layers.dense({ inputShape: [6], units: 5, trainable: false }), tf.layers.batchNormalization(), tf.layers.dense({ units: 4 })],
+      layers: [
+        tf.layers.dense({ inputShape: [6], units: 5, trainable: false }),
+        tf.layers.batchNormalization(),
+        tf.layers.dense({ units: 4 }),
+      ],
     });
     const input = tf.input({ shape: [6] });
     const a = tf.layers.dense({ units: 6 }).apply(input) as tf.SymbolicTensor;
@@ -79,7 +88,10 @@ describe('params equal tfjs countParams', () => {
     const out = tf.layers.dense({ units: 2 }).apply(c) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
     const count = countModel(topologyOf(model));
-    assert.ok(count.layers.some((l) => l.path.startsWith('inner/')), 'nested layers listed with their path');
+    assert.ok(
+      count.layers.some((l) => l.path.startsWith('inner/')),
+      'nested layers listed with their path',
+    );
     assertMatchesTfjs(model);
   });
 });
@@ -96,7 +108,10 @@ describe('MACs', () => {
       ],
     });
     const count = countModel(topologyOf(model));
-    assert.deepEqual(count.layers.map((l) => l.macs), [6912, 128, 72, 0, 40]);
+    assert.deepEqual(
+      count.layers.map((l) => l.macs),
+      [6912, 128, 72, 0, 40],
+    );
     assert.equal(count.macs, 7152);
     assert.deepEqual(count.layers[2].outputShape, [null, 2, 2, 2]);
     model.dispose();
@@ -110,17 +125,50 @@ function seq(name: string, inputShape: number[], layers: LayerJson[]): ModelJson
   return { class_name: 'Sequential', config: { name, layers } };
 }
 let counter = 0;
-const L = (class_name: string, config: Record<string, unknown>): LayerJson => ({ class_name, config: { name: `${class_name.toLowerCase()}_${counter++}`, ...config } });
+const L = (class_name: string, config: Record<string, unknown>): LayerJson => ({
+  class_name,
+  config: { name: `${class_name.toLowerCase()}_${counter++}`, ...config },
+});
 
 function mobilenetV1(): ModelJson {
   const layers: LayerJson[] = [];
   const bnRelu = () => layers.push(L('BatchNormalization', { axis: -1 }), L('ReLU', { max_value: 6 }));
   layers.push(L('Conv2D', { filters: 32, kernel_size: [3, 3], strides: [2, 2], padding: 'same', use_bias: false }));
   bnRelu();
-  const blocks: [number, number][] = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1]];
+  const blocks: [number, number][] = [
+    [64, 1],
+    [128, 2],
+    [128, 1],
+    [256, 2],
+    [256, 1],
+    [512, 2],
+    [512, 1],
+    [512, 1],
+    [512, 1],
+    [512, 1],
+    [512, 1],
+    [1024, 2],
+    [1024, 1],
+  ];
   for (const [filters, stride] of blocks) {
-    if (stride === 2) layers.push(L('ZeroPadding2D', { padding: [[0, 1], [0, 1]] }));
-    layers.push(L('DepthwiseConv2D', { kernel_size: [3, 3], strides: [stride, stride], padding: stride === 2 ? 'valid' : 'same', depth_multiplier: 1, use_bias: false }));
+    if (stride === 2)
+      layers.push(
+        L('ZeroPadding2D', {
+          padding: [
+            [0, 1],
+            [0, 1],
+          ],
+        }),
+      );
+    layers.push(
+      L('DepthwiseConv2D', {
+        kernel_size: [3, 3],
+        strides: [stride, stride],
+        padding: stride === 2 ? 'valid' : 'same',
+        depth_multiplier: 1,
+        use_bias: false,
+      }),
+    );
     bnRelu();
     layers.push(L('Conv2D', { filters, kernel_size: [1, 1], strides: [1, 1], padding: 'same', use_bias: false }));
     bnRelu();
@@ -138,11 +186,22 @@ function mobilenetV1(): ModelJson {
 
 function vgg16(): ModelJson {
   const layers: LayerJson[] = [];
-  for (const [filters, convs] of [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]]) {
+  for (const [filters, convs] of [
+    [64, 2],
+    [128, 2],
+    [256, 3],
+    [512, 3],
+    [512, 3],
+  ]) {
     for (let i = 0; i < convs; i++) layers.push(L('Conv2D', { filters, kernel_size: [3, 3], padding: 'same', activation: 'relu' }));
     layers.push(L('MaxPooling2D', { pool_size: [2, 2], strides: [2, 2] }));
   }
-  layers.push(L('Flatten', {}), L('Dense', { units: 4096, activation: 'relu' }), L('Dense', { units: 4096, activation: 'relu' }), L('Dense', { units: 1000, activation: 'softmax' }));
+  layers.push(
+    L('Flatten', {}),
+    L('Dense', { units: 4096, activation: 'relu' }),
+    L('Dense', { units: 4096, activation: 'relu' }),
+    L('Dense', { units: 1000, activation: 'softmax' }),
+  );
   return seq('vgg16', [224, 224, 3], layers);
 }
 

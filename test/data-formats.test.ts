@@ -58,7 +58,7 @@ function assertPixels(ds: Dataset, n: number, shape: [number, number, number], s
 // ---------- the data config ----------
 
 describe('the data config: one variant per dataset', () => {
-  test('each dataset takes its own keys: another one\'s is an unknown key; a missing or unknown dataset lists them all', () => {
+  test("each dataset takes its own keys: another one's is an unknown key; a missing or unknown dataset lists them all", () => {
     assert.throws(() => dataConfig({ dataset: 'mnist', dir: 'x' }), /test\.json: unknown key data\.dir$/);
     assert.throws(() => dataConfig({ dataset: 'cifar10', dir: 'x', labels: 'coarse' }), /unknown key data\.labels/);
     assert.throws(() => dataConfig({ dataset: 'folder', trainDir: 'a', testDir: 'b', file: 'c' }), /unknown key data\.file/);
@@ -68,7 +68,7 @@ describe('the data config: one variant per dataset', () => {
     assert.throws(() => dataConfig({ dataset: 'npz' }), /test\.json: data\.file: required when dataset is "npz"/);
   });
 
-  test('a format\'s own defaults are filled in next to the shared ones', () => {
+  test("a format's own defaults are filled in next to the shared ones", () => {
     const npz = dataConfig({ dataset: 'npz', file: 'a.npz', keys: { testImages: 'imgs' } });
     assert.equal(npz?.dataset, 'npz');
     assert.deepEqual(npz.keys, { trainImages: 'x_train', trainLabels: 'y_train', testImages: 'imgs', testLabels: 'y_test' });
@@ -79,12 +79,18 @@ describe('the data config: one variant per dataset', () => {
   });
 
   test('the JSON Schema has one strict variant per dataset', () => {
-    const schema = configJsonSchema() as { properties: { data: { oneOf: { properties: { dataset: { const: string } }; additionalProperties: boolean }[] } } };
+    const schema = configJsonSchema() as {
+      properties: { data: { oneOf: { properties: { dataset: { const: string } }; additionalProperties: boolean }[] } };
+    };
     const variants = schema.properties.data.oneOf;
-    assert.deepEqual(variants.map((v) => v.properties.dataset.const), ['mnist', 'fashion-mnist', 'idx', 'cifar10', 'cifar100', 'npy', 'npz', 'folder']);
+    assert.deepEqual(
+      variants.map((v) => v.properties.dataset.const),
+      ['mnist', 'fashion-mnist', 'idx', 'cifar10', 'cifar100', 'npy', 'npz', 'folder'],
+    );
     for (const v of variants) {
       assert.equal(v.additionalProperties, false);
-      for (const shared of ['resize', 'channels', 'validationSplit', 'trainLimit', 'preprocess', 'augment', 'stream']) assert.ok(shared in v.properties, `${v.properties.dataset.const} lacks ${shared}`);
+      for (const shared of ['resize', 'channels', 'validationSplit', 'trainLimit', 'preprocess', 'augment', 'stream'])
+        assert.ok(shared in v.properties, `${v.properties.dataset.const} lacks ${shared}`);
     }
   });
 });
@@ -92,13 +98,15 @@ describe('the data config: one variant per dataset', () => {
 // ---------- CIFAR ----------
 
 function cifarRecords(labels: number[][]): Uint8Array {
-  const record = labels[0]!.length + 3072;
+  const record = labels[0].length + 3072;
   const out = new Uint8Array(labels.length * record);
   labels.forEach((ls, n) => {
     out.set(ls, n * record);
-    for (let c = 0; c < 3; c++) for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
-      out[n * record + ls.length + c * 1024 + y * 32 + x] = pixel(n, y, x, c);
-    }
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++) {
+          out[n * record + ls.length + c * 1024 + y * 32 + x] = pixel(n, y, x, c);
+        }
   });
   return out;
 }
@@ -119,13 +127,19 @@ describe('CIFAR binary', () => {
     assertPixels(train, 1, [32, 32, 3]);
     assertPixels(train, 2, [32, 32, 3], 0); // first record of batch 2
     assert.deepEqual(Array.from((prepared.test as Dataset).labels), [3, 7, 0]);
-    assertPixels((prepared.test as Dataset), 2, [32, 32, 3]);
+    assertPixels(prepared.test as Dataset, 2, [32, 32, 3]);
   });
 
   test('CIFAR-100: fine or coarse labels', async () => {
     const root = join(dir, 'c100');
     await mkdir(root, { recursive: true });
-    await writeFile(join(root, 'train.bin'), cifarRecords([[19, 99], [0, 42]]));
+    await writeFile(
+      join(root, 'train.bin'),
+      cifarRecords([
+        [19, 99],
+        [0, 42],
+      ]),
+    );
     await writeFile(join(root, 'test.bin'), cifarRecords([[5, 7]]));
     const fine = await prepareData(dataConfig({ dataset: 'cifar100', dir: root }), 1);
     assert.deepEqual(Array.from((fine.train as Dataset).labels), [99, 42]);
@@ -141,9 +155,15 @@ describe('CIFAR binary', () => {
     await mkdir(root, { recursive: true });
     for (let i = 1; i <= 5; i++) await writeFile(join(root, `data_batch_${i}.bin`), cifarRecords([[1]]));
     await writeFile(join(root, 'test_batch.bin'), cifarRecords([[1], [2]]).subarray(0, 5000));
-    await rejectsInput(prepareData(dataConfig({ dataset: 'cifar10', dir: root }), 1), /test_batch\.bin: 5000 bytes is not a whole number of 3073-byte CIFAR records/);
+    await rejectsInput(
+      prepareData(dataConfig({ dataset: 'cifar10', dir: root }), 1),
+      /test_batch\.bin: 5000 bytes is not a whole number of 3073-byte CIFAR records/,
+    );
     await writeFile(join(root, 'test_batch.bin'), cifarRecords([[1], [10]]));
-    await rejectsInput(prepareData(dataConfig({ dataset: 'cifar10', dir: root }), 1), /test_batch\.bin: record 1 has label 10, outside 0\.\.9/);
+    await rejectsInput(
+      prepareData(dataConfig({ dataset: 'cifar10', dir: root }), 1),
+      /test_batch\.bin: record 1 has label 10, outside 0\.\.9/,
+    );
     await writeFile(join(root, 'test_batch.bin'), Uint8Array.from([0x80, 2, 3]));
     await rejectsInput(prepareData(dataConfig({ dataset: 'cifar10', dir: root }), 1), /test_batch\.bin: looks like a Python pickle/);
     await rejectsInput(prepareData(dataConfig({ dataset: 'cifar100', dir: root }), 1), /file not found: .*train\.bin/);
@@ -213,9 +233,12 @@ function zip(members: Record<string, Uint8Array>): Uint8Array {
 /** n images h×w(×c) of pixel() as uint8. */
 function knownImages(n: number, h: number, w: number, c: number): Uint8Array {
   const out = new Uint8Array(n * h * w * c);
-  for (let i = 0; i < n; i++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
-    out[((i * h + y) * w + x) * c + ch] = pixel(i, y, x, ch);
-  }
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let ch = 0; ch < c; ch++) {
+          out[((i * h + y) * w + x) * c + ch] = pixel(i, y, x, ch);
+        }
   return out;
 }
 
@@ -226,7 +249,13 @@ describe('NumPy .npy / .npz', () => {
     await writeFile(f('y_train.npy'), npy('<i8', [4], bytesOf(BigInt64Array.from([3n, 1n, 0n, 2n]))));
     await writeFile(f('x_test.npy'), npy('|u1', [2, 5, 6], knownImages(2, 5, 6, 1)));
     await writeFile(f('y_test.npy'), npy('<i8', [2, 1], bytesOf(BigInt64Array.from([1n, 1n]))));
-    const cfg = { dataset: 'npy', trainImages: f('x_train.npy'), trainLabels: f('y_train.npy'), testImages: f('x_test.npy'), testLabels: f('y_test.npy') };
+    const cfg = {
+      dataset: 'npy',
+      trainImages: f('x_train.npy'),
+      trainLabels: f('y_train.npy'),
+      testImages: f('x_test.npy'),
+      testLabels: f('y_test.npy'),
+    };
     const prepared = await prepareData(dataConfig(cfg), 1);
     const train = prepared.train as Dataset;
     assert.deepEqual(prepared.imageShape, [5, 6, 1]);
@@ -244,9 +273,9 @@ describe('NumPy .npy / .npz', () => {
     assert.deepEqual(Array.from(ft.images), Array.from(floats));
     // Batches apply scale 1 to float pixels: the values arrive unchanged.
     const [batch] = [...ft.batches({ batchSize: 3, preprocess: { scale: 1, mean: [0], std: [1] } })];
-    assert.deepEqual(Array.from(batch!.x.dataSync()), Array.from(floats));
-    batch!.x.dispose();
-    batch!.y.dispose();
+    assert.deepEqual(Array.from(batch.x.dataSync()), Array.from(floats));
+    batch.x.dispose();
+    batch.y.dispose();
   });
 
   test('.npz (deflated zip written here): Keras key names and custom keys', async () => {
@@ -267,7 +296,10 @@ describe('NumPy .npy / .npz', () => {
     for (let n = 0; n < 3; n++) assertPixels(train, n, [4, 4, 3]);
     const custom = await prepareTestData(dataConfig({ dataset: 'npz', file, keys: { testImages: 'imgs' } }), 1);
     assert.equal(custom.test.count, 1);
-    await rejectsInput(prepareData(dataConfig({ dataset: 'npz', file, keys: { trainImages: 'nope' } }), 1), /data\.npz: has no array 'nope' \(it has: x_train, y_train, x_test, y_test, imgs\)/);
+    await rejectsInput(
+      prepareData(dataConfig({ dataset: 'npz', file, keys: { trainImages: 'nope' } }), 1),
+      /data\.npz: has no array 'nope' \(it has: x_train, y_train, x_test, y_test, imgs\)/,
+    );
   });
 
   test('files written by numpy itself (np.save, np.savez_compressed) read back exactly', async (t) => {
@@ -286,7 +318,13 @@ np.savez_compressed(d + '/np.npz', x_train=x, y_train=y, x_test=x[:1].astype(np.
     }
     const expected = Array.from({ length: 2 * 3 * 4 * 3 }, (_, i) => (i * 7) % 256);
     const npyData = await prepareData(
-      dataConfig({ dataset: 'npy', trainImages: join(dir, 'np_x.npy'), trainLabels: join(dir, 'np_y.npy'), testImages: join(dir, 'np_x.npy'), testLabels: join(dir, 'np_y.npy') }),
+      dataConfig({
+        dataset: 'npy',
+        trainImages: join(dir, 'np_x.npy'),
+        trainLabels: join(dir, 'np_y.npy'),
+        testImages: join(dir, 'np_x.npy'),
+        testLabels: join(dir, 'np_y.npy'),
+      }),
       1,
     );
     assert.deepEqual(Array.from((npyData.train as Dataset).images), expected);
@@ -295,7 +333,7 @@ np.savez_compressed(d + '/np.npz', x_train=x, y_train=y, x_test=x[:1].astype(np.
     assert.deepEqual(Array.from((npz.train as Dataset).images), expected);
     const testPixels = Array.from((npz.test as Dataset).images);
     assert.ok((npz.test as Dataset).images instanceof Float32Array);
-    testPixels.forEach((v, i) => assert.ok(Math.abs(v - Math.fround(expected[i]! / 255)) < 1e-7));
+    testPixels.forEach((v, i) => assert.ok(Math.abs(v - Math.fround(expected[i] / 255)) < 1e-7));
   });
 
   test('errors: wrong magic, truncated, unsupported dtype, label count, negative label, out of range for the model', async () => {
@@ -306,10 +344,16 @@ np.savez_compressed(d + '/np.npz', x_train=x, y_train=y, x_test=x[:1].astype(np.
     const cfg = (over: Record<string, string>) => dataConfig({ dataset: 'npy', ...good, ...over });
 
     await writeFile(f('magic.npy'), Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]));
-    await rejectsInput(prepareData(cfg({ trainImages: f('magic.npy') }), 1), /magic\.npy: not a \.npy file \(magic bytes 01 02 03 04 05 06/);
+    await rejectsInput(
+      prepareData(cfg({ trainImages: f('magic.npy') }), 1),
+      /magic\.npy: not a \.npy file \(magic bytes 01 02 03 04 05 06/,
+    );
     const full = npy('|u1', [2, 2, 2], knownImages(2, 2, 2, 1));
     await writeFile(f('short.npy'), full.subarray(0, full.length - 2));
-    await rejectsInput(prepareData(cfg({ trainImages: f('short.npy') }), 1), /short\.npy: truncated: shape \(2, 2, 2\) \|u1 needs 8 data bytes, the file has 6/);
+    await rejectsInput(
+      prepareData(cfg({ trainImages: f('short.npy') }), 1),
+      /short\.npy: truncated: shape \(2, 2, 2\) \|u1 needs 8 data bytes, the file has 6/,
+    );
     await writeFile(f('shorthead.npy'), full.subarray(0, 40));
     await rejectsInput(prepareData(cfg({ trainImages: f('shorthead.npy') }), 1), /shorthead\.npy: truncated \.npy header/);
     await writeFile(f('f8.npy'), npy('<f8', [2, 2, 2], new Uint8Array(64)));
@@ -323,7 +367,10 @@ np.savez_compressed(d + '/np.npz', x_train=x, y_train=y, x_test=x[:1].astype(np.
     // A model with 1 output: label 1 does not fit it (slim eval passes the model's class count).
     await rejectsInput(prepareTestData(cfg({}), 1, { numClasses: 1 }), /e_y\.npy: label 1 is 1, outside 0\.\.0/);
     await writeFile(f('notzip.npz'), Uint8Array.from([1, 2, 3, 4]));
-    await rejectsInput(prepareData(dataConfig({ dataset: 'npz', file: f('notzip.npz') }), 1), /notzip\.npz: not a \.npz \(zip\) file or truncated/);
+    await rejectsInput(
+      prepareData(dataConfig({ dataset: 'npz', file: f('notzip.npz') }), 1),
+      /notzip\.npz: not a \.npz \(zip\) file or truncated/,
+    );
   });
 });
 
@@ -380,7 +427,10 @@ describe('image folders (sharp)', () => {
     const resized = await prepareData(dataConfig({ dataset: 'folder', trainDir: root, testDir: root, resize: [3, 5] }), 1);
     assert.deepEqual(resized.imageShape, [3, 5, 1]);
     await writeFile(join(root, 'a', '3.png'), 'not a png');
-    await rejectsInput(prepareData(dataConfig({ dataset: 'folder', trainDir: root, testDir: root, resize: [3, 5] }), 1), /gray\/a\/3\.png: cannot decode image/);
+    await rejectsInput(
+      prepareData(dataConfig({ dataset: 'folder', trainDir: root, testDir: root, resize: [3, 5] }), 1),
+      /gray\/a\/3\.png: cannot decode image/,
+    );
   });
 
   test('a test class folder unknown to training is an error naming it', async () => {
@@ -430,7 +480,7 @@ describe('resize and channel conversion', () => {
     }
     const ink = (ds: Dataset, side: number, c: number) => {
       let sum = 0;
-      for (let p = 0; p < side * side; p++) sum += ds.images[p * c]!;
+      for (let p = 0; p < side * side; p++) sum += ds.images[p * c];
       return sum / (side * side);
     };
     // Mean intensity is preserved by bilinear resampling to within a few levels.
@@ -438,8 +488,8 @@ describe('resize and channel conversion', () => {
     assert.deepEqual(Array.from(big.labels), Array.from(small.labels));
     // Batches of the converted data have the model's shape.
     const [b] = [...big.batches({ batchSize: 4, preprocess: SCALE_ONLY })];
-    assert.deepEqual(b!.x.shape, [4, 32, 32, 3]);
-    b!.x.dispose();
-    b!.y.dispose();
+    assert.deepEqual(b.x.shape, [4, 32, 32, 3]);
+    b.x.dispose();
+    b.y.dispose();
   });
 });

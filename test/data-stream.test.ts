@@ -46,7 +46,14 @@ function randomDataset(count: number, h: number, w: number, c: number, augment?:
 describe('augmentation', () => {
   const aug: Augment = { pad: 2, flip: true, seed: 11 };
   const ds = randomDataset(24, 6, 5, 2, aug);
-  const opts = (over: Partial<BatchOptions> = {}): BatchOptions => ({ batchSize: 8, preprocess: IDENTITY, shuffleSeed: 3, epoch: 0, train: true, ...over });
+  const opts = (over: Partial<BatchOptions> = {}): BatchOptions => ({
+    batchSize: 8,
+    preprocess: IDENTITY,
+    shuffleSeed: 3,
+    epoch: 0,
+    train: true,
+    ...over,
+  });
 
   test('each example is the crop (offset dy, dx; zeros outside) of its image, mirrored when drawn', async () => {
     const { x } = await collect(ds, opts({ shuffleSeed: undefined, epoch: 4 }));
@@ -58,13 +65,15 @@ describe('augmentation', () => {
       flips += d.flip ? 1 : 0;
       shifted += d.dy !== 0 || d.dx !== 0 ? 1 : 0;
       assert.ok(Math.abs(d.dy) <= 2 && Math.abs(d.dx) <= 2);
-      const out = x[Math.floor(i / 8)]!.slice((i % 8) * h * w * c, ((i % 8) + 1) * h * w * c);
-      for (let yy = 0; yy < h; yy++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-        const sy = yy + d.dy;
-        const sx = (d.flip ? w - 1 - xx : xx) + d.dx;
-        const expected = sy >= 0 && sy < h && sx >= 0 && sx < w ? ds.images[i * h * w * c + (sy * w + sx) * c + ch]! : 0;
-        assert.equal(out[(yy * w + xx) * c + ch], expected);
-      }
+      const out = x[Math.floor(i / 8)].slice((i % 8) * h * w * c, ((i % 8) + 1) * h * w * c);
+      for (let yy = 0; yy < h; yy++)
+        for (let xx = 0; xx < w; xx++)
+          for (let ch = 0; ch < c; ch++) {
+            const sy = yy + d.dy;
+            const sx = (d.flip ? w - 1 - xx : xx) + d.dx;
+            const expected = sy >= 0 && sy < h && sx >= 0 && sx < w ? ds.images[i * h * w * c + (sy * w + sx) * c + ch] : 0;
+            assert.equal(out[(yy * w + xx) * c + ch], expected);
+          }
     }
     assert.ok(flips > 4 && flips < 20, `flips ${flips}/24`);
     assert.ok(shifted > 12, `shifted ${shifted}/24`);
@@ -127,7 +136,10 @@ async function makeFolder(name: string, perClass: number, classes: string[]): Pr
 }
 
 function folderConfig(root: string, extra: Record<string, unknown>) {
-  return parseConfig(JSON.stringify({ data: { dataset: 'folder', trainDir: root, testDir: root, validationSplit: 0.2, ...extra } }), 'c.json').data;
+  return parseConfig(
+    JSON.stringify({ data: { dataset: 'folder', trainDir: root, testDir: root, validationSplit: 0.2, ...extra } }),
+    'c.json',
+  ).data;
 }
 
 describe('streaming image folder', () => {
@@ -142,10 +154,19 @@ describe('streaming image folder', () => {
     assert.match(streamed.summary, /streaming, 2 batch\(es\) decoded ahead/);
     const source = streamed.train;
     for (const epoch of [0, 1]) {
-      const o: BatchOptions = { batchSize: 5, preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] }, shuffleSeed: 3, epoch, train: true };
+      const o: BatchOptions = {
+        batchSize: 5,
+        preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
+        shuffleSeed: 3,
+        epoch,
+        train: true,
+      };
       assert.deepEqual(await collect(source, o), await collect(inMemory.train, o), `epoch ${epoch}`);
     }
-    assert.deepEqual(await collect(streamed.val!, { batchSize: 4, preprocess: IDENTITY }), await collect(inMemory.val!, { batchSize: 4, preprocess: IDENTITY }));
+    assert.deepEqual(
+      await collect(streamed.val, { batchSize: 4, preprocess: IDENTITY }),
+      await collect(inMemory.val!, { batchSize: 4, preprocess: IDENTITY }),
+    );
     assert.ok(source.stats.peakBuffered >= 1 && source.stats.peakBuffered <= 2, `peak ${source.stats.peakBuffered}`);
   });
 
@@ -184,10 +205,27 @@ describe('streaming image folder', () => {
     const streamed = await prepareData(folderConfig(root, { stream: true, augment: { pad: 1, flip: true } }), 2);
     const inMemory = await prepareData(folderConfig(root, { augment: { pad: 1, flip: true } }), 2);
     const run = async (data: typeof streamed) => {
-      const model = buildVgg({ cfg: [4, 'M'], inputShape: data.imageShape, numClasses: data.numClasses, head: 'gap', hidden: [], dropout: 0, seed: 4 });
+      const model = buildVgg({
+        cfg: [4, 'M'],
+        inputShape: data.imageShape,
+        numClasses: data.numClasses,
+        head: 'gap',
+        hidden: [],
+        dropout: 0,
+        seed: 4,
+      });
       const options = {
-        epochs: 2, batchSize: 8, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4, milestones: [0.5], gamma: 0.1,
-        sparsityLambda: 1e-4, seed: 2, preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
+        epochs: 2,
+        batchSize: 8,
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 1e-4,
+        milestones: [0.5],
+        gamma: 0.1,
+        sparsityLambda: 1e-4,
+        seed: 2,
+        preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
       };
       const result = await train(model, { train: data.train, val: data.val }, options);
       const evaluated = await evaluateSource(model, data.train, { batchSize: 16, preprocess: options.preprocess, confusion: true });
@@ -201,7 +239,10 @@ describe('streaming image folder', () => {
     assert.deepEqual(a.records, b.records);
     assert.deepEqual(a.weights, b.weights);
     assert.deepEqual(a.evaluated, b.evaluated);
-    assert.equal(a.evaluated.confusion!.flat().reduce((s, v) => s + v, 0), streamed.train.count);
+    assert.equal(
+      a.evaluated.confusion!.flat().reduce((s, v) => s + v, 0),
+      streamed.train.count,
+    );
     assert.equal(tf.memory().numTensors, before, 'no tensors leak');
   });
 
@@ -211,7 +252,15 @@ describe('streaming image folder', () => {
     const inMemory = await prepareData(folderConfig(root, {}), 2);
     assert.ok(streamed.test instanceof ImageFolderSource, 'streamed test split');
     assert.ok(inMemory.test instanceof Dataset, 'in-memory test split');
-    const model = buildVgg({ cfg: [4, 'M'], inputShape: streamed.imageShape, numClasses: streamed.numClasses, head: 'gap', hidden: [], dropout: 0, seed: 4 });
+    const model = buildVgg({
+      cfg: [4, 'M'],
+      inputShape: streamed.imageShape,
+      numClasses: streamed.numClasses,
+      head: 'gap',
+      hidden: [],
+      dropout: 0,
+      seed: 4,
+    });
     try {
       const a = await testAccuracy(model, streamed, 8);
       assert.equal(a, await testAccuracy(model, inMemory, 8));

@@ -144,13 +144,19 @@ describe('IDX presets, loaded as a run loads them (prepareData)', () => {
     await writeFile(imgs, gzipSync(idxBytes(0x08, [3, 2, 2, 3], pixels)));
     await writeFile(labs, gzipSync(idxBytes(0x08, [3], new Uint8Array([2, 0, 1]))));
     // No test split without test files: the config asks for them.
-    assert.throws(() => dataConfig({ dataset: 'idx', trainImages: imgs, trainLabels: labs }), /data\.testImages: required when dataset is "idx"/);
+    assert.throws(
+      () => dataConfig({ dataset: 'idx', trainImages: imgs, trainLabels: labs }),
+      /data\.testImages: required when dataset is "idx"/,
+    );
     const files = { trainImages: imgs, trainLabels: labs, testImages: imgs, testLabels: labs };
     const { train, test } = await prepareData(dataConfig({ dataset: 'idx', ...files }), 1);
     assert.equal(test.count, 3);
     assert.deepEqual(train.imageShape, [2, 2, 3]);
     assert.equal(train.numClasses, 3);
-    await assert.rejects(prepareData(dataConfig({ dataset: 'idx', ...files, trainLabels: join(tmp, 'nope') }), 1), /file not found: .*nope/);
+    await assert.rejects(
+      prepareData(dataConfig({ dataset: 'idx', ...files, trainLabels: join(tmp, 'nope') }), 1),
+      /file not found: .*nope/,
+    );
   });
 });
 
@@ -169,7 +175,7 @@ describe('Dataset', () => {
     const ids: number[] = [];
     for (const b of ds.batches({ batchSize, preprocess: identity, shuffleSeed: seed, epoch })) {
       const x = b.x.dataSync();
-      for (let k = 0; k < b.size; k++) ids.push(x[k * 8]! / 8);
+      for (let k = 0; k < b.size; k++) ids.push(x[k * 8] / 8);
       tf.dispose([b.x, b.y]);
     }
     return ids;
@@ -197,7 +203,10 @@ describe('Dataset', () => {
     assert.deepEqual(orderOf(ds, 7, 0), a);
     assert.notDeepEqual(orderOf(ds, 8, 0), a);
     assert.notDeepEqual(orderOf(ds, 7, 1), a);
-    assert.deepEqual([...a].sort((x, y) => x - y), [...Array(30).keys()]);
+    assert.deepEqual(
+      [...a].sort((x, y) => x - y),
+      [...Array(30).keys()],
+    );
     assert.notDeepEqual(a, [...Array(30).keys()]);
   });
 
@@ -205,30 +214,50 @@ describe('Dataset', () => {
     const ds = synthetic(10);
     const pre: Preprocess = { scale: 0.5, mean: [1, 2], std: [2, 4] };
     const batches = [...ds.batches({ batchSize: 4, preprocess: pre })];
-    assert.deepEqual(batches.map((b) => b.size), [4, 4, 2]);
-    assert.deepEqual(batches[0]!.x.shape, [4, 2, 2, 2]);
-    assert.deepEqual(batches[2]!.y.shape, [2, 3]);
-    assert.equal(batches[0]!.y.dtype, 'float32');
-    const x = batches[1]!.x.dataSync();
-    const y = batches[1]!.y.arraySync();
+    assert.deepEqual(
+      batches.map((b) => b.size),
+      [4, 4, 2],
+    );
+    assert.deepEqual(batches[0].x.shape, [4, 2, 2, 2]);
+    assert.deepEqual(batches[2].y.shape, [2, 3]);
+    assert.equal(batches[0].y.dtype, 'float32');
+    const x = batches[1].x.dataSync();
+    const y = batches[1].y.arraySync();
     // Example 4: pixels 32..39; channel alternates 0,1.
     for (let p = 0; p < 8; p++) {
       const c = p % 2;
-      const expected = ((32 + p) * 0.5 - pre.mean[c]!) / pre.std[c]!;
-      assert.ok(Math.abs(x[p]! - expected) < 1e-5, `pixel ${p}: ${x[p]} vs ${expected}`);
+      const expected = ((32 + p) * 0.5 - pre.mean[c]) / pre.std[c];
+      assert.ok(Math.abs(x[p] - expected) < 1e-5, `pixel ${p}: ${x[p]} vs ${expected}`);
     }
-    assert.deepEqual(y, [[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0]]);
+    assert.deepEqual(y, [
+      [0, 1, 0],
+      [0, 0, 1],
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
     tf.dispose(batches.flatMap((b) => [b.x, b.y]));
-    assert.equal([...ds.batches({ batchSize: 4, preprocess: pre, dropRemainder: true })].map((b) => {
-      tf.dispose([b.x, b.y]);
-      return b.size;
-    }).length, 2);
-    assert.throws(() => [...ds.batches({ batchSize: 4, preprocess: { scale: 1, mean: [0, 0, 0], std: [1] } })], /preprocess\.mean has 3 values/);
+    assert.equal(
+      [...ds.batches({ batchSize: 4, preprocess: pre, dropRemainder: true })].map((b) => {
+        tf.dispose([b.x, b.y]);
+        return b.size;
+      }).length,
+      2,
+    );
+    assert.throws(
+      () => [...ds.batches({ batchSize: 4, preprocess: { scale: 1, mean: [0, 0, 0], std: [1] } })],
+      /preprocess\.mean has 3 values/,
+    );
   });
 
   test('labels beyond numClasses are rejected', () => {
     assert.throws(
-      () => new Dataset({ images: { count: 1, height: 1, width: 1, channels: 1, data: new Uint8Array(1) }, labels: new Int32Array([5]), numClasses: 3, name: 'tiny' }),
+      () =>
+        new Dataset({
+          images: { count: 1, height: 1, width: 1, channels: 1, data: new Uint8Array(1) },
+          labels: new Int32Array([5]),
+          numClasses: 3,
+          name: 'tiny',
+        }),
       /tiny: label 5 does not fit numClasses 3/,
     );
   });

@@ -21,7 +21,11 @@ const NVIDIA_HEADER = '| NVIDIA-SMI 550.54.14    Driver Version: 550.54.14    CU
 /** `ldconfig -p` as glibc prints it, for these libraries (name → folder). */
 function ldconfig(libs: Record<string, string>): string {
   const lines = Object.entries(libs).map(([name, dir]) => `\t${name} (libc6,x86-64) => ${dir}/${name}`);
-  return [`${lines.length + 2} libs found in cache \`/etc/ld.so.cache'`, '\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1', ...lines].join('\n');
+  return [
+    `${lines.length + 2} libs found in cache \`/etc/ld.so.cache'`,
+    '\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1',
+    ...lines,
+  ].join('\n');
 }
 
 interface Machine {
@@ -64,12 +68,20 @@ describe('slim doctor, injected probes', () => {
   test('no GPU: the best backend is wasm, exit 0, the native packages say why they are absent', async () => {
     const report = await runDoctor(probesFor({ ldconfig: ldconfig({}) }));
     assert.equal(report.exitCode, 0);
-    assert.deepEqual(statuses(report), [`${NODE_GPU_PACKAGE}: not installed`, `${NODE_CPU_PACKAGE}: not installed`, `${WASM_PACKAGE}: works`, '@tensorflow/tfjs-backend-cpu: works']);
-    assert.match(report.backends[0]!.detail, /optional dependency; its install script downloads libtensorflow/);
+    assert.deepEqual(statuses(report), [
+      `${NODE_GPU_PACKAGE}: not installed`,
+      `${NODE_CPU_PACKAGE}: not installed`,
+      `${WASM_PACKAGE}: works`,
+      '@tensorflow/tfjs-backend-cpu: works',
+    ]);
+    assert.match(report.backends[0].detail, /optional dependency; its install script downloads libtensorflow/);
     assert.equal(report.best.package, WASM_PACKAGE);
     assert.deepEqual(report.nvidia, { present: false, gpus: [], error: 'nvidia-smi not found' });
     assert.match(report.verdict.summary, /^no NVIDIA GPU \(nvidia-smi not found\); slim runs on wasm/);
-    assert.deepEqual(report.cudaLibraries.required.map((l) => l.found.length), [0, 0]);
+    assert.deepEqual(
+      report.cudaLibraries.required.map((l) => l.found.length),
+      [0, 0],
+    );
     const text = renderDoctor(report);
     assert.ok(text.includes('NVIDIA: no GPU (nvidia-smi not found)'), text.join('\n'));
     assert.ok(text.some((line) => line.startsWith('verdict: no NVIDIA GPU')));
@@ -85,10 +97,16 @@ describe('slim doctor, injected probes', () => {
     assert.equal(report.best.package, NODE_GPU_PACKAGE);
     assert.equal(report.best.gpu, false);
     assert.deepEqual(report.cudaLibraries.versionsPresent, ['CUDA 12', 'cuDNN 9']);
-    assert.match(report.verdict.summary, /NVIDIA GPU is present \(NVIDIA GeForce RTX 4090\) but @tensorflow\/tfjs-node-gpu cannot use it: it loads, but TensorFlow sees no GPU/);
+    assert.match(
+      report.verdict.summary,
+      /NVIDIA GPU is present \(NVIDIA GeForce RTX 4090\) but @tensorflow\/tfjs-node-gpu cannot use it: it loads, but TensorFlow sees no GPU/,
+    );
     assert.equal(report.verdict.fixes.length, 2);
-    assert.match(report.verdict.fixes[0]!, /^libcudart\.so\.11\.0 not found \(CUDA\/cuDNN present: CUDA 12, cuDNN 9\): install the CUDA 11\.2 runtime/);
-    assert.match(report.verdict.fixes[1]!, /^libcudnn\.so\.8 not found .*install the cuDNN 8\.1/);
+    assert.match(
+      report.verdict.fixes[0],
+      /^libcudart\.so\.11\.0 not found \(CUDA\/cuDNN present: CUDA 12, cuDNN 9\): install the CUDA 11\.2 runtime/,
+    );
+    assert.match(report.verdict.fixes[1], /^libcudnn\.so\.8 not found .*install the cuDNN 8\.1/);
     assert.ok(renderDoctor(report).includes('NVIDIA: NVIDIA GeForce RTX 4090; driver 550.54.14, supports CUDA up to 12.4'));
   });
 
@@ -98,7 +116,9 @@ describe('slim doctor, injected probes', () => {
       'libcudart.so.11.0': '/usr/local/cuda-11.2/lib64',
       'libcudnn.so.8': '/usr/local/cuda-11.2/lib64',
     });
-    const report = await runDoctor(probesFor({ packages: { [NODE_GPU_PACKAGE]: { ok: true, gpu: true } }, gpuPackage: MATCHING, nvidia: GPU, ldconfig: libs }));
+    const report = await runDoctor(
+      probesFor({ packages: { [NODE_GPU_PACKAGE]: { ok: true, gpu: true } }, gpuPackage: MATCHING, nvidia: GPU, ldconfig: libs }),
+    );
     assert.equal(report.exitCode, 0);
     assert.equal(report.verdict.gpuUsable, true);
     assert.deepEqual(report.best, { package: NODE_GPU_PACKAGE, detail: `tensorflow (${NODE_GPU_PACKAGE}), GPU`, gpu: true });
@@ -115,46 +135,74 @@ describe('slim doctor, injected probes', () => {
   test('tfjs version mismatch: tfjs-node-gpu on another tfjs-core registers nothing -> exit 1, install the matching version', async () => {
     const libs = ldconfig({ 'libcudart.so.11.0': '/usr/local/cuda-11.2/lib64', 'libcudnn.so.8': '/usr/local/cuda-11.2/lib64' });
     const report = await runDoctor(
-      probesFor({ packages: { [NODE_GPU_PACKAGE]: { ok: true, registersNothing: true } }, gpuPackage: { version: '4.10.0', coreVersion: '4.10.0' }, nvidia: GPU, ldconfig: libs }),
+      probesFor({
+        packages: { [NODE_GPU_PACKAGE]: { ok: true, registersNothing: true } },
+        gpuPackage: { version: '4.10.0', coreVersion: '4.10.0' },
+        nvidia: GPU,
+        ldconfig: libs,
+      }),
     );
     assert.equal(report.exitCode, 1);
     assert.deepEqual(report.gpuPackage, { installed: true, version: '4.10.0', coreVersion: '4.10.0', coreMatches: false });
-    assert.equal(report.backends[0]!.status, 'fails');
-    assert.match(report.backends[0]!.detail, /registered no 'tensorflow' backend/);
+    assert.equal(report.backends[0].status, 'fails');
+    assert.match(report.backends[0].detail, /registered no 'tensorflow' backend/);
     assert.equal(report.best.package, WASM_PACKAGE);
-    assert.deepEqual(report.verdict.fixes, [`${NODE_GPU_PACKAGE} 4.10.0 uses @tensorflow/tfjs-core 4.10.0, slim uses ${CORE}: npm i ${NODE_GPU_PACKAGE}@${CORE}`]);
+    assert.deepEqual(report.verdict.fixes, [
+      `${NODE_GPU_PACKAGE} 4.10.0 uses @tensorflow/tfjs-core 4.10.0, slim uses ${CORE}: npm i ${NODE_GPU_PACKAGE}@${CORE}`,
+    ]);
     assert.ok(renderDoctor(report).includes(`${NODE_GPU_PACKAGE} 4.10.0: tfjs-core 4.10.0 (does not match slim's ${CORE})`));
   });
 
   test('CUDA 11.2 installed in a folder the loader does not search: the fix names that folder', async () => {
     const report = await runDoctor(
       probesFor({
-        packages: { [NODE_GPU_PACKAGE]: { ok: false, error: 'libcudart.so.11.0: cannot open shared object file: No such file or directory' } },
+        packages: {
+          [NODE_GPU_PACKAGE]: { ok: false, error: 'libcudart.so.11.0: cannot open shared object file: No such file or directory' },
+        },
         gpuPackage: MATCHING,
         nvidia: GPU,
         ldconfig: CUDA12,
         ldLibraryPath: '/opt/other',
-        folders: { '/usr/local': ['cuda', 'cuda-11.2', 'bin'], '/usr/local/cuda-11.2/lib64': ['libcudart.so.11.0', 'libcudnn.so.8', 'libcublas.so.11'] },
+        folders: {
+          '/usr/local': ['cuda', 'cuda-11.2', 'bin'],
+          '/usr/local/cuda-11.2/lib64': ['libcudart.so.11.0', 'libcudnn.so.8', 'libcublas.so.11'],
+        },
       }),
     );
     assert.equal(report.exitCode, 1);
     assert.match(report.verdict.summary, /it fails to load: libcudart\.so\.11\.0: cannot open shared object file/);
-    assert.deepEqual(report.cudaLibraries.required.map((l) => l.visible), [false, false]);
+    assert.deepEqual(
+      report.cudaLibraries.required.map((l) => l.visible),
+      [false, false],
+    );
     assert.ok(report.cudaLibraries.searched.includes('/usr/local/cuda-11.2/lib64') && report.cudaLibraries.searched[0] === '/opt/other');
-    for (const fix of report.verdict.fixes) assert.match(fix, /is in \/usr\/local\/cuda-11\.2\/lib64, which the loader does not search: export LD_LIBRARY_PATH=\/usr\/local\/cuda-11\.2\/lib64:\$LD_LIBRARY_PATH/);
-    assert.equal(report.backends[1]!.status, 'not installed', 'tfjs-node is tried after tfjs-node-gpu failed');
+    for (const fix of report.verdict.fixes)
+      assert.match(
+        fix,
+        /is in \/usr\/local\/cuda-11\.2\/lib64, which the loader does not search: export LD_LIBRARY_PATH=\/usr\/local\/cuda-11\.2\/lib64:\$LD_LIBRARY_PATH/,
+      );
+    assert.equal(report.backends[1].status, 'not installed', 'tfjs-node is tried after tfjs-node-gpu failed');
   });
 
   test('nvidia-smi that fails (driver not loaded) is no GPU, with its reason', async () => {
-    const report = await runDoctor(probesFor({ nvidia: { query: { ok: false, output: 'exit 9: NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' } } }));
+    const report = await runDoctor(
+      probesFor({
+        nvidia: { query: { ok: false, output: 'exit 9: NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' } },
+      }),
+    );
     assert.equal(report.exitCode, 0);
     assert.equal(report.nvidia.present, false);
     assert.match(report.verdict.summary, /^no NVIDIA GPU \(nvidia-smi failed: exit 9: NVIDIA-SMI has failed/);
   });
 
   test('parseLdconfig keeps only CUDA runtime and cuDNN entries', () => {
-    const files = parseLdconfig(ldconfig({ 'libcudart.so.11.0': '/a', 'libcudnn.so.8': '/b', 'libcublas.so.11': '/c', 'libcudart.so': '/a' }));
-    assert.deepEqual(files.map((f) => f.path), ['/a/libcudart.so.11.0', '/b/libcudnn.so.8']);
+    const files = parseLdconfig(
+      ldconfig({ 'libcudart.so.11.0': '/a', 'libcudnn.so.8': '/b', 'libcublas.so.11': '/c', 'libcudart.so': '/a' }),
+    );
+    assert.deepEqual(
+      files.map((f) => f.path),
+      ['/a/libcudart.so.11.0', '/b/libcudnn.so.8'],
+    );
   });
 });
 
@@ -164,7 +212,10 @@ describe('slim doctor on this machine', () => {
     const report = JSON.parse(json.stdout) as DoctorReport;
     assert.equal(json.code, report.exitCode, describeRun(json));
     assert.equal(text.code, report.exitCode, describeRun(text));
-    assert.deepEqual(report.backends.map((c) => c.package), [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE, '@tensorflow/tfjs-backend-cpu']);
+    assert.deepEqual(
+      report.backends.map((c) => c.package),
+      [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE, WASM_PACKAGE, '@tensorflow/tfjs-backend-cpu'],
+    );
     assert.ok(text.stdout.includes(`verdict: ${report.verdict.summary}`), describeRun(text));
     if (report.exitCode === 1) assert.ok(text.stderr.includes(`error: ${report.verdict.summary}`));
     else assert.equal(text.stderr, '');

@@ -43,10 +43,10 @@ test('text: a short table of examples, top-1, top-5 (10 classes) and loss on std
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 4);
-  assert.match(lines[0]!, /^examples\s+500$/);
-  assert.match(lines[1]!, /^top-1 accuracy\s+\d+\.\d\d%$/);
-  assert.match(lines[2]!, /^top-5 accuracy\s+\d+\.\d\d%$/);
-  assert.match(lines[3]!, /^loss\s+\d+\.\d{4}$/);
+  assert.match(lines[0], /^examples\s+500$/);
+  assert.match(lines[1], /^top-1 accuracy\s+\d+\.\d\d%$/);
+  assert.match(lines[2], /^top-5 accuracy\s+\d+\.\d\d%$/);
+  assert.match(lines[3], /^loss\s+\d+\.\d{4}$/);
   assert.match(r.stderr, /data: mnist: 500 test, 28x28x1, 10 classes/);
 });
 
@@ -64,13 +64,16 @@ test('--json: top-1 equals what training measured, top-5 >= top-1, confusion row
   const labelCounts = new Array<number>(10).fill(0);
   for await (const b of data.test.batches({ batchSize: 500, preprocess: data.preprocess })) {
     const labels = b.y.argMax(1);
-    for (const l of labels.dataSync()) labelCounts[l]! += 1;
+    for (const l of labels.dataSync()) labelCounts[l] += 1;
     labels.dispose();
     b.x.dispose();
     b.y.dispose();
   }
-  assert.deepEqual(s.confusion.map((row) => row.reduce((a, v) => a + v, 0)), labelCounts);
-  const diagonal = s.confusion.reduce((a, row, i) => a + row[i]!, 0);
+  assert.deepEqual(
+    s.confusion.map((row) => row.reduce((a, v) => a + v, 0)),
+    labelCounts,
+  );
+  const diagonal = s.confusion.reduce((a, row, i) => a + row[i], 0);
   assert.equal(diagonal, Math.round(s.top1 * 500));
 });
 
@@ -88,7 +91,13 @@ test('exit codes: 2 for a missing flag, a missing model, data that does not fit 
   const wrong = await runSlim(['eval', '--model', modelDir, '--config', resized]);
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /model input shape \[null, 28, 28, 1\] does not take the data's 10x10x1 images/);
-  assert.equal(wrong.stderr.trim().split('\n').filter((l) => l.includes('error')).length, 1);
+  assert.equal(
+    wrong.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('error')).length,
+    1,
+  );
 });
 
 test('the model fills in what the config leaves open: MNIST becomes 32x32x3 for a CIFAR-shaped model', async () => {
@@ -103,7 +112,12 @@ function capturingOutput(): { out: Output; lines: string[] } {
   const lines: string[] = [];
   const stderr = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -128,7 +142,7 @@ test('stages run repeatedly on one loaded model and test split: inputs stay inta
       const logged = lines.length;
       const pruned = await pruneStage(artifacts, { ...config.prune, ratio }, undefined, out);
       assert.equal(pruned.written, undefined, 'no destination: nothing written');
-      assert.match(lines[logged]!, new RegExp(`^prune plan: \\d+ of \\d+ BN channels removed \\(ratio ${ratio},`));
+      assert.match(lines[logged], new RegExp(`^prune plan: \\d+ of \\d+ BN channels removed \\(ratio ${ratio},`));
       const prunedModel = await toLayersModel(pruned.artifacts);
       try {
         const result = await evalStage(prunedModel, data, { batchSize: 256 }, out);
@@ -138,11 +152,14 @@ test('stages run repeatedly on one loaded model and test split: inputs stay inta
       }
       params.push(pruned.after.params.total);
     }
-    assert.ok(params[1]! < params[0]!, `a larger ratio leaves fewer params: ${params.join(' vs ')}`);
+    assert.ok(params[1] < params[0], `a larger ratio leaves fewer params: ${params.join(' vs ')}`);
 
     // The stages neither changed nor disposed what they were given.
     assert.equal(JSON.stringify(artifacts.modelTopology), topologyBefore);
-    assert.deepEqual([...artifacts.weights.values()].map((w) => Array.from(w.data)), weightsBefore);
+    assert.deepEqual(
+      [...artifacts.weights.values()].map((w) => Array.from(w.data)),
+      weightsBefore,
+    );
     const again = await evalStage(model, data, { batchSize: 256 }, out);
     assert.equal(again.accuracy, base.accuracy);
   } finally {

@@ -129,7 +129,14 @@ describe('foldBatchNorm', () => {
         tf.layers.batchNormalization({ name: 'bn2', epsilon: 0.01 }),
         tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 2, useBias: false, depthwiseInitializer: init(3) }),
         tf.layers.batchNormalization({ name: 'bn3' }),
-        tf.layers.separableConv2d({ name: 'sep', filters: 4, kernelSize: 3, padding: 'same', depthwiseInitializer: init(4), pointwiseInitializer: init(5) }),
+        tf.layers.separableConv2d({
+          name: 'sep',
+          filters: 4,
+          kernelSize: 3,
+          padding: 'same',
+          depthwiseInitializer: init(4),
+          pointwiseInitializer: init(5),
+        }),
         tf.layers.batchNormalization({ name: 'bn4' }),
         tf.layers.conv2dTranspose({ name: 'deconv', filters: 3, kernelSize: 2, strides: 2, kernelInitializer: init(6) }),
         tf.layers.batchNormalization({ name: 'bn5' }),
@@ -177,7 +184,10 @@ describe('foldBatchNorm', () => {
     });
     const original = await withRandomStats(model, 2);
     const result = foldBatchNorm(original);
-    assert.deepEqual(result.folded.map((f) => f.bn), ['bn_noscale', 'bn_nocenter']);
+    assert.deepEqual(
+      result.folded.map((f) => f.bn),
+      ['bn_noscale', 'bn_nocenter'],
+    );
     await assertSameOutputs(original, result.artifacts, inputShape);
     assertParamDrop(original, result);
   });
@@ -200,10 +210,14 @@ describe('foldBatchNorm', () => {
   it('functional ResNet-style block: conv→BN→Add with a conv→BN shortcut; outputs rewired', async () => {
     const inputShape = [8, 8, 3];
     const input = tf.input({ shape: inputShape, name: 'img' });
-    const c1 = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(21) }).apply(input) as tf.SymbolicTensor;
+    const c1 = tf.layers
+      .conv2d({ name: 'c1', filters: 4, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(21) })
+      .apply(input) as tf.SymbolicTensor;
     const b1 = tf.layers.batchNormalization({ name: 'b1' }).apply(c1) as tf.SymbolicTensor;
     const r1 = tf.layers.reLU({ name: 'r1' }).apply(b1) as tf.SymbolicTensor;
-    const c2 = tf.layers.conv2d({ name: 'c2', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(22) }).apply(r1) as tf.SymbolicTensor;
+    const c2 = tf.layers
+      .conv2d({ name: 'c2', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(22) })
+      .apply(r1) as tf.SymbolicTensor;
     const b2 = tf.layers.batchNormalization({ name: 'b2' }).apply(c2) as tf.SymbolicTensor;
     const cs = tf.layers.conv2d({ name: 'cs', filters: 4, kernelSize: 1, kernelInitializer: init(23) }).apply(input) as tf.SymbolicTensor;
     const bs = tf.layers.batchNormalization({ name: 'bs' }).apply(cs) as tf.SymbolicTensor;
@@ -218,7 +232,10 @@ describe('foldBatchNorm', () => {
     assert.deepEqual(result.skipped, []);
     assert.deepEqual(bnPaths(result.artifacts), []);
     const add = layerEntries(result.artifacts).get('add')!;
-    assert.deepEqual(add.inbound_nodes![0].map((ref: unknown[]) => ref[0]), ['c2', 'cs']);
+    assert.deepEqual(
+      add.inbound_nodes![0].map((ref: unknown[]) => ref[0]),
+      ['c2', 'cs'],
+    );
     assert.deepEqual(unwrapTopology(result.artifacts.modelTopology).config.output_layers, [['c3', 0, 0]]);
     await assertSameOutputs(original, result.artifacts, inputShape);
     assertParamDrop(original, result);
@@ -227,10 +244,14 @@ describe('foldBatchNorm', () => {
   it('skips, with a reason: a conv feeding two layers, a conv with relu, a BN on a pooling layer', async () => {
     const inputShape = [6, 6, 2];
     const input = tf.input({ shape: inputShape, name: 'img' });
-    const split = tf.layers.conv2d({ name: 'split', filters: 3, kernelSize: 1, kernelInitializer: init(31) }).apply(input) as tf.SymbolicTensor;
+    const split = tf.layers
+      .conv2d({ name: 'split', filters: 3, kernelSize: 1, kernelInitializer: init(31) })
+      .apply(input) as tf.SymbolicTensor;
     const bnSplit = tf.layers.batchNormalization({ name: 'bn_split' }).apply(split) as tf.SymbolicTensor;
     const both = tf.layers.add({ name: 'add' }).apply([bnSplit, split]) as tf.SymbolicTensor;
-    const relu = tf.layers.conv2d({ name: 'relu_conv', filters: 3, kernelSize: 1, activation: 'relu', kernelInitializer: init(32) }).apply(both) as tf.SymbolicTensor;
+    const relu = tf.layers
+      .conv2d({ name: 'relu_conv', filters: 3, kernelSize: 1, activation: 'relu', kernelInitializer: init(32) })
+      .apply(both) as tf.SymbolicTensor;
     const bnRelu = tf.layers.batchNormalization({ name: 'bn_relu' }).apply(relu) as tf.SymbolicTensor;
     const pool = tf.layers.maxPooling2d({ name: 'pool', poolSize: 2 }).apply(bnRelu) as tf.SymbolicTensor;
     const bnPool = tf.layers.batchNormalization({ name: 'bn_pool' }).apply(pool) as tf.SymbolicTensor;
@@ -319,7 +340,10 @@ describe('exportModel (pipeline)', () => {
         ],
       });
       const original = await withRandomStats(model, 8);
-      await assert.rejects(exportModel(original), (err: unknown) => err instanceof ProblemError && /changed the outputs by up to/.test(err.message));
+      await assert.rejects(
+        exportModel(original),
+        (err: unknown) => err instanceof ProblemError && /changed the outputs by up to/.test(err.message),
+      );
     } finally {
       defaultRegistry.register(dense);
     }

@@ -64,16 +64,22 @@ test('adding γ = 1 keeps the function (stock tfjs predictions equal)', async ()
 
 test('train (sparsity > 0) adds γ and says how many; then pruning zeroed γ through the Concatenates is exact', async () => {
   const config = path.join(dir, 'config.json');
-  await writeFile(config, JSON.stringify({
-    seed: 1, backend: 'wasm',
-    data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
-    train: { epochs: 1, batchSize: 32, lr: 0.01, sparsity: 1e-4 },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'wasm',
+      data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
+      train: { epochs: 1, batchSize: 32, lr: 0.01, sparsity: 1e-4 },
+    }),
+  );
   const sparse = path.join(dir, 'sparse');
   const result = await runSlim(['train', '--config', config, '--model', modelPath, '--out', sparse]);
   assert.equal(result.code, 0, describeRun(result));
   assert.match(result.stderr, /added a gamma of ones to 9 BatchNormalization layer\(s\) saved with scale: false/);
-  const topology = JSON.parse(await readFile(path.join(sparse, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: { class_name: string; config: { scale?: boolean } }[] } } };
+  const topology = JSON.parse(await readFile(path.join(sparse, 'model.json'), 'utf8')) as {
+    modelTopology: { config: { layers: { class_name: string; config: { scale?: boolean } }[] } };
+  };
   const bns = topology.modelTopology.config.layers.filter((l) => l.class_name === 'BatchNormalization');
   assert.equal(bns.length, BN_COUNT);
   assert.ok(bns.every((l) => l.config.scale === true));
@@ -83,7 +89,11 @@ test('train (sparsity > 0) adds γ and says how many; then pruning zeroed γ thr
   assert.equal(trained.countParams(), stockParams + 8 + 2 * (4 + 4 + 6 + 4));
 
   // Zero γ and β of channels of branch BNs feeding each Concatenate: those channels output 0.
-  for (const [bnName, channels] of [['mixed0_a_bn', [1, 2]], ['mixed0_b2_bn', [0, 5]], ['mixed1_c_bn', [3]]] as const) {
+  for (const [bnName, channels] of [
+    ['mixed0_a_bn', [1, 2]],
+    ['mixed0_b2_bn', [0, 5]],
+    ['mixed1_c_bn', [3]],
+  ] as const) {
     const bn = trained.getLayer(bnName);
     const [gamma, beta, ...stats] = bn.getWeights();
     const zeroed = (t: tf.Tensor) => {

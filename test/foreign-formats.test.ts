@@ -37,8 +37,14 @@ test('a tfjs graph model (format "graph-model" or a GraphDef topology) is refuse
   const byTopology = path.join(dir, 'graph-b');
   await mkdir(byFormat);
   await mkdir(byTopology);
-  await writeFile(path.join(byFormat, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
-  await writeFile(path.join(byTopology, 'model.json'), JSON.stringify({ modelTopology: { node: [{ name: 'x', op: 'Placeholder' }], versions: {} }, weightsManifest: [] }));
+  await writeFile(
+    path.join(byFormat, 'model.json'),
+    JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }),
+  );
+  await writeFile(
+    path.join(byTopology, 'model.json'),
+    JSON.stringify({ modelTopology: { node: [{ name: 'x', op: 'Placeholder' }], versions: {} }, weightsManifest: [] }),
+  );
   for (const model of [byFormat, byTopology]) {
     await assertRefused(['report', '--model', model], /is a tfjs graph model.*cannot be trained in tfjs/);
     await assertRefused(['prune', '--model', model, '--ratio', '0.5', '--out', path.join(dir, 'never')], WAY_OUT);
@@ -66,17 +72,31 @@ test('an unknown custom layer class gives one line, from report, prune and finet
     { class_name: 'Dense', config: { name: 'dense_1', units: 4, batch_input_shape: [null, 3], use_bias: true } },
     { class_name: 'MyCustomLayer', config: { name: 'custom_1' } },
   ];
-  await writeFile(path.join(model, 'model.json'), JSON.stringify({
-    format: 'layers-model',
-    modelTopology: { class_name: 'Sequential', config: { name: 'seq', layers } },
-    weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'dense_1/kernel', shape: [3, 4], dtype: 'float32' }, { name: 'dense_1/bias', shape: [4], dtype: 'float32' }] }],
-  }));
+  await writeFile(
+    path.join(model, 'model.json'),
+    JSON.stringify({
+      format: 'layers-model',
+      modelTopology: { class_name: 'Sequential', config: { name: 'seq', layers } },
+      weightsManifest: [
+        {
+          paths: ['weights.bin'],
+          weights: [
+            { name: 'dense_1/kernel', shape: [3, 4], dtype: 'float32' },
+            { name: 'dense_1/bias', shape: [4], dtype: 'float32' },
+          ],
+        },
+      ],
+    }),
+  );
   await writeFile(path.join(model, 'weights.bin'), Buffer.alloc(16 * 4));
   const unknown = /unknown layer class 'MyCustomLayer'/;
   await assertRefused(['report', '--model', model], unknown);
   await assertRefused(['prune', '--model', model, '--ratio', '0.5', '--dry-run'], unknown);
   const config = path.join(dir, 'config.json');
-  await writeFile(config, JSON.stringify({ backend: 'cpu', data: { dataset: 'mnist', trainLimit: 32, testLimit: 32 }, finetune: { epochs: 1 } }));
+  await writeFile(
+    config,
+    JSON.stringify({ backend: 'cpu', data: { dataset: 'mnist', trainLimit: 32, testLimit: 32 }, finetune: { epochs: 1 } }),
+  );
   await assertRefused(['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'never')], unknown);
 });
 

@@ -13,9 +13,17 @@ import { describeRun, runSlim } from './helpers/cli.js';
 import { frozenBodyTransfer, saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
 
-interface GammaStats { count: number; meanAbs: number }
-interface EpochLine { gammaByTrainable: { frozen: GammaStats; trainable: GammaStats; unmoved: number } }
-interface LayerJson { class_name: string; config: { trainable?: boolean; layers?: LayerJson[] } }
+interface GammaStats {
+  count: number;
+  meanAbs: number;
+}
+interface EpochLine {
+  gammaByTrainable: { frozen: GammaStats; trainable: GammaStats; unmoved: number };
+}
+interface LayerJson {
+  class_name: string;
+  config: { trainable?: boolean; layers?: LayerJson[] };
+}
 
 const BODY_BN_CHANNELS = 8 + (16 + 16 + 8) + (24 + 24 + 12) + (24 + 24 + 12);
 
@@ -36,16 +44,25 @@ after(async () => {
 
 async function trainWith(name: string, trainable: string | undefined): Promise<{ stderr: string; log: EpochLine[]; body: LayerJson }> {
   const config = path.join(dir, `${name}.json`);
-  await writeFile(config, JSON.stringify({
-    seed: 1, backend: 'wasm',
-    data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
-    train: { epochs: 1, batchSize: 32, lr: 0.05, sparsity: 1e-3, ...(trainable !== undefined ? { trainable } : {}) },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'wasm',
+      data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
+      train: { epochs: 1, batchSize: 32, lr: 0.05, sparsity: 1e-3, ...(trainable !== undefined ? { trainable } : {}) },
+    }),
+  );
   const out = path.join(dir, name);
   const result = await runSlim(['train', '--config', config, '--model', modelPath, '--out', out]);
   assert.equal(result.code, 0, describeRun(result));
-  const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochLine);
-  const topology = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: LayerJson[] } } };
+  const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as EpochLine);
+  const topology = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as {
+    modelTopology: { config: { layers: LayerJson[] } };
+  };
   const body = topology.modelTopology.config.layers.find((l) => l.class_name === 'Functional' || l.class_name === 'Model')!;
   return { stderr: result.stderr, log, body };
 }
@@ -73,7 +90,7 @@ test('default ("all"): one line says what was unfrozen, γ moves, the written mo
   const lines = stderr.split('\n').filter((l) => /unfroze/.test(l));
   assert.equal(lines.length, 1, stderr);
   assert.match(lines[0], /trainable "all" unfroze \d+ layer\(s\) saved as frozen/);
-  const last = log[log.length - 1]!.gammaByTrainable;
+  const last = log[log.length - 1].gammaByTrainable;
   assert.equal(last.frozen.count, 0);
   assert.equal(last.trainable.count, BODY_BN_CHANNELS);
   assert.ok(last.unmoved < BODY_BN_CHANNELS / 10, `γ values that did not move: ${last.unmoved}`);
@@ -83,7 +100,7 @@ test('default ("all"): one line says what was unfrozen, γ moves, the written mo
 test('"as-saved": nothing unfrozen, the log shows every frozen γ unmoved', async () => {
   const { stderr, log } = await trainWith('as-saved', 'as-saved');
   assert.doesNotMatch(stderr, /unfroze/);
-  const last = log[log.length - 1]!.gammaByTrainable;
+  const last = log[log.length - 1].gammaByTrainable;
   assert.equal(last.frozen.count, BODY_BN_CHANNELS);
   assert.equal(last.unmoved, BODY_BN_CHANNELS);
   assert.match(stderr, new RegExp(`frozen gamma: ${BODY_BN_CHANNELS} \\(unmoved ${BODY_BN_CHANNELS}\\)`));
@@ -92,7 +109,7 @@ test('"as-saved": nothing unfrozen, the log shows every frozen γ unmoved', asyn
 test('"bn": only BatchNorm opens, and its γ moves', async () => {
   const { stderr, log } = await trainWith('bn', 'bn');
   assert.match(stderr, /trainable "bn" unfroze 10 layer\(s\)/);
-  const last = log[log.length - 1]!.gammaByTrainable;
+  const last = log[log.length - 1].gammaByTrainable;
   assert.equal(last.frozen.count, 0);
   assert.ok(last.unmoved < BODY_BN_CHANNELS / 10, `γ values that did not move: ${last.unmoved}`);
 });

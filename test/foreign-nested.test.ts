@@ -24,8 +24,17 @@ before(async () => {
   // Zero γ and β of some channels inside the doubly nested body (expand BN and the depthwise BN
   // that shares its channels): those channels output exactly 0.
   const body = (model.layers[0] as tf.Sequential).layers[0] as tf.LayersModel;
-  const zeroChannels = [['b1', [0, 3, 5]], ['b3', [1, 2]]] as const;
-  for (const [bnName, channels] of zeroChannels.flatMap(([block, c]) => [[`model_1_${block}_expand_bn`, c], [`model_1_${block}_dw_bn`, c]] as const)) {
+  const zeroChannels = [
+    ['b1', [0, 3, 5]],
+    ['b3', [1, 2]],
+  ] as const;
+  for (const [bnName, channels] of zeroChannels.flatMap(
+    ([block, c]) =>
+      [
+        [`model_1_${block}_expand_bn`, c],
+        [`model_1_${block}_dw_bn`, c],
+      ] as const,
+  )) {
     const bn = body.getLayer(bnName);
     const [gamma, beta, ...stats] = bn.getWeights();
     const zeroed = (t: tf.Tensor) => {
@@ -72,12 +81,16 @@ test('prune removes only the zero-γ channels of the nested body and the outputs
 
 test('finetune and export run on the pruned nested model; stock tfjs loads both', async () => {
   const config = path.join(dir, 'config.json');
-  await writeFile(config, JSON.stringify({
-    seed: 1, backend: 'wasm',
-    model: { type: 'file', path: modelPath },
-    data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
-    finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      seed: 1,
+      backend: 'wasm',
+      model: { type: 'file', path: modelPath },
+      data: { dataset: 'mnist', trainLimit: 64, testLimit: 64, validationSplit: 0 },
+      finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
+    }),
+  );
   const pruned = path.join(dir, 'pruned-ft-input');
   const prune = await runSlim(['prune', '--model', modelPath, '--ratio', '0.3', '--out', pruned]);
   assert.equal(prune.code, 0, describeRun(prune));

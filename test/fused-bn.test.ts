@@ -22,8 +22,17 @@ const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 // 'A' halves the image first: keeps the cpu backend's conv gradients quick.
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 };
 const OPTIONS: TrainOptions = {
-  epochs: 2, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+  epochs: 2,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [],
+  gamma: 0.1,
+  sparsityLambda: 1e-4,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnist: Dataset;
@@ -60,7 +69,7 @@ const CASES: Case[] = [
 
 /** y, mean, variance and the gradients of Σ y·r (r seeded) w.r.t. x, γ, β: fused or stock composition. */
 function forwardAndGrads(c: Case, seed: number, fused: boolean): Float32Array[] {
-  const channels = c.shape[c.shape.length - 1]!;
+  const channels = c.shape[c.shape.length - 1];
   return tf.tidy(() => {
     // Mean well away from 0, so a variance computed as E[x²] − mean² would show.
     const x = tf.tensor(seeded(c.shape, seed, 3, 2), c.shape);
@@ -81,7 +90,7 @@ function forwardAndGrads(c: Case, seed: number, fused: boolean): Float32Array[] 
     const grads = tf.grads((...args: tf.Tensor[]) => {
       const g = c.scale ? (args[1] as tf.Tensor1D) : undefined;
       const b = c.center ? (args[c.scale ? 2 : 1] as tf.Tensor1D) : undefined;
-      return tf.sum(tf.mul(run(args[0]!, g, b).y, r));
+      return tf.sum(tf.mul(run(args[0], g, b).y, r));
     })(inputs);
     return [y, mean, variance, ...grads].map((t) => t.dataSync() as Float32Array);
   });
@@ -98,7 +107,7 @@ for (const backend of BACKENDS) {
         const stock = forwardAndGrads(c, 10 * i + 1, false);
         assert.equal(fused.length, stock.length, label);
         const names = ['y', 'mean', 'variance', 'dx', ...(c.scale ? ['dγ'] : []), ...(c.center ? ['dβ'] : [])];
-        fused.forEach((values, k) => assertClose(values, stock[k]!, 1e-4, `${label} ${names[k]}`));
+        fused.forEach((values, k) => assertClose(values, stock[k], 1e-4, `${label} ${names[k]}`));
       });
       assert.equal(tf.memory().numTensors, before, 'tensors leaked');
     });
@@ -107,7 +116,7 @@ for (const backend of BACKENDS) {
       it("runs on slim's two wasm kernels", async () => {
         await tf.setBackend('wasm');
         const profile = await tf.profile(() => {
-          forwardAndGrads(CASES[0]!, 1, true);
+          forwardAndGrads(CASES[0], 1, true);
         });
         const names = new Set(profile.kernels.map((k) => k.name));
         assert.ok(names.has('SlimBatchMoments') && names.has('SlimBatchNormTrainingGrad'), [...names].join(', '));
@@ -121,13 +130,20 @@ function weightValues(model: tf.LayersModel): Map<string, Float32Array> {
   return new Map(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
 }
 
-async function trainOnce(fusedBatchNorm: boolean): Promise<{ losses: number[]; weights: Map<string, Float32Array>; model: tf.LayersModel }> {
+async function trainOnce(
+  fusedBatchNorm: boolean,
+): Promise<{ losses: number[]; weights: Map<string, Float32Array>; model: tf.LayersModel }> {
   const model = buildVgg(TINY);
   const bnLayers = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
-  const result = await train(model, { train: mnist }, { ...OPTIONS, fusedBatchNorm }, {
-    // The fused call is installed exactly while train() runs with the option on.
-    onBatch: () => assert.ok(bnLayers.every((l) => hasOwnCall(l) === fusedBatchNorm)),
-  });
+  const result = await train(
+    model,
+    { train: mnist },
+    { ...OPTIONS, fusedBatchNorm },
+    {
+      // The fused call is installed exactly while train() runs with the option on.
+      onBatch: () => assert.ok(bnLayers.every((l) => hasOwnCall(l) === fusedBatchNorm)),
+    },
+  );
   return { losses: result.epochs.map((e) => e.loss), weights: weightValues(model), model };
 }
 
@@ -144,7 +160,9 @@ for (const backend of BACKENDS) {
       const fused = await trainOnce(true);
       stock.model.dispose();
 
-      fused.losses.forEach((loss, i) => assert.ok(Math.abs(loss - stock.losses[i]!) <= 1e-5, `epoch ${i} loss ${loss} vs ${stock.losses[i]}`));
+      fused.losses.forEach((loss, i) =>
+        assert.ok(Math.abs(loss - stock.losses[i]) <= 1e-5, `epoch ${i} loss ${loss} vs ${stock.losses[i]}`),
+      );
       assert.ok(fused.weights.size > 0 && [...fused.weights.keys()].some((name) => name.includes('moving_variance')));
       for (const [name, values] of fused.weights) assertClose(values, stock.weights.get(name)!, 1e-4, name);
 
@@ -152,12 +170,17 @@ for (const backend of BACKENDS) {
       const model = fused.model;
       const bnLayers = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
       assert.ok(bnLayers.length >= 2);
-      assert.ok(bnLayers.every((l) => !hasOwnCall(l)), 'a BatchNormalization layer still has its fused call');
+      assert.ok(
+        bnLayers.every((l) => !hasOwnCall(l)),
+        'a BatchNormalization layer still has its fused call',
+      );
       let artifacts: tf.io.ModelArtifacts | undefined;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          artifacts = a;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const reloaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
       const [ours, theirs] = tf.tidy(() => {
         const x = tf.tensor(seeded([4, 28, 28, 1], 7), [4, 28, 28, 1]);
@@ -183,7 +206,7 @@ describe('useFusedBatchNorm', () => {
     const input = tf.input({ shape: [6] });
     const outerBn = tf.layers.batchNormalization({ scale: false, center: false });
     const model = tf.model({ inputs: input, outputs: outerBn.apply(inner.apply(input)) as tf.SymbolicTensor });
-    const innerBn = inner.layers[1]!;
+    const innerBn = inner.layers[1];
     const x = tf.tensor(seeded([8, 6], 3), [8, 6]);
 
     const stockInference = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
@@ -191,8 +214,11 @@ describe('useFusedBatchNorm', () => {
     const uninstallAgain = useFusedBatchNorm(model); // already installed: patches nothing
     assert.ok(hasOwnCall(innerBn) && hasOwnCall(outerBn));
     // Inference mode stays on the stock path.
-    assert.deepEqual(tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()), stockInference);
-    const movingBefore = innerBn.getWeights()[2]!.dataSync().slice();
+    assert.deepEqual(
+      tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()),
+      stockInference,
+    );
+    const movingBefore = innerBn.getWeights()[2].dataSync().slice();
     // Training mode through the fused call; scale = center = false has no γ/β (stock tfjs 4.22 throws there).
     const tensorsBefore = tf.memory().numTensors;
     let trained: tf.Tensor | undefined;
@@ -206,13 +232,13 @@ describe('useFusedBatchNorm', () => {
     // The outer BN normalises with batch statistics: every channel has mean ≈ 0.
     for (let c = 0; c < 5; c++) {
       let sum = 0;
-      for (let n = 0; n < 8; n++) sum += values[n * 5 + c]!;
+      for (let n = 0; n < 8; n++) sum += values[n * 5 + c];
       assert.ok(Math.abs(sum / 8) < 1e-5, `channel ${c} mean ${sum / 8}`);
     }
     // Moving mean updated as moving·momentum + batch·(1 − momentum), the batch mean of the Dense output.
-    const batchMean = tf.tidy(() => tf.mean(inner.layers[0]!.apply(x) as tf.Tensor, 0).dataSync());
-    const movingAfter = innerBn.getWeights()[2]!.dataSync();
-    movingAfter.forEach((v, c) => assert.ok(Math.abs(v - (movingBefore[c]! * 0.9 + batchMean[c]! * 0.1)) < 1e-6, `moving mean ${c}`));
+    const batchMean = tf.tidy(() => tf.mean(inner.layers[0].apply(x) as tf.Tensor, 0).dataSync());
+    const movingAfter = innerBn.getWeights()[2].dataSync();
+    movingAfter.forEach((v, c) => assert.ok(Math.abs(v - (movingBefore[c] * 0.9 + batchMean[c] * 0.1)) < 1e-6, `moving mean ${c}`));
 
     uninstallAgain();
     assert.ok(hasOwnCall(innerBn), 'the second install must not undo the first');

@@ -83,7 +83,7 @@ async function runOrdinary(c: FuzzCase, timeoutMs: number): Promise<CaseResult> 
   if (!outcome.timedOut && !outcome.overMemory) problems.push(...outputProblems(outcome));
   for (const [i, out] of c.outputs.entries()) {
     const now = await snapshot(out);
-    const unchanged = Object.keys(now).length === Object.keys(before[i]!).length && Object.keys(now).every((k) => now[k] === before[i]![k]);
+    const unchanged = Object.keys(now).length === Object.keys(before[i]).length && Object.keys(now).every((k) => now[k] === before[i][k]);
     if (!unchanged && out !== c.cwd) problems.push(...(await incompleteModels(out)).map((p) => `--out changed and ${p}`));
     if (!unchanged && out === c.cwd) problems.push('the case folder changed (files added, removed or replaced)');
   }
@@ -94,7 +94,7 @@ async function runOrdinary(c: FuzzCase, timeoutMs: number): Promise<CaseResult> 
 
 /** Kills `prune --overwrite` at the case's trigger, checks --out, then runs it once more and checks again. */
 async function runKill(c: FuzzCase, timeoutMs: number): Promise<CaseResult> {
-  const out = c.outputs[0]!;
+  const out = c.outputs[0];
   const spec = c.kill!;
   const before = await snapshot(out);
   let watcher: ReturnType<typeof watch> | undefined;
@@ -118,7 +118,8 @@ async function runKill(c: FuzzCase, timeoutMs: number): Promise<CaseResult> {
   const problems: string[] = [];
   if (killed.timedOut) problems.push(`no exit within ${timeoutMs / 1000} s (hang)`);
   const afterKill = await snapshot(out);
-  const same = Object.keys(afterKill).length === Object.keys(before).length && Object.keys(afterKill).every((k) => afterKill[k] === before[k]);
+  const same =
+    Object.keys(afterKill).length === Object.keys(before).length && Object.keys(afterKill).every((k) => afterKill[k] === before[k]);
   if (Object.keys(afterKill).length === 0) problems.push('after the kill --out is gone (neither the old nor the new model)');
   else if (!same) problems.push(...(await incompleteModels(out)).map((p) => `after the kill: ${p}`));
 
@@ -142,7 +143,7 @@ async function pool<T, R>(items: T[], limit: number, worker: (item: T) => Promis
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {
       const index = next++;
-      results[index] = await worker(items[index]!);
+      results[index] = await worker(items[index]);
     }
   });
   await Promise.all(lanes);
@@ -199,11 +200,14 @@ test('fuzz corpus: bad inputs get exit 2 (or 1), one error line, no stack, no ha
     return `${category} ${inCategory.length}/${inCategory.filter((r) => r.case.id in known).length}`;
   });
   console.log(`fuzz: cases/known failures per category: ${byCategory.join(', ')}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  if (nowPassing.length > 0) console.log(`fuzz: ${nowPassing.length} listed cases pass now; remove them from known-failures.json: ${nowPassing.join(', ')}`);
+  if (nowPassing.length > 0)
+    console.log(`fuzz: ${nowPassing.length} listed cases pass now; remove them from known-failures.json: ${nowPassing.join(', ')}`);
   if (stale.length > 0) console.log(`fuzz: known-failures.json lists ids the corpus does not have: ${stale.join(', ')}`);
   const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 5);
   console.log(`fuzz: slowest: ${slowest.map((r) => `${r.case.id} ${r.seconds.toFixed(1)} s`).join(', ')}`);
-  const tier = FULL ? '' : ` (quick tier: ${cases.length} of the ${all.length - Object.keys(known).filter((id) => ids.has(id)).length} unlisted; npm run test:fuzz runs all)`;
+  const tier = FULL
+    ? ''
+    : ` (quick tier: ${cases.length} of the ${all.length - Object.keys(known).filter((id) => ids.has(id)).length} unlisted; npm run test:fuzz runs all)`;
   console.log(`fuzz: ${cases.length} cases, ${knownInRun.length} known failures${tier}; ${failing.length} failing in this run`);
 
   if (UPDATE) {

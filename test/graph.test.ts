@@ -19,13 +19,24 @@ describe('buildGraph', () => {
     const b = shared.apply(a) as tf.SymbolicTensor;
     const n = inner.apply(b) as tf.SymbolicTensor;
     const up = tf.layers.upSampling2d({ name: 'up', size: [2, 2] }).apply(n) as tf.SymbolicTensor; // no hand rule
-    const crop = tf.layers.cropping2D({ name: 'crop', cropping: [[4, 4], [4, 4]] }).apply(up) as tf.SymbolicTensor;
+    const crop = tf.layers
+      .cropping2D({
+        name: 'crop',
+        cropping: [
+          [4, 4],
+          [4, 4],
+        ],
+      })
+      .apply(up) as tf.SymbolicTensor;
     const cat = tf.layers.concatenate({ name: 'cat' }).apply([crop, b]) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: cat });
     const graph = buildGraph(model.toJSON(null, false) as unknown as ModelJson);
 
     assert.equal(graph.kind, 'functional');
-    assert.deepEqual(graph.nodes.map((n) => n.id), ['in', 'shared', 'shared#1', 'inner', 'up', 'crop', 'cat']);
+    assert.deepEqual(
+      graph.nodes.map((n) => n.id),
+      ['in', 'shared', 'shared#1', 'inner', 'up', 'crop', 'cat'],
+    );
     assert.equal(graph.nodeById.get('shared#1')!.callCount, 2);
     assert.deepEqual(graph.nodeById.get('shared#1')!.inputs, ['shared:0:0']);
     assert.deepEqual(graph.nodeById.get('cat')!.inputs, ['crop:0:0', 'shared:1:0']);
@@ -45,7 +56,12 @@ describe('buildGraph', () => {
         tf.layers.conv2d({ inputShape: [15, 13, 2], filters: 4, kernelSize: [3, 2], strides: [2, 3], padding: 'same', dilationRate: 1 }),
         tf.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'valid' }),
         tf.layers.conv2dTranspose({ filters: 3, kernelSize: 3, strides: 2, padding: 'valid' }),
-        tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 3]] }),
+        tf.layers.zeroPadding2d({
+          padding: [
+            [1, 2],
+            [0, 3],
+          ],
+        }),
         tf.layers.reshape({ targetShape: [160, 3] }),
         tf.layers.conv1d({ filters: 2, kernelSize: 4, strides: 2 }),
         tf.layers.flatten(),
@@ -60,10 +76,18 @@ describe('buildGraph', () => {
   });
 
   it('names the problem in one line', () => {
-    assert.throws(() => buildGraph({ class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }] } }), /first layer 'd' of 's' has no batch_input_shape/);
+    assert.throws(
+      () =>
+        buildGraph({ class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }] } }),
+      /first layer 'd' of 's' has no batch_input_shape/,
+    );
     assert.throws(() => buildGraph({ class_name: 'Mystery', config: {} }), InputError);
     assert.throws(
-      () => buildGraph({ class_name: 'Sequential', config: { layers: [{ class_name: 'NoSuchLayer', config: { name: 'x', batch_input_shape: [null, 2] } }] } }),
+      () =>
+        buildGraph({
+          class_name: 'Sequential',
+          config: { layers: [{ class_name: 'NoSuchLayer', config: { name: 'x', batch_input_shape: [null, 2] } }] },
+        }),
       /layer 'x': unknown layer class 'NoSuchLayer'/,
     );
   });

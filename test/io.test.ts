@@ -231,10 +231,7 @@ describe('reading', () => {
 
   test('uint8 / uint16 / float16 quantized weights are dequantized to float32', async () => {
     const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ inputShape: [3], units: 3, name: 'q8' }),
-        tf.layers.dense({ units: 2, name: 'f16', useBias: false }),
-      ],
+      layers: [tf.layers.dense({ inputShape: [3], units: 3, name: 'q8' }), tf.layers.dense({ units: 2, name: 'f16', useBias: false })],
     });
     const topology = (await fromLayersModel(model)).modelTopology;
 
@@ -260,10 +257,19 @@ describe('reading', () => {
     const read = await readModel(file);
     const kernel = read.weights.get('q8/kernel')!;
     assert.equal(kernel.dtype, 'float32');
-    assert.deepEqual(Array.from(kernel.data), Array.from(kernelQ, (q) => q * 0.5 - 1));
-    assert.deepEqual(Array.from(read.weights.get('q8/bias')!.data), Array.from(biasQ, (q) => Math.fround(q * 0.25 + 2)));
+    assert.deepEqual(
+      Array.from(kernel.data),
+      Array.from(kernelQ, (q) => q * 0.5 - 1),
+    );
+    assert.deepEqual(
+      Array.from(read.weights.get('q8/bias')!.data),
+      Array.from(biasQ, (q) => Math.fround(q * 0.25 + 2)),
+    );
     assert.deepEqual(Array.from(read.weights.get('f16/kernel')!.data), halfValues.map(Math.fround));
-    assert.deepEqual(read.weightSpecs.map((s) => s.dtype), ['float32', 'float32', 'float32']);
+    assert.deepEqual(
+      read.weightSpecs.map((s) => s.dtype),
+      ['float32', 'float32', 'float32'],
+    );
 
     // Stock tfjs dequantizes the same file to the same values.
     const stock = await loadWithStockTfjs(file);
@@ -283,8 +289,7 @@ describe('reading', () => {
   });
 
   test('int32 (plain and uint8-quantized, rounded like tfjs) and bool (widened to int32 0/1)', async () => {
-    const topology = (await fromLayersModel(tf.sequential({ layers: [tf.layers.dense({ inputShape: [1], units: 1 })] })))
-      .modelTopology;
+    const topology = (await fromLayersModel(tf.sequential({ layers: [tf.layers.dense({ inputShape: [1], units: 1 })] }))).modelTopology;
     const plain = Int32Array.from([-7, 2147483647]);
     const quantized = Uint8Array.from([0, 1, 2, 3]); // q*0.4 + 0.1 → 0.1, 0.5, 0.9, 1.3
     const flags = Uint8Array.from([0, 1, 5]);
@@ -401,7 +406,10 @@ describe('reading', () => {
 
   test('resolveModelPath accepts a model.json or its folder', async () => {
     const out = freshPath('resolve');
-    const written = await writeModel(out, await fromLayersModel(tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1 })] })));
+    const written = await writeModel(
+      out,
+      await fromLayersModel(tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1 })] })),
+    );
     assert.equal(resolveModelPath(out), written);
     assert.equal(resolveModelPath(written), written);
     assert.throws(() => resolveModelPath(path.join(out, 'nope')), InputError);
@@ -474,7 +482,14 @@ describe('reading errors', () => {
     await assertInputError(() => readModel(dir), /is a tfjs graph model/);
     await writeRawModel(dir, { format: 'onnx', modelTopology: artifacts.modelTopology }, {});
     await assertInputError(() => readModel(dir), /unknown format "onnx"/);
-    await writeRawModel(dir, { modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'x', shape: [2], dtype: 'string' }] }] }, {});
+    await writeRawModel(
+      dir,
+      {
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'x', shape: [2], dtype: 'string' }] }],
+      },
+      {},
+    );
     await assertInputError(() => readModel(dir), /weight "x" has dtype "string"/);
   });
 });

@@ -73,7 +73,8 @@ describe('keras files: reference outputs and round trips', () => {
     const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
     live.dispose();
     assert.equal(y.length, expected.data.length);
-    for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-5, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+    for (let i = 0; i < y.length; i++)
+      assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-5, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
   });
 
   for (const format of ['keras', 'h5'] as const) {
@@ -86,9 +87,12 @@ describe('keras files: reference outputs and round trips', () => {
       const input = await readNpy(fixture('cnn_batch_norm.input.npy'));
       const expected = await readNpy(fixture('cnn_batch_norm.predictions.npy'));
       const live = await toLayersModel(back);
-      const y = tf.tidy(() => (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync());
+      const y = tf.tidy(() =>
+        (live.predict(tf.tensor(Float32Array.from(input.data as Float64Array), input.shape)) as tf.Tensor).dataSync(),
+      );
       live.dispose();
-      for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-4, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
+      for (let i = 0; i < y.length; i++)
+        assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-4, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
 
       // and the round-tripped file reports like the original
       const report = await runSlim(['report', '--model', out, '--json']);
@@ -142,7 +146,10 @@ describe('keras files: one-line refusals', () => {
   ] as const) {
     it(`${file}: one line naming what and why, exit 2, no stack`, async () => {
       for (const command of ['report', 'prune', 'export']) {
-        const args = command === 'report' ? ['report', '--model', fixture(file)] : [command, '--model', fixture(file), '--out', path.join(dir, `never-${command}`)];
+        const args =
+          command === 'report'
+            ? ['report', '--model', fixture(file)]
+            : [command, '--model', fixture(file), '--out', path.join(dir, `never-${command}`)];
         const run = await runSlim(args);
         assert.equal(run.code, 2, describeRun(run));
         const lines = stderrLines(run);
@@ -156,18 +163,38 @@ describe('keras files: one-line refusals', () => {
   it('a custom layer and a subclassed model are refused in one line', async () => {
     const { zipSync } = await import('fflate');
     const cases: [string, unknown, RegExp][] = [
-      ['custom.keras', {
-        module: 'keras', class_name: 'Sequential', registered_name: null,
-        config: { name: 's', layers: [
-          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'in' }, registered_name: null },
-          { module: 'my_package.layers', class_name: 'MyBlock', config: { name: 'my_block' }, registered_name: 'Custom>MyBlock' },
-        ] },
-      }, /my_block.*custom/],
+      [
+        'custom.keras',
+        {
+          module: 'keras',
+          class_name: 'Sequential',
+          registered_name: null,
+          config: {
+            name: 's',
+            layers: [
+              {
+                module: 'keras.layers',
+                class_name: 'InputLayer',
+                config: { batch_shape: [null, 4], dtype: 'float32', name: 'in' },
+                registered_name: null,
+              },
+              { module: 'my_package.layers', class_name: 'MyBlock', config: { name: 'my_block' }, registered_name: 'Custom>MyBlock' },
+            ],
+          },
+        },
+        /my_block.*custom/,
+      ],
       ['subclassed.keras', { module: 'my_models', class_name: 'MyModel', config: {}, registered_name: 'Custom>MyModel' }, /subclassed/],
     ];
     for (const [name, config, words] of cases) {
       const file = path.join(dir, name);
-      await writeFile(file, zipSync({ 'config.json': new TextEncoder().encode(JSON.stringify(config)), 'metadata.json': new TextEncoder().encode('{"keras_version":"3.6.0"}') }));
+      await writeFile(
+        file,
+        zipSync({
+          'config.json': new TextEncoder().encode(JSON.stringify(config)),
+          'metadata.json': new TextEncoder().encode('{"keras_version":"3.6.0"}'),
+        }),
+      );
       const run = await runSlim(['report', '--model', file]);
       assert.equal(run.code, 2, describeRun(run));
       assert.equal(stderrLines(run).length, 1, describeRun(run));
@@ -185,8 +212,14 @@ describe('keras files: train, finetune, eval and run', () => {
     model.modelTopology.config.layers.push({
       class_name: 'Dense',
       config: {
-        name: 'head', units: 10, activation: 'linear', use_bias: true, trainable: true, dtype: 'float32',
-        kernel_initializer: { class_name: 'GlorotUniform', config: { seed: 1 } }, bias_initializer: { class_name: 'Zeros', config: {} },
+        name: 'head',
+        units: 10,
+        activation: 'linear',
+        use_bias: true,
+        trainable: true,
+        dtype: 'float32',
+        kernel_initializer: { class_name: 'GlorotUniform', config: { seed: 1 } },
+        bias_initializer: { class_name: 'Zeros', config: {} },
       },
     });
     const kernel = tf.tidy(() => tf.randomNormal([2048, 10], 0, 0.02, 'float32', 3).dataSync() as Float32Array);
@@ -200,12 +233,19 @@ describe('keras files: train, finetune, eval and run', () => {
   it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
     const model = await classifierFile();
     const config = path.join(dir, 'tiny-keras.json');
-    await writeFile(config, JSON.stringify({
-      seed: 1, backend: 'wasm', out: path.join(dir, 'run'),
-      model: { type: 'file', path: model },
-      data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
-      train: { epochs: 1, batchSize: 32, lr: 0.01 }, prune: { ratio: 0.3 }, finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
-    }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        seed: 1,
+        backend: 'wasm',
+        out: path.join(dir, 'run'),
+        model: { type: 'file', path: model },
+        data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
+        train: { epochs: 1, batchSize: 32, lr: 0.01 },
+        prune: { ratio: 0.3 },
+        finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
+      }),
+    );
     for (const args of [
       ['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained')],
       ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
@@ -226,28 +266,76 @@ describe('keras files: Keras 2 naming', () => {
     // A legacy file as Keras 2 writes it when a layer was created twice in one session and named 'stem/conv'.
     const config = {
       class_name: 'Sequential',
-      config: { name: 's', layers: [
-        { class_name: 'Conv2D', config: { name: 'stem/conv', batch_input_shape: [null, 4, 4, 1], filters: 2, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: false, kernel_initializer: { class_name: 'Ones', config: {} }, dtype: 'float32', trainable: true } },
-        { class_name: 'BatchNormalization', config: { name: 'bn_1', axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale: true, dtype: 'float32', trainable: true } },
-      ] },
+      config: {
+        name: 's',
+        layers: [
+          {
+            class_name: 'Conv2D',
+            config: {
+              name: 'stem/conv',
+              batch_input_shape: [null, 4, 4, 1],
+              filters: 2,
+              kernel_size: [1, 1],
+              strides: [1, 1],
+              padding: 'valid',
+              data_format: 'channels_last',
+              dilation_rate: [1, 1],
+              activation: 'linear',
+              use_bias: false,
+              kernel_initializer: { class_name: 'Ones', config: {} },
+              dtype: 'float32',
+              trainable: true,
+            },
+          },
+          {
+            class_name: 'BatchNormalization',
+            config: {
+              name: 'bn_1',
+              axis: -1,
+              momentum: 0.99,
+              epsilon: 0.001,
+              center: true,
+              scale: true,
+              dtype: 'float32',
+              trainable: true,
+            },
+          },
+        ],
+      },
     };
     const file = path.join(dir, 'naming.h5');
-    await writeFile(file, await buildHdf5((f) => {
-      f.create_attribute('model_config', JSON.stringify(config));
-      f.create_attribute('keras_version', '2.2.4');
-      const weights = f.create_group('model_weights');
-      weights.create_attribute('layer_names', ['stem/conv', 'bn_1']);
-      const stem = weights.create_group('stem').create_group('conv');
-      stem.create_attribute('weight_names', ['stem/conv/kernel:0']);
-      (stem.create_group('stem').create_group('conv') as Group).create_dataset({ name: 'kernel:0', data: new Float32Array([2, 3]), shape: [1, 1, 1, 2], dtype: '<f' });
-      const bn = weights.create_group('bn_1');
-      // Stored out of Keras order on purpose: the names, not the order, decide which is which.
-      bn.create_attribute('weight_names', ['bn_1_1/beta:0', 'bn_1_1/gamma:0', 'bn_1_1/moving_mean:0', 'bn_1_1/moving_variance:0']);
-      const scope = bn.create_group('bn_1_1');
-      for (const [name, values] of [['gamma', [5, 6]], ['beta', [7, 8]], ['moving_mean', [0, 0]], ['moving_variance', [1, 1]]] as const) {
-        scope.create_dataset({ name: `${name}:0`, data: new Float32Array(values), shape: [2], dtype: '<f' });
-      }
-    }));
+    await writeFile(
+      file,
+      await buildHdf5((f) => {
+        f.create_attribute('model_config', JSON.stringify(config));
+        f.create_attribute('keras_version', '2.2.4');
+        const weights = f.create_group('model_weights');
+        weights.create_attribute('layer_names', ['stem/conv', 'bn_1']);
+        const stem = weights.create_group('stem').create_group('conv');
+        stem.create_attribute('weight_names', ['stem/conv/kernel:0']);
+        stem
+          .create_group('stem')
+          .create_group('conv')
+          .create_dataset({
+            name: 'kernel:0',
+            data: new Float32Array([2, 3]),
+            shape: [1, 1, 1, 2],
+            dtype: '<f',
+          });
+        const bn = weights.create_group('bn_1');
+        // Stored out of Keras order on purpose: the names, not the order, decide which is which.
+        bn.create_attribute('weight_names', ['bn_1_1/beta:0', 'bn_1_1/gamma:0', 'bn_1_1/moving_mean:0', 'bn_1_1/moving_variance:0']);
+        const scope = bn.create_group('bn_1_1');
+        for (const [name, values] of [
+          ['gamma', [5, 6]],
+          ['beta', [7, 8]],
+          ['moving_mean', [0, 0]],
+          ['moving_variance', [1, 1]],
+        ] as const) {
+          scope.create_dataset({ name: `${name}:0`, data: new Float32Array(values), shape: [2], dtype: '<f' });
+        }
+      }),
+    );
     const model = await readModel(file);
     assert.deepEqual([...model.weights.get('stem/conv/kernel')!.data], [2, 3]);
     assert.deepEqual([...model.weights.get('bn_1/gamma')!.data], [5, 6]);

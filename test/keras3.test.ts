@@ -19,60 +19,143 @@ import { describeRun, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js
 
 type Json = Record<string, unknown>;
 const dtype = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
-const init = (className: string, config: Json = {}) => ({ module: 'keras.initializers', class_name: className, config, registered_name: null });
-const tensor = (name: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 8, 8, 4], dtype: 'float32', keras_history: [name, 0, 0] } });
+const init = (className: string, config: Json = {}) => ({
+  module: 'keras.initializers',
+  class_name: className,
+  config,
+  registered_name: null,
+});
+const tensor = (name: string) => ({
+  class_name: '__keras_tensor__',
+  config: { shape: [null, 8, 8, 4], dtype: 'float32', keras_history: [name, 0, 0] },
+});
 const call = (...names: string[]) => [{ args: names.length === 1 ? [tensor(names[0])] : [names.map(tensor)], kwargs: {} }];
 const layer = (className: string, config: Json, inbound: unknown) => ({
-  module: 'keras.layers', class_name: className, config: { trainable: true, dtype, ...config }, registered_name: null,
-  build_config: { input_shape: [null, 8, 8, 4] }, name: config.name, inbound_nodes: inbound,
+  module: 'keras.layers',
+  class_name: className,
+  config: { trainable: true, dtype, ...config },
+  registered_name: null,
+  build_config: { input_shape: [null, 8, 8, 4] },
+  name: config.name,
+  inbound_nodes: inbound,
 });
 const input = (name: string, batchShape: (number | null)[]) => ({
-  module: 'keras.layers', class_name: 'InputLayer', registered_name: null, name, inbound_nodes: [],
+  module: 'keras.layers',
+  class_name: 'InputLayer',
+  registered_name: null,
+  name,
+  inbound_nodes: [],
   config: { batch_shape: batchShape, dtype: 'float32', sparse: false, ragged: false, name },
 });
 const conv = (name: string, inbound: unknown) =>
-  layer('Conv2D', {
-    name, filters: 4, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1,
-    activation: 'linear', use_bias: false, kernel_initializer: init('GlorotUniform', { seed: null }), bias_initializer: init('Zeros'),
-    kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null,
-  }, inbound);
+  layer(
+    'Conv2D',
+    {
+      name,
+      filters: 4,
+      kernel_size: [3, 3],
+      strides: [1, 1],
+      padding: 'same',
+      data_format: 'channels_last',
+      dilation_rate: [1, 1],
+      groups: 1,
+      activation: 'linear',
+      use_bias: false,
+      kernel_initializer: init('GlorotUniform', { seed: null }),
+      bias_initializer: init('Zeros'),
+      kernel_regularizer: null,
+      bias_regularizer: null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+    },
+    inbound,
+  );
 const batchNorm = (name: string, inbound: unknown, scale: boolean) =>
-  layer('BatchNormalization', {
-    name, axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale, beta_initializer: init('Zeros'), gamma_initializer: init('Ones'),
-    moving_mean_initializer: init('Zeros'), moving_variance_initializer: init('Ones'), beta_regularizer: null, gamma_regularizer: null,
-    beta_constraint: null, gamma_constraint: null, synchronized: false,
-  }, inbound);
+  layer(
+    'BatchNormalization',
+    {
+      name,
+      axis: -1,
+      momentum: 0.99,
+      epsilon: 0.001,
+      center: true,
+      scale,
+      beta_initializer: init('Zeros'),
+      gamma_initializer: init('Ones'),
+      moving_mean_initializer: init('Zeros'),
+      moving_variance_initializer: init('Ones'),
+      beta_regularizer: null,
+      gamma_regularizer: null,
+      beta_constraint: null,
+      gamma_constraint: null,
+      synchronized: false,
+    },
+    inbound,
+  );
 
 const CONFIG = {
-  module: 'keras.src.models.functional', class_name: 'Functional', registered_name: 'Functional',
+  module: 'keras.src.models.functional',
+  class_name: 'Functional',
+  registered_name: 'Functional',
   config: {
-    name: 'net', trainable: true,
+    name: 'net',
+    trainable: true,
     layers: [
       input('image', [null, 8, 8, 3]),
       layer('RandomFlip', { name: 'flip', mode: 'horizontal', seed: null, data_format: 'channels_last' }, call('image')),
-      layer('RandomRotation', { name: 'rotate', factor: [-0.1, 0.1], fill_mode: 'reflect', interpolation: 'bilinear', seed: null, fill_value: 0 }, call('flip')),
+      layer(
+        'RandomRotation',
+        { name: 'rotate', factor: [-0.1, 0.1], fill_mode: 'reflect', interpolation: 'bilinear', seed: null, fill_value: 0 },
+        call('flip'),
+      ),
       layer('Rescaling', { name: 'rescale', scale: 1 / 255, offset: 0 }, call('rotate')),
       conv('conv1', call('rescale')),
       batchNorm('bn1', call('conv1'), true),
       {
-        module: 'keras.src.models.functional', class_name: 'Functional', registered_name: 'Functional', name: 'block', inbound_nodes: call('bn1'),
+        module: 'keras.src.models.functional',
+        class_name: 'Functional',
+        registered_name: 'Functional',
+        name: 'block',
+        inbound_nodes: call('bn1'),
         config: {
-          name: 'block', trainable: true,
-          layers: [input('block_in', [null, 8, 8, 4]), conv('block_conv', call('block_in')), batchNorm('block_bn', call('block_conv'), false),
-            layer('Activation', { name: 'block_relu', activation: 'relu' }, call('block_bn'))],
-          input_layers: [['block_in', 0, 0]], output_layers: [['block_relu', 0, 0]],
+          name: 'block',
+          trainable: true,
+          layers: [
+            input('block_in', [null, 8, 8, 4]),
+            conv('block_conv', call('block_in')),
+            batchNorm('block_bn', call('block_conv'), false),
+            layer('Activation', { name: 'block_relu', activation: 'relu' }, call('block_bn')),
+          ],
+          input_layers: [['block_in', 0, 0]],
+          output_layers: [['block_relu', 0, 0]],
         },
       },
       layer('Add', { name: 'add' }, call('bn1', 'block')),
       layer('GlobalAveragePooling2D', { name: 'gap', data_format: 'channels_last', keepdims: false }, call('add')),
-      layer('Dense', {
-        name: 'logits', units: 3, activation: 'linear', use_bias: true, kernel_initializer: init('GlorotUniform', { seed: null }),
-        bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, kernel_constraint: null, bias_constraint: null, lora_rank: null,
-      }, call('gap')),
+      layer(
+        'Dense',
+        {
+          name: 'logits',
+          units: 3,
+          activation: 'linear',
+          use_bias: true,
+          kernel_initializer: init('GlorotUniform', { seed: null }),
+          bias_initializer: init('Zeros'),
+          kernel_regularizer: null,
+          bias_regularizer: null,
+          kernel_constraint: null,
+          bias_constraint: null,
+          lora_rank: null,
+        },
+        call('gap'),
+      ),
     ],
-    input_layers: [['image', 0, 0]], output_layers: [['logits', 0, 0]],
+    input_layers: [['image', 0, 0]],
+    output_layers: [['logits', 0, 0]],
   },
-  build_config: { input_shape: [null, 8, 8, 3] }, compile_config: null,
+  build_config: { input_shape: [null, 8, 8, 3] },
+  compile_config: null,
 };
 /** 108 + 16 + 144 + 12 (BN without γ) + 15. */
 const KNOWN_PARAMS = 295;
@@ -95,14 +178,33 @@ async function buildArchive(file: string): Promise<void> {
       arrays.forEach(([data, shape], i) => v.create_dataset({ name: String(i), data, shape, dtype: '<f' }));
     };
     vars('layers/conv1', [[values(108, 1), [3, 3, 3, 4]]]);
-    vars('layers/bn1', [[values(4, 2, 1), [4]], [values(4, 3), [4]], [values(4, 4), [4]], [values(4, 5, 1), [4]]]);
+    vars('layers/bn1', [
+      [values(4, 2, 1), [4]],
+      [values(4, 3), [4]],
+      [values(4, 4), [4]],
+      [values(4, 5, 1), [4]],
+    ]);
     vars('layers/block/layers/block_conv', [[values(144, 6), [3, 3, 4, 4]]]);
-    vars('layers/block/layers/block_bn', [[values(4, 7), [4]], [values(4, 8), [4]], [values(4, 9, 1), [4]]]);
-    vars('layers/logits', [[values(12, 10), [4, 3]], [values(3, 11), [3]]]);
+    vars('layers/block/layers/block_bn', [
+      [values(4, 7), [4]],
+      [values(4, 8), [4]],
+      [values(4, 9, 1), [4]],
+    ]);
+    vars('layers/logits', [
+      [values(12, 10), [4, 3]],
+      [values(3, 11), [3]],
+    ]);
     f.create_group('optimizer').create_group('vars');
   });
   const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  await writeFile(file, zipSync({ 'metadata.json': text({ keras_version: '3.6.0', date_saved: '2026-01-01@00:00:00' }), 'config.json': text(CONFIG), 'model.weights.h5': weights }));
+  await writeFile(
+    file,
+    zipSync({
+      'metadata.json': text({ keras_version: '3.6.0', date_saved: '2026-01-01@00:00:00' }),
+      'config.json': text(CONFIG),
+      'model.weights.h5': weights,
+    }),
+  );
 }
 
 async function outputs(artifacts: ModelArtifacts, x: tf.Tensor): Promise<Float32Array> {
@@ -152,7 +254,8 @@ describe('Keras 3 archive', () => {
       const before = await outputs(await readModel(archive), x);
       const after = await outputs(await readModel(out), x);
       x.dispose();
-      for (let i = 0; i < before.length; i++) assert.ok(Math.abs(before[i] - after[i]) <= 1e-5 * Math.max(1, Math.abs(before[i])), `output ${i}`);
+      for (let i = 0; i < before.length; i++)
+        assert.ok(Math.abs(before[i] - after[i]) <= 1e-5 * Math.max(1, Math.abs(before[i])), `output ${i}`);
       assert.doesNotMatch(run.stderr, STACK_FRAME);
     });
   }
@@ -165,6 +268,7 @@ describe('Keras 3 archive', () => {
     const before = await outputs(await readModel(archive), x);
     const after = await outputs(await readModel(out), x);
     x.dispose();
-    for (let i = 0; i < before.length; i++) assert.ok(Math.abs(before[i] - after[i]) <= 1e-5 * Math.max(1, Math.abs(before[i])), `output ${i}`);
+    for (let i = 0; i < before.length; i++)
+      assert.ok(Math.abs(before[i] - after[i]) <= 1e-5 * Math.max(1, Math.abs(before[i])), `output ${i}`);
   });
 });

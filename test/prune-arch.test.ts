@@ -29,16 +29,36 @@ import { mulberry32 as rng } from '../src/data/dataset.js';
 
 type T = tf.SymbolicTensor;
 
-
 let seed = 1;
-interface ConvOptions { strides?: number; padding?: 'same' | 'valid'; useBias?: boolean }
+interface ConvOptions {
+  strides?: number;
+  padding?: 'same' | 'valid';
+  useBias?: boolean;
+}
 const conv = (x: T, name: string, filters: number, k: number, o: ConvOptions = {}): T =>
   tf.layers
-    .conv2d({ name, filters, kernelSize: k, strides: o.strides ?? 1, padding: o.padding ?? 'same', useBias: o.useBias ?? true, kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }), biasInitializer: tf.initializers.randomNormal({ seed: seed++, stddev: 0.1 }) })
+    .conv2d({
+      name,
+      filters,
+      kernelSize: k,
+      strides: o.strides ?? 1,
+      padding: o.padding ?? 'same',
+      useBias: o.useBias ?? true,
+      kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
+      biasInitializer: tf.initializers.randomNormal({ seed: seed++, stddev: 0.1 }),
+    })
     .apply(x) as T;
 const dwconv = (x: T, name: string, o: ConvOptions & { multiplier?: number } = {}): T =>
   tf.layers
-    .depthwiseConv2d({ name, kernelSize: 3, strides: o.strides ?? 1, padding: o.padding ?? 'same', depthMultiplier: o.multiplier ?? 1, useBias: o.useBias ?? false, depthwiseInitializer: tf.initializers.glorotNormal({ seed: seed++ }) })
+    .depthwiseConv2d({
+      name,
+      kernelSize: 3,
+      strides: o.strides ?? 1,
+      padding: o.padding ?? 'same',
+      depthMultiplier: o.multiplier ?? 1,
+      useBias: o.useBias ?? false,
+      depthwiseInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
+    })
     .apply(x) as T;
 const bn = (x: T, name: string): T => tf.layers.batchNormalization({ name }).apply(x) as T;
 const relu = (x: T, name: string, max?: number): T => tf.layers.reLU({ name, maxValue: max }).apply(x) as T;
@@ -55,7 +75,11 @@ const functional = (name: string, body: (x: T) => T): tf.LayersModel => {
 };
 
 /** γ = 0 at `rows` of `bn`; β zeroed too when `beta` is 'zero' (the spec says why). */
-interface Dead { bn: string; rows: number[]; beta: 'keep' | 'zero' }
+interface Dead {
+  bn: string;
+  rows: number[];
+  beta: 'keep' | 'zero';
+}
 interface Arch {
   name: string;
   build: () => tf.LayersModel;
@@ -69,16 +93,34 @@ const ARCHS: Arch[] = [
     name: 'VGG-style',
     build: () => {
       const m = tf.sequential({ name: 'vgg' });
-      m.add(tf.layers.conv2d({ name: 'c1', inputShape: INPUT, filters: 6, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }) }));
+      m.add(
+        tf.layers.conv2d({
+          name: 'c1',
+          inputShape: INPUT,
+          filters: 6,
+          kernelSize: 3,
+          padding: 'same',
+          kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }),
+        }),
+      );
       for (const l of [
-        tf.layers.batchNormalization({ name: 'bn1' }), tf.layers.reLU({ name: 'r1' }),
-        tf.layers.conv2d({ name: 'c2', filters: 6, kernelSize: 3, padding: 'same' }), tf.layers.batchNormalization({ name: 'bn2' }), tf.layers.reLU({ name: 'r2' }),
+        tf.layers.batchNormalization({ name: 'bn1' }),
+        tf.layers.reLU({ name: 'r1' }),
+        tf.layers.conv2d({ name: 'c2', filters: 6, kernelSize: 3, padding: 'same' }),
+        tf.layers.batchNormalization({ name: 'bn2' }),
+        tf.layers.reLU({ name: 'r2' }),
         tf.layers.maxPooling2d({ name: 'p1', poolSize: 2 }),
-        tf.layers.conv2d({ name: 'c3', filters: 8, kernelSize: 3, padding: 'same' }), tf.layers.batchNormalization({ name: 'bn3' }), tf.layers.reLU({ name: 'r3' }),
-        tf.layers.maxPooling2d({ name: 'p2', poolSize: 2 }), tf.layers.flatten({ name: 'flat' }),
-        tf.layers.dense({ name: 'd1', units: 8 }), tf.layers.batchNormalization({ name: 'bn4' }), tf.layers.reLU({ name: 'r4' }),
+        tf.layers.conv2d({ name: 'c3', filters: 8, kernelSize: 3, padding: 'same' }),
+        tf.layers.batchNormalization({ name: 'bn3' }),
+        tf.layers.reLU({ name: 'r3' }),
+        tf.layers.maxPooling2d({ name: 'p2', poolSize: 2 }),
+        tf.layers.flatten({ name: 'flat' }),
+        tf.layers.dense({ name: 'd1', units: 8 }),
+        tf.layers.batchNormalization({ name: 'bn4' }),
+        tf.layers.reLU({ name: 'r4' }),
         tf.layers.dense({ name: 'd2', units: 3 }),
-      ]) m.add(l);
+      ])
+        m.add(l);
       return m;
     },
     dead: [
@@ -240,9 +282,11 @@ const ARCHS: Arch[] = [
         name: 'inner',
         layers: [
           tf.layers.conv2d({ name: 'ic1', inputShape: [8, 8, 6], filters: 5, kernelSize: 1 }),
-          tf.layers.batchNormalization({ name: 'ibn1' }), tf.layers.reLU({ name: 'ir1' }),
+          tf.layers.batchNormalization({ name: 'ibn1' }),
+          tf.layers.reLU({ name: 'ir1' }),
           tf.layers.conv2d({ name: 'ic2', filters: 4, kernelSize: 3, padding: 'same' }),
-          tf.layers.batchNormalization({ name: 'ibn2' }), tf.layers.reLU({ name: 'ir2' }),
+          tf.layers.batchNormalization({ name: 'ibn2' }),
+          tf.layers.reLU({ name: 'ir2' }),
         ],
       });
       return functional('outer', (x) => head(inner.apply(relu(bn(conv(x, 'c0', 6, 3), 'bn0'), 'r0')) as T));
@@ -373,9 +417,9 @@ describe('dead channels removed: outputs unchanged (1e-4 relative)', () => {
     const plan = planPrune(original, { threshold: 0.1 });
     assert.ok(plan.groups.some((g) => g.layers.includes('inner/ic1') && g.layers.includes('c0')));
     const pruned = applyPlanDetailed(original, plan).artifacts;
-    const inner = (pruned.modelTopology.config.layers as { class_name: string; config: { layers: { config: Record<string, unknown> }[] } }[]).find(
-      (l) => l.class_name === 'Sequential',
-    )!;
+    const inner = (
+      pruned.modelTopology.config.layers as { class_name: string; config: { layers: { config: Record<string, unknown> }[] } }[]
+    ).find((l) => l.class_name === 'Sequential')!;
     assert.deepEqual(inner.config.layers[0].config.batch_input_shape, [null, 8, 8, 4]);
     assert.equal(inner.config.layers[0].config.filters, 5 - 1);
     assert.deepEqual(pruned.weights.get('ic1/kernel')!.shape, [1, 1, 4, 4]);
@@ -422,10 +466,23 @@ describe('1-epoch sparsity training, then ratio 0.5: the result loads in stock t
   for (const arch of ARCHS) {
     it(arch.name, async () => {
       const model = arch.build();
-      await train(model, { train: randomImages() }, {
-        epochs: 1, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4, milestones: [], gamma: 0.1,
-        sparsityLambda: 1e-3, seed: 1, preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
-      });
+      await train(
+        model,
+        { train: randomImages() },
+        {
+          epochs: 1,
+          batchSize: 32,
+          lr: 0.05,
+          momentum: 0.9,
+          nesterov: false,
+          weightDecay: 1e-4,
+          milestones: [],
+          gamma: 0.1,
+          sparsityLambda: 1e-3,
+          seed: 1,
+          preprocess: { scale: 1 / 255, mean: [0.5], std: [0.25] },
+        },
+      );
       const trained = await fromLayersModel(model);
       model.dispose();
       const plan = planPrune(trained, { ratio: 0.5 });

@@ -51,7 +51,15 @@ const SAMPLES: Record<string, Sample> = {
   Softmax: S({ axis: -1 }, IMG),
   PReLU: S({}, IMG),
   UpSampling2D: S({ size: [2, 2] }, IMG),
-  Cropping2D: S({ cropping: [[1, 1], [1, 1]] }, IMG),
+  Cropping2D: S(
+    {
+      cropping: [
+        [1, 1],
+        [1, 1],
+      ],
+    },
+    IMG,
+  ),
   MaxPooling2D: S({ pool_size: [2, 2] }, IMG),
   AveragePooling2D: S({ pool_size: [2, 2] }, IMG),
   GlobalAveragePooling2D: S({}, IMG),
@@ -62,7 +70,15 @@ const SAMPLES: Record<string, Sample> = {
   GlobalMaxPooling1D: S({}, SEQ),
   Flatten: S({}, [3, 3, 4]),
   Reshape: S({ target_shape: [9, 4] }, [3, 3, 4]),
-  ZeroPadding2D: S({ padding: [[1, 1], [1, 1]] }, IMG),
+  ZeroPadding2D: S(
+    {
+      padding: [
+        [1, 1],
+        [1, 1],
+      ],
+    },
+    IMG,
+  ),
   InputLayer: S({}, IMG),
   Add: S({}, IMG, IMG),
   Subtract: S({}, IMG, IMG),
@@ -99,14 +115,23 @@ const SHAPE_VARIANTS: Record<string, Sample[]> = {
   DepthwiseConv2D: [S({ kernel_size: 3, strides: 2, padding: 'same', depth_multiplier: 3 }, ODD_IMG)],
   SeparableConv2D: [S({ filters: 3, kernel_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG)],
   Dense: [S({ units: 7 }, [5])],
-  MaxPooling2D: [
-    S({ pool_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG),
-    S({ pool_size: [2, 3], padding: 'valid' }, ODD_IMG),
-  ],
+  MaxPooling2D: [S({ pool_size: [3, 3], strides: [2, 2], padding: 'same' }, ODD_IMG), S({ pool_size: [2, 3], padding: 'valid' }, ODD_IMG)],
   AveragePooling2D: [S({ pool_size: 3, strides: 2, padding: 'valid' }, ODD_IMG)],
   Flatten: [S({}, [2, 3, 4, 5])],
   Reshape: [S({ target_shape: [-1, 4] }, [3, 3, 4]), S({ target_shape: [2, -1] }, [3, 3, 4])],
-  ZeroPadding2D: [S({ padding: 2 }, IMG), S({ padding: [1, 2] }, IMG), S({ padding: [[0, 1], [2, 3]] }, ODD_IMG)],
+  ZeroPadding2D: [
+    S({ padding: 2 }, IMG),
+    S({ padding: [1, 2] }, IMG),
+    S(
+      {
+        padding: [
+          [0, 1],
+          [2, 3],
+        ],
+      },
+      ODD_IMG,
+    ),
+  ],
   Concatenate: [S({ axis: 1 }, IMG, [2, 6, 4]), S({}, IMG, [6, 6, 3], [6, 6, 1])],
   Add: [S({}, IMG, IMG, IMG)],
   Embedding: [{ config: { input_dim: 10, output_dim: 4 }, inputs: [[3, 2]], dtype: 'int32' }],
@@ -121,12 +146,25 @@ function topology(className: string, sample: Sample, inputs = sample.inputs, con
     inbound_nodes: [],
   }));
   if (className === 'InputLayer') {
-    return { class_name: 'Model', config: { name: 'm', layers: inputLayers, input_layers: [['in0', 0, 0]], output_layers: [['in0', 0, 0]] } };
+    return {
+      class_name: 'Model',
+      config: { name: 'm', layers: inputLayers, input_layers: [['in0', 0, 0]], output_layers: [['in0', 0, 0]] },
+    };
   }
-  const layer = { class_name: className, name: 'L', config: { name: 'L', ...config }, inbound_nodes: [inputs.map((_, i) => [`in${i}`, 0, 0, {}])] };
+  const layer = {
+    class_name: className,
+    name: 'L',
+    config: { name: 'L', ...config },
+    inbound_nodes: [inputs.map((_, i) => [`in${i}`, 0, 0, {}])],
+  };
   return {
     class_name: 'Model',
-    config: { name: 'm', layers: [...inputLayers, layer], input_layers: inputs.map((_, i) => [`in${i}`, 0, 0]), output_layers: [['L', 0, 0]] },
+    config: {
+      name: 'm',
+      layers: [...inputLayers, layer],
+      input_layers: inputs.map((_, i) => [`in${i}`, 0, 0]),
+      output_layers: [['L', 0, 0]],
+    },
   };
 }
 
@@ -165,10 +203,19 @@ function tfjsOutputShapes(className: string, config: Record<string, unknown>, in
  * Reshape leaves a -1 target dim unknown, which slim resolves from the other dims.
  */
 function assertLikeTfjs(ours: Shape[], className: string, config: Record<string, unknown>, inputs: Shape[], where: string): void {
-  const withBatch = tfjsOutputShapes(className, config, inputs.map((s) => [1, ...s.slice(1)]));
-  assert.deepEqual(ours, withBatch.map((s) => [null, ...s.slice(1)]), `${where} (batch 1)`);
+  const withBatch = tfjsOutputShapes(
+    className,
+    config,
+    inputs.map((s) => [1, ...s.slice(1)]),
+  );
+  assert.deepEqual(
+    ours,
+    withBatch.map((s) => [null, ...s.slice(1)]),
+    `${where} (batch 1)`,
+  );
   const symbolic = tfjsOutputShapes(className, config, inputs);
-  const agrees = ours.length === symbolic.length &&
+  const agrees =
+    ours.length === symbolic.length &&
     ours.every((s, i) => s.length === symbolic[i].length && s.every((d, j) => symbolic[i][j] === null || symbolic[i][j] === d));
   assert.ok(agrees, `${where}: ours ${JSON.stringify(ours)} vs tfjs ${JSON.stringify(symbolic)} (batch null)`);
 }
@@ -205,7 +252,14 @@ describe('every handler with outputShapes', () => {
     ];
     for (const [className, config, inputs] of uncovered) {
       const inputShapes: Shape[] = inputs.map((s) => [null, ...s]);
-      assert.equal(defaultRegistry.all().find((h) => h.className === className)?.outputShapes?.(config, inputShapes), undefined, className);
+      assert.equal(
+        defaultRegistry
+          .all()
+          .find((h) => h.className === className)
+          ?.outputShapes?.(config, inputShapes),
+        undefined,
+        className,
+      );
       const json = topology(className, S(config, ...inputs));
       assert.deepEqual(buildGraph(json).nodeById.get('L')!.outputShapes, tfjsOutputShapes(className, config, inputShapes), className);
     }
@@ -214,7 +268,10 @@ describe('every handler with outputShapes', () => {
 
 describe('every registered handler', () => {
   it('has a conformance sample', () => {
-    const missing = defaultRegistry.all().map((h) => h.className).filter((c) => SAMPLES[c] === undefined);
+    const missing = defaultRegistry
+      .all()
+      .map((h) => h.className)
+      .filter((c) => SAMPLES[c] === undefined);
     assert.deepEqual(missing, []);
   });
 
@@ -256,13 +313,13 @@ describe('every registered handler', () => {
       if (facet.role === 'free') {
         // Output side: keep 2 of the layer's own channels; the rewritten config must build to those shapes.
         const keepOut = [0, 2];
-        const slicedOut = facet.sliceOutputs!(weights, keepOut, call);
-        const outConfig = facet.rewriteConfig!(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: 2 }, call);
+        const slicedOut = facet.sliceOutputs(weights, keepOut, call);
+        const outConfig = facet.rewriteConfig(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: 2 }, call);
         const outModel = await build(topology(handler.className, sample, sample.inputs, outConfig));
         assert.deepEqual(shapes(slicedOut), shapes(await roleWeights(outModel)), 'output slice');
         outModel.dispose();
         // Input side: keep 2 input rows; the same config on a narrower input must build to those shapes.
-        const slicedIn = facet.sliceInputs!(weights, keepIn, call);
+        const slicedIn = facet.sliceInputs(weights, keepIn, call);
         const inModel = await build(topology(handler.className, sample, narrow));
         assert.deepEqual(shapes(slicedIn), shapes(await roleWeights(inModel)), 'input slice');
         inModel.dispose();
@@ -272,7 +329,8 @@ describe('every registered handler', () => {
         const outRows = keepIn.flatMap((r) => Array.from({ length: m }, (_, j) => r * m + j));
         const narrowCall = callOf(topology(handler.className, sample, narrow));
         const newWidth = narrowCall.outputShapes[0][narrowCall.outputShapes[0].length - 1] as number;
-        const config = tied?.rewriteConfig?.(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: newWidth }, call) ?? sample.config;
+        const config =
+          tied?.rewriteConfig?.(json.config.layers.at(-1).config, { oldChannels: outWidth, newChannels: newWidth }, call) ?? sample.config;
         const narrowModel = await build(topology(handler.className, sample, narrow, config));
         const sliced = tied?.sliceChannels?.(weights, { input: keepIn, output: outRows }, call) ?? weights;
         assert.deepEqual(shapes(sliced), shapes(await roleWeights(narrowModel)), 'tied slice');

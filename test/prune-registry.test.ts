@@ -88,7 +88,11 @@ describe('a registry passed in', () => {
     assert.equal(countModel(json, registry).params.total, 4 * 8 + 8 + 4 * 8 + 8 * 2 + 2);
 
     const model = tf.sequential({
-      layers: [tf.layers.dense({ name: 'fc1', inputShape: [4], units: 8 }), tf.layers.batchNormalization({ name: 'bn' }), tf.layers.dense({ name: 'fc2', units: 2 })],
+      layers: [
+        tf.layers.dense({ name: 'fc1', inputShape: [4], units: 8 }),
+        tf.layers.batchNormalization({ name: 'bn' }),
+        tf.layers.dense({ name: 'fc2', units: 2 }),
+      ],
     });
     const artifacts = { ...(await fromLayersModel(model)), modelTopology: json };
     model.dispose();
@@ -104,7 +108,10 @@ describe('a registry passed in', () => {
     // ReLU without a channel facet: a wall, in this registry only.
     registry.register({ className: 'ReLU', count: () => ({ trainable: 0, nonTrainable: 0, macs: 0 }) });
     const json = modelThrough('ReLU');
-    assert.deepEqual(analyzeChannels(json, registry).walls.map((w) => w.layer), ['act']);
+    assert.deepEqual(
+      analyzeChannels(json, registry).walls.map((w) => w.layer),
+      ['act'],
+    );
     assert.deepEqual(analyzeChannels(json).walls, []);
     assert.ok(defaultRegistry.get('ReLU')!.channels);
   });

@@ -12,7 +12,6 @@ import { planPrune, type PrunePlan } from '../src/prune/plan.js';
 import { InputError } from '../src/errors.js';
 import { mulberry32 as rng } from '../src/data/dataset.js';
 
-
 const init = (seed: number) => tf.initializers.glorotNormal({ seed });
 
 function weightOf(a: ModelArtifacts, layer: string, role: string): Weight {
@@ -96,7 +95,10 @@ describe('planPrune + applyPlan keep outputs when the removed channels are dead'
       const plan = planPrune(original, { threshold: 0.1 });
       assert.deepEqual(plan.walls, []);
       assert.equal(plan.groups.length, 3);
-      assert.deepEqual(plan.groups.map((g) => g.keep), [[0, 2, 5, 6, 7], [5], [1, 3, 5, 7]]);
+      assert.deepEqual(
+        plan.groups.map((g) => g.keep),
+        [[0, 2, 5, 6, 7], [5], [1, 3, 5, 7]],
+      );
       assert.deepEqual(plan.groups[0].layers, ['c1', 'bn1', 'r1', 'p1', 'c2']);
       assert.deepEqual(plan.groups[1].layers, ['c2', 'bn2', 'r2', 'f', 'd1']);
       assert.deepEqual(plan.groups[2].bn, ['bn3']);
@@ -115,7 +117,10 @@ describe('planPrune + applyPlan keep outputs when the removed channels are dead'
       assert.deepEqual(weightOf(pruned, 'd2', 'kernel').shape, [4, 4]);
       assert.deepEqual(weightOf(original, 'c1', 'kernel').shape, [3, 3, 3, 8], 'input artifacts untouched');
       if (keepBeta) {
-        assert.deepEqual(folds.map((f) => f.layer), ['c2', 'd1', 'd2']);
+        assert.deepEqual(
+          folds.map((f) => f.layer),
+          ['c2', 'd1', 'd2'],
+        );
         assert.deepEqual(unfolded, []);
       }
       const diff = await maxDiff(original, pruned, [8, 8, 3]);
@@ -125,11 +130,15 @@ describe('planPrune + applyPlan keep outputs when the removed channels are dead'
 
   it('functional chain with ZeroPadding2D + valid conv and GlobalAveragePooling2D', async () => {
     const input = tf.input({ shape: [9, 9, 3], name: 'img' });
-    let x = tf.layers.conv2d({ name: 'c1', filters: 6, kernelSize: 3, padding: 'same', kernelInitializer: init(5) }).apply(input) as tf.SymbolicTensor;
+    let x = tf.layers
+      .conv2d({ name: 'c1', filters: 6, kernelSize: 3, padding: 'same', kernelInitializer: init(5) })
+      .apply(input) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: 'relu6', maxValue: 6 }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.zeroPadding2d({ name: 'pad', padding: 1 }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.conv2d({ name: 'c2', filters: 5, kernelSize: 3, padding: 'valid', strides: 2, kernelInitializer: init(6) }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .conv2d({ name: 'c2', filters: 5, kernelSize: 3, padding: 'valid', strides: 2, kernelInitializer: init(6) })
+      .apply(x) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bn2' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.activation({ name: 'act', activation: 'elu' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
@@ -143,7 +152,10 @@ describe('planPrune + applyPlan keep outputs when the removed channels are dead'
     setBN(original, 'bn2', [1, 2, 3, 4], random);
 
     const plan = planPrune(original, { threshold: 0.1 });
-    assert.deepEqual(plan.groups.map((g) => g.keep), [[1, 4, 5], [0]]);
+    assert.deepEqual(
+      plan.groups.map((g) => g.keep),
+      [[1, 4, 5], [0]],
+    );
     assert.deepEqual(plan.groups[0].layers, ['c1', 'bn1', 'relu6', 'pad', 'c2']);
     const pruned = applyPlan(original, plan);
     assert.equal(layerConfig(pruned, 'c1').filters, 3);
@@ -185,7 +197,13 @@ describe('ratio, minChannels, roundTo', () => {
     const plan = planPrune(a, { ratio: 0.5 });
     assert.equal(plan.ratio, 0.5);
     assert.ok(Math.abs(plan.threshold - 0.4) < 1e-6, `threshold ${plan.threshold}`);
-    assert.deepEqual(plan.groups.map((g) => g.keep), [[1, 3], [1, 3, 4]]);
+    assert.deepEqual(
+      plan.groups.map((g) => g.keep),
+      [
+        [1, 3],
+        [1, 3, 4],
+      ],
+    );
     assert.equal(plan.prunedChannels, 5);
     const pruned = applyPlan(a, plan);
     const m = await toLayersModel(pruned);
@@ -199,7 +217,13 @@ describe('ratio, minChannels, roundTo', () => {
     const a = await knownGammaModel(g1, g2);
     const plan = planPrune(a, { ratio: 0.5, minChannels: 3, roundTo: 2 });
     // g1: [1,3] → floor 3 → +c2 (0.2) → 3 → round to 4 (= width).  g2: [1,3,4] → round to 4 → +c2 (0.3).
-    assert.deepEqual(plan.groups.map((g) => g.keep), [[0, 1, 2, 3], [1, 2, 3, 4]]);
+    assert.deepEqual(
+      plan.groups.map((g) => g.keep),
+      [
+        [0, 1, 2, 3],
+        [1, 2, 3, 4],
+      ],
+    );
   });
 
   it('a group whose γ are all zero keeps minChannels; importance aggregates are selectable', async () => {
@@ -232,20 +256,52 @@ describe('ratio, minChannels, roundTo', () => {
       f(p);
       return p;
     };
-    assert.throws(() => applyPlan(a, edit((p) => (p.groups[0].keep = []))), /keep is empty/);
-    assert.throws(() => applyPlan(a, edit((p) => (p.groups[0].keep = [1, 9]))), /out of range/);
-    assert.throws(() => applyPlan(a, edit((p) => (p.groups[0].layers[0] = 'nope'))), /layer 'nope' is not in the model/);
-    assert.throws(() => applyPlan(a, edit((p) => (p.groups[0].id = 99))), InputError);
+    assert.throws(
+      () =>
+        applyPlan(
+          a,
+          edit((p) => (p.groups[0].keep = [])),
+        ),
+      /keep is empty/,
+    );
+    assert.throws(
+      () =>
+        applyPlan(
+          a,
+          edit((p) => (p.groups[0].keep = [1, 9])),
+        ),
+      /out of range/,
+    );
+    assert.throws(
+      () =>
+        applyPlan(
+          a,
+          edit((p) => (p.groups[0].layers[0] = 'nope')),
+        ),
+      /layer 'nope' is not in the model/,
+    );
+    assert.throws(
+      () =>
+        applyPlan(
+          a,
+          edit((p) => (p.groups[0].id = 99)),
+        ),
+      InputError,
+    );
   });
 });
 
 describe('walls', () => {
   it('channels touching a Softmax over channels stay whole, the wall is listed, the result is valid', async () => {
     const input = tf.input({ shape: [6, 6, 3], name: 'in' });
-    let a = tf.layers.conv2d({ name: 'ca', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(11) }).apply(input) as tf.SymbolicTensor;
+    let a = tf.layers
+      .conv2d({ name: 'ca', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(11) })
+      .apply(input) as tf.SymbolicTensor;
     a = tf.layers.batchNormalization({ name: 'bna' }).apply(a) as tf.SymbolicTensor;
     a = tf.layers.reLU({ name: 'ra' }).apply(a) as tf.SymbolicTensor;
-    let b = tf.layers.conv2d({ name: 'cb', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(12) }).apply(a) as tf.SymbolicTensor;
+    let b = tf.layers
+      .conv2d({ name: 'cb', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(12) })
+      .apply(a) as tf.SymbolicTensor;
     b = tf.layers.batchNormalization({ name: 'bnb' }).apply(b) as tf.SymbolicTensor;
     let x = tf.layers.add({ name: 'sum' }).apply([a, b]) as tf.SymbolicTensor;
     x = tf.layers.softmax({ name: 'sm', axis: -1 }).apply(x) as tf.SymbolicTensor; // normalises over channels: a wall

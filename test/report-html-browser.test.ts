@@ -16,7 +16,10 @@ let runDir: string;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-report-browser-'));
   runDir = path.join(dir, 'run');
-  const config = JSON.parse(await readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json'), 'utf8')) as Record<string, unknown>;
+  const config = JSON.parse(await readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const configFile = path.join(dir, 'tiny.json');
   await writeFile(configFile, JSON.stringify({ ...config, out: runDir }));
   const result = await runSlim(['run', '--config', configFile]);
@@ -27,7 +30,17 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const EXPECTED_CHARTS = ['gamma-after', 'gamma-before', 'layer-channels', 'layer-params', 'layer-macs', 'curve-loss', 'curve-accuracy', 'curve-gammaSum', 'curve-gammaBelow'];
+const EXPECTED_CHARTS = [
+  'gamma-after',
+  'gamma-before',
+  'layer-channels',
+  'layer-params',
+  'layer-macs',
+  'curve-loss',
+  'curve-accuracy',
+  'curve-gammaSum',
+  'curve-gammaBelow',
+];
 
 test('slim run writes report.html beside run.json with every chart of a run', async () => {
   const html = await readFile(path.join(runDir, 'report.html'), 'utf8');
@@ -58,14 +71,21 @@ test('slim report --html --log: a model with its epoch log, without a run folder
   assert.doesNotMatch(html, /id="gamma-before"/, 'no baseline, no second histogram');
 });
 
-test('report.html opens in headless Chromium: no errors, nothing fetched, every chart has a size', { skip: chromiumMissing() ?? false }, async () => {
-  const page = await checkPage(path.join(runDir, 'report.html'));
-  assert.deepEqual(page.errors, []);
-  assert.deepEqual(page.externalRequests, []);
-  assert.deepEqual(page.charts.map((c) => c.id), EXPECTED_CHARTS);
-  for (const c of page.charts) assert.ok(c.width > 100 && c.height > 100, `${c.id} drawn at ${c.width}x${c.height}`);
-  // A PNG of the whole page (the viewport is 1280 wide, less a scrollbar; the page is taller than it).
-  assert.equal(page.png.subarray(1, 4).toString('latin1'), 'PNG');
-  const [width, height] = [page.png.readUInt32BE(16), page.png.readUInt32BE(20)];
-  assert.ok(width >= 1200 && height > 1000, `screenshot of the whole page: ${width}x${height}`);
-});
+test(
+  'report.html opens in headless Chromium: no errors, nothing fetched, every chart has a size',
+  { skip: chromiumMissing() ?? false },
+  async () => {
+    const page = await checkPage(path.join(runDir, 'report.html'));
+    assert.deepEqual(page.errors, []);
+    assert.deepEqual(page.externalRequests, []);
+    assert.deepEqual(
+      page.charts.map((c) => c.id),
+      EXPECTED_CHARTS,
+    );
+    for (const c of page.charts) assert.ok(c.width > 100 && c.height > 100, `${c.id} drawn at ${c.width}x${c.height}`);
+    // A PNG of the whole page (the viewport is 1280 wide, less a scrollbar; the page is taller than it).
+    assert.equal(page.png.subarray(1, 4).toString('latin1'), 'PNG');
+    const [width, height] = [page.png.readUInt32BE(16), page.png.readUInt32BE(20)];
+    assert.ok(width >= 1200 && height > 1000, `screenshot of the whole page: ${width}x${height}`);
+  },
+);

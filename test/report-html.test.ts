@@ -47,7 +47,10 @@ async function sparseModel() {
   const model = tf.model({ inputs: input, outputs: out });
   const artifacts = await fromLayersModel(model);
   model.dispose();
-  for (const [bn, values] of [['b1', B1], ['b2', B2]] as const) {
+  for (const [bn, values] of [
+    ['b1', B1],
+    ['b2', B2],
+  ] as const) {
     const name = [...artifacts.weights.keys()].find((k) => k.endsWith(`${bn}/gamma`))!;
     (artifacts.weights.get(name)!.data as Float32Array).set(values);
   }
@@ -56,7 +59,14 @@ async function sparseModel() {
 
 function epochLine(stage: string, epoch: number, loss: number, below1e2: number): string {
   return JSON.stringify({
-    stage, epoch, lr: 0.1, loss, trainAccuracy: 0.5 + epoch / 10, valAccuracy: 0.45 + epoch / 10, imagesPerSecond: 100, seconds: 1,
+    stage,
+    epoch,
+    lr: 0.1,
+    loss,
+    trainAccuracy: 0.5 + epoch / 10,
+    valAccuracy: 0.45 + epoch / 10,
+    imagesPerSecond: 100,
+    seconds: 1,
     gamma: { count: 10, meanAbs: 0.4 - epoch / 20, below1e2, below1e3: 0 },
   });
 }
@@ -74,7 +84,12 @@ async function collectSmallModel(): Promise<ReportData> {
   await writeFile(trainLog, [0, 1, 2].map((e) => epochLine('sparsity train', e, 2 - e / 2, e / 5)).join('\n') + '\n');
   const finetuneLog = path.join(dir, 'finetune-log.jsonl');
   await writeFile(finetuneLog, [0, 1].map((e) => epochLine('fine-tune', e, 0.8 - e / 10, 0)).join('\n') + '\n');
-  const report = buildReport(prunedPath, outcome.after, { path: sparsePath, count: outcome.before }, wallsOf(outcome.artifacts.modelTopology));
+  const report = buildReport(
+    prunedPath,
+    outcome.after,
+    { path: sparsePath, count: outcome.before },
+    wallsOf(outcome.artifacts.modelTopology),
+  );
   return modelReportData(report, prunedPath, sparsePath, [trainLog, finetuneLog]);
 }
 
@@ -82,23 +97,26 @@ async function collectSmallModel(): Promise<ReportData> {
 function chart(html: string, id: string): string {
   const m = new RegExp(`<figure class="chart" id="${id}">(<svg[\\s\\S]*?</svg>)`).exec(html);
   assert.ok(m, `figure #${id} with an SVG`);
-  return m[1]!;
+  return m[1];
 }
 
 /** The items of a named mark (`<g class="mark-<type> role-mark <name>_marks">…</g>`). */
 function markItems(svg: string, name: string): string[] {
   const m = new RegExp(`<g class="mark-\\w+ role-mark ${name}_marks"[^>]*>([\\s\\S]*?)</g>`).exec(svg);
   assert.ok(m, `mark ${name} in the chart`);
-  return m[1]!.match(/<(path|line|text)\b[^>]*>/g) ?? [];
+  return m[1].match(/<(path|line|text)\b[^>]*>/g) ?? [];
 }
 
 function axisTitles(svg: string): string[] {
-  return [...svg.matchAll(/<g class="mark-text role-axis-title"[^>]*><text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+  return [...svg.matchAll(/<g class="mark-text role-axis-title"[^>]*><text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
 }
 
 test('html report: one bar pair per prunable layer in network order, threshold line where |γ| = threshold, axis titles', async () => {
   const data = await collectSmallModel();
-  assert.deepEqual(data.layers.filter((l) => l.prunable).map((l) => l.name), ['c1', 'c2']);
+  assert.deepEqual(
+    data.layers.filter((l) => l.prunable).map((l) => l.name),
+    ['c1', 'c2'],
+  );
   data.sweep = [
     { ratio: 0.3, macs: 9000, accuracy: 0.91 },
     { ratio: 0.1, macs: 12000, accuracy: 0.93 },
@@ -128,22 +146,23 @@ test('html report: one bar pair per prunable layer in network order, threshold l
   // Values span 1e-3 .. 0.9, so the axis runs over whole decades 1e-3 .. 1.
   const cut = chart(html, 'gamma-before');
   const [rule] = markItems(cut, 'threshold_rule');
-  const x = Number(/translate\(([\d.]+),/.exec(rule!)![1]);
+  const x = Number(/translate\(([\d.]+),/.exec(rule)![1]);
   const expected = (GAMMA_CHART_WIDTH * (Math.log10(THRESHOLD) - -3)) / 3;
   assert.ok(Math.abs(x - expected) < 0.5, `threshold line at x=${x}, expected ${expected}`);
   const [shade] = markItems(cut, 'removed_share');
-  const shadeWidth = Number(/d="M0,0h([\d.]+)/.exec(shade!)![1]);
+  const shadeWidth = Number(/d="M0,0h([\d.]+)/.exec(shade)![1]);
   assert.ok(Math.abs(shadeWidth - expected) < 0.5, `removed share shaded up to x=${shadeWidth}`);
   assert.deepEqual(axisTitles(cut), ['|γ| per prunable channel (log scale)', 'channels']);
-  assert.match(markItems(cut, 'threshold_label')[0]!, /40\.0% of channels below/);
+  assert.match(markItems(cut, 'threshold_label')[0], /40\.0% of channels below/);
   // Bins: 4 removed channels in red, 6 kept in blue, counted in their labels.
   const bins = markItems(cut, 'gamma_bins');
-  const count = (colour: string) => bins.filter((b) => b.includes(`fill="${colour}"`)).reduce((a, b) => a + Number(/count: (\d+)/.exec(b)![1]), 0);
+  const count = (colour: string) =>
+    bins.filter((b) => b.includes(`fill="${colour}"`)).reduce((a, b) => a + Number(/count: (\d+)/.exec(b)![1]), 0);
   assert.deepEqual([count('#d62728'), count('#4c78a8')], [4, 6]);
   // The pruned model's own |γ|: the threshold is only a reference there, nothing shaded.
   const kept = chart(html, 'gamma-after');
   assert.doesNotMatch(kept, /removed_share_marks/);
-  assert.match(markItems(kept, 'threshold_rule')[0]!, /stroke-dasharray="6,4"/);
+  assert.match(markItems(kept, 'threshold_rule')[0], /stroke-dasharray="6,4"/);
 
   // Curves: epochs count on across stages (3 sparsity + 2 fine-tune); validation accuracy is drawn too.
   const accuracy = chart(html, 'curve-accuracy');
@@ -158,7 +177,7 @@ test('html report: one bar pair per prunable layer in network order, threshold l
   assert.deepEqual(axisTitles(chart(html, 'sweep-macs')), ['MACs after pruning', 'test accuracy']);
 
   // Every inline SVG has its own ids (several charts in one document).
-  const ids = [...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]!);
+  const ids = [...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]);
   assert.equal(new Set(ids).size, ids.length, 'ids are unique');
 });
 
@@ -176,10 +195,16 @@ test('log histogram: bins split at the threshold, every value counted once, remo
   const domain = logDomain([values], 0.01);
   assert.deepEqual(domain, [1e-4, 10]);
   const hist = logHistogram(values, domain, 0.01);
-  assert.equal(hist.bins.reduce((a, b) => a + b.count, 0), values.length);
+  assert.equal(
+    hist.bins.reduce((a, b) => a + b.count, 0),
+    values.length,
+  );
   assert.equal(hist.belowDomain, 1, 'the 0 cannot sit on a log axis: counted in the first bin');
   assert.ok(hist.bins.some((b) => b.hi === 0.01) && hist.bins.some((b) => b.lo === 0.01), 'the threshold is a bin edge');
-  assert.equal(hist.bins.filter((b) => b.removed).reduce((a, b) => a + b.count, 0), 3);
+  assert.equal(
+    hist.bins.filter((b) => b.removed).reduce((a, b) => a + b.count, 0),
+    3,
+  );
   for (const b of hist.bins) assert.equal(b.removed, b.hi <= 0.01);
   // Axis labels: 1-2-5 over a short axis, decades only over a long one.
   assert.deepEqual(logTicks([0.1, 10]), [0.1, 0.2, 0.5, 1, 2, 5, 10]);
@@ -189,7 +214,10 @@ test('log histogram: bins split at the threshold, every value counted once, remo
 test('epoch log: a line that is not an epoch record is an input error naming the line', async () => {
   const file = path.join(dir, 'bad-log.jsonl');
   await writeFile(file, `${epochLine('sparsity train', 0, 1, 0)}\n{"epoch": "one"}\n`);
-  await assert.rejects(readEpochLog(file, 'x'), (e: Error) => e.name === 'InputError' && /bad-log\.jsonl:2: not an epoch record/.test(e.message));
+  await assert.rejects(
+    readEpochLog(file, 'x'),
+    (e: Error) => e.name === 'InputError' && /bad-log\.jsonl:2: not an epoch record/.test(e.message),
+  );
 });
 
 test('sparkline: one block per quarter decade, height by count; printed only on a TTY', () => {
@@ -200,7 +228,8 @@ test('sparkline: one block per quarter decade, height by count; printed only on 
   assert.equal(gammaSparkline([]), '');
 
   const written: string[] = [];
-  const stream = (isTTY: boolean) => Object.assign({ write: (s: string) => written.push(s) !== 0, isTTY }) as unknown as NodeJS.WritableStream;
+  const stream = (isTTY: boolean) =>
+    Object.assign({ write: (s: string) => written.push(s) !== 0, isTTY }) as unknown as NodeJS.WritableStream;
   new Output({ stderr: stream(false), stdout: stream(false) }).terminal(line);
   assert.deepEqual(written, []);
   new Output({ stderr: stream(true), stdout: stream(false), quiet: true }).terminal(line);

@@ -31,17 +31,30 @@ test('report: per-type totals add up, walls are listed, channels before -> after
   const pruned = pruneModel(artifacts, { ratio: 0.5, minChannels: 1, roundTo: 1, importance: 'sum' });
 
   const walls = wallsOf(pruned.artifacts.modelTopology);
-  assert.ok(walls.some((w) => w.layer === 'sm'), `softmax listed as a wall: ${JSON.stringify(walls)}`);
+  assert.ok(
+    walls.some((w) => w.layer === 'sm'),
+    `softmax listed as a wall: ${JSON.stringify(walls)}`,
+  );
 
   const report = buildReport('after', pruned.after, { path: 'before', count: pruned.before }, walls);
   const sum = (key: 'params' | 'macs') => report.byType.reduce((a, t) => a + t[key], 0);
   assert.equal(sum('params'), report.params.total);
   assert.equal(sum('macs'), report.macs);
-  assert.equal(report.byType.find((t) => t.className === 'Conv2D')!.baseline!.params, countModel(artifacts.modelTopology).layers
-    .filter((l) => l.className === 'Conv2D').reduce((a, l) => a + l.params, 0));
+  assert.equal(
+    report.byType.find((t) => t.className === 'Conv2D')!.baseline!.params,
+    countModel(artifacts.modelTopology)
+      .layers.filter((l) => l.className === 'Conv2D')
+      .reduce((a, l) => a + l.params, 0),
+  );
   // b1's group lost 3 channels; b2's group touches the softmax wall and stays whole.
   const c1 = report.layers.find((l) => l.name === 'c1')!;
-  assert.deepEqual([c1.baseline!.outputShape, c1.outputShape], [[null, 8, 8, 6], [null, 8, 8, 3]]);
+  assert.deepEqual(
+    [c1.baseline!.outputShape, c1.outputShape],
+    [
+      [null, 8, 8, 6],
+      [null, 8, 8, 3],
+    ],
+  );
   assert.deepEqual(report.layers.find((l) => l.name === 'c2')!.outputShape, [null, 8, 8, 4]);
 
   const text = renderReport(report);

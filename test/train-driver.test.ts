@@ -17,10 +17,28 @@ import { Sgd, type SgdState } from '../src/train/sgd.js';
 
 const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 // BN, dropout and a softmax output: every kind of patch applies.
-const SPEC: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', hidden: [16], dropout: 0.3, seed: 3 };
+const SPEC: VggSpec = {
+  cfg: ['A', 4, 'M', 8, 'M'],
+  inputShape: [28, 28, 1],
+  numClasses: 10,
+  head: 'flatten',
+  hidden: [16],
+  dropout: 0.3,
+  seed: 3,
+};
 const BASE: TrainOptions = {
-  epochs: 2, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [0.5], gamma: 0.1, sparsityLambda: 1e-3, seed: 5, preprocess: PRE, syncEvery: 2,
+  epochs: 2,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [0.5],
+  gamma: 0.1,
+  sparsityLambda: 1e-3,
+  seed: 5,
+  preprocess: PRE,
+  syncEvery: 2,
 };
 
 let mnist: Dataset;
@@ -53,11 +71,17 @@ test('train() restores every tfjs-layers patch after a normal end and after a fa
   const data = { train: mnist.limit(96) };
   const { model, stock } = stockModel();
   let patchedDuringTraining = false;
-  await train(model, data, { ...BASE, epochs: 1 }, {
-    onBatch: () => {
-      patchedDuringTraining ||= JSON.stringify(layerState(model).map((s) => (s as { ownCall: boolean }).ownCall)) !== JSON.stringify(stock.map(() => false));
+  await train(
+    model,
+    data,
+    { ...BASE, epochs: 1 },
+    {
+      onBatch: () => {
+        patchedDuringTraining ||=
+          JSON.stringify(layerState(model).map((s) => (s as { ownCall: boolean }).ownCall)) !== JSON.stringify(stock.map(() => false));
+      },
     },
-  });
+  );
   assert.ok(patchedDuringTraining, 'the fused BatchNorm was not installed during training');
   assert.deepEqual(layerState(model), stock);
 
@@ -65,7 +89,10 @@ test('train() restores every tfjs-layers patch after a normal end and after a fa
   await assert.rejects(train(model, data, { ...BASE, preprocess: { ...PRE, scale: Number.NaN } }), ProblemError);
   assert.deepEqual(layerState(model), stock);
   // A bad option fails before anything is patched.
-  await assert.rejects(train(model, data, { ...BASE, nesterov: true, momentum: 0 }), (e: unknown) => e instanceof InputError && /nesterov needs momentum > 0/.test(e.message));
+  await assert.rejects(
+    train(model, data, { ...BASE, nesterov: true, momentum: 0 }),
+    (e: unknown) => e instanceof InputError && /nesterov needs momentum > 0/.test(e.message),
+  );
   assert.deepEqual(layerState(model), stock);
   model.dispose();
 });
@@ -82,13 +109,19 @@ test('withTrainingPatches: patched inside fn (logits out, seeded dropout), stock
       assert.equal((model.layers.find((l) => l.getClassName() === 'Dropout') as unknown as { seed: number }).seed, 77);
       // Logits: rows no longer sum to 1.
       const sums = tf.tidy(() => (model.predict(x) as tf.Tensor).sum(-1).dataSync());
-      assert.ok(sums.some((s) => Math.abs(s - 1) > 1e-3), `row sums ${sums}`);
+      assert.ok(
+        sums.some((s) => Math.abs(s - 1) > 1e-3),
+        `row sums ${sums}`,
+      );
       throw new Error('fn failed');
     }),
     /fn failed/,
   );
   assert.deepEqual(layerState(model), stock);
-  assert.deepEqual(tf.tidy(() => (model.predict(x) as tf.Tensor).sum(-1).dataSync()), probabilities);
+  assert.deepEqual(
+    tf.tidy(() => (model.predict(x) as tf.Tensor).sum(-1).dataSync()),
+    probabilities,
+  );
   x.dispose();
   model.dispose();
 });
@@ -107,21 +140,21 @@ test('resuming from the state onEpochEnd hands out continues the run bit for bit
   assert.ok(snapshot !== undefined && snapshot.optimizer.size === straight.trainableWeights.length);
 
   const resumed = buildVgg(SPEC);
-  const values = snapshot.weights.map((w, i) => tf.tensor(w, straight.weights[i]!.read().shape));
+  const values = snapshot.weights.map((w, i) => tf.tensor(w, straight.weights[i].read().shape));
   resumed.setWeights(values);
   tf.dispose(values);
   const rest = await train(resumed, data, { ...BASE, resume: { epoch: 1, optimizer: snapshot.optimizer } });
   assert.equal(rest.epochs.length, 1);
-  const { seconds: _s1, imagesPerSecond: _i1, ...expected } = full.epochs[1]!;
-  const { seconds: _s2, imagesPerSecond: _i2, ...actual } = rest.epochs[0]!;
+  const { seconds: _s1, imagesPerSecond: _i1, ...expected } = full.epochs[1];
+  const { seconds: _s2, imagesPerSecond: _i2, ...actual } = rest.epochs[0];
   assert.deepEqual(actual, expected);
-  straight.weights.forEach((w, i) => assert.deepEqual(resumed.weights[i]!.read().dataSync(), w.read().dataSync(), w.name));
+  straight.weights.forEach((w, i) => assert.deepEqual(resumed.weights[i].read().dataSync(), w.read().dataSync(), w.name));
 
   // A checkpoint of another model does not load.
   const sgd = new Sgd({ momentum: 0.9 });
   const [kernel] = resumed.trainableWeights;
   assert.throws(() => sgd.importState(resumed.trainableWeights, new Map([['other/kernel', new Float32Array(1)]])), InputError);
-  assert.throws(() => sgd.importState(resumed.trainableWeights, new Map([[kernel!.originalName, new Float32Array(1)]])), InputError);
+  assert.throws(() => sgd.importState(resumed.trainableWeights, new Map([[kernel.originalName, new Float32Array(1)]])), InputError);
   sgd.dispose();
   straight.dispose();
   resumed.dispose();
@@ -132,7 +165,8 @@ test('the config checks the training options with the same rules as train(), nam
   for (const section of ['pretrain', 'train', 'finetune']) {
     assert.throws(
       () => parseConfig(`{"${section}": {"nesterov": true, "momentum": 0}}`, 'c.json'),
-      (e: unknown) => e instanceof InputError && e.message.includes(`${section}.nesterov`) && e.message.includes('nesterov needs momentum > 0'),
+      (e: unknown) =>
+        e instanceof InputError && e.message.includes(`${section}.nesterov`) && e.message.includes('nesterov needs momentum > 0'),
     );
   }
   assert.equal(parseConfig('{"train": {"nesterov": true}}', 'c.json').train.nesterov, true);

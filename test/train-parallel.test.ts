@@ -18,10 +18,27 @@ tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the r
 
 const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const NO_BN: VggSpec = { cfg: [4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', batchNorm: false, seed: 1 };
-const WITH_BN: VggSpec = { cfg: [8, 'M', 16, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', hidden: [16], dropout: 0.2, seed: 2 };
+const WITH_BN: VggSpec = {
+  cfg: [8, 'M', 16, 'M'],
+  inputShape: [28, 28, 1],
+  numClasses: 10,
+  head: 'flatten',
+  hidden: [16],
+  dropout: 0.2,
+  seed: 2,
+};
 const BASE: TrainOptions = {
-  epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [], gamma: 0.1, sparsityLambda: 1e-4, seed: 1, preprocess: PRE,
+  epochs: 1,
+  batchSize: 64,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [],
+  gamma: 0.1,
+  sparsityLambda: 1e-4,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnist: Dataset;
@@ -41,12 +58,12 @@ function worstRelativeError(a: tf.Tensor[], b: tf.Tensor[]): number {
   let worst = 0;
   a.forEach((t, i) => {
     const x = t.dataSync();
-    const y = b[i]!.dataSync();
+    const y = b[i].dataSync();
     let diff = 0;
     let scale = 0;
     for (let k = 0; k < x.length; k++) {
-      diff = Math.max(diff, Math.abs(x[k]! - y[k]!));
-      scale = Math.max(scale, Math.abs(y[k]!));
+      diff = Math.max(diff, Math.abs(x[k] - y[k]));
+      scale = Math.max(scale, Math.abs(y[k]));
     }
     worst = Math.max(worst, scale > 0 ? diff / scale : diff);
   });
@@ -65,8 +82,11 @@ test('without BN or dropout, 2 replicas give the weights of 1 (mean of part grad
   assert.equal(two.replicas, 2);
   const error = worstRelativeError(parallel.getWeights(), single.getWeights());
   assert.ok(error <= 1e-5, `worst relative weight difference ${error.toExponential(2)}`);
-  assert.ok(Math.abs(two.epochs[0]!.loss - one.epochs[0]!.loss) <= 1e-5 * one.epochs[0]!.loss, `loss ${two.epochs[0]!.loss} vs ${one.epochs[0]!.loss}`);
-  assert.equal(two.epochs[0]!.trainAccuracy, one.epochs[0]!.trainAccuracy);
+  assert.ok(
+    Math.abs(two.epochs[0].loss - one.epochs[0].loss) <= 1e-5 * one.epochs[0].loss,
+    `loss ${two.epochs[0].loss} vs ${one.epochs[0].loss}`,
+  );
+  assert.equal(two.epochs[0].trainAccuracy, one.epochs[0].trainAccuracy);
   single.dispose();
   parallel.dispose();
 });
@@ -77,20 +97,31 @@ test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks a
   const tensorsBefore = tf.memory().numTensors;
   const perEpochTensors: number[] = [];
   let batches = 0;
-  const result = await train(model, { train: tr, val }, { ...BASE, epochs: 3, replicas: 2, syncEvery: 3 }, {
-    onBatch: (b) => {
-      batches++;
-      assert.ok(Number.isFinite(b.loss));
+  const result = await train(
+    model,
+    { train: tr, val },
+    { ...BASE, epochs: 3, replicas: 2, syncEvery: 3 },
+    {
+      onBatch: (b) => {
+        batches++;
+        assert.ok(Number.isFinite(b.loss));
+      },
+      onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
     },
-    onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
-  });
+  );
   assert.equal(result.replicas, 2);
   const [first, , last] = result.epochs;
-  assert.ok(last!.loss < first!.loss * 0.8, `loss ${first!.loss} → ${last!.loss}`);
-  assert.ok(last!.trainAccuracy > 0.5 && last!.valAccuracy! > 0.5, `accuracy ${last!.trainAccuracy} / ${last!.valAccuracy}`);
+  assert.ok(last.loss < first.loss * 0.8, `loss ${first.loss} → ${last.loss}`);
+  assert.ok(last.trainAccuracy > 0.5 && last.valAccuracy! > 0.5, `accuracy ${last.trainAccuracy} / ${last.valAccuracy}`);
   assert.equal(batches, 3 * tr.batchCount(64));
-  assert.ok(model.getWeights().every((w) => w.dataSync().every(Number.isFinite)), 'non-finite weight');
-  assert.ok(perEpochTensors.every((n) => n === perEpochTensors[0]), `per-epoch tensors ${perEpochTensors}`);
+  assert.ok(
+    model.getWeights().every((w) => w.dataSync().every(Number.isFinite)),
+    'non-finite weight',
+  );
+  assert.ok(
+    perEpochTensors.every((n) => n === perEpochTensors[0]),
+    `per-epoch tensors ${perEpochTensors}`,
+  );
   assert.equal(tf.memory().numTensors, tensorsBefore);
   model.dispose();
 });
@@ -105,7 +136,13 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
     // This thread plays replica 0 with an empty part: the summed gradient is the worker's alone.
     const main = new GradientExchange(buffers, 0);
     main.hasGradient.fill(1);
-    const worker = await ReplicaWorker.start(model, { backend: backendName as 'wasm' | 'cpu', fusedBatchNorm: true, replica: 1, exchange: buffers, optimizer });
+    const worker = await ReplicaWorker.start(model, {
+      backend: backendName as 'wasm' | 'cpu',
+      fusedBatchNorm: true,
+      replica: 1,
+      exchange: buffers,
+      optimizer,
+    });
     try {
       const totalWeights = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
       assert.equal(main.reduced.length, totalWeights);
@@ -114,20 +151,35 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
         const x = new Float32Array(8 * 28 * 28).map((_, i) => Math.sin(i + step));
         const y = new Float32Array(8 * 10).map((_, i) => (i % 10 === (Math.floor(i / 10) + step) % 10 ? 1 : 0));
         writeEmptyPart(main);
-        const reply = worker.step({ type: 'step', x, xShape: [8, 28, 28, 1], y, yShape: [8, 10], weight: 1, lr: 0.01, dropoutSeeds: [step, step + 1] });
+        const reply = worker.step({
+          type: 'step',
+          x,
+          xShape: [8, 28, 28, 1],
+          y,
+          yShape: [8, 10],
+          weight: 1,
+          lr: 0.01,
+          dropoutSeeds: [step, step + 1],
+        });
         await main.reduceAsync();
         const { loss, correct } = await reply;
         assert.ok(Number.isFinite(loss) && main.reduced.every(Number.isFinite));
         // Every weight (each conv/dense kernel, BN γ/β) got a non-zero gradient from the worker's rows.
         let offset = 0;
         for (const size of sizes) {
-          assert.ok(main.reduced.subarray(offset, offset + size).some((g) => g !== 0), `zero gradient at ${offset}`);
+          assert.ok(
+            main.reduced.subarray(offset, offset + size).some((g) => g !== 0),
+            `zero gradient at ${offset}`,
+          );
           offset += size;
         }
         assert.ok(correct >= 0 && correct <= 8);
         counts.push(await worker.numTensors());
       }
-      assert.ok(counts.every((n) => n === counts[0]), `replica tensors per step ${counts.join(', ')}`);
+      assert.ok(
+        counts.every((n) => n === counts[0]),
+        `replica tensors per step ${counts.join(', ')}`,
+      );
     } finally {
       await worker.terminate();
       optimizer.dispose();
@@ -166,8 +218,11 @@ test('replicas keep bitwise identical weights without a weight broadcast (checke
       assert.equal(runner.trace.steps, 30);
       await runner.checkReplicaWeights();
       const [kernel] = net.variables;
-      kernel!.assign(tf.tidy(() => tf.add(kernel!, 1e-6)));
-      await assert.rejects(runner.checkReplicaWeights(), (e: unknown) => e instanceof ProblemError && /replica 1's weights differ/.test(e.message));
+      kernel.assign(tf.tidy(() => tf.add(kernel, 1e-6)));
+      await assert.rejects(
+        runner.checkReplicaWeights(),
+        (e: unknown) => e instanceof ProblemError && /replica 1's weights differ/.test(e.message),
+      );
     } finally {
       await runner.close();
       optimizer.dispose();
@@ -184,20 +239,21 @@ test('a replicated run is bit-reproducible for a fixed seed and replica count, a
   let snapshot: { weights: Float32Array[]; optimizer: SgdState } | undefined;
   const full = await train(first, data, options, {
     onEpochEnd: (state) => {
-      if (state.nextEpoch === 1) snapshot = { weights: first.getWeights().map((w) => (w.dataSync() as Float32Array).slice()), optimizer: state.optimizerState() };
+      if (state.nextEpoch === 1)
+        snapshot = { weights: first.getWeights().map((w) => (w.dataSync() as Float32Array).slice()), optimizer: state.optimizerState() };
     },
   });
   const again = await train(second, data, options);
   assert.deepEqual(trainableValues(second), trainableValues(first));
-  assert.equal(again.epochs[1]!.loss, full.epochs[1]!.loss);
+  assert.equal(again.epochs[1].loss, full.epochs[1].loss);
 
   // Resume from the end of epoch 1 with 2 replicas: the workers start from the checkpoint's weights and momentum.
   const resumed = buildVgg(WITH_BN);
-  const values = snapshot!.weights.map((w, i) => tf.tensor(w, first.weights[i]!.read().shape));
+  const values = snapshot!.weights.map((w, i) => tf.tensor(w, first.weights[i].read().shape));
   resumed.setWeights(values);
   tf.dispose(values);
   const rest = await train(resumed, data, { ...options, resume: { epoch: 1, optimizer: snapshot!.optimizer } });
-  assert.equal(rest.epochs[0]!.loss, full.epochs[1]!.loss);
+  assert.equal(rest.epochs[0].loss, full.epochs[1].loss);
   assert.deepEqual(trainableValues(resumed), trainableValues(first));
   [first, second, resumed].forEach((m) => m.dispose());
 });
@@ -245,7 +301,7 @@ test('a failing replica surfaces as the single path error and its worker ends', 
   class MainThreadOnlyScale extends tf.layers.Layer {
     static readonly className = 'MainThreadOnlyScale';
     override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-      return tf.mul(Array.isArray(inputs) ? inputs[0]! : inputs, 2);
+      return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 2);
     }
   }
   tf.serialization.registerClass(MainThreadOnlyScale);
@@ -286,11 +342,17 @@ test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on t
   const quickstart = buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 });
   const tinyWork = replicaWorkload(tiny, 64)!;
   const quickWork = replicaWorkload(quickstart, 64)!;
-  assert.ok(quickWork.macsPerImage > 10 * tinyWork.macsPerImage && quickWork.parameters === quickstart.trainableWeights.reduce((n, w) => n + w.read().size, 0));
+  assert.ok(
+    quickWork.macsPerImage > 10 * tinyWork.macsPerImage &&
+      quickWork.parameters === quickstart.trainableWeights.reduce((n, w) => n + w.read().size, 0),
+  );
   const tinyChoice = chooseReplicas('auto', 'wasm', 16, tinyWork);
   assert.equal(tinyChoice.replicas, 1);
   assert.match(tinyChoice.reason, /^model too small to pay \(est\. [\d.]+ ms a step/);
-  assert.deepEqual(chooseReplicas('auto', 'tensorflow', 16, quickWork), { replicas: 1, reason: 'backend tensorflow already uses every core' });
+  assert.deepEqual(chooseReplicas('auto', 'tensorflow', 16, quickWork), {
+    replicas: 1,
+    reason: 'backend tensorflow already uses every core',
+  });
   assert.equal(chooseReplicas('auto', 'wasm', 1, quickWork).replicas, 1);
   const two = chooseReplicas('auto', 'wasm', 2, quickWork);
   assert.equal(two.replicas, 2);

@@ -14,8 +14,17 @@ const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 // 'A' first halves the image: the cpu backend's conv filter gradient is slow, this keeps tests short.
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 };
 const BASE: TrainOptions = {
-  epochs: 2, batchSize: 32, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4,
-  milestones: [0.5, 0.75], gamma: 0.1, sparsityLambda: 0, seed: 1, preprocess: PRE,
+  epochs: 2,
+  batchSize: 32,
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 1e-4,
+  milestones: [0.5, 0.75],
+  gamma: 0.1,
+  sparsityLambda: 0,
+  seed: 1,
+  preprocess: PRE,
 };
 
 let mnistTrain: Dataset;
@@ -31,35 +40,49 @@ before(async () => {
 test('loss falls and accuracy beats chance widely; BN moving stats move; memory is stable', async () => {
   const model = buildVgg(TINY);
   const { train: tr, val } = mnistTrain.limit(720).split(1 / 9, 3);
-  const movingBefore = model.getLayer('bn1').getWeights()[2]!.dataSync().slice();
+  const movingBefore = model.getLayer('bn1').getWeights()[2].dataSync().slice();
   const tensorsBefore = tf.memory().numTensors;
   const perEpochTensors: number[] = [];
   const batchSteps: number[] = [];
-  const result = await train(model, { train: tr, val }, { ...BASE, epochs: 3 }, {
-    onBatch: (b) => {
-      batchSteps.push(b.step);
-      assert.ok(Number.isFinite(b.loss) && b.imagesPerSecond > 0);
+  const result = await train(
+    model,
+    { train: tr, val },
+    { ...BASE, epochs: 3 },
+    {
+      onBatch: (b) => {
+        batchSteps.push(b.step);
+        assert.ok(Number.isFinite(b.loss) && b.imagesPerSecond > 0);
+      },
+      onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
     },
-    onEpoch: () => perEpochTensors.push(tf.memory().numTensors),
-  });
+  );
   const [e0, , e2] = result.epochs;
   assert.equal(result.epochs.length, 3);
-  assert.deepEqual(result.epochs.map((e) => e.lr), [0.05, 0.05, 0.05 * 0.1]);
-  assert.ok(e2!.loss < e0!.loss * 0.6, `loss ${e0!.loss} → ${e2!.loss}`);
-  assert.ok(e2!.trainAccuracy > 0.6, `train accuracy ${e2!.trainAccuracy}`);
-  assert.ok(e2!.valAccuracy! > 0.6, `val accuracy ${e2!.valAccuracy}`);
-  assert.ok(Number.isFinite(e2!.valLoss) && e2!.seconds > 0 && e2!.imagesPerSecond > 0);
-  assert.equal(e2!.gamma.count, 12);
+  assert.deepEqual(
+    result.epochs.map((e) => e.lr),
+    [0.05, 0.05, 0.05 * 0.1],
+  );
+  assert.ok(e2.loss < e0.loss * 0.6, `loss ${e0.loss} → ${e2.loss}`);
+  assert.ok(e2.trainAccuracy > 0.6, `train accuracy ${e2.trainAccuracy}`);
+  assert.ok(e2.valAccuracy! > 0.6, `val accuracy ${e2.valAccuracy}`);
+  assert.ok(Number.isFinite(e2.valLoss) && e2.seconds > 0 && e2.imagesPerSecond > 0);
+  assert.equal(e2.gamma.count, 12);
   assert.equal(batchSteps.length, 3 * 20);
   // Inference-mode evaluation on held-out MNIST test images.
   const testResult = evaluate(model, mnistTest, { batchSize: 100, preprocess: PRE });
   assert.equal(testResult.count, 500);
   assert.ok(testResult.accuracy > 0.6, `test accuracy ${testResult.accuracy}`);
   // training: true really updated BN's moving variance (it starts at ones).
-  const movingAfter = model.getLayer('bn1').getWeights()[2]!.dataSync();
-  assert.ok(movingAfter.some((v, i) => Math.abs(v - movingBefore[i]!) > 1e-3), 'BN moving variance unchanged');
+  const movingAfter = model.getLayer('bn1').getWeights()[2].dataSync();
+  assert.ok(
+    movingAfter.some((v, i) => Math.abs(v - movingBefore[i]) > 1e-3),
+    'BN moving variance unchanged',
+  );
   // No leaks: same tensor count after every epoch and after train() as before it.
-  assert.ok(perEpochTensors.every((n) => n === perEpochTensors[0]), `per-epoch tensors ${perEpochTensors}`);
+  assert.ok(
+    perEpochTensors.every((n) => n === perEpochTensors[0]),
+    `per-epoch tensors ${perEpochTensors}`,
+  );
   assert.equal(tf.memory().numTensors, tensorsBefore);
   model.dispose();
 });
@@ -70,7 +93,7 @@ test('a large λ shrinks mean |γ| far more than λ = 0 (same seed)', async () =
     const model = buildVgg(TINY);
     const r = await train(model, data, { ...BASE, epochs: 1, sparsityLambda: lambda, milestones: [] });
     model.dispose();
-    return r.epochs[0]!.gamma.meanAbs;
+    return r.epochs[0].gamma.meanAbs;
   };
   const plain = await run(0);
   const sparse = await run(0.5);
@@ -101,7 +124,8 @@ test('divergence (huge lr, or NaN inputs) throws ProblemError and leaks nothing'
   const modelTensors = tf.memory().numTensors;
   await assert.rejects(
     train(model, data, { ...BASE, lr: 1e12, epochs: 1, syncEvery: 1 }),
-    (err: unknown) => err instanceof ProblemError && /^training diverged at epoch 0, step \d+ \(loss NaN\); try a lower lr/.test(err.message),
+    (err: unknown) =>
+      err instanceof ProblemError && /^training diverged at epoch 0, step \d+ \(loss NaN\); try a lower lr/.test(err.message),
   );
   assert.equal(tf.memory().numTensors, modelTensors);
   model.dispose();

@@ -56,7 +56,7 @@ export function parseLdconfig(output: string): LibraryFile[] {
   const files: LibraryFile[] = [];
   for (const line of output.split('\n')) {
     const match = /^\s*(\S+)\s+\(.*\)\s+=>\s+(\S+)\s*$/.exec(line);
-    if (match && CUDA_LIB.test(match[1]!)) files.push({ name: match[1]!, path: match[2]!, source: 'ldconfig' });
+    if (match && CUDA_LIB.test(match[1])) files.push({ name: match[1], path: match[2], source: 'ldconfig' });
   }
   return files;
 }
@@ -72,7 +72,10 @@ export function findCudaLibraries(probes: CudaLibraryProbes): CudaLibraryReport 
   const files: LibraryFile[] = ldconfig === undefined ? [] : parseLdconfig(ldconfig);
   const ldPath = (probes.env['LD_LIBRARY_PATH'] ?? '').split(':').filter((dir) => dir !== '');
   const folders = usualCudaFolders(probes).filter((dir) => !ldPath.includes(dir));
-  for (const [dirs, source] of [[ldPath, 'LD_LIBRARY_PATH'], [folders, 'folder']] as const) {
+  for (const [dirs, source] of [
+    [ldPath, 'LD_LIBRARY_PATH'],
+    [folders, 'folder'],
+  ] as const) {
     for (const dir of dirs) {
       for (const name of probes.listDir(dir)) {
         if (CUDA_LIB.test(name)) files.push({ name, path: path.posix.join(dir, name), source });

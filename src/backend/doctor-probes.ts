@@ -8,10 +8,13 @@ import type { CommandOutcome, DoctorProbes } from './doctor.js';
 /** undefined when the program does not exist; otherwise its stdout, or a one-line reason it failed. */
 function runProgram(program: string, args: string[]): CommandOutcome | undefined {
   const result = spawnSync(program, args, { encoding: 'utf8', timeout: 20_000 });
-  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
+  if (result.error?.code === 'ENOENT') return undefined;
   if (result.error) return { ok: false, output: result.error.message };
   if (result.status !== 0) {
-    const said = `${result.stderr ?? ''}\n${result.stdout ?? ''}`.split('\n').find((line) => line.trim() !== '')?.trim();
+    const said = `${result.stderr ?? ''}\n${result.stdout ?? ''}`
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim();
     return { ok: false, output: `exit ${result.status ?? result.signal}${said ? `: ${said}` : ''}` };
   }
   return { ok: true, output: result.stdout };

@@ -6,7 +6,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { findCudaLibraries, REQUIRED_CUDA, REQUIRED_CUDNN, type CudaLibraryProbes, type CudaLibraryReport } from './cuda-libs.js';
-import { activateCpu, activateNodePackage, activateWasm, CPU_PACKAGE, NODE_CPU_PACKAGE, NODE_GPU_PACKAGE, oneLine, WASM_PACKAGE, type BackendDeps } from './select.js';
+import {
+  activateCpu,
+  activateNodePackage,
+  activateWasm,
+  CPU_PACKAGE,
+  NODE_CPU_PACKAGE,
+  NODE_GPU_PACKAGE,
+  oneLine,
+  WASM_PACKAGE,
+  type BackendDeps,
+} from './select.js';
 
 export interface CommandOutcome {
   ok: boolean;
@@ -60,7 +70,8 @@ export interface DoctorReport {
 
 /** Why a native package is usually absent. */
 const NOT_INSTALLED: Record<string, string> = {
-  [NODE_GPU_PACKAGE]: "not installed (slim's optional dependency; its install script downloads libtensorflow, so it fails offline and outside Linux x64)",
+  [NODE_GPU_PACKAGE]:
+    "not installed (slim's optional dependency; its install script downloads libtensorflow, so it fails offline and outside Linux x64)",
   [NODE_CPU_PACKAGE]: `not installed (not a dependency of slim; npm i ${NODE_CPU_PACKAGE} for native CPU speed)`,
 };
 
@@ -75,7 +86,7 @@ async function checkBackends(probes: DoctorProbes): Promise<BackendCheck[]> {
   const checks: BackendCheck[] = [];
   for (const pkg of [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE]) {
     if (checks.some((c) => c.status === 'works')) {
-      checks.push({ package: pkg, status: 'not tried', detail: `${checks[0]!.package} already provides the 'tensorflow' backend` });
+      checks.push({ package: pkg, status: 'not tried', detail: `${checks[0].package} already provides the 'tensorflow' backend` });
       continue;
     }
     try {
@@ -83,10 +94,13 @@ async function checkBackends(probes: DoctorProbes): Promise<BackendCheck[]> {
       checks.push({ package: pkg, status: 'works', detail: info.detail, ...(pkg === NODE_GPU_PACKAGE ? { gpu: info.gpu } : {}) });
     } catch (error) {
       const missing = isNotInstalled(error, pkg);
-      checks.push({ package: pkg, status: missing ? 'not installed' : 'fails', detail: missing ? NOT_INSTALLED[pkg]! : oneLine(error) });
+      checks.push({ package: pkg, status: missing ? 'not installed' : 'fails', detail: missing ? NOT_INSTALLED[pkg] : oneLine(error) });
     }
   }
-  for (const [pkg, activate] of [[WASM_PACKAGE, () => activateWasm(probes)], [CPU_PACKAGE, activateCpu]] as const) {
+  for (const [pkg, activate] of [
+    [WASM_PACKAGE, () => activateWasm(probes)],
+    [CPU_PACKAGE, activateCpu],
+  ] as const) {
     try {
       checks.push({ package: pkg, status: 'works', detail: (await activate()).detail });
     } catch (error) {
@@ -100,11 +114,14 @@ function readNvidia(probes: DoctorProbes): NvidiaReport {
   const query = probes.nvidiaSmi(['--query-gpu=name,driver_version', '--format=csv,noheader']);
   if (query === undefined) return { present: false, gpus: [], error: 'nvidia-smi not found' };
   if (!query.ok) return { present: false, gpus: [], error: `nvidia-smi failed: ${query.output}` };
-  const rows = query.output.split('\n').map((line) => line.split(',').map((cell) => cell.trim())).filter((row) => row[0]);
+  const rows = query.output
+    .split('\n')
+    .map((line) => line.split(',').map((cell) => cell.trim()))
+    .filter((row) => row[0]);
   if (rows.length === 0) return { present: false, gpus: [], error: 'nvidia-smi lists no GPU' };
   const header = probes.nvidiaSmi([]);
   const driverCuda = header?.ok ? /CUDA Version:\s*([\d.]+)/.exec(header.output)?.[1] : undefined;
-  return { present: true, gpus: rows.map((row) => row[0]!), driver: rows[0]![1], ...(driverCuda ? { driverCuda } : {}) };
+  return { present: true, gpus: rows.map((row) => row[0]), driver: rows[0][1], ...(driverCuda ? { driverCuda } : {}) };
 }
 
 export async function runDoctor(probes: DoctorProbes): Promise<DoctorReport> {
@@ -113,7 +130,12 @@ export async function runDoctor(probes: DoctorProbes): Promise<DoctorReport> {
   const gpuPackage: DoctorReport['gpuPackage'] =
     info === undefined
       ? { installed: false }
-      : { installed: true, version: info.version, coreVersion: info.coreVersion, coreMatches: info.coreVersion === undefined ? undefined : info.coreVersion === core };
+      : {
+          installed: true,
+          version: info.version,
+          coreVersion: info.coreVersion,
+          coreMatches: info.coreVersion === undefined ? undefined : info.coreVersion === core,
+        };
   const backends = await checkBackends(probes);
   const bestCheck = backends.find((c) => c.status === 'works');
   const best = bestCheck
@@ -145,7 +167,8 @@ interface VerdictInput {
   core: string;
 }
 
-const MAKE_VISIBLE = 'export LD_LIBRARY_PATH=<folder>:$LD_LIBRARY_PATH, or list the folder in a file under /etc/ld.so.conf.d/ and run `sudo ldconfig`';
+const MAKE_VISIBLE =
+  'export LD_LIBRARY_PATH=<folder>:$LD_LIBRARY_PATH, or list the folder in a file under /etc/ld.so.conf.d/ and run `sudo ldconfig`';
 
 /** One fix per missing or invisible library, in the terms a user acts on. */
 function libraryFixes(libraries: CudaLibraryReport): string[] {
@@ -157,7 +180,7 @@ function libraryFixes(libraries: CudaLibraryReport): string[] {
     const hidden = lib.found.map((f) => f.path.slice(0, f.path.lastIndexOf('/')));
     fixes.push(
       hidden.length > 0
-        ? `${lib.name} is in ${hidden.join(', ')}, which the loader does not search: ${MAKE_VISIBLE.replace('<folder>', hidden[0]!)}`
+        ? `${lib.name} is in ${hidden.join(', ')}, which the loader does not search: ${MAKE_VISIBLE.replace('<folder>', hidden[0])}`
         : `${lib.name} not found (CUDA/cuDNN present: ${present}): install the ${needs} (${lib.name}); it can sit beside a newer CUDA, e.g. in /usr/local/cuda-11.2; then make its folder visible: ${MAKE_VISIBLE}`,
     );
   }
@@ -166,9 +189,12 @@ function libraryFixes(libraries: CudaLibraryReport): string[] {
 
 function gpuPackageFixes(input: VerdictInput): string[] {
   const { gpuPackage, core } = input;
-  if (!gpuPackage.installed) return [`npm i ${NODE_GPU_PACKAGE}@${core} (Linux x64; its install downloads libtensorflow, so it needs network access)`];
+  if (!gpuPackage.installed)
+    return [`npm i ${NODE_GPU_PACKAGE}@${core} (Linux x64; its install downloads libtensorflow, so it needs network access)`];
   if (gpuPackage.coreMatches === false) {
-    return [`${NODE_GPU_PACKAGE} ${gpuPackage.version} uses @tensorflow/tfjs-core ${gpuPackage.coreVersion}, slim uses ${core}: npm i ${NODE_GPU_PACKAGE}@${core}`];
+    return [
+      `${NODE_GPU_PACKAGE} ${gpuPackage.version} uses @tensorflow/tfjs-core ${gpuPackage.coreVersion}, slim uses ${core}: npm i ${NODE_GPU_PACKAGE}@${core}`,
+    ];
   }
   return [];
 }
@@ -190,9 +216,15 @@ function verdictOf(input: VerdictInput): DoctorReport['verdict'] {
         : `it fails to load: ${gpuCheck.detail}`;
   const fixes = [...gpuPackageFixes(input), ...libraryFixes(input.cudaLibraries)];
   if (fixes.length === 0) {
-    fixes.push(`the libraries are visible; check that driver ${nvidia.driver ?? '?'} supports CUDA 11.2 (it needs >= 450.80.02) and run with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow's own messages`);
+    fixes.push(
+      `the libraries are visible; check that driver ${nvidia.driver ?? '?'} supports CUDA 11.2 (it needs >= 450.80.02) and run with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow's own messages`,
+    );
   }
-  return { gpuUsable: false, summary: `an NVIDIA GPU is present (${nvidia.gpus[0]}) but ${NODE_GPU_PACKAGE} cannot use it: ${why}; slim runs on ${best.detail}`, fixes };
+  return {
+    gpuUsable: false,
+    summary: `an NVIDIA GPU is present (${nvidia.gpus[0]}) but ${NODE_GPU_PACKAGE} cannot use it: ${why}; slim runs on ${best.detail}`,
+    fixes,
+  };
 }
 
 /** The human report (stdout of `slim doctor`). */
@@ -206,11 +238,20 @@ export function renderDoctor(report: DoctorReport): string[] {
   ];
   const pkg = report.gpuPackage;
   if (pkg.installed) {
-    const match = pkg.coreMatches === undefined ? 'tfjs-core version unknown' : pkg.coreMatches ? 'matches slim' : `does not match slim's ${report.tfjs.core}`;
+    const match =
+      pkg.coreMatches === undefined
+        ? 'tfjs-core version unknown'
+        : pkg.coreMatches
+          ? 'matches slim'
+          : `does not match slim's ${report.tfjs.core}`;
     lines.push(`${NODE_GPU_PACKAGE} ${pkg.version}: tfjs-core ${pkg.coreVersion ?? '?'} (${match})`);
   }
   const nv = report.nvidia;
-  lines.push(nv.present ? `NVIDIA: ${nv.gpus.join(', ')}; driver ${nv.driver ?? '?'}${nv.driverCuda ? `, supports CUDA up to ${nv.driverCuda}` : ''}` : `NVIDIA: no GPU (${nv.error})`);
+  lines.push(
+    nv.present
+      ? `NVIDIA: ${nv.gpus.join(', ')}; driver ${nv.driver ?? '?'}${nv.driverCuda ? `, supports CUDA up to ${nv.driverCuda}` : ''}`
+      : `NVIDIA: no GPU (${nv.error})`,
+  );
   lines.push(`CUDA libraries (tfjs-node-gpu 4.x needs the ${REQUIRED_CUDA} and ${REQUIRED_CUDNN}):`);
   for (const lib of report.cudaLibraries.required) {
     const where = lib.found.map((f) => `${f.path} (${f.source})`).join(', ');

@@ -47,7 +47,11 @@ const defaultDeps: BackendDeps = {
 /** First line of an error's message, trimmed to a readable length. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  const first = text.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'unknown error';
+  const first =
+    text
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim() ?? 'unknown error';
   return first.length > 240 ? `${first.slice(0, 237)}...` : first;
 }
 

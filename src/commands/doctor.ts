@@ -14,7 +14,7 @@ export const doctorCommand: CommandModule<GlobalFlags, GlobalFlags> = {
         '(CUDA 11.2 runtime, cuDNN 8.1: what tfjs-node-gpu 4.x needs) in `ldconfig -p`, LD_LIBRARY_PATH and the usual CUDA folders; ' +
         'then a verdict with the fix. --json: the same as one document. ' +
         'Exit 0 when the best available backend works, 1 when a GPU is present but tfjs-node-gpu cannot use it.',
-    ) as never,
+    ),
   handler: async (argv) => {
     const out = outputFor(argv);
     const report = await runDoctor(machineProbes);

@@ -15,7 +15,7 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
   builder: (y) =>
     withTrainingFlags(y)
       .option('model', modelOption('pruned model.json (or its folder)'))
-      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')) as never,
+      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [

@@ -86,7 +86,7 @@ export function withTrainingFlags<T>(y: Argv<T>): Argv<T & TrainingFlags> {
     .option('batch-size', { type: 'number', describe: 'batch size of this stage' })
     .option('seed', seedOption('seed for initial weights, shuffling and dropout'))
     .option('replicas', replicasOption())
-    .option('overwrite', overwriteOption()) as Argv<T & TrainingFlags>;
+    .option('overwrite', overwriteOption());
 }
 
 /** Overrides of the config's top level that several commands share: backend, seed, replicas. */
@@ -111,7 +111,11 @@ export function trainingOverrides(argv: TrainingFlags, section: 'train' | 'finet
 /** `--replicas 2` / `--replicas auto`: numbers are passed as numbers so the schema checks them. */
 export function replicasOverride(value: string | undefined): Override {
   const asNumber = Number(value);
-  return { path: ['replicas'], value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber, flag: '--replicas' };
+  return {
+    path: ['replicas'],
+    value: value === undefined || value === 'auto' || value.trim() === '' || !Number.isFinite(asNumber) ? value : asNumber,
+    flag: '--replicas',
+  };
 }
 
 /** `--dataset` sets data.dataset; the config's other data keys must be ones that dataset takes. */

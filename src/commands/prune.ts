@@ -62,7 +62,14 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     const report = pruneReport(result, written, model.path);
     out.info(describeReduction(result, report));
     if (argv.json) {
-      out.json({ model: written, plan: result.plan, folds: result.folds, foldSummary: result.foldSummary, unfolded: result.unfolded, report });
+      out.json({
+        model: written,
+        plan: result.plan,
+        folds: result.folds,
+        foldSummary: result.foldSummary,
+        unfolded: result.unfolded,
+        report,
+      });
     } else {
       out.data(written);
     }

@@ -20,7 +20,11 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
       .option('model', modelOption('model.json (or its folder, or a slim run folder); weight files are not needed'))
       .option('baseline', { type: 'string', describe: 'the model to compare against (e.g. the unpruned one)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (charts) to this file' })
-      .option('log', { type: 'string', array: true, describe: 'train-log.jsonl / finetune-log.jsonl to draw as training curves in --html' }),
+      .option('log', {
+        type: 'string',
+        array: true,
+        describe: 'train-log.jsonl / finetune-log.jsonl to draw as training curves in --html',
+      }),
   handler: async (argv) => {
     const out = outputFor(argv);
     // --model may be a run folder: its fine-tuned model against its input model.

@@ -3,7 +3,16 @@ import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { runPipeline } from '../pipeline/run.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, outOption, overwriteOption, pruneAmountOverrides, replicasOption, runtimeOverrides, seedOption } from './options.js';
+import {
+  backendOption,
+  configOption,
+  outOption,
+  overwriteOption,
+  pruneAmountOverrides,
+  replicasOption,
+  runtimeOverrides,
+  seedOption,
+} from './options.js';
 
 interface RunFlags extends GlobalFlags {
   config: string;
@@ -24,7 +33,13 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
   builder: (y) =>
     y
       .option('config', configOption("JSON config ('-' = stdin), e.g. configs/quickstart.json", true))
-      .option('out', outOption('output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html', false))
+      .option(
+        'out',
+        outOption(
+          'output folder (default: config out); gets input/, sparse/, pruned/, finetuned/, exported/, run.json, report.html',
+          false,
+        ),
+      )
       .option('backend', backendOption('compute backend'))
       .option('seed', seedOption('seed for weights, shuffling and dropout'))
       .option('ratio', { type: 'number', describe: 'prune ratio (replaces the config prune.ratio/threshold)' })

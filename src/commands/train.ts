@@ -17,7 +17,7 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
     withTrainingFlags(y)
       .option('model', modelOption("model.json to train (default: the config's model)", false))
       .option('out', outOption('folder for the trained model (+ train-log.jsonl)'))
-      .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }) as never,
+      .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [

@@ -34,7 +34,12 @@ export async function readConfigText(source: string): Promise<string> {
 }
 
 function formatPath(path: PropertyKey[]): string {
-  return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? '(root)'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 /** One line per problem, the first one leading: `config.json: train.lr: expected number, received string`. */
@@ -63,7 +68,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     }
     node = node[key] as Record<string, unknown>;
   }
-  const leaf = path[path.length - 1]!;
+  const leaf = path[path.length - 1];
   if (value === null) delete node[leaf];
   else node[leaf] = value;
 }

@@ -50,19 +50,25 @@ const nesterovCheck = { message: NESTEROV_MESSAGE, path: ['nesterov'] };
 
 const trainableSchema = z
   .enum(['all', 'bn', 'as-saved'])
-  .describe('what to unfreeze for this stage: all layers, only BatchNormalization, or keep the saved trainable flags; the written model keeps the saved flags');
+  .describe(
+    'what to unfreeze for this stage: all layers, only BatchNormalization, or keep the saved trainable flags; the written model keeps the saved flags',
+  );
 
 export const trainSchema = z
   .strictObject({
     ...optimizerFields,
     epochs: optimizerFields.epochs.default(10),
     lr: optimizerFields.lr.default(0.1),
-    sparsity: hyperparameterFields.sparsity.default(1e-4).describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+    sparsity: hyperparameterFields.sparsity
+      .default(1e-4)
+      .describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
     trainable: trainableSchema.default('all'),
     addMissingScale: z
       .boolean()
       .default(true)
-      .describe('with sparsity > 0: give every BatchNormalization saved with scale: false a gamma of ones first (the same function), so it can be pruned'),
+      .describe(
+        'with sparsity > 0: give every BatchNormalization saved with scale: false a gamma of ones first (the same function), so it can be pruned',
+      ),
   })
   .refine(nesterovHasMomentum, nesterovCheck);
 
@@ -78,7 +84,9 @@ export const finetuneSchema = z
 export const pretrainSchema = z
   .strictObject({
     ...optimizerFields,
-    epochs: optimizerFields.epochs.default(0).describe('plain training before sparsity training (0 = sparsity-train from scratch, as in the paper)'),
+    epochs: optimizerFields.epochs
+      .default(0)
+      .describe('plain training before sparsity training (0 = sparsity-train from scratch, as in the paper)'),
     lr: optimizerFields.lr.default(0.1),
   })
   .refine(nesterovHasMomentum, nesterovCheck);
@@ -102,7 +110,7 @@ export const configSchema = z.strictObject({
   replicas: hyperparameterFields.replicas
     .default('auto')
     .describe(
-      "copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends " +
+      'copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends ' +
         "(tensorflow always uses 1), at most the core count; 'auto' (default) = the count a model of the step time predicts fastest for this model and machine, " +
         '1 for small models (it says what it chose and why). BatchNorm then normalises each part of a batch with its own statistics',
     ),
@@ -114,7 +122,10 @@ export const configSchema = z.strictObject({
   finetune: finetuneSchema.prefault({}),
   export: z
     .strictObject({
-      foldBatchNorm: z.boolean().default(true).describe('run: also write exported/, the fine-tuned model with BatchNorm folded into the layer before it (as slim export)'),
+      foldBatchNorm: z
+        .boolean()
+        .default(true)
+        .describe('run: also write exported/, the fine-tuned model with BatchNorm folded into the layer before it (as slim export)'),
     })
     .prefault({}),
   out: z.string().optional().describe('output folder of run'),

@@ -81,8 +81,8 @@ export function augmentDraw(aug: Augment, epoch: number, index: number): Augment
 /** Folds (p*scale - mean)/std into p*mul + add per channel, after validating the lengths. */
 export function preprocessCoefficients(p: Preprocess, channels: number): { mul: Float32Array; add: Float32Array } {
   const pick = (arr: number[], what: string, c: number): number => {
-    if (arr.length === 1) return arr[0]!;
-    if (arr.length === channels) return arr[c]!;
+    if (arr.length === 1) return arr[0];
+    if (arr.length === channels) return arr[c];
     throw new InputError(`preprocess.${what} has ${arr.length} values; the images have ${channels} channel(s) (give 1 or ${channels})`);
   };
   const mul = new Float32Array(channels);
@@ -118,7 +118,7 @@ export function writeExample(
     const n = h * w * c;
     for (let p = 0; p < n; p++) {
       const ch = p % c;
-      dst[dstOffset + p] = src[srcOffset + p]! * mul[ch]! + add[ch]!;
+      dst[dstOffset + p] = src[srcOffset + p] * mul[ch] + add[ch];
     }
     return;
   }
@@ -130,7 +130,7 @@ export function writeExample(
       const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
       const from = srcOffset + (sy * w + sx) * c;
       for (let ch = 0; ch < c; ch++) {
-        dst[out + ch] = (inside ? src[from + ch]! : 0) * mul[ch]! + add[ch]!;
+        dst[out + ch] = (inside ? src[from + ch] : 0) * mul[ch] + add[ch];
       }
     }
   }
@@ -156,7 +156,7 @@ export function permutation(n: number, seed: number): Uint32Array {
   const rand = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = order[i]!;
+    const t = order[i];
     order[i] = order[j]!;
     order[j] = t;
   }

@@ -46,9 +46,11 @@ function parseCifar(bytes: Uint8Array, file: string, layout: CifarLayout): { ima
   const labels = new Uint8Array(count);
   for (let n = 0; n < count; n++) {
     const at = n * record;
-    const label = bytes[at + layout.labelIndex]!;
+    const label = bytes[at + layout.labelIndex];
     if (label >= layout.numClasses) {
-      throw new InputError(`${file}: record ${n} has label ${label}, outside 0..${layout.numClasses - 1} (wrong CIFAR variant or not a CIFAR file?)`);
+      throw new InputError(
+        `${file}: record ${n} has label ${label}, outside 0..${layout.numClasses - 1} (wrong CIFAR variant or not a CIFAR file?)`,
+      );
     }
     labels[n] = label;
     const src = at + layout.labelBytes;
@@ -71,10 +73,11 @@ function cifarFiles(variant: CifarVariant, dir: string, split: 'train' | 'test')
         ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`)
         : ['test_batch.bin']
       : [split === 'train' ? 'train.bin' : 'test.bin'];
-  const base = !existsSync(join(dir, names[0]!)) && existsSync(join(dir, sub, names[0]!)) ? join(dir, sub) : dir;
+  const base = !existsSync(join(dir, names[0])) && existsSync(join(dir, sub, names[0])) ? join(dir, sub) : dir;
   const files = names.map((n) => join(base, n));
   for (const f of files) {
-    if (!existsSync(f)) throw new InputError(`dataset ${variant}: file not found: ${f} (data.dir must hold the binary version's ${names.join(', ')})`);
+    if (!existsSync(f))
+      throw new InputError(`dataset ${variant}: file not found: ${f} (data.dir must hold the binary version's ${names.join(', ')})`);
   }
   return files;
 }
@@ -87,17 +90,19 @@ async function readCifar(files: string[], layout: CifarLayout): Promise<{ images
     try {
       bytes = await readFile(file);
     } catch (err) {
-      throw new InputError(`${file}: cannot read CIFAR file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      throw new InputError(`${file}: cannot read CIFAR file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        cause: err,
+      });
     }
     parts.push(parseCifar(bytes, file, layout));
   }
-  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 1) return parts[0];
   const count = parts.reduce((s, p) => s + p.images.count, 0);
   const data = new Uint8Array(count * PIXELS);
   const labels = new Uint8Array(count);
   let at = 0;
   for (const p of parts) {
-    data.set(p.images.data as Uint8Array, at * PIXELS);
+    data.set(p.images.data, at * PIXELS);
     labels.set(p.labels, at);
     at += p.images.count;
   }

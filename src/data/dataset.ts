@@ -74,7 +74,7 @@ export class Dataset implements BatchSource {
     }
     let maxLabel = -1;
     for (let i = 0; i < labels.length; i++) {
-      const l = labels[i]!;
+      const l = labels[i];
       if (l < 0) throw new InputError(`${this.name}: label ${i} is negative (${l})`);
       if (l > maxLabel) maxLabel = l;
     }
@@ -121,7 +121,7 @@ export class Dataset implements BatchSource {
     const data = allocPixels(this.images, indices.length * pixels);
     const labels = new Int32Array(indices.length);
     for (let k = 0; k < indices.length; k++) {
-      const i = indices[k]!;
+      const i = indices[k];
       if (i < 0 || i >= this.count) throw new RangeError(`${this.name}: index ${i} out of range 0..${this.count - 1}`);
       data.set(this.images.subarray(i * pixels, (i + 1) * pixels), k * pixels);
       labels[k] = this.labels[i]!;
@@ -185,10 +185,10 @@ export class Dataset implements BatchSource {
       const x = new Float32Array(size * pixels);
       const y = new Float32Array(size * this.numClasses);
       for (let k = 0; k < size; k++) {
-        const i = order[start + k]!;
+        const i = order[start + k];
         const draw = augment && augmentDraw(augment, epoch, i);
         writeExample(x, k * pixels, this.images, i * pixels, shape, mul, add, draw);
-        y[k * this.numClasses + this.labels[i]!] = 1;
+        y[k * this.numClasses + this.labels[i]] = 1;
       }
       yield {
         x: tf.tensor4d(x, [size, this.height, this.width, this.channels]),

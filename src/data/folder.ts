@@ -38,12 +38,15 @@ function loadSharp(): Promise<SharpFactory> {
     (m) => m.default,
     (err: unknown) => {
       sharpModule = undefined;
-      throw new InputError(`image folders need the npm package sharp, which did not load (${(err as Error).message}); run \`npm i sharp\``, {
-        cause: err,
-      });
+      throw new InputError(
+        `image folders need the npm package sharp, which did not load (${(err as Error).message}); run \`npm i sharp\``,
+        {
+          cause: err,
+        },
+      );
     },
   );
-  return sharpModule!;
+  return sharpModule;
 }
 
 export interface FolderListing {
@@ -63,9 +66,14 @@ export async function listImageFolder(root: string, classNames?: string[]): Prom
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new InputError(`${root}: cannot read image folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    throw new InputError(`${root}: cannot read image folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      cause: err,
+    });
   }
-  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const dirs = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   if (dirs.length === 0) throw new InputError(`${root}: no class subfolders (expected ${root}/<class>/<image>.png|jpg|jpeg|webp)`);
   const classes = classNames ?? dirs;
   const files: string[] = [];
@@ -90,7 +98,7 @@ export async function listImageFolder(root: string, classNames?: string[]): Prom
 export function limitListing(listing: FolderListing, k: number, seed: number): FolderListing {
   if (k >= listing.files.length) return listing;
   const pick = Array.from(permutation(listing.files.length, mixSeed(seed, 0x11a17)).subarray(0, k)).sort((a, b) => a - b);
-  return { ...listing, files: pick.map((i) => listing.files[i]!), labels: Int32Array.from(pick, (i) => listing.labels[i]!) };
+  return { ...listing, files: pick.map((i) => listing.files[i]), labels: Int32Array.from(pick, (i) => listing.labels[i]) };
 }
 
 /** The shape of the first image (alpha dropped): the default target when no resize/channels are configured. */
@@ -125,7 +133,8 @@ async function decodeImage(file: string, target: TargetShape, resize: boolean): 
   try {
     result = await decode(false);
     const { info, data } = result;
-    if ((info.channels !== 1 && info.channels !== 3) || data.length !== info.width * info.height * info.channels) result = await decode(true);
+    if ((info.channels !== 1 && info.channels !== 3) || data.length !== info.width * info.height * info.channels)
+      result = await decode(true);
   } catch (err) {
     throw new InputError(`${file}: cannot decode image (${(err as Error).message})`, { cause: err });
   }
@@ -136,11 +145,16 @@ async function decodeImage(file: string, target: TargetShape, resize: boolean): 
     );
   }
   if (data.length !== info.width * info.height * info.channels) {
-    throw new InputError(`${file}: decoded to ${data.length} bytes for ${info.width}x${info.height}x${info.channels}; only 8-bit images are supported`);
+    throw new InputError(
+      `${file}: decoded to ${data.length} bytes for ${info.width}x${info.height}x${info.channels}; only 8-bit images are supported`,
+    );
   }
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (info.channels === target.channels) return pixels;
-  const converted = convertChannels({ count: 1, height: info.height, width: info.width, channels: info.channels, data: pixels }, target.channels);
+  const converted = convertChannels(
+    { count: 1, height: info.height, width: info.width, channels: info.channels, data: pixels },
+    target.channels,
+  );
   return converted.data as Uint8Array;
 }
 
@@ -174,7 +188,8 @@ export class ImageFolderSource implements BatchSource {
   private readonly init: FolderSourceInit;
 
   constructor(init: FolderSourceInit) {
-    if (!Number.isInteger(init.prefetch) || init.prefetch < 1) throw new InputError(`${init.name}: prefetch must be a positive integer, got ${init.prefetch}`);
+    if (!Number.isInteger(init.prefetch) || init.prefetch < 1)
+      throw new InputError(`${init.name}: prefetch must be a positive integer, got ${init.prefetch}`);
     this.init = init;
     this.name = init.name;
     this.count = init.files.length;
@@ -207,8 +222,8 @@ export class ImageFolderSource implements BatchSource {
     return new ImageFolderSource({
       ...this.init,
       name,
-      files: idx.map((i) => this.init.files[i]!),
-      labels: Int32Array.from(idx, (i) => this.init.labels[i]!),
+      files: idx.map((i) => this.init.files[i]),
+      labels: Int32Array.from(idx, (i) => this.init.labels[i]),
     });
   }
 
@@ -230,7 +245,7 @@ export class ImageFolderSource implements BatchSource {
     // sharp runs each decode on the libuv pool; starting the whole batch at once keeps it busy.
     await Promise.all(
       Array.from(indices, async (i, k) => {
-        out.set(await decodeImage(this.init.files[i]!, this.init.target, this.init.resize), k * pixels);
+        out.set(await decodeImage(this.init.files[i], this.init.target, this.init.resize), k * pixels);
       }),
     );
     return out;
@@ -293,9 +308,9 @@ export class ImageFolderSource implements BatchSource {
         const x = new Float32Array(size * pixels);
         const y = new Float32Array(size * this.numClasses);
         for (let k = 0; k < size; k++) {
-          const i = idx[k]!;
+          const i = idx[k];
           writeExample(x, k * pixels, raw, k * pixels, this.imageShape, mul, add, augment && augmentDraw(augment, epoch, i));
-          y[k * this.numClasses + this.init.labels[i]!] = 1;
+          y[k * this.numClasses + this.init.labels[i]] = 1;
         }
         yield { x: tf.tensor4d(x, [size, h, w, c]), y: tf.tensor2d(y, [size, this.numClasses]), size };
       }

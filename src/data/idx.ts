@@ -50,8 +50,8 @@ function parseIdx(raw: Uint8Array, file: string): IdxArray {
     const magic = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new InputError(`${file}: not an IDX file (magic bytes ${magic}, expected 00 00 <type> <ndims>)`);
   }
-  const type = bytes[2]!;
-  const ndims = bytes[3]!;
+  const type = bytes[2];
+  const ndims = bytes[3];
   if (type !== 0x08) {
     const name = IDX_TYPES[type] ?? `unknown type 0x${type.toString(16)}`;
     throw new InputError(`${file}: IDX data type is ${name}; only ubyte (0x08) is supported`);
@@ -96,7 +96,7 @@ function asImages(arr: IdxArray, file: string): IdxImages {
     throw new InputError(`${file}: images must have rank 3 (n,h,w) or 4 (n,h,w,c), got rank ${dims.length} [${dims.join(', ')}]`);
   }
   const [count, height, width] = dims as [number, number, number];
-  const channels = dims.length === 4 ? dims[3]! : 1;
+  const channels = dims.length === 4 ? dims[3] : 1;
   if (height === 0 || width === 0 || channels === 0) {
     throw new InputError(`${file}: image dims [${dims.join(', ')}] contain a zero`);
   }
@@ -117,9 +117,7 @@ export async function readIdxPair(imagesPath: string, labelsPath: string): Promi
   const images = asImages(imagesArr, imagesPath);
   const labels = asLabels(labelsArr, labelsPath);
   if (labels.length !== images.count) {
-    throw new InputError(
-      `${basename(labelsPath)}: has ${labels.length} labels but ${basename(imagesPath)} has ${images.count} images`,
-    );
+    throw new InputError(`${basename(labelsPath)}: has ${labels.length} labels but ${basename(imagesPath)} has ${images.count} images`);
   }
   return { images, labels };
 }

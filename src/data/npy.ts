@@ -10,7 +10,17 @@ import type { ImageArray } from './dataset.js';
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-export type NpyData = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+export type NpyData =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
 
 export interface NpyArray {
   /** numpy descr without the byte-order mark, e.g. 'u1', 'f4', 'i8'. */
@@ -40,7 +50,7 @@ function parseNpy(bytes: Uint8Array, file: string): NpyArray {
     const magic = [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new InputError(`${file}: not a .npy file (magic bytes ${magic}, expected 93 4e 55 4d 50 59 "\\x93NUMPY")`);
   }
-  const major = bytes[6]!;
+  const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerLength: number;
   let headerStart: number;
@@ -64,7 +74,7 @@ function parseNpy(bytes: Uint8Array, file: string): NpyArray {
     throw new InputError(`${file}: .npy header is not a numpy header dict: ${header.trim()}`);
   }
   if (fortran === 'True') throw new InputError(`${file}: Fortran-order arrays are not supported; save with np.ascontiguousarray`);
-  const order = descr[0]!;
+  const order = descr[0];
   const dtype = descr.slice(1);
   const kind = TYPED[dtype];
   if (kind === undefined || !['<', '|', '='].includes(order)) {
@@ -79,8 +89,10 @@ function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   const count = shape.reduce((a, b) => a * b, 1);
   const need = count * kind.bytes;
   const have = bytes.length - dataStart;
-  if (have < need) throw new InputError(`${file}: truncated: shape (${shape.join(', ')}) ${descr} needs ${need} data bytes, the file has ${have}`);
-  if (have > need) throw new InputError(`${file}: ${have - need} bytes after the array data (shape (${shape.join(', ')}) ${descr}); not a .npy file?`);
+  if (have < need)
+    throw new InputError(`${file}: truncated: shape (${shape.join(', ')}) ${descr} needs ${need} data bytes, the file has ${have}`);
+  if (have > need)
+    throw new InputError(`${file}: ${have - need} bytes after the array data (shape (${shape.join(', ')}) ${descr}); not a .npy file?`);
   // Copy into a fresh, aligned ArrayBuffer (typed arrays need element alignment; Buffer.slice would not copy).
   const copy = new Uint8Array(need);
   copy.set(bytes.subarray(dataStart, dataStart + need));
@@ -96,7 +108,9 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw new InputError(`${path}: cannot read ${what} file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    throw new InputError(`${path}: cannot read ${what} file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      cause: err,
+    });
   }
 }
 
@@ -119,7 +133,8 @@ function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
   let cdOffset = view.getUint32(eocd + 16, true);
   if (cdOffset === 0xffffffff || entries === 0xffff) {
     const locator = eocd - 20;
-    if (locator < 0 || view.getUint32(locator, true) !== 0x07064b50) throw new InputError(`${file}: zip64 archive without its locator (corrupt)`);
+    if (locator < 0 || view.getUint32(locator, true) !== 0x07064b50)
+      throw new InputError(`${file}: zip64 archive without its locator (corrupt)`);
     const z64 = Number(view.getBigUint64(locator + 8, true));
     if (z64 + 56 > bytes.length || view.getUint32(z64, true) !== 0x06064b50) throw new InputError(`${file}: corrupt zip64 end record`);
     entries = Number(view.getBigUint64(z64 + 32, true));
@@ -128,7 +143,8 @@ function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
   const members = new Map<string, () => Uint8Array>();
   let at = cdOffset;
   for (let e = 0; e < entries; e++) {
-    if (at + 46 > bytes.length || view.getUint32(at, true) !== 0x02014b50) throw new InputError(`${file}: corrupt zip central directory (entry ${e})`);
+    if (at + 46 > bytes.length || view.getUint32(at, true) !== 0x02014b50)
+      throw new InputError(`${file}: corrupt zip central directory (entry ${e})`);
     const method = view.getUint16(at + 10, true);
     let compressed = view.getUint32(at + 20, true);
     let size = view.getUint32(at + 24, true);
@@ -138,13 +154,13 @@ function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
     let local = view.getUint32(at + 42, true);
     const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
     // Zip64 extra field: 64-bit values for exactly those fields that hold 0xffffffff.
-    for (let x = at + 46 + nameLength; x + 4 <= at + 46 + nameLength + extraLength; ) {
+    for (let x = at + 46 + nameLength; x + 4 <= at + 46 + nameLength + extraLength;) {
       const id = view.getUint16(x, true);
       const len = view.getUint16(x + 2, true);
       if (id === 0x0001) {
         let f = x + 4;
-        if (size === 0xffffffff) (size = Number(view.getBigUint64(f, true))), (f += 8);
-        if (compressed === 0xffffffff) (compressed = Number(view.getBigUint64(f, true))), (f += 8);
+        if (size === 0xffffffff) ((size = Number(view.getBigUint64(f, true))), (f += 8));
+        if (compressed === 0xffffffff) ((compressed = Number(view.getBigUint64(f, true))), (f += 8));
         if (local === 0xffffffff) local = Number(view.getBigUint64(f, true));
       }
       x += 4 + len;
@@ -152,9 +168,11 @@ function unzip(bytes: Uint8Array, file: string): Map<string, () => Uint8Array> {
     at += 46 + nameLength + extraLength + commentLength;
     const member = `${file}:${name}`;
     members.set(name, () => {
-      if (local + 30 > bytes.length || view.getUint32(local, true) !== 0x04034b50) throw new InputError(`${member}: corrupt zip local header`);
+      if (local + 30 > bytes.length || view.getUint32(local, true) !== 0x04034b50)
+        throw new InputError(`${member}: corrupt zip local header`);
       const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      if (start + compressed > bytes.length) throw new InputError(`${member}: truncated (${compressed} compressed bytes, the archive ends first)`);
+      if (start + compressed > bytes.length)
+        throw new InputError(`${member}: truncated (${compressed} compressed bytes, the archive ends first)`);
       const raw = bytes.subarray(start, start + compressed);
       if (method === 0) return raw;
       if (method !== 8) throw new InputError(`${member}: zip compression method ${method} is not supported (stored or deflate)`);
@@ -196,7 +214,9 @@ function npyImages(arr: NpyArray, file: string): ImageArray {
   const channels = arr.shape[3] ?? 1;
   if (height === 0 || width === 0 || channels === 0) throw new InputError(`${file}: image shape (${arr.shape.join(', ')}) contains a zero`);
   if (channels > 4) {
-    throw new InputError(`${file}: images have ${channels} channels in the last axis; slim expects NHWC with 1, 3 or 4 channels (NCHW must be transposed)`);
+    throw new InputError(
+      `${file}: images have ${channels} channels in the last axis; slim expects NHWC with 1, 3 or 4 channels (NCHW must be transposed)`,
+    );
   }
   return { count, height, width, channels, data: arr.data as Uint8Array | Float32Array };
 }
@@ -207,9 +227,9 @@ function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array
   if (!(arr.shape.length === 1 || (arr.shape.length === 2 && arr.shape[1] === 1))) {
     throw new InputError(`${file}: labels must have shape (n,) or (n, 1), got (${arr.shape.join(', ')})`);
   }
-  const out = new Int32Array(arr.shape[0]!);
+  const out = new Int32Array(arr.shape[0]);
   for (let i = 0; i < out.length; i++) {
-    const v = Number(arr.data[i]!);
+    const v = Number(arr.data[i]);
     if (v < 0 || v > 0x7fffffff || (numClasses !== undefined && v >= numClasses)) {
       const range = numClasses !== undefined ? `0..${numClasses - 1}` : 'a class index >= 0';
       throw new InputError(`${file}: label ${i} is ${v}, outside ${range}`);

@@ -35,14 +35,14 @@ export function convertChannels(images: ImageArray, channels: number): ImageArra
   const round = !(data instanceof Float32Array);
   if (from === 1) {
     for (let p = 0; p < n; p++) {
-      const v = data[p]!;
+      const v = data[p];
       out[3 * p] = v;
       out[3 * p + 1] = v;
       out[3 * p + 2] = v;
     }
   } else {
     for (let p = 0; p < n; p++) {
-      const v = LUMA[0] * data[3 * p]! + LUMA[1] * data[3 * p + 1]! + LUMA[2] * data[3 * p + 2]!;
+      const v = LUMA[0] * data[3 * p] + LUMA[1] * data[3 * p + 1] + LUMA[2] * data[3 * p + 2];
       out[p] = round ? Math.round(v) : v;
     }
   }
@@ -66,8 +66,8 @@ export function resizeBilinear(images: ImageArray, height: number, width: number
   for (let x = 0; x < width; x++) {
     const src = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w0 - 1);
     x0s[x] = Math.floor(src);
-    x1s[x] = Math.min(x0s[x]! + 1, w0 - 1);
-    fxs[x] = src - x0s[x]!;
+    x1s[x] = Math.min(x0s[x] + 1, w0 - 1);
+    fxs[x] = src - x0s[x];
   }
   for (let n = 0; n < count; n++) {
     const base = n * h0 * w0 * c;
@@ -78,15 +78,15 @@ export function resizeBilinear(images: ImageArray, height: number, width: number
       const y1 = Math.min(y0 + 1, h0 - 1);
       const fy = srcY - y0;
       for (let x = 0; x < width; x++) {
-        const fx = fxs[x]!;
-        const a = base + (y0 * w0 + x0s[x]!) * c;
-        const b = base + (y0 * w0 + x1s[x]!) * c;
-        const d = base + (y1 * w0 + x0s[x]!) * c;
-        const e = base + (y1 * w0 + x1s[x]!) * c;
+        const fx = fxs[x];
+        const a = base + (y0 * w0 + x0s[x]) * c;
+        const b = base + (y0 * w0 + x1s[x]) * c;
+        const d = base + (y1 * w0 + x0s[x]) * c;
+        const e = base + (y1 * w0 + x1s[x]) * c;
         const o = outBase + (y * width + x) * c;
         for (let ch = 0; ch < c; ch++) {
-          const top = data[a + ch]! + (data[b + ch]! - data[a + ch]!) * fx;
-          const bottom = data[d + ch]! + (data[e + ch]! - data[d + ch]!) * fx;
+          const top = data[a + ch] + (data[b + ch] - data[a + ch]) * fx;
+          const bottom = data[d + ch] + (data[e + ch] - data[d + ch]) * fx;
           const v = top + (bottom - top) * fy;
           out[o + ch] = round ? Math.round(v) : v;
         }

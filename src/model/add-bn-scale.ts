@@ -65,7 +65,7 @@ export function addMissingBnScale(artifacts: ModelArtifacts): { artifacts: Model
     const name = layerNameOf(layer);
     const anchor = weightNameOf(artifacts.weights, name, 'beta') ?? weightNameOf(artifacts.weights, name, 'moving_mean');
     if (anchor === undefined) continue; // no weights to size γ by: leave the layer as it is
-    const channels = artifacts.weights.get(anchor)!.shape[0]!;
+    const channels = artifacts.weights.get(anchor)!.shape[0];
     const gammaName = anchor.replace(/(beta|moving_mean)$/, 'gamma');
     gammaBefore.set(anchor, [gammaName, { shape: [channels], dtype: 'float32', data: new Float32Array(channels).fill(1) }]);
     layer.config.scale = true;

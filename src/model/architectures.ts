@@ -67,8 +67,7 @@ export function buildVgg(spec: VggSpec): tf.LayersModel {
   const layers: tf.layers.Layer[] = [];
   // A Sequential takes its input shape from the first layer's args (no separate InputLayer
   // in model.layers); the functional form ignores it and uses tf.input instead.
-  const firstArgs = (): { inputShape?: number[] } =>
-    layers.length === 0 && !spec.functional ? { inputShape: [h0, w0, c0] } : {};
+  const firstArgs = (): { inputShape?: number[] } => (layers.length === 0 && !spec.functional ? { inputShape: [h0, w0, c0] } : {});
   const bn = (name: string): tf.layers.Layer =>
     tf.layers.batchNormalization({
       name,

@@ -46,7 +46,7 @@ export async function fromLayersModel(model: tf.LayersModel): Promise<ModelArtif
   if (saved === undefined || saved.weightSpecs === undefined || saved.weightData === undefined) {
     throw new Error('tfjs did not hand back the model it saved');
   }
-  const buffer = tf.io.CompositeArrayBuffer.join(saved.weightData as ArrayBuffer | ArrayBuffer[]);
+  const buffer = tf.io.CompositeArrayBuffer.join(saved.weightData);
   const weights: WeightMap = new Map();
   let offset = 0;
   for (const spec of saved.weightSpecs) {

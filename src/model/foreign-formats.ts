@@ -76,8 +76,7 @@ export function foreignFormatMessage(p: string): string | undefined {
   }
   if (extension === '.onnx') {
     return (
-      `${p}: is an ONNX model; slim reads tfjs layers models: convert the network to a Keras model first, ` +
-      `then ${TO_LAYERS_MODEL}`
+      `${p}: is an ONNX model; slim reads tfjs layers models: convert the network to a Keras model first, ` + `then ${TO_LAYERS_MODEL}`
     );
   }
   if (extension === '.pb') {
@@ -92,5 +91,7 @@ export function foreignFormatMessage(p: string): string | undefined {
  */
 export function unknownLayerClassMessage(error: unknown): string | undefined {
   const unknown = /^Unknown layer: (\S+?)\./.exec(error instanceof Error ? error.message : '');
-  return unknown === null ? undefined : `unknown layer class '${unknown[1]}' (not a tfjs layer; slim works on models made of tfjs's own layers)`;
+  return unknown === null
+    ? undefined
+    : `unknown layer class '${unknown[1]}' (not a tfjs layer; slim works on models made of tfjs's own layers)`;
 }

@@ -224,7 +224,13 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
     return `${name}:${call}:${tensorIndex}`;
   };
 
-  interface PendingCall { layer: LayerJson; name: string; call: number; count: number; inputs: string[] }
+  interface PendingCall {
+    layer: LayerJson;
+    name: string;
+    call: number;
+    count: number;
+    inputs: string[];
+  }
   let pending: PendingCall[] = [];
   layers.forEach((layer, i) => {
     const name = layerName(layer, i);
@@ -319,13 +325,7 @@ export function instantiateLayer(name: string, className: string, config: LayerC
 }
 
 /** Output shapes of one layer call given its input shapes. */
-function inferOutputShapes(
-  name: string,
-  className: string,
-  config: LayerConfig,
-  inputShapes: Shape[],
-  registry: LayerRegistry,
-): Shape[] {
+function inferOutputShapes(name: string, className: string, config: LayerConfig, inputShapes: Shape[], registry: LayerRegistry): Shape[] {
   if (inputShapes.length === 0) throw new InputError(`layer '${name}' (${className}) has no inputs`);
   const ruled = registry.get(className)?.outputShapes?.(config, inputShapes);
   if (ruled !== undefined) return ruled;

@@ -112,9 +112,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const loaded: LoadedModel = {
     modelTopology,
     weights,
-    weightSpecs: groups.flatMap((group) =>
-      group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype })),
-    ),
+    weightSpecs: groups.flatMap((group) => group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype }))),
     path: file,
   };
   if (typeof json.format === 'string') loaded.format = json.format;
@@ -155,9 +153,7 @@ async function readGroupBytes(
     try {
       realShard = await fs.realpath(shardFile);
     } catch {
-      throw new InputError(
-        `${file}: weight file "${shownPath}" is missing (needed for weight "${weightAt(held)}")`,
-      );
+      throw new InputError(`${file}: weight file "${shownPath}" is missing (needed for weight "${weightAt(held)}")`);
     }
     // A symlink inside the folder must not lead out of it either.
     const relative = path.relative(realModelDir, realShard);
@@ -303,11 +299,7 @@ export async function checkModelOutDir(outDir: string, options: WriteModelOption
  *     whole folder (other files included). Even then the filesystem root, the home folder and any
  *     folder containing the current directory are refused, as too costly to get wrong.
  */
-export async function writeModel(
-  outDir: string,
-  artifacts: ModelArtifacts,
-  options: WriteModelOptions = {},
-): Promise<string> {
+export async function writeModel(outDir: string, artifacts: ModelArtifacts, options: WriteModelOptions = {}): Promise<string> {
   const target = path.resolve(outDir);
   const parent = path.dirname(target);
 

@@ -38,13 +38,13 @@ export interface ShapeHints {
 
 function maxLabel(labels: ArrayLike<number>): number {
   let m = -1;
-  for (let i = 0; i < labels.length; i++) if (labels[i]! > m) m = labels[i]!;
+  for (let i = 0; i < labels.length; i++) if (labels[i] > m) m = labels[i]!;
   return m;
 }
 
 function checkLabels(raw: StoredSplit, numClasses: number): void {
   for (let i = 0; i < raw.labels.length; i++) {
-    const l = raw.labels[i]!;
+    const l = raw.labels[i];
     if (l < 0 || l >= numClasses) throw new InputError(`${raw.file}: label ${i} is ${l}, outside 0..${numClasses - 1}`);
   }
 }
@@ -86,18 +86,31 @@ function sourceOf(loaded: Loaded, split: Split): SplitSource {
 /** The first `limit` examples (Dataset.limit's rule), as stored. */
 function limitStored(raw: StoredSplit, limit: number | undefined): StoredSplit {
   if (limit === undefined) return raw;
-  const cut = new Dataset({ images: raw.images, labels: raw.labels, numClasses: Math.max(maxLabel(raw.labels) + 1, 1), name: raw.file }).limit(limit);
-  return { images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images }, labels: cut.labels, file: raw.file };
+  const cut = new Dataset({
+    images: raw.images,
+    labels: raw.labels,
+    numClasses: Math.max(maxLabel(raw.labels) + 1, 1),
+    name: raw.file,
+  }).limit(limit);
+  return {
+    images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images },
+    labels: cut.labels,
+    file: raw.file,
+  };
 }
 
 /** Stored images that cannot become `target` without a resize nobody asked for, or a channel conversion slim lacks. */
 function checkConvertible(raw: StoredSplit, split: Split, first: Split, target: TargetShape, resizeAsked: boolean): void {
   const { images } = raw;
   if (!resizeAsked && (images.height !== target.height || images.width !== target.width)) {
-    throw new InputError(`${raw.file}: ${split} images are ${images.height}x${images.width}, the ${first} images ${target.height}x${target.width}; set data.resize`);
+    throw new InputError(
+      `${raw.file}: ${split} images are ${images.height}x${images.width}, the ${first} images ${target.height}x${target.width}; set data.resize`,
+    );
   }
   if (![1, 3].includes(images.channels) && images.channels !== target.channels) {
-    throw new InputError(`${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`);
+    throw new InputError(
+      `${raw.file}: ${images.channels}-channel images cannot be converted to ${target.channels} channel(s) (only 1 <-> 3)`,
+    );
   }
 }
 
@@ -113,7 +126,10 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   const sources = new Map<Split, SplitSource>();
   for (const [split, raw] of stored) {
     checkConvertible(raw, split, first, target, data.resize !== undefined || hints.height !== undefined);
-    sources.set(split, new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }));
+    sources.set(
+      split,
+      new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }),
+    );
   }
   return { sources, numClasses, shape: target };
 }
@@ -131,12 +147,21 @@ async function loadFiles(data: DataConfig, reader: FilesReader, hints: ShapeHint
   }
   const numClasses = Math.max(classNames.length, hints.numClasses ?? 0);
   const [[, firstListing]] = listings;
-  const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]!));
+  const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]));
   const resize = data.resize !== undefined || hints.height !== undefined || hints.width !== undefined;
   const sources = new Map<Split, SplitSource>();
   for (const [split, listing] of listings) {
     const { files, labels } = listing;
-    const source = new ImageFolderSource({ name: `${data.dataset}/${split}`, files, labels, numClasses, classNames, target, resize, prefetch: data.prefetch });
+    const source = new ImageFolderSource({
+      name: `${data.dataset}/${split}`,
+      files,
+      labels,
+      numClasses,
+      classNames,
+      target,
+      resize,
+      prefetch: data.prefetch,
+    });
     // The test split streams too when the config streams.
     sources.set(split, data.stream ? source : await source.loadAll());
   }

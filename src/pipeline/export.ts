@@ -65,7 +65,11 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
 }
 
 /** Runs both models on the same seeded random inputs (predict = inference mode) and compares. */
-export async function compareOutputs(original: ModelArtifacts, exported: ModelArtifacts, options: ExportOptions = {}): Promise<ExportCheck> {
+export async function compareOutputs(
+  original: ModelArtifacts,
+  exported: ModelArtifacts,
+  options: ExportOptions = {},
+): Promise<ExportCheck> {
   const seed = options.seed ?? 1;
   const batchSize = options.batchSize ?? 4;
   const unknownDim = options.unknownDim ?? 32;

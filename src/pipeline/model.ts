@@ -52,7 +52,10 @@ export async function saveLayersModel(model: tf.LayersModel, outDir: string, opt
  * folder (that needs --overwrite) and none holds foreign files (writeModel's policy).
  */
 export async function checkOutputs(outDirs: string[], write: { overwrite: boolean }, inputModelPath?: string): Promise<void> {
-  const inputDir = inputModelPath !== undefined ? path.dirname(path.resolve(inputModelPath.endsWith('.json') ? inputModelPath : path.join(inputModelPath, 'model.json'))) : undefined;
+  const inputDir =
+    inputModelPath !== undefined
+      ? path.dirname(path.resolve(inputModelPath.endsWith('.json') ? inputModelPath : path.join(inputModelPath, 'model.json')))
+      : undefined;
   for (const dir of outDirs) {
     if (inputDir !== undefined && path.resolve(dir) === inputDir && !write.overwrite) {
       throw new InputError(`${dir}: is the input model's folder; writing there would replace the input (--overwrite allows it)`);

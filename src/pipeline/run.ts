@@ -88,7 +88,9 @@ export async function runPipeline(config: Config, outDir: string, write: WriteOp
     pruned = await toLayersModel(prune.artifacts);
     run.models.pruned = prune.written;
     const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-    run.accuracy.pruned = (await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)).accuracy;
+    run.accuracy.pruned = (
+      await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
+    ).accuracy;
     run.seconds.prune = (Date.now() - pruneStarted) / 1000;
 
     await finetunePruned(pruned, data, config, folders, write, run, out);
@@ -126,7 +128,8 @@ async function trainToSparse(
   out: Output,
 ): Promise<void> {
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
-  if (trained) run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
+  if (trained)
+    run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
   if (folders.pretrained !== undefined) {
     const r = await trainingStage('pretrain', model, data, config, { dir: folders.pretrained, write }, out);
     run.models.pretrained = r.written;
@@ -147,7 +150,15 @@ async function trainToSparse(
 }
 
 /** Fine-tuning of the pruned model, or the pruned model as is when finetune.epochs is 0. */
-async function finetunePruned(model: tf.LayersModel, data: PreparedData, config: Config, folders: RunFolders, write: WriteOptions, run: RunRecord, out: Output): Promise<void> {
+async function finetunePruned(
+  model: tf.LayersModel,
+  data: PreparedData,
+  config: Config,
+  folders: RunFolders,
+  write: WriteOptions,
+  run: RunRecord,
+  out: Output,
+): Promise<void> {
   if (config.finetune.epochs > 0) {
     const r = await trainingStage('finetune', model, data, config, { dir: folders.finetuned, write }, out);
     run.models.finetuned = r.written;
@@ -171,7 +182,11 @@ async function exportAndReport(
   if (folders.exported !== undefined) {
     run.models.exported = (await exportStage(final, { dir: folders.exported, write }, out)).written;
   }
-  return reportStage({ path: run.models.finetuned!, topology: final.modelTopology }, { path: run.models.input!, topology: input.modelTopology }, out);
+  return reportStage(
+    { path: run.models.finetuned!, topology: final.modelTopology },
+    { path: run.models.input!, topology: input.modelTopology },
+    out,
+  );
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
@@ -182,6 +197,6 @@ function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
 function describeAccuracies({ accuracy, seconds }: RunRecord): string {
   return (
     `accuracy: ${accuracy.baseline !== undefined ? `baseline ${percent(accuracy.baseline)}, ` : ''}sparse ${percent(accuracy.sparse)}, ` +
-    `pruned ${percent(accuracy.pruned)}, fine-tuned ${percent(accuracy.finetuned)}; total ${seconds.total!.toFixed(0)} s`
+    `pruned ${percent(accuracy.pruned)}, fine-tuned ${percent(accuracy.finetuned)}; total ${seconds.total.toFixed(0)} s`
   );
 }

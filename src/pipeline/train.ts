@@ -35,7 +35,9 @@ export function checkModelFitsData(model: tf.LayersModel, data: PreparedData): v
   const [h, w, c] = data.imageShape;
   const fits = input.length === 4 && (input[1] === null || input[1] === h) && (input[2] === null || input[2] === w) && input[3] === c;
   if (!fits) {
-    throw new InputError(`model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the dataset's ${h}x${w}x${c} images`);
+    throw new InputError(
+      `model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the dataset's ${h}x${w}x${c} images`,
+    );
   }
   const output = model.outputs[0]?.shape ?? [];
   if (output[output.length - 1] !== data.numClasses) {
@@ -61,7 +63,8 @@ export async function runTrainingStage(
   checkModelFitsData(model, data);
   // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
   const unfreeze = applyTrainableMode(model, trainable);
-  if (unfreeze.unfrozen > 0) out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
+  if (unfreeze.unfrozen > 0)
+    out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
   const gammaWatch = watchGammas(model);
   const started = Date.now();
   const lines: string[] = [];
@@ -101,7 +104,9 @@ export async function runTrainingStage(
           `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
             `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
             `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
-            (gammaByTrainable.frozen.count > 0 ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})` : ''),
+            (gammaByTrainable.frozen.count > 0
+              ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})`
+              : ''),
         );
       },
     },

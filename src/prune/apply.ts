@@ -13,7 +13,14 @@ import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import { unwrapTopology, isModelClass, type LayerConfig } from '../model/graph.js';
 import type { LayerJson, ModelArtifacts, WeightMap } from '../model/topology.js';
-import { compensateRemovedConstants, summarise, type BiasFold, type Compensation, type FoldSummary, type UnfoldedConstant } from './compensate.js';
+import {
+  compensateRemovedConstants,
+  summarise,
+  type BiasFold,
+  type Compensation,
+  type FoldSummary,
+  type UnfoldedConstant,
+} from './compensate.js';
 import { keepOf, layoutOf, writeBack, type ApplyContext } from './context.js';
 import { analyzeChannels, callOf, type AnalysisNode, type ChannelAnalysis, type ChannelGroup } from './groups.js';
 import { keptRows, layoutWidth } from './layout.js';
@@ -50,7 +57,9 @@ function validateGroup(planGroup: PrunePlan['groups'][number], analysis: Channel
   const sameLayers =
     group !== undefined && group.layers.length === planGroup.layers.length && group.layers.every((l, i) => l === planGroup.layers[i]);
   if (group === undefined || !sameLayers) {
-    throw new InputError(`${where} (${planGroup.layers.join(', ')}) does not match the model's channel groups: was the plan made for another model?`);
+    throw new InputError(
+      `${where} (${planGroup.layers.join(', ')}) does not match the model's channel groups: was the plan made for another model?`,
+    );
   }
   if (group.blocked !== null) throw new InputError(`${where} (${group.layers[0]}) cannot be pruned: ${group.blocked}`);
   if (planGroup.channels !== group.channels) {
@@ -174,7 +183,10 @@ function deadChannels(
   for (const space of keepByRoot.keys()) {
     const group = analysis.groupOfSpace(space)!;
     const strongest = groupImportance(artifacts, group, 'max', analysis, index);
-    deadByRoot.set(group.space, Uint8Array.from(strongest, (v) => (v === 0 ? 1 : 0)));
+    deadByRoot.set(
+      group.space,
+      Uint8Array.from(strongest, (v) => (v === 0 ? 1 : 0)),
+    );
   }
   return deadByRoot;
 }

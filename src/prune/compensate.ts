@@ -125,7 +125,7 @@ class ConstantTracker {
     if (values === undefined) return null;
     let removed = this.removed.get(tensor);
     if (removed === undefined) this.removed.set(tensor, (removed = removedRows(this.ctx, layoutOf(this.ctx, tensor))));
-    const live = (r: number): boolean => removed![r] === 1 && !Number.isNaN(values[r]) && values[r] !== 0;
+    const live = (r: number): boolean => removed[r] === 1 && !Number.isNaN(values[r]) && values[r] !== 0;
     for (let r = 0; r < values.length; r++) if (live(r)) return live;
     return null;
   }
@@ -145,11 +145,20 @@ export function compensateRemovedConstants(ctx: ApplyContext): Compensation {
 }
 
 /** A tied or merge call's output constants from its inputs' (kept only when some row is constant). */
-function propagate(ctx: ApplyContext, a: AnalysisNode, facet: TiedFacet<LayerConfig> | MergeFacet<LayerConfig>, constants: ConstantTracker): void {
+function propagate(
+  ctx: ApplyContext,
+  a: AnalysisNode,
+  facet: TiedFacet<LayerConfig> | MergeFacet<LayerConfig>,
+  constants: ConstantTracker,
+): void {
   const call = callOf(a.node);
   let out: Float64Array | undefined;
   if (facet.role === 'merge') {
-    if (a.inputs.length > 1) out = facet.mergeConstants(a.inputs.map((t) => constants.at(t)), call);
+    if (a.inputs.length > 1)
+      out = facet.mergeConstants(
+        a.inputs.map((t) => constants.at(t)),
+        call,
+      );
   } else if (facet.mapConstant !== undefined && a.inputs.length === 1) {
     out = facet.mapConstant(constants.at(a.inputs[0]), roleWeightsOf(ctx.weights, ctx.index, a.node.name), call);
     // Flatten-like layers: each input row appears once per position, channels fastest.
@@ -164,7 +173,13 @@ function propagate(ctx: ApplyContext, a: AnalysisNode, facet: TiedFacet<LayerCon
 }
 
 /** A free consumer: reports dead channels whose constant is lost, folds live removed constants into a bias. */
-function foldIntoConsumer(ctx: ApplyContext, a: AnalysisNode, facet: FreeFacet<LayerConfig>, constants: ConstantTracker, result: Compensation): void {
+function foldIntoConsumer(
+  ctx: ApplyContext,
+  a: AnalysisNode,
+  facet: FreeFacet<LayerConfig>,
+  constants: ConstantTracker,
+  result: Compensation,
+): void {
   const input = a.inputs[0];
   const lost = lostDeadRows(ctx, input, constants.values.get(input));
   if (lost !== null) {
@@ -173,7 +188,8 @@ function foldIntoConsumer(ctx: ApplyContext, a: AnalysisNode, facet: FreeFacet<L
       group: at.groups[0],
       layer: a.path,
       channels: at.count,
-      reason: 'the constant output of dead channels does not reach this layer unchanged (zero padding or a non-elementwise layer on the way)',
+      reason:
+        'the constant output of dead channels does not reach this layer unchanged (zero padding or a non-elementwise layer on the way)',
     });
   }
   const live = constants.liveConstants(input);

@@ -131,7 +131,8 @@ function planFold(graph: LayerGraph, bn: GraphNode, ctx: Context): FoldPlan | st
   const channels = affine.scale.length;
   if (size !== channels) return `${what} has ${size} output channels, the BatchNormalization ${channels}`;
   const bias = roles.get(facet.biasRole);
-  if (bias !== undefined && bias.data.length !== channels) return `${what} '${facet.biasRole}' has ${bias.data.length} values, expected ${channels}`;
+  if (bias !== undefined && bias.data.length !== channels)
+    return `${what} '${facet.biasRole}' has ${bias.data.length} values, expected ${channels}`;
   if (bias === undefined && producer.config.use_bias !== false) return `${what} uses a bias but its weights have no '${facet.biasRole}'`;
   return { producer, facet, affine };
 }

@@ -83,8 +83,16 @@ function groupsOfSpaces(spaces: ChannelSpaces): { groups: ChannelGroup[]; groupB
     let g = groupByRoot.get(root);
     if (g === undefined) {
       g = {
-        id: groups.length, space: root, channels: spaces.channels(root),
-        producers: [], tied: [], consumers: [], importance: [], layers: [], notes: [], blocked: null,
+        id: groups.length,
+        space: root,
+        channels: spaces.channels(root),
+        producers: [],
+        tied: [],
+        consumers: [],
+        importance: [],
+        layers: [],
+        notes: [],
+        blocked: null,
       };
       groupByRoot.set(root, g);
       groups.push(g);

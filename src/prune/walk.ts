@@ -42,7 +42,13 @@ export interface NestedModel {
 }
 
 export function callOf(node: GraphNode): LayerCall {
-  return { name: node.name, className: node.className, config: node.config, inputShapes: node.inputShapes, outputShapes: node.outputShapes };
+  return {
+    name: node.name,
+    className: node.className,
+    config: node.config,
+    inputShapes: node.inputShapes,
+    outputShapes: node.outputShapes,
+  };
 }
 
 const lastDim = (shape: (number | null)[]): number | null => shape[shape.length - 1] ?? null;
@@ -77,7 +83,12 @@ export class ChannelWalk {
       const c = lastDim(graph.tensors.get(t)!.shape) ?? 0;
       this.layouts.set(t, plainLayout(this.spaces.add(c, 'model input'), c));
     }
-    for (const n of graph.nodes) this.visit(n, '', n.inputs.map((t) => this.canonical(t)));
+    for (const n of graph.nodes)
+      this.visit(
+        n,
+        '',
+        n.inputs.map((t) => this.canonical(t)),
+      );
     for (const t of graph.inputs) this.spaces.block(this.layouts.get(this.canonical(t)), 'model input');
     for (const t of graph.outputs) this.spaces.block(this.layouts.get(this.canonical(t)), 'model output');
     // A shared layer that became a wall on a later call blocks what its first call touched too.
@@ -110,7 +121,11 @@ export class ChannelWalk {
     inner.inputs.forEach((t, i) => this.alias.set(innerPrefix + t, inputIds[i]));
     for (const n of inner.nodes) {
       if (n.className === 'InputLayer' && n.inputs.length === 0) continue; // aliased to the outer tensor
-      this.visit(n, innerPrefix, n.inputs.map((t) => this.canonical(innerPrefix + t)));
+      this.visit(
+        n,
+        innerPrefix,
+        n.inputs.map((t) => this.canonical(innerPrefix + t)),
+      );
     }
     graphNode.outputs.forEach((t, i) => this.alias.set(prefix + t, this.canonical(innerPrefix + inner.outputs[i])));
   }
@@ -118,7 +133,14 @@ export class ChannelWalk {
   private visitLayer(graphNode: GraphNode, prefix: string, inputIds: string[]): void {
     const path = prefix + graphNode.name;
     const facet = this.registry.get(graphNode.className)?.channels;
-    const a: AnalysisNode = { node: graphNode, path, inputs: inputIds, outputs: graphNode.outputs.map((t) => prefix + t), facet, wall: null };
+    const a: AnalysisNode = {
+      node: graphNode,
+      path,
+      inputs: inputIds,
+      outputs: graphNode.outputs.map((t) => prefix + t),
+      facet,
+      wall: null,
+    };
     this.nodes.push(a);
     const inputs = a.inputs.map((t) => this.layouts.get(t));
     if (inputs.some((l) => l === undefined)) return this.makeWall(a, 'reads a tensor with no channel layout');
@@ -161,7 +183,12 @@ export class ChannelWalk {
   }
 
   /** A free layer's own output channels: a new space (shared layer: the first call's). */
-  private freeOutput(a: AnalysisNode, facet: FreeFacet<LayerConfig>, inLayouts: Layout[], first: AnalysisNode | undefined): Layout | string {
+  private freeOutput(
+    a: AnalysisNode,
+    facet: FreeFacet<LayerConfig>,
+    inLayouts: Layout[],
+    first: AnalysisNode | undefined,
+  ): Layout | string {
     if (first !== undefined) {
       // A shared layer has one kernel: every call reads the same channels and writes the same ones.
       if (!this.spaces.unify(this.layouts.get(first.inputs[0])!, inLayouts[0])) return 'shared layer called on differently laid out inputs';

@@ -4,7 +4,8 @@
  */
 import type { LayerCount, ModelCount } from './count.js';
 
-export const FLOPS_CONVENTION = 'FLOPs = 2 x MACs (one multiply-accumulate counts as two floating-point operations); bias adds, activations and normalisation are not counted';
+export const FLOPS_CONVENTION =
+  'FLOPs = 2 x MACs (one multiply-accumulate counts as two floating-point operations); bias adds, activations and normalisation are not counted';
 
 export interface ReportLayer {
   name: string;
@@ -81,7 +82,7 @@ function typeTotals(count: ModelCount, baseline?: ModelCount): TypeTotals[] {
 function channelsOf(shape: LayerCount['outputShape']): number | null {
   if (shape.length > 0 && Array.isArray(shape[0])) return null;
   const dims = shape as (number | null)[];
-  return dims.length > 0 ? dims[dims.length - 1] ?? null : null;
+  return dims.length > 0 ? (dims[dims.length - 1] ?? null) : null;
 }
 
 function totals(model: string, count: ModelCount): ModelTotals {
@@ -153,9 +154,14 @@ function pct(fraction: number): string {
 }
 
 function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows
-    .map((r) => r.map((cell, c) => (c <= 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd())
+    .map((r) =>
+      r
+        .map((cell, c) => (c <= 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 
@@ -171,13 +177,24 @@ export function renderReport(report: Report): string {
       const before = b ? channelsOf(b.outputShape) : null;
       const after = channelsOf(l.outputShape);
       const channels = before !== null && after !== null && before !== after ? `${before} -> ${after}` : String(after ?? '-');
-      rows.push([l.name, l.className, shapeText(l.outputShape), channels, b ? human(b.params) : '-', human(l.params), b ? human(b.macs) : '-', human(l.macs)]);
+      rows.push([
+        l.name,
+        l.className,
+        shapeText(l.outputShape),
+        channels,
+        b ? human(b.params) : '-',
+        human(l.params),
+        b ? human(b.macs) : '-',
+        human(l.macs),
+      ]);
     } else {
       rows.push([l.name, l.className, shapeText(l.outputShape), human(l.params), human(l.macs)]);
     }
   }
   const lines = [table(rows), ''];
-  const typeRows: string[][] = [withBase ? ['type', 'layers', '', 'params before', 'params', 'MACs before', 'MACs'] : ['type', 'layers', '', 'params', 'MACs']];
+  const typeRows: string[][] = [
+    withBase ? ['type', 'layers', '', 'params before', 'params', 'MACs before', 'MACs'] : ['type', 'layers', '', 'params', 'MACs'],
+  ];
   for (const t of report.byType) {
     if (t.params === 0 && t.macs === 0 && (t.baseline?.params ?? 0) === 0) continue;
     typeRows.push(

@@ -59,8 +59,8 @@ class Sums {
         ];
       });
       tf.dispose([this.loss, this.correct]);
-      this.loss = loss as tf.Scalar;
-      this.correct = correct as tf.Scalar;
+      this.loss = loss;
+      this.correct = correct;
       return scores;
     } finally {
       tf.dispose([batch.x, batch.y]);
@@ -68,7 +68,7 @@ class Sums {
   }
 
   result(count: number): EvaluateResult {
-    return { accuracy: count ? this.correct.dataSync()[0]! / count : 0, loss: count ? this.loss.dataSync()[0]! / count : 0, count };
+    return { accuracy: count ? this.correct.dataSync()[0] / count : 0, loss: count ? this.loss.dataSync()[0] / count : 0, count };
   }
 
   dispose(): void {
@@ -93,7 +93,11 @@ function readAndDispose(t: tf.Tensor): Int32Array {
 }
 
 /** Like `evaluate`, for any BatchSource, with optional top-k and confusion counts. */
-export async function evaluateSource(model: tf.LayersModel, source: BatchSource, options: DetailedEvaluateOptions): Promise<DetailedEvaluateResult> {
+export async function evaluateSource(
+  model: tf.LayersModel,
+  source: BatchSource,
+  options: DetailedEvaluateOptions,
+): Promise<DetailedEvaluateResult> {
   const sums = new Sums(model, options.outputKind ?? outputKind(model));
   const numClasses = source.numClasses;
   const topK = options.topK !== undefined ? Math.min(options.topK, numClasses) : undefined;
@@ -111,7 +115,7 @@ export async function evaluateSource(model: tf.LayersModel, source: BatchSource,
       if (scores === undefined || truth === undefined) continue;
       try {
         const predicted = readAndDispose(tf.argMax(scores, 1));
-        if (confusion) for (let i = 0; i < size; i++) confusion[truth[i]!]![predicted[i]!]! += 1;
+        if (confusion) for (let i = 0; i < size; i++) confusion[truth[i]][predicted[i]] += 1;
         if (topK !== undefined) {
           const { values, indices } = tf.topk(scores, topK);
           const best = indices.dataSync();

@@ -32,7 +32,7 @@ function leadingAxes(rank: number): number[] {
 function batchMoments(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (onWasmWith(BATCH_MOMENTS_KERNEL, x)) {
     const [mean, variance] = tf.engine().runKernel(BATCH_MOMENTS_KERNEL, { x }) as tf.Tensor1D[];
-    return { mean: mean!, variance: variance! };
+    return { mean: mean, variance: variance };
   }
   const { mean, variance } = tf.moments(x, leadingAxes(x.rank));
   return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
@@ -50,12 +50,12 @@ function batchNormTrainingGrads(
   if (onWasmWith(BN_TRAINING_GRAD_KERNEL, x)) {
     const inputs: tf.NamedTensorMap = gamma ? { x, dy, mean, variance, scale: gamma } : { x, dy, mean, variance };
     const [dx, dGamma, dBeta] = tf.engine().runKernel(BN_TRAINING_GRAD_KERNEL, inputs, { varianceEpsilon: epsilon }) as tf.Tensor[];
-    return [dx!, dGamma as tf.Tensor1D, dBeta as tf.Tensor1D];
+    return [dx, dGamma as tf.Tensor1D, dBeta as tf.Tensor1D];
   }
   // dx = γ·r/M·(M·dy − Σdy − x̂·Σ(dy·x̂)),  dγ = Σ(dy·x̂),  dβ = Σdy  (x̂ = (x − mean)·r, M rows).
   return tf.tidy(() => {
     const axes = leadingAxes(x.rank);
-    const rows = x.size / x.shape[x.rank - 1]!;
+    const rows = x.size / x.shape[x.rank - 1];
     const rsqrt = tf.rsqrt(tf.add(variance, epsilon));
     const normalised = tf.mul(tf.sub(x, mean), rsqrt);
     const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
@@ -76,8 +76,11 @@ function batchNormTrainingGrads(
  */
 export function batchNormTraining(x: tf.Tensor, gamma?: tf.Tensor1D, beta?: tf.Tensor1D, epsilon = 1e-3): BatchNormTrainingResult {
   if (x.rank < 2 || x.rank > 4) throw new Error(`batchNormTraining: x must have rank 2 to 4, got shape [${x.shape.join(', ')}]`);
-  const channels = x.shape[x.rank - 1]!;
-  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
+  const channels = x.shape[x.rank - 1];
+  for (const [name, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+  ] as const) {
     if (t !== undefined && (t.rank !== 1 || t.shape[0] !== channels)) {
       throw new Error(`batchNormTraining: ${name} must have shape [${channels}], got [${t.shape.join(', ')}]`);
     }
@@ -185,7 +188,7 @@ export function useFusedBatchNorm(model: tf.LayersModel): () => void {
     const previousCall = layer.call;
     const fusedCall: LayerCall = function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: CallKwargs) {
       const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
-      const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : undefined) : inputs;
+      const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
       const axis = fields.axis >= 0 ? fields.axis : fields.axis + (input?.rank ?? 0);
       const covered =
         training &&

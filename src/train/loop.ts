@@ -42,7 +42,12 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
   outputKind(model); // a model slim cannot train fails here, before any worker starts
   const backendName = tf.getBackend();
   const requested = options.replicas ?? 1;
-  const replicas = effectiveReplicas(requested, backendName, availableParallelism(), requested === 'auto' ? replicaWorkload(model, options.batchSize) : undefined);
+  const replicas = effectiveReplicas(
+    requested,
+    backendName,
+    availableParallelism(),
+    requested === 'auto' ? replicaWorkload(model, options.batchSize) : undefined,
+  );
   const fusedBatchNorm = options.fusedBatchNorm ?? fusedBatchNormByDefault(backendName);
   return withTrainingPatches(model, { fusedBatchNorm }, async (patches) => {
     const net = trainingModel(model, patches);
@@ -55,7 +60,11 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
           ? await ReplicatedRunner.start(net, optimizer, options.seed, replicas, backendName as 'wasm' | 'cpu', fusedBatchNorm)
           : new LocalRunner(net, optimizer, options.seed);
       const run: Run = {
-        net, data, options, hooks, runner,
+        net,
+        data,
+        options,
+        hooks,
+        runner,
         stepsPerEpoch: data.train.batchCount(options.batchSize, options.dropRemainder),
         syncEvery: options.syncEvery ?? 10,
       };
@@ -109,17 +118,17 @@ class LossWindow {
     this.dispose();
     let windowSum = 0;
     let windowSize = 0;
-    for (let i = 0; i < losses!.length; i++) {
-      const l = losses![i]!;
+    for (let i = 0; i < losses.length; i++) {
+      const l = losses[i];
       if (!Number.isFinite(l)) {
         throw new ProblemError(
           `training diverged at epoch ${this.epoch}, step ${this.firstStep + i} (loss ${l}); ` +
             `try a lower lr (now ${this.lr}) or check the input data for NaN/Infinity`,
         );
       }
-      windowSum += l * this.sizes[i]!;
-      windowSize += this.sizes[i]!;
-      this.correctSum += corrects![i]!;
+      windowSum += l * this.sizes[i];
+      windowSize += this.sizes[i];
+      this.correctSum += corrects[i];
     }
     this.lossSum += windowSum;
     this.seen += windowSize;
@@ -187,10 +196,16 @@ async function epochRecord(run: Run, epoch: number, lr: number, window: LossWind
     gamma: gammaStats(net.model),
   };
   if (!Number.isFinite(record.gamma.meanAbs)) {
-    throw new ProblemError(`training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`);
+    throw new ProblemError(
+      `training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`,
+    );
   }
   if (run.data.val !== undefined) {
-    const v = await evaluateSource(net.model, run.data.val, { batchSize: options.batchSize, preprocess: options.preprocess, outputKind: net.patches.outputKind });
+    const v = await evaluateSource(net.model, run.data.val, {
+      batchSize: options.batchSize,
+      preprocess: options.preprocess,
+      outputKind: net.patches.outputKind,
+    });
     record.valAccuracy = v.accuracy;
     record.valLoss = v.loss;
   }

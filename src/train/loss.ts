@@ -15,7 +15,7 @@ export function outputKind(model: tf.LayersModel): OutputKind {
   if (model.outputs.length !== 1) {
     throw new InputError(`model ${model.name} has ${model.outputs.length} outputs; slim trains single-output classifiers`);
   }
-  const layer = model.outputs[0]!.sourceLayer;
+  const layer = model.outputs[0].sourceLayer;
   if (layer instanceof tf.LayersModel) return outputKind(layer);
   const className = layer.getClassName();
   if (className === 'Softmax') return 'probabilities';
@@ -44,14 +44,14 @@ interface ActivationHolder {
 export function trainOnLogits(model: tf.LayersModel): { kind: OutputKind; restore: () => void } {
   const kind = outputKind(model);
   if (kind === 'logits') return { kind, restore: () => {} };
-  let layer = model.outputs[0]!.sourceLayer;
-  while (layer instanceof tf.LayersModel) layer = layer.outputs[0]!.sourceLayer;
+  let layer = model.outputs[0].sourceLayer;
+  while (layer instanceof tf.LayersModel) layer = layer.outputs[0].sourceLayer;
   if (layer.getClassName() === 'Softmax') {
     // A Softmax layer's call applies softmax to its input: make it the identity on this instance.
     const instance = layer as unknown as { call: (inputs: tf.Tensor | tf.Tensor[], kwargs: unknown) => tf.Tensor | tf.Tensor[] };
     const own = Object.prototype.hasOwnProperty.call(instance, 'call');
     const saved = instance.call;
-    instance.call = (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
+    instance.call = (inputs) => (Array.isArray(inputs) ? inputs[0] : inputs);
     return {
       kind: 'logits',
       restore: () => {

@@ -145,7 +145,7 @@ const trainOptionsSchema = z
 export function checkTrainOptions(options: TrainOptions): void {
   const result = trainOptionsSchema.safeParse(options);
   if (result.success) return;
-  const issue = result.error.issues[0]!;
+  const issue = result.error.issues[0];
   const value: unknown = issue.path.reduce<unknown>((v, key) => (v as Record<PropertyKey, unknown> | undefined)?.[key], options);
   // zod's type errors already say what was received.
   const got = issue.code === 'invalid_type' ? '' : `, got ${String(value)}`;

@@ -22,7 +22,11 @@ const ABORTED = 2;
 const CONTROL_WORDS = 4;
 
 /** Atomics.waitAsync (Node ≥ 16; not yet in this TypeScript lib's Atomics type). */
-type WaitAsync = (array: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 /** What every replica is given at start: the same SharedArrayBuffers. */
@@ -107,7 +111,7 @@ export class GradientExchange {
     const { slots, reduced } = this;
     for (let i = this.start; i < this.end; i++) {
       let sum = 0;
-      for (let k = 0; k < replicas; k++) sum += slots[k * parameters + i]!;
+      for (let k = 0; k < replicas; k++) sum += slots[k * parameters + i];
       reduced[i] = sum;
     }
   }
@@ -165,7 +169,7 @@ export function checksum(values: Float32Array): string {
   const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let hash = 0x811c9dc5;
   for (let i = 0; i < words.length; i++) {
-    hash ^= words[i]!;
+    hash ^= words[i];
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return `${hash.toString(16).padStart(8, '0')}:${values.length}`;
@@ -186,7 +190,7 @@ export function writeWeightedGradients(exchange: GradientExchange, net: Training
       slot.fill(0, offset, offset + v.size);
     } else {
       const values = g.dataSync() as Float32Array;
-      for (let j = 0; j < values.length; j++) slot[offset + j] = values[j]! * weight;
+      for (let j = 0; j < values.length; j++) slot[offset + j] = values[j] * weight;
     }
     offset += v.size;
   });

@@ -15,7 +15,14 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest } from './replica-protocol.js';
-import { applyReducedGradients, checksum, GradientExchange, packedWeights, writeEmptyPart, writeWeightedGradients } from './replica-exchange.js';
+import {
+  applyReducedGradients,
+  checksum,
+  GradientExchange,
+  packedWeights,
+  writeEmptyPart,
+  writeWeightedGradients,
+} from './replica-exchange.js';
 import { withTrainingPatches } from './patches.js';
 import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from './step.js';
 
@@ -49,7 +56,7 @@ async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
   const shapes = model.trainableWeights.map((w) => w.read());
   const same =
     shapes.length === init.trainableShapes.length &&
-    shapes.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i]!.join(','));
+    shapes.every((v, i) => v.dtype === 'float32' && v.shape.join(',') === init.trainableShapes[i].join(','));
   if (!same) throw new Error('the replica model does not have the same trainable weights as the main model');
   return model;
 }
@@ -58,7 +65,7 @@ async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
 function step(replica: Replica, request: StepRequest): void {
   if (replica.stepsDone === exitAtStep) process.exit(70);
   const { net, exchange, optimizer } = replica;
-  const rows = request.xShape[0]!;
+  const rows = request.xShape[0];
   let loss = 0;
   let correct = 0;
   if (rows === 0) {

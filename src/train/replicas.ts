@@ -27,9 +27,25 @@ import { countModel } from '../report/count.js';
 import type { Batch } from '../data/dataset.js';
 import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
 import {
-  allocateExchange, applyReducedGradients, checksum, ExchangeAborted, GradientExchange, packedWeights, writeWeightedGradients, type ExchangeBuffers,
+  allocateExchange,
+  applyReducedGradients,
+  checksum,
+  ExchangeAborted,
+  GradientExchange,
+  packedWeights,
+  writeWeightedGradients,
+  type ExchangeBuffers,
 } from './replica-exchange.js';
-import { dropoutSeeds, lossAndGrads, type LossAndGrads, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
+import {
+  dropoutSeeds,
+  lossAndGrads,
+  type LossAndGrads,
+  type Optimizer,
+  type StepPosition,
+  type StepResult,
+  type StepRunner,
+  type TrainingModel,
+} from './step.js';
 
 /** What a user asks for: a count, or 'auto' (the count that pays on this machine and model). */
 export type ReplicasRequest = number | 'auto';
@@ -72,7 +88,8 @@ function predictedStepMs(workload: ReplicaWorkload, rate: number, replicas: numb
   const compute = (3 * workload.macsPerImage * workload.batchSize * 1000) / rate;
   const parallel = replicas > 1 ? compute / replicas / AUTO_MODEL.parallelEfficiency : compute;
   const optimizer = (workload.parameters * AUTO_MODEL.optimizerNsPerParameter) / 1e6;
-  const exchange = replicas > 1 ? (workload.parameters * AUTO_MODEL.exchangeNsPerParameter) / 1e6 + AUTO_MODEL.syncMsPerReplica * replicas : 0;
+  const exchange =
+    replicas > 1 ? (workload.parameters * AUTO_MODEL.exchangeNsPerParameter) / 1e6 + AUTO_MODEL.syncMsPerReplica * replicas : 0;
   return parallel + optimizer + exchange;
 }
 
@@ -90,7 +107,12 @@ export interface ReplicaChoice {
  * per-step exchange and sync cost more than the compute they split); without a workload (a model
  * slim cannot count), min(2, cores).
  */
-export function chooseReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number, workload?: ReplicaWorkload): ReplicaChoice {
+export function chooseReplicas(
+  requested: ReplicasRequest,
+  backendName: string,
+  cpuCount: number,
+  workload?: ReplicaWorkload,
+): ReplicaChoice {
   if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
     throw new InputError(`train: replicas must be a positive integer or 'auto', got ${requested}`);
   }
@@ -102,7 +124,7 @@ export function chooseReplicas(requested: ReplicasRequest, backendName: string, 
   }
   if (cores < 2) return { replicas: 1, reason: '1 core' };
   if (workload === undefined) return { replicas: 2, reason: `${cores} cores` };
-  const rate = AUTO_MODEL.trainMacsPerSecond[backendName]!;
+  const rate = AUTO_MODEL.trainMacsPerSecond[backendName];
   const single = predictedStepMs(workload, rate, 1);
   const maxByRows = Math.max(1, Math.floor(workload.batchSize / AUTO_MODEL.minRowsPerReplica));
   let best = 1;
@@ -116,7 +138,10 @@ export function chooseReplicas(requested: ReplicasRequest, backendName: string, 
   }
   if (best === 1 || gain < AUTO_MODEL.minGain) {
     const alone = predictedStepMs(workload, rate, 2);
-    return { replicas: 1, reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, ${(single / alone).toFixed(2)}x on 2 cores < ${AUTO_MODEL.minGain}x)` };
+    return {
+      replicas: 1,
+      reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, ${(single / alone).toFixed(2)}x on 2 cores < ${AUTO_MODEL.minGain}x)`,
+    };
   }
   return { replicas: best, reason: `${estimate} of ${cores} cores` };
 }
@@ -282,7 +307,9 @@ export async function startReplicaWorkers(
   count: number,
   setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; exchange: ExchangeBuffers; optimizer: Optimizer },
 ): Promise<ReplicaWorker[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, (_, k) => ReplicaWorker.start(model, { ...setup, replica: k + 1 })));
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, (_, k) => ReplicaWorker.start(model, { ...setup, replica: k + 1 })),
+  );
   const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {
@@ -354,7 +381,10 @@ export class ReplicatedRunner implements StepRunner {
     backend: 'wasm' | 'cpu',
     fusedBatchNorm: boolean,
   ): Promise<ReplicatedRunner> {
-    const buffers = allocateExchange(replicas, net.variables.map((v) => v.size));
+    const buffers = allocateExchange(
+      replicas,
+      net.variables.map((v) => v.size),
+    );
     const workers = await startReplicaWorkers(net.model, replicas - 1, { backend, fusedBatchNorm, exchange: buffers, optimizer });
     return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers);
   }
@@ -369,7 +399,7 @@ export class ReplicatedRunner implements StepRunner {
     try {
       const t0 = performance.now();
       const replies = this.startWorkers(batch, sizes, at);
-      own = this.ownPart(batch, sizes[0]!, at);
+      own = this.ownPart(batch, sizes[0], at);
       const t1 = performance.now();
       await this.exchange.reduceAsync();
       const t2 = performance.now();
@@ -396,7 +426,8 @@ export class ReplicatedRunner implements StepRunner {
     const expected = checksum(packedWeights(this.net));
     const found = await Promise.all(this.workers.map((w) => w.checksum()));
     found.forEach((value, k) => {
-      if (value !== expected) throw new ProblemError(`replica ${k + 1}'s weights differ from the main thread's (checksum ${value} vs ${expected})`);
+      if (value !== expected)
+        throw new ProblemError(`replica ${k + 1}'s weights differ from the main thread's (checksum ${value} vs ${expected})`);
     });
   }
 
@@ -408,14 +439,15 @@ export class ReplicatedRunner implements StepRunner {
   /** Writes rows 1.. of the batch into the workers' shared inputs and starts their steps. */
   private startWorkers(batch: Batch, sizes: number[], at: StepPosition): Promise<StepReply>[] {
     const [, ...imageShape] = batch.x.shape;
-    const classes = batch.y.shape[1]!;
+    const classes = batch.y.shape[1];
     const imageSize = imageShape.reduce((a, b) => a * b, 1);
     // One readback of the batch (none when the main thread has all rows).
-    const [xs, ys] = sizes[0] === batch.size ? [undefined, undefined] : [batch.x.dataSync() as Float32Array, batch.y.dataSync() as Float32Array];
-    let row = sizes[0]!;
+    const [xs, ys] =
+      sizes[0] === batch.size ? [undefined, undefined] : [batch.x.dataSync() as Float32Array, batch.y.dataSync() as Float32Array];
+    let row = sizes[0];
     return this.workers.map((worker, k) => {
-      const rows = sizes[k + 1]!;
-      const input = this.inputs[k]!;
+      const rows = sizes[k + 1];
+      const input = this.inputs[k];
       if (input.x.length < rows * imageSize) input.x = sharedFloats(rows * imageSize);
       if (input.y.length < rows * classes) input.y = sharedFloats(rows * classes);
       if (rows > 0) {
@@ -454,10 +486,10 @@ export class ReplicatedRunner implements StepRunner {
   private combine(own: LossAndGrads, sizes: number[], parts: StepReply[]): StepResult {
     const total = sizes.reduce((a, b) => a + b, 0);
     return tf.tidy(() => {
-      const otherLoss = parts.reduce((acc, p, k) => acc + p.loss * (sizes[k + 1]! / total), 0);
+      const otherLoss = parts.reduce((acc, p, k) => acc + p.loss * (sizes[k + 1] / total), 0);
       const otherCorrect = parts.reduce((acc, p) => acc + p.correct, 0);
       return {
-        loss: tf.add(tf.mul(own.loss, sizes[0]! / total), otherLoss) as tf.Scalar,
+        loss: tf.add(tf.mul(own.loss, sizes[0] / total), otherLoss) as tf.Scalar,
         correct: tf.add(own.correct, tf.scalar(otherCorrect, 'int32')) as tf.Scalar,
       };
     });

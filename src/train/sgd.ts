@@ -86,14 +86,18 @@ export class Sgd {
     const byName = new Map(variables.map((v) => [v.originalName, v] as const));
     for (const [name, values] of state) {
       const variable = byName.get(name);
-      if (variable === undefined) throw new InputError(`optimizer state has a buffer for ${name}, which is not a trainable weight of this model`);
+      if (variable === undefined)
+        throw new InputError(`optimizer state has a buffer for ${name}, which is not a trainable weight of this model`);
       const shape = variable.read().shape;
       if (values.length !== variable.read().size) {
         throw new InputError(`optimizer state for ${name} has ${values.length} values, the weight has ${variable.read().size}`);
       }
       this.buffers.get(variable)?.dispose();
       // tidy frees the tensor the variable is made from (variables themselves outlive tidy).
-      this.buffers.set(variable, tf.tidy(() => tf.variable(tf.tensor(values, shape), false)));
+      this.buffers.set(
+        variable,
+        tf.tidy(() => tf.variable(tf.tensor(values, shape), false)),
+      );
     }
   }
 

@@ -27,7 +27,13 @@ export type LossAndGrads = {
  * dropout is on), the loss and its gradients. `y` is one-hot. Call inside tf.tidy: everything
  * returned is the caller's.
  */
-export function lossAndGrads(model: tf.LayersModel, variables: tf.Variable[], kind: OutputKind, x: tf.Tensor, y: tf.Tensor2D): LossAndGrads {
+export function lossAndGrads(
+  model: tf.LayersModel,
+  variables: tf.Variable[],
+  kind: OutputKind,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+): LossAndGrads {
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(x, { training: true }) as tf.Tensor;
@@ -68,7 +74,7 @@ export class Optimizer {
     readonly options: OptimizerOptions,
   ) {
     this.sgd = new Sgd(options);
-    this.byName = new Map(net.layerVariables.map((v, i) => [net.variables[i]!.name, v] as const));
+    this.byName = new Map(net.layerVariables.map((v, i) => [net.variables[i].name, v] as const));
     this.gammas = findBnGammas(net.model).filter((g) => net.layerVariables.includes(g.variable));
   }
 

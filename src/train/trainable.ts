@@ -22,7 +22,7 @@ function layerFlags(model: tf.LayersModel): LayerFlag[] {
     for (const layer of container.layers) {
       const isContainer = layer instanceof tf.LayersModel;
       flags.push({ layer, trainable: layer.trainable, isContainer });
-      if (isContainer) visit(layer as tf.LayersModel);
+      if (isContainer) visit(layer);
     }
   };
   visit(model);
@@ -100,9 +100,9 @@ export function watchGammas(model: tf.LayersModel): { record(): FrozenGammaRecor
     record(): FrozenGammaRecord {
       const now = read();
       let unmoved = 0;
-      now.forEach((a, i) => a.forEach((v, j) => (unmoved += v === start[i]![j] ? 1 : 0)));
-      const frozen = now.filter((_, i) => !trainableSet.has(gammas[i]!.variable));
-      const trainable = now.filter((_, i) => trainableSet.has(gammas[i]!.variable));
+      now.forEach((a, i) => a.forEach((v, j) => (unmoved += v === start[i][j] ? 1 : 0)));
+      const frozen = now.filter((_, i) => !trainableSet.has(gammas[i].variable));
+      const trainable = now.filter((_, i) => trainableSet.has(gammas[i].variable));
       return { frozen: statsOf(frozen), trainable: statsOf(trainable), unmoved };
     },
   };

@@ -9,7 +9,8 @@ import type { Base, Corpus } from './corpus.js';
 /** Config texts that are not a usable config; each goes through `slim train` unless named in RUN_CONFIGS. */
 function configTexts(base: Base): Record<string, string> {
   const good = base.goodConfigJson as Record<string, Record<string, unknown>>;
-  const withSection = (section: string, values: Record<string, unknown>) => JSON.stringify({ ...good, [section]: { ...(good[section] ?? {}), ...values } });
+  const withSection = (section: string, values: Record<string, unknown>) =>
+    JSON.stringify({ ...good, [section]: { ...(good[section] ?? {}), ...values } });
   const withTop = (values: Record<string, unknown>) => JSON.stringify({ ...good, ...values });
   const deep = (n: number) => `{"train": ${'['.repeat(n)}${']'.repeat(n)}}`;
   return {
@@ -90,7 +91,15 @@ function configTexts(base: Base): Record<string, string> {
 
 /** Config faults that only `slim run` reads (prune section, out), or that must also fail there. */
 // (Not out-number: run's --out replaces the config's out before validation, so that run is valid.)
-const RUN_CONFIGS = new Set(['prune-ratio-one', 'prune-ratio-and-threshold', 'prune-min-channels-zero', 'fold-bn-string', 'importance-median', 'resize-huge', 'cfg-width-1e9']);
+const RUN_CONFIGS = new Set([
+  'prune-ratio-one',
+  'prune-ratio-and-threshold',
+  'prune-min-channels-zero',
+  'fold-bn-string',
+  'importance-median',
+  'resize-huge',
+  'cfg-width-1e9',
+]);
 
 export async function addConfigCases(corpus: Corpus, base: Base): Promise<void> {
   const dir = corpus.fixture('configs', 'bad');
@@ -99,18 +108,39 @@ export async function addConfigCases(corpus: Corpus, base: Base): Promise<void> 
     const file = path.join(dir, `${name}.json`);
     await writeFile(file, text);
     await corpus.add(`config/${name}/train`, 'config', 2, (cwd) => ['train', '--config', file, '--out', path.join(cwd, 'out')]);
-    if (RUN_CONFIGS.has(name)) await corpus.add(`config/${name}/run`, 'config', 2, (cwd) => ['run', '--config', file, '--out', path.join(cwd, 'out')]);
+    if (RUN_CONFIGS.has(name))
+      await corpus.add(`config/${name}/run`, 'config', 2, (cwd) => ['run', '--config', file, '--out', path.join(cwd, 'out')]);
   }
   // (No diverging-training case: whether lr 1e12 ends in NaN depends on the net and the backend, not on
   // the input; test/cli.test.ts covers divergence → exit 1 on a net where it is certain.)
-  await corpus.add('config/missing-file/train', 'config', 2, (cwd) => ['train', '--config', path.join(dir, 'absent.json'), '--out', path.join(cwd, 'out')]);
+  await corpus.add('config/missing-file/train', 'config', 2, (cwd) => [
+    'train',
+    '--config',
+    path.join(dir, 'absent.json'),
+    '--out',
+    path.join(cwd, 'out'),
+  ]);
   await corpus.add('config/folder/train', 'config', 2, (cwd) => ['train', '--config', dir, '--out', path.join(cwd, 'out')]);
   // prune and eval read configs too.
   const median = path.join(dir, 'importance-median.json');
-  await corpus.add('config/importance-median/prune', 'config', 2, (cwd) => ['prune', '--model', base.goodModel, '--config', median, '--out', path.join(cwd, 'out')]);
+  await corpus.add('config/importance-median/prune', 'config', 2, (cwd) => [
+    'prune',
+    '--model',
+    base.goodModel,
+    '--config',
+    median,
+    '--out',
+    path.join(cwd, 'out'),
+  ]);
   const badJson = path.join(dir, 'bad-json.json');
   await corpus.add('config/bad-json/eval', 'config', 2, () => ['eval', '--model', base.goodModel, '--config', badJson]);
-  await corpus.add('config/data-missing/eval', 'config', 2, () => ['eval', '--model', base.goodModel, '--config', path.join(dir, 'data-missing.json')]);
+  await corpus.add('config/data-missing/eval', 'config', 2, () => [
+    'eval',
+    '--model',
+    base.goodModel,
+    '--config',
+    path.join(dir, 'data-missing.json'),
+  ]);
   // stdin configs.
   const stdinCases: Record<string, string> = {
     'stdin-bad-json': '{"seed": ',
@@ -122,7 +152,9 @@ export async function addConfigCases(corpus: Corpus, base: Base): Promise<void> 
   for (const [name, stdin] of Object.entries(stdinCases)) {
     await corpus.add(`config/${name}/train`, 'config', 2, (cwd) => ['train', '--config', '-', '--out', path.join(cwd, 'out')], { stdin });
   }
-  await corpus.add('config/stdin-bad-json/run', 'config', 2, (cwd) => ['run', '--config', '-', '--out', path.join(cwd, 'out')], { stdin: '{"seed": ' });
+  await corpus.add('config/stdin-bad-json/run', 'config', 2, (cwd) => ['run', '--config', '-', '--out', path.join(cwd, 'out')], {
+    stdin: '{"seed": ',
+  });
   await corpus.add('config/stdin-empty/eval', 'config', 2, () => ['eval', '--model', base.goodModel, '--config', '-'], { stdin: '' });
 }
 
@@ -238,7 +270,7 @@ export async function addOutCases(corpus: Corpus, base: Base): Promise<void> {
     const cwd = await corpus.caseDir(id);
     const model = path.join(cwd, 'model');
     await cp(base.goodModel, model, { recursive: true });
-    await corpus.add(id, 'out', 2, () => commands[command]!(model).map((a) => (a === base.goodModel ? model : a)), { cwd });
+    await corpus.add(id, 'out', 2, () => commands[command](model).map((a) => (a === base.goodModel ? model : a)), { cwd });
   }
   // A parent folder nobody may write to (root ignores permissions, so only as another user).
   for (const [command, argvOf] of Object.entries(commands)) {
@@ -264,6 +296,9 @@ export async function addKillCases(corpus: Corpus, base: Base): Promise<void> {
     const cwd = await corpus.caseDir(id);
     const out = path.join(cwd, 'out');
     await cp(base.goodModel, out, { recursive: true });
-    await corpus.add(id, 'kill', 0, () => ['prune', '--model', base.goodModel, '--ratio', '0.5', '--out', out, '--overwrite'], { cwd, kill: { trigger, delayMs } });
+    await corpus.add(id, 'kill', 0, () => ['prune', '--model', base.goodModel, '--ratio', '0.5', '--out', out, '--overwrite'], {
+      cwd,
+      kill: { trigger, delayMs },
+    });
   }
 }

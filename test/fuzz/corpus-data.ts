@@ -30,8 +30,11 @@ export async function writeNpyDataset(dir: string, replace: Record<string, Buffe
 
 /** npy variants: which file is replaced, and which split the fault is in. */
 const NPY_FAULTS: Record<string, { file: string; bytes: () => Buffer; testSplit?: boolean }> = {
-  'images-truncated': { file: 'x_train.npy', bytes: () => npyFiles()['x_train.npy']!.subarray(0, 300) },
-  'images-wrong-magic': { file: 'x_train.npy', bytes: () => Buffer.concat([Buffer.from('NOTNPY'), npyFiles()['x_train.npy']!.subarray(6)]) },
+  'images-truncated': { file: 'x_train.npy', bytes: () => npyFiles()['x_train.npy'].subarray(0, 300) },
+  'images-wrong-magic': {
+    file: 'x_train.npy',
+    bytes: () => Buffer.concat([Buffer.from('NOTNPY'), npyFiles()['x_train.npy'].subarray(6)]),
+  },
   'images-version-9': { file: 'x_train.npy', bytes: () => npy('|u1', [TRAIN_N, 8, 8], images8(TRAIN_N), { major: 9 }) },
   'images-fortran-order': { file: 'x_train.npy', bytes: () => npy('|u1', [TRAIN_N, 8, 8], images8(TRAIN_N), { fortran: true }) },
   'images-float16': { file: 'x_train.npy', bytes: () => npy('<f2', [TRAIN_N, 8, 8], new Uint8Array(TRAIN_N * 128)) },
@@ -47,23 +50,49 @@ const NPY_FAULTS: Record<string, { file: string; bytes: () => Buffer; testSplit?
   'header-shape-negative': { file: 'x_train.npy', bytes: () => npy('|u1', [TRAIN_N, -8, 8], images8(TRAIN_N)) },
   'images-empty-file': { file: 'x_train.npy', bytes: () => Buffer.alloc(0) },
   'labels-float': { file: 'y_train.npy', bytes: () => npy('<f4', [TRAIN_N], new Uint8Array(new Float32Array(TRAIN_N).buffer)) },
-  'labels-negative': { file: 'y_train.npy', bytes: () => npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 3 ? -1 : i % 10)))) },
-  'labels-1e9': { file: 'y_train.npy', bytes: () => npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 5 ? 1e9 : i % 10)))) },
+  'labels-negative': {
+    file: 'y_train.npy',
+    bytes: () => npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 3 ? -1 : i % 10)))),
+  },
+  'labels-1e9': {
+    file: 'y_train.npy',
+    bytes: () => npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 5 ? 1e9 : i % 10)))),
+  },
   'labels-int64-huge': {
     file: 'y_train.npy',
-    bytes: () => npy('<i8', [TRAIN_N], new Uint8Array(BigInt64Array.from({ length: TRAIN_N }, (_, i) => (i === 0 ? 2n ** 40n : BigInt(i % 10))).buffer)),
+    bytes: () =>
+      npy(
+        '<i8',
+        [TRAIN_N],
+        new Uint8Array(BigInt64Array.from({ length: TRAIN_N }, (_, i) => (i === 0 ? 2n ** 40n : BigInt(i % 10))).buffer),
+      ),
   },
   'labels-2-columns': { file: 'y_train.npy', bytes: () => npy('|u1', [TRAIN_N / 2, 2], labels(TRAIN_N)) },
   'labels-count-mismatch': { file: 'y_train.npy', bytes: () => npy('|u1', [TRAIN_N - 1], labels(TRAIN_N - 1)) },
-  'test-label-stray': { file: 'y_test.npy', testSplit: true, bytes: () => npy('|u1', [TEST_N], Uint8Array.from(labels(TEST_N), (l, i) => (i === 4 ? 13 : l))) },
+  'test-label-stray': {
+    file: 'y_test.npy',
+    testSplit: true,
+    bytes: () =>
+      npy(
+        '|u1',
+        [TEST_N],
+        Uint8Array.from(labels(TEST_N), (l, i) => (i === 4 ? 13 : l)),
+      ),
+  },
   // Not through eval: eval resizes the test split to the model's input, as documented.
   'test-images-other-size': { file: 'x_test.npy', bytes: () => npy('|u1', [TEST_N, 10, 10], new Uint8Array(TEST_N * 100)) },
   'test-labels-count-mismatch': { file: 'y_test.npy', testSplit: true, bytes: () => npy('|u1', [TEST_N + 3], labels(TEST_N + 3)) },
-  'test-images-truncated': { file: 'x_test.npy', testSplit: true, bytes: () => npyFiles()['x_test.npy']!.subarray(0, 200) },
+  'test-images-truncated': { file: 'x_test.npy', testSplit: true, bytes: () => npyFiles()['x_test.npy'].subarray(0, 200) },
 };
 
 /** A data section → a config file beside the good one. */
-async function dataConfig(corpus: Corpus, base: Base, name: string, data: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
+async function dataConfig(
+  corpus: Corpus,
+  base: Base,
+  name: string,
+  data: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const file = corpus.fixture('configs', `data-${name}.json`);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify({ ...base.goodConfigJson, data: { validationSplit: 0.25, ...data }, ...extra }));
@@ -80,31 +109,56 @@ async function addNpyCases(corpus: Corpus, base: Base): Promise<void> {
   for (const [name, fault] of Object.entries(NPY_FAULTS)) {
     const dir = corpus.fixture('data', `npy-${name}`);
     await writeNpyDataset(dir, { [fault.file]: fault.bytes() });
-    const files = Object.fromEntries(['trainImages:x_train', 'trainLabels:y_train', 'testImages:x_test', 'testLabels:y_test'].map((kv) => {
-      const [key, stem] = kv.split(':');
-      return [key, path.join(dir, `${stem}.npy`)];
-    }));
+    const files = Object.fromEntries(
+      ['trainImages:x_train', 'trainLabels:y_train', 'testImages:x_test', 'testLabels:y_test'].map((kv) => {
+        const [key, stem] = kv.split(':');
+        return [key, path.join(dir, `${stem}.npy`)];
+      }),
+    );
     const config = await dataConfig(corpus, base, `npy-${name}`, { dataset: 'npy', ...files });
     await addDataset(corpus, base, `npy-${name}`, config, fault.testSplit === true);
   }
   // The same arrays through missing files and folders in place of files.
   const good = base.npyDir;
-  const missing = await dataConfig(corpus, base, 'npy-missing-file', { dataset: 'npy', trainImages: path.join(good, 'nope.npy'), trainLabels: path.join(good, 'y_train.npy'), testImages: path.join(good, 'x_test.npy'), testLabels: path.join(good, 'y_test.npy') });
+  const missing = await dataConfig(corpus, base, 'npy-missing-file', {
+    dataset: 'npy',
+    trainImages: path.join(good, 'nope.npy'),
+    trainLabels: path.join(good, 'y_train.npy'),
+    testImages: path.join(good, 'x_test.npy'),
+    testLabels: path.join(good, 'y_test.npy'),
+  });
   await addDataset(corpus, base, 'npy-missing-file', missing, false);
-  const folder = await dataConfig(corpus, base, 'npy-folder-as-file', { dataset: 'npy', trainImages: good, trainLabels: path.join(good, 'y_train.npy'), testImages: path.join(good, 'x_test.npy'), testLabels: path.join(good, 'y_test.npy') });
+  const folder = await dataConfig(corpus, base, 'npy-folder-as-file', {
+    dataset: 'npy',
+    trainImages: good,
+    trainLabels: path.join(good, 'y_train.npy'),
+    testImages: path.join(good, 'x_test.npy'),
+    testLabels: path.join(good, 'y_test.npy'),
+  });
   await addDataset(corpus, base, 'npy-folder-as-file', folder, false);
-  const missingTest = await dataConfig(corpus, base, 'npy-missing-test', { dataset: 'npy', trainImages: path.join(good, 'x_train.npy'), trainLabels: path.join(good, 'y_train.npy'), testImages: path.join(good, 'none.npy'), testLabels: path.join(good, 'y_test.npy') });
+  const missingTest = await dataConfig(corpus, base, 'npy-missing-test', {
+    dataset: 'npy',
+    trainImages: path.join(good, 'x_train.npy'),
+    trainLabels: path.join(good, 'y_train.npy'),
+    testImages: path.join(good, 'none.npy'),
+    testLabels: path.join(good, 'y_test.npy'),
+  });
   await addDataset(corpus, base, 'npy-missing-test', missingTest, true);
 }
 
 async function addNpzCases(corpus: Corpus, base: Base): Promise<void> {
   const arrays = (): Record<string, Uint8Array> => {
     const f = npyFiles();
-    return { 'x_train.npy': f['x_train.npy']!, 'y_train.npy': f['y_train.npy']!, 'x_test.npy': f['x_test.npy']!, 'y_test.npy': f['y_test.npy']! };
+    return {
+      'x_train.npy': f['x_train.npy'],
+      'y_train.npy': f['y_train.npy'],
+      'x_test.npy': f['x_test.npy'],
+      'y_test.npy': f['y_test.npy'],
+    };
   };
   const good = zip(arrays());
   const corrupt = Buffer.from(good);
-  for (let i = 40; i < 120; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
+  for (let i = 40; i < 120; i++) corrupt[i] = corrupt[i] ^ 0x5a;
   const { 'y_test.npy': _dropped, ...withoutTestLabels } = arrays();
   const faults: Record<string, Buffer> = {
     'not-a-zip': Buffer.from('definitely not a zip archive'),
@@ -113,7 +167,10 @@ async function addNpzCases(corpus: Corpus, base: Base): Promise<void> {
     'corrupt-deflate': corrupt,
     'missing-key': zip(withoutTestLabels),
     'member-not-npy': zip({ ...arrays(), 'x_train.npy': Buffer.from('plain text, not an array') }),
-    'labels-1e9': zip({ ...arrays(), 'y_train.npy': npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 1 ? 1e9 : i % 10)))) }),
+    'labels-1e9': zip({
+      ...arrays(),
+      'y_train.npy': npy('<i4', [TRAIN_N], int32Bytes(Array.from({ length: TRAIN_N }, (_, i) => (i === 1 ? 1e9 : i % 10)))),
+    }),
   };
   for (const [name, bytes] of Object.entries(faults)) {
     const file = corpus.fixture('data', `npz-${name}.npz`);
@@ -125,12 +182,21 @@ async function addNpzCases(corpus: Corpus, base: Base): Promise<void> {
   }
   const goodFile = corpus.fixture('data', 'npz-good.npz');
   await writeFile(goodFile, good);
-  const badKeys = await dataConfig(corpus, base, 'npz-unknown-key-name', { dataset: 'npz', file: goodFile, keys: { trainImages: 'images' } });
+  const badKeys = await dataConfig(corpus, base, 'npz-unknown-key-name', {
+    dataset: 'npz',
+    file: goodFile,
+    keys: { trainImages: 'images' },
+  });
   await addDataset(corpus, base, 'npz-unknown-key-name', badKeys, false);
 }
 
 async function addIdxCases(corpus: Corpus, base: Base): Promise<void> {
-  const good = { trainImages: idx([TRAIN_N, 8, 8], images8(TRAIN_N)), trainLabels: idx([TRAIN_N], labels(TRAIN_N)), testImages: idx([TEST_N, 8, 8], images8(TEST_N)), testLabels: idx([TEST_N], labels(TEST_N)) };
+  const good = {
+    trainImages: idx([TRAIN_N, 8, 8], images8(TRAIN_N)),
+    trainLabels: idx([TRAIN_N], labels(TRAIN_N)),
+    testImages: idx([TEST_N, 8, 8], images8(TEST_N)),
+    testLabels: idx([TEST_N], labels(TEST_N)),
+  };
   const faults: Record<string, Partial<typeof good>> = {
     'wrong-magic': { trainImages: Buffer.concat([Buffer.from([1, 2, 8, 3]), good.trainImages.subarray(4)]) },
     'float-type': { trainImages: idx([TRAIN_N, 8, 8], new Uint8Array(TRAIN_N * 256), 0x0d) },
@@ -142,7 +208,12 @@ async function addIdxCases(corpus: Corpus, base: Base): Promise<void> {
     'count-mismatch': { trainLabels: idx([TRAIN_N - 2], labels(TRAIN_N - 2)) },
     'gzip-corrupt': { trainImages: Buffer.concat([gzipSync(good.trainImages).subarray(0, 40), Buffer.alloc(40, 7)]) },
     'images-rank-2': { trainImages: idx([TRAIN_N, 64], images8(TRAIN_N)) },
-    'test-label-out-of-model-range': { testLabels: idx([TEST_N], Uint8Array.from(labels(TEST_N), (l, i) => (i === 2 ? 200 : l))) },
+    'test-label-out-of-model-range': {
+      testLabels: idx(
+        [TEST_N],
+        Uint8Array.from(labels(TEST_N), (l, i) => (i === 2 ? 200 : l)),
+      ),
+    },
   };
   for (const [name, replace] of Object.entries(faults)) {
     const dir = corpus.fixture('data', `idx-${name}`);
@@ -150,7 +221,7 @@ async function addIdxCases(corpus: Corpus, base: Base): Promise<void> {
     const files: Record<string, string> = {};
     for (const [key, bytes] of Object.entries({ ...good, ...replace })) {
       files[key] = path.join(dir, `${key}.idx`);
-      await writeFile(files[key]!, bytes);
+      await writeFile(files[key], bytes);
     }
     const config = await dataConfig(corpus, base, `idx-${name}`, { dataset: 'idx', ...files });
     await addDataset(corpus, base, `idx-${name}`, config, name.startsWith('test-'));
@@ -162,13 +233,27 @@ async function addCifarCases(corpus: Corpus, base: Base): Promise<void> {
   const layouts: Record<string, { variant: string; files: Record<string, Buffer>; extra?: Record<string, unknown> }> = {
     'missing-files': { variant: 'cifar10', files: {} },
     'short-batch': { variant: 'cifar10', files: { 'train.bin': batch((i) => i % 10).subarray(0, 5000), 'test.bin': batch((i) => i % 10) } },
-    'python-pickle': { variant: 'cifar10', files: { 'train.bin': Buffer.concat([Buffer.from([0x80, 0x02, 0x7d, 0x71]), Buffer.alloc(3069)]), 'test.bin': batch((i) => i % 10) } },
+    'python-pickle': {
+      variant: 'cifar10',
+      files: { 'train.bin': Buffer.concat([Buffer.from([0x80, 0x02, 0x7d, 0x71]), Buffer.alloc(3069)]), 'test.bin': batch((i) => i % 10) },
+    },
     'label-10': { variant: 'cifar10', files: { 'train.bin': batch((i) => (i === 2 ? 10 : i)), 'test.bin': batch((i) => i % 10) } },
     'test-missing': { variant: 'cifar10', files: { 'train.bin': batch((i) => i % 10) } },
     'empty-batches': { variant: 'cifar10', files: { 'train.bin': Buffer.alloc(0), 'test.bin': Buffer.alloc(0) } },
     'cifar100-coarse-label-25': {
       variant: 'cifar100',
-      files: { 'train.bin': cifarRecords([[25, 1], [3, 2], [4, 5], [6, 7]]), 'test.bin': cifarRecords([[1, 1], [2, 2]]) },
+      files: {
+        'train.bin': cifarRecords([
+          [25, 1],
+          [3, 2],
+          [4, 5],
+          [6, 7],
+        ]),
+        'test.bin': cifarRecords([
+          [1, 1],
+          [2, 2],
+        ]),
+      },
       extra: { labels: 'coarse' },
     },
   };
@@ -183,46 +268,73 @@ async function addCifarCases(corpus: Corpus, base: Base): Promise<void> {
 
 async function addFolderCases(corpus: Corpus, base: Base): Promise<void> {
   const classes = ['c0', 'c1', 'c2'];
-  type Layout = { train: (root: string) => Promise<void>; test?: (root: string) => Promise<void>; extra?: Record<string, unknown>; testSplit?: boolean };
+  type Layout = {
+    train: (root: string) => Promise<void>;
+    test?: (root: string) => Promise<void>;
+    extra?: Record<string, unknown>;
+    testSplit?: boolean;
+  };
   const goodTest = (root: string) => imageFolder(root, classes, 2);
   const layouts: Record<string, Layout> = {
     'train-empty': { train: async (root) => void (await mkdir(root, { recursive: true })) },
     'train-missing': { train: async () => {} },
-    'train-is-a-file': { train: async (root) => {
-      await mkdir(path.dirname(root), { recursive: true });
-      await writeFile(root, 'not a folder');
-    } },
-    'empty-class-folder': { train: async (root) => {
-      await imageFolder(root, classes, 3);
-      await mkdir(path.join(root, 'c3-empty'), { recursive: true });
-    } },
-    'stray-test-class': { testSplit: true, train: (root) => imageFolder(root, classes, 3), test: (root) => imageFolder(root, [...classes, 'c9'], 2) },
-    'corrupt-png': { train: async (root) => {
-      await imageFolder(root, classes, 3);
-      await writeFile(path.join(root, 'c1', 'broken.png'), (await png()).subarray(0, 30));
-    } },
-    'zero-byte-png': { train: async (root) => {
-      await imageFolder(root, classes, 3);
-      await writeFile(path.join(root, 'c2', 'empty.png'), Buffer.alloc(0));
-    } },
-    'text-as-png': { train: async (root) => {
-      await imageFolder(root, classes, 3);
-      await writeFile(path.join(root, 'c0', 'notes.png'), 'hello');
-    } },
-    'no-images': { train: async (root) => {
-      for (const c of classes) {
-        await mkdir(path.join(root, c), { recursive: true });
-        await writeFile(path.join(root, c, 'readme.txt'), 'no images here');
-      }
-    } },
-    'mixed-sizes': { train: async (root) => {
-      await imageFolder(root, classes, 3);
-      await writeFile(path.join(root, 'c0', 'big.png'), await png(12));
-    } },
-    'test-corrupt-png': { testSplit: true, train: (root) => imageFolder(root, classes, 3), test: async (root) => {
-      await imageFolder(root, classes, 2);
-      await writeFile(path.join(root, 'c0', 'broken.png'), Buffer.from('89504e470d0a1a0a', 'hex'));
-    } },
+    'train-is-a-file': {
+      train: async (root) => {
+        await mkdir(path.dirname(root), { recursive: true });
+        await writeFile(root, 'not a folder');
+      },
+    },
+    'empty-class-folder': {
+      train: async (root) => {
+        await imageFolder(root, classes, 3);
+        await mkdir(path.join(root, 'c3-empty'), { recursive: true });
+      },
+    },
+    'stray-test-class': {
+      testSplit: true,
+      train: (root) => imageFolder(root, classes, 3),
+      test: (root) => imageFolder(root, [...classes, 'c9'], 2),
+    },
+    'corrupt-png': {
+      train: async (root) => {
+        await imageFolder(root, classes, 3);
+        await writeFile(path.join(root, 'c1', 'broken.png'), (await png()).subarray(0, 30));
+      },
+    },
+    'zero-byte-png': {
+      train: async (root) => {
+        await imageFolder(root, classes, 3);
+        await writeFile(path.join(root, 'c2', 'empty.png'), Buffer.alloc(0));
+      },
+    },
+    'text-as-png': {
+      train: async (root) => {
+        await imageFolder(root, classes, 3);
+        await writeFile(path.join(root, 'c0', 'notes.png'), 'hello');
+      },
+    },
+    'no-images': {
+      train: async (root) => {
+        for (const c of classes) {
+          await mkdir(path.join(root, c), { recursive: true });
+          await writeFile(path.join(root, c, 'readme.txt'), 'no images here');
+        }
+      },
+    },
+    'mixed-sizes': {
+      train: async (root) => {
+        await imageFolder(root, classes, 3);
+        await writeFile(path.join(root, 'c0', 'big.png'), await png(12));
+      },
+    },
+    'test-corrupt-png': {
+      testSplit: true,
+      train: (root) => imageFolder(root, classes, 3),
+      test: async (root) => {
+        await imageFolder(root, classes, 2);
+        await writeFile(path.join(root, 'c0', 'broken.png'), Buffer.from('89504e470d0a1a0a', 'hex'));
+      },
+    },
     'huge-resize': { train: (root) => imageFolder(root, classes, 3), extra: { resize: [100000, 100000] } },
   };
   for (const [name, layout] of Object.entries(layouts)) {

@@ -7,7 +7,16 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { cloneModel, functionalModel, layersOf, sequentialModel, setWeightValues, weightSlot, writeRawModel, type RawModel } from './fixtures.js';
+import {
+  cloneModel,
+  functionalModel,
+  layersOf,
+  sequentialModel,
+  setWeightValues,
+  weightSlot,
+  writeRawModel,
+  type RawModel,
+} from './fixtures.js';
 import { addDataCases } from './corpus-data.js';
 import { addConfigCases, addFlagCases, addOutCases, addKillCases } from './corpus-cli.js';
 
@@ -64,14 +73,20 @@ export class Corpus {
   }
 
   /** Adds a case whose --out (if any) is resolved against its working folder. */
-  async add(id: string, category: Category, expectedExit: 0 | 1 | 2, argvOf: (cwd: string) => string[], extra: Partial<FuzzCase> = {}): Promise<FuzzCase> {
+  async add(
+    id: string,
+    category: Category,
+    expectedExit: 0 | 1 | 2,
+    argvOf: (cwd: string) => string[],
+    extra: Partial<FuzzCase> = {},
+  ): Promise<FuzzCase> {
     if (this.ids.has(id)) throw new Error(`duplicate fuzz case id ${id}`);
     this.ids.add(id);
     const cwd = extra.cwd ?? (await this.caseDir(id));
     const argv = argvOf(cwd);
     const outputs = [...(extra.outputs ?? [])];
     for (let i = 0; i < argv.length - 1; i++) {
-      if (argv[i] === '--out' && argv[i + 1] !== '') outputs.push(path.resolve(cwd, argv[i + 1]!));
+      if (argv[i] === '--out' && argv[i + 1] !== '') outputs.push(path.resolve(cwd, argv[i + 1]));
     }
     const entry: FuzzCase = { id, category, argv, expectedExit, cwd, ...extra, outputs };
     this.cases.push(entry);
@@ -106,7 +121,13 @@ function modelCommands(model: string): Array<[string, (cwd: string) => string[]]
 }
 
 /** Writes a model variant and adds one case per command (report only when `report` says so). */
-async function addModelCases(corpus: Corpus, category: Category, name: string, write: (dir: string) => Promise<string>, commands = ['report', 'prune', 'export']): Promise<void> {
+async function addModelCases(
+  corpus: Corpus,
+  category: Category,
+  name: string,
+  write: (dir: string) => Promise<string>,
+  commands = ['report', 'prune', 'export'],
+): Promise<void> {
   const model = await write(corpus.fixture('models', name));
   for (const [command, argv] of modelCommands(model)) {
     if (commands.includes(command)) await corpus.add(`${category}/${name}/${command}`, category, 2, argv);
@@ -142,7 +163,11 @@ async function addNotAModelCases(corpus: Corpus, base: Base): Promise<void> {
     'json-number': '42',
     'json-string': '"model"',
     'truncated-json': '{"modelTopology": {"class_name": "Sequential", "config": {"layers": [',
-    'graph-model': JSON.stringify({ format: 'graph-model', modelTopology: { node: [{ name: 'x', op: 'Placeholder' }] }, weightsManifest: [] }),
+    'graph-model': JSON.stringify({
+      format: 'graph-model',
+      modelTopology: { node: [{ name: 'x', op: 'Placeholder' }] },
+      weightsManifest: [],
+    }),
     'graph-model-unlabelled': JSON.stringify({ modelTopology: { node: [], versions: {} }, weightsManifest: [] }),
     'unknown-format': JSON.stringify({ format: 'keras-h5', modelTopology: base.seq.modelTopology, weightsManifest: [] }),
     'no-topology': JSON.stringify({ format: 'layers-model', weightsManifest: [] }),
@@ -150,7 +175,10 @@ async function addNotAModelCases(corpus: Corpus, base: Base): Promise<void> {
     'topology-string': JSON.stringify({ format: 'layers-model', modelTopology: 'Sequential', weightsManifest: [] }),
     'topology-array': JSON.stringify({ format: 'layers-model', modelTopology: [], weightsManifest: [] }),
     'keras-h5-magic': Buffer.concat([Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)]),
-    'utf16-json': Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ modelTopology: base.seq.modelTopology }), 'utf16le')]),
+    'utf16-json': Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(JSON.stringify({ modelTopology: base.seq.modelTopology }), 'utf16le'),
+    ]),
   };
   const targets: Array<[string, string]> = [];
   for (const [name, content] of Object.entries(files)) {
@@ -188,49 +216,49 @@ type LayerEdit = (layers: ReturnType<typeof layersOf>, model: RawModel) => void;
 
 /** Layer config values slim must refuse (index 0 conv, 1 bn1, 4 hidden dense, 5 bn2, 7 head). */
 const TOPOLOGY_EDITS: Record<string, LayerEdit> = {
-  'dense-units-0': (l) => (l[4]!.config.units = 0),
-  'dense-units-negative': (l) => (l[4]!.config.units = -6),
-  'dense-units-fraction': (l) => (l[4]!.config.units = 6.5),
-  'dense-units-nan-string': (l) => (l[4]!.config.units = 'NaN'),
-  'dense-units-text': (l) => (l[4]!.config.units = 'six'),
-  'dense-units-null': (l) => (l[4]!.config.units = null),
-  'dense-units-1e12': (l) => (l[4]!.config.units = 1e12),
-  'dense-units-1e999': (l) => (l[4]!.config.units = '__1e999__'),
-  'head-units-0': (l) => (l[7]!.config.units = 0),
-  'conv-filters-0': (l) => (l[0]!.config.filters = 0),
-  'conv-filters-negative': (l) => (l[0]!.config.filters = -4),
-  'conv-filters-fraction': (l) => (l[0]!.config.filters = 4.5),
-  'conv-filters-1e12': (l) => (l[0]!.config.filters = 1e12),
-  'conv-filters-1e999': (l) => (l[0]!.config.filters = '__1e999__'),
-  'conv-filters-string': (l) => (l[0]!.config.filters = '4'),
-  'conv-kernel-0': (l) => (l[0]!.config.kernel_size = [0, 0]),
-  'conv-kernel-negative': (l) => (l[0]!.config.kernel_size = [-3, 3]),
-  'conv-kernel-fraction': (l) => (l[0]!.config.kernel_size = [2.5, 2.5]),
-  'conv-kernel-text': (l) => (l[0]!.config.kernel_size = 'three'),
+  'dense-units-0': (l) => (l[4].config.units = 0),
+  'dense-units-negative': (l) => (l[4].config.units = -6),
+  'dense-units-fraction': (l) => (l[4].config.units = 6.5),
+  'dense-units-nan-string': (l) => (l[4].config.units = 'NaN'),
+  'dense-units-text': (l) => (l[4].config.units = 'six'),
+  'dense-units-null': (l) => (l[4].config.units = null),
+  'dense-units-1e12': (l) => (l[4].config.units = 1e12),
+  'dense-units-1e999': (l) => (l[4].config.units = '__1e999__'),
+  'head-units-0': (l) => (l[7].config.units = 0),
+  'conv-filters-0': (l) => (l[0].config.filters = 0),
+  'conv-filters-negative': (l) => (l[0].config.filters = -4),
+  'conv-filters-fraction': (l) => (l[0].config.filters = 4.5),
+  'conv-filters-1e12': (l) => (l[0].config.filters = 1e12),
+  'conv-filters-1e999': (l) => (l[0].config.filters = '__1e999__'),
+  'conv-filters-string': (l) => (l[0].config.filters = '4'),
+  'conv-kernel-0': (l) => (l[0].config.kernel_size = [0, 0]),
+  'conv-kernel-negative': (l) => (l[0].config.kernel_size = [-3, 3]),
+  'conv-kernel-fraction': (l) => (l[0].config.kernel_size = [2.5, 2.5]),
+  'conv-kernel-text': (l) => (l[0].config.kernel_size = 'three'),
   'conv-kernel-larger-than-input': (l) => {
-    l[0]!.config.kernel_size = [9, 9];
-    l[0]!.config.padding = 'valid';
+    l[0].config.kernel_size = [9, 9];
+    l[0].config.padding = 'valid';
   },
-  'conv-strides-0': (l) => (l[0]!.config.strides = [0, 0]),
-  'conv-dilation-0': (l) => (l[0]!.config.dilation_rate = [0, 0]),
-  'conv-padding-unknown': (l) => (l[0]!.config.padding = 'mirror'),
-  'conv-data-format-unknown': (l) => (l[0]!.config.data_format = 'channels_middle'),
-  'activation-unknown': (l) => (l[4]!.config.activation = 'swishy'),
-  'activation-number': (l) => (l[7]!.config.activation = 3),
-  'class-unknown': (l) => (l[2]!.class_name = 'FancyLayer'),
+  'conv-strides-0': (l) => (l[0].config.strides = [0, 0]),
+  'conv-dilation-0': (l) => (l[0].config.dilation_rate = [0, 0]),
+  'conv-padding-unknown': (l) => (l[0].config.padding = 'mirror'),
+  'conv-data-format-unknown': (l) => (l[0].config.data_format = 'channels_middle'),
+  'activation-unknown': (l) => (l[4].config.activation = 'swishy'),
+  'activation-number': (l) => (l[7].config.activation = 3),
+  'class-unknown': (l) => (l[2].class_name = 'FancyLayer'),
   'class-missing': (l) => delete (l[2] as Record<string, unknown>).class_name,
   'config-missing': (l) => delete (l[4] as Record<string, unknown>).config,
   'config-null': (l) => ((l[4] as Record<string, unknown>).config = null),
-  'input-rank-2-into-conv': (l) => (l[0]!.config.batch_input_shape = [null, 64]),
-  'input-dim-0': (l) => (l[0]!.config.batch_input_shape = [null, 0, 8, 1]),
-  'input-dim-negative': (l) => (l[0]!.config.batch_input_shape = [null, -8, 8, 1]),
-  'input-dim-fraction': (l) => (l[0]!.config.batch_input_shape = [null, 8.5, 8, 1]),
-  'input-channels-0': (l) => (l[0]!.config.batch_input_shape = [null, 8, 8, 0]),
-  'input-shape-text': (l) => (l[0]!.config.batch_input_shape = 'eight'),
-  'input-shape-missing': (l) => delete l[0]!.config.batch_input_shape,
-  'bn-axis-out-of-range': (l) => (l[1]!.config.axis = 7),
-  'bn-epsilon-text': (l) => (l[1]!.config.epsilon = 'small'),
-  'gap-channels-first': (l) => (l[3]!.config.data_format = 'channels_first'),
+  'input-rank-2-into-conv': (l) => (l[0].config.batch_input_shape = [null, 64]),
+  'input-dim-0': (l) => (l[0].config.batch_input_shape = [null, 0, 8, 1]),
+  'input-dim-negative': (l) => (l[0].config.batch_input_shape = [null, -8, 8, 1]),
+  'input-dim-fraction': (l) => (l[0].config.batch_input_shape = [null, 8.5, 8, 1]),
+  'input-channels-0': (l) => (l[0].config.batch_input_shape = [null, 8, 8, 0]),
+  'input-shape-text': (l) => (l[0].config.batch_input_shape = 'eight'),
+  'input-shape-missing': (l) => delete l[0].config.batch_input_shape,
+  'bn-axis-out-of-range': (l) => (l[1].config.axis = 7),
+  'bn-epsilon-text': (l) => (l[1].config.epsilon = 'small'),
+  'gap-channels-first': (l) => (l[3].config.data_format = 'channels_first'),
   'layers-empty': (l) => l.splice(0, l.length),
 };
 
@@ -261,7 +289,11 @@ async function addTopologyCases(corpus: Corpus, base: Base): Promise<void> {
 }
 
 /** Manifest edits: (manifest, weight bytes) of a copy of the sequential model. */
-type ManifestEdit = (specs: Array<Record<string, unknown>>, model: RawModel, dir: string) => Promise<{ manifest?: unknown; weightData?: Buffer | null } | void>;
+type ManifestEdit = (
+  specs: Array<Record<string, unknown>>,
+  model: RawModel,
+  dir: string,
+) => Promise<{ manifest?: unknown; weightData?: Buffer | null } | void>;
 
 const MANIFEST_EDITS: Record<string, ManifestEdit> = {
   'path-traversal': async (specs, model, dir) => {
@@ -293,20 +325,20 @@ const MANIFEST_EDITS: Record<string, ManifestEdit> = {
     execFileSync('mkfifo', [path.join(dir, 'fifo.bin')]);
     return { manifest: [{ paths: ['fifo.bin'], weights: specs }], weightData: null };
   },
-  'dtype-float64': async (specs) => void (specs[0]!.dtype = 'float64'),
-  'dtype-string': async (specs) => void (specs[0]!.dtype = 'string'),
-  'dtype-complex64': async (specs) => void (specs[0]!.dtype = 'complex64'),
-  'dtype-missing': async (specs) => void delete specs[0]!.dtype,
-  'int32-kernel': async (specs) => void (specs[0]!.dtype = 'int32'),
-  'int32-gamma': async (specs) => void (specs[1]!.dtype = 'int32'),
+  'dtype-float64': async (specs) => void (specs[0].dtype = 'float64'),
+  'dtype-string': async (specs) => void (specs[0].dtype = 'string'),
+  'dtype-complex64': async (specs) => void (specs[0].dtype = 'complex64'),
+  'dtype-missing': async (specs) => void delete specs[0].dtype,
+  'int32-kernel': async (specs) => void (specs[0].dtype = 'int32'),
+  'int32-gamma': async (specs) => void (specs[1].dtype = 'int32'),
   'bool-bias': async (specs, model) => {
     // The head bias (last weight, 10 float32) stored as 10 bool bytes.
-    specs[specs.length - 1]!.dtype = 'bool';
+    specs[specs.length - 1].dtype = 'bool';
     return { weightData: model.weightData.subarray(0, model.weightData.length - 30) };
   },
   'duplicate-weight': async (specs, model) => {
-    specs.push(structuredClone(specs[1]!));
-    const slot = weightSlot(model, String(specs[1]!.name));
+    specs.push(structuredClone(specs[1]));
+    const slot = weightSlot(model, String(specs[1].name));
     return { weightData: Buffer.concat([model.weightData, model.weightData.subarray(slot.offset, slot.offset + slot.count * 4)]) };
   },
   'extra-weight': async (specs, model) => {
@@ -318,19 +350,19 @@ const MANIFEST_EDITS: Record<string, ManifestEdit> = {
   'bn-beta-missing': async (specs, model) => dropWeight(specs, model, 'bn2/beta'),
   'bn-gamma-missing': async (specs, model) => dropWeight(specs, model, 'bn1/gamma'),
   'weights-all-missing': async () => ({ manifest: [{ paths: [], weights: [] }], weightData: null }),
-  'spec-shape-mismatch': async (specs) => void (specs[0]!.shape = [3, 3, 2, 2]),
+  'spec-shape-mismatch': async (specs) => void (specs[0].shape = [3, 3, 2, 2]),
   'spec-shape-transposed': async (specs) => {
     const dense = specs.find((s) => String(s.name).includes('hidden/kernel'))!;
     dense.shape = [6, 4];
   },
-  'spec-shape-negative': async (specs) => void (specs[1]!.shape = [-4]),
-  'spec-shape-fraction': async (specs) => void (specs[1]!.shape = [2.5, 1.6]),
-  'spec-shape-huge': async (specs) => void (specs[0]!.shape = [1e6, 1e6, 1, 4]),
-  'spec-name-missing': async (specs) => void delete specs[2]!.name,
-  'quantization-unknown': async (specs) => void (specs[0]!.quantization = { dtype: 'uint4', scale: 1, min: 0 }),
+  'spec-shape-negative': async (specs) => void (specs[1].shape = [-4]),
+  'spec-shape-fraction': async (specs) => void (specs[1].shape = [2.5, 1.6]),
+  'spec-shape-huge': async (specs) => void (specs[0].shape = [1e6, 1e6, 1, 4]),
+  'spec-name-missing': async (specs) => void delete specs[2].name,
+  'quantization-unknown': async (specs) => void (specs[0].quantization = { dtype: 'uint4', scale: 1, min: 0 }),
   'quantization-nan-scale': async (specs, model) => {
     // The conv kernel (36 floats) stored as uint8 with a NaN scale.
-    specs[0]!.quantization = { dtype: 'uint8', scale: 'NaN', min: 0 };
+    specs[0].quantization = { dtype: 'uint8', scale: 'NaN', min: 0 };
     const slot = weightSlot(model, 'conv/kernel');
     return { weightData: Buffer.concat([Buffer.alloc(slot.count), model.weightData.subarray(slot.count * 4)]) };
   },
@@ -343,11 +375,26 @@ const MANIFEST_EDITS: Record<string, ManifestEdit> = {
 function dropWeight(specs: Array<Record<string, unknown>>, model: RawModel, namePart: string): { weightData: Buffer } {
   const slot = weightSlot(model, namePart);
   specs.splice(slot.index, 1);
-  return { weightData: Buffer.concat([model.weightData.subarray(0, slot.offset), model.weightData.subarray(slot.offset + slot.count * 4)]) };
+  return {
+    weightData: Buffer.concat([model.weightData.subarray(0, slot.offset), model.weightData.subarray(slot.offset + slot.count * 4)]),
+  };
 }
 
 /** Edits whose fault is visible from model.json alone also go through `report`. */
-const MANIFEST_REPORT = new Set(['path-traversal', 'absolute-path', 'manifest-object', 'manifest-paths-string', 'manifest-group-null', 'dtype-float64', 'spec-shape-negative', 'spec-shape-mismatch', 'spec-shape-huge', 'extra-weight', 'duplicate-weight', 'bn-gamma-missing']);
+const MANIFEST_REPORT = new Set([
+  'path-traversal',
+  'absolute-path',
+  'manifest-object',
+  'manifest-paths-string',
+  'manifest-group-null',
+  'dtype-float64',
+  'spec-shape-negative',
+  'spec-shape-mismatch',
+  'spec-shape-huge',
+  'extra-weight',
+  'duplicate-weight',
+  'bn-gamma-missing',
+]);
 
 async function addManifestCases(corpus: Corpus, base: Base): Promise<void> {
   for (const [name, edit] of Object.entries(MANIFEST_EDITS)) {
@@ -401,15 +448,15 @@ type NodeRef = [string, number, number, Record<string, unknown>];
 /** Inbound nodes of functional layer `name` (first node). */
 function inbound(model: RawModel, name: string): NodeRef[] {
   const layer = layersOf(model).find((l) => l.name === name || l.config.name === name)!;
-  return (layer.inbound_nodes as NodeRef[][])[0]!;
+  return (layer.inbound_nodes as NodeRef[][])[0];
 }
 
 const GRAPH_EDITS: Record<string, (model: RawModel) => void> = {
-  cycle: (m) => (inbound(m, 'conv')[0]![0] = 'relu'),
-  'self-loop': (m) => (inbound(m, 'bn')[0]![0] = 'bn'),
-  'dangling-inbound': (m) => (inbound(m, 'add')[1]![0] = 'nowhere'),
-  'inbound-node-index': (m) => (inbound(m, 'bn')[0]![1] = 5),
-  'inbound-tensor-index': (m) => (inbound(m, 'bn')[0]![2] = 3),
+  cycle: (m) => (inbound(m, 'conv')[0][0] = 'relu'),
+  'self-loop': (m) => (inbound(m, 'bn')[0][0] = 'bn'),
+  'dangling-inbound': (m) => (inbound(m, 'add')[1][0] = 'nowhere'),
+  'inbound-node-index': (m) => (inbound(m, 'bn')[0][1] = 5),
+  'inbound-tensor-index': (m) => (inbound(m, 'bn')[0][2] = 3),
   'duplicate-layer-name': (m) => {
     const branch = layersOf(m).find((l) => l.name === 'branch')!;
     branch.name = 'conv';
@@ -419,7 +466,7 @@ const GRAPH_EDITS: Record<string, (model: RawModel) => void> = {
   'outputs-empty': (m) => ((m.modelTopology.config as Record<string, unknown>).output_layers = []),
   'inputs-empty': (m) => ((m.modelTopology.config as Record<string, unknown>).input_layers = []),
   'input-not-input-layer': (m) => ((m.modelTopology.config as Record<string, unknown>).input_layers = [['bn', 0, 0]]),
-  'unreachable-output': (m) => (inbound(m, 'head')[0]![0] = 'image'),
+  'unreachable-output': (m) => (inbound(m, 'head')[0][0] = 'image'),
   'inbound-nodes-text': (m) => (layersOf(m).find((l) => l.name === 'add')!.inbound_nodes = 'relu' as never),
   // 200,000 nested arrays as a layer's config value (written as text: see addGraphCases).
   'deep-nesting-in-config': (m) => (layersOf(m).find((l) => l.name === 'relu')!.config.max_value = '__DEEP__'),
@@ -442,13 +489,42 @@ async function addNothingToPruneCases(corpus: Corpus, base: Base): Promise<void>
   };
   for (const [name, model] of Object.entries(variants)) {
     const file = await writeRawModel(corpus.fixture('models', name), model);
-    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 2, (cwd) => ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(cwd, 'out')]);
-    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 2, (cwd) => ['prune', '--model', file, '--threshold', '0.5', '--out', path.join(cwd, 'out')]);
-    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 2, () => ['prune', '--model', file, '--ratio', '0.5', '--dry-run']);
+    await corpus.add(`nothing-to-prune/${name}/prune`, 'nothing-to-prune', 2, (cwd) => [
+      'prune',
+      '--model',
+      file,
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
+    await corpus.add(`nothing-to-prune/${name}/prune-threshold`, 'nothing-to-prune', 2, (cwd) => [
+      'prune',
+      '--model',
+      file,
+      '--threshold',
+      '0.5',
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
+    await corpus.add(`nothing-to-prune/${name}/dry-run`, 'nothing-to-prune', 2, () => [
+      'prune',
+      '--model',
+      file,
+      '--ratio',
+      '0.5',
+      '--dry-run',
+    ]);
     const config = path.join(corpus.fixture('configs'), `run-${name}.json`);
     await mkdir(path.dirname(config), { recursive: true });
     await writeFile(config, JSON.stringify({ ...base.goodConfigJson, model: { type: 'file', path: file } }));
-    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 2, (cwd) => ['run', '--config', config, '--out', path.join(cwd, 'out')]);
+    await corpus.add(`nothing-to-prune/${name}/run`, 'nothing-to-prune', 2, (cwd) => [
+      'run',
+      '--config',
+      config,
+      '--out',
+      path.join(cwd, 'out'),
+    ]);
   }
 }
 

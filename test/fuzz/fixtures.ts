@@ -66,7 +66,7 @@ export async function sequentialModel(options: { batchNorm?: boolean; scale?: bo
       const layer = model.getLayer(name);
       const weights = layer.getWeights();
       if (options.scale ?? true) {
-        const width = weights[0]!.shape[0]!;
+        const width = weights[0].shape[0];
         weights[0] = tf.tensor1d(Array.from({ length: width }, (_, i) => 0.1 + i * 0.2));
       }
       layer.setWeights(weights);
@@ -78,7 +78,9 @@ export async function sequentialModel(options: { batchNorm?: boolean; scale?: bo
 /** A functional model (conv → BN → ReLU → two branches added → GAP → dense) for graph faults. */
 export async function functionalModel(): Promise<RawModel> {
   const input = tf.input({ shape: [8, 8, 1], name: 'image' });
-  const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'conv' }).apply(input) as tf.SymbolicTensor;
+  const conv = tf.layers
+    .conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'conv' })
+    .apply(input) as tf.SymbolicTensor;
   const bn = tf.layers.batchNormalization({ name: 'bn' }).apply(conv) as tf.SymbolicTensor;
   const relu = tf.layers.reLU({ name: 'relu' }).apply(bn) as tf.SymbolicTensor;
   const branch = tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'branch' }).apply(relu) as tf.SymbolicTensor;
@@ -96,14 +98,23 @@ export async function writeRawModel(
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
   const manifest = extra.manifest ?? [{ paths: ['weights.bin'], weights: model.weightSpecs }];
-  const json = { format: 'layers-model', generatedBy: 'fuzz', convertedBy: null, modelTopology: model.modelTopology, weightsManifest: manifest, ...extra.json };
+  const json = {
+    format: 'layers-model',
+    generatedBy: 'fuzz',
+    convertedBy: null,
+    modelTopology: model.modelTopology,
+    weightsManifest: manifest,
+    ...extra.json,
+  };
   await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
   if (extra.weightData !== null) await writeFile(path.join(dir, 'weights.bin'), extra.weightData ?? model.weightData);
   return path.join(dir, 'model.json');
 }
 
 /** The layer configs of a Sequential or functional topology. */
-export function layersOf(model: RawModel): Array<{ class_name: string; config: Record<string, unknown>; name?: string; inbound_nodes?: unknown[] }> {
+export function layersOf(
+  model: RawModel,
+): Array<{ class_name: string; config: Record<string, unknown>; name?: string; inbound_nodes?: unknown[] }> {
   const topology = model.modelTopology as { config: { layers: never[] } };
   return topology.config.layers;
 }
@@ -128,10 +139,16 @@ export function setWeightValues(model: RawModel, namePart: string, value: number
 // ---------------------------------------------------------------- data files
 
 /** A .npy file: `descr` like '|u1' or '<i4', body as raw little-endian bytes. */
-export function npy(descr: string, shape: number[], body: Uint8Array, options: { major?: number; fortran?: boolean; header?: string } = {}): Buffer {
+export function npy(
+  descr: string,
+  shape: number[],
+  body: Uint8Array,
+  options: { major?: number; fortran?: boolean; header?: string } = {},
+): Buffer {
   const major = options.major ?? 1;
   const dict =
-    options.header ?? `{'descr': '${descr}', 'fortran_order': ${options.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+    options.header ??
+    `{'descr': '${descr}', 'fortran_order': ${options.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const pre = major === 1 ? 10 : 12;
   const padded = dict + ' '.repeat(63 - ((pre + dict.length) % 64)) + '\n';
   const head = Buffer.alloc(pre + padded.length);
@@ -204,7 +221,7 @@ export function zip(members: Record<string, Uint8Array>): Buffer {
 
 /** CIFAR binary records (label byte(s) + 3072 planar pixels). */
 export function cifarRecords(recordLabels: number[][]): Buffer {
-  const record = recordLabels[0]!.length + 3072;
+  const record = recordLabels[0].length + 3072;
   const out = Buffer.alloc(recordLabels.length * record);
   recordLabels.forEach((ls, n) => {
     out.set(ls, n * record);
@@ -216,7 +233,9 @@ export function cifarRecords(recordLabels: number[][]): Buffer {
 /** A PNG of `side`×`side` gray pixels. */
 export async function png(side = 8, seed = 0): Promise<Buffer> {
   const pixels = Buffer.from(Array.from({ length: side * side }, (_, i) => (i * 29 + seed * 53) % 256));
-  return sharp(pixels, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
+  return sharp(pixels, { raw: { width: side, height: side, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 /** An image folder: root/<class>/<k>.png, `perClass` images of `side` pixels per class. */

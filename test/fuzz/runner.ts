@@ -132,7 +132,12 @@ export async function snapshot(p: string): Promise<Record<string, string>> {
       }
       for (const name of names.sort()) await walk(path.join(at, name), rel ? `${rel}/${name}` : name);
     } else if (info.isFile()) {
-      state[rel || '.'] = info.size > 8 * 1024 ** 2 ? `size ${info.size}` : createHash('sha1').update(await readFile(at)).digest('hex');
+      state[rel || '.'] =
+        info.size > 8 * 1024 ** 2
+          ? `size ${info.size}`
+          : createHash('sha1')
+              .update(await readFile(at))
+              .digest('hex');
     } else {
       state[rel || '.'] = 'special';
     }
@@ -213,11 +218,15 @@ export function outputProblems(outcome: RunOutcome): string[] {
   if (outcome.stdout !== '') problems.push(`stdout not empty: ${JSON.stringify(outcome.stdout.slice(0, 120))}`);
   const lines = outcome.stderr.split('\n').filter((line) => line.trim() !== '');
   const errorLines = lines.filter((line) => line.startsWith('error:'));
-  if (errorLines.length !== 1) problems.push(`${errorLines.length} lines start with "error:" (expected 1)${lines.length ? `; last stderr line: ${lines[lines.length - 1]!.slice(0, 160)}` : ''}`);
-  else if (!lines[lines.length - 1]!.startsWith('error:')) problems.push(`the error takes several lines (${lines.length - lines.indexOf(errorLines[0]!)} lines from "error:" on)`);
+  if (errorLines.length !== 1)
+    problems.push(
+      `${errorLines.length} lines start with "error:" (expected 1)${lines.length ? `; last stderr line: ${lines[lines.length - 1].slice(0, 160)}` : ''}`,
+    );
+  else if (!lines[lines.length - 1].startsWith('error:'))
+    problems.push(`the error takes several lines (${lines.length - lines.indexOf(errorLines[0])} lines from "error:" on)`);
   if (STACK_FRAME.test(outcome.stderr)) problems.push('stack trace on stderr');
   const internal = /internal error: ?([^\n]*)/.exec(outcome.stderr);
-  if (internal) problems.push(`"internal error: ${internal[1]!.replace(/ \(run with --verbose for the stack\)/, '').slice(0, 140)}"`);
+  if (internal) problems.push(`"internal error: ${internal[1].replace(/ \(run with --verbose for the stack\)/, '').slice(0, 140)}"`);
   return problems;
 }
 

@@ -15,7 +15,11 @@ for (const file of process.argv.slice(2)) {
     const model = await loadWithStockTfjs(file);
     model.dispose();
   } catch (err) {
-    problems.push(`${file} does not load in stock tfjs (${String((err as Error).message).split('\n')[0]!.slice(0, 160)})`);
+    problems.push(
+      `${file} does not load in stock tfjs (${String((err as Error).message)
+        .split('\n')[0]
+        .slice(0, 160)})`,
+    );
   }
 }
 process.stdout.write(JSON.stringify(problems));

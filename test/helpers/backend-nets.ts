@@ -45,10 +45,16 @@ function mobilenetBlock(): tf.LayersModel {
     const normed = tf.layers.batchNormalization().apply(t) as tf.SymbolicTensor;
     return tf.layers.reLU({ maxValue: 6 }).apply(normed) as tf.SymbolicTensor;
   };
-  let h = bnRelu6(tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor);
+  let h = bnRelu6(
+    tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor,
+  );
   h = bnRelu6(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }).apply(h) as tf.SymbolicTensor);
   h = bnRelu6(tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false }).apply(h) as tf.SymbolicTensor);
-  h = bnRelu6(tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, depthMultiplier: 2, padding: 'valid', useBias: false }).apply(h) as tf.SymbolicTensor);
+  h = bnRelu6(
+    tf.layers
+      .depthwiseConv2d({ kernelSize: 3, strides: 2, depthMultiplier: 2, padding: 'valid', useBias: false })
+      .apply(h) as tf.SymbolicTensor,
+  );
   h = bnRelu6(tf.layers.separableConv2d({ filters: 12, kernelSize: 3, padding: 'same' }).apply(h) as tf.SymbolicTensor);
   h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 4, activation: 'softmax' }).apply(h) as tf.SymbolicTensor;
@@ -70,25 +76,36 @@ export function buildNet(kind: NetKind): tf.LayersModel {
 export function buildNetWithWeights(kind: NetKind, weights: Float32Array[]): tf.LayersModel {
   const model = buildNet(kind);
   const current = model.getWeights();
-  model.setWeights(current.map((w, i) => tf.tensor(weights[i]!, w.shape)));
+  model.setWeights(current.map((w, i) => tf.tensor(weights[i], w.shape)));
   return model;
 }
 
 /** Seeded inputs and one-hot labels, as plain arrays so every backend gets the same data. */
 export function makeBatch(model: tf.LayersModel, batch: number, seed: number): { x: Float32Array; y: Float32Array } {
-  const inputShape = model.inputs[0]!.shape.slice(1) as number[];
-  const classes = model.outputs[0]!.shape[1] as number;
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  const classes = model.outputs[0].shape[1] as number;
   const x = tf.tidy(() => tf.randomNormal([batch, ...inputShape], 0, 1, 'float32', seed).dataSync() as Float32Array);
   const labels = tf.tidy(() => tf.randomUniform([batch], 0, classes, 'int32', seed + 1));
-  const y = tf.tidy(() => tf.oneHot(labels as tf.Tensor1D, classes).toFloat().dataSync() as Float32Array);
+  const y = tf.tidy(
+    () =>
+      tf
+        .oneHot(labels as tf.Tensor1D, classes)
+        .toFloat()
+        .dataSync() as Float32Array,
+  );
   labels.dispose();
   return { x, y };
 }
 
 /** Gradients of mean categorical crossentropy (training mode: BN batch stats, dropout on). */
-export function lossGradients(model: tf.LayersModel, x: Float32Array, y: Float32Array, batch: number): { loss: number; grads: Float32Array[] } {
-  const inputShape = model.inputs[0]!.shape.slice(1) as number[];
-  const classes = model.outputs[0]!.shape[1] as number;
+export function lossGradients(
+  model: tf.LayersModel,
+  x: Float32Array,
+  y: Float32Array,
+  batch: number,
+): { loss: number; grads: Float32Array[] } {
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  const classes = model.outputs[0].shape[1] as number;
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const xs = tf.tensor(x, [batch, ...inputShape]);
   const ys = tf.tensor(y, [batch, classes]);
@@ -102,7 +119,7 @@ export function lossGradients(model: tf.LayersModel, x: Float32Array, y: Float32
     if (g === undefined) throw new Error(`no gradient for ${v.name}`);
     return g.dataSync() as Float32Array;
   });
-  const loss = value.dataSync()[0]!;
+  const loss = value.dataSync()[0];
   tf.dispose([value, xs, ys, ...Object.values(grads)]);
   return { loss, grads: out };
 }
@@ -113,8 +130,8 @@ export function relativeMaxError(a: ArrayLike<number>, b: ArrayLike<number>): nu
   let maxDiff = 0;
   let maxRef = 0;
   for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
+    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    maxRef = Math.max(maxRef, Math.abs(b[i]));
   }
   return maxDiff / Math.max(1, maxRef);
 }

@@ -44,7 +44,10 @@ class DevTools {
   private listeners: ((m: Message) => void)[] = [];
   private buffer = '';
 
-  constructor(private readonly input: Writable, output: Readable) {
+  constructor(
+    private readonly input: Writable,
+    output: Readable,
+  ) {
     output.setEncoding('utf8');
     output.on('data', (chunk: string) => {
       this.buffer += chunk;
@@ -143,7 +146,11 @@ async function inspect(devtools: DevTools, url: string, viewportWidth: number): 
     if (m.method === 'Network.requestWillBeSent' && !/^(file|data|about):/.test(p.request?.url)) externalRequests.push(p.request.url);
   });
   for (const domain of ['Runtime', 'Log', 'Network', 'Page']) await devtools.send(`${domain}.enable`, {}, sessionId);
-  await devtools.send('Emulation.setDeviceMetricsOverride', { width: viewportWidth, height: 900, deviceScaleFactor: 1, mobile: false }, sessionId);
+  await devtools.send(
+    'Emulation.setDeviceMetricsOverride',
+    { width: viewportWidth, height: 900, deviceScaleFactor: 1, mobile: false },
+    sessionId,
+  );
   const loaded = devtools.once('Page.loadEventFired', sessionId);
   await devtools.send('Page.navigate', { url }, sessionId);
   await loaded;

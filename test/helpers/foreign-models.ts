@@ -31,12 +31,21 @@ export async function saveWithStockTfjs(model: tf.LayersModel, dir: string): Pro
 }
 
 /** A MobileNetV2 inverted-residual block: 1×1 expand, 3×3 depthwise, 1×1 project (+ Add when shapes match). */
-function invertedResidual(x: tf.SymbolicTensor, expand: number, out: number, stride: number, name: string, scale = true): tf.SymbolicTensor {
+function invertedResidual(
+  x: tf.SymbolicTensor,
+  expand: number,
+  out: number,
+  stride: number,
+  name: string,
+  scale = true,
+): tf.SymbolicTensor {
   const inChannels = x.shape[3] as number;
   let y = tf.layers.conv2d({ filters: expand, kernelSize: 1, useBias: false, name: `${name}_expand` }).apply(x) as tf.SymbolicTensor;
   y = tf.layers.batchNormalization({ name: `${name}_expand_bn`, scale }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.reLU({ maxValue: 6, name: `${name}_expand_relu` }).apply(y) as tf.SymbolicTensor;
-  y = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${name}_dw` }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${name}_dw` })
+    .apply(y) as tf.SymbolicTensor;
   y = tf.layers.batchNormalization({ name: `${name}_dw_bn`, scale }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.reLU({ maxValue: 6, name: `${name}_dw_relu` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.conv2d({ filters: out, kernelSize: 1, useBias: false, name: `${name}_project` }).apply(y) as tf.SymbolicTensor;
@@ -48,7 +57,9 @@ function invertedResidual(x: tf.SymbolicTensor, expand: number, out: number, str
 /** A small functional MobileNetV2-style body on 28×28×1 (stem, three inverted-residual blocks, GAP). */
 export function mobileNetV2Body(name = 'mobilenetv2_body', scale = true): tf.LayersModel {
   const input = tf.input({ shape: [28, 28, 1], name: `${name}_input` });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: `${name}_stem` }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: `${name}_stem` })
+    .apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: `${name}_stem_bn`, scale }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ maxValue: 6, name: `${name}_stem_relu` }).apply(x) as tf.SymbolicTensor;
   x = invertedResidual(x, 16, 8, 1, `${name}_b1`, scale);
@@ -66,7 +77,10 @@ export function teachableMachineLike(classes = 10): tf.Sequential {
   const body = mobileNetV2Body('model_1');
   const truncated = tf.sequential({ layers: [body], name: 'sequential_8' });
   const head = tf.sequential({
-    layers: [tf.layers.dense({ inputShape: [12], units: 16, activation: 'relu', name: 'dense_1' }), tf.layers.dense({ units: classes, activation: 'softmax', name: 'dense_2' })],
+    layers: [
+      tf.layers.dense({ inputShape: [12], units: 16, activation: 'relu', name: 'dense_1' }),
+      tf.layers.dense({ units: classes, activation: 'softmax', name: 'dense_2' }),
+    ],
     name: 'sequential_10',
   });
   return tf.sequential({ layers: [truncated, head], name: 'sequential_11' });
@@ -92,7 +106,9 @@ function convBn(x: tf.SymbolicTensor, filters: number, kernelSize: number, name:
 function inceptionBlock(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
   const a = convBn(x, 4, 1, `${name}_a`);
   const b = convBn(convBn(x, 4, 1, `${name}_b1`), 6, 3, `${name}_b2`);
-  const pooled = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: `${name}_pool` }).apply(x) as tf.SymbolicTensor;
+  const pooled = tf.layers
+    .averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: `${name}_pool` })
+    .apply(x) as tf.SymbolicTensor;
   const c = convBn(pooled, 4, 1, `${name}_c`);
   return tf.layers.concatenate({ name: `${name}_concat` }).apply([a, b, c]) as tf.SymbolicTensor;
 }
@@ -127,7 +143,7 @@ export function randomizeBnStatistics(model: tf.LayersModel, seed = 1): void {
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     const values = layer.getWeights().map((w, i) => {
-      const name = layer.weights[i]!.name;
+      const name = layer.weights[i].name;
       const low = /moving_variance/.test(name) ? 0.5 : /gamma/.test(name) ? 0.5 : -0.5;
       return tf.randomUniform(w.shape, low, low + 1, 'float32', k++);
     });

@@ -30,7 +30,10 @@ if (reportFile) {
     const report: StandInReport = {
       kernelCalls: Object.fromEntries(kernelRecord.calls),
       scopes: [...kernelRecord.scopes].sort(),
-      slimWasmKernels: tf.getKernelsForBackend('wasm').map((k) => k.kernelName).filter((name) => name.startsWith('Slim')),
+      slimWasmKernels: tf
+        .getKernelsForBackend('wasm')
+        .map((k) => k.kernelName)
+        .filter((name) => name.startsWith('Slim')),
       stockGradients: tf.getGradient('FusedBatchNorm') === stockGradients[0] && tf.getGradient('ClipByValue') === stockGradients[1],
       backend: tf.getBackend(),
     };

@@ -34,8 +34,14 @@ export interface BatchNormGradInputs {
   varianceEpsilon: number;
 }
 
-export function batchNormGradInputs(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }, kernelName: string): BatchNormGradInputs {
-  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as Omit<BatchNormGradInputs, 'varianceEpsilon'>;
+export function batchNormGradInputs(
+  args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
+  kernelName: string,
+): BatchNormGradInputs {
+  const { x, dy, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as Omit<
+    BatchNormGradInputs,
+    'varianceEpsilon'
+  >;
   const { varianceEpsilon } = args.attrs as unknown as FusedBatchNormAttrs;
   requireFloat32(kernelName, x, dy, mean, variance, ...(scale ? [scale] : []));
   return { x, dy, mean, variance, scale, varianceEpsilon };
@@ -57,7 +63,7 @@ function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   const backend = asWasmBackend(args.backend, FUSED_BN_GRAD_KERNEL);
   const inputs = batchNormGradInputs(args, FUSED_BN_GRAD_KERNEL);
   const { x, mean, varianceEpsilon } = inputs;
-  const channels = mean.shape[0]!;
+  const channels = mean.shape[0];
   const size = tf.util.sizeFromShape(x.shape);
 
   const dxInfo = backend.makeOutput(x.shape, 'float32');
@@ -68,8 +74,8 @@ function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   const rsqrt = new Float32Array(channels);
   const dxFactor = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
-    rsqrt[c] = 1 / Math.sqrt(varv[c]! + varianceEpsilon);
-    dxFactor[c] = rsqrt[c]! * (scalev ? scalev[c]! : 1);
+    rsqrt[c] = 1 / Math.sqrt(varv[c] + varianceEpsilon);
+    dxFactor[c] = rsqrt[c] * (scalev ? scalev[c] : 1);
   }
   // Blocks of rows, one channel at a time: the sums stay in registers (a per-element
   // read-modify-write of a per-channel array was ~40% slower) and a block stays in cache.
@@ -80,27 +86,32 @@ function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   for (let firstRow = 0; firstRow < rows; firstRow += BN_ROW_BLOCK) {
     const end = Math.min(rows, firstRow + BN_ROW_BLOCK) * channels;
     for (let c = 0; c < channels; c++) {
-      const m = meanv[c]!;
-      const factor = dxFactor[c]!;
+      const m = meanv[c];
+      const factor = dxFactor[c];
       let s1 = 0;
       let s2 = 0;
       for (let i = firstRow * channels + c; i < end; i += channels) {
-        const g = dyv[i]!;
+        const g = dyv[i];
         s1 += g;
-        s2 += g * (xv[i]! - m);
+        s2 += g * (xv[i] - m);
         dx[i] = g * factor;
       }
       sumDy[c] += s1;
       sumDyCentered[c] += s2;
     }
   }
-  const [dMean, dVariance, dScale, dOffset] = outputs.map((o) => heapF32(backend, o)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [dMean, dVariance, dScale, dOffset] = outputs.map((o) => heapF32(backend, o)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
   for (let c = 0; c < channels; c++) {
-    const r = rsqrt[c]!;
-    const s = scalev ? scalev[c]! : 1;
-    dMean[c] = -r * s * sumDy[c]!;
-    dVariance[c] = -0.5 * r * r * r * s * sumDyCentered[c]!;
-    dScale[c] = r * sumDyCentered[c]!;
+    const r = rsqrt[c];
+    const s = scalev ? scalev[c] : 1;
+    dMean[c] = -r * s * sumDy[c];
+    dVariance[c] = -0.5 * r * r * r * s * sumDyCentered[c];
+    dScale[c] = r * sumDyCentered[c];
     dOffset[c] = sumDy[c]!;
   }
   return [dxInfo, ...outputs];
@@ -109,7 +120,7 @@ function fusedBatchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
 export const fusedBatchNormGradKernelConfig: tf.KernelConfig = {
   kernelName: FUSED_BN_GRAD_KERNEL,
   backendName: 'wasm',
-  kernelFunc: fusedBatchNormGrad as tf.KernelFunc,
+  kernelFunc: fusedBatchNormGrad,
 };
 
 type Grads = Record<string, () => tf.Tensor>;
@@ -122,7 +133,9 @@ function kernelApplies(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, scale
     tf.getBackend() === 'wasm' &&
     tf.getKernel(FUSED_BN_GRAD_KERNEL, 'wasm') !== undefined &&
     x.dtype === 'float32' &&
-    perChannel(mean) && perChannel(variance) && perChannel(scale)
+    perChannel(mean) &&
+    perChannel(variance) &&
+    perChannel(scale)
   );
 }
 
@@ -134,12 +147,10 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): G
     // One kernel run serves every input's gradient. Run now, not inside the closures: the
     // tape calls each closure in its own tidy, which would dispose the shared results. The
     // ones the tape does not consume are disposed by the tidy around the whole backward pass.
-    const results = tf.engine().runKernel(
-      FUSED_BN_GRAD_KERNEL,
-      scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance },
-      { varianceEpsilon },
-    ) as tf.Tensor[];
-    const get = (index: number) => (): tf.Tensor => results[index]!;
+    const results = tf.engine().runKernel(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
+      varianceEpsilon,
+    }) as tf.Tensor[];
+    const get = (index: number) => (): tf.Tensor => results[index];
     return { x: get(0), mean: get(1), variance: get(2), scale: get(3), offset: get(4) };
   }
 

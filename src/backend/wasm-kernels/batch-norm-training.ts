@@ -22,13 +22,12 @@ const ROW_BLOCK = 128;
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
-
 /** Inputs x (rank ≥ 2, float32); outputs [mean, variance], both [channels]. */
 function batchMoments(args: KernelArgs): tf.TensorInfo[] {
   const backend = asWasmBackend(args.backend, BATCH_MOMENTS_KERNEL);
   const { x } = args.inputs as { x: tf.TensorInfo };
   requireFloat32(BATCH_MOMENTS_KERNEL, x);
-  const channels = x.shape[x.shape.length - 1]!;
+  const channels = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
   const meanInfo = backend.makeOutput([channels], 'float32');
   const varianceInfo = backend.makeOutput([channels], 'float32');
@@ -42,11 +41,11 @@ function batchMoments(args: KernelArgs): tf.TensorInfo[] {
   for (let firstRow = 0; firstRow < rows; firstRow += ROW_BLOCK) {
     const end = Math.min(rows, firstRow + ROW_BLOCK) * channels;
     for (let c = 0; c < channels; c++) {
-      const k = shift[c]!;
+      const k = shift[c];
       let s = 0;
       let q = 0;
       for (let i = firstRow * channels + c; i < end; i += channels) {
-        const d = values[i]! - k;
+        const d = values[i] - k;
         s += d;
         q += d * d;
       }
@@ -57,9 +56,9 @@ function batchMoments(args: KernelArgs): tf.TensorInfo[] {
   const meanOut = heapF32(backend, meanInfo);
   const varianceOut = heapF32(backend, varianceInfo);
   for (let c = 0; c < channels; c++) {
-    const meanShifted = sums[c]! / rows;
-    meanOut[c] = shift[c]! + meanShifted;
-    varianceOut[c] = Math.max(0, squares[c]! / rows - meanShifted * meanShifted);
+    const meanShifted = sums[c] / rows;
+    meanOut[c] = shift[c] + meanShifted;
+    varianceOut[c] = Math.max(0, squares[c] / rows - meanShifted * meanShifted);
   }
   return [meanInfo, varianceInfo];
 }
@@ -69,7 +68,7 @@ function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = asWasmBackend(args.backend, BN_TRAINING_GRAD_KERNEL);
   const inputs = batchNormGradInputs(args, BN_TRAINING_GRAD_KERNEL);
   const { x, varianceEpsilon } = inputs;
-  const channels = x.shape[x.shape.length - 1]!;
+  const channels = x.shape[x.shape.length - 1];
   const size = tf.util.sizeFromShape(x.shape);
   const rows = size / channels;
 
@@ -85,13 +84,13 @@ function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
   for (let firstRow = 0; firstRow < rows; firstRow += ROW_BLOCK) {
     const end = Math.min(rows, firstRow + ROW_BLOCK) * channels;
     for (let c = 0; c < channels; c++) {
-      const m = meanv[c]!;
+      const m = meanv[c];
       let s1 = 0;
       let s2 = 0;
       for (let i = firstRow * channels + c; i < end; i += channels) {
-        const g = dyv[i]!;
+        const g = dyv[i];
         s1 += g;
-        s2 += g * (xv[i]! - m);
+        s2 += g * (xv[i] - m);
       }
       sumDy[c] += s1;
       sumDyCentered[c] += s2;
@@ -103,22 +102,22 @@ function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
   const offset = new Float64Array(channels);
   const rsqrt = new Float64Array(channels);
   for (let c = 0; c < channels; c++) {
-    const r = 1 / Math.sqrt(varv[c]! + varianceEpsilon);
+    const r = 1 / Math.sqrt(varv[c] + varianceEpsilon);
     rsqrt[c] = r;
-    const gain = r * (scalev ? scalev[c]! : 1);
+    const gain = r * (scalev ? scalev[c] : 1);
     a[c] = gain;
-    b[c] = (-gain * r * r * sumDyCentered[c]!) / rows;
-    offset[c] = (-gain * sumDy[c]!) / rows + (gain * r * r * sumDyCentered[c]! * meanv[c]!) / rows;
+    b[c] = (-gain * r * r * sumDyCentered[c]) / rows;
+    offset[c] = (-gain * sumDy[c]) / rows + (gain * r * r * sumDyCentered[c] * meanv[c]) / rows;
   }
   // Written as a·dy + b·x + offset (−b·mean folded into offset). In memory order: this pass only
   // reads the per-channel arrays, so the contiguous walk beats the blocked per-channel one.
   for (let row = 0, i = 0; row < rows; row++) {
-    for (let c = 0; c < channels; c++, i++) dx[i] = a[c]! * dyv[i]! + b[c]! * xv[i]! + offset[c]!;
+    for (let c = 0; c < channels; c++, i++) dx[i] = a[c] * dyv[i] + b[c] * xv[i] + offset[c];
   }
   const dScale = heapF32(backend, dScaleInfo);
   const dOffset = heapF32(backend, dOffsetInfo);
   for (let c = 0; c < channels; c++) {
-    dScale[c] = rsqrt[c]! * sumDyCentered[c]!;
+    dScale[c] = rsqrt[c] * sumDyCentered[c];
     dOffset[c] = sumDy[c]!;
   }
   return [dxInfo, dScaleInfo, dOffsetInfo];
@@ -127,11 +126,11 @@ function batchNormTrainingGrad(args: KernelArgs): tf.TensorInfo[] {
 export const batchMomentsKernelConfig: tf.KernelConfig = {
   kernelName: BATCH_MOMENTS_KERNEL,
   backendName: 'wasm',
-  kernelFunc: batchMoments as tf.KernelFunc,
+  kernelFunc: batchMoments,
 };
 
 export const batchNormTrainingGradKernelConfig: tf.KernelConfig = {
   kernelName: BN_TRAINING_GRAD_KERNEL,
   backendName: 'wasm',
-  kernelFunc: batchNormTrainingGrad as tf.KernelFunc,
+  kernelFunc: batchNormTrainingGrad,
 };

@@ -29,7 +29,8 @@ function cast(args: KernelArgs): tf.TensorInfo {
   const backend = asWasmBackend(args.backend, 'Cast');
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
-  if (dtype !== x.dtype || x.dtype === 'string') return stockKernel('Cast').kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  if (dtype !== x.dtype || x.dtype === 'string')
+    return stockKernel('Cast').kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
@@ -49,7 +50,7 @@ function leadingAxesReduction(args: KernelArgs, kernelName: 'Mean' | 'Sum'): tf.
   if (x.dtype !== 'float32' || rank < 2) return undefined;
   const axes = normalisedAxes(axis, rank);
   if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return undefined;
-  const channels = x.shape[rank - 1]!;
+  const channels = x.shape[rank - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
   if (channels === 0 || rows === 0) return undefined;
   const outShape = keepDims ? [...x.shape.slice(0, -1).map(() => 1), channels] : [channels];
@@ -63,13 +64,13 @@ function leadingAxesReduction(args: KernelArgs, kernelName: 'Mean' | 'Sum'): tf.
     const end = Math.min(rows, firstRow + block) * channels;
     for (let c = 0; c < channels; c++) {
       let s = 0;
-      for (let i = firstRow * channels + c; i < end; i += channels) s += values[i]!;
+      for (let i = firstRow * channels + c; i < end; i += channels) s += values[i];
       totals[c] += s;
     }
   }
   const result = heapF32(backend, out);
   const scale = kernelName === 'Mean' ? 1 / rows : 1;
-  for (let c = 0; c < channels; c++) result[c] = totals[c]! * scale;
+  for (let c = 0; c < channels; c++) result[c] = totals[c] * scale;
   return out;
 }
 
@@ -81,7 +82,7 @@ function sum(args: KernelArgs): tf.TensorInfo {
   return leadingAxesReduction(args, 'Sum') ?? (stockKernel('Sum').kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo);
 }
 
-export const identityConfig: tf.KernelConfig = { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identity as tf.KernelFunc };
-export const castConfig: tf.KernelConfig = { kernelName: 'Cast', backendName: 'wasm', kernelFunc: cast as tf.KernelFunc };
-export const meanConfig: tf.KernelConfig = { kernelName: 'Mean', backendName: 'wasm', kernelFunc: mean as tf.KernelFunc };
-export const sumConfig: tf.KernelConfig = { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sum as tf.KernelFunc };
+export const identityConfig: tf.KernelConfig = { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identity };
+export const castConfig: tf.KernelConfig = { kernelName: 'Cast', backendName: 'wasm', kernelFunc: cast };
+export const meanConfig: tf.KernelConfig = { kernelName: 'Mean', backendName: 'wasm', kernelFunc: mean };
+export const sumConfig: tf.KernelConfig = { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sum };

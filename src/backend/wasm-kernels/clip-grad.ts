@@ -27,8 +27,8 @@ function clipByValueGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const xv = heapF32(backend, x);
   const dyv = heapF32(backend, dy);
   for (let i = 0; i < dx.length; i++) {
-    const value = xv[i]!;
-    dx[i] = value >= clipValueMin && value <= clipValueMax ? dyv[i]! : 0;
+    const value = xv[i];
+    dx[i] = value >= clipValueMin && value <= clipValueMax ? dyv[i] : 0;
   }
   return out;
 }
@@ -36,7 +36,7 @@ function clipByValueGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
 export const clipByValueGradKernelConfig: tf.KernelConfig = {
   kernelName: CLIP_GRAD_KERNEL,
   backendName: 'wasm',
-  kernelFunc: clipByValueGrad as tf.KernelFunc,
+  kernelFunc: clipByValueGrad,
 };
 
 function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): Record<string, () => tf.Tensor> {

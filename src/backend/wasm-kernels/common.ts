@@ -107,7 +107,8 @@ export function disposeInfo(backend: BackendWasm, info: tf.TensorInfo): void {
 export function withOutputSizeOf(dy: tf.TensorInfo, info: Conv2DInfo): Conv2DInfo {
   const [, outHeight, outWidth] = dy.shape;
   if (outHeight === info.outHeight && outWidth === info.outWidth) return info;
-  if (outHeight === undefined || outWidth === undefined) throw new Error(`slim wasm kernels: dy must be rank 4, got [${dy.shape.join(', ')}]`);
+  if (outHeight === undefined || outWidth === undefined)
+    throw new Error(`slim wasm kernels: dy must be rank 4, got [${dy.shape.join(', ')}]`);
   return { ...info, outHeight, outWidth };
 }
 

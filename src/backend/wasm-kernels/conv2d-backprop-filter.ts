@@ -126,7 +126,7 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
       const count = Math.min(imagesPerChunk, batchSize - first);
       const product = gatherAndMultiply(backend, xGridT, dy, info, grid, path, first, count);
       const partial = heapF32(backend, product);
-      for (let i = 0; i < sum.length; i++) sum[i] += partial[i]!;
+      for (let i = 0; i < sum.length; i++) sum[i] += partial[i];
       disposeInfo(backend, product);
     }
   } finally {
@@ -216,5 +216,5 @@ function gatherAndMultiply(
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropFilter as tf.KernelFunc,
+  kernelFunc: conv2DBackpropFilter,
 };

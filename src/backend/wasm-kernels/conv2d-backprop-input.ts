@@ -96,7 +96,12 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   try {
     const direct = info.strideHeight === 1 && info.strideWidth === 1 && Math.min(pad.top, pad.bottom, pad.left, pad.right) >= 0;
     if (direct) {
-      const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]];
+      const explicit: tf.backend_util.ExplicitPadding = [
+        [0, 0],
+        [pad.top, pad.bottom],
+        [pad.left, pad.right],
+        [0, 0],
+      ];
       return conv2d(backend, dy, rotated, { strides: [1, 1], dilations, pad: explicit });
     }
     return viaPaddedDy(backend, dy, rotated, info, pad, dilations);
@@ -129,5 +134,5 @@ function viaPaddedDy(
 export const conv2DBackpropInputConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropInput as tf.KernelFunc,
+  kernelFunc: conv2DBackpropInput,
 };

@@ -38,7 +38,14 @@ type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.
 
 function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: DepthwiseBackpropAttrs): Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
-    inShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast',
+    inShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+    'channelsLast',
   );
 }
 
@@ -46,7 +53,14 @@ function depthwiseInfo(inShape: Shape4, filterShape: Shape4, attrs: DepthwiseBac
  * Per output coordinate o, the taps whose input o·stride + k·dilation − pad lies inside:
  * [first[o], end[o]). Precomputed once per call, so the hot loops test nothing per element.
  */
-function tapRanges(outSize: number, stride: number, dilation: number, pad: number, taps: number, inSize: number): { first: Int32Array; end: Int32Array } {
+function tapRanges(
+  outSize: number,
+  stride: number,
+  dilation: number,
+  pad: number,
+  taps: number,
+  inSize: number,
+): { first: Int32Array; end: Int32Array } {
   const first = new Int32Array(outSize);
   const end = new Int32Array(outSize);
   for (let o = 0; o < outSize; o++) {
@@ -85,11 +99,11 @@ function depthwiseBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const columnTaps = tapRanges(outWidth, strideWidth, dilationWidth, left, filterWidth, inWidth);
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
-      const khFirst = rowTaps.first[oy]!;
-      const khEnd = rowTaps.end[oy]!;
+      const khFirst = rowTaps.first[oy];
+      const khEnd = rowTaps.end[oy];
       for (let ox = 0; ox < outWidth; ox++) {
-        const kwFirst = columnTaps.first[ox]!;
-        const kwEnd = columnTaps.end[ox]!;
+        const kwFirst = columnTaps.first[ox];
+        const kwEnd = columnTaps.end[ox];
         const dyOffset = ((b * outHeight + oy) * outWidth + ox) * outChannels;
         for (let kh = khFirst; kh < khEnd; kh++) {
           const iy = oy * strideHeight + kh * dilationHeight - top;
@@ -98,12 +112,12 @@ function depthwiseBackpropFilter(args: KernelArgs): tf.TensorInfo {
             const xOffset = ((b * inHeight + iy) * inWidth + ix) * channels;
             const wOffset = (kh * filterWidth + kw) * outChannels;
             if (multiplier === 1) {
-              for (let c = 0; c < channels; c++) dw[wOffset + c] += xv[xOffset + c]! * dyv[dyOffset + c]!;
+              for (let c = 0; c < channels; c++) dw[wOffset + c] += xv[xOffset + c] * dyv[dyOffset + c];
             } else {
               for (let c = 0; c < channels; c++) {
-                const xValue = xv[xOffset + c]!;
+                const xValue = xv[xOffset + c];
                 const base = c * multiplier;
-                for (let m = 0; m < multiplier; m++) dw[wOffset + base + m] += xValue * dyv[dyOffset + base + m]!;
+                for (let m = 0; m < multiplier; m++) dw[wOffset + base + m] += xValue * dyv[dyOffset + base + m];
               }
             }
           }
@@ -133,7 +147,11 @@ function depthwiseConv(
 ): tf.TensorInfo {
   const kernel = tf.getKernel('DepthwiseConv2dNative', 'wasm');
   if (kernel === undefined) throw new Error('slim wasm kernels: the wasm backend has no DepthwiseConv2dNative kernel');
-  return kernel.kernelFunc({ inputs: { x, filter }, backend, attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' } }) as tf.TensorInfo;
+  return kernel.kernelFunc({
+    inputs: { x, filter },
+    backend,
+    attrs: { strides: [1, 1], dilations, pad, dataFormat: 'NHWC' },
+  }) as tf.TensorInfo;
 }
 
 /** Multiplier 1: dx = depthwise(dy', rotated W) on XNNPACK (see the file comment). */
@@ -145,7 +163,12 @@ function depthwiseInputViaConv(backend: BackendWasm, dy: tf.TensorInfo, filter: 
   const pad = fullPadding(info);
   try {
     if (info.strideHeight === 1 && info.strideWidth === 1 && Math.min(pad.top, pad.bottom, pad.left, pad.right) >= 0) {
-      return depthwiseConv(backend, dy, rotated, dilations, [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]);
+      return depthwiseConv(backend, dy, rotated, dilations, [
+        [0, 0],
+        [pad.top, pad.bottom],
+        [pad.left, pad.right],
+        [0, 0],
+      ]);
     }
     const paddedHeight = info.inHeight + (filterHeight - 1) * info.dilationHeight;
     const paddedWidth = info.inWidth + (filterWidth - 1) * info.dilationWidth;
@@ -188,11 +211,11 @@ function depthwiseBackpropInput(args: KernelArgs): tf.TensorInfo {
   const columnTaps = tapRanges(outWidth, strideWidth, dilationWidth, left, filterWidth, inWidth);
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
-      const khFirst = rowTaps.first[oy]!;
-      const khEnd = rowTaps.end[oy]!;
+      const khFirst = rowTaps.first[oy];
+      const khEnd = rowTaps.end[oy];
       for (let ox = 0; ox < outWidth; ox++) {
-        const kwFirst = columnTaps.first[ox]!;
-        const kwEnd = columnTaps.end[ox]!;
+        const kwFirst = columnTaps.first[ox];
+        const kwEnd = columnTaps.end[ox];
         const dyOffset = ((b * outHeight + oy) * outWidth + ox) * outChannels;
         for (let kh = khFirst; kh < khEnd; kh++) {
           const iy = oy * strideHeight + kh * dilationHeight - top;
@@ -203,7 +226,7 @@ function depthwiseBackpropInput(args: KernelArgs): tf.TensorInfo {
             for (let c = 0; c < channels; c++) {
               const base = c * multiplier;
               let sum = 0;
-              for (let m = 0; m < multiplier; m++) sum += dyv[dyOffset + base + m]! * wv[wOffset + base + m]!;
+              for (let m = 0; m < multiplier; m++) sum += dyv[dyOffset + base + m] * wv[wOffset + base + m];
               dx[xOffset + c] += sum;
             }
           }
@@ -217,11 +240,11 @@ function depthwiseBackpropInput(args: KernelArgs): tf.TensorInfo {
 export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropFilter',
   backendName: 'wasm',
-  kernelFunc: depthwiseBackpropFilter as tf.KernelFunc,
+  kernelFunc: depthwiseBackpropFilter,
 };
 
 export const depthwiseBackpropInputConfig: tf.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropInput',
   backendName: 'wasm',
-  kernelFunc: depthwiseBackpropInput as tf.KernelFunc,
+  kernelFunc: depthwiseBackpropInput,
 };

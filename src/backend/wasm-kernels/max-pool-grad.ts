@@ -23,7 +23,12 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const attrs = args.attrs as unknown as MaxPoolGradAttrs;
   requireFloat32(KERNEL, dy, input);
   const computed = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const info = withOutputSizeOf(dy, computed);
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth } = info;
@@ -55,8 +60,8 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
           for (let ix = columnStart; ix < columnEnd; ix += dilationWidth) {
             const base = ((b * inHeight + iy) * inWidth + ix) * channels;
             for (let c = 0; c < channels; c++) {
-              const value = x[base + c]!;
-              if (value > best[c]!) {
+              const value = x[base + c];
+              if (value > best[c]) {
                 best[c] = value;
                 bestAt[c] = base + c;
               }
@@ -65,8 +70,8 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
         }
         const dyBase = ((b * outHeight + oy) * outWidth + ox) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = bestAt[c]!;
-          if (at >= 0) dx[at] += dyv[dyBase + c]!;
+          const at = bestAt[c];
+          if (at >= 0) dx[at] += dyv[dyBase + c];
         }
       }
     }
@@ -77,5 +82,5 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
 export const maxPoolGradConfig: tf.KernelConfig = {
   kernelName: KERNEL,
   backendName: 'wasm',
-  kernelFunc: maxPoolGrad as tf.KernelFunc,
+  kernelFunc: maxPoolGrad,
 };

@@ -7,7 +7,10 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** The four files in `dir` (checked, with the command that installs them). */
 export function fashionMnistFiles(dir: string = FASHION_MNIST_DIR): IdxFiles {
-  return existingIdxFiles(idxFilesIn(dir, '.gz'), `dataset fashion-mnist not found in ${dir}: run \`sudo apt-get install dataset-fashion-mnist\``);
+  return existingIdxFiles(
+    idxFilesIn(dir, '.gz'),
+    `dataset fashion-mnist not found in ${dir}: run \`sudo apt-get install dataset-fashion-mnist\``,
+  );
 }
 
 export const fashionMnistFormat = defineFormat(

@@ -41,10 +41,7 @@ type FormatFields = { dataset: z.ZodLiteral<string> } & z.ZodRawShape;
  * A format: `schema` is its config variant (own fields, then the shared ones; unknown keys are
  * errors), `open` makes its reader from a config that schema parsed.
  */
-export function defineFormat<Fields extends FormatFields>(
-  fields: Fields,
-  open: (config: z.output<z.ZodObject<Fields>>) => FormatReader,
-) {
+export function defineFormat<Fields extends FormatFields>(fields: Fields, open: (config: z.output<z.ZodObject<Fields>>) => FormatReader) {
   const schema = z.strictObject({ ...fields, ...sharedDataFields });
   return { dataset: fields.dataset.value as z.output<Fields['dataset']>, schema, open };
 }

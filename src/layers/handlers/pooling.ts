@@ -50,4 +50,8 @@ export const globalAveragePooling1D: LayerHandler<PoolingConfig> = {
   count: () => NO_COST,
   outputShapes: globalPoolShapes,
 };
-export const globalMaxPooling1D: LayerHandler<PoolingConfig> = { className: 'GlobalMaxPooling1D', count: () => NO_COST, outputShapes: globalPoolShapes };
+export const globalMaxPooling1D: LayerHandler<PoolingConfig> = {
+  className: 'GlobalMaxPooling1D',
+  count: () => NO_COST,
+  outputShapes: globalPoolShapes,
+};

@@ -34,8 +34,7 @@ export const flatten: LayerHandler<FlattenConfig> = {
   outputShapes: (_config, [x]) => [[x[0], knownProduct(x.slice(1))]],
   channels: {
     role: 'tied',
-    wallReason: (call) =>
-      channelsFirstWall(call.config) ?? (known(call.inputShapes[0]) ? null : 'input has unknown dimensions'),
+    wallReason: (call) => channelsFirstWall(call.config) ?? (known(call.inputShapes[0]) ? null : 'input has unknown dimensions'),
     expand: (call) => positionsBeforeChannel(call.inputShapes[0]),
     mapConstant: passConstant,
   },

@@ -24,8 +24,23 @@ export function usesBias(config: { use_bias?: boolean }): boolean {
 
 /** Activations that act on each element alone, so pruning a channel never changes another. */
 export const ELEMENTWISE_ACTIVATIONS = new Set([
-  'linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hard_sigmoid', 'hardSigmoid', 'tanh', 'softplus',
-  'softsign', 'swish', 'gelu', 'gelu_new', 'mish', 'exponential', 'silu',
+  'linear',
+  'relu',
+  'relu6',
+  'elu',
+  'selu',
+  'sigmoid',
+  'hard_sigmoid',
+  'hardSigmoid',
+  'tanh',
+  'softplus',
+  'softsign',
+  'swish',
+  'gelu',
+  'gelu_new',
+  'mish',
+  'exponential',
+  'silu',
 ]);
 
 /** Wall reason for a fused activation that couples channels (softmax), else null. */
@@ -122,13 +137,28 @@ export function channelsLast(config: { data_format?: DataFormat }): boolean {
 
 /** ZeroPadding2D's `padding` as [[top, bottom], [left, right]]. */
 export function zeroPaddingAmounts(padding: unknown): [[number, number], [number, number]] {
-  if (typeof padding === 'number') return [[padding, padding], [padding, padding]];
+  if (typeof padding === 'number')
+    return [
+      [padding, padding],
+      [padding, padding],
+    ];
   if (Array.isArray(padding) && padding.length === 2) {
     const [a, b] = padding;
-    if (typeof a === 'number' && typeof b === 'number') return [[a, a], [b, b]];
-    if (Array.isArray(a) && Array.isArray(b)) return [[Number(a[0]), Number(a[1])], [Number(b[0]), Number(b[1])]];
+    if (typeof a === 'number' && typeof b === 'number')
+      return [
+        [a, a],
+        [b, b],
+      ];
+    if (Array.isArray(a) && Array.isArray(b))
+      return [
+        [Number(a[0]), Number(a[1])],
+        [Number(b[0]), Number(b[1])],
+      ];
   }
-  return [[1, 1], [1, 1]];
+  return [
+    [1, 1],
+    [1, 1],
+  ];
 }
 
 /** outputShapes for layers whose output has the shape of their (first) input. */

@@ -70,7 +70,9 @@ function checkLayerClass(layer: Json, where: string): void {
     (typeof registered === 'string' && registered !== className && registered.includes('>')) ||
     (module !== undefined && !module.startsWith('keras'));
   if (custom || (!MODEL_CLASSES.has(className) && !tfjsKnows(className))) {
-    throw new InputError(`${where}: layer '${name}' is a custom or unsupported layer (${className}) that tfjs-layers has no implementation of`);
+    throw new InputError(
+      `${where}: layer '${name}' is a custom or unsupported layer (${className}) that tfjs-layers has no implementation of`,
+    );
   }
 }
 
@@ -138,7 +140,8 @@ function dropAugmentation(className: string, config: Json): string[] {
     let pendingInput: Json | undefined;
     for (const layer of layers) {
       if (AUGMENTATION_CLASSES.has(layer.class_name)) {
-        if (layer.config.batch_input_shape !== undefined) pendingInput = { batch_input_shape: layer.config.batch_input_shape, dtype: layer.config.dtype };
+        if (layer.config.batch_input_shape !== undefined)
+          pendingInput = { batch_input_shape: layer.config.batch_input_shape, dtype: layer.config.dtype };
         continue;
       }
       if (pendingInput !== undefined && layer.config.batch_input_shape === undefined) Object.assign(layer.config, pendingInput);
@@ -180,7 +183,9 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
   if (!Array.isArray(config.layers)) throw new InputError(`${where}: the ${className} has no layers list`);
   const rawLayers = config.layers as unknown[];
   const modelNames = new Set(
-    rawLayers.filter((l) => isObject(l) && MODEL_CLASSES.has(String(l.class_name))).map((l) => String((l as Json).name ?? ((l as Json).config as Json)?.name)),
+    rawLayers
+      .filter((l) => isObject(l) && MODEL_CLASSES.has(String(l.class_name)))
+      .map((l) => String((l as Json).name ?? ((l as Json).config as Json)?.name)),
   );
   const keras3Nodes = rawLayers.some((l) => isObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObject));
   let layers = rawLayers.map((l, i) => convertLayer(l, `${where}.layers[${i}]`, modelNames));
@@ -296,7 +301,12 @@ function keras3ModelConfig(className: string, config: Json, path: string[], shap
       const { batch_input_shape: batchShape, ...rest } = first.config;
       const input: LayerJson = {
         class_name: 'InputLayer',
-        config: { batch_input_shape: batchShape, dtype: first.config.dtype ?? 'float32', sparse: false, name: `${String(first.config.name)}_input` },
+        config: {
+          batch_input_shape: batchShape,
+          dtype: first.config.dtype ?? 'float32',
+          sparse: false,
+          name: `${String(first.config.name)}_input`,
+        },
       };
       layers = [input, { ...first, config: rest }, ...layers.slice(1)];
     }

@@ -32,6 +32,6 @@ export async function readKerasFileIfKeras(file: string, options: ReadModelOptio
         `use slim's data augmentation config for training instead\n`,
     );
   }
-  const weightSpecs = [...artifacts.weights].map(([name, w]) => ({ name, shape: [...w.shape], dtype: w.dtype as string }));
+  const weightSpecs = [...artifacts.weights].map(([name, w]) => ({ name, shape: [...w.shape], dtype: w.dtype }));
   return { ...artifacts, weightSpecs, path: file };
 }

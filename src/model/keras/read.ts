@@ -51,7 +51,9 @@ export async function readKerasBytes(bytes: Uint8Array, file: string, options: {
 async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolean): Promise<KerasReadResult> {
   let entries: Record<string, Uint8Array>;
   try {
-    entries = unzipSync(bytes, { filter: (f) => f.name === 'config.json' || f.name === 'metadata.json' || (withWeights && f.name === 'model.weights.h5') });
+    entries = unzipSync(bytes, {
+      filter: (f) => f.name === 'config.json' || f.name === 'metadata.json' || (withWeights && f.name === 'model.weights.h5'),
+    });
   } catch (error) {
     throw new InputError(`${file}: cannot unzip (${(error as Error).message})`, { cause: error });
   }
@@ -66,7 +68,16 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
     if (h5 === undefined) throw new InputError(`${file}: archive has no model.weights.h5`);
     await withHdf5Bytes(h5, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
   }
-  return { artifacts: { modelTopology: topology, weights, format: 'layers-model', generatedBy: `Keras ${kerasVersion ?? '3'}`, convertedBy: 'slim' }, droppedAugmentation };
+  return {
+    artifacts: {
+      modelTopology: topology,
+      weights,
+      format: 'layers-model',
+      generatedBy: `Keras ${kerasVersion ?? '3'}`,
+      convertedBy: 'slim',
+    },
+    droppedAugmentation,
+  };
 }
 
 async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: boolean): Promise<KerasReadResult> {
@@ -90,7 +101,13 @@ async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: bool
       collectLegacyWeights(topology.config.layers, group, weights, file);
     }
     return {
-      artifacts: { modelTopology: topology, weights, format: 'layers-model', generatedBy: `Keras ${kerasVersion ?? '2'}`, convertedBy: 'slim' },
+      artifacts: {
+        modelTopology: topology,
+        weights,
+        format: 'layers-model',
+        generatedBy: `Keras ${kerasVersion ?? '2'}`,
+        convertedBy: 'slim',
+      },
       droppedAugmentation,
     };
   });
@@ -124,7 +141,9 @@ function leafWeightNames(layer: LayerJson, stored: number, file: string): string
     throw new InputError(`${file}: layer '${layerName(layer)}' (${layer.class_name}) has weights slim cannot map`);
   }
   if (names.length !== stored) {
-    throw new InputError(`${file}: layer '${layerName(layer)}' (${layer.class_name}) stores ${stored} weights, expected ${names.length} (${names.join(', ')})`);
+    throw new InputError(
+      `${file}: layer '${layerName(layer)}' (${layer.class_name}) stores ${stored} weights, expected ${names.length} (${names.join(', ')})`,
+    );
   }
   return names;
 }
@@ -180,7 +199,9 @@ function collectLegacyWeights(layers: LayerJson[], group: Group, out: WeightMap,
       scopes.splice(0, scopes.length, merged);
     }
     if (scopes.length !== leaves.length) {
-      throw new InputError(`${file}: layer '${name}' has weights for ${scopes.length} layer(s) in the file but the config has ${leaves.length}`);
+      throw new InputError(
+        `${file}: layer '${name}' has weights for ${scopes.length} layer(s) in the file but the config has ${leaves.length}`,
+      );
     }
     leaves.forEach((leaf, i) => {
       const stored = scopes[i];
@@ -189,7 +210,10 @@ function collectLegacyWeights(layers: LayerJson[], group: Group, out: WeightMap,
       const byName = names.every((w) => stored.has(w));
       names.forEach((w, j) => {
         const datasetName = byName ? stored.get(w)! : stored.get(storedNames[j])!;
-        out.set(`${layerName(leaf)}/${w}`, toWeight((layerGroup as Group).get(datasetName), `${file}: model_weights/${name}/${datasetName}`));
+        out.set(
+          `${layerName(leaf)}/${w}`,
+          toWeight((layerGroup as Group).get(datasetName), `${file}: model_weights/${name}/${datasetName}`),
+        );
       });
     });
   }

@@ -76,7 +76,9 @@ function writeLegacyWeights(topology: ModelJson, root: H5File, artifacts: ModelA
     const leaves = isModel(layer) ? flattenLeaves(layer) : [layer];
     // Keras 2 lists a nested model's trainable weights before its non-trainable ones.
     const entries = leaves.flatMap((leaf) => leafWeights(leaf, artifacts).map(([w, weight]) => ({ leaf: nameOf(leaf), w, weight })));
-    const ordered = isModel(layer) ? [...entries.filter((e) => !NON_TRAINABLE.has(e.w)), ...entries.filter((e) => NON_TRAINABLE.has(e.w))] : entries;
+    const ordered = isModel(layer)
+      ? [...entries.filter((e) => !NON_TRAINABLE.has(e.w)), ...entries.filter((e) => NON_TRAINABLE.has(e.w))]
+      : entries;
     const weightNames = ordered.map((e) => `${e.leaf}/${e.w}:0`);
     for (const e of ordered) dataset(groupAt(group, e.leaf), `${e.w}:0`, e.weight);
     // Keras writes an empty list for weightless layers; h5wasm needs the shape and a dtype for that.
@@ -101,7 +103,10 @@ async function shapesFrom(artifacts: ModelArtifacts): Promise<{ shapeOf: OutputS
     }
     const shape = layer?.outputShape;
     if (shape === undefined) return null;
-    const one = Array.isArray(shape[0]) || (shape.length > 0 && shape[0] !== null && typeof shape[0] === 'object') ? (shape as unknown as (number | null)[][])[tensorIndex] : shape;
+    const one =
+      Array.isArray(shape[0]) || (shape.length > 0 && shape[0] !== null && typeof shape[0] === 'object')
+        ? (shape as unknown as (number | null)[][])[tensorIndex]
+        : shape;
     return [...(one as (number | null)[])];
   };
   return { shapeOf, dispose: () => model.dispose() };
@@ -140,7 +145,12 @@ export async function encodeKerasFile(artifacts: ModelArtifacts, format: KerasFo
 }
 
 /** Writes a Keras file atomically (temp file beside it, then rename); refuses to replace one unless `overwrite`. */
-export async function writeKerasFile(outFile: string, artifacts: ModelArtifacts, format: KerasFormat, options: { overwrite?: boolean } = {}): Promise<string> {
+export async function writeKerasFile(
+  outFile: string,
+  artifacts: ModelArtifacts,
+  format: KerasFormat,
+  options: { overwrite?: boolean } = {},
+): Promise<string> {
   const target = path.resolve(outFile);
   const existing = await fs.lstat(target).catch(() => undefined);
   if (existing?.isDirectory()) throw new InputError(`${outFile}: is a folder; --format ${format} writes one file`);

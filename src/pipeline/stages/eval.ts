@@ -23,7 +23,12 @@ export interface EvalStageOptions {
   line?: { model: string; note?: string };
 }
 
-export async function evalStage(model: tf.LayersModel, data: PreparedTestData, options: EvalStageOptions, out: Output): Promise<DetailedEvaluateResult> {
+export async function evalStage(
+  model: tf.LayersModel,
+  data: PreparedTestData,
+  options: EvalStageOptions,
+  out: Output,
+): Promise<DetailedEvaluateResult> {
   const result = await evaluateSource(model, data.test, {
     batchSize: options.batchSize,
     preprocess: data.preprocess,
@@ -93,7 +98,9 @@ async function testDataFor(model: tf.LayersModel, path: string, config: Config, 
   out.info(`data: ${data.summary}`);
   const [h, w, c] = data.imageShape;
   if ((input[1] !== null && input[1] !== h) || (input[2] !== null && input[2] !== w) || input[3] !== c) {
-    throw new InputError(`${path}: model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the data's ${h}x${w}x${c} images`);
+    throw new InputError(
+      `${path}: model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the data's ${h}x${w}x${c} images`,
+    );
   }
   if (modelClasses !== data.numClasses) {
     throw new InputError(`${path}: model outputs ${modelClasses} values per example, the data has ${data.numClasses} classes`);

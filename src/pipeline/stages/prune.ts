@@ -18,7 +18,12 @@ export interface PruneStageResult extends PruneOutcome {
   written?: string;
 }
 
-export async function pruneStage(artifacts: ModelArtifacts, prune: PruneConfig, dest: Destination | undefined, out: Output): Promise<PruneStageResult> {
+export async function pruneStage(
+  artifacts: ModelArtifacts,
+  prune: PruneConfig,
+  dest: Destination | undefined,
+  out: Output,
+): Promise<PruneStageResult> {
   const outcome = pruneModel(artifacts, prune);
   for (const line of describePlan(outcome.plan)) out.info(line);
   for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);

@@ -7,7 +7,11 @@ import type { Output } from '../../io/output.js';
 import { renderReport, type Report } from '../../report/render.js';
 import { reportOfTopologies } from '../report.js';
 
-export function reportStage(model: { path: string; topology: ModelJson }, baseline: { path: string; topology: ModelJson }, out: Output): Report {
+export function reportStage(
+  model: { path: string; topology: ModelJson },
+  baseline: { path: string; topology: ModelJson },
+  out: Output,
+): Report {
   const report = reportOfTopologies(model, baseline);
   out.info('');
   out.info(renderReport(report));

@@ -49,7 +49,9 @@ export async function trainingStage(
   const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
   const result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable);
   const written =
-    dest === undefined ? undefined : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
+    dest === undefined
+      ? undefined
+      : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
   return { written, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
 }
 
@@ -78,7 +80,13 @@ export async function trainFromConfig(
   const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out);
-    return { model: result.written!, backend: backend.detail, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
+    return {
+      model: result.written!,
+      backend: backend.detail,
+      testAccuracy: result.testAccuracy,
+      seconds: result.seconds,
+      epochs: result.epochs,
+    };
   } finally {
     model.dispose();
   }

@@ -52,7 +52,12 @@ export interface GammaChartOptions {
  * Histogram of |γ| on a log axis: bins as rects from `lo` to `hi`, the threshold as a vertical
  * rule, and (for the model the threshold was computed on) the removed share shaded.
  */
-export function gammaHistogramSpec(set: GammaSet, hist: LogHistogram, threshold: number | undefined, options: GammaChartOptions): TopLevelSpec {
+export function gammaHistogramSpec(
+  set: GammaSet,
+  hist: LogHistogram,
+  threshold: number | undefined,
+  options: GammaChartOptions,
+): TopLevelSpec {
   const x = {
     field: 'lo',
     type: 'quantitative' as const,
@@ -160,7 +165,7 @@ export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetr
         legend: { title: null, orient: 'top' },
       },
     },
-  } as TopLevelSpec;
+  };
 }
 
 export type CurveMetric = 'loss' | 'accuracy' | 'gammaSum' | 'gammaBelow';
@@ -222,7 +227,12 @@ export function curveSpec(stages: readonly CurveStage[], metric: CurveMetric): T
       data: { values: points },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', scale: { domain: [0.5, Math.max(1, offset) + 0.5] }, axis: { title: 'epoch', tickMinStep: 1, format: 'd' } },
+        x: {
+          field: 'epoch',
+          type: 'quantitative',
+          scale: { domain: [0.5, Math.max(1, offset) + 0.5] },
+          axis: { title: 'epoch', tickMinStep: 1, format: 'd' },
+        },
         y: { field: 'value', type: 'quantitative', scale: { zero: false }, axis: { title: axis, format } },
         color: { field: 'stage', type: 'nominal', sort: stages.map((s) => s.stage), legend: { title: 'stage', orient: 'right' } },
         ...(series.length > 1

@@ -91,7 +91,8 @@ export async function readEpochLog(file: string, fallbackStage: string): Promise
 /** Logs named on the command line; a file named finetune-log* is fine-tuning unless its records say otherwise. */
 export async function readEpochLogs(files: readonly string[]): Promise<CurveStage[]> {
   const curves: CurveStage[] = [];
-  for (const file of files) curves.push(await readEpochLog(file, path.basename(file).startsWith('finetune') ? 'fine-tune' : 'sparsity train'));
+  for (const file of files)
+    curves.push(await readEpochLog(file, path.basename(file).startsWith('finetune') ? 'fine-tune' : 'sparsity train'));
   return curves;
 }
 
@@ -173,7 +174,8 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
   const gammas: GammaData = { importance, cutSet: 'after' };
   if (plan) gammas.threshold = plan.threshold;
   gammas.after = channelImportance(sparse, importance, '|γ| after sparsity training', `${path.basename(runDir)}/sparse`);
-  if (sparsityTrained) gammas.before = channelImportance(before, importance, '|γ| before sparsity training', `${path.basename(runDir)}/${beforeName}`);
+  if (sparsityTrained)
+    gammas.before = channelImportance(before, importance, '|γ| before sparsity training', `${path.basename(runDir)}/${beforeName}`);
 
   const curves: CurveStage[] = [];
   const logs: [string, string][] = [
@@ -186,8 +188,15 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
   const report = run.report;
   const a = run.accuracy;
   const stages: StageSummary[] = [
-    { stage: 'input', model: run.models.input, ...countsOf(report, 'baseline'), ...(run.models.pretrained === undefined && a.baseline !== undefined ? { accuracy: a.baseline } : {}) },
-    ...(run.models.pretrained !== undefined ? [{ stage: 'pretrained', model: run.models.pretrained, ...countsOf(report, 'baseline'), accuracy: a.baseline }] : []),
+    {
+      stage: 'input',
+      model: run.models.input,
+      ...countsOf(report, 'baseline'),
+      ...(run.models.pretrained === undefined && a.baseline !== undefined ? { accuracy: a.baseline } : {}),
+    },
+    ...(run.models.pretrained !== undefined
+      ? [{ stage: 'pretrained', model: run.models.pretrained, ...countsOf(report, 'baseline'), accuracy: a.baseline }]
+      : []),
     { stage: 'sparsity trained', model: run.models.sparse, ...countsOf(report, 'baseline'), accuracy: a.sparse },
     { stage: 'pruned', model: run.models.pruned, ...countsOf(report, 'model'), accuracy: a.pruned },
     { stage: 'fine-tuned', model: run.models.finetuned, ...countsOf(report, 'model'), accuracy: a.finetuned },
@@ -214,7 +223,12 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
  * `slim report --html` for a model (and a baseline): the counts, the |γ| of whichever model has
  * weights at hand, the threshold of a prune-plan.json beside the model, and curves from `logs`.
  */
-export async function modelReportData(report: Report, modelPath: string, baselinePath: string | undefined, logs: readonly string[]): Promise<ReportData> {
+export async function modelReportData(
+  report: Report,
+  modelPath: string,
+  baselinePath: string | undefined,
+  logs: readonly string[],
+): Promise<ReportData> {
   const model = await readForReport(modelPath);
   const baseline = baselinePath !== undefined ? await readForReport(baselinePath) : undefined;
   const plan = await readPlanSettings(path.join(path.dirname(model.model.path), 'prune-plan.json'));

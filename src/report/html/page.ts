@@ -40,8 +40,12 @@ function summaryHtml(summary: SummaryData): string {
     const r = summary.reduction;
     facts.push(['removed', `params ${pct(r.params)}, MACs ${pct(r.macs)}, FLOPs ${pct(r.flops)}`]);
   }
-  if (summary.theoreticalSpeedup !== undefined) facts.push(['theoretical speed-up (MACs before / after)', `${summary.theoreticalSpeedup.toFixed(2)}×`]);
-  facts.push(['realised speed-up (measured)', summary.realisedSpeedup !== undefined ? `${summary.realisedSpeedup.toFixed(2)}×` : 'not measured']);
+  if (summary.theoreticalSpeedup !== undefined)
+    facts.push(['theoretical speed-up (MACs before / after)', `${summary.theoreticalSpeedup.toFixed(2)}×`]);
+  facts.push([
+    'realised speed-up (measured)',
+    summary.realisedSpeedup !== undefined ? `${summary.realisedSpeedup.toFixed(2)}×` : 'not measured',
+  ]);
   if (summary.prune) {
     const p = summary.prune;
     facts.push([
@@ -60,8 +64,12 @@ function summaryHtml(summary: SummaryData): string {
 
 async function gammaHtml(gammas: GammaData): Promise<string> {
   const sets = (['after', 'before'] as const).filter((key) => (gammas[key]?.values.length ?? 0) > 0);
-  if (sets.length === 0) return absent('No |γ| to show: the model has no BatchNormalization scale over prunable channels, or its weights were not available.');
-  const domain = logDomain(sets.map((key) => gammas[key]!.values), gammas.threshold);
+  if (sets.length === 0)
+    return absent('No |γ| to show: the model has no BatchNormalization scale over prunable channels, or its weights were not available.');
+  const domain = logDomain(
+    sets.map((key) => gammas[key]!.values),
+    gammas.threshold,
+  );
   const parts: string[] = [];
   for (const key of sets) {
     const set = gammas[key]!;
@@ -69,7 +77,9 @@ async function gammaHtml(gammas: GammaData): Promise<string> {
     const hist = logHistogram(set.values, domain, gammas.threshold);
     const notes: string[] = [];
     if (set.aggregated > 0) {
-      notes.push(`${set.aggregated} channels are scored by several BatchNormalization layers; their value is the ${gammas.importance ?? 'sum'} of those |γ|.`);
+      notes.push(
+        `${set.aggregated} channels are scored by several BatchNormalization layers; their value is the ${gammas.importance ?? 'sum'} of those |γ|.`,
+      );
     }
     if (hist.belowDomain > 0) notes.push(`${hist.belowDomain} channels below ${domain[0]} (or exactly 0) are counted in the leftmost bin.`);
     if (gammas.threshold !== undefined && !cut) notes.push('The threshold is drawn for reference; it was computed on another model.');
@@ -84,7 +94,8 @@ async function layersHtml(layers: readonly LayerFigures[]): Promise<string> {
   const prunable = layers.filter((l) => l.prunable);
   const computing = layers.filter((l) => (l.macs.before ?? 0) > 0 || l.macs.after > 0);
   const parts: string[] = [];
-  if (prunable.length > 0) parts.push(figure('layer-channels', await renderSvg(layerBarsSpec(prunable, 'channels', 'Output channels per prunable layer'))));
+  if (prunable.length > 0)
+    parts.push(figure('layer-channels', await renderSvg(layerBarsSpec(prunable, 'channels', 'Output channels per prunable layer'))));
   else parts.push(absent('No prunable layer (no channels scored by BatchNormalization).'));
   if (computing.length > 0) {
     parts.push(figure('layer-params', await renderSvg(layerBarsSpec(computing, 'params', 'Parameters per layer'))));
@@ -95,7 +106,9 @@ async function layersHtml(layers: readonly LayerFigures[]): Promise<string> {
 
 async function curvesHtml(data: ReportData): Promise<string> {
   if (data.curves.every((c) => c.epochs.length === 0)) {
-    return absent('No training log: `slim report --html` draws the curves from a run folder or from --log train-log.jsonl / finetune-log.jsonl.');
+    return absent(
+      'No training log: `slim report --html` draws the curves from a run folder or from --log train-log.jsonl / finetune-log.jsonl.',
+    );
   }
   const metrics: CurveMetric[] = ['loss', 'accuracy', 'gammaSum', 'gammaBelow'];
   const figures = await Promise.all(metrics.map(async (m) => figure(`curve-${m}`, await renderSvg(curveSpec(data.curves, m)))));

@@ -24,5 +24,8 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
  * would share those ids, so each chart's ids get their own prefix.
  */
 function uniqueIds(svg: string, prefix: string): string {
-  return svg.replace(/id="([^"]+)"/g, `id="${prefix}-$1"`).replace(/url\(#([^)]+)\)/g, `url(#${prefix}-$1)`).replace(/href="#([^"]+)"/g, `href="#${prefix}-$1"`);
+  return svg
+    .replace(/id="([^"]+)"/g, `id="${prefix}-$1"`)
+    .replace(/url\(#([^)]+)\)/g, `url(#${prefix}-$1)`)
+    .replace(/href="#([^"]+)"/g, `href="#${prefix}-$1"`);
 }
