@@ -55,7 +55,7 @@ export function median(values: number[]): number {
 }
 
 /** `count` random uint8 images with random labels, seeded (contents don't matter for speed). */
-function randomDataset(count: number, shape: [number, number, number], seed: number): Dataset {
+export function randomDataset(count: number, shape: [number, number, number], seed: number): Dataset {
   const [height, width, channels] = shape;
   const data = new Uint8Array(count * height * width * channels);
   const labels = new Int32Array(count);

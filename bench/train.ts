@@ -3,7 +3,7 @@
  * CPU reference (bench/torch/train_bench.py), same nets, batch size and thread count.
  *
  *   node dist/bench/train.js [--arch quickstart|vgg-small|mobilenetv2|all] [--steps 30] [--warmup 3]
- *        [--rounds 2] [--batch 64] [--replicas 1] [--no-fused-bn]
+ *        [--rounds 2] [--batch 64] [--replicas 1|1,2] [--no-fused-bn]
  *
  * 'all' (the default) = quickstart and vgg-small; mobilenetv2 is built here with tf.layers
  * (no built-in slim builder), mirroring models.py.
@@ -11,11 +11,14 @@
  * Slim's figure includes its per-batch data pipeline (uint8 → float32 tensors), as a user sees
  * it; torch cycles a preallocated pool of random batches. Both sides use the same number of
  * cores: slim's wasm build is single-threaded under Node, so `--replicas N` runs slim with N
- * data-parallel replicas (worker threads) and torch with --threads N (default 1).
+ * data-parallel replicas (worker threads) and torch with --threads N (default 1). A list
+ * (`--replicas 1,2`) runs every count side by side in one run (rounds interleave the counts) and
+ * adds each count's speed-up over the first; the machine's load average is printed before and
+ * after (figures taken under load are not comparable).
  * --no-fused-bn trains with tfjs-layers' own BatchNormalization (TrainOptions.fusedBatchNorm false).
  * Exit 2 when /usr/bin/python3 cannot import torch.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { effectiveReplicas } from '../src/train/replicas.js';
@@ -38,55 +41,97 @@ async function main(): Promise<void> {
   const warmup = positiveIntOption('warmup', 3);
   const rounds = positiveIntOption('rounds', 2);
   const batchSize = positiveIntOption('batch', 64);
-  const replicas = positiveIntOption('replicas', 1);
+  const counts = replicaCounts(option('replicas', '1'));
   if (!torchAvailable()) {
     console.error(`PyTorch not found for ${PYTHON}: run \`apt-get install -y python3-torch\` (see bench/README.md)`);
     process.exit(2);
   }
 
   const backend = await selectBackend('wasm');
-  const used = effectiveReplicas(replicas, backend.name, availableParallelism());
-  if (used !== replicas) {
-    console.error(`--replicas ${replicas}: this machine has ${availableParallelism()} core(s), so slim would use ${used}`);
-    process.exit(2);
+  for (const replicas of counts) {
+    const used = effectiveReplicas(replicas, backend.name, availableParallelism());
+    if (used !== replicas) {
+      console.error(`--replicas ${replicas}: this machine has ${availableParallelism()} core(s), so slim would use ${used}`);
+      process.exit(2);
+    }
   }
   console.log(
-    `slim: ${backend.detail}, ${replicas} replica(s), ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm; torch: ${PYTHON} --threads ${replicas}; ` +
-      `batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${rounds} rounds`,
+    `slim: ${backend.detail}, ${counts.join(' and ')} replica(s), ${fusedBatchNorm ? 'fused' : 'stock'} BatchNorm; torch: ${PYTHON} --threads = replicas; ` +
+      `batch ${batchSize}, ${steps} steps (+${warmup} warmup), ${rounds} rounds; load average before: ${loadText()}`,
   );
 
   const rows: string[][] = [];
   for (const arch of archs) {
-    const slim: Speed[] = [];
-    const torch: Speed[] = [];
+    const slim = new Map<number, Speed[]>(counts.map((n) => [n, []]));
+    const torch = new Map<number, Speed[]>(counts.map((n) => [n, []]));
     for (let round = 0; round < rounds; round++) {
-      slim.push(await slimRun(arch, { batchSize, steps, warmup }, { replicas, fusedBatchNorm }));
-      torch.push(torchRun(arch, { batchSize, steps, warmup }, replicas));
-      const s = slim[slim.length - 1];
-      const t = torch[torch.length - 1];
-      console.log(
-        `  ${arch} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`,
-      );
+      for (const replicas of counts) {
+        const s = await slimRun(arch, { batchSize, steps, warmup }, { replicas, fusedBatchNorm });
+        const t = torchRun(arch, { batchSize, steps, warmup }, replicas);
+        slim.get(replicas)!.push(s);
+        torch.get(replicas)!.push(t);
+        console.log(
+          `  ${arch} ×${replicas} round ${round + 1}: slim ${s.imagesPerSecond.toFixed(1)} img/s (median step ${s.medianStepImagesPerSecond.toFixed(1)}), torch ${t.imagesPerSecond.toFixed(1)} img/s (median step ${t.medianStepImagesPerSecond.toFixed(1)})`,
+        );
+      }
     }
     // Best round per side: the least disturbed by other processes.
-    const slimBest = Math.max(...slim.map((s) => s.imagesPerSecond));
-    const torchBest = Math.max(...torch.map((t) => t.imagesPerSecond));
-    const slimMedianStep = median(slim.map((s) => s.medianStepImagesPerSecond));
-    const torchMedianStep = median(torch.map((t) => t.medianStepImagesPerSecond));
-    rows.push([
-      arch,
-      slimBest.toFixed(1),
-      torchBest.toFixed(1),
-      (slimBest / torchBest).toFixed(2),
-      slimMedianStep.toFixed(1),
-      torchMedianStep.toFixed(1),
-      (slimMedianStep / torchMedianStep).toFixed(2),
-    ]);
+    const best = (speeds: Speed[]): number => Math.max(...speeds.map((s) => s.imagesPerSecond));
+    const slimBase = best(slim.get(counts[0])!);
+    const torchBase = best(torch.get(counts[0])!);
+    for (const replicas of counts) {
+      const slimBest = best(slim.get(replicas)!);
+      const torchBest = best(torch.get(replicas)!);
+      const slimMedianStep = median(slim.get(replicas)!.map((s) => s.medianStepImagesPerSecond));
+      const torchMedianStep = median(torch.get(replicas)!.map((t) => t.medianStepImagesPerSecond));
+      rows.push([
+        arch,
+        String(replicas),
+        slimBest.toFixed(1),
+        (slimBest / slimBase).toFixed(2),
+        torchBest.toFixed(1),
+        (torchBest / torchBase).toFixed(2),
+        (slimBest / torchBest).toFixed(2),
+        slimMedianStep.toFixed(1),
+        torchMedianStep.toFixed(1),
+        (slimMedianStep / torchMedianStep).toFixed(2),
+      ]);
+    }
   }
-  const header = ['arch', 'slim img/s', 'torch img/s', 'slim/torch', 'slim step-med', 'torch step-med', 'slim/torch (med)'];
+  const header = [
+    'arch',
+    'replicas / threads',
+    'slim img/s',
+    'slim ×',
+    'torch img/s',
+    'torch ×',
+    'slim/torch',
+    'slim step-med',
+    'torch step-med',
+    'slim/torch (med)',
+  ];
   console.log('');
   printTable(header, rows);
-  console.log('img/s: best round over the whole timed span; step-med: median over rounds of the median-step figure.');
+  console.log(
+    `img/s: best round over the whole timed span; ×: speed-up over ${counts[0]} replica(s)/thread(s); step-med: median over rounds of the median-step figure.`,
+  );
+  console.log(`load average after: ${loadText()} (${availableParallelism()} cores)`);
+}
+
+/** `--replicas 2` or `--replicas 1,2`: positive integers. */
+function replicaCounts(text: string): number[] {
+  const counts = text.split(',').map((part) => Number(part.trim()));
+  if (counts.length === 0 || !counts.every((n) => Number.isInteger(n) && n > 0)) {
+    console.error(`--replicas must be a positive integer or a comma-separated list of them, got ${text}`);
+    process.exit(2);
+  }
+  return counts;
+}
+
+function loadText(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 main().catch((error: unknown) => {

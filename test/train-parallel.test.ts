@@ -8,7 +8,11 @@ import { loadMnist } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
-import { effectiveReplicas, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
+import { allocateExchange, GradientExchange, writeEmptyPart } from '../src/train/replica-exchange.js';
+import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
+import { withTrainingPatches } from '../src/train/patches.js';
+import type { SgdState } from '../src/train/sgd.js';
+import { Optimizer, trainingModel } from '../src/train/step.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the replicas mirror it)
 
@@ -122,30 +126,153 @@ test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks a
   model.dispose();
 });
 
-test('a replica worker answers steps with finite gradients of every weight and leaks no tensors', async () => {
+test('a replica worker steps: its gradient of every weight reaches the shared exchange, finite; it leaks no tensors', async () => {
   const model = buildVgg(WITH_BN);
-  const worker = await ReplicaWorker.start(model, backendName as 'wasm' | 'cpu', true);
-  try {
-    const totalWeights = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
-    const counts: number[] = [];
-    for (let step = 0; step < 4; step++) {
-      const x = new Float32Array(8 * 28 * 28).map((_, i) => Math.sin(i + step));
-      const y = new Float32Array(8 * 10).map((_, i) => (i % 10 === (Math.floor(i / 10) + step) % 10 ? 1 : 0));
-      const reply = await worker.step({ type: 'step', x, xShape: [8, 28, 28, 1], y, yShape: [8, 10], dropoutSeeds: [step, step + 1] });
-      assert.equal(reply.grads.length, totalWeights);
-      assert.ok(Number.isFinite(reply.loss) && reply.grads.every(Number.isFinite));
-      assert.ok(reply.correct >= 0 && reply.correct <= 8);
-      worker.sendWeights(new Float32Array(totalWeights).fill(0.01 * step));
-      counts.push(await worker.numTensors());
+  await withTrainingPatches(model, { fusedBatchNorm: true }, async (patches) => {
+    const net = trainingModel(model, patches);
+    const optimizer = new Optimizer(net, BASE);
+    const sizes = net.variables.map((v) => v.size);
+    const buffers = allocateExchange(2, sizes);
+    // This thread plays replica 0 with an empty part: the summed gradient is the worker's alone.
+    const main = new GradientExchange(buffers, 0);
+    main.hasGradient.fill(1);
+    const worker = await ReplicaWorker.start(model, {
+      backend: backendName as 'wasm' | 'cpu',
+      fusedBatchNorm: true,
+      replica: 1,
+      exchange: buffers,
+      optimizer,
+    });
+    try {
+      const totalWeights = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
+      assert.equal(main.reduced.length, totalWeights);
+      const counts: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const x = new Float32Array(8 * 28 * 28).map((_, i) => Math.sin(i + step));
+        const y = new Float32Array(8 * 10).map((_, i) => (i % 10 === (Math.floor(i / 10) + step) % 10 ? 1 : 0));
+        writeEmptyPart(main);
+        const reply = worker.step({
+          type: 'step',
+          x,
+          xShape: [8, 28, 28, 1],
+          y,
+          yShape: [8, 10],
+          weight: 1,
+          lr: 0.01,
+          dropoutSeeds: [step, step + 1],
+        });
+        await main.reduceAsync();
+        const { loss, correct } = await reply;
+        assert.ok(Number.isFinite(loss) && main.reduced.every(Number.isFinite));
+        // Every weight (each conv/dense kernel, BN γ/β) got a non-zero gradient from the worker's rows.
+        let offset = 0;
+        for (const size of sizes) {
+          assert.ok(
+            main.reduced.subarray(offset, offset + size).some((g) => g !== 0),
+            `zero gradient at ${offset}`,
+          );
+          offset += size;
+        }
+        assert.ok(correct >= 0 && correct <= 8);
+        counts.push(await worker.numTensors());
+      }
+      assert.ok(
+        counts.every((n) => n === counts[0]),
+        `replica tensors per step ${counts.join(', ')}`,
+      );
+    } finally {
+      await worker.terminate();
+      optimizer.dispose();
     }
-    assert.ok(
-      counts.every((n) => n === counts[0]),
-      `replica tensors per step ${counts.join(',')}`,
+  });
+  model.dispose();
+});
+
+/** Trainable weight values, copied out. */
+function trainableValues(model: tf.LayersModel): Float32Array[] {
+  return model.trainableWeights.map((w) => (w.read().dataSync() as Float32Array).slice());
+}
+
+test('replicas keep bitwise identical weights without a weight broadcast (checked every step), and the check can fail', async () => {
+  const data = { train: mnist.limit(640) };
+  const model = buildVgg(WITH_BN);
+  process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'] = '1';
+  try {
+    // 2 epochs × 10 steps, a checksum comparison of all trainable weights after each step.
+    const result = await train(model, data, { ...BASE, epochs: 2, replicas: 2 });
+    assert.equal(result.replicas, 2);
+  } finally {
+    delete process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'];
+  }
+  // The same comparison, by hand, after many steps; then with one weight changed on the main thread only.
+  await withTrainingPatches(model, { fusedBatchNorm: true }, async (patches) => {
+    const net = trainingModel(model, patches);
+    const optimizer = new Optimizer(net, BASE);
+    const runner = await ReplicatedRunner.start(net, optimizer, 5, 2, backendName as 'wasm' | 'cpu', true);
+    try {
+      let step = 0;
+      for (const batch of mnist.limit(64 * 30).batches({ batchSize: 64, preprocess: PRE, shuffleSeed: 5, epoch: 0, train: true })) {
+        const { loss, correct } = await runner.step(batch, { epoch: 0, step: step++, lr: 0.05 });
+        tf.dispose([loss, correct, batch.x, batch.y]);
+      }
+      assert.equal(runner.trace.steps, 30);
+      await runner.checkReplicaWeights();
+      const [kernel] = net.variables;
+      kernel.assign(tf.tidy(() => tf.add(kernel, 1e-6)));
+      await assert.rejects(
+        runner.checkReplicaWeights(),
+        (e: unknown) => e instanceof ProblemError && /replica 1's weights differ/.test(e.message),
+      );
+    } finally {
+      await runner.close();
+      optimizer.dispose();
+    }
+  });
+  model.dispose();
+});
+
+test('a replicated run is bit-reproducible for a fixed seed and replica count, and resumes bit for bit', async () => {
+  const data = { train: mnist.limit(384) };
+  const options: TrainOptions = { ...BASE, epochs: 2, replicas: 2 };
+  const first = buildVgg(WITH_BN);
+  const second = buildVgg(WITH_BN);
+  let snapshot: { weights: Float32Array[]; optimizer: SgdState } | undefined;
+  const full = await train(first, data, options, {
+    onEpochEnd: (state) => {
+      if (state.nextEpoch === 1)
+        snapshot = { weights: first.getWeights().map((w) => (w.dataSync() as Float32Array).slice()), optimizer: state.optimizerState() };
+    },
+  });
+  const again = await train(second, data, options);
+  assert.deepEqual(trainableValues(second), trainableValues(first));
+  assert.equal(again.epochs[1].loss, full.epochs[1].loss);
+
+  // Resume from the end of epoch 1 with 2 replicas: the workers start from the checkpoint's weights and momentum.
+  const resumed = buildVgg(WITH_BN);
+  const values = snapshot!.weights.map((w, i) => tf.tensor(w, first.weights[i].read().shape));
+  resumed.setWeights(values);
+  tf.dispose(values);
+  const rest = await train(resumed, data, { ...options, resume: { epoch: 1, optimizer: snapshot!.optimizer } });
+  assert.equal(rest.epochs[0].loss, full.epochs[1].loss);
+  assert.deepEqual(trainableValues(resumed), trainableValues(first));
+  [first, second, resumed].forEach((m) => m.dispose());
+});
+
+test('a replica that dies mid-run fails the run with one line, after the last completed epoch was handed out', async () => {
+  const data = { train: mnist.limit(256) }; // 4 steps an epoch: the worker exits at its 6th step (epoch 1)
+  const model = buildVgg(WITH_BN);
+  const epochsEnded: number[] = [];
+  process.env['SLIM_DEBUG_REPLICA_EXIT_AT_STEP'] = '5';
+  try {
+    await assert.rejects(
+      train(model, data, { ...BASE, epochs: 3, replicas: 2 }, { onEpochEnd: (state) => void epochsEnded.push(state.nextEpoch) }),
+      (e: unknown) => e instanceof Error && e.message === 'training replica exited unexpectedly (code 70)',
     );
   } finally {
-    await worker.terminate();
-    model.dispose();
+    delete process.env['SLIM_DEBUG_REPLICA_EXIT_AT_STEP'];
   }
+  assert.deepEqual(epochsEnded, [1]);
+  model.dispose();
 });
 
 test('a failing replica surfaces as the single path error and its worker ends', async () => {
@@ -208,4 +335,33 @@ test('effectiveReplicas: only single-threaded backends, capped at the cores; spl
   assert.deepEqual(splitSizes(45, 2), [23, 22]);
   assert.deepEqual(splitSizes(1, 2), [1, 0]);
   assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
+});
+
+test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on tensorflow, 2+ for a quickstart-sized net, and says why", () => {
+  const tiny = buildVgg(NO_BN);
+  const quickstart = buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 });
+  const tinyWork = replicaWorkload(tiny, 64)!;
+  const quickWork = replicaWorkload(quickstart, 64)!;
+  assert.ok(
+    quickWork.macsPerImage > 10 * tinyWork.macsPerImage &&
+      quickWork.parameters === quickstart.trainableWeights.reduce((n, w) => n + w.read().size, 0),
+  );
+  const tinyChoice = chooseReplicas('auto', 'wasm', 16, tinyWork);
+  assert.equal(tinyChoice.replicas, 1);
+  assert.match(tinyChoice.reason, /^model too small to pay \(est\. [\d.]+ ms a step/);
+  assert.deepEqual(chooseReplicas('auto', 'tensorflow', 16, quickWork), {
+    replicas: 1,
+    reason: 'backend tensorflow already uses every core',
+  });
+  assert.equal(chooseReplicas('auto', 'wasm', 1, quickWork).replicas, 1);
+  const two = chooseReplicas('auto', 'wasm', 2, quickWork);
+  assert.equal(two.replicas, 2);
+  assert.match(two.reason, /on 2 of 2 cores$/);
+  const many = chooseReplicas('auto', 'wasm', 16, quickWork).replicas;
+  assert.ok(many > 2 && many <= 64 / 8, `16 cores: ${many}`);
+  // A small batch limits the split (≥ 8 rows a replica); an explicit count is only capped at the cores.
+  assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 16 }).replicas <= 2, true);
+  assert.deepEqual(chooseReplicas(8, 'wasm', 4, tinyWork), { replicas: 4, reason: 'capped at 4 core(s)' });
+  tiny.dispose();
+  quickstart.dispose();
 });

@@ -124,11 +124,13 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
+  // Default 1 until an idle-machine measurement shows 'auto' pays (bench:train --replicas 1,2).
   replicas: hyperparameterFields.replicas
     .default(1)
     .describe(
       'copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends ' +
-        "(tensorflow always uses 1), at most the core count; 'auto' = 2 when there are 2+ cores. BatchNorm then normalises each part of a batch with its own statistics",
+        "(tensorflow always uses 1), at most the core count; 'auto' = the count a model of the step time predicts fastest for this model and machine, " +
+        '1 for small models (it says what it chose and why). BatchNorm then normalises each part of a batch with its own statistics',
     ),
   model: modelSchema.optional(),
   data: dataSchema.optional(),

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, InterruptedError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
-import { effectiveReplicas } from '../train/replicas.js';
+import { chooseReplicas, replicaWorkload } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
@@ -90,7 +90,9 @@ export async function runTrainingStage(
   const started = Date.now();
   const lines: string[] = [...(checkpointing?.from?.log ?? [])];
   const requestedReplicas = hp.replicas ?? 1;
-  const replicas = effectiveReplicas(requestedReplicas, tf.getBackend(), availableParallelism());
+  const choice = chooseReplicas(requestedReplicas, tf.getBackend(), availableParallelism(), replicaWorkload(model, hp.batchSize));
+  const replicas = choice.replicas;
+  if (requestedReplicas === 'auto') out.info(`${label}: replicas auto → ${replicas} (${choice.reason})`);
   out.info(
     `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
       `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +

@@ -23,7 +23,7 @@ import {
 } from './options.js';
 import type { SgdState } from './sgd.js';
 import { withTrainingPatches } from './patches.js';
-import { effectiveReplicas, ReplicatedRunner } from './replicas.js';
+import { effectiveReplicas, replicaWorkload, ReplicatedRunner } from './replicas.js';
 import { lrAt } from './schedule.js';
 import { gammaStats } from './sparsity.js';
 import { LocalRunner, Optimizer, trainingModel, type StepRunner, type TrainingModel } from './step.js';
@@ -50,7 +50,13 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
   checkTrainOptions(options);
   outputKind(model); // a model slim cannot train fails here, before any worker starts
   const backendName = tf.getBackend();
-  const replicas = effectiveReplicas(options.replicas ?? 1, backendName, availableParallelism());
+  const requested = options.replicas ?? 1;
+  const replicas = effectiveReplicas(
+    requested,
+    backendName,
+    availableParallelism(),
+    requested === 'auto' ? replicaWorkload(model, options.batchSize) : undefined,
+  );
   const fusedBatchNorm = options.fusedBatchNorm ?? fusedBatchNormByDefault(backendName);
   return withTrainingPatches(model, { fusedBatchNorm }, async (patches) => {
     const net = trainingModel(model, patches);

@@ -1,8 +1,13 @@
 /**
  * Messages between the training loop (main thread) and its replica workers
- * (src/train/replica-worker.ts). Plain structured-clone data; big arrays travel as transfers.
+ * (src/train/replica-worker.ts). Small structured-clone messages only: gradients travel through
+ * the shared exchange (replica-exchange.ts), a replica's rows of each batch through a
+ * SharedArrayBuffer it was given once (posting a view of shared memory does not copy it).
  */
 import type { ModelArtifacts } from '../model/topology.js';
+import type { SgdState } from './sgd.js';
+import type { OptimizerOptions } from './step.js';
+import type { ExchangeBuffers } from './replica-exchange.js';
 
 /** Given to the worker as `workerData` (the weight buffers are transferred). */
 export interface ReplicaInit {
@@ -15,9 +20,15 @@ export interface ReplicaInit {
   trainableShapes: number[][];
   /** The main loop's TrainOptions.fusedBatchNorm: the replica computes BN the same way. */
   fusedBatchNorm: boolean;
+  /** This replica's index (1..N−1; the main thread is 0) and the shared exchange. */
+  replica: number;
+  exchange: ExchangeBuffers;
+  /** The replica keeps its own optimizer: the same options and (on resume) the same momentum buffers. */
+  optimizer: OptimizerOptions;
+  optimizerState: SgdState;
 }
 
-/** One half (or part) of a batch: gradients wanted back. */
+/** One step: this replica's rows of the batch (views of shared memory; 0 rows is allowed). */
 export interface StepRequest {
   type: 'step';
   x: Float32Array;
@@ -25,34 +36,40 @@ export interface StepRequest {
   /** One-hot labels. */
   y: Float32Array;
   yShape: number[];
+  /** This part's share of the batch (rows / batch rows): the weight of its gradient in the mean. */
+  weight: number;
+  lr: number;
   /** Seed for each dropout layer (model order) for this part of the batch. */
   dropoutSeeds: number[];
 }
 
-/** New values of every trainable weight, concatenated in trainableWeights order (no reply). */
-export interface WeightsUpdate {
-  type: 'weights';
-  values: Float32Array;
+/** Asks for a checksum of the replica's trainable weights (to check that copies never drift). */
+export interface ChecksumRequest {
+  type: 'checksum';
 }
 
-/** Asks for the replica's tf.memory().numTensors (leak checks in tests). */
+/** Asks for the replica's tf.memory().numTensors (for leak checks in tests). */
 export interface MemoryRequest {
   type: 'memory';
 }
 
-export type ReplicaRequest = StepRequest | WeightsUpdate | MemoryRequest;
+export type ReplicaRequest = StepRequest | ChecksumRequest | MemoryRequest;
 
 export interface ReadyReply {
   type: 'ready';
 }
 
+/** The step is done on this replica (gradients exchanged, optimizer applied). */
 export interface StepReply {
-  type: 'grads';
-  /** Mean loss over the part (NaN passes through, so the divergence check sees it). */
+  type: 'stepped';
+  /** Mean loss over the part (NaN passes through, so the divergence check sees it; 0 for an empty part). */
   loss: number;
   correct: number;
-  /** Gradient of the mean loss for every trainable weight, concatenated in order (zeros where none). */
-  grads: Float32Array;
+}
+
+export interface ChecksumReply {
+  type: 'checksum';
+  value: string;
 }
 
 export interface ErrorReply {
@@ -67,4 +84,4 @@ export interface MemoryReply {
   numTensors: number;
 }
 
-export type ReplicaReply = ReadyReply | StepReply | MemoryReply | ErrorReply;
+export type ReplicaReply = ReadyReply | StepReply | ChecksumReply | MemoryReply | ErrorReply;

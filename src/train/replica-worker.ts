@@ -1,24 +1,39 @@
 /**
  * A training replica in a worker thread (data parallelism, see src/train/replicas.ts): it starts
- * the same tfjs backend as the main thread, rebuilds the model from artifacts, and for every
- * `step` message returns the loss and gradients of its part of the batch. It never updates
- * trainable weights itself: the main thread sends their new values after each optimizer step.
- * Its BatchNorm moving statistics drift on their own (from its parts of the batches) and are
- * never read back.
+ * the same tfjs backend as the main thread, rebuilds the model from artifacts and keeps its own
+ * optimizer. For every `step` message it computes the loss gradients of its rows of the batch,
+ * sums them with the other replicas' through shared memory (replica-exchange.ts) and applies the
+ * same optimizer step to the same summed gradient as every other replica, so all copies of the
+ * trainable weights stay bitwise identical without being sent. Its BatchNorm moving statistics
+ * come from its own rows (never read back: the main thread's model is the one saved).
+ *
+ * Debug: SLIM_DEBUG_REPLICA_EXIT_AT_STEP=n makes every worker exit at its n-th step (0-based),
+ * so tests can check that a replica dying mid-run fails the run with one line.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
-import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest, WeightsUpdate } from './replica-protocol.js';
+import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest } from './replica-protocol.js';
+import {
+  applyReducedGradients,
+  checksum,
+  GradientExchange,
+  packedWeights,
+  writeEmptyPart,
+  writeWeightedGradients,
+} from './replica-exchange.js';
 import { withTrainingPatches } from './patches.js';
-import { lossAndGrads, trainingModel, type TrainingModel } from './step.js';
+import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from './step.js';
 
 interface Replica {
   net: TrainingModel;
-  sizes: number[];
-  total: number;
+  optimizer: Optimizer;
+  exchange: GradientExchange;
+  stepsDone: number;
 }
+
+const exitAtStep = Number(process.env['SLIM_DEBUG_REPLICA_EXIT_AT_STEP'] ?? Number.NaN);
 
 const port = parentPort;
 if (port === null) throw new Error('replica-worker.js must be started as a worker thread');
@@ -46,38 +61,31 @@ async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
   return model;
 }
 
-/** Loss, correct count and gradients of one part of a batch: the loop's lossAndGrads, packed for the main thread. */
+/** One step on this replica: its part's gradients, the exchange, the optimizer step; replies with its loss and correct count. */
 function step(replica: Replica, request: StepRequest): void {
-  const { model, patches, variables } = replica.net;
-  patches.seedDropout(request.dropoutSeeds);
-  const { loss, correct, grads } = tf.tidy(() => {
-    const x = tf.tensor(request.x, request.xShape);
-    const y = tf.tensor2d(request.y, request.yShape as [number, number]);
-    const part = lossAndGrads(model, variables, patches.outputKind, x, y);
-    // One readback for all gradients, in trainableWeights order; a weight without a gradient gets zeros.
-    const flat = variables.map((v, i) => part.grads[v.name]?.flatten() ?? tf.zeros([replica.sizes[i]]));
-    // slice(): a copy we own, since its buffer is transferred (the cpu backend may hand out its storage).
-    const packed = flat.length > 0 ? (tf.concat(flat).dataSync() as Float32Array).slice() : new Float32Array(0);
-    const result = { loss: part.loss.dataSync()[0], correct: part.correct.dataSync()[0], grads: packed };
-    part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
-    return result;
-  });
-  post({ type: 'grads', loss, correct, grads }, [grads.buffer]);
-}
-
-function setWeights(replica: Replica, update: WeightsUpdate): void {
-  if (update.values.length !== replica.total) {
-    throw new Error(`replica got ${update.values.length} weight values, expected ${replica.total}`);
-  }
-  tf.tidy(() => {
-    let offset = 0;
-    replica.net.variables.forEach((v, i) => {
-      const size = replica.sizes[i];
-      // assign (not LayerVariable.write): the main thread already applied any constraint.
-      v.assign(tf.tensor(update.values.subarray(offset, offset + size), v.shape));
-      offset += size;
+  if (replica.stepsDone === exitAtStep) process.exit(70);
+  const { net, exchange, optimizer } = replica;
+  const rows = request.xShape[0];
+  let loss = 0;
+  let correct = 0;
+  if (rows === 0) {
+    writeEmptyPart(exchange);
+  } else {
+    net.patches.seedDropout(request.dropoutSeeds);
+    tf.tidy(() => {
+      const x = tf.tensor(request.x, request.xShape);
+      const y = tf.tensor2d(request.y, request.yShape as [number, number]);
+      const part = lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y);
+      writeWeightedGradients(exchange, net, part.grads, request.weight);
+      loss = part.loss.dataSync()[0]!;
+      correct = part.correct.dataSync()[0]!;
+      part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
     });
-  });
+  }
+  exchange.reduceBlocking();
+  applyReducedGradients(exchange, net, optimizer, request.lr);
+  replica.stepsDone++;
+  post({ type: 'stepped', loss, correct });
 }
 
 /** Answers the main thread's requests until it terminates this worker. */
@@ -88,7 +96,7 @@ function serve(replica: Replica): Promise<never> {
     if (failed) return;
     try {
       if (request.type === 'step') step(replica, request);
-      else if (request.type === 'weights') setWeights(replica, request);
+      else if (request.type === 'checksum') post({ type: 'checksum', value: checksum(packedWeights(replica.net)) });
       else post({ type: 'memory', numTensors: tf.memory().numTensors });
     } catch (error) {
       failed = true;
@@ -112,9 +120,11 @@ async function main(): Promise<void> {
     // The same patches as the main thread's model: the replica trains exactly as the loop does.
     await withTrainingPatches(model, { fusedBatchNorm: init.fusedBatchNorm }, (patches) => {
       const net = trainingModel(model, patches);
-      const sizes = net.variables.map((v) => v.size);
+      const optimizer = new Optimizer(net, init.optimizer);
+      optimizer.sgd.importState(net.layerVariables, init.optimizerState);
+      const exchange = new GradientExchange(init.exchange, init.replica);
       post({ type: 'ready' });
-      return serve({ net, sizes, total: sizes.reduce((a, b) => a + b, 0) });
+      return serve({ net, optimizer, exchange, stepsDone: 0 });
     });
   } catch (error) {
     post(errorReply(error)); // a model the patches refuse; serve() itself never settles

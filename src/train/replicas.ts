@@ -2,23 +2,40 @@
  * Data-parallel training on single-threaded backends: the wasm build runs one thread under
  * Node (its threaded build cannot start pthread workers from blob: URLs) and the cpu backend is
  * plain JavaScript, so one core would idle. The ReplicatedRunner (the training loop's step runner
- * when replicas > 1) keeps the model and the optimizer; each replica worker (replica-worker.ts)
- * holds a copy of the model and computes the loss gradients of its part of every batch while the
- * main thread computes its own part.
+ * when replicas > 1) is replica 0 on the main thread; each replica worker (replica-worker.ts) is
+ * replica k ≥ 1 with its own copy of the model and of the optimizer state.
  *
- * Synchronous and exact for the trainable weights: the loss is a mean, so the full-batch
- * gradient is the size-weighted mean of the parts' gradients; the main thread applies one
- * optimizer step and sends the new weight values to every replica (no drift between copies).
- * Not exact for BatchNorm: in training mode BN normalises with the statistics of the part of
- * the batch it sees (like PyTorch's DataParallel without SyncBatchNorm), and the model's moving
- * mean/variance are the main thread's, updated from its part only.
+ * Every step, each replica computes the gradients of its rows of the batch, the replicas sum
+ * them through shared memory (replica-exchange.ts: reduce-scatter + all-gather, no copies through
+ * messages, per-replica traffic independent of the replica count), and each applies the same
+ * optimizer step to the same summed gradient: the copies of the trainable weights stay bitwise
+ * identical without any weight broadcast (checked by `checkReplicaWeights`).
+ *
+ * Exact for the trainable weights: the loss is a mean, so the full-batch gradient is the
+ * size-weighted mean of the parts' gradients (to float32 rounding; the summation order is fixed
+ * for a given replica count, so a run is bit-reproducible for a fixed seed and replica count).
+ * Not exact for BatchNorm: in training mode BN normalises with the statistics of the rows it sees
+ * (like PyTorch's DDP without SyncBatchNorm), and the model's moving mean/variance are the main
+ * thread's, updated from its rows only.
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, ProblemError } from '../errors.js';
 import { fromLayersModel } from '../model/convert.js';
+import type { ModelJson } from '../model/topology.js';
+import { countModel } from '../report/count.js';
 import type { Batch } from '../data/dataset.js';
-import type { ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
+import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
+import {
+  allocateExchange,
+  applyReducedGradients,
+  checksum,
+  ExchangeAborted,
+  GradientExchange,
+  packedWeights,
+  writeWeightedGradients,
+  type ExchangeBuffers,
+} from './replica-exchange.js';
 import {
   dropoutSeeds,
   lossAndGrads,
@@ -30,24 +47,119 @@ import {
   type TrainingModel,
 } from './step.js';
 
-/** What a user asks for: a count, or 'auto' (2 on a single-threaded backend with ≥ 2 cores). */
+/** What a user asks for: a count, or 'auto' (the count that pays on this machine and model). */
 export type ReplicasRequest = number | 'auto';
 
 /** Backends that use one core per process: the only ones where replicas help. */
 const SINGLE_THREADED_BACKENDS = new Set(['wasm', 'cpu']);
 
+/** What 'auto' weighs: the model's work per step against the per-step cost of replicating it. */
+export interface ReplicaWorkload {
+  /** Forward multiply-accumulates per image (src/report/count.ts). */
+  macsPerImage: number;
+  /** Trainable parameters: what every replica's optimizer steps and the exchange moves. */
+  parameters: number;
+  batchSize: number;
+}
+
 /**
- * How many replicas to run (1 = no worker, today's loop): 1 on multi-threaded or GPU backends
- * (tfjs-node's 'tensorflow' already uses every core); otherwise the request, capped at the
- * number of cores (more replicas than cores only adds copying). 'auto' = 2 when there are ≥ 2 cores.
+ * The paper model behind 'auto' (per step, milliseconds; constants from bench/RESULTS.md):
+ *   compute(N) = 3 · macsPerImage · batch / rate / N / (N > 1 ? efficiency : 1)
+ *   overhead(N) = optimizer (every replica, in parallel) + (N > 1 ? exchange + sync · N : 0)
+ * Training runs ~3 forward-convolutions' worth of MACs; `rate` is slim's measured training rate
+ * (quickstart and vgg-small nets: 6.3–9 GMAC/s of forward MACs × 3 on wasm); `efficiency` is
+ * one core's speed while the others also compute (a half batch went 118 → 137–141 ms). The sync
+ * cost (barrier wake-ups, step messages) and the minimum step are estimates, not measurements:
+ * below ~20 ms of compute a step, thread hand-offs are as long as the work they would split.
  */
-export function effectiveReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number): number {
+const AUTO_MODEL = {
+  trainMacsPerSecond: { wasm: 7e9, cpu: 0.5e9 } as Record<string, number>,
+  parallelEfficiency: 0.85,
+  optimizerNsPerParameter: 6,
+  exchangeNsPerParameter: 4,
+  syncMsPerReplica: 0.5,
+  minComputeMs: 20,
+  minRowsPerReplica: 8,
+  /** 'auto' uses more than 1 replica only when the model predicts at least this gain. */
+  minGain: 1.2,
+} as const;
+
+function predictedStepMs(workload: ReplicaWorkload, rate: number, replicas: number): number {
+  const compute = (3 * workload.macsPerImage * workload.batchSize * 1000) / rate;
+  const parallel = replicas > 1 ? compute / replicas / AUTO_MODEL.parallelEfficiency : compute;
+  const optimizer = (workload.parameters * AUTO_MODEL.optimizerNsPerParameter) / 1e6;
+  const exchange =
+    replicas > 1 ? (workload.parameters * AUTO_MODEL.exchangeNsPerParameter) / 1e6 + AUTO_MODEL.syncMsPerReplica * replicas : 0;
+  return parallel + optimizer + exchange;
+}
+
+export interface ReplicaChoice {
+  replicas: number;
+  /** Why, in a few words (for stderr). */
+  reason: string;
+}
+
+/**
+ * How many replicas to run (1 = no worker) and why: 1 on multi-threaded or GPU backends
+ * (tfjs-node's 'tensorflow' already uses every core); a count is capped at the number of cores
+ * (more replicas than cores only adds switching). 'auto' picks the count the paper model above
+ * predicts fastest, and 1 for a step under 20 ms or a predicted gain under 1.2× (tiny models: the
+ * per-step exchange and sync cost more than the compute they split); without a workload (a model
+ * slim cannot count), min(2, cores).
+ */
+export function chooseReplicas(
+  requested: ReplicasRequest,
+  backendName: string,
+  cpuCount: number,
+  workload?: ReplicaWorkload,
+): ReplicaChoice {
   if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
     throw new InputError(`train: replicas must be a positive integer or 'auto', got ${requested}`);
   }
-  if (!SINGLE_THREADED_BACKENDS.has(backendName)) return 1;
   const cores = Math.max(1, Math.floor(cpuCount));
-  return Math.min(requested === 'auto' ? 2 : requested, cores);
+  if (!SINGLE_THREADED_BACKENDS.has(backendName)) return { replicas: 1, reason: `backend ${backendName} already uses every core` };
+  if (requested !== 'auto') {
+    const replicas = Math.min(requested, cores);
+    return { replicas, reason: replicas < requested ? `capped at ${cores} core(s)` : 'as requested' };
+  }
+  if (cores < 2) return { replicas: 1, reason: '1 core' };
+  if (workload === undefined) return { replicas: 2, reason: `${cores} cores` };
+  const rate = AUTO_MODEL.trainMacsPerSecond[backendName];
+  const single = predictedStepMs(workload, rate, 1);
+  const maxByRows = Math.max(1, Math.floor(workload.batchSize / AUTO_MODEL.minRowsPerReplica));
+  let best = 1;
+  for (let n = 2; n <= Math.min(cores, maxByRows); n++) {
+    if (predictedStepMs(workload, rate, n) < predictedStepMs(workload, rate, best)) best = n;
+  }
+  const gain = single / predictedStepMs(workload, rate, best);
+  const estimate = `est. ${single.toFixed(1)} ms a step on 1 core, ${gain.toFixed(2)}x on ${best}`;
+  if (single < AUTO_MODEL.minComputeMs) {
+    return { replicas: 1, reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, under ${AUTO_MODEL.minComputeMs} ms)` };
+  }
+  if (best === 1 || gain < AUTO_MODEL.minGain) {
+    const alone = predictedStepMs(workload, rate, 2);
+    return {
+      replicas: 1,
+      reason: `model too small to pay (est. ${single.toFixed(1)} ms a step, ${(single / alone).toFixed(2)}x on 2 cores < ${AUTO_MODEL.minGain}x)`,
+    };
+  }
+  return { replicas: best, reason: `${estimate} of ${cores} cores` };
+}
+
+/** chooseReplicas' count alone. */
+export function effectiveReplicas(requested: ReplicasRequest, backendName: string, cpuCount: number, workload?: ReplicaWorkload): number {
+  return chooseReplicas(requested, backendName, cpuCount, workload).replicas;
+}
+
+/** The workload of training `model` with `batchSize`; undefined when slim cannot count its MACs. */
+export function replicaWorkload(model: tf.LayersModel, batchSize: number): ReplicaWorkload | undefined {
+  try {
+    const count = countModel(model.toJSON(null, false) as unknown as ModelJson);
+    const parameters = model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
+    return { macsPerImage: count.macs, parameters, batchSize };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -88,6 +200,8 @@ export class ReplicaWorker {
   /** Set once the worker failed or exited: every later request rejects with it. */
   private failure: Error | undefined;
   private terminating = false;
+  /** Told of the first failure (the runner aborts the exchange, so no replica waits forever). */
+  onFailure: (error: Error) => void = () => undefined;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (reply: ReplicaReply) => this.onReply(reply));
@@ -97,15 +211,26 @@ export class ReplicaWorker {
     });
   }
 
-  /** Starts a worker on `backend` with a copy of the model (weights and BN statistics as they are now). */
-  static async start(model: tf.LayersModel, backend: 'wasm' | 'cpu', fusedBatchNorm: boolean): Promise<ReplicaWorker> {
+  /**
+   * Starts replica `replica` on `backend` with a copy of the model (weights and BN statistics as
+   * they are now) and of the optimizer (options and momentum buffers), sharing `exchange`.
+   */
+  static async start(
+    model: tf.LayersModel,
+    setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; replica: number; exchange: ExchangeBuffers; optimizer: Optimizer },
+  ): Promise<ReplicaWorker> {
     const artifacts = await fromLayersModel(model);
+    const { sparsityLambda, momentum, nesterov, weightDecay, excludeBnAndBiasFromDecay } = setup.optimizer.options;
     const init: ReplicaInit = {
-      backend,
+      backend: setup.backend,
       prod: tf.env().getBool('PROD'),
       artifacts,
       trainableShapes: model.trainableWeights.map((w) => [...w.read().shape]),
-      fusedBatchNorm,
+      fusedBatchNorm: setup.fusedBatchNorm,
+      replica: setup.replica,
+      exchange: setup.exchange,
+      optimizer: { sparsityLambda, momentum, nesterov, weightDecay, excludeBnAndBiasFromDecay },
+      optimizerState: setup.optimizer.sgd.exportState(),
     };
     // fromLayersModel gives every weight its own buffer: hand them over instead of copying.
     const buffers = [...artifacts.weights.values()].map((w) => w.data.buffer as ArrayBuffer);
@@ -123,31 +248,30 @@ export class ReplicaWorker {
     return replica;
   }
 
-  /** Sends one part of a batch (its arrays are transferred); resolves with its loss, correct count and packed gradients. */
+  /** Starts a step on the replica (its rows are in shared memory); resolves once it applied the optimizer. */
   step(request: StepRequest): Promise<StepReply> {
-    const transfer = [request.x.buffer as ArrayBuffer, request.y.buffer as ArrayBuffer];
-    return handled(this.request(request, transfer).then((reply) => reply as StepReply));
+    return handled(this.request(request).then((reply) => reply as StepReply));
+  }
+
+  /** Checksum of the replica's trainable weights (replica-exchange.ts `checksum`). */
+  checksum(): Promise<string> {
+    return handled(this.request({ type: 'checksum' }).then((reply) => (reply as ChecksumReply).value));
   }
 
   /** The replica's tf.memory().numTensors (for leak checks). */
   numTensors(): Promise<number> {
-    return handled(this.request({ type: 'memory' }, []).then((reply) => (reply.type === 'memory' ? reply.numTensors : Number.NaN)));
+    return handled(this.request({ type: 'memory' }).then((reply) => (reply.type === 'memory' ? reply.numTensors : Number.NaN)));
   }
 
-  private request(message: ReplicaRequest, transfer: ArrayBuffer[]): Promise<ReplicaReply> {
+  private request(message: ReplicaRequest): Promise<ReplicaReply> {
     return new Promise<ReplicaReply>((resolve, reject) => {
       if (this.failure !== undefined) {
         reject(this.failure);
         return;
       }
       this.waiters.push({ resolve, reject });
-      this.worker.postMessage(message, transfer);
+      this.worker.postMessage(message);
     });
-  }
-
-  /** Sends the new trainable weight values (transferred: `values` is unusable afterwards). */
-  sendWeights(values: Float32Array): void {
-    if (this.failure === undefined) this.worker.postMessage({ type: 'weights', values }, [values.buffer as ArrayBuffer]);
   }
 
   async terminate(): Promise<void> {
@@ -166,8 +290,10 @@ export class ReplicaWorker {
   }
 
   private fail(error: Error): void {
+    const first = this.failure === undefined;
     this.failure ??= error;
     this.rejectWaiters(this.failure);
+    if (first) this.onFailure(this.failure);
   }
 
   private rejectWaiters(error: Error): void {
@@ -175,14 +301,15 @@ export class ReplicaWorker {
   }
 }
 
-/** Starts `count` workers in parallel; if any fails, terminates the others and throws its error. */
+/** Starts replicas 1..`count` in parallel; if any fails, terminates the others and throws its error. */
 export async function startReplicaWorkers(
   model: tf.LayersModel,
   count: number,
-  backend: 'wasm' | 'cpu',
-  fusedBatchNorm: boolean,
+  setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; exchange: ExchangeBuffers; optimizer: Optimizer },
 ): Promise<ReplicaWorker[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => ReplicaWorker.start(model, backend, fusedBatchNorm)));
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, (_, k) => ReplicaWorker.start(model, { ...setup, replica: k + 1 })),
+  );
   const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {
@@ -192,37 +319,60 @@ export async function startReplicaWorkers(
   return workers;
 }
 
-/** A part of a batch sent to a worker, and the reply to come. */
-interface PendingPart {
-  size: number;
-  reply: Promise<StepReply>;
+/** Where the main thread's time went, summed over the steps so far (milliseconds). */
+export interface ReplicaTrace {
+  steps: number;
+  /** Own rows: forward, backward, gradient readback into the shared slot (also posting the workers' rows). */
+  computeMs: number;
+  /** Barriers and the own slice of the reduce: waiting for the slowest replica plus the summing. */
+  exchangeMs: number;
+  /** The optimizer step on the summed gradient (every replica does the same, in parallel). */
+  optimizerMs: number;
+  /** Waiting for the workers' step replies after our own optimizer step. */
+  replyWaitMs: number;
+}
+
+/** A worker's rows of every batch, in shared memory it was given once (grown when a batch needs more). */
+interface WorkerInput {
+  x: Float32Array;
+  y: Float32Array;
+}
+
+function sharedFloats(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4));
 }
 
 /**
- * Steps split over the main thread and `replicas − 1` workers: post the workers' parts first
- * (the main thread's wasm work is synchronous and would otherwise delay them), compute our part,
- * then combine the gradients of the part means, weighted by part size, into the full-batch mean
- * gradient, apply the optimizer and send the new weights back.
+ * Steps split over the main thread (replica 0, the first rows) and `replicas − 1` workers: write
+ * the workers' rows into their shared inputs and start them, compute our part, take part in the
+ * shared-memory exchange, apply the optimizer to our copy (each worker does the same to its own),
+ * then wait for the workers' loss and correct counts.
  */
 export class ReplicatedRunner implements StepRunner {
-  /** Where each trainable variable sits in the workers' packed gradient arrays. */
-  private readonly variableIndex: Map<string, number>;
-  private readonly variableSizes: number[];
-  private readonly variableOffsets: number[];
+  readonly trace: ReplicaTrace = { steps: 0, computeMs: 0, exchangeMs: 0, optimizerMs: 0, replyWaitMs: 0 };
+  private readonly inputs: WorkerInput[];
+  /** The first worker failure: the run fails with it rather than with the abort it causes. */
+  private failure: Error | undefined;
+  /** Debug: SLIM_DEBUG_REPLICA_CHECK_EVERY=K compares the replicas' weight checksums every K steps (0 = never). */
+  private readonly checkEvery = Number(process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'] ?? 0) || 0;
 
   private constructor(
     private readonly net: TrainingModel,
     private readonly optimizer: Optimizer,
     private readonly seed: number,
+    private readonly exchange: GradientExchange,
     private readonly workers: ReplicaWorker[],
   ) {
-    const variables = net.variables;
-    this.variableIndex = new Map(variables.map((v, i) => [v.name, i] as const));
-    this.variableSizes = variables.map((v) => v.size);
-    this.variableOffsets = this.variableSizes.map((_, i) => this.variableSizes.slice(0, i).reduce((a, b) => a + b, 0));
+    this.inputs = workers.map(() => ({ x: sharedFloats(0), y: sharedFloats(0) }));
+    for (const worker of workers) {
+      worker.onFailure = (error) => {
+        this.failure ??= error;
+        this.exchange.abort();
+      };
+    }
   }
 
-  /** Starts the workers with copies of the model as it is now (patched: they train the same way). */
+  /** Starts the workers with copies of the model and optimizer as they are now (patched: they train the same way). */
   static async start(
     net: TrainingModel,
     optimizer: Optimizer,
@@ -231,8 +381,12 @@ export class ReplicatedRunner implements StepRunner {
     backend: 'wasm' | 'cpu',
     fusedBatchNorm: boolean,
   ): Promise<ReplicatedRunner> {
-    const workers = await startReplicaWorkers(net.model, replicas - 1, backend, fusedBatchNorm);
-    return new ReplicatedRunner(net, optimizer, seed, workers);
+    const buffers = allocateExchange(
+      replicas,
+      net.variables.map((v) => v.size),
+    );
+    const workers = await startReplicaWorkers(net.model, replicas - 1, { backend, fusedBatchNorm, exchange: buffers, optimizer });
+    return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers);
   }
 
   get replicas(): number {
@@ -241,87 +395,111 @@ export class ReplicatedRunner implements StepRunner {
 
   async step(batch: Batch, at: StepPosition): Promise<StepResult> {
     const sizes = splitSizes(batch.size, this.replicas);
-    const parts = this.postParts(batch, sizes, at);
-    const own = this.ownPart(batch, sizes[0], at);
+    let own: LossAndGrads | undefined;
     try {
-      const replies = await Promise.all(parts.map(async (p) => ({ size: p.size, reply: await p.reply })));
-      const result = this.combine(own, sizes[0], batch.size, replies, at.lr);
-      this.broadcastWeights();
-      return result;
+      const t0 = performance.now();
+      const replies = this.startWorkers(batch, sizes, at);
+      own = this.ownPart(batch, sizes[0], at);
+      const t1 = performance.now();
+      await this.exchange.reduceAsync();
+      const t2 = performance.now();
+      applyReducedGradients(this.exchange, this.net, this.optimizer, at.lr);
+      const t3 = performance.now();
+      const parts = await Promise.all(replies);
+      this.record(t0, t1, t2, t3, performance.now());
+      if (this.checkEvery > 0 && this.trace.steps % this.checkEvery === 0) await this.checkReplicaWeights();
+      return this.combine(own, sizes, parts);
+    } catch (error) {
+      // Wake any replica waiting at a barrier: the run is over (close() ends the workers).
+      this.exchange.abort();
+      throw error instanceof ExchangeAborted || this.failure !== undefined ? (this.failure ?? error) : error;
     } finally {
-      tf.dispose([own.loss, own.correct, ...Object.values(own.grads)]);
+      if (own !== undefined) tf.dispose([own.loss, own.correct]);
     }
   }
 
+  /**
+   * Compares a checksum of every replica's trainable weights with the main thread's; throws
+   * ProblemError naming the first replica whose copy differs. Between steps only.
+   */
+  async checkReplicaWeights(): Promise<void> {
+    const expected = checksum(packedWeights(this.net));
+    const found = await Promise.all(this.workers.map((w) => w.checksum()));
+    found.forEach((value, k) => {
+      if (value !== expected)
+        throw new ProblemError(`replica ${k + 1}'s weights differ from the main thread's (checksum ${value} vs ${expected})`);
+    });
+  }
+
   async close(): Promise<void> {
+    this.exchange.abort();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  /** Sends parts 1.. of the batch to the workers (part 0, the first rows, stays here). */
-  private postParts(batch: Batch, sizes: number[], at: StepPosition): PendingPart[] {
+  /** Writes rows 1.. of the batch into the workers' shared inputs and starts their steps. */
+  private startWorkers(batch: Batch, sizes: number[], at: StepPosition): Promise<StepReply>[] {
     const [, ...imageShape] = batch.x.shape;
     const classes = batch.y.shape[1];
-    const parts: PendingPart[] = [];
-    let offset = sizes[0];
-    this.workers.forEach((worker, k) => {
-      const size = sizes[k + 1];
-      if (size === 0) return;
-      // slice(): copies we own, since their buffers are transferred (cpu may share tensor storage).
-      const [x, y] = tf.tidy(() => [
-        (tf.slice(batch.x, [offset, 0, 0, 0], [size, -1, -1, -1]).dataSync() as Float32Array).slice(),
-        (tf.slice(batch.y, [offset, 0], [size, -1]).dataSync() as Float32Array).slice(),
-      ]);
+    const imageSize = imageShape.reduce((a, b) => a * b, 1);
+    // One readback of the batch (none when the main thread has all rows).
+    const [xs, ys] =
+      sizes[0] === batch.size ? [undefined, undefined] : [batch.x.dataSync() as Float32Array, batch.y.dataSync() as Float32Array];
+    let row = sizes[0];
+    return this.workers.map((worker, k) => {
+      const rows = sizes[k + 1];
+      const input = this.inputs[k];
+      if (input.x.length < rows * imageSize) input.x = sharedFloats(rows * imageSize);
+      if (input.y.length < rows * classes) input.y = sharedFloats(rows * classes);
+      if (rows > 0) {
+        input.x.set(xs!.subarray(row * imageSize, (row + rows) * imageSize));
+        input.y.set(ys!.subarray(row * classes, (row + rows) * classes));
+      }
       const seeds = dropoutSeeds(this.seed, at.epoch, at.step, this.net.patches.dropoutCount, k + 1);
-      parts.push({
-        size,
-        reply: worker.step({ type: 'step', x: x, xShape: [size, ...imageShape], y: y, yShape: [size, classes], dropoutSeeds: seeds }),
+      row += rows;
+      return worker.step({
+        type: 'step',
+        x: input.x.subarray(0, rows * imageSize),
+        xShape: [rows, ...imageShape],
+        y: input.y.subarray(0, rows * classes),
+        yShape: [rows, classes],
+        weight: rows / batch.size,
+        lr: at.lr,
+        dropoutSeeds: seeds,
       });
-      offset += size;
     });
-    return parts;
   }
 
-  /** Loss and gradients of the main thread's part; the caller disposes them. */
+  /** Loss and gradients of the main thread's rows, written (weighted) into its exchange slot; the caller disposes loss and correct. */
   private ownPart(batch: Batch, ownSize: number, at: StepPosition): LossAndGrads {
     const { model, patches, variables } = this.net;
     patches.seedDropout(dropoutSeeds(this.seed, at.epoch, at.step, patches.dropoutCount));
     return tf.tidy(() => {
       const x = ownSize === batch.size ? batch.x : tf.slice(batch.x, 0, ownSize);
       const y = ownSize === batch.size ? batch.y : tf.slice(batch.y, 0, ownSize);
-      return lossAndGrads(model, variables, patches.outputKind, x, y);
+      const part = lossAndGrads(model, variables, patches.outputKind, x, y);
+      writeWeightedGradients(this.exchange, this.net, part.grads, ownSize / batch.size);
+      return { loss: part.loss, correct: part.correct, grads: {} };
     });
   }
 
-  /** The size-weighted mean of the parts' gradients, loss and correct count; applies the optimizer step. */
-  private combine(own: LossAndGrads, ownSize: number, total: number, parts: { size: number; reply: StepReply }[], lr: number): StepResult {
+  /** The batch's mean loss and correct count from the parts'. */
+  private combine(own: LossAndGrads, sizes: number[], parts: StepReply[]): StepResult {
+    const total = sizes.reduce((a, b) => a + b, 0);
     return tf.tidy(() => {
-      const combined: tf.NamedTensorMap = {};
-      for (const [name, g] of Object.entries(own.grads)) {
-        const index = this.variableIndex.get(name)!;
-        let sum = tf.mul(g, ownSize / total);
-        for (const part of parts) {
-          const start = this.variableOffsets[index];
-          const theirs = tf.tensor(part.reply.grads.subarray(start, start + this.variableSizes[index]), g.shape);
-          sum = tf.add(sum, tf.mul(theirs, part.size / total));
-        }
-        combined[name] = sum;
-      }
-      this.optimizer.apply(combined, lr);
-      const otherLoss = parts.reduce((acc, p) => acc + p.reply.loss * (p.size / total), 0);
-      const otherCorrect = parts.reduce((acc, p) => acc + p.reply.correct, 0);
+      const otherLoss = parts.reduce((acc, p, k) => acc + p.loss * (sizes[k + 1] / total), 0);
+      const otherCorrect = parts.reduce((acc, p) => acc + p.correct, 0);
       return {
-        loss: tf.add<tf.Scalar>(tf.mul(own.loss, ownSize / total), otherLoss),
-        correct: tf.add<tf.Scalar>(own.correct, tf.scalar(otherCorrect, 'int32')),
+        loss: tf.add(tf.mul(own.loss, sizes[0] / total), otherLoss) as tf.Scalar,
+        correct: tf.add(own.correct, tf.scalar(otherCorrect, 'int32')) as tf.Scalar,
       };
     });
   }
 
-  /** The new trainable weight values, to every worker. */
-  private broadcastWeights(): void {
-    const variables = this.net.variables;
-    if (variables.length === 0) return;
-    // slice(): a copy we own (a variable's storage may back the concat on the cpu backend).
-    const values = tf.tidy(() => tf.concat(variables.map((v) => v.flatten())).dataSync() as Float32Array).slice();
-    this.workers.forEach((worker, k) => worker.sendWeights(k === this.workers.length - 1 ? values : values.slice()));
+  private record(t0: number, t1: number, t2: number, t3: number, t4: number): void {
+    this.trace.steps++;
+    this.trace.computeMs += t1 - t0;
+    this.trace.exchangeMs += t2 - t1;
+    this.trace.optimizerMs += t3 - t2;
+    this.trace.replyWaitMs += t4 - t3;
   }
 }

@@ -71,7 +71,7 @@ export class Optimizer {
 
   constructor(
     net: TrainingModel,
-    private readonly options: OptimizerOptions,
+    readonly options: OptimizerOptions,
   ) {
     this.sgd = new Sgd(options);
     this.byName = new Map(net.layerVariables.map((v, i) => [net.variables[i].name, v] as const));
