@@ -58,14 +58,14 @@ test('run --max-drop: the chosen ratio meets the budget, the next ratio tried ab
   assert.equal(result.code, 0, describeRun(result));
   const summary = JSON.parse(result.stdout) as RunSummary;
   assert.equal(summary.passes.length, 1);
-  const search = summary.passes[0]!.budget!;
+  const search = summary.passes[0].budget!;
   assert.ok(search, 'passes[0].budget');
   assert.equal(search.maxAccuracyDrop, budget);
   assert.equal(search.split, 'val');
   assert.equal(search.searchEpochs, 1);
   assert.equal(summary.prune.ratio, search.ratio, 'the run pruned at the chosen ratio');
-  assert.equal(search.candidates[0]!.phase, 'bracket');
-  assert.equal(search.candidates[0]!.ratio, 0.1);
+  assert.equal(search.candidates[0].phase, 'bracket');
+  assert.equal(search.candidates[0].ratio, 0.1);
   for (const c of search.candidates) {
     assert.ok(c.finetuned, `candidate ${c.ratio} was fine-tuned`);
     assert.equal(c.judged, c.finetuned.accuracy);
@@ -79,10 +79,10 @@ test('run --max-drop: the chosen ratio meets the budget, the next ratio tried ab
     assert.ok(winner.withinBudget, `winner ${winner.ratio} drops ${winner.drop}`);
   }
   if (above.length === 0) assert.equal(search.ratio, 0.9, 'no ratio above the winner tried: it is the upper bound');
-  else assert.equal(above[0]!.withinBudget, false, `next ratio up ${above[0]!.ratio} drops ${above[0]!.drop}`);
+  else assert.equal(above[0].withinBudget, false, `next ratio up ${above[0].ratio} drops ${above[0].drop}`);
   assert.match(search.reason, /budget/);
   const written = JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')) as RunSummary;
-  assert.deepEqual(written.passes[0]!.budget, search);
+  assert.deepEqual(written.passes[0].budget, search);
   assert.match(result.stderr, /accuracy budget: /);
   // The candidates are the report's sweep curve.
   assert.equal(summary.sweep?.length, search.candidates.length);

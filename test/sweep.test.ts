@@ -100,10 +100,10 @@ test('sweep table on stdout; --finetune-epochs adds the fine-tuned column', asyn
   assert.equal(result.code, 0, describeRun(result));
   const lines = result.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 4, result.stdout);
-  assert.match(lines[0]!, /^ratio\s+channels\s+params\s+MACs\s+val acc \(pruned\)\s+val acc \(fine-tuned\)$/);
-  assert.match(lines[1]!, /^0 \(sparse\)\s+24\s/);
-  assert.match(lines[2]!, /^0\.3\s+17\s.*%\s+\d+\.\d\d%$/);
-  assert.match(lines[3]!, /^0\.6\s+10\s.*%\s+\d+\.\d\d%$/);
+  assert.match(lines[0], /^ratio\s+channels\s+params\s+MACs\s+val acc \(pruned\)\s+val acc \(fine-tuned\)$/);
+  assert.match(lines[1], /^0 \(sparse\)\s+24\s/);
+  assert.match(lines[2], /^0\.3\s+17\s.*%\s+\d+\.\d\d%$/);
+  assert.match(lines[3], /^0\.6\s+10\s.*%\s+\d+\.\d\d%$/);
 });
 
 test('sweep with bad --ratios or --finetune-epochs: exit 2, one error line', async () => {

@@ -123,7 +123,7 @@ async function trained(
   const model = build();
   model.setWeights(initial);
   const result = await train(model, { train: mnistTrain }, options);
-  return { model, trainAccuracy: result.epochs[result.epochs.length - 1]!.trainAccuracy };
+  return { model, trainAccuracy: result.epochs[result.epochs.length - 1].trainAccuracy };
 }
 
 /**
@@ -133,10 +133,10 @@ async function trained(
 function batchStatisticsAccuracy(model: tf.LayersModel, dataset: Dataset): number {
   const [batch] = [...dataset.batches({ batchSize: dataset.count, preprocess: PRE })];
   const correct = tf.tidy(() => {
-    const out = model.apply(batch!.x, { training: true }) as tf.Tensor;
-    return tf.sum(tf.equal(tf.argMax(out, 1), tf.argMax(batch!.y, 1))).dataSync()[0]!;
+    const out = model.apply(batch.x, { training: true }) as tf.Tensor;
+    return tf.sum(tf.equal(tf.argMax(out, 1), tf.argMax(batch.y, 1))).dataSync()[0];
   });
-  tf.dispose([batch!.x, batch!.y]);
+  tf.dispose([batch.x, batch.y]);
   return correct / dataset.count;
 }
 
@@ -162,11 +162,11 @@ for (const run of RUNS) {
         const nestedWeights = weightValues(nestedRun.model);
         assert.equal(nestedWeights.length, flatWeights.length, `${name}: weight count`);
         nestedWeights.forEach((w, i) => {
-          const error = relativeMaxError(w, flatWeights[i]!);
+          const error = relativeMaxError(w, flatWeights[i]);
           assert.ok(error <= 1e-4, `${name}: weight ${i} differs from the flat model's (relative max error ${error.toExponential(2)})`);
         });
         movingStatistics(nestedRun.model).forEach((m, i) => {
-          const error = relativeMaxError(m, flatMoving[i]!);
+          const error = relativeMaxError(m, flatMoving[i]);
           assert.ok(
             error <= 1e-4,
             `${name}: moving statistic ${i} differs from the flat model's (relative max error ${error.toExponential(2)})`,

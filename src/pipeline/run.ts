@@ -118,7 +118,17 @@ function allFolders(folders: RunFolders): string[] {
 }
 
 /** Everything a run writes into its folder; a folder holding only these (and staging copies of them) is a re-run's to reuse. */
-const RUN_ENTRIES: readonly string[] = ['input', 'pretrained', 'sparse', 'pruned', 'finetuned', 'exported', 'checkpoints', 'run.json', RUN_REPORT_FILE];
+const RUN_ENTRIES: readonly string[] = [
+  'input',
+  'pretrained',
+  'sparse',
+  'pruned',
+  'finetuned',
+  'exported',
+  'checkpoints',
+  'run.json',
+  RUN_REPORT_FILE,
+];
 /** Later passes of a multi-pass run write pass-<k>/. */
 const PASS_FOLDER = /^pass-\d+$/;
 const STAGING_NAME = /^\.(.+)\.slim-(tmp|old)-/;
