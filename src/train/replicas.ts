@@ -489,8 +489,8 @@ export class ReplicatedRunner implements StepRunner {
       const otherLoss = parts.reduce((acc, p, k) => acc + p.loss * (sizes[k + 1] / total), 0);
       const otherCorrect = parts.reduce((acc, p) => acc + p.correct, 0);
       return {
-        loss: tf.add(tf.mul(own.loss, sizes[0] / total), otherLoss) as tf.Scalar,
-        correct: tf.add(own.correct, tf.scalar(otherCorrect, 'int32')) as tf.Scalar,
+        loss: tf.add<tf.Scalar>(tf.mul(own.loss, sizes[0] / total), otherLoss),
+        correct: tf.add<tf.Scalar>(own.correct, tf.scalar(otherCorrect, 'int32')),
       };
     });
   }

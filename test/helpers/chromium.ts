@@ -139,7 +139,7 @@ async function inspect(devtools: DevTools, url: string, viewportWidth: number): 
   const externalRequests: string[] = [];
   devtools.on((m) => {
     if (m.sessionId !== sessionId || !m.params) return;
-    const p = m.params as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const p = m.params as Record<string, any>;
     if (m.method === 'Runtime.consoleAPICalled' && p.type === 'error') errors.push(`console: ${JSON.stringify(p.args)}`);
     if (m.method === 'Runtime.exceptionThrown') errors.push(`exception: ${p.exceptionDetails?.text}`);
     if (m.method === 'Log.entryAdded' && p.entry?.level === 'error') errors.push(`log: ${p.entry.text} ${p.entry.url ?? ''}`);

@@ -39,9 +39,11 @@ function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): G
     // One kernel run serves every input's gradient. Run now, not inside the closures: the
     // tape calls each closure in its own tidy, which would dispose the shared results. The
     // ones the tape does not consume are disposed by the tidy around the whole backward pass.
-    const results = tf.engine().runKernel(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
-      varianceEpsilon,
-    }) as tf.Tensor[];
+    const results = tf
+      .engine()
+      .runKernel<tf.Tensor[]>(FUSED_BN_GRAD_KERNEL, scale ? { x, dy, mean, variance, scale } : { x, dy, mean, variance }, {
+        varianceEpsilon,
+      });
     const get = (index: number) => (): tf.Tensor => results[index];
     return { x: get(0), mean: get(1), variance: get(2), scale: get(3), offset: get(4) };
   }

@@ -9,6 +9,7 @@ import {
   ELEMENTWISE_ACTIVATIONS,
   NO_COST,
   activate,
+  activationName,
   activationWall,
   channelsFirstWall,
   dim,
@@ -85,7 +86,7 @@ export const thresholdedReLU = tiedNoWeights<ThresholdedReLUConfig>('Thresholded
 export const activation = tiedNoWeights<ActivationLayerConfig>(
   'Activation',
   (x, { config }) => activate(config.activation, x),
-  (call) => (ELEMENTWISE_ACTIVATIONS.has(String(call.config.activation)) ? null : activationWall(call.config.activation)),
+  (call) => (ELEMENTWISE_ACTIVATIONS.has(activationName(call.config.activation)) ? null : activationWall(call.config.activation)),
   'same',
   checkAll(knownActivation('activation', false)),
 );

@@ -44,9 +44,16 @@ export const ELEMENTWISE_ACTIVATIONS = new Set([
 ]);
 
 /** Wall reason for a fused activation that couples channels (softmax), else null. */
+/** An activation's name: the string itself, or a Keras activation object's class_name (else its JSON). */
+export function activationName(activation: unknown): string {
+  if (typeof activation === 'string') return activation;
+  const className = (activation as { class_name?: unknown } | null)?.class_name;
+  return typeof className === 'string' ? className : JSON.stringify(activation);
+}
+
 export function activationWall(activation: ActivationConfig | undefined): string | null {
   if (activation === undefined || activation === null) return null;
-  const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
+  const name = activationName(activation);
   return ELEMENTWISE_ACTIVATIONS.has(name) ? null : `activation '${name}' mixes channels`;
 }
 
@@ -170,7 +177,7 @@ export const sameShape = (_config: unknown, inputShapes: Shape[]): Shape[] => [[
 /** Why a fused activation keeps an affine map after the layer from moving inside it, or null (linear). */
 function nonLinearActivationReason(activation: ActivationConfig | undefined): string | null {
   if (activation === undefined || activation === null || activation === 'linear') return null;
-  const name = typeof activation === 'string' ? activation : String((activation as { class_name?: unknown }).class_name ?? activation);
+  const name = activationName(activation);
   return `has activation '${name}' (a fold needs a linear output)`;
 }
 

@@ -91,7 +91,8 @@ async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: bool
           : `${file}: an HDF5 file without a Keras model config (model_config attribute)`,
       );
     }
-    const config = parseJson(String(rawConfig), `${file}: model_config`);
+    // h5wasm gives a string attribute as a string; anything else is not a Keras model config.
+    const config = parseJson(typeof rawConfig === 'string' ? rawConfig : JSON.stringify(rawConfig), `${file}: model_config`);
     const kerasVersion = attribute(f, 'keras_version');
     const { topology, droppedAugmentation } = toTfjsTopology(config, file, typeof kerasVersion === 'string' ? kerasVersion : undefined);
     const weights: WeightMap = new Map();
