@@ -127,7 +127,7 @@ test('train: SIGINT saves a checkpoint and exits 130 with one line; --resume end
   const log = (await readFile(path.join(out, 'train-log.jsonl'), 'utf8')).trim().split('\n');
   assert.deepEqual(
     log.map((l) => (JSON.parse(l) as { epoch: number }).epoch),
-    [0, 1, 2],
+    [1, 2, 3], // train-log.jsonl numbers epochs from 1, like stderr
   );
 });
 

@@ -50,15 +50,7 @@ const BN_EPSILON = 1e-5;
 export function buildVgg(spec: VggSpec): tf.LayersModel {
   const batchNorm = spec.batchNorm ?? true;
   const [h0, w0, c0] = spec.inputShape;
-  if (![h0, w0, c0].every((d) => Number.isInteger(d) && d > 0)) {
-    throw new InputError(`buildVgg: inputShape must be three positive integers, got [${spec.inputShape.join(', ')}]`);
-  }
-  if (!Number.isInteger(spec.numClasses) || spec.numClasses < 2) {
-    throw new InputError(`buildVgg: numClasses must be an integer >= 2, got ${spec.numClasses}`);
-  }
-  if (spec.cfg.length === 0) throw new InputError('buildVgg: cfg is empty');
-  const dropout = spec.dropout ?? 0;
-  if (dropout < 0 || dropout >= 1) throw new InputError(`buildVgg: dropout must be in [0, 1), got ${dropout}`);
+  const dropout = checkVggSpec(spec);
 
   // Each weighted layer gets its own seed derived from the model seed, so equal shapes differ.
   let seedCounter = 0;
@@ -142,8 +134,27 @@ export function buildVgg(spec: VggSpec): tf.LayersModel {
     }),
   );
 
+  return assembleVgg(layers, spec);
+}
+
+/** The spec's values buildVgg relies on, checked (InputError); returns the dropout rate. */
+function checkVggSpec(spec: VggSpec): number {
+  if (!spec.inputShape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new InputError(`buildVgg: inputShape must be three positive integers, got [${spec.inputShape.join(', ')}]`);
+  }
+  if (!Number.isInteger(spec.numClasses) || spec.numClasses < 2) {
+    throw new InputError(`buildVgg: numClasses must be an integer >= 2, got ${spec.numClasses}`);
+  }
+  if (spec.cfg.length === 0) throw new InputError('buildVgg: cfg is empty');
+  const dropout = spec.dropout ?? 0;
+  if (dropout < 0 || dropout >= 1) throw new InputError(`buildVgg: dropout must be in [0, 1), got ${dropout}`);
+  return dropout;
+}
+
+/** The layers as a Sequential, or (spec.functional) applied in order to an explicit input. */
+function assembleVgg(layers: tf.layers.Layer[], spec: VggSpec): tf.LayersModel {
   if (spec.functional) {
-    const input = tf.input({ shape: [h0, w0, c0], name: 'input' });
+    const input = tf.input({ shape: [...spec.inputShape], name: 'input' });
     let x: tf.SymbolicTensor = input;
     for (const layer of layers) x = layer.apply(x) as tf.SymbolicTensor;
     return tf.model({ inputs: input, outputs: x, name: 'vgg' });

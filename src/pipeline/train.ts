@@ -69,6 +69,36 @@ export function describeReplicaClamp(requested: number | 'auto', used: number, b
   return `replicas: ${requested} requested, ${used} used (${why})`;
 }
 
+/** Picks the replica count and prints the stage's plan line (and what became of the replicas setting). */
+function announceStage(model: tf.LayersModel, hp: StageHyperparameters, sparsityLambda: number, label: string, out: Output): number {
+  const requestedReplicas = hp.replicas ?? 1;
+  const choice = chooseReplicas(requestedReplicas, tf.getBackend(), availableParallelism(), replicaWorkload(model, hp.batchSize));
+  const replicas = choice.replicas;
+  if (requestedReplicas === 'auto') out.info(`${label}: replicas auto → ${replicas} (${choice.reason})`);
+  out.info(
+    `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
+      `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +
+      (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
+      (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
+  );
+  const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
+  if (clamped !== undefined) out.info(clamped);
+  else if (requestedReplicas !== 1 && replicas === 1) {
+    out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
+  }
+  return replicas;
+}
+
+/** The stderr line of one finished epoch. */
+function describeEpoch(r: EpochRecord, epochs: number, gammaByTrainable: ReturnType<ReturnType<typeof watchGammas>['record']>): string {
+  return (
+    `  epoch ${r.epoch + 1}/${epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
+    `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
+    `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
+    (gammaByTrainable.frozen.count > 0 ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})` : '')
+  );
+}
+
 /** Runs one training stage; `label` names it in logs ("sparsity train", "fine-tune", ...). */
 export async function runTrainingStage(
   model: tf.LayersModel,
@@ -89,21 +119,7 @@ export async function runTrainingStage(
   const gammaWatch = watchGammas(model);
   const started = Date.now();
   const lines: string[] = [...(checkpointing?.from?.log ?? [])];
-  const requestedReplicas = hp.replicas ?? 1;
-  const choice = chooseReplicas(requestedReplicas, tf.getBackend(), availableParallelism(), replicaWorkload(model, hp.batchSize));
-  const replicas = choice.replicas;
-  if (requestedReplicas === 'auto') out.info(`${label}: replicas auto → ${replicas} (${choice.reason})`);
-  out.info(
-    `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
-      `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +
-      (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
-      (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
-  );
-  const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
-  if (clamped !== undefined) out.info(clamped);
-  else if (requestedReplicas !== 1 && replicas === 1) {
-    out.debug(`  replicas: ${requestedReplicas} requested, 1 used (backend ${tf.getBackend()}, ${availableParallelism()} core(s))`);
-  }
+  const replicas = announceStage(model, hp, sparsityLambda, label, out);
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
   let barEpoch = 0;
   const result = await train(
@@ -132,14 +148,7 @@ export async function runTrainingStage(
         const gammaByTrainable = gammaWatch.record();
         // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
         lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1, gammaByTrainable }));
-        out.info(
-          `  epoch ${r.epoch + 1}/${hp.epochs}: lr ${r.lr.toPrecision(3)}, loss ${r.loss.toFixed(4)}, train acc ${percent(r.trainAccuracy)}, ` +
-            `val acc ${percent(r.valAccuracy)}, ${Math.round(r.imagesPerSecond)} img/s, ${r.seconds.toFixed(1)} s` +
-            `, |gamma| mean ${r.gamma.meanAbs.toPrecision(3)}, <1e-2: ${percent(r.gamma.below1e2)}` +
-            (gammaByTrainable.frozen.count > 0
-              ? `, frozen gamma: ${gammaByTrainable.frozen.count} (unmoved ${gammaByTrainable.unmoved})`
-              : ''),
-        );
+        out.info(describeEpoch(r, hp.epochs, gammaByTrainable));
       },
       onEpochEnd: async (state) => {
         if (checkpointing !== undefined)
@@ -158,7 +167,7 @@ export async function runTrainingStage(
   if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);
   const earlier = (checkpointing?.from?.log ?? []).map((line) => {
     const { stage: _stage, ...record } = JSON.parse(line) as EpochRecord & { stage: string };
-    return record;
+    return { ...record, epoch: record.epoch - 1 }; // the log counts from 1, EpochRecord from 0
   });
   return {
     epochs: [...earlier, ...result.epochs],
