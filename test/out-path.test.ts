@@ -93,7 +93,7 @@ describe('--out refused up front (exit 2, one line)', () => {
     await symlink('/proc/self', link);
     assertOneErrorLine(await prune(path.join(link, 'out')), /is under \/proc/);
   });
-  test('empty', HANG_GUARD, async () => assertOneErrorLine(await prune(''), /--out: is empty/));
+  test('empty', HANG_GUARD, async () => assertOneErrorLine(await prune(''), /--out: the value is empty/));
   test('the current folder and its parent', HANG_GUARD, async () => {
     const cwd = path.join(dir, 'cwd');
     await mkdir(cwd);

@@ -20,13 +20,21 @@ export interface TrainingInputs {
   trained: boolean;
 }
 
-/** Backend first (data preparation may already use tensors), then data, then the model shaped for it. */
-export async function loadTrainingInputs(config: Config, out: Output): Promise<TrainingInputs> {
+/**
+ * Backend first (data preparation may already use tensors), then data, then the model shaped for it.
+ * `checkModel` runs on a model file as soon as it is read, before any data is (e.g. "nothing to slim").
+ */
+export async function loadTrainingInputs(
+  config: Config,
+  out: Output,
+  checkModel?: (model: tf.LayersModel) => void,
+): Promise<TrainingInputs> {
   const backend = await startBackend(config.backend, out);
   // A model file is read before the data: its output width is the class count every label must fit.
   const file = config.model?.type === 'file' ? { ...(await loadLayersModel(config.model.path)), trained: config.model.trained } : undefined;
   let data: PreparedData;
   try {
+    if (file !== undefined) checkModel?.(file.model);
     data = await prepareData(config.data, config.seed, file === undefined ? {} : { numClasses: outputWidth(file.model) });
   } catch (error) {
     file?.model.dispose();

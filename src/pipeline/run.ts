@@ -174,14 +174,14 @@ export async function runPipeline(
   const folders = runFolders(config, outDir);
   await checkRunOutDir(outDir, write);
   await checkOutputs(allFolders(folders), write, inputModelPath(config));
-  const { backend, data, model, trained } = await loadTrainingInputs(config, out);
+  // The run ends in a prune: refuse before any data or training when there is nothing to slim.
+  // (BatchNorm saved without γ counts when sparsity training is about to give it one.)
+  const slimmable = (m: tf.LayersModel) => requireSomethingToSlim(topologyOf(m), 'run', scalesWillBeAdded(config.train));
+  const { backend, data, model, trained } = await loadTrainingInputs(config, out, slimmable);
   const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };
   // Ownership: this function owns the current model; each pass replaces it by its pruned model.
   let current: tf.LayersModel = model;
   try {
-    // The run ends in a prune: refuse before any training when there is nothing to slim.
-    // (BatchNorm saved without γ counts when sparsity training is about to give it one.)
-    requireSomethingToSlim(topologyOf(current), 'run', scalesWillBeAdded(config.train));
     const input = await fromLayersModel(current);
     await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);

@@ -12,7 +12,7 @@ import type { Output } from '../../io/output.js';
 import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
-import { addScalesForSparsity } from '../missing-scale.js';
+import { addScalesForSparsity, scalesWillBeAdded } from '../missing-scale.js';
 import { checkOutputs, saveLayersModel, topologyOf } from '../model.js';
 import { requireSomethingToSlim } from '../../prune/slimmable.js';
 import { runTrainingStage, type StageCheckpointing } from '../train.js';
@@ -120,13 +120,15 @@ export async function trainFromConfig(
   if (run.resume === true && !(await checkpointExists(checkpointDir))) {
     throw new InputError(`--resume: no checkpoint at ${checkpointDir} (run without --resume to start over)`);
   }
-  const inputs = await loadTrainingInputs(config, out);
+  // Sparsity training serves pruning: without a BN γ it would train hours for nothing (checked before the data is read).
+  const slimmable = (model: tf.LayersModel) => {
+    if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train', scalesWillBeAdded(config.train));
+  };
+  const inputs = await loadTrainingInputs(config, out, slimmable);
   const { backend, data } = inputs;
   // BatchNorm saved without γ gets one of ones before sparsity training (the same function).
   const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
-    // Sparsity training serves pruning: without a BN γ it would train hours for nothing.
-    if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train');
     const control = { checkpointDir, resume: run.resume ?? false, signal: run.signal };
     const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out, control);
     return {
