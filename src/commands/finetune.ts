@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { trainFromConfig } from '../pipeline/stages/train.js';
-import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
+import { outputFor, resumeOption, type GlobalFlags } from './common.js';
+import { runTrainingCommand } from './training-command.js';
 import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface FinetuneFlags extends GlobalFlags, TrainingFlags {
@@ -25,16 +25,6 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
       ...datasetOverride(argv),
       { path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' },
     ]);
-    const interrupt = interruptOnSignals();
-    try {
-      const result = await trainFromConfig('finetune', config, argv.out, { overwrite: argv.overwrite }, out, {
-        resume: argv.resume,
-        signal: interrupt.signal,
-      });
-      if (argv.json) out.json(result);
-      else out.data(result.model);
-    } finally {
-      interrupt.dispose();
-    }
+    await runTrainingCommand('finetune', config, argv, out);
   },
 };

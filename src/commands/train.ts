@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { trainFromConfig } from '../pipeline/stages/train.js';
-import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
+import { outputFor, resumeOption, type GlobalFlags } from './common.js';
+import { runTrainingCommand } from './training-command.js';
 import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
 
 interface TrainFlags extends GlobalFlags, TrainingFlags {
@@ -28,16 +28,6 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
       { path: ['train', 'sparsity'], value: argv.lambda, flag: '--lambda' },
       ...(argv.model !== undefined ? [{ path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' }] : []),
     ]);
-    const interrupt = interruptOnSignals();
-    try {
-      const result = await trainFromConfig('train', config, argv.out, { overwrite: argv.overwrite }, out, {
-        resume: argv.resume,
-        signal: interrupt.signal,
-      });
-      if (argv.json) out.json(result);
-      else out.data(result.model);
-    } finally {
-      interrupt.dispose();
-    }
+    await runTrainingCommand('train', config, argv, out);
   },
 };

@@ -94,16 +94,21 @@ function spatialOut(call: LayerCall<unknown>): number {
   return positions(out.slice(1, -1));
 }
 
-export const conv2D: LayerHandler<FilteredConvConfig> = {
-  className: 'Conv2D',
-  validateConfig: checkAll(
+/** The config checks every conv with its own filters shares (Conv1D/2D/3D, Conv2DTranspose, SeparableConv2D): rank = spatial dims. */
+function filteredConvChecks(rank: number) {
+  return checkAll(
     positiveInt('filters'),
-    positiveInts('kernel_size', 2, false),
-    positiveInts('strides', 2),
-    positiveInts('dilation_rate', 2),
+    positiveInts('kernel_size', rank, false),
+    positiveInts('strides', rank),
+    positiveInts('dilation_rate', rank),
     oneOf('padding', PADDINGS),
     knownActivation(),
-  ),
+  );
+}
+
+export const conv2D: LayerHandler<FilteredConvConfig> = {
+  className: 'Conv2D',
+  validateConfig: filteredConvChecks(2),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
@@ -155,14 +160,7 @@ export const conv2D: LayerHandler<FilteredConvConfig> = {
 
 export const conv1D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv1D',
-  validateConfig: checkAll(
-    positiveInt('filters'),
-    positiveInts('kernel_size', 1, false),
-    positiveInts('strides', 1),
-    positiveInts('dilation_rate', 1),
-    oneOf('padding', PADDINGS),
-    knownActivation(),
-  ),
+  validateConfig: filteredConvChecks(1),
   inputRank: 3,
   weights(call) {
     const [k] = tuple(call.config.kernel_size, 1, 1);
@@ -189,14 +187,7 @@ export const conv1D: LayerHandler<FilteredConvConfig> = {
 
 export const conv3D: LayerHandler<FilteredConvConfig> = {
   className: 'Conv3D',
-  validateConfig: checkAll(
-    positiveInt('filters'),
-    positiveInts('kernel_size', 3, false),
-    positiveInts('strides', 3),
-    positiveInts('dilation_rate', 3),
-    oneOf('padding', PADDINGS),
-    knownActivation(),
-  ),
+  validateConfig: filteredConvChecks(3),
   inputRank: 5,
   weights(call) {
     const k = tuple(call.config.kernel_size, 3, 1);
@@ -216,14 +207,7 @@ export const conv3D: LayerHandler<FilteredConvConfig> = {
 
 export const conv2DTranspose: LayerHandler<FilteredConvConfig> = {
   className: 'Conv2DTranspose',
-  validateConfig: checkAll(
-    positiveInt('filters'),
-    positiveInts('kernel_size', 2, false),
-    positiveInts('strides', 2),
-    positiveInts('dilation_rate', 2),
-    oneOf('padding', PADDINGS),
-    knownActivation(),
-  ),
+  validateConfig: filteredConvChecks(2),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
@@ -331,15 +315,7 @@ export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
 
 export const separableConv2D: LayerHandler<FilteredConvConfig> = {
   className: 'SeparableConv2D',
-  validateConfig: checkAll(
-    positiveInt('depth_multiplier', true),
-    positiveInt('filters'),
-    positiveInts('kernel_size', 2, false),
-    positiveInts('strides', 2),
-    positiveInts('dilation_rate', 2),
-    oneOf('padding', PADDINGS),
-    knownActivation(),
-  ),
+  validateConfig: checkAll(positiveInt('depth_multiplier', true), filteredConvChecks(2)),
   inputRank: 4,
   weights(call) {
     const [kh, kw] = tuple(call.config.kernel_size, 2, 1);
