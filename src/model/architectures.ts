@@ -48,58 +48,83 @@ const BN_EPSILON = 1e-5;
  * Names: conv1, bn1, relu1, pool1, …; head gap | flatten, fc1, fc_bn1, fc_relu1, dropout1, …; classifier.
  */
 export function buildVgg(spec: VggSpec): tf.LayersModel {
-  const batchNorm = spec.batchNorm ?? true;
-  const [h0, w0, c0] = spec.inputShape;
   const dropout = checkVggSpec(spec);
+  const builder = new VggLayers(spec);
+  addVggBody(builder, spec);
+  addVggHead(builder, spec, dropout);
+  return assembleVgg(builder.layers, spec);
+}
 
-  // Each weighted layer gets its own seed derived from the model seed, so equal shapes differ.
-  let seedCounter = 0;
-  const nextSeed = (): number => spec.seed * 1000 + ++seedCounter;
+/** The layer list under construction, with the per-layer seeds and the first layer's input shape. */
+class VggLayers {
+  readonly layers: tf.layers.Layer[] = [];
+  readonly batchNorm: boolean;
+  private seedCounter = 0;
 
-  const layers: tf.layers.Layer[] = [];
-  // A Sequential takes its input shape from the first layer's args (no separate InputLayer
-  // in model.layers); the functional form ignores it and uses tf.input instead.
-  const firstArgs = (): { inputShape?: number[] } => (layers.length === 0 && !spec.functional ? { inputShape: [h0, w0, c0] } : {});
-  const bn = (name: string): tf.layers.Layer =>
-    tf.layers.batchNormalization({
+  constructor(private readonly spec: VggSpec) {
+    this.batchNorm = spec.batchNorm ?? true;
+  }
+
+  /** Each weighted layer gets its own seed derived from the model seed, so equal shapes differ. */
+  nextSeed(): number {
+    return this.spec.seed * 1000 + ++this.seedCounter;
+  }
+
+  /**
+   * A Sequential takes its input shape from the first layer's args (no separate InputLayer in
+   * model.layers); the functional form ignores it and uses tf.input instead.
+   */
+  firstArgs(): { inputShape?: number[] } {
+    return this.layers.length === 0 && !this.spec.functional ? { inputShape: [...this.spec.inputShape] } : {};
+  }
+
+  batchNormalization(name: string): tf.layers.Layer {
+    return tf.layers.batchNormalization({
       name,
       axis: -1,
       momentum: BN_MOMENTUM,
       epsilon: BN_EPSILON,
-      gammaInitializer: tf.initializers.constant({ value: spec.gammaInit ?? 1 }),
+      gammaInitializer: tf.initializers.constant({ value: this.spec.gammaInit ?? 1 }),
     });
+  }
+}
 
-  let h = h0;
-  let w = w0;
+/** The conv/pool body of spec.cfg, checking that no pool shrinks the map below 1×1. */
+function addVggBody(builder: VggLayers, spec: VggSpec): void {
+  let [h, w] = spec.inputShape;
   let conv = 0;
   let pool = 0;
   for (const item of spec.cfg) {
     if (item === 'M' || item === 'A') {
       if (h < 2 || w < 2) throw new InputError(`buildVgg: pool ${pool + 1} would shrink a ${h}x${w} map below 1x1`);
       pool++;
-      const args = { name: `pool${pool}`, poolSize: 2, strides: 2, ...firstArgs() };
-      layers.push(item === 'M' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args));
+      const args = { name: `pool${pool}`, poolSize: 2, strides: 2, ...builder.firstArgs() };
+      builder.layers.push(item === 'M' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args));
       h = Math.floor(h / 2);
       w = Math.floor(w / 2);
     } else {
       if (!Number.isInteger(item) || item <= 0) throw new InputError(`buildVgg: conv width must be a positive integer, got ${item}`);
       conv++;
-      layers.push(
+      builder.layers.push(
         tf.layers.conv2d({
           name: `conv${conv}`,
-          ...firstArgs(),
+          ...builder.firstArgs(),
           filters: item,
           kernelSize: 3,
           padding: 'same',
-          useBias: !batchNorm,
-          kernelInitializer: tf.initializers.heNormal({ seed: nextSeed() }),
+          useBias: !builder.batchNorm,
+          kernelInitializer: tf.initializers.heNormal({ seed: builder.nextSeed() }),
         }),
       );
-      if (batchNorm) layers.push(bn(`bn${conv}`));
-      layers.push(tf.layers.reLU({ name: `relu${conv}` }));
+      if (builder.batchNorm) builder.layers.push(builder.batchNormalization(`bn${conv}`));
+      builder.layers.push(tf.layers.reLU({ name: `relu${conv}` }));
     }
   }
+}
 
+/** gap | flatten (+ hidden Dense → BN → ReLU → Dropout blocks), then the softmax classifier. */
+function addVggHead(builder: VggLayers, spec: VggSpec, dropout: number): void {
+  const { layers } = builder;
   let dropCount = 0;
   const maybeDropout = (): void => {
     if (dropout > 0) layers.push(tf.layers.dropout({ name: `dropout${++dropCount}`, rate: dropout }));
@@ -107,6 +132,7 @@ export function buildVgg(spec: VggSpec): tf.LayersModel {
   if (spec.head === 'gap') {
     if ((spec.hidden ?? []).length > 0) throw new InputError("buildVgg: hidden layers need head 'flatten'");
     layers.push(tf.layers.globalAveragePooling2d({ name: 'gap' }));
+    maybeDropout();
   } else {
     layers.push(tf.layers.flatten({ name: 'flatten' }));
     (spec.hidden ?? []).forEach((units, i) => {
@@ -115,26 +141,23 @@ export function buildVgg(spec: VggSpec): tf.LayersModel {
         tf.layers.dense({
           name: `fc${n}`,
           units,
-          useBias: !batchNorm,
-          kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }),
+          useBias: !builder.batchNorm,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: builder.nextSeed() }),
         }),
       );
-      if (batchNorm) layers.push(bn(`fc_bn${n}`));
+      if (builder.batchNorm) layers.push(builder.batchNormalization(`fc_bn${n}`));
       layers.push(tf.layers.reLU({ name: `fc_relu${n}` }));
       maybeDropout();
     });
   }
-  if (spec.head === 'gap') maybeDropout();
   layers.push(
     tf.layers.dense({
       name: 'classifier',
       units: spec.numClasses,
       activation: 'softmax',
-      kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }),
+      kernelInitializer: tf.initializers.glorotUniform({ seed: builder.nextSeed() }),
     }),
   );
-
-  return assembleVgg(layers, spec);
 }
 
 /** The spec's values buildVgg relies on, checked (InputError); returns the dropout rate. */
