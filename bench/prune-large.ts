@@ -1,7 +1,9 @@
 /**
  * Bench: `slim prune` core on a ~25M-parameter model.
  * Takes the Keras-style ResNet50 topology of the test zoo (keras.applications layer names), gives it random weights as
- * plain typed arrays (no tfjs allocation), random BN γ, and times planPrune + applyPlan at ratio 0.5.
+ * plain typed arrays (no tfjs allocation), random BN γ, and times what `slim prune` does with a model it has read:
+ * the validation every model goes through (topology, weight specs, weight values), planPrune and applyPlan, at
+ * ratio 0.5. Validation is timed on its own too, so its share shows (it must stay linear in the model size).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/prune-large.js
  */
@@ -10,6 +12,7 @@ import type { ModelArtifacts, WeightMap } from '../src/model/topology.js';
 import { applyPlanDetailed } from '../src/prune/apply.js';
 import { planPrune } from '../src/prune/plan.js';
 import { countModel } from '../src/report/count.js';
+import { validateTopology, validateWeightValues } from '../src/model/validate.js';
 import { resnet50Topology, type TopologyWithWeightShapes } from '../test/fixtures/zoo/index.js';
 
 /** Random weights (deterministic xorshift), BN variance positive, γ spread over [0, 1). */
@@ -35,6 +38,10 @@ export function randomArtifacts(built: TopologyWithWeightShapes, seed = 1): Mode
 function main(): void {
   const artifacts = randomArtifacts(resnet50Topology());
   const before = countModel(artifacts.modelTopology);
+  const specs = [...artifacts.weights].map(([name, w]) => ({ name, shape: w.shape, dtype: w.dtype }));
+  const tv = performance.now();
+  validateTopology(artifacts.modelTopology, specs, 'resnet50', { weightsRequired: true });
+  validateWeightValues(artifacts.weights, 'resnet50');
   const t0 = performance.now();
   const plan = planPrune(artifacts, { ratio: 0.5 });
   const t1 = performance.now();
@@ -45,7 +52,8 @@ function main(): void {
   process.stdout.write(
     `ResNet50 (${before.params.total.toLocaleString('en-US')} params): ratio 0.5 removed ${plan.prunedChannels} of ${plan.candidateChannels} channels ` +
       `in ${plan.groups.length} groups → ${after.params.total.toLocaleString('en-US')} params\n` +
-      `planPrune ${fmt(t1 - t0)} s, applyPlan ${fmt(t2 - t1)} s, total ${fmt(t2 - t0)} s\n`,
+      `validate ${fmt(t0 - tv)} s, planPrune ${fmt(t1 - t0)} s, applyPlan ${fmt(t2 - t1)} s, ` +
+      `total ${fmt(t2 - tv)} s (plan + apply ${fmt(t2 - t0)} s)\n`,
   );
 }
 
