@@ -31,12 +31,7 @@ export default tseslint.config(
     files: [
       'src/model/graph.ts',
       'src/model/keras/**/*.ts',
-      'src/model/nested-input.ts',
-      'src/model/convert.ts',
       'src/model/validate.ts',
-      'src/prune/apply.ts',
-      'src/prune/fold-bn.ts',
-      'src/layers/handlers/util.ts',
     ],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',

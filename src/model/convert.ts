@@ -28,7 +28,7 @@ export async function toLayersModel(artifacts: ModelArtifacts): Promise<tf.Layer
     modelTopology: artifacts.modelTopology as unknown as tf.io.ModelJSON['modelTopology'],
     weightSpecs: specs,
     weightData: data,
-    trainingConfig: artifacts.trainingConfig,
+    trainingConfig: artifacts.trainingConfig as tf.io.TrainingConfig | undefined,
     userDefinedMetadata: artifacts.userDefinedMetadata,
   });
   return tf.loadLayersModel(handler);

@@ -19,7 +19,7 @@ function isObject(value: unknown): value is JsonObject {
 
 /** The shape a layer config declares for its input (`batch_input_shape` and its spellings). */
 export function declaredInputShape(config: JsonObject): Shape | undefined {
-  const asShape = (v: unknown): Shape | undefined => (Array.isArray(v) ? ([...v] as Shape) : undefined);
+  const asShape = (v: unknown): Shape | undefined => (Array.isArray(v) ? ([...(v as unknown[])] as Shape) : undefined);
   if (Array.isArray(config.input_shape)) return [null, ...(config.input_shape as Shape)];
   return asShape(config.batch_input_shape) ?? asShape(config.batchInputShape) ?? asShape(config.batch_shape);
 }
@@ -48,11 +48,11 @@ export function nestedModelInputShape(layer: LayerJson, depth = 0): Shape | unde
     if (first === undefined) return undefined;
     return isObject(first.config) ? (declaredInputShape(first.config) ?? nestedModelInputShape(first, depth + 1)) : undefined;
   }
-  const inputNames = isObject(config) && Array.isArray(config.input_layers) ? config.input_layers : [];
+  const inputNames: unknown[] = isObject(config) && Array.isArray(config.input_layers) ? (config.input_layers as unknown[]) : [];
   // One reference may be written unwrapped: ["name", 0, 0].
   const refs = typeof inputNames[0] === 'string' ? [inputNames] : inputNames;
   if (refs.length !== 1 || !Array.isArray(refs[0])) return undefined;
-  const inputName = refs[0][0];
+  const inputName: unknown = (refs[0] as unknown[])[0];
   const input = layers.find((l) => (l.name ?? l.config?.name) === inputName);
   if (input === undefined) return undefined;
   return isObject(input.config) ? (declaredInputShape(input.config) ?? nestedModelInputShape(input, depth + 1)) : undefined;

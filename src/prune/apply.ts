@@ -77,10 +77,11 @@ function validateGroup(planGroup: PrunePlan['groups'][number], analysis: Channel
 
 /** The layer entries of the (cloned) topology by path ('outer/inner' inside nested models). */
 function layerEntries(topology: LayerConfig, prefix = '', out = new Map<string, LayerJson>()): Map<string, LayerJson> {
-  const config = topology.config;
-  const list: LayerJson[] = Array.isArray(config) ? config : Array.isArray(config?.layers) ? config.layers : [];
+  const config: unknown = topology.config;
+  const layers: unknown = typeof config === 'object' && config !== null && 'layers' in config ? config.layers : undefined;
+  const list = (Array.isArray(config) ? config : Array.isArray(layers) ? layers : []) as LayerJson[];
   for (const l of list) {
-    const name = l.name ?? l.config?.name;
+    const name: unknown = l.name ?? l.config?.name;
     if (typeof name !== 'string') continue;
     out.set(prefix + name, l);
     if (isModelClass(l.class_name)) layerEntries(l, `${prefix}${name}/`, out);
@@ -126,15 +127,16 @@ function rewriteNestedInputs(ctx: ApplyContext, entries: Map<string, LayerJson>)
       const innerInput = inner.tensors.get(inner.inputs[i])!;
       // Sequential: the first layer (or its InputLayer) declares the shape; functional: the InputLayer.
       const declaring = innerInput.producer === null ? inner.layers[0] : inner.nodeById.get(innerInput.producer)!.layer;
-      const name = declaring.name ?? declaring.config?.name;
+      const name = declaring.name ?? (declaring.config?.name as string | undefined);
       const entry = entries.get(`${n.path}/${name}`);
       if (entry === undefined) throw new InputError(`nested model '${n.path}': cannot find its input layer '${name}'`);
       for (const key of ['batch_input_shape', 'batchInputShape', 'batch_shape']) {
         const shape: unknown = entry.config[key];
-        if (Array.isArray(shape)) entry.config = { ...entry.config, [key]: [...shape.slice(0, -1), rows.length] };
+        if (Array.isArray(shape)) entry.config = { ...entry.config, [key]: [...(shape as unknown[]).slice(0, -1), rows.length] };
       }
-      if (Array.isArray(entry.config.input_shape)) {
-        entry.config = { ...entry.config, input_shape: [...entry.config.input_shape.slice(0, -1), rows.length] };
+      const inputShape: unknown = entry.config.input_shape;
+      if (Array.isArray(inputShape)) {
+        entry.config = { ...entry.config, input_shape: [...(inputShape as unknown[]).slice(0, -1), rows.length] };
       }
     });
   }

@@ -38,8 +38,7 @@ export interface FoldBatchNormResult {
 interface Container {
   class_name: string;
   // Keras configs are open-ended JSON (Sequential may even be a bare layers list in old files).
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  config: any;
+  config: LayerJson[] | Record<string, unknown>;
 }
 
 interface Context {
@@ -180,7 +179,8 @@ function applyFold(plan: FoldPlan, bn: GraphNode, ctx: Context): void {
 
 /** The one tensor reference a single-input, single-call layer reads (`[layer, node, tensor, kwargs]`). */
 function inboundRef(layer: LayerJson): unknown[] {
-  const ref: unknown = layer.inbound_nodes?.[0]?.[0];
+  const firstCall: unknown = layer.inbound_nodes?.[0];
+  const ref: unknown = Array.isArray(firstCall) ? (firstCall as unknown[])[0] : undefined;
   return Array.isArray(ref) ? ref : [];
 }
 
@@ -189,9 +189,9 @@ function inboundRef(layer: LayerJson): unknown[] {
  * a BN's output (inbound_nodes, output_layers) is pointed at what the BN read instead.
  */
 function removeLayers(container: Container, kind: LayerGraph['kind'], removed: Map<string, unknown[]>): void {
-  const nameOf = (l: LayerJson): string | undefined => l.name ?? l.config?.name;
+  const nameOf = (l: LayerJson): string | undefined => l.name ?? (l.config?.name as string | undefined);
   if (Array.isArray(container.config)) {
-    container.config = (container.config as LayerJson[]).filter((l) => !removed.has(nameOf(l) ?? ''));
+    container.config = container.config.filter((l) => !removed.has(nameOf(l) ?? ''));
     return;
   }
   const layers = (container.config.layers as LayerJson[]).filter((l) => !removed.has(nameOf(l) ?? ''));

@@ -150,7 +150,7 @@ export function zeroPaddingAmounts(padding: unknown): [[number, number], [number
       [padding, padding],
     ];
   if (Array.isArray(padding) && padding.length === 2) {
-    const [a, b] = padding;
+    const [a, b] = padding as unknown[];
     if (typeof a === 'number' && typeof b === 'number')
       return [
         [a, a],
