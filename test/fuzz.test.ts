@@ -25,7 +25,7 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { REPO_ROOT } from './helpers/cli.js';
 import { buildCorpus, CATEGORIES, type FuzzCase } from './fuzz/corpus.js';
-import { exitProblems, incompleteModels, leftovers, outputProblems, runCaseProcess, snapshot } from './fuzz/runner.js';
+import { exitProblems, incompleteModels, leftovers, outputProblems, runCaseProcess, snapshot, successProblems } from './fuzz/runner.js';
 import { existsSync } from 'node:fs';
 
 const KNOWN_FAILURES_FILE = path.join(REPO_ROOT, 'test', 'fuzz', 'known-failures.json');
@@ -80,10 +80,13 @@ async function runOrdinary(c: FuzzCase, timeoutMs: number): Promise<CaseResult> 
   const before = await Promise.all(c.outputs.map((o) => snapshot(o)));
   const outcome = await runCaseProcess(c, { timeoutMs });
   const problems = exitProblems(outcome, c.expectedExit, timeoutMs);
-  if (!outcome.timedOut && !outcome.overMemory) problems.push(...outputProblems(outcome));
+  const succeeds = c.expectedExit === 0;
+  if (!outcome.timedOut && !outcome.overMemory) problems.push(...(succeeds ? successProblems(outcome) : outputProblems(outcome)));
   for (const [i, out] of c.outputs.entries()) {
     const now = await snapshot(out);
     const unchanged = Object.keys(now).length === Object.keys(before[i]).length && Object.keys(now).every((k) => now[k] === before[i][k]);
+    // A case expected to succeed must write each of its outputs (then checked like any written output).
+    if (succeeds && unchanged && out !== c.cwd) problems.push(`exit 0 but ${path.relative(root, out)} was not written`);
     if (!unchanged && out !== c.cwd) problems.push(...(await incompleteModels(out)).map((p) => `--out changed and ${p}`));
     if (!unchanged && out === c.cwd) problems.push('the case folder changed (files added, removed or replaced)');
   }

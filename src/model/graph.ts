@@ -218,6 +218,13 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
     const layer = byName.get(name);
     if (layer === undefined) throw new InputError(`${where} refers to unknown layer '${name}'`);
     const calls = callsOf(layer).length;
+    // An InputLayer has one node of its own; a nested model's calls are numbered from 1 (see above).
+    const lastNode = isModelClass(layer.class_name) ? calls : Math.max(calls, 1) - 1;
+    if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex > lastNode) {
+      throw new InputError(
+        `${where} refers to node ${nodeIndex} of layer '${name}', which has ${lastNode === 0 ? 'only node 0' : `nodes 0 to ${lastNode}`}`,
+      );
+    }
     let call = nodeIndex;
     if (isModelClass(layer.class_name) && call >= calls) call -= 1;
     if (calls <= 1) call = 0;
@@ -282,7 +289,44 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
   for (const t of [...graph.inputs, ...graph.outputs]) {
     if (!graph.tensors.has(t)) throw new InputError(`model '${modelName}': tensor ${t} is not produced by any layer`);
   }
+  checkInputsAndOutputs(graph);
   return graph;
+}
+
+/**
+ * A functional model's input_layers and output_layers as tfjs needs them: neither empty, every input
+ * the output of an InputLayer, and every InputLayer an output depends on listed among the inputs
+ * (tfjs calls the model "disconnected" otherwise). One walk back from the outputs: linear.
+ */
+function checkInputsAndOutputs(graph: LayerGraph): void {
+  const model = `model '${graph.name}'`;
+  if (graph.inputs.length === 0) throw new InputError(`${model}: input_layers is empty (a model needs at least one input)`);
+  if (graph.outputs.length === 0) throw new InputError(`${model}: output_layers is empty (a model needs at least one output)`);
+  const producerOf = (tensor: string): GraphNode => graph.nodeById.get(graph.tensors.get(tensor)!.producer!)!;
+  for (const input of graph.inputs) {
+    const producer = producerOf(input);
+    if (producer.className !== 'InputLayer') {
+      throw new InputError(
+        `${model}: input_layers names layer '${producer.name}' (${producer.className}); every input must be an InputLayer`,
+      );
+    }
+  }
+  const listed = new Set(graph.inputs);
+  const seen = new Set<string>(graph.outputs);
+  const pending = [...graph.outputs];
+  while (pending.length > 0) {
+    const tensor = pending.pop()!;
+    const producer = producerOf(tensor);
+    if (producer.className === 'InputLayer' && !listed.has(tensor)) {
+      throw new InputError(`${model}: the outputs depend on input layer '${producer.name}', which input_layers does not list`);
+    }
+    for (const input of producer.inputs) {
+      if (!seen.has(input)) {
+        seen.add(input);
+        pending.push(input);
+      }
+    }
+  }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -18,6 +18,7 @@ import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteL
 import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
+import { printable } from './printable.js';
 import { readKerasFileIfKeras } from './keras/load.js';
 import { checkJsonDepth, validateTopology, validateWeightValues } from './validate.js';
 import type { LoadedModel, ModelArtifacts, ReadModelOptions, WeightMap } from './topology.js';
@@ -98,7 +99,7 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InputError(`${file}: not valid JSON (${printable((error as Error).message)})`, { cause: error });
   }
   if (!isObject(json)) throw new InputError(`${file}: not a model.json (expected a JSON object)`);
   checkJsonDepth(json, file);
@@ -186,6 +187,9 @@ async function readGroupBytes(
     if (relative.startsWith('..') || path.isAbsolute(relative)) {
       throw new InputError(`${file}: weight file "${shownPath}" links outside the model's folder`);
     }
+    // A FIFO or device would block or never end: only regular files are read.
+    const stats = await fs.stat(realShard);
+    if (!stats.isFile()) throw new InputError(`${file}: weight file "${shownPath}" is not a regular file`);
     let chunk: Buffer;
     try {
       chunk = await fs.readFile(realShard);

@@ -97,7 +97,8 @@ export async function writeRawModel(
   extra: { manifest?: unknown; weightData?: Buffer | null; json?: Record<string, unknown> } = {},
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const manifest = extra.manifest ?? [{ paths: ['weights.bin'], weights: model.weightSpecs }];
+  // `manifest: null` writes a null weightsManifest (a model.json without weights); undefined keeps the default.
+  const manifest = extra.manifest !== undefined ? extra.manifest : [{ paths: ['weights.bin'], weights: model.weightSpecs }];
   const json = {
     format: 'layers-model',
     generatedBy: 'fuzz',

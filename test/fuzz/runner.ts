@@ -225,6 +225,15 @@ export function outputProblems(outcome: RunOutcome): string[] {
   return problems;
 }
 
+/** What a run expected to succeed did wrong on its streams: any error line, stack or internal error. */
+export function successProblems(outcome: RunOutcome): string[] {
+  const problems: string[] = [];
+  const errorLine = outcome.stderr.split('\n').find((line) => line.startsWith('error:'));
+  if (errorLine !== undefined) problems.push(`succeeded but printed ${JSON.stringify(errorLine.slice(0, 160))}`);
+  if (STACK_FRAME.test(outcome.stderr)) problems.push('stack trace on stderr');
+  return problems;
+}
+
 /** What the run itself did wrong: no exit, over memory, wrong exit code. */
 export function exitProblems(outcome: RunOutcome, expected: number, timeoutMs: number): string[] {
   if (outcome.timedOut) return [`no exit within ${timeoutMs / 1000} s (hang)`];

@@ -9,6 +9,7 @@
 import { unzipSync } from 'fflate';
 import { InputError } from '../../errors.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight, WeightMap } from '../topology.js';
+import { printable } from '../printable.js';
 import { toTfjsTopology } from './config.js';
 import { attribute, isDataset, isGroup, withHdf5Bytes, type Group, type H5File } from './hdf5.js';
 import { weightNamesOf } from './weights.js';
@@ -36,7 +37,7 @@ function parseJson(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new InputError(`${where}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InputError(`${where}: not valid JSON (${printable((error as Error).message)})`, { cause: error });
   }
 }
 
@@ -66,7 +67,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
   if (withWeights) {
     const h5 = entries['model.weights.h5'];
     if (h5 === undefined) throw new InputError(`${file}: archive has no model.weights.h5`);
-    await withHdf5Bytes(h5, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
+    await withHdf5Bytes(h5, `${file}: model.weights.h5`, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
   }
   return {
     artifacts: {
@@ -81,7 +82,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
 }
 
 async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: boolean): Promise<KerasReadResult> {
-  return withHdf5Bytes(bytes, (f) => {
+  return withHdf5Bytes(bytes, file, (f) => {
     const rawConfig = attribute(f, 'model_config');
     if (rawConfig === undefined) {
       const weightsOnly = attribute(f, 'layer_names') !== undefined || f.keys().includes('model_weights');
