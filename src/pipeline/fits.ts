@@ -4,15 +4,14 @@
  * config path to change) instead of failing inside tfjs or V8 with "Invalid typed array length".
  *
  * The bounds are what the machine can hold, not a taste for small models: every tensor (and every
- * in-memory split) lives in one typed array, whose length V8 caps, and the total must fit in RAM.
+ * in-memory split) lives in one typed array indexed with 32-bit ints (the bound model files are
+ * held to, src/model/validate.ts), and the total must fit in RAM.
  */
 import * as os from 'node:os';
 import { InputError } from '../errors.js';
 import type { VggItem } from '../model/architectures.js';
+import { MAX_TENSOR_ELEMENTS } from '../model/validate.js';
 import type { TargetShape } from '../data/transform.js';
-
-/** Most elements V8 puts in one typed array (64-bit builds); tfjs keeps each tensor in one. */
-export const MAX_TYPED_ARRAY_LENGTH = 2 ** 32;
 
 /** float32 weights while training: the weights, their gradients and SGD's momentum. */
 const TRAINING_COPIES = 3;
@@ -20,14 +19,14 @@ const FLOAT32_BYTES = 4;
 
 /** The bounds a plan is checked against (tests pass small ones). */
 export interface MemoryBounds {
-  /** Most values one tensor or one typed array may hold. */
+  /** Most values one tensor may hold; an in-memory split (one typed array, sliced into batches) too. */
   maxValues: number;
   /** Bytes the machine has; a plan needing more cannot run here. */
   memoryBytes: number;
 }
 
 export function machineBounds(): MemoryBounds {
-  return { maxValues: MAX_TYPED_ARRAY_LENGTH, memoryBytes: os.totalmem() };
+  return { maxValues: MAX_TENSOR_ELEMENTS, memoryBytes: os.totalmem() };
 }
 
 function gib(bytes: number): string {
