@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import type { Argv } from 'yargs';
+import type { Argv, MiddlewareFunction } from 'yargs';
 import { EXIT_BUG, EXIT_OK, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
 import { Output } from './io/output.js';
 import type { GlobalFlags } from './commands/common.js';
@@ -68,6 +68,7 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
       describe: 'progress bars on stderr (only on a TTY); --no-progress turns them off',
     })
     .option('color', { type: 'boolean', default: true, describe: 'colour on stderr (only on a TTY; NO_COLOR also turns it off)' })
+    .middleware(refuseRepeatedFlags as unknown as MiddlewareFunction)
     .command(trainCommand)
     .command(pruneCommand)
     .command(finetuneCommand)
@@ -96,8 +97,26 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     });
 }
 
-/** Flags that take a list, so giving them several times is meant. */
-const REPEATABLE_FLAGS: ReadonlySet<string> = new Set(['log']);
+/** What the middleware below reads of the yargs instance: the options the command declared. */
+interface DeclaredOptions {
+  getOptions(): { key: Record<string, unknown>; array: string[] };
+}
+
+/**
+ * yargs turns a flag given twice into a list (`--model a --model b` → ['a', 'b']), which every
+ * single-valued option would then receive. Refused here, once for every option of every command
+ * (and every spelling: `--batch-size 1 --batchSize 2` too); options declared as lists may repeat.
+ * yargs passes its instance as a middleware's second argument (@types/yargs leaves it out: the cast).
+ */
+function refuseRepeatedFlags(argv: Record<string, unknown>, cli: DeclaredOptions): void {
+  const { key, array } = cli.getOptions();
+  const lists = new Set(array);
+  for (const name of Object.keys(key)) {
+    if (!lists.has(name) && Array.isArray(argv[name])) {
+      throw new InputError(`--${name} given twice; give it once (slim --help shows the usage)`);
+    }
+  }
+}
 
 /** Newlines and the indentation after them become single spaces. */
 function oneLine(text: string): string {
@@ -111,7 +130,6 @@ function oneLine(text: string): string {
  */
 function withStdinValues(argv: string[]): string[] {
   const out: string[] = [];
-  const valued = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -121,13 +139,6 @@ function withStdinValues(argv: string[]): string[] {
     const flag = /^--([a-z][a-z0-9-]*)(=?)$/.exec(arg);
     if (flag !== null && (flag[2] === '=' || argv[i + 1] === '')) {
       throw new InputError(`--${flag[1]}: the value is empty; give a value (slim --help shows the usage)`);
-    }
-    // A value flag given twice reaches the command as a list; only list flags may repeat.
-    const named = /^--([a-z][a-z0-9-]*)(?:=.*)?$/.exec(arg)?.[1];
-    const hasValue = named !== undefined && (arg.includes('=') || (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')));
-    if (named !== undefined && hasValue && !REPEATABLE_FLAGS.has(named)) {
-      if (valued.has(named)) throw new InputError(`--${named}: given twice; give it once (slim --help shows the usage)`);
-      valued.add(named);
     }
     if (arg === '--config' && argv[i + 1] === '-') {
       out.push('--config=-');

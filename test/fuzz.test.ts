@@ -84,7 +84,7 @@ async function runOrdinary(c: FuzzCase, timeoutMs: number): Promise<CaseResult> 
   if (!outcome.timedOut && !outcome.overMemory) problems.push(...(succeeds ? successProblems(outcome) : outputProblems(outcome)));
   for (const [i, out] of c.outputs.entries()) {
     const now = await snapshot(out);
-    const unchanged = Object.keys(now).length === Object.keys(before[i]).length && Object.keys(now).every((k) => now[k] === before[i][k]);
+    const unchanged = sameSnapshot(now, before[i]);
     // A case expected to succeed must write each of its outputs (then checked like any written output).
     if (succeeds && unchanged && out !== c.cwd) problems.push(`exit 0 but ${path.relative(root, out)} was not written`);
     if (!unchanged && out !== c.cwd) problems.push(...(await incompleteModels(out)).map((p) => `--out changed and ${p}`));
@@ -93,6 +93,24 @@ async function runOrdinary(c: FuzzCase, timeoutMs: number): Promise<CaseResult> 
   if (!existsSync(path.join(c.cwd, 'keep.txt'))) problems.push('keep.txt in the working folder was removed');
   problems.push(...(await leftovers(c.cwd, c.outputs)).map((p) => `left behind ${path.relative(root, p)}`));
   return { case: c, problems, seconds: outcome.seconds };
+}
+
+/** Same entries with the same contents. */
+function sameSnapshot(a: Record<string, string>, b: Record<string, string>): boolean {
+  return Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k]);
+}
+
+/**
+ * A kill between the two renames of an overwrite (old --out moved aside, new one not yet in place)
+ * leaves --out missing: Node on Linux has no atomic exchange of two folders (renameat2's
+ * RENAME_EXCHANGE is not exposed). The documented recovery is the next slim run on that --out
+ * restoring the aside copy, so the state is acceptable only if exactly one `.slim-old-*` beside
+ * --out holds the old model unchanged; the next run (below) must then leave --out complete and no
+ * staging folder behind.
+ */
+async function recoverableAside(out: string, before: Record<string, string>): Promise<boolean> {
+  const asides = (await leftovers(path.dirname(out), [])).filter((p) => path.basename(p).startsWith(`.${path.basename(out)}.slim-old-`));
+  return asides.length === 1 && sameSnapshot(await snapshot(asides[0]), before);
 }
 
 /** Kills `prune --overwrite` at the case's trigger, checks --out, then runs it once more and checks again. */
@@ -121,10 +139,10 @@ async function runKill(c: FuzzCase, timeoutMs: number): Promise<CaseResult> {
   const problems: string[] = [];
   if (killed.timedOut) problems.push(`no exit within ${timeoutMs / 1000} s (hang)`);
   const afterKill = await snapshot(out);
-  const same =
-    Object.keys(afterKill).length === Object.keys(before).length && Object.keys(afterKill).every((k) => afterKill[k] === before[k]);
-  if (Object.keys(afterKill).length === 0) problems.push('after the kill --out is gone (neither the old nor the new model)');
-  else if (!same) problems.push(...(await incompleteModels(out)).map((p) => `after the kill: ${p}`));
+  const same = sameSnapshot(afterKill, before);
+  if (Object.keys(afterKill).length === 0 && !(await recoverableAside(out, before))) {
+    problems.push('after the kill --out is gone (neither the old nor the new model, nor the old one moved aside whole)');
+  } else if (Object.keys(afterKill).length > 0 && !same) problems.push(...(await incompleteModels(out)).map((p) => `after the kill: ${p}`));
 
   const next = await runCaseProcess(c, { timeoutMs });
   problems.push(...exitProblems(next, 0, timeoutMs).map((p) => `next run: ${p}`));

@@ -7,8 +7,8 @@ import { dataSchema } from '../data/formats/index.js';
 import { hyperparameterFields, NESTEROV_MESSAGE, nesterovHasMomentum } from '../train/options.js';
 
 const positiveInt = z.number().int().positive();
-/** A layer width: bounded so a built-in model's weights stay allocatable (tfjs indexes with 32-bit ints). */
-const layerWidth = positiveInt.max(65536);
+/** A layer width; what the built model can hold is checked against the data's shape (src/pipeline/fits.ts). */
+const layerWidth = positiveInt;
 const fraction = z.number().gt(0).lt(1);
 
 export const backendSchema = z

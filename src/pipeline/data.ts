@@ -10,6 +10,7 @@ import { ImageFolderSource, limitListing, probeImageShape, type FolderListing } 
 import { openFormat, type DataConfig } from '../data/formats/index.js';
 import type { ArraysReader, FilesReader, Split, StoredSplit } from '../data/formats/format.js';
 import { toShape, type TargetShape } from '../data/transform.js';
+import { checkImagesFit } from './fits.js';
 
 export interface PreparedData {
   /** In memory (Dataset) or, for `stream: true` image folders, decoded on the fly. */
@@ -84,6 +85,12 @@ function augmentOf(data: DataConfig, seed: number): Augment | undefined {
   return pad > 0 || flip ? { pad, flip, seed } : undefined;
 }
 
+/** The config path that sets the images' size, for the size checks' messages. */
+function sizeSource(data: DataConfig, hints: ShapeHints): string {
+  if (data.resize !== undefined) return 'data.resize';
+  return hints.height !== undefined || hints.width !== undefined ? "data (images resized to the model's input)" : 'data';
+}
+
 function limitOf(data: DataConfig, split: Split): number | undefined {
   return split === 'train' ? data.trainLimit : data.testLimit;
 }
@@ -148,6 +155,12 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   const sources = new Map<Split, SplitSource>();
   for (const [split, raw] of stored) {
     checkConvertible(raw, split, first, target, data.resize !== undefined || hints.height !== undefined);
+    checkImagesFit(raw.images.count, target, {
+      inMemory: true,
+      bytesPerValue: raw.images.data.BYTES_PER_ELEMENT,
+      configPath: sizeSource(data, hints),
+      split,
+    });
     sources.set(
       split,
       new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }),
@@ -174,6 +187,7 @@ async function loadFiles(data: DataConfig, reader: FilesReader, hints: ShapeHint
   const sources = new Map<Split, SplitSource>();
   for (const [split, listing] of listings) {
     const { files, labels } = listing;
+    checkImagesFit(files.length, target, { inMemory: !data.stream, bytesPerValue: 1, configPath: sizeSource(data, hints), split });
     const source = new ImageFolderSource({
       name: `${data.dataset}/${split}`,
       files,

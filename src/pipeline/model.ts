@@ -10,6 +10,7 @@ import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from 
 import type { ModelConfig } from '../config/schema.js';
 import type { ModelJson } from '../model/topology.js';
 import type { PreparedData } from './data.js';
+import { checkVggFits } from './fits.js';
 import { checkStockLoadable } from './verify.js';
 
 export async function loadLayersModel(path: string): Promise<{ model: tf.LayersModel; path: string }> {
@@ -34,6 +35,7 @@ export async function modelFromConfig(
     const loaded = await loadLayersModel(config.path);
     return { ...loaded, trained: config.trained };
   }
+  checkVggFits({ cfg: config.cfg, head: config.head, hidden: config.hidden, inputShape: data.imageShape, numClasses: data.numClasses });
   const model = buildVgg({
     cfg: config.cfg,
     inputShape: data.imageShape,

@@ -39,9 +39,9 @@ const augmentSchema = z.strictObject({
 });
 
 export const sharedDataFields = {
-  // Bounded so an image batch stays allocatable (tfjs indexes tensors with 32-bit ints).
+  // What the images then need in memory is checked when the data is loaded (src/pipeline/fits.ts).
   resize: z
-    .tuple([positiveInt.max(16384), positiveInt.max(16384)])
+    .tuple([positiveInt, positiveInt])
     .optional()
     .describe(
       '[height, width] every image is resized to (bilinear; folders via sharp, fit fill); default: keep, and folder images must all have one size',
