@@ -5,18 +5,31 @@
 import { randomUUID } from 'node:crypto';
 import h5wasm from 'h5wasm';
 import type { Dataset, File as H5File, Group } from 'h5wasm';
+import { InputError } from '../../errors.js';
 
 export type { Dataset, Group, H5File };
 
 let module: Awaited<typeof h5wasm.ready> | undefined;
 
 async function h5Module(): Promise<Awaited<typeof h5wasm.ready>> {
-  module ??= await h5wasm.ready;
+  if (module === undefined) {
+    module = await h5wasm.ready;
+    // Without this, libhdf5 prints its error stack to stderr and the call goes on with a bad id.
+    module.activate_throwing_error_handler();
+  }
   return module;
 }
 
-/** Opens HDF5 bytes read-only, runs `use`, and always closes and forgets the file. */
-export async function withHdf5Bytes<T>(bytes: Uint8Array, use: (file: H5File) => T): Promise<T> {
+/** The innermost reason of libhdf5's error stack (`… in H5F__super_read(): truncated file: …`), if it is one. */
+function hdf5Reason(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : '';
+  if (!message.includes('HDF5-DIAG')) return undefined;
+  const reasons = [...message.matchAll(/#\d+: .* in \w+\(\): (.*)$/gm)].map((m) => m[1].trim());
+  return reasons.at(-1) ?? 'unreadable';
+}
+
+/** Opens HDF5 bytes read-only, runs `use`, and always closes and forgets the file; `where` names it in errors. */
+export async function withHdf5Bytes<T>(bytes: Uint8Array, where: string, use: (file: H5File) => T): Promise<T> {
   const { FS } = await h5Module();
   const name = `/slim-read-${randomUUID()}.h5`;
   FS.writeFile(name, bytes);
@@ -24,6 +37,10 @@ export async function withHdf5Bytes<T>(bytes: Uint8Array, use: (file: H5File) =>
   try {
     file = new h5wasm.File(name, 'r');
     return use(file);
+  } catch (error) {
+    const reason = hdf5Reason(error);
+    if (reason === undefined) throw error;
+    throw new InputError(`${where}: not a readable HDF5 file (${reason})`, { cause: error });
   } finally {
     file?.close();
     FS.unlink(name);

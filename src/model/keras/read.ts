@@ -66,7 +66,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
   if (withWeights) {
     const h5 = entries['model.weights.h5'];
     if (h5 === undefined) throw new InputError(`${file}: archive has no model.weights.h5`);
-    await withHdf5Bytes(h5, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
+    await withHdf5Bytes(h5, `${file}: model.weights.h5`, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
   }
   return {
     artifacts: {
@@ -81,7 +81,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
 }
 
 async function readLegacyHdf5(bytes: Uint8Array, file: string, withWeights: boolean): Promise<KerasReadResult> {
-  return withHdf5Bytes(bytes, (f) => {
+  return withHdf5Bytes(bytes, file, (f) => {
     const rawConfig = attribute(f, 'model_config');
     if (rawConfig === undefined) {
       const weightsOnly = attribute(f, 'layer_names') !== undefined || f.keys().includes('model_weights');
