@@ -64,6 +64,25 @@ describe('keras files: report', () => {
   }
 });
 
+describe('keras files: a legacy HDF5 model saved under a .keras name', () => {
+  it('is read as HDF5 by every command: export both ways, prune says there is nothing to slim (no BatchNormalization)', async () => {
+    const file = fixture('mlp_hdf5_named.keras');
+    const original = await readModel(file);
+    for (const format of ['keras', 'h5'] as const) {
+      const out = path.join(dir, `mlp-named.${format}`);
+      const run = await runSlim(['export', '--model', file, '--format', format, '--out', out, '--backend', 'cpu']);
+      assert.equal(run.code, 0, describeRun(run));
+      const back = await readModel(out);
+      const input = tf.randomNormal([4, ...original.modelTopology.config.layers[0].config.batch_input_shape.slice(1)], 0, 1, 'float32', 5);
+      assert.ok((await relativeDiff(original, back, input)) <= 1e-6, format);
+      input.dispose();
+    }
+    const prune = await runSlim(['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'mlp-pruned')]);
+    assert.equal(prune.code, 1, describeRun(prune));
+    assert.match(stderrLines(prune).at(-1)!, /^error: prune: nothing to slim: the model has no BatchNormalization layer/);
+  });
+});
+
 describe('keras files: reference outputs and round trips', () => {
   it('cnn_batch_norm.h5 reproduces the outputs Keras saved beside it', async () => {
     const model = await readModel(fixture('cnn_batch_norm.h5'));
@@ -160,6 +179,24 @@ describe('keras files: one-line refusals', () => {
     });
   }
 
+  it('a truncated .h5 is refused in one line (libhdf5 says why), for every command that reads it', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const whole = await readFile(fixture('cnn_batch_norm.h5'));
+    const file = path.join(dir, 'truncated.h5');
+    await writeFile(file, whole.subarray(0, 12000));
+    for (const args of [
+      ['report', '--model', file],
+      ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'never-truncated')],
+      ['export', '--model', file, '--format', 'keras', '--out', path.join(dir, 'never-truncated.keras')],
+    ]) {
+      const run = await runSlim(args);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.deepEqual(stderrLines(run), [
+        `error: ${file}: not a readable HDF5 file (truncated file: eof = 12000, sblock->base_addr = 0, stored_eof = 22584)`,
+      ]);
+    }
+  });
+
   it('a custom layer and a subclassed model are refused in one line', async () => {
     const { zipSync } = await import('fflate');
     const cases: [string, unknown, RegExp][] = [
@@ -230,15 +267,15 @@ describe('keras files: train, finetune, eval and run', () => {
     return file;
   }
 
-  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
-    const model = await classifierFile();
-    const config = path.join(dir, 'tiny-keras.json');
+  /** A config that trains `model` for one epoch on 128 MNIST images (the run's out is `dir/<name>`). */
+  async function tinyConfig(model: string, name: string): Promise<string> {
+    const config = path.join(dir, `${name}.json`);
     await writeFile(
       config,
       JSON.stringify({
         seed: 1,
         backend: 'wasm',
-        out: path.join(dir, 'run'),
+        out: path.join(dir, name),
         model: { type: 'file', path: model },
         data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
         train: { epochs: 1, batchSize: 32, lr: 0.01 },
@@ -246,6 +283,12 @@ describe('keras files: train, finetune, eval and run', () => {
         finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
       }),
     );
+    return config;
+  }
+
+  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
+    const model = await classifierFile();
+    const config = await tinyConfig(model, 'run');
     for (const args of [
       ['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained')],
       ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
@@ -258,6 +301,22 @@ describe('keras files: train, finetune, eval and run', () => {
       assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
       assert.doesNotMatch(run.stderr, STACK_FRAME);
     }
+  });
+
+  it('train --model my.h5 and run with an .h5 model in its config write models slim reads back', async () => {
+    const model = await classifierFile('h5');
+    const config = await tinyConfig(model, 'run-h5');
+    const train = await runSlim(['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained-h5')]);
+    assert.equal(train.code, 0, describeRun(train));
+    const trained = await readModel(path.join(dir, 'trained-h5'));
+    assert.equal(trained.weights.get('head/kernel')!.shape[1], 10);
+    const run = await runSlim(['run', '--config', config, '--json']);
+    assert.equal(run.code, 0, describeRun(run));
+    assert.doesNotMatch(run.stderr, STACK_FRAME);
+    const pruned = await readModel(path.join(dir, 'run-h5', 'pruned'));
+    // ratio 0.3 of the discriminator's 96 BatchNormalization channels goes
+    const widths = ['batch_normalization_1', 'batch_normalization_2'].map((bn) => pruned.weights.get(`${bn}/gamma`)!.shape[0]);
+    assert.ok(widths[0] + widths[1] < 96, `kept ${widths.join('+')} of 96 channels`);
   });
 });
 
