@@ -87,11 +87,12 @@ function archiveVariants(archive: Uint8Array): Record<string, Uint8Array> {
         return config;
       },
     }),
-    'zip-renamed-layer': editArchive(archive, {
-      // The weights file has no group for a layer of this name.
+    'zip-extra-layer': editArchive(archive, {
+      // One more Dense than the weights file has a `layers/dense_<n>` group for.
       config: (config) => {
-        const conv = keras3Layers(config).find((l) => l.class_name === 'Conv2D')!;
-        (conv.config as Json).name = 'conv_renamed';
+        const layers = keras3Layers(config);
+        const head = layers.at(-1)!;
+        layers.push({ ...head, config: { ...(head.config as Json), name: 'extra_head', units: 10 } });
         return config;
       },
     }),
@@ -162,7 +163,7 @@ const WEIGHTS_ONLY_FAULTS = new Set([
   'zip-no-weights',
   'zip-weights-not-hdf5',
   'zip-wrong-shapes',
-  'zip-renamed-layer',
+  'zip-extra-layer',
   'h5-no-model-weights',
   'h5-wrong-shapes',
 ]);
