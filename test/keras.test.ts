@@ -4,7 +4,7 @@
  * slim writes itself and reads back.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readNpy } from '../src/data/npy.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
-import { buildHdf5 } from '../src/model/keras/hdf5.js';
+import { unzipSync } from 'fflate';
+import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../src/model/keras/hdf5.js';
 import { encodeKerasFile } from '../src/model/keras/write.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
@@ -54,6 +55,8 @@ describe('keras files: report', () => {
     ['wgan_discriminator.h5', 97536],
     ['cnn_batch_norm.h5', 79],
     ['mlp_hdf5_named.keras', 46],
+    ['idaes_PT_data_2_10_10_2_relu.keras', 162],
+    ['idaes_keras_model.keras', 2293],
   ] as const) {
     it(`${file}: params equal the model's known count (${params})`, async () => {
       const run = await runSlim(['report', '--model', fixture(file), '--json']);
@@ -80,6 +83,58 @@ describe('keras files: a legacy HDF5 model saved under a .keras name', () => {
     const prune = await runSlim(['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'mlp-pruned')]);
     assert.equal(prune.code, 1, describeRun(prune));
     assert.match(stderrLines(prune).at(-1)!, /^error: prune: nothing to slim: the model has no BatchNormalization layer/);
+  });
+});
+
+/** Dataset paths in a .keras archive's model.weights.h5 under `layers` (`\` as tf-keras on Windows joined them → `/`). */
+async function keras3WeightPaths(file: string): Promise<string[]> {
+  const weightsFile = unzipSync(await readFile(file))['model.weights.h5'];
+  return withHdf5Bytes(weightsFile, file, (f) => {
+    const found: string[] = [];
+    const walk = (group: Group, prefix: string): void => {
+      for (const key of group.keys()) {
+        const entity = group.get(key);
+        const name = `${prefix}${key.replaceAll('\\', '/')}`;
+        if (isGroup(entity)) walk(entity, `${name}/`);
+        else if (name.startsWith('layers/')) found.push(name);
+      }
+    };
+    walk(f, '');
+    return found.sort();
+  });
+}
+
+describe('keras files: real Keras 3 archives (IDAES surrogates, Dense only)', () => {
+  for (const [file, inputs] of [
+    ['idaes_PT_data_2_10_10_2_relu.keras', 2],
+    ['idaes_keras_model.keras', 2],
+  ] as const) {
+    it(`${file}: export --format keras and h5 give the same outputs; the .keras keeps Keras's weight layout`, async () => {
+      const original = await readModel(fixture(file));
+      const x = tf.randomNormal([8, inputs], 0, 1, 'float32', 11);
+      for (const format of ['keras', 'h5'] as const) {
+        const out = path.join(dir, `idaes-${file}.${format}`);
+        const run = await runSlim(['export', '--model', fixture(file), '--format', format, '--out', out, '--backend', 'cpu']);
+        assert.equal(run.code, 0, describeRun(run));
+        assert.ok((await relativeDiff(original, await readModel(out), x)) <= 1e-6, format);
+        if (format === 'keras') assert.deepEqual(await keras3WeightPaths(out), await keras3WeightPaths(fixture(file)));
+      }
+      x.dispose();
+    });
+  }
+
+  it('prune reads it and says there is nothing to slim (no BatchNormalization)', async () => {
+    const run = await runSlim([
+      'prune',
+      '--model',
+      fixture('idaes_PT_data_2_10_10_2_relu.keras'),
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(dir, 'never-idaes'),
+    ]);
+    assert.equal(run.code, 1, describeRun(run));
+    assert.match(stderrLines(run).at(-1)!, /^error: prune: nothing to slim: the model has no BatchNormalization layer/);
   });
 });
 
@@ -180,7 +235,6 @@ describe('keras files: one-line refusals', () => {
   }
 
   it('a truncated .h5 is refused in one line (libhdf5 says why), for every command that reads it', async () => {
-    const { readFile } = await import('node:fs/promises');
     const whole = await readFile(fixture('cnn_batch_norm.h5'));
     const file = path.join(dir, 'truncated.h5');
     await writeFile(file, whole.subarray(0, 12000));
