@@ -4,7 +4,7 @@
  * slim writes itself and reads back.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readNpy } from '../src/data/npy.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
-import { buildHdf5 } from '../src/model/keras/hdf5.js';
+import { unzipSync } from 'fflate';
+import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../src/model/keras/hdf5.js';
 import { encodeKerasFile } from '../src/model/keras/write.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
@@ -54,6 +55,8 @@ describe('keras files: report', () => {
     ['wgan_discriminator.h5', 97536],
     ['cnn_batch_norm.h5', 79],
     ['mlp_hdf5_named.keras', 46],
+    ['idaes_PT_data_2_10_10_2_relu.keras', 162],
+    ['idaes_keras_model.keras', 2293],
   ] as const) {
     it(`${file}: params equal the model's known count (${params})`, async () => {
       const run = await runSlim(['report', '--model', fixture(file), '--json']);
@@ -62,6 +65,77 @@ describe('keras files: report', () => {
       assert.equal(report.params.total, params, describeRun(run));
     });
   }
+});
+
+describe('keras files: a legacy HDF5 model saved under a .keras name', () => {
+  it('is read as HDF5 by every command: export both ways, prune says there is nothing to slim (no BatchNormalization)', async () => {
+    const file = fixture('mlp_hdf5_named.keras');
+    const original = await readModel(file);
+    for (const format of ['keras', 'h5'] as const) {
+      const out = path.join(dir, `mlp-named.${format}`);
+      const run = await runSlim(['export', '--model', file, '--format', format, '--out', out, '--backend', 'cpu']);
+      assert.equal(run.code, 0, describeRun(run));
+      const back = await readModel(out);
+      const input = tf.randomNormal([4, ...original.modelTopology.config.layers[0].config.batch_input_shape.slice(1)], 0, 1, 'float32', 5);
+      assert.ok((await relativeDiff(original, back, input)) <= 1e-6, format);
+      input.dispose();
+    }
+    const prune = await runSlim(['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'mlp-pruned')]);
+    assert.equal(prune.code, 1, describeRun(prune));
+    assert.match(stderrLines(prune).at(-1)!, /^error: prune: nothing to slim: the model has no BatchNormalization layer/);
+  });
+});
+
+/** Dataset paths in a .keras archive's model.weights.h5 under `layers` (`\` as tf-keras on Windows joined them → `/`). */
+async function keras3WeightPaths(file: string): Promise<string[]> {
+  const weightsFile = unzipSync(await readFile(file))['model.weights.h5'];
+  return withHdf5Bytes(weightsFile, file, (f) => {
+    const found: string[] = [];
+    const walk = (group: Group, prefix: string): void => {
+      for (const key of group.keys()) {
+        const entity = group.get(key);
+        const name = `${prefix}${key.replaceAll('\\', '/')}`;
+        if (isGroup(entity)) walk(entity, `${name}/`);
+        else if (name.startsWith('layers/')) found.push(name);
+      }
+    };
+    walk(f, '');
+    return found.sort();
+  });
+}
+
+describe('keras files: real Keras 3 archives (IDAES surrogates, Dense only)', () => {
+  for (const [file, inputs] of [
+    ['idaes_PT_data_2_10_10_2_relu.keras', 2],
+    ['idaes_keras_model.keras', 2],
+  ] as const) {
+    it(`${file}: export --format keras and h5 give the same outputs; the .keras keeps Keras's weight layout`, async () => {
+      const original = await readModel(fixture(file));
+      const x = tf.randomNormal([8, inputs], 0, 1, 'float32', 11);
+      for (const format of ['keras', 'h5'] as const) {
+        const out = path.join(dir, `idaes-${file}.${format}`);
+        const run = await runSlim(['export', '--model', fixture(file), '--format', format, '--out', out, '--backend', 'cpu']);
+        assert.equal(run.code, 0, describeRun(run));
+        assert.ok((await relativeDiff(original, await readModel(out), x)) <= 1e-6, format);
+        if (format === 'keras') assert.deepEqual(await keras3WeightPaths(out), await keras3WeightPaths(fixture(file)));
+      }
+      x.dispose();
+    });
+  }
+
+  it('prune reads it and says there is nothing to slim (no BatchNormalization)', async () => {
+    const run = await runSlim([
+      'prune',
+      '--model',
+      fixture('idaes_PT_data_2_10_10_2_relu.keras'),
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(dir, 'never-idaes'),
+    ]);
+    assert.equal(run.code, 1, describeRun(run));
+    assert.match(stderrLines(run).at(-1)!, /^error: prune: nothing to slim: the model has no BatchNormalization layer/);
+  });
 });
 
 describe('keras files: reference outputs and round trips', () => {
@@ -160,6 +234,23 @@ describe('keras files: one-line refusals', () => {
     });
   }
 
+  it('a truncated .h5 is refused in one line (libhdf5 says why), for every command that reads it', async () => {
+    const whole = await readFile(fixture('cnn_batch_norm.h5'));
+    const file = path.join(dir, 'truncated.h5');
+    await writeFile(file, whole.subarray(0, 12000));
+    for (const args of [
+      ['report', '--model', file],
+      ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'never-truncated')],
+      ['export', '--model', file, '--format', 'keras', '--out', path.join(dir, 'never-truncated.keras')],
+    ]) {
+      const run = await runSlim(args);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.deepEqual(stderrLines(run), [
+        `error: ${file}: not a readable HDF5 file (truncated file: eof = 12000, sblock->base_addr = 0, stored_eof = 22584)`,
+      ]);
+    }
+  });
+
   it('a custom layer and a subclassed model are refused in one line', async () => {
     const { zipSync } = await import('fflate');
     const cases: [string, unknown, RegExp][] = [
@@ -230,15 +321,15 @@ describe('keras files: train, finetune, eval and run', () => {
     return file;
   }
 
-  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
-    const model = await classifierFile();
-    const config = path.join(dir, 'tiny-keras.json');
+  /** A config that trains `model` for one epoch on 128 MNIST images (the run's out is `dir/<name>`). */
+  async function tinyConfig(model: string, name: string): Promise<string> {
+    const config = path.join(dir, `${name}.json`);
     await writeFile(
       config,
       JSON.stringify({
         seed: 1,
         backend: 'wasm',
-        out: path.join(dir, 'run'),
+        out: path.join(dir, name),
         model: { type: 'file', path: model },
         data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
         train: { epochs: 1, batchSize: 32, lr: 0.01 },
@@ -246,6 +337,12 @@ describe('keras files: train, finetune, eval and run', () => {
         finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
       }),
     );
+    return config;
+  }
+
+  it('every stage accepts --model my.keras (eval and finetune also my.h5)', async () => {
+    const model = await classifierFile();
+    const config = await tinyConfig(model, 'run');
     for (const args of [
       ['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained')],
       ['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'finetuned')],
@@ -258,6 +355,22 @@ describe('keras files: train, finetune, eval and run', () => {
       assert.equal(run.code, 0, `${args[0]}: ${describeRun(run)}`);
       assert.doesNotMatch(run.stderr, STACK_FRAME);
     }
+  });
+
+  it('train --model my.h5 and run with an .h5 model in its config write models slim reads back', async () => {
+    const model = await classifierFile('h5');
+    const config = await tinyConfig(model, 'run-h5');
+    const train = await runSlim(['train', '--config', config, '--model', model, '--out', path.join(dir, 'trained-h5')]);
+    assert.equal(train.code, 0, describeRun(train));
+    const trained = await readModel(path.join(dir, 'trained-h5'));
+    assert.equal(trained.weights.get('head/kernel')!.shape[1], 10);
+    const run = await runSlim(['run', '--config', config, '--json']);
+    assert.equal(run.code, 0, describeRun(run));
+    assert.doesNotMatch(run.stderr, STACK_FRAME);
+    const pruned = await readModel(path.join(dir, 'run-h5', 'pruned'));
+    // ratio 0.3 of the discriminator's 96 BatchNormalization channels goes
+    const widths = ['batch_normalization_1', 'batch_normalization_2'].map((bn) => pruned.weights.get(`${bn}/gamma`)!.shape[0]);
+    assert.ok(widths[0] + widths[1] < 96, `kept ${widths.join('+')} of 96 channels`);
   });
 });
 

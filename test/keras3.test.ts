@@ -1,8 +1,9 @@
 /**
- * A Keras 3 archive built here from the format's layout (no permissively licensed real one small
- * enough was found): Functional model with a nested Functional, Rescaling, two random augmentation
- * layers, a BatchNormalization with `scale: false`, an Add, and weights under
- * `layers/<name>/vars/<i>` in model.weights.h5, written with h5wasm.
+ * A Keras 3 archive built here from the format's layout (the real Keras 3 fixtures in
+ * test/fixtures/keras/ are Dense-only): Functional model with a nested Functional, Rescaling, two
+ * random augmentation layers, a BatchNormalization with `scale: false`, an Add, and weights under
+ * `layers/<snake_case class>[_<n>]/vars/<i>` in model.weights.h5 as Keras names them, written with
+ * h5wasm. The same archive with layer names as group names (what slim wrote before) is read too.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
-import { buildHdf5, type Group } from '../src/model/keras/hdf5.js';
+import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../src/model/keras/hdf5.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
 
@@ -169,7 +170,26 @@ function values(count: number, seed: number, shift = 0): Float32Array {
   });
 }
 
-async function buildArchive(file: string): Promise<void> {
+/** Where each layer's vars go: Keras's own paths, or the layer names slim used to write. */
+const LAYOUTS = {
+  keras: {
+    conv1: 'layers/conv2d',
+    bn1: 'layers/batch_normalization',
+    block_conv: 'layers/functional/layers/conv2d',
+    block_bn: 'layers/functional/layers/batch_normalization',
+    logits: 'layers/dense',
+  },
+  names: {
+    conv1: 'layers/conv1',
+    bn1: 'layers/bn1',
+    block_conv: 'layers/block/layers/block_conv',
+    block_bn: 'layers/block/layers/block_bn',
+    logits: 'layers/logits',
+  },
+};
+
+async function buildArchive(file: string, layout: keyof typeof LAYOUTS = 'keras'): Promise<void> {
+  const at = LAYOUTS[layout];
   const weights = await buildHdf5((f) => {
     const vars = (where: string, arrays: [Float32Array, number[]][]) => {
       let group: Group = f;
@@ -177,20 +197,20 @@ async function buildArchive(file: string): Promise<void> {
       const v = group.create_group('vars');
       arrays.forEach(([data, shape], i) => v.create_dataset({ name: String(i), data, shape, dtype: '<f' }));
     };
-    vars('layers/conv1', [[values(108, 1), [3, 3, 3, 4]]]);
-    vars('layers/bn1', [
+    vars(at.conv1, [[values(108, 1), [3, 3, 3, 4]]]);
+    vars(at.bn1, [
       [values(4, 2, 1), [4]],
       [values(4, 3), [4]],
       [values(4, 4), [4]],
       [values(4, 5, 1), [4]],
     ]);
-    vars('layers/block/layers/block_conv', [[values(144, 6), [3, 3, 4, 4]]]);
-    vars('layers/block/layers/block_bn', [
+    vars(at.block_conv, [[values(144, 6), [3, 3, 4, 4]]]);
+    vars(at.block_bn, [
       [values(4, 7), [4]],
       [values(4, 8), [4]],
       [values(4, 9, 1), [4]],
     ]);
-    vars('layers/logits', [
+    vars(at.logits, [
       [values(12, 10), [4, 3]],
       [values(3, 11), [3]],
     ]);
@@ -243,6 +263,40 @@ describe('Keras 3 archive', () => {
     assert.deepEqual(model.weights.get('block_bn/moving_variance')?.data, values(4, 9, 1));
     assert.equal(model.weights.has('block_bn/gamma'), false);
     assert.deepEqual(model.weights.get('logits/bias')?.data, values(3, 11));
+  });
+
+  it('an archive with layer names as weight groups (slim before it followed Keras) reads the same', async () => {
+    const old = path.join(dir, 'names.keras');
+    await buildArchive(old, 'names');
+    const [byKeras, byNames] = [await readModel(archive), await readModel(old)];
+    assert.deepEqual([...byNames.weights.keys()].sort(), [...byKeras.weights.keys()].sort());
+    for (const [name, w] of byKeras.weights) assert.deepEqual(byNames.weights.get(name)?.data, w.data, name);
+  });
+
+  it('export --format keras writes the weights where Keras 3 reads them', async () => {
+    const out = path.join(dir, 'layout.keras');
+    const run = await runSlim(['export', '--model', archive, '--out', out, '--format', 'keras', '--backend', 'cpu']);
+    assert.equal(run.code, 0, describeRun(run));
+    const { unzipSync } = await import('fflate');
+    const { readFile } = await import('node:fs/promises');
+    const weightsFile = unzipSync(await readFile(out))['model.weights.h5'];
+    const paths = await withHdf5Bytes(weightsFile, out, (f) => {
+      const found: string[] = [];
+      const walk = (group: Group, prefix: string): void => {
+        for (const key of group.keys()) {
+          const entity = group.get(key);
+          if (isGroup(entity)) walk(entity, `${prefix}${key}/`);
+          else found.push(`${prefix}${key}`);
+        }
+      };
+      walk(f, '');
+      return found.sort();
+    });
+    // export folds each BatchNormalization into the conv before it, so every conv gains a bias
+    const expected = Object.entries({ conv1: 2, block_conv: 2, logits: 2 }).flatMap(([layer, count]) =>
+      Array.from({ length: count }, (_, i) => `${LAYOUTS.keras[layer as keyof typeof LAYOUTS.keras]}/vars/${i}`),
+    );
+    assert.deepEqual(paths, expected.sort());
   });
 
   for (const format of ['keras', 'h5'] as const) {

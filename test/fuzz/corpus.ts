@@ -19,6 +19,7 @@ import {
 } from './fixtures.js';
 import { addDataCases } from './corpus-data.js';
 import { addConfigCases, addFlagCases, addOutCases, addKillCases } from './corpus-cli.js';
+import { addKerasCases } from './corpus-keras.js';
 
 export const CATEGORIES = [
   'not-a-model',
@@ -32,6 +33,7 @@ export const CATEGORIES = [
   'flags',
   'out',
   'kill',
+  'keras',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -575,5 +577,6 @@ export async function buildCorpus(root: string): Promise<FuzzCase[]> {
   await addFlagCases(corpus, base);
   await addOutCases(corpus, base);
   await addKillCases(corpus, base);
+  await addKerasCases(corpus, base);
   return corpus.cases;
 }

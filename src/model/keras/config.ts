@@ -189,7 +189,9 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
       .map((l) => String((l as Json).name ?? ((l as Json).config as Json)?.name)),
   );
   const keras3Nodes = rawLayers.some((l) => isObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObject));
-  let layers = rawLayers.map((l, i) => convertLayer(l, `${where}.layers[${i}]`, modelNames));
+  // `file: layers[2]` at the top, `file: layers[2].layers[0]` inside a nested model.
+  const layerWhere = (i: number) => `${where}${where.endsWith(']') ? '.' : ': '}layers[${i}]`;
+  let layers = rawLayers.map((l, i) => convertLayer(l, layerWhere(i), modelNames));
   if (className === 'Sequential' && layers[0]?.class_name === 'InputLayer') {
     // tfjs's Sequential takes its input shape from the first real layer, as Keras 2 wrote it.
     const input = layers[0].config;

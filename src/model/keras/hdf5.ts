@@ -12,40 +12,35 @@ export type { Dataset, Group, H5File };
 let module: Awaited<typeof h5wasm.ready> | undefined;
 
 async function h5Module(): Promise<Awaited<typeof h5wasm.ready>> {
-  module ??= await h5wasm.ready;
+  if (module === undefined) {
+    module = await h5wasm.ready;
+    // Without this, libhdf5 prints its error stack to stderr and the call goes on with a bad id.
+    module.activate_throwing_error_handler();
+  }
   return module;
 }
 
-/**
- * Opens a file of the wasm file system read-only, or undefined when HDF5 cannot open it. The
- * library prints its own multi-line diagnostics on stderr while failing; slim reports one line
- * instead, so stderr is muted for the (synchronous) open only.
- */
-function openQuietly(name: string): H5File | undefined {
-  const stderr = process.stderr as { write: unknown };
-  const own = Object.getOwnPropertyDescriptor(stderr, 'write');
-  stderr.write = (): boolean => true;
-  let file: H5File;
-  try {
-    file = new h5wasm.File(name, 'r');
-  } finally {
-    // Normally `write` comes from the prototype: dropping the own property restores it.
-    if (own === undefined) delete (stderr as { write?: unknown }).write;
-    else Object.defineProperty(stderr, 'write', own);
-  }
-  return file.file_id >= 0 ? file : undefined;
+/** The innermost reason of libhdf5's error stack (`… in H5F__super_read(): truncated file: …`), if it is one. */
+function hdf5Reason(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : '';
+  if (!message.includes('HDF5-DIAG')) return undefined;
+  const reasons = [...message.matchAll(/#\d+: .* in \w+\(\): (.*)$/gm)].map((m) => m[1].trim());
+  return reasons.at(-1) ?? 'unreadable';
 }
 
-/** Opens HDF5 bytes read-only, runs `use`, and always closes and forgets the file; `where` names the bytes in errors. */
+/** Opens HDF5 bytes read-only, runs `use`, and always closes and forgets the file; `where` names it in errors. */
 export async function withHdf5Bytes<T>(bytes: Uint8Array, where: string, use: (file: H5File) => T): Promise<T> {
   const { FS } = await h5Module();
   const name = `/slim-read-${randomUUID()}.h5`;
   FS.writeFile(name, bytes);
   let file: H5File | undefined;
   try {
-    file = openQuietly(name);
-    if (file === undefined) throw new InputError(`${where}: starts like an HDF5 file but HDF5 cannot open it (damaged or not HDF5)`);
+    file = new h5wasm.File(name, 'r');
     return use(file);
+  } catch (error) {
+    const reason = hdf5Reason(error);
+    if (reason === undefined) throw error;
+    throw new InputError(`${where}: not a readable HDF5 file (${reason})`, { cause: error });
   } finally {
     file?.close();
     FS.unlink(name);

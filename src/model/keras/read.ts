@@ -12,7 +12,7 @@ import type { LayerJson, ModelArtifacts, ModelJson, Weight, WeightMap } from '..
 import { printable } from '../printable.js';
 import { toTfjsTopology } from './config.js';
 import { attribute, isDataset, isGroup, withHdf5Bytes, type Group, type H5File } from './hdf5.js';
-import { weightNamesOf } from './weights.js';
+import { keras3LayerPaths, layerNamePaths, weightNamesOf, type Keras3LayerPath } from './weights.js';
 
 export type KerasFileKind = 'keras-zip' | 'hdf5';
 
@@ -67,7 +67,7 @@ async function readKerasZip(bytes: Uint8Array, file: string, withWeights: boolea
   if (withWeights) {
     const h5 = entries['model.weights.h5'];
     if (h5 === undefined) throw new InputError(`${file}: archive has no model.weights.h5`);
-    await withHdf5Bytes(h5, `${file}: model.weights.h5`, (f) => collectKeras3Weights(topology.config.layers, f, '', weights, file));
+    await withHdf5Bytes(h5, `${file}: model.weights.h5`, (f) => collectKeras3Weights(topology.config.layers, f, weights, file));
   }
   return {
     artifacts: {
@@ -136,7 +136,7 @@ function toWeight(dataset: unknown, where: string): Weight {
 }
 
 /** Keras-order weight names of a leaf layer, refusing layers whose weights slim does not know. */
-function leafWeightNames(layer: LayerJson, stored: number, file: string): string[] {
+function leafWeightNames(layer: LayerJson, stored: number, file: string, where?: string): string[] {
   const names = weightNamesOf(layer);
   if (names === undefined) {
     if (stored === 0) return [];
@@ -144,24 +144,49 @@ function leafWeightNames(layer: LayerJson, stored: number, file: string): string
   }
   if (names.length !== stored) {
     throw new InputError(
-      `${file}: layer '${layerName(layer)}' (${layer.class_name}) stores ${stored} weights, expected ${names.length} (${names.join(', ')})`,
+      `${file}: layer '${layerName(layer)}' (${layer.class_name}) stores ${stored} weights${where === undefined ? '' : ` in ${where}/vars`}, expected ${names.length} (${names.join(', ')})`,
     );
   }
   return names;
 }
 
-/** Keras 3 layout: `layers/<name>/vars/<i>`, nested models as `layers/<name>/layers/<inner>/…`. */
-function collectKeras3Weights(layers: LayerJson[], f: H5File, prefix: string, out: WeightMap, file: string): void {
-  for (const layer of layers) {
-    const path = `${prefix}layers/${layerName(layer)}`;
-    if (isModel(layer)) {
-      collectKeras3Weights(layer.config.layers, f, `${path}/`, out, file);
-      continue;
-    }
-    const vars = f.get(`${path}/vars`);
-    const count = isGroup(vars) ? vars.keys().length : 0;
-    const names = leafWeightNames(layer, count, file);
-    names.forEach((w, i) => out.set(`${layerName(layer)}/${w}`, toWeight(f.get(`${path}/vars/${i}`), `${file}: ${path}/vars/${i}`)));
+/**
+ * The entity at `path` (`a/b/c`) under `root`. tf-keras 2.13–2.15 on Windows joined the path with
+ * `\`, so `layers\dense` may be one name at the top instead of two groups.
+ */
+function entityAt(root: Group, path: string): unknown {
+  const parts = path.split('/');
+  let current: unknown = root;
+  for (let i = 0; i < parts.length;) {
+    if (!isGroup(current)) return undefined;
+    const keys = current.keys();
+    let end = parts.length;
+    while (end > i && !keys.includes(parts.slice(i, end).join('\\'))) end--;
+    if (end === i) return undefined;
+    current = current.get(parts.slice(i, end).join('\\'));
+    i = end;
+  }
+  return current;
+}
+
+function varsCount(f: H5File, path: string): number {
+  const vars = entityAt(f, `${path}/vars`);
+  return isGroup(vars) ? vars.keys().length : 0;
+}
+
+/**
+ * Keras 3 layout: `<path>/vars/<i>` per leaf layer, with paths as Keras names them (keras3LayerPaths).
+ * Files slim wrote before it followed Keras used layer names; those are read when their layout is
+ * the one that fits every layer.
+ */
+function collectKeras3Weights(layers: LayerJson[], f: H5File, out: WeightMap, file: string): void {
+  const fits = (paths: Keras3LayerPath[]) => paths.every(({ layer, path }) => varsCount(f, path) === (weightNamesOf(layer)?.length ?? 0));
+  const byClass = keras3LayerPaths(layers);
+  const byName = layerNamePaths(layers);
+  const paths = fits(byClass) || !fits(byName) ? byClass : byName;
+  for (const { layer, path } of paths) {
+    const names = leafWeightNames(layer, varsCount(f, path), file, path);
+    names.forEach((w, i) => out.set(`${layerName(layer)}/${w}`, toWeight(entityAt(f, `${path}/vars/${i}`), `${file}: ${path}/vars/${i}`)));
   }
 }
 

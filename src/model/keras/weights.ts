@@ -34,3 +34,46 @@ const WEIGHT_NAMES: Record<string, (config: Config) => string[]> = {
 export function weightNamesOf(layer: LayerJson): string[] | undefined {
   return WEIGHT_NAMES[layer.class_name]?.(layer.config);
 }
+
+/** Keras's snake_case of a class name: Conv2D → conv2d, BatchNormalization → batch_normalization, ReLU → re_lu. */
+export function kerasSnakeCase(className: string): string {
+  return className
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+export interface Keras3LayerPath {
+  layer: LayerJson;
+  /** Group of the layer's variables in model.weights.h5, without the trailing `/vars`. */
+  path: string;
+}
+
+const isModel = (layer: LayerJson): boolean => Array.isArray(layer.config.layers);
+
+/**
+ * Where Keras 3 keeps each leaf layer's variables in model.weights.h5. Keras does not use layer
+ * names there (they are not reproducible): a model's layers list is stored as
+ * `layers/<snake_case class>`, the second layer of a class as `…_1`, the third `…_2`, in layer
+ * order; a nested model's layers sit under its own group the same way.
+ */
+export function keras3LayerPaths(layers: LayerJson[], prefix = ''): Keras3LayerPath[] {
+  const seen = new Map<string, number>();
+  return layers.flatMap((layer) => {
+    // tfjs calls Keras's Functional class Model.
+    const base = kerasSnakeCase(layer.class_name === 'Model' ? 'Functional' : layer.class_name);
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    const path = `${prefix}layers/${count === 0 ? base : `${base}_${count}`}`;
+    return isModel(layer) ? keras3LayerPaths(layer.config.layers as LayerJson[], `${path}/`) : [{ layer, path }];
+  });
+}
+
+/** The layout slim wrote before it followed Keras: `layers/<layer name>`; still read. */
+export function layerNamePaths(layers: LayerJson[], prefix = ''): Keras3LayerPath[] {
+  return layers.flatMap((layer) => {
+    const path = `${prefix}layers/${String(layer.config.name ?? layer.name)}`;
+    return isModel(layer) ? layerNamePaths(layer.config.layers as LayerJson[], `${path}/`) : [{ layer, path }];
+  });
+}

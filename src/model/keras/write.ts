@@ -13,7 +13,7 @@ import { toLayersModel } from '../convert.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight } from '../topology.js';
 import { toKeras3Config, type OutputShapeOf } from './config.js';
 import { buildHdf5, type Group, type H5File } from './hdf5.js';
-import { weightNamesOf } from './weights.js';
+import { keras3LayerPaths, weightNamesOf } from './weights.js';
 
 export type KerasFormat = 'keras' | 'h5';
 
@@ -48,17 +48,14 @@ function groupAt(parent: Group, name: string): Group {
   return current;
 }
 
-function writeKeras3Weights(layers: LayerJson[], parent: Group, artifacts: ModelArtifacts): void {
-  const layersGroup = groupAt(parent, 'layers');
-  for (const layer of layers) {
+/** Keras 3 layout (keras3LayerPaths): `<path>/vars/<i>` per layer, and an empty `vars` for each nested model. */
+function writeKeras3Weights(layers: LayerJson[], root: H5File, artifacts: ModelArtifacts): void {
+  groupAt(root, 'layers');
+  for (const { layer, path } of keras3LayerPaths(layers)) {
     if (layer.class_name === 'InputLayer') continue;
-    const group = groupAt(layersGroup, nameOf(layer));
-    if (isModel(layer)) {
-      writeKeras3Weights(layer.config.layers, group, artifacts);
-      groupAt(group, 'vars');
-      continue;
-    }
-    const vars = groupAt(group, 'vars');
+    const models = path.split('/layers/').slice(0, -1);
+    models.forEach((_, i) => groupAt(root, `${models.slice(0, i + 1).join('/layers/')}/vars`));
+    const vars = groupAt(root, `${path}/vars`);
     leafWeights(layer, artifacts).forEach(([, weight], i) => dataset(vars, String(i), weight));
   }
 }
