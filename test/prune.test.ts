@@ -243,21 +243,17 @@ describe('ratio, minChannels, roundTo', () => {
   it('the default mean scores a residual group (two BNs) on the scale of a one-BN group; sum cuts the one-BN group', async () => {
     // c1 and c2 meet at an Add: one group scored by bn1 and bn2 (two |γ| rows per channel); c3 has bn3 alone.
     const input = tf.input({ shape: [6, 6, 3], name: 'in' });
-    const r1 = tf.layers
-      .reLU({ name: 'r1' })
-      .apply(
-        tf.layers
-          .batchNormalization({ name: 'bn1' })
-          .apply(tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(21) }).apply(input)),
-      ) as tf.SymbolicTensor;
-    const b2 = tf.layers
-      .batchNormalization({ name: 'bn2' })
-      .apply(
-        tf.layers.conv2d({ name: 'c2', filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(22) }).apply(r1),
-      ) as tf.SymbolicTensor;
+    const conv = (name: string, kernelSize: number, seed: number) =>
+      tf.layers.conv2d({ name, filters: 4, kernelSize, padding: 'same', kernelInitializer: init(seed) });
+    let r1 = conv('c1', 3, 21).apply(input) as tf.SymbolicTensor;
+    r1 = tf.layers.batchNormalization({ name: 'bn1' }).apply(r1) as tf.SymbolicTensor;
+    r1 = tf.layers.reLU({ name: 'r1' }).apply(r1) as tf.SymbolicTensor;
+    let b2 = conv('c2', 3, 22).apply(r1) as tf.SymbolicTensor;
+    b2 = tf.layers.batchNormalization({ name: 'bn2' }).apply(b2) as tf.SymbolicTensor;
     let x = tf.layers.add({ name: 'res' }).apply([r1, b2]) as tf.SymbolicTensor;
-    x = tf.layers.conv2d({ name: 'c3', filters: 4, kernelSize: 1, kernelInitializer: init(23) }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.reLU({ name: 'r3' }).apply(tf.layers.batchNormalization({ name: 'bn3' }).apply(x)) as tf.SymbolicTensor;
+    x = conv('c3', 1, 23).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn3' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU({ name: 'r3' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'out', units: 2 }).apply(x) as tf.SymbolicTensor });
     const a = await fromLayersModel(model);
