@@ -57,7 +57,7 @@ test('an empty config gets every default filled in', () => {
     assert.equal(config.finetune.trainable, 'all');
     assert.equal(config.finetune.lr, 0.01);
     assert.equal(config.pretrain.epochs, 0);
-    assert.deepEqual(config.prune, { minChannels: 1, roundTo: 1, importance: 'sum' });
+    assert.deepEqual(config.prune, { minChannels: 1, roundTo: 1, importance: 'mean' });
   }
 });
 

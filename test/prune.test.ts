@@ -240,6 +240,41 @@ describe('ratio, minChannels, roundTo', () => {
     m.dispose();
   });
 
+  it('the default mean scores a residual group (two BNs) on the scale of a one-BN group; sum cuts the one-BN group', async () => {
+    // c1 and c2 meet at an Add: one group scored by bn1 and bn2 (two |γ| rows per channel); c3 has bn3 alone.
+    const input = tf.input({ shape: [6, 6, 3], name: 'in' });
+    const conv = (name: string, kernelSize: number, seed: number) =>
+      tf.layers.conv2d({ name, filters: 4, kernelSize, padding: 'same', kernelInitializer: init(seed) });
+    let r1 = conv('c1', 3, 21).apply(input) as tf.SymbolicTensor;
+    r1 = tf.layers.batchNormalization({ name: 'bn1' }).apply(r1) as tf.SymbolicTensor;
+    r1 = tf.layers.reLU({ name: 'r1' }).apply(r1) as tf.SymbolicTensor;
+    let b2 = conv('c2', 3, 22).apply(r1) as tf.SymbolicTensor;
+    b2 = tf.layers.batchNormalization({ name: 'bn2' }).apply(b2) as tf.SymbolicTensor;
+    let x = tf.layers.add({ name: 'res' }).apply([r1, b2]) as tf.SymbolicTensor;
+    x = conv('c3', 1, 23).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn3' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU({ name: 'r3' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'out', units: 2 }).apply(x) as tf.SymbolicTensor });
+    const a = await fromLayersModel(model);
+    model.dispose();
+    weightOf(a, 'bn1', 'gamma').data.set([0.4, 0.9, 0.45, 1.0]);
+    weightOf(a, 'bn2', 'gamma').data.set([0.4, 0.9, 0.45, 1.0]);
+    weightOf(a, 'bn3', 'gamma').data.set([0.5, 0.65, 0.1, 0.7]);
+    const keepOf = (plan: PrunePlan) => ({
+      residual: plan.groups.find((g) => g.bn.includes('bn1'))?.keep,
+      single: plan.groups.find((g) => g.bn.includes('bn3'))?.keep,
+    });
+
+    // mean: residual scores [0.4, 0.9, 0.45, 1.0] against [0.5, 0.65, 0.1, 0.7]; the 4 lowest are spread over both.
+    const byDefault = planPrune(a, { ratio: 0.5 });
+    assert.equal(byDefault.importance, 'mean');
+    assert.deepEqual(keepOf(byDefault), { residual: [1, 3], single: [1, 3] });
+    // sum: residual scores double ([0.8, 1.8, 0.9, 2.0]), so every channel of bn3 falls below them.
+    const bySum = planPrune(a, { ratio: 0.5, importance: 'sum' });
+    assert.deepEqual(keepOf(bySum), { residual: [0, 1, 2, 3], single: [3] });
+  });
+
   it('rejects bad options', async () => {
     const a = await knownGammaModel(g1, g2);
     assert.throws(() => planPrune(a, {}), InputError);

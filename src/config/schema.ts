@@ -99,7 +99,7 @@ export const pruneSchema = z
     threshold: z.number().min(0).optional().describe('remove channels whose importance is below this'),
     minChannels: positiveInt.default(1).describe('no layer keeps fewer channels than this'),
     roundTo: positiveInt.default(1).describe('round kept channel counts up to a multiple of this'),
-    importance: z.enum(['sum', 'mean', 'max']).default('sum').describe('how a group with several BatchNorms combines their |gamma|'),
+    importance: z.enum(['sum', 'mean', 'max']).default('mean').describe('how a group with several BatchNorms combines their |gamma|'),
     maxAccuracyDrop: z
       .number()
       .min(0)

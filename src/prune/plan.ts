@@ -1,8 +1,8 @@
 /**
  * Threshold → prune plan. The plan is plain JSON data; applyPlan (apply.ts) is the only thing that acts on it.
  *
- * Importance of a channel = |γ| of the BatchNormalization(s) over it (aggregated by sum/mean/max
- * when a group has several). One global threshold over all candidate channels:
+ * Importance of a channel = |γ| of the BatchNormalization(s) over it (aggregated by mean (default),
+ * sum or max when a group has several). One global threshold over all candidate channels:
  *  - threshold t: a channel is pruned when its importance is strictly below t (importance < t);
  *  - ratio r (0 ≤ r < 1): sort all N candidate channels by importance, ascending, ties broken by
  *    group order then channel index; the k = floor(r·N) first are pruned. The reported threshold
@@ -22,6 +22,13 @@ import { indexWeights } from './weights.js';
 
 export type ImportanceAggregate = 'sum' | 'mean' | 'max';
 
+/**
+ * 'mean' keeps a channel's score on the scale of one |γ| however many BNs share it (for one BN it
+ * is the paper's |γ|), so one global threshold compares residual groups with one-BN groups fairly;
+ * 'sum' would score a channel shared by k BNs about k times higher and cut one-BN groups first.
+ */
+export const DEFAULT_IMPORTANCE: ImportanceAggregate = 'mean';
+
 export interface PruneOptions {
   /** Fraction of all candidate channels to prune (0 ≤ ratio < 1). Exactly one of ratio / threshold. */
   ratio?: number;
@@ -31,7 +38,7 @@ export interface PruneOptions {
   minChannels?: number;
   /** Kept counts are rounded up to a multiple of this (default 1). */
   roundTo?: number;
-  /** How |γ| of several BNs over one group combine (default 'sum'). */
+  /** How |γ| of several BNs over one group combine (default 'mean': comparable across group sizes). */
   importance?: ImportanceAggregate;
 }
 
@@ -104,7 +111,7 @@ function resolveOptions(options: PruneOptions): ResolvedOptions {
   const roundTo = options.roundTo ?? 1;
   if (!Number.isInteger(minChannels)) throw new InputError(`minChannels must be an integer, got ${minChannels}`);
   if (!Number.isInteger(roundTo) || roundTo < 1) throw new InputError(`roundTo must be an integer ≥ 1, got ${roundTo}`);
-  const importance = options.importance ?? 'sum';
+  const importance = options.importance ?? DEFAULT_IMPORTANCE;
   if (!['sum', 'mean', 'max'].includes(importance)) throw new InputError(`importance must be sum, mean or max, got '${importance}'`);
   return {
     ratio: hasRatio ? options.ratio! : null,

@@ -8,7 +8,7 @@ import { InputError } from '../../errors.js';
 import { readModel, type LoadedModel } from '../../model/io.js';
 import type { ModelJson } from '../../model/topology.js';
 import { analyzeChannels } from '../../prune/groups.js';
-import type { ImportanceAggregate } from '../../prune/plan.js';
+import { DEFAULT_IMPORTANCE, type ImportanceAggregate } from '../../prune/plan.js';
 import type { EpochRecord } from '../../train/loop.js';
 import type { Report, ReportLayer } from '../render.js';
 import type { CurveStage, GammaData, LayerFigures, ReportData, StageSummary, SummaryData, SweepPoint } from './data.js';
@@ -195,7 +195,7 @@ function secondsFact(seconds: Record<string, number> | undefined): [string, stri
 export async function runReportData(runDir: string, run: RunFacts): Promise<ReportData> {
   const stageDir = (name: string) => path.join(runDir, name);
   const plan = await readPlanSettings(path.join(stageDir('pruned'), 'prune-plan.json'));
-  const importance = plan?.importance ?? 'sum';
+  const importance = plan?.importance ?? DEFAULT_IMPORTANCE;
   const sparse = await readModel(stageDir('sparse'));
   const beforeName = run.models.pretrained !== undefined ? 'pretrained' : 'input';
   const before = await readModel(stageDir(beforeName));
@@ -267,7 +267,7 @@ export async function modelReportData(
   const model = await readForReport(modelPath);
   const baseline = baselinePath !== undefined ? await readForReport(baselinePath) : undefined;
   const plan = await readPlanSettings(path.join(path.dirname(model.model.path), 'prune-plan.json'));
-  const importance = plan?.importance ?? 'sum';
+  const importance = plan?.importance ?? DEFAULT_IMPORTANCE;
   const gammas: GammaData = { importance };
   if (plan) {
     gammas.threshold = plan.threshold;
