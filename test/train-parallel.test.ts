@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import { parseConfig } from '../src/config/load.js';
 import type { BatchSource, Dataset, Preprocess } from '../src/data/dataset.js';
 import { loadMnist } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
@@ -409,6 +410,9 @@ test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on t
   // A small batch limits the split (≥ 8 rows a replica); an explicit count is only capped at the cores.
   assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 16 }).replicas <= 2, true);
   assert.deepEqual(chooseReplicas(8, 'wasm', 4, tinyWork), { replicas: 4, reason: 'capped at 4 core(s)' });
+  assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 8 }).replicas, 1, 'batch 8: under 8 rows a replica');
+  // The config's default: every training stage asks for 'auto' unless the config or --replicas says otherwise.
+  assert.equal(parseConfig('{}', 'default.json').replicas, 'auto');
   tiny.dispose();
   quickstart.dispose();
 });
