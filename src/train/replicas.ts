@@ -226,10 +226,7 @@ export class ReplicaWorker {
    * Starts replica `replica` on `backend` with a copy of the model (weights and BN statistics as
    * they are now) and of the optimizer (options and momentum buffers), sharing `exchange`.
    */
-  static async start(
-    model: tf.LayersModel,
-    setup: ReplicaSetup & { replica: number },
-  ): Promise<ReplicaWorker> {
+  static async start(model: tf.LayersModel, setup: ReplicaSetup & { replica: number }): Promise<ReplicaWorker> {
     const artifacts = await fromLayersModel(model);
     const { sparsityLambda, momentum, nesterov, weightDecay, excludeBnAndBiasFromDecay } = setup.optimizer.options;
     const init: ReplicaInit = {
@@ -314,11 +311,7 @@ export class ReplicaWorker {
 }
 
 /** Starts replicas 1..`count` in parallel; if any fails, terminates the others and throws its error. */
-export async function startReplicaWorkers(
-  model: tf.LayersModel,
-  count: number,
-  setup: ReplicaSetup,
-): Promise<ReplicaWorker[]> {
+export async function startReplicaWorkers(model: tf.LayersModel, count: number, setup: ReplicaSetup): Promise<ReplicaWorker[]> {
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, k) => ReplicaWorker.start(model, { ...setup, replica: k + 1 })),
   );
