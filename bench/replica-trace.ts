@@ -57,7 +57,7 @@ async function traceReplicated(
   backend: 'wasm' | 'cpu',
   batches: Iterable<import('../src/data/dataset.js').Batch>,
 ): Promise<Phases[]> {
-  const runner = await ReplicatedRunner.start(net, optimizer, 1, replicas, backend, true);
+  const runner = await ReplicatedRunner.start(net, optimizer, 1, replicas, { backend, fusedBatchNorm: true });
   const phases: Phases[] = [];
   try {
     let step = 0;

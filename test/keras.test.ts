@@ -329,6 +329,8 @@ describe('keras files: train, finetune, eval and run', () => {
       JSON.stringify({
         seed: 1,
         backend: 'wasm',
+        // About reading Keras files: one replica, whatever the cores (replicas 'auto' would pick 2 for this net on 2+ cores).
+        replicas: 1,
         out: path.join(dir, name),
         model: { type: 'file', path: model },
         data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
+import { parseConfig } from '../src/config/load.js';
+import type { BatchSource, Dataset, Preprocess } from '../src/data/dataset.js';
 import { loadMnist } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
+import { decodeRows, rowBatches, shareRows } from '../src/train/replica-data.js';
 import { allocateExchange, GradientExchange, writeEmptyPart } from '../src/train/replica-exchange.js';
 import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
 import { withTrainingPatches } from '../src/train/patches.js';
@@ -91,6 +93,54 @@ test('without BN or dropout, 2 replicas give the weights of 1 (mean of part grad
   parallel.dispose();
 });
 
+test('replicas decode their own rows: the same floats as the whole-batch decode, augmentation included', () => {
+  const data = mnist.limit(100).withAugment({ pad: 2, flip: true, seed: 9 });
+  const options = { batchSize: 32, shuffleSeed: 3, epoch: 1 };
+  const rows = shareRows(data, PRE);
+  const decoded = [...rowBatches(data, options)];
+  const whole = [...data.batches({ ...options, preprocess: PRE, train: true })];
+  assert.deepEqual(
+    decoded.map((b) => b.size),
+    whole.map((b) => b.size),
+  );
+  decoded.forEach((batch, b) => {
+    // Any split into parts decodes to the rows of the whole batch.
+    const first = decodeRows(rows, batch.indices.subarray(0, 13), batch.epoch);
+    const rest = decodeRows(rows, batch.indices.subarray(13), batch.epoch);
+    assert.deepEqual(Float32Array.from([...first.x, ...rest.x]), whole[b].x.dataSync());
+    assert.deepEqual(Float32Array.from([...first.y, ...rest.y]), whole[b].y.dataSync());
+  });
+  whole.forEach((b) => tf.dispose([b.x, b.y]));
+  // Shared once per dataset: a second stage on the same data reuses the copy.
+  assert.equal(shareRows(data, PRE).images, rows.images);
+  assert.ok(rows.images.buffer instanceof SharedArrayBuffer);
+});
+
+test('per-replica decode with augmentation: 2 replicas = the values path bit for bit, = 1 replica to float rounding (BN-free)', async () => {
+  const data = mnist.limit(256).withAugment({ pad: 2, flip: true, seed: 4 });
+  // The same batches through the generic path: a source that is not a Dataset sends decoded rows to the workers.
+  const streamed: BatchSource = {
+    name: 'streamed',
+    count: data.count,
+    numClasses: data.numClasses,
+    imageShape: data.imageShape,
+    batchCount: (size, drop) => data.batchCount(size, drop),
+    batches: (options) => data.batches(options),
+  };
+  const options: TrainOptions = { ...BASE, batchSize: 45 };
+  const [single, rowsPath, valuesPath] = [buildVgg(NO_BN), buildVgg(NO_BN), buildVgg(NO_BN)];
+  const one = await train(single, { train: data }, { ...options, replicas: 1 });
+  const rows = await train(rowsPath, { train: data }, { ...options, replicas: 2 });
+  const values = await train(valuesPath, { train: streamed }, { ...options, replicas: 2 });
+  assert.equal(rows.replicas, 2);
+  assert.deepEqual(trainableValues(rowsPath), trainableValues(valuesPath));
+  assert.equal(rows.epochs[0].loss, values.epochs[0].loss);
+  const error = worstRelativeError(rowsPath.getWeights(), single.getWeights());
+  assert.ok(error <= 1e-5, `worst relative weight difference ${error.toExponential(2)}`);
+  assert.equal(rows.epochs[0].trainAccuracy, one.epochs[0].trainAccuracy);
+  [single, rowsPath, valuesPath].forEach((m) => m.dispose());
+});
+
 test('with BN and dropout, 2 replicas train: loss falls, weights finite, hooks and validation run, no tensor leak', async () => {
   const { train: tr, val } = mnist.limit(1280).split(0.1, 3);
   const model = buildVgg(WITH_BN);
@@ -153,10 +203,8 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
         writeEmptyPart(main);
         const reply = worker.step({
           type: 'step',
-          x,
-          xShape: [8, 28, 28, 1],
-          y,
-          yShape: [8, 10],
+          rows: 8,
+          input: { kind: 'values', x, xShape: [8, 28, 28, 1], y, yShape: [8, 10] },
           weight: 1,
           lr: 0.01,
           dropoutSeeds: [step, step + 1],
@@ -208,7 +256,7 @@ test('replicas keep bitwise identical weights without a weight broadcast (checke
   await withTrainingPatches(model, { fusedBatchNorm: true }, async (patches) => {
     const net = trainingModel(model, patches);
     const optimizer = new Optimizer(net, BASE);
-    const runner = await ReplicatedRunner.start(net, optimizer, 5, 2, backendName as 'wasm' | 'cpu', true);
+    const runner = await ReplicatedRunner.start(net, optimizer, 5, 2, { backend: backendName as 'wasm' | 'cpu', fusedBatchNorm: true });
     try {
       let step = 0;
       for (const batch of mnist.limit(64 * 30).batches({ batchSize: 64, preprocess: PRE, shuffleSeed: 5, epoch: 0, train: true })) {
@@ -362,6 +410,9 @@ test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on t
   // A small batch limits the split (≥ 8 rows a replica); an explicit count is only capped at the cores.
   assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 16 }).replicas <= 2, true);
   assert.deepEqual(chooseReplicas(8, 'wasm', 4, tinyWork), { replicas: 4, reason: 'capped at 4 core(s)' });
+  assert.equal(chooseReplicas('auto', 'wasm', 16, { ...quickWork, batchSize: 8 }).replicas, 1, 'batch 8: under 8 rows a replica');
+  // The config's default: every training stage asks for 'auto' unless the config or --replicas says otherwise.
+  assert.equal(parseConfig('{}', 'default.json').replicas, 'auto');
   tiny.dispose();
   quickstart.dispose();
 });

@@ -124,9 +124,9 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   seed: z.number().int().min(0).default(42),
   backend: backendSchema.default('auto'),
-  // Default 1 until an idle-machine measurement shows 'auto' pays (bench:train --replicas 1,2).
+  // 'auto' (issue 14): 1 wherever replicas would not pay, so small models and the tensorflow backend run as before.
   replicas: hyperparameterFields.replicas
-    .default(1)
+    .default('auto')
     .describe(
       'copies of the model training in parallel worker threads, one per core, in every training stage; only on the single-threaded wasm/cpu backends ' +
         "(tensorflow always uses 1), at most the core count; 'auto' = the count a model of the step time predicts fastest for this model and machine, " +

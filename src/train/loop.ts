@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type { BatchSource } from '../data/dataset.js';
+import { Dataset, type Batch, type BatchSource } from '../data/dataset.js';
 import { ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';
 import { fusedBatchNormByDefault } from './fused-bn.js';
@@ -23,6 +23,7 @@ import {
 } from './options.js';
 import type { SgdState } from './sgd.js';
 import { withTrainingPatches } from './patches.js';
+import { rowBatches, shareRows, type RowBatch } from './replica-data.js';
 import { effectiveReplicas, replicaWorkload, ReplicatedRunner } from './replicas.js';
 import { lrAt } from './schedule.js';
 import { gammaStats } from './sparsity.js';
@@ -42,6 +43,8 @@ interface Run {
   options: TrainOptions;
   hooks: TrainHooks;
   runner: StepRunner;
+  /** Set when the replicas decode their own rows: the loop hands it row indices, not decoded batches. */
+  rowRunner?: ReplicatedRunner;
   stepsPerEpoch: number;
   syncEvery: number;
 }
@@ -64,16 +67,24 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
     let runner: StepRunner | undefined;
     try {
       if (options.resume?.optimizer !== undefined) optimizer.sgd.importState(net.layerVariables, options.resume.optimizer);
-      runner =
+      // In-memory training sets go to shared memory once and each replica decodes its own rows (replica-data.ts).
+      const rows = replicas > 1 && data.train instanceof Dataset ? shareRows(data.train, options.preprocess) : undefined;
+      const replicated =
         replicas > 1
-          ? await ReplicatedRunner.start(net, optimizer, options.seed, replicas, backendName as 'wasm' | 'cpu', fusedBatchNorm)
-          : new LocalRunner(net, optimizer, options.seed);
+          ? await ReplicatedRunner.start(net, optimizer, options.seed, replicas, {
+              backend: backendName as 'wasm' | 'cpu',
+              fusedBatchNorm,
+              ...(rows !== undefined ? { rows } : {}),
+            })
+          : undefined;
+      runner = replicated ?? new LocalRunner(net, optimizer, options.seed);
       const run: Run = {
         net,
         data,
         options,
         hooks,
         runner,
+        ...(rows !== undefined ? { rowRunner: replicated } : {}),
         stepsPerEpoch: data.train.batchCount(options.batchSize, options.dropRemainder),
         syncEvery: options.syncEvery ?? 10,
       };
@@ -195,24 +206,18 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
     let step = 0;
     let imagesDone = 0;
     // for await: in-memory datasets yield synchronously, streaming sources decode ahead asynchronously.
-    for await (const batch of run.data.train.batches({
-      batchSize: options.batchSize,
-      preprocess: options.preprocess,
-      shuffleSeed: options.seed,
-      epoch,
-      dropRemainder: options.dropRemainder,
-      train: true,
-    })) {
+    for await (const batch of epochBatches(run, epoch)) {
       if (step < start.step) {
-        tf.dispose([batch.x, batch.y]);
+        disposeBatch(batch);
         step++;
         continue;
       }
       try {
-        const { loss, correct } = await runner.step(batch, { epoch, step, lr });
+        const at = { epoch, step, lr };
+        const { loss, correct } = 'indices' in batch ? await run.rowRunner!.step(batch, at) : await runner.step(batch, at);
         window.push(step, loss, correct, batch.size);
       } finally {
-        tf.dispose([batch.x, batch.y]);
+        disposeBatch(batch);
       }
       imagesDone += batch.size;
       if (step === 0 || (step + 1) % syncEvery === 0 || step === stepsPerEpoch - 1) window.flush();
@@ -231,6 +236,20 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
   } finally {
     window.dispose();
   }
+}
+
+/** One epoch's training batches: row indices when the replicas decode their own rows, decoded batches otherwise. */
+function epochBatches(run: Run, epoch: number): AsyncIterable<Batch | RowBatch> | Iterable<Batch | RowBatch> {
+  const { options, data } = run;
+  const { batchSize, dropRemainder } = options;
+  if (run.rowRunner !== undefined && data.train instanceof Dataset) {
+    return rowBatches(data.train, { batchSize, shuffleSeed: options.seed, epoch, dropRemainder });
+  }
+  return data.train.batches({ batchSize, preprocess: options.preprocess, shuffleSeed: options.seed, epoch, dropRemainder, train: true });
+}
+
+function disposeBatch(batch: Batch | RowBatch): void {
+  if ('x' in batch) tf.dispose([batch.x, batch.y]);
 }
 
 /** The epoch's record; throws ProblemError if BN γ went non-finite. */

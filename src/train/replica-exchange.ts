@@ -20,6 +20,8 @@ const ARRIVED = 0;
 const GENERATION = 1;
 const ABORTED = 2;
 const CONTROL_WORDS = 4;
+/** How long the main thread blocks at a barrier before it waits asynchronously (see barrierAsync). */
+const MAIN_THREAD_BLOCK_MS = 20;
 
 /** Atomics.waitAsync (Node ≥ 16; not yet in this TypeScript lib's Atomics type). */
 type WaitAsync = (
@@ -153,6 +155,10 @@ export class GradientExchange {
   private async barrierAsync(): Promise<void> {
     const generation = this.arrive();
     if (generation === undefined) return;
+    // Block briefly first: a blocked thread wakes as soon as the last replica arrives, while a
+    // waitAsync promise resolves only on the event loop's next turn. Bounded, so that a replica
+    // that died (which this thread hears of through the event loop) still fails the step.
+    Atomics.wait(this.control, GENERATION, generation, MAIN_THREAD_BLOCK_MS);
     while (Atomics.load(this.control, GENERATION) === generation) {
       const waited = waitAsync(this.control, GENERATION, generation);
       if (waited.async) await waited.value;

@@ -8,6 +8,7 @@ import type { ModelArtifacts } from '../model/topology.js';
 import type { SgdState } from './sgd.js';
 import type { OptimizerOptions } from './step.js';
 import type { ExchangeBuffers } from './replica-exchange.js';
+import type { SharedRows } from './replica-data.js';
 
 /** Given to the worker as `workerData` (the weight buffers are transferred). */
 export interface ReplicaInit {
@@ -26,16 +27,23 @@ export interface ReplicaInit {
   /** The replica keeps its own optimizer: the same options and (on resume) the same momentum buffers. */
   optimizer: OptimizerOptions;
   optimizerState: SgdState;
+  /** The training set in shared memory, when the replicas decode their own rows (replica-data.ts). */
+  rows?: SharedRows;
 }
 
-/** One step: this replica's rows of the batch (views of shared memory; 0 rows is allowed). */
+/**
+ * A replica's rows of one batch: decoded values in shared memory the main thread wrote (any batch
+ * source), or row indices the replica decodes itself from its SharedRows (in-memory datasets).
+ */
+export type StepInput =
+  | { kind: 'values'; x: Float32Array; xShape: number[]; /** One-hot labels. */ y: Float32Array; yShape: number[] }
+  | { kind: 'rows'; indices: Uint32Array; epoch: number };
+
+/** One step: this replica's rows of the batch (0 rows is allowed). */
 export interface StepRequest {
   type: 'step';
-  x: Float32Array;
-  xShape: number[];
-  /** One-hot labels. */
-  y: Float32Array;
-  yShape: number[];
+  rows: number;
+  input: StepInput;
   /** This part's share of the batch (rows / batch rows): the weight of its gradient in the mean. */
   weight: number;
   lr: number;

@@ -14,7 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
-import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest } from './replica-protocol.js';
+import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepInput, StepRequest } from './replica-protocol.js';
 import {
   applyReducedGradients,
   checksum,
@@ -24,10 +24,13 @@ import {
   writeWeightedGradients,
 } from './replica-exchange.js';
 import { withTrainingPatches } from './patches.js';
+import { decodeRowTensors, type SharedRows } from './replica-data.js';
 import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from './step.js';
 
 interface Replica {
   net: TrainingModel;
+  /** The training set in shared memory, when this replica decodes its own rows. */
+  rows?: SharedRows;
   optimizer: Optimizer;
   exchange: GradientExchange;
   stepsDone: number;
@@ -61,11 +64,18 @@ async function loadModel(init: ReplicaInit): Promise<tf.LayersModel> {
   return model;
 }
 
+/** This replica's rows of the batch as tensors: decoded here from shared examples, or the main thread's values. */
+function stepTensors(replica: Replica, input: StepInput): { x: tf.Tensor; y: tf.Tensor2D } {
+  if (input.kind === 'values') return { x: tf.tensor(input.x, input.xShape), y: tf.tensor2d(input.y, input.yShape as [number, number]) };
+  if (replica.rows === undefined) throw new Error('replica was sent row indices but holds no shared training set');
+  return decodeRowTensors(replica.rows, input.indices, input.epoch);
+}
+
 /** One step on this replica: its part's gradients, the exchange, the optimizer step; replies with its loss and correct count. */
 function step(replica: Replica, request: StepRequest): void {
   if (replica.stepsDone === exitAtStep) process.exit(70);
   const { net, exchange, optimizer } = replica;
-  const rows = request.xShape[0];
+  const rows = request.rows;
   let loss = 0;
   let correct = 0;
   if (rows === 0) {
@@ -73,8 +83,7 @@ function step(replica: Replica, request: StepRequest): void {
   } else {
     net.patches.seedDropout(request.dropoutSeeds);
     tf.tidy(() => {
-      const x = tf.tensor(request.x, request.xShape);
-      const y = tf.tensor2d(request.y, request.yShape as [number, number]);
+      const { x, y } = stepTensors(replica, request.input);
       const part = lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y);
       writeWeightedGradients(exchange, net, part.grads, request.weight);
       loss = part.loss.dataSync()[0]!;
@@ -124,7 +133,7 @@ async function main(): Promise<void> {
       optimizer.sgd.importState(net.layerVariables, init.optimizerState);
       const exchange = new GradientExchange(init.exchange, init.replica);
       post({ type: 'ready' });
-      return serve({ net, optimizer, exchange, stepsDone: 0 });
+      return serve({ net, optimizer, exchange, rows: init.rows, stepsDone: 0 });
     });
   } catch (error) {
     post(errorReply(error)); // a model the patches refuse; serve() itself never settles

@@ -26,6 +26,7 @@ import type { ModelJson } from '../model/topology.js';
 import { countModel } from '../report/count.js';
 import type { Batch } from '../data/dataset.js';
 import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
+import { decodeRowTensors, type RowBatch, type SharedRows } from './replica-data.js';
 import {
   allocateExchange,
   applyReducedGradients,
@@ -194,6 +195,16 @@ function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** What every replica worker starts with (besides the model). */
+export interface ReplicaSetup {
+  backend: 'wasm' | 'cpu';
+  fusedBatchNorm: boolean;
+  exchange: ExchangeBuffers;
+  optimizer: Optimizer;
+  /** The training set in shared memory, when replicas decode their own rows (replica-data.ts). */
+  rows?: SharedRows;
+}
+
 /** The main thread's handle on one replica worker. Replies come back in request order. */
 export class ReplicaWorker {
   private readonly waiters: Waiter[] = [];
@@ -215,10 +226,7 @@ export class ReplicaWorker {
    * Starts replica `replica` on `backend` with a copy of the model (weights and BN statistics as
    * they are now) and of the optimizer (options and momentum buffers), sharing `exchange`.
    */
-  static async start(
-    model: tf.LayersModel,
-    setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; replica: number; exchange: ExchangeBuffers; optimizer: Optimizer },
-  ): Promise<ReplicaWorker> {
+  static async start(model: tf.LayersModel, setup: ReplicaSetup & { replica: number }): Promise<ReplicaWorker> {
     const artifacts = await fromLayersModel(model);
     const { sparsityLambda, momentum, nesterov, weightDecay, excludeBnAndBiasFromDecay } = setup.optimizer.options;
     const init: ReplicaInit = {
@@ -231,6 +239,7 @@ export class ReplicaWorker {
       exchange: setup.exchange,
       optimizer: { sparsityLambda, momentum, nesterov, weightDecay, excludeBnAndBiasFromDecay },
       optimizerState: setup.optimizer.sgd.exportState(),
+      ...(setup.rows !== undefined ? { rows: setup.rows } : {}),
     };
     // fromLayersModel gives every weight its own buffer: hand them over instead of copying.
     const buffers = [...artifacts.weights.values()].map((w) => w.data.buffer as ArrayBuffer);
@@ -302,11 +311,7 @@ export class ReplicaWorker {
 }
 
 /** Starts replicas 1..`count` in parallel; if any fails, terminates the others and throws its error. */
-export async function startReplicaWorkers(
-  model: tf.LayersModel,
-  count: number,
-  setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; exchange: ExchangeBuffers; optimizer: Optimizer },
-): Promise<ReplicaWorker[]> {
+export async function startReplicaWorkers(model: tf.LayersModel, count: number, setup: ReplicaSetup): Promise<ReplicaWorker[]> {
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, k) => ReplicaWorker.start(model, { ...setup, replica: k + 1 })),
   );
@@ -362,6 +367,8 @@ export class ReplicatedRunner implements StepRunner {
     private readonly seed: number,
     private readonly exchange: GradientExchange,
     private readonly workers: ReplicaWorker[],
+    /** The training set in shared memory when every replica decodes its own rows (undefined: batches come decoded). */
+    readonly rows?: SharedRows,
   ) {
     this.inputs = workers.map(() => ({ x: sharedFloats(0), y: sharedFloats(0) }));
     for (const worker of workers) {
@@ -372,33 +379,35 @@ export class ReplicatedRunner implements StepRunner {
     }
   }
 
-  /** Starts the workers with copies of the model and optimizer as they are now (patched: they train the same way). */
+  /**
+   * Starts the workers with copies of the model and optimizer as they are now (patched: they train
+   * the same way). With `rows`, steps take RowBatches and every replica decodes its own rows.
+   */
   static async start(
     net: TrainingModel,
     optimizer: Optimizer,
     seed: number,
     replicas: number,
-    backend: 'wasm' | 'cpu',
-    fusedBatchNorm: boolean,
+    setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; rows?: SharedRows },
   ): Promise<ReplicatedRunner> {
     const buffers = allocateExchange(
       replicas,
       net.variables.map((v) => v.size),
     );
-    const workers = await startReplicaWorkers(net.model, replicas - 1, { backend, fusedBatchNorm, exchange: buffers, optimizer });
-    return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers);
+    const workers = await startReplicaWorkers(net.model, replicas - 1, { ...setup, exchange: buffers, optimizer });
+    return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers, setup.rows);
   }
 
   get replicas(): number {
     return this.workers.length + 1;
   }
 
-  async step(batch: Batch, at: StepPosition): Promise<StepResult> {
+  async step(batch: Batch | RowBatch, at: StepPosition): Promise<StepResult> {
     const sizes = splitSizes(batch.size, this.replicas);
     let own: LossAndGrads | undefined;
     try {
       const t0 = performance.now();
-      const replies = this.startWorkers(batch, sizes, at);
+      const replies = 'indices' in batch ? this.startWorkersOnRows(batch, sizes, at) : this.startWorkers(batch, sizes, at);
       own = this.ownPart(batch, sizes[0], at);
       const t1 = performance.now();
       await this.exchange.reduceAsync();
@@ -458,10 +467,14 @@ export class ReplicatedRunner implements StepRunner {
       row += rows;
       return worker.step({
         type: 'step',
-        x: input.x.subarray(0, rows * imageSize),
-        xShape: [rows, ...imageShape],
-        y: input.y.subarray(0, rows * classes),
-        yShape: [rows, classes],
+        rows,
+        input: {
+          kind: 'values',
+          x: input.x.subarray(0, rows * imageSize),
+          xShape: [rows, ...imageShape],
+          y: input.y.subarray(0, rows * classes),
+          yShape: [rows, classes],
+        },
         weight: rows / batch.size,
         lr: at.lr,
         dropoutSeeds: seeds,
@@ -469,13 +482,38 @@ export class ReplicatedRunner implements StepRunner {
     });
   }
 
+  /** Starts the workers' steps on their rows of `batch`, sent as example indices: each decodes its own. */
+  private startWorkersOnRows(batch: RowBatch, sizes: number[], at: StepPosition): Promise<StepReply>[] {
+    let row = sizes[0];
+    return this.workers.map((worker, k) => {
+      const rows = sizes[k + 1];
+      // slice(): a copy of a few hundred bytes, so the message does not clone the epoch's whole order.
+      const indices = batch.indices.slice(row, row + rows);
+      row += rows;
+      return worker.step({
+        type: 'step',
+        rows,
+        input: { kind: 'rows', indices, epoch: batch.epoch },
+        weight: rows / batch.size,
+        lr: at.lr,
+        dropoutSeeds: dropoutSeeds(this.seed, at.epoch, at.step, this.net.patches.dropoutCount, k + 1),
+      });
+    });
+  }
+
+  /** The main thread's rows of `batch` as tensors (decoded here for a RowBatch, sliced from the batch otherwise). */
+  private ownRows(batch: Batch | RowBatch, ownSize: number): { x: tf.Tensor; y: tf.Tensor2D } {
+    if ('indices' in batch) return decodeRowTensors(this.rows!, batch.indices.subarray(0, ownSize), batch.epoch);
+    if (ownSize === batch.size) return { x: batch.x, y: batch.y };
+    return { x: tf.slice(batch.x, 0, ownSize), y: tf.slice(batch.y, 0, ownSize) };
+  }
+
   /** Loss and gradients of the main thread's rows, written (weighted) into its exchange slot; the caller disposes loss and correct. */
-  private ownPart(batch: Batch, ownSize: number, at: StepPosition): LossAndGrads {
+  private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): LossAndGrads {
     const { model, patches, variables } = this.net;
     patches.seedDropout(dropoutSeeds(this.seed, at.epoch, at.step, patches.dropoutCount));
     return tf.tidy(() => {
-      const x = ownSize === batch.size ? batch.x : tf.slice(batch.x, 0, ownSize);
-      const y = ownSize === batch.size ? batch.y : tf.slice(batch.y, 0, ownSize);
+      const { x, y } = this.ownRows(batch, ownSize);
       const part = lossAndGrads(model, variables, patches.outputKind, x, y);
       writeWeightedGradients(this.exchange, this.net, part.grads, ownSize / batch.size);
       return { loss: part.loss, correct: part.correct, grads: {} };
