@@ -211,34 +211,59 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
   const byName = new Map<string, LayerJson>();
   layers.forEach((l, i) => byName.set(layerName(l, i), l));
 
-  // Container layers keep an internal node 0 of their own, so references to their calls
-  // are offset by one (tfjs and Keras write node index 1 for a nested model's first call).
-  const tensorId = (ref: TensorRefJson, where: string): string => {
-    const [name, nodeIndex, tensorIndex] = ref;
-    const layer = byName.get(name);
-    if (layer === undefined) throw new InputError(`${where} refers to unknown layer '${name}'`);
-    const calls = callsOf(layer).length;
-    // An InputLayer has one node of its own; a nested model's calls are numbered from 1 (see above).
-    const lastNode = isModelClass(layer.class_name) ? calls : Math.max(calls, 1) - 1;
-    if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex > lastNode) {
-      throw new InputError(
-        `${where} refers to node ${nodeIndex} of layer '${name}', which has ${lastNode === 0 ? 'only node 0' : `nodes 0 to ${lastNode}`}`,
-      );
-    }
-    let call = nodeIndex;
-    if (isModelClass(layer.class_name) && call >= calls) call -= 1;
-    if (calls <= 1) call = 0;
-    return `${name}:${call}:${tensorIndex}`;
-  };
+  addCallsInOrder(graph, pendingCalls(layers, byName, modelName), registry);
 
-  interface PendingCall {
-    layer: LayerJson;
-    name: string;
-    call: number;
-    count: number;
-    inputs: string[];
+  const refsOf = (key: string): string[] => {
+    const raw: unknown = config[key];
+    if (!Array.isArray(raw)) throw new InputError(`model '${modelName}' has no ${key}`);
+    // A single reference may be written unwrapped: ["name", 0, 0].
+    const list = typeof raw[0] === 'string' ? [raw] : raw;
+    return list.map((r: unknown) => tensorId(byName, parseRef(r, `${key} of '${modelName}'`), `${key} of '${modelName}'`));
+  };
+  graph.inputs = refsOf('input_layers');
+  graph.outputs = refsOf('output_layers');
+  for (const t of [...graph.inputs, ...graph.outputs]) {
+    if (!graph.tensors.has(t)) throw new InputError(`model '${modelName}': tensor ${t} is not produced by any layer`);
   }
-  let pending: PendingCall[] = [];
+  checkInputsAndOutputs(graph);
+  return graph;
+}
+
+/**
+ * The graph's id (`layer:call:tensor`) of a tensor reference, after checking that the node exists.
+ * Container layers keep an internal node 0 of their own, so references to their calls are offset
+ * by one (tfjs and Keras write node index 1 for a nested model's first call).
+ */
+function tensorId(byName: ReadonlyMap<string, LayerJson>, ref: TensorRefJson, where: string): string {
+  const [name, nodeIndex, tensorIndex] = ref;
+  const layer = byName.get(name);
+  if (layer === undefined) throw new InputError(`${where} refers to unknown layer '${name}'`);
+  const calls = callsOf(layer).length;
+  // An InputLayer has one node of its own; a nested model's calls are numbered from 1 (see above).
+  const lastNode = isModelClass(layer.class_name) ? calls : Math.max(calls, 1) - 1;
+  if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex > lastNode) {
+    throw new InputError(
+      `${where} refers to node ${nodeIndex} of layer '${name}', which has ${lastNode === 0 ? 'only node 0' : `nodes 0 to ${lastNode}`}`,
+    );
+  }
+  let call = nodeIndex;
+  if (isModelClass(layer.class_name) && call >= calls) call -= 1;
+  if (calls <= 1) call = 0;
+  return `${name}:${call}:${tensorIndex}`;
+}
+
+/** One call of a layer in a functional model, with the ids of the tensors it reads. */
+interface PendingCall {
+  layer: LayerJson;
+  name: string;
+  call: number;
+  count: number;
+  inputs: string[];
+}
+
+/** Every call of every layer, in file order (an InputLayer is one call reading nothing). */
+function pendingCalls(layers: LayerJson[], byName: ReadonlyMap<string, LayerJson>, modelName: string): PendingCall[] {
+  const pending: PendingCall[] = [];
   layers.forEach((layer, i) => {
     const name = layerName(layer, i);
     const calls = callsOf(layer);
@@ -249,12 +274,16 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
     }
     calls.forEach((callRefs, k) => {
       if (!Array.isArray(callRefs)) throw new InputError(`layer '${name}': unsupported inbound_nodes format (Keras 3?)`);
-      const inputs = callRefs.map((r: unknown) => tensorId(parseRef(r, `layer '${name}'`), `layer '${name}'`));
+      const inputs = callRefs.map((r: unknown) => tensorId(byName, parseRef(r, `layer '${name}'`), `layer '${name}'`));
       pending.push({ layer, name, call: k, count: calls.length, inputs });
     });
   });
+  return pending;
+}
 
-  // Resolve calls in dependency order (files are usually ordered already; this makes sure).
+/** Adds the calls to the graph in dependency order (files are usually ordered already; this makes sure). */
+function addCallsInOrder(graph: LayerGraph, calls: PendingCall[], registry: LayerRegistry): void {
+  let pending = calls;
   while (pending.length > 0) {
     const waiting: PendingCall[] = [];
     for (const p of pending) {
@@ -272,25 +301,10 @@ function buildFunctional(top: ModelJson, registry: LayerRegistry): LayerGraph {
       }
     }
     if (waiting.length === pending.length) {
-      throw new InputError(`model '${modelName}': layer '${waiting[0].name}' reads a tensor no layer produces`);
+      throw new InputError(`model '${graph.name}': layer '${waiting[0].name}' reads a tensor no layer produces`);
     }
     pending = waiting;
   }
-
-  const refsOf = (key: string): string[] => {
-    const raw: unknown = config[key];
-    if (!Array.isArray(raw)) throw new InputError(`model '${modelName}' has no ${key}`);
-    // A single reference may be written unwrapped: ["name", 0, 0].
-    const list = typeof raw[0] === 'string' ? [raw] : raw;
-    return list.map((r: unknown) => tensorId(parseRef(r, `${key} of '${modelName}'`), `${key} of '${modelName}'`));
-  };
-  graph.inputs = refsOf('input_layers');
-  graph.outputs = refsOf('output_layers');
-  for (const t of [...graph.inputs, ...graph.outputs]) {
-    if (!graph.tensors.has(t)) throw new InputError(`model '${modelName}': tensor ${t} is not produced by any layer`);
-  }
-  checkInputsAndOutputs(graph);
-  return graph;
 }
 
 /**
