@@ -13,8 +13,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../src/errors.js';
 import { fromLayersModel } from '../src/model/convert.js';
-import { readModel, writeModel } from '../src/model/io.js';
+import { readModel } from '../src/model/io.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
+import { writeEditedModel } from './helpers/edited-model.js';
 import { describeRun, runSlim, stderrLines } from './helpers/cli.js';
 
 let root: string;
@@ -43,15 +44,9 @@ async function twoInputModel(): Promise<ModelArtifacts> {
   return artifacts;
 }
 
-/** Writes `artifacts`, then rewrites model.json with `edit`; returns the folder. */
-async function writeEdited(artifacts: ModelArtifacts, edit: (json: Record<string, any>) => void): Promise<string> {
-  const dir = fresh('model');
-  await writeModel(dir, artifacts);
-  const file = path.join(dir, 'model.json');
-  const json = JSON.parse(await fs.readFile(file, 'utf8'));
-  edit(json);
-  await fs.writeFile(file, JSON.stringify(json));
-  return dir;
+/** A fresh folder holding `artifacts` with model.json edited by `edit`. */
+function writeEdited(artifacts: ModelArtifacts, edit: (json: Record<string, any>) => void): Promise<string> {
+  return writeEditedModel(fresh('model'), artifacts, edit);
 }
 
 function layer(json: Record<string, any>, name: string): Record<string, any> {

@@ -18,6 +18,7 @@ import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { checkStockLoadable } from '../src/pipeline/verify.js';
 import { nothingToSlimReason } from '../src/prune/slimmable.js';
+import { writeEditedModel } from './helpers/edited-model.js';
 import { describeRun, exists, runSlim, stderrLines, STACK_FRAME } from './helpers/cli.js';
 
 let root: string;
@@ -49,15 +50,9 @@ async function smallCnn(options: { batchNorm?: boolean; inputShape?: number[] } 
   return artifacts;
 }
 
-/** Writes a model and rewrites its model.json with `edit` (the weights file stays as written). */
-async function writeEdited(artifacts: ModelArtifacts, edit: (json: Record<string, any>) => void): Promise<string> {
-  const dir = fresh('model');
-  await writeModel(dir, artifacts);
-  const file = path.join(dir, 'model.json');
-  const json = JSON.parse(await fs.readFile(file, 'utf8'));
-  edit(json);
-  await fs.writeFile(file, JSON.stringify(json));
-  return dir;
+/** A fresh folder holding `artifacts` with model.json edited by `edit`. */
+function writeEdited(artifacts: ModelArtifacts, edit: (json: Record<string, any>) => void): Promise<string> {
+  return writeEditedModel(fresh('model'), artifacts, edit);
 }
 
 function layerConfig(json: Record<string, any>, name: string): Record<string, any> {
