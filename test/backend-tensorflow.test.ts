@@ -8,32 +8,26 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { NODE_CPU_PACKAGE, NODE_GPU_PACKAGE, selectBackend } from '../src/backend/index.js';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
+import type { Dataset } from '../src/data/dataset.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { batchNormTraining } from '../src/train/fused-bn.js';
-import { train, type TrainOptions } from '../src/train/loop.js';
-import { loadMnist } from './helpers/mnist.js';
+import { train } from '../src/train/loop.js';
+import { loadMnist, mnistTrainOptions } from './helpers/mnist.js';
 import { kernelRecord, STANDIN_BACKEND } from './helpers/tensorflow-standin.js';
 import { registerTfjsNodeHook } from './helpers/tfjs-node-hook.js';
 
 tf.env().set('PROD', true);
 
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 7 };
-const OPTIONS: TrainOptions = {
+const OPTIONS = mnistTrainOptions({
   epochs: 3,
   batchSize: 32,
   lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
   milestones: [0.5],
-  gamma: 0.1,
   sparsityLambda: 1e-3,
   seed: 3,
-  preprocess: PRE,
   replicas: 'auto',
-};
+});
 
 let mnist: Dataset;
 

@@ -7,33 +7,20 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadMnist } from './helpers/mnist.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { loadMnist, mnistTrainOptions } from './helpers/mnist.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { batchNormTraining, useFusedBatchNorm } from '../src/train/fused-bn.js';
-import { train, type TrainOptions } from '../src/train/loop.js';
+import { train } from '../src/train/loop.js';
 import { relativeMaxError } from './helpers/backend-nets.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
 
 const BACKENDS = ['cpu', 'wasm'] as const;
 const EPSILON = 1e-3;
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 // 'A' halves the image first: keeps the cpu backend's conv gradients quick.
 const TINY: VggSpec = { cfg: ['A', 4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 1 };
-const OPTIONS: TrainOptions = {
-  epochs: 2,
-  batchSize: 32,
-  lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
-  milestones: [],
-  gamma: 0.1,
-  sparsityLambda: 1e-4,
-  seed: 1,
-  preprocess: PRE,
-};
+const OPTIONS = mnistTrainOptions({ epochs: 2, batchSize: 32, lr: 0.05, milestones: [], sparsityLambda: 1e-4, seed: 1 });
 
 let mnist: Dataset;
 

@@ -10,14 +10,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
+import type { Dataset } from '../src/data/dataset.js';
 import { InputError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { readCheckpoint, stageFingerprint, writeCheckpoint } from '../src/pipeline/checkpoint.js';
 import { train, type TrainingState, type TrainOptions } from '../src/train/loop.js';
-import { loadMnist } from './helpers/mnist.js';
+import { loadMnist, mnistTrainOptions } from './helpers/mnist.js';
 
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
 const SPEC: VggSpec = {
   cfg: [4, 'M', 8, 'M'],
   inputShape: [28, 28, 1],
@@ -27,20 +26,7 @@ const SPEC: VggSpec = {
   dropout: 0.3,
   seed: 3,
 };
-const BASE: TrainOptions = {
-  epochs: 2,
-  batchSize: 32,
-  lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
-  milestones: [0.5],
-  gamma: 0.1,
-  sparsityLambda: 1e-3,
-  seed: 5,
-  preprocess: PRE,
-  syncEvery: 2,
-};
+const BASE = mnistTrainOptions({ epochs: 2, batchSize: 32, lr: 0.05, milestones: [0.5], sparsityLambda: 1e-3, seed: 5, syncEvery: 2 });
 
 let mnist: Dataset;
 let dir: string;

@@ -6,16 +6,16 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadMnist } from './helpers/mnist.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { loadMnist, MNIST_PREPROCESS, mnistTrainOptions } from './helpers/mnist.js';
 import { InputError, ProblemError } from '../src/errors.js';
 import { parseConfig } from '../src/config/load.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
-import { train, type TrainOptions } from '../src/train/loop.js';
+import { train } from '../src/train/loop.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import { Sgd, type SgdState } from '../src/train/sgd.js';
 
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
+const PRE = MNIST_PREPROCESS;
 // BN, dropout and a softmax output: every kind of patch applies.
 const SPEC: VggSpec = {
   cfg: ['A', 4, 'M', 8, 'M'],
@@ -26,20 +26,7 @@ const SPEC: VggSpec = {
   dropout: 0.3,
   seed: 3,
 };
-const BASE: TrainOptions = {
-  epochs: 2,
-  batchSize: 32,
-  lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
-  milestones: [0.5],
-  gamma: 0.1,
-  sparsityLambda: 1e-3,
-  seed: 5,
-  preprocess: PRE,
-  syncEvery: 2,
-};
+const BASE = mnistTrainOptions({ epochs: 2, batchSize: 32, lr: 0.05, milestones: [0.5], sparsityLambda: 1e-3, seed: 5, syncEvery: 2 });
 
 let mnist: Dataset;
 

@@ -9,28 +9,16 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
-import type { Dataset, Preprocess } from '../src/data/dataset.js';
+import type { Dataset } from '../src/data/dataset.js';
 import { evaluate } from '../src/train/evaluate.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
 import { relativeMaxError } from './helpers/backend-nets.js';
-import { loadMnist } from './helpers/mnist.js';
+import { loadMnist, MNIST_PREPROCESS, mnistTrainOptions } from './helpers/mnist.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
 
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
-const OPTIONS: TrainOptions = {
-  epochs: 3,
-  batchSize: 32,
-  lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
-  milestones: [],
-  gamma: 0.1,
-  sparsityLambda: 1e-4,
-  seed: 1,
-  preprocess: PRE,
-};
+const PRE = MNIST_PREPROCESS;
+const OPTIONS = mnistTrainOptions({ epochs: 3, batchSize: 32, lr: 0.05, milestones: [], sparsityLambda: 1e-4, seed: 1 });
 
 let mnistTrain: Dataset;
 let mnistTest: Dataset;

@@ -4,8 +4,8 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { parseConfig } from '../src/config/load.js';
-import type { BatchSource, Dataset, Preprocess } from '../src/data/dataset.js';
-import { loadMnist } from './helpers/mnist.js';
+import type { BatchSource, Dataset } from '../src/data/dataset.js';
+import { loadMnist, MNIST_PREPROCESS, mnistTrainOptions } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
@@ -18,7 +18,7 @@ import { Optimizer, trainingModel } from '../src/train/step.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the replicas mirror it)
 
-const PRE: Preprocess = { scale: 1 / 255, mean: [0.1307], std: [0.3081] };
+const PRE = MNIST_PREPROCESS;
 const NO_BN: VggSpec = { cfg: [4, 'M', 8, 'M'], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', batchNorm: false, seed: 1 };
 const WITH_BN: VggSpec = {
   cfg: [8, 'M', 16, 'M'],
@@ -29,19 +29,7 @@ const WITH_BN: VggSpec = {
   dropout: 0.2,
   seed: 2,
 };
-const BASE: TrainOptions = {
-  epochs: 1,
-  batchSize: 64,
-  lr: 0.05,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 1e-4,
-  milestones: [],
-  gamma: 0.1,
-  sparsityLambda: 1e-4,
-  seed: 1,
-  preprocess: PRE,
-};
+const BASE = mnistTrainOptions({ epochs: 1, batchSize: 64, lr: 0.05, milestones: [], sparsityLambda: 1e-4, seed: 1 });
 
 let mnist: Dataset;
 let backendName: string;
