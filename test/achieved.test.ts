@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describeReplicaClamp } from '../src/pipeline/train.js';
 import { readEpochLog } from '../src/report/html/collect.js';
 import { describeRun, runSlim, stderrLines } from './helpers/cli.js';
-import { writeNpyDataset } from './fuzz/corpus-data.js';
+import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
 import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
 
 let dir: string;
@@ -83,7 +83,6 @@ test('a clamped replicas setting is reported with what was used and why', () => 
 test('train: replicas 1000 says what was used; train-log.jsonl numbers epochs from 1 like stderr', async () => {
   const data = path.join(dir, 'npy');
   await writeNpyDataset(data);
-  const file = (name: string) => path.join(data, name);
   const config = path.join(dir, 'train.json');
   await writeFile(
     config,
@@ -92,11 +91,7 @@ test('train: replicas 1000 says what was used; train-log.jsonl numbers epochs fr
       backend: 'cpu',
       model: { type: 'vgg', cfg: [2] },
       data: {
-        dataset: 'npy',
-        trainImages: file('x_train.npy'),
-        trainLabels: file('y_train.npy'),
-        testImages: file('x_test.npy'),
-        testLabels: file('y_test.npy'),
+        ...npyDataConfig(data),
       },
       train: { epochs: 2, batchSize: 16 },
     }),

@@ -13,7 +13,7 @@ import { PAPER_VGG } from '../src/model/architectures.js';
 import { MAX_TENSOR_ELEMENTS } from '../src/model/validate.js';
 import { checkImagesFit, checkVggFits, type VggPlan } from '../src/pipeline/fits.js';
 import { describeRun, exists, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { writeNpyDataset } from './fuzz/corpus-data.js';
+import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
 
 const MACHINE = { maxValues: MAX_TENSOR_ELEMENTS, memoryBytes: 16 * 1024 ** 3 };
 
@@ -113,17 +113,12 @@ describe('through the binary', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'slim-limits-'));
     const data = path.join(dir, 'npy');
     await writeNpyDataset(data);
-    const file = (stem: string) => path.join(data, `${stem}.npy`);
     good = {
       seed: 1,
       backend: 'cpu',
       model: { type: 'vgg', cfg: [2] },
       data: {
-        dataset: 'npy',
-        trainImages: file('x_train'),
-        trainLabels: file('y_train'),
-        testImages: file('x_test'),
-        testLabels: file('y_test'),
+        ...npyDataConfig(data),
       },
       train: { epochs: 1, batchSize: 16 },
     };

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { listImageFolder } from '../src/data/folder.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { writeNpyDataset } from './fuzz/corpus-data.js';
+import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
 import { int32Bytes, labels, npy, sequentialModel, writeRawModel } from './fuzz/fixtures.js';
 
 const TRAIN_N = 40;
@@ -37,7 +37,6 @@ async function configWithLabel(name: string, split: 'train' | 'test', index: num
   const n = split === 'train' ? TRAIN_N : TEST_N;
   const values = Array.from(labels(n), (l, i) => (i === index ? label : l));
   await writeNpyDataset(data, { [`y_${split}.npy`]: npy('<i4', [n], int32Bytes(values)) });
-  const file = (stem: string) => path.join(data, `${stem}.npy`);
   const config = path.join(dir, `${name}.json`);
   await writeFile(
     config,
@@ -46,11 +45,7 @@ async function configWithLabel(name: string, split: 'train' | 'test', index: num
       backend: 'cpu',
       model: withModel ? { type: 'file', path: model } : { type: 'vgg', cfg: [2] },
       data: {
-        dataset: 'npy',
-        trainImages: file('x_train'),
-        trainLabels: file('y_train'),
-        testImages: file('x_test'),
-        testLabels: file('y_test'),
+        ...npyDataConfig(data),
       },
       train: { epochs: 1, batchSize: 16 },
       finetune: { epochs: 1, batchSize: 16 },

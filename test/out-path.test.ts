@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { recoverStaging, stagingPath } from '../src/io/out-path.js';
 import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { writeNpyDataset } from './fuzz/corpus-data.js';
+import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
 import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
 
 let dir: string;
@@ -24,7 +24,6 @@ async function tinyTrainConfig(): Promise<string> {
   const data = path.join(dir, 'npy');
   await writeNpyDataset(data);
   const config = path.join(dir, 'train.json');
-  const file = (name: string) => path.join(data, name);
   await writeFile(
     config,
     JSON.stringify({
@@ -32,11 +31,7 @@ async function tinyTrainConfig(): Promise<string> {
       backend: 'cpu',
       model: { type: 'vgg', cfg: [2] },
       data: {
-        dataset: 'npy',
-        trainImages: file('x_train.npy'),
-        trainLabels: file('y_train.npy'),
-        testImages: file('x_test.npy'),
-        testLabels: file('y_test.npy'),
+        ...npyDataConfig(data),
       },
       train: { epochs: 1, batchSize: 16 },
       prune: { ratio: 0.5 },

@@ -28,6 +28,18 @@ export async function writeNpyDataset(dir: string, replace: Record<string, Buffe
   for (const [name, bytes] of Object.entries({ ...npyFiles(), ...replace })) await writeFile(path.join(dir, name), bytes);
 }
 
+/** The `data` config of the npy dataset writeNpyDataset wrote into `dir`. */
+export function npyDataConfig(dir: string): Record<string, string> {
+  const file = (stem: string): string => path.join(dir, `${stem}.npy`);
+  return {
+    dataset: 'npy',
+    trainImages: file('x_train'),
+    trainLabels: file('y_train'),
+    testImages: file('x_test'),
+    testLabels: file('y_test'),
+  };
+}
+
 /** npy variants: which file is replaced, and which split the fault is in. */
 const NPY_FAULTS: Record<string, { file: string; bytes: () => Buffer; testSplit?: boolean }> = {
   'images-truncated': { file: 'x_train.npy', bytes: () => npyFiles()['x_train.npy'].subarray(0, 300) },
@@ -109,13 +121,7 @@ async function addNpyCases(corpus: Corpus, base: Base): Promise<void> {
   for (const [name, fault] of Object.entries(NPY_FAULTS)) {
     const dir = corpus.fixture('data', `npy-${name}`);
     await writeNpyDataset(dir, { [fault.file]: fault.bytes() });
-    const files = Object.fromEntries(
-      ['trainImages:x_train', 'trainLabels:y_train', 'testImages:x_test', 'testLabels:y_test'].map((kv) => {
-        const [key, stem] = kv.split(':');
-        return [key, path.join(dir, `${stem}.npy`)];
-      }),
-    );
-    const config = await dataConfig(corpus, base, `npy-${name}`, { dataset: 'npy', ...files });
+    const config = await dataConfig(corpus, base, `npy-${name}`, npyDataConfig(dir));
     await addDataset(corpus, base, `npy-${name}`, config, fault.testSplit === true);
   }
   // The same arrays through missing files and folders in place of files.
