@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
-import type { LayerConfig, Shape } from '../layers/types.js';
+import type { LayerCall, LayerConfig, Shape } from '../layers/types.js';
 import type { LayerJson, ModelJson } from './topology.js';
 import { nestedModelInputShape } from './nested-input.js';
 
@@ -47,6 +47,17 @@ export interface GraphNode {
   outputShapes: Shape[];
   /** Set when the layer is itself a model (Sequential / Model / Functional). */
   inner?: LayerGraph;
+}
+
+/** What a layer handler is told about one call of its layer. */
+export function callOf(node: GraphNode): LayerCall {
+  return {
+    name: node.name,
+    className: node.className,
+    config: node.config,
+    inputShapes: node.inputShapes,
+    outputShapes: node.outputShapes,
+  };
 }
 
 export interface LayerGraph {

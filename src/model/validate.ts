@@ -15,8 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError, SlimError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
-import type { LayerCall, Shape } from '../layers/types.js';
-import { buildGraph, isModelClass, type GraphNode, type LayerGraph } from './graph.js';
+import type { Shape } from '../layers/types.js';
+import { buildGraph, callOf, isModelClass, type GraphNode, type LayerGraph } from './graph.js';
 import type { LayerJson, ModelJson, WeightMap } from './topology.js';
 
 export { checkJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
@@ -193,13 +193,7 @@ function checkCalls(root: LayerGraph, registry: LayerRegistry): ExpectedWeights 
         checkSize(`${nodeLabel(node)}: output`, shape);
       }
       if (node.callIndex !== 0 || handler?.weights === undefined) continue;
-      const call: LayerCall = {
-        name: node.name,
-        className: node.className,
-        config: node.config,
-        inputShapes: node.inputShapes,
-        outputShapes: node.outputShapes,
-      };
+      const call = callOf(node);
       const roles = new Map<string, number[]>();
       for (const spec of handler.weights(call)) {
         totalWeights += checkSize(`${nodeLabel(node)}: weight '${spec.role}'`, spec.shape);

@@ -13,7 +13,7 @@ import { buildGraph, unwrapTopology, type GraphNode, type LayerGraph } from '../
 import type { LayerJson, ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { AffineFoldFacet, ChannelAffine } from '../layers/types.js';
-import { callOf } from './walk.js';
+import { callOf } from '../model/graph.js';
 import { indexWeights, roleWeightsOf } from './weights.js';
 
 /** A BN that was folded: its path ('outer/bn' inside nested models) and the layer that absorbed it. */

@@ -11,9 +11,11 @@ import { buildGraph, type LayerGraph } from '../model/graph.js';
 import type { ModelJson } from '../model/topology.js';
 import { ChannelSpaces } from './channel-spaces.js';
 import { spacesOf, type Layout } from './layout.js';
-import { ChannelWalk, callOf, type AnalysisNode, type NestedModel, type Wall } from './walk.js';
+import { callOf } from '../model/graph.js';
+import { ChannelWalk, type AnalysisNode, type NestedModel, type Wall } from './walk.js';
 
-export { callOf, type AnalysisNode, type NestedModel, type Wall } from './walk.js';
+export { callOf } from '../model/graph.js';
+export type { AnalysisNode, NestedModel, Wall } from './walk.js';
 
 export interface ChannelGroup {
   id: number;

@@ -10,7 +10,7 @@
  */
 import type { LayerRegistry } from '../layers/registry.js';
 import type { ChannelFacet, FreeFacet, LayerCall, LayerConfig, MergeFacet, TiedFacet } from '../layers/types.js';
-import type { GraphNode, LayerGraph } from '../model/graph.js';
+import { callOf, type GraphNode, type LayerGraph } from '../model/graph.js';
 import type { ChannelSpaces } from './channel-spaces.js';
 import { concatLayouts, expandLayout, layoutWidth, multiplyLayout, plainLayout, type Layout } from './layout.js';
 
@@ -39,16 +39,6 @@ export interface NestedModel {
   node: GraphNode;
   /** Canonical ids of the tensors fed to the nested model's inputs, in order. */
   inputs: string[];
-}
-
-export function callOf(node: GraphNode): LayerCall {
-  return {
-    name: node.name,
-    className: node.className,
-    config: node.config,
-    inputShapes: node.inputShapes,
-    outputShapes: node.outputShapes,
-  };
 }
 
 const lastDim = (shape: (number | null)[]): number | null => shape[shape.length - 1] ?? null;

@@ -11,7 +11,7 @@
  * Layer types without a handler are counted by building that single layer in tfjs and summing
  * its weight sizes (this allocates that layer's weights once, then frees them; MACs are 0).
  */
-import { buildGraph, instantiateLayer, type GraphNode, type LayerGraph, type Shape } from '../model/graph.js';
+import { buildGraph, callOf, instantiateLayer, type GraphNode, type LayerGraph, type Shape } from '../model/graph.js';
 import type { ModelJson } from '../model/topology.js';
 import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
@@ -91,13 +91,7 @@ function outputShapeOf(shapes: Shape[]): LayerCount['outputShape'] {
 }
 
 function countNode(node: GraphNode, registry: LayerRegistry): { cost: LayerCost; note?: string } {
-  const call: LayerCall = {
-    name: node.name,
-    className: node.className,
-    config: node.config,
-    inputShapes: node.inputShapes,
-    outputShapes: node.outputShapes,
-  };
+  const call = callOf(node);
   const handler = registry.get(node.className);
   if (handler !== undefined) return { cost: handler.count(call) };
   return { cost: countByBuilding(call), note: 'counted by building the layer in tfjs' };
