@@ -4,20 +4,25 @@
  *
  *   node dist/bench/replica-trace.js [--arch quickstart|vgg-small] [--replicas 1,2] [--batch 64] [--steps 20] [--warmup 3]
  *
- * Per step (median over the timed steps, milliseconds): compute = own rows' forward + backward
- * + gradient readback into the shared slot (plus posting the workers' rows); exchange = the two
- * barriers and the own slice of the reduce (mostly waiting for the slowest replica); optimizer =
- * the SGD step every replica applies to the summed gradient; reply = waiting for the workers'
- * step replies afterwards. With 1 replica: compute = lossAndGrads, optimizer = the SGD step.
- * serial = everything but compute (no replica computes gradients meanwhile).
+ * The steps run as the training loop runs them on an in-memory dataset: every replica decodes its
+ * own rows (row batches), and the next step's requests are queued one step ahead.
+ * Per step (median over the timed steps, milliseconds): compute = own rows' decode, forward and
+ * backward (the gradient taps write each weight's gradient into the shared slot as it comes;
+ * plus queuing the workers' steps); exchange = after its own backward pass, summing units that
+ * are ready and waiting for the slowest replica; optimizer = the SGD step every replica applies
+ * to the summed gradient. With 1 replica: compute = decode + lossAndGrads, optimizer = the SGD step.
+ * serial = everything but compute (no replica computes gradients meanwhile); units = the share of
+ * the exchange's summing units replica 0 did (the workers did the rest).
  * Estimate for N cores: compute₁ / N / e + serial₂, e = compute₁ / (2 · compute₂) (the measured
  * per-core slow-down when both cores work); the exchange volume per replica does not grow with N
- * (replica-exchange.ts), only the barrier wake-ups do, which this estimate leaves out.
+ * (replica-exchange.ts), only the wake-ups do, which this estimate leaves out.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import type { Dataset } from '../src/data/dataset.js';
 import { withTrainingPatches } from '../src/train/patches.js';
+import { decodeRowTensors, rowBatches, shareRows, type RowBatch } from '../src/train/replica-data.js';
 import { ReplicatedRunner } from '../src/train/replicas.js';
 import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from '../src/train/step.js';
 import { ARCHS, type Arch } from '../test/fixtures/zoo/index.js';
@@ -27,24 +32,26 @@ interface Phases {
   compute: number;
   exchange: number;
   optimizer: number;
-  reply: number;
+  /** Share of the summing units done by the main thread (0 with one replica). */
+  unitsShare: number;
 }
 
 /** Median phase times of `steps` steps with one replica (this thread only). */
-function traceSingle(net: TrainingModel, optimizer: Optimizer, batches: Iterable<{ x: tf.Tensor; y: tf.Tensor2D }>): Phases[] {
+function traceSingle(net: TrainingModel, optimizer: Optimizer, data: Dataset, batches: RowBatch[]): Phases[] {
+  const rows = shareRows(data, TRAIN_OPTIONS.preprocess);
   const phases: Phases[] = [];
   for (const batch of batches) {
     const t0 = performance.now();
     tf.tidy(() => {
-      const { grads } = lossAndGrads(net.model, net.variables, net.patches.outputKind, batch.x, batch.y);
+      const { x, y } = decodeRowTensors(rows, batch.indices, batch.epoch);
+      const { grads } = lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y);
       // wasm kernels run synchronously; a readback makes the cpu backend finish too.
       Object.values(grads)[0]?.dataSync();
       const t1 = performance.now();
       optimizer.apply(grads, 0.1);
       net.variables[0]?.dataSync();
-      phases.push({ compute: t1 - t0, exchange: 0, optimizer: performance.now() - t1, reply: 0 });
+      phases.push({ compute: t1 - t0, exchange: 0, optimizer: performance.now() - t1, unitsShare: 0 });
     });
-    tf.dispose([batch.x, batch.y]);
   }
   return phases;
 }
@@ -55,22 +62,26 @@ async function traceReplicated(
   optimizer: Optimizer,
   replicas: number,
   backend: 'wasm' | 'cpu',
-  batches: Iterable<import('../src/data/dataset.js').Batch>,
+  data: Dataset,
+  batches: RowBatch[],
 ): Promise<Phases[]> {
-  const runner = await ReplicatedRunner.start(net, optimizer, 1, replicas, { backend, fusedBatchNorm: true });
+  const rows = shareRows(data, TRAIN_OPTIONS.preprocess);
+  const runner = await ReplicatedRunner.start(net, optimizer, 1, replicas, { backend, fusedBatchNorm: true, rows });
   const phases: Phases[] = [];
   try {
-    let step = 0;
-    for (const batch of batches) {
+    for (let step = 0; step < batches.length; step++) {
       const before = { ...runner.trace };
-      const { loss, correct } = await runner.step(batch, { epoch: 0, step: step++, lr: 0.1 });
-      tf.dispose([loss, correct, batch.x, batch.y]);
+      const at = { epoch: 0, step, lr: 0.1 };
+      const next = step + 1 < batches.length ? { batch: batches[step + 1], at: { ...at, step: step + 1 } } : undefined;
+      const { loss, correct } = await runner.step(batches[step], at, next);
+      tf.dispose([loss, correct]);
       const after = runner.trace;
+      const units = after.unitsSummed - before.unitsSummed;
       phases.push({
         compute: after.computeMs - before.computeMs,
         exchange: after.exchangeMs - before.exchangeMs,
         optimizer: after.optimizerMs - before.optimizerMs,
-        reply: after.replyWaitMs - before.replyWaitMs,
+        unitsShare: units / runner.exchangeUnits,
       });
     }
   } finally {
@@ -84,7 +95,7 @@ function medianPhases(phases: Phases[]): Phases {
     compute: median(phases.map((p) => p.compute)),
     exchange: median(phases.map((p) => p.exchange)),
     optimizer: median(phases.map((p) => p.optimizer)),
-    reply: median(phases.map((p) => p.reply)),
+    unitsShare: median(phases.map((p) => p.unitsShare)),
   };
 }
 
@@ -112,17 +123,10 @@ async function main(): Promise<void> {
       const net = trainingModel(model, patches);
       const optimizer = new Optimizer(net, TRAIN_OPTIONS);
       try {
-        const batches = data.batches({
-          batchSize,
-          preprocess: TRAIN_OPTIONS.preprocess,
-          shuffleSeed: 1,
-          epoch: 0,
-          train: true,
-          dropRemainder: true,
-        });
+        const batches = [...rowBatches(data, { batchSize, shuffleSeed: 1, epoch: 0, dropRemainder: true })];
         return replicas === 1
-          ? traceSingle(net, optimizer, batches)
-          : await traceReplicated(net, optimizer, replicas, backend.name as 'wasm' | 'cpu', batches);
+          ? traceSingle(net, optimizer, data, batches)
+          : await traceReplicated(net, optimizer, replicas, backend.name as 'wasm' | 'cpu', data, batches);
       } finally {
         optimizer.dispose();
       }
@@ -130,21 +134,22 @@ async function main(): Promise<void> {
     model.dispose();
     const m = medianPhases(phases.slice(warmup));
     measured.set(replicas, m);
-    const total = m.compute + m.exchange + m.optimizer + m.reply;
+    const total = m.compute + m.exchange + m.optimizer;
     const serial = total - m.compute;
     rows.push([
       String(replicas),
-      ...[m.compute, m.exchange, m.optimizer, m.reply, total].map((v) => v.toFixed(1)),
+      ...[m.compute, m.exchange, m.optimizer, total].map((v) => v.toFixed(1)),
       `${((100 * serial) / total).toFixed(1)} %`,
+      replicas === 1 ? '' : `${(100 * m.unitsShare).toFixed(0)} %`,
       ((batchSize * 1000) / total).toFixed(1),
     ]);
   }
-  printTable(['replicas', 'compute ms', 'exchange ms', 'optimizer ms', 'reply ms', 'step ms', 'serial', 'img/s'], rows);
+  printTable(['replicas', 'compute ms', 'exchange ms', 'optimizer ms', 'step ms', 'serial', 'units', 'img/s'], rows);
   const one = measured.get(1);
   const two = measured.get(2);
   if (one !== undefined && two !== undefined) {
     const efficiency = one.compute / (2 * two.compute);
-    const serial = two.exchange + two.optimizer + two.reply;
+    const serial = two.exchange + two.optimizer;
     const oneTotal = one.compute + one.optimizer;
     console.log(`\nestimate (compute₁ / N / ${efficiency.toFixed(2)} + serial ${serial.toFixed(1)} ms):`);
     printTable(

@@ -10,7 +10,8 @@ import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
 import { train, type TrainOptions } from '../src/train/loop.js';
 import { decodeRows, rowBatches, shareRows } from '../src/train/replica-data.js';
-import { allocateExchange, GradientExchange, writeEmptyPart } from '../src/train/replica-exchange.js';
+import { allocateExchange, GradientExchange } from '../src/train/replica-exchange.js';
+import { emptyPart } from '../src/train/replica-part.js';
 import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import type { SgdState } from '../src/train/sgd.js';
@@ -173,7 +174,6 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
     const buffers = allocateExchange(2, sizes);
     // This thread plays replica 0 with an empty part: the summed gradient is the worker's alone.
     const main = new GradientExchange(buffers, 0);
-    main.hasGradient.fill(1);
     const worker = await ReplicaWorker.start(model, {
       backend: backendName as 'wasm' | 'cpu',
       fusedBatchNorm: true,
@@ -188,8 +188,8 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
       for (let step = 0; step < 4; step++) {
         const x = new Float32Array(8 * 28 * 28).map((_, i) => Math.sin(i + step));
         const y = new Float32Array(8 * 10).map((_, i) => (i % 10 === (Math.floor(i / 10) + step) % 10 ? 1 : 0));
-        writeEmptyPart(main);
-        const reply = worker.step({
+        emptyPart(main);
+        worker.step({
           type: 'step',
           rows: 8,
           input: { kind: 'values', x, xShape: [8, 28, 28, 1], y, yShape: [8, 10] },
@@ -198,7 +198,7 @@ test('a replica worker steps: its gradient of every weight reaches the shared ex
           dropoutSeeds: [step, step + 1],
         });
         await main.reduceAsync();
-        const { loss, correct } = await reply;
+        const { loss, correct } = main.partStats(1);
         assert.ok(Number.isFinite(loss) && main.reduced.every(Number.isFinite));
         // Every weight (each conv/dense kernel, BN γ/β) got a non-zero gradient from the worker's rows.
         let offset = 0;

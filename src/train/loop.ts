@@ -206,7 +206,7 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
     let step = 0;
     let imagesDone = 0;
     // for await: in-memory datasets yield synchronously, streaming sources decode ahead asynchronously.
-    for await (const batch of epochBatches(run, epoch)) {
+    for await (const { batch, next } of withNext(epochBatches(run, epoch), run.rowRunner !== undefined)) {
       if (step < start.step) {
         disposeBatch(batch);
         step++;
@@ -214,7 +214,12 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
       }
       try {
         const at = { epoch, step, lr };
-        const { loss, correct } = 'indices' in batch ? await run.rowRunner!.step(batch, at) : await runner.step(batch, at);
+        // The replicas queue the next row batch's step now, unless a stop was asked for.
+        const ahead =
+          next !== undefined && 'indices' in next && !options.signal?.aborted
+            ? { batch: next, at: { epoch, step: step + 1, lr } }
+            : undefined;
+        const { loss, correct } = 'indices' in batch ? await run.rowRunner!.step(batch, at, ahead) : await runner.step(batch, at);
         window.push(step, loss, correct, batch.size);
       } finally {
         disposeBatch(batch);
@@ -246,6 +251,23 @@ function epochBatches(run: Run, epoch: number): AsyncIterable<Batch | RowBatch> 
     return rowBatches(data.train, { batchSize, shuffleSeed: options.seed, epoch, dropRemainder });
   }
   return data.train.batches({ batchSize, preprocess: options.preprocess, shuffleSeed: options.seed, epoch, dropRemainder, train: true });
+}
+
+/**
+ * Each batch with the one after it when `lookahead` (row batches: indices, nothing to dispose;
+ * the replicas queue the next step early); otherwise each batch alone, pulled no earlier than now.
+ */
+async function* withNext<B>(batches: AsyncIterable<B> | Iterable<B>, lookahead: boolean): AsyncGenerator<{ batch: B; next?: B }> {
+  if (!lookahead) {
+    for await (const batch of batches) yield { batch };
+    return;
+  }
+  let held: { batch: B } | undefined;
+  for await (const batch of batches) {
+    if (held !== undefined) yield { batch: held.batch, next: batch };
+    held = { batch };
+  }
+  if (held !== undefined) yield held;
 }
 
 function disposeBatch(batch: Batch | RowBatch): void {

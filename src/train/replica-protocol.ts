@@ -67,14 +67,6 @@ export interface ReadyReply {
   type: 'ready';
 }
 
-/** The step is done on this replica (gradients exchanged, optimizer applied). */
-export interface StepReply {
-  type: 'stepped';
-  /** Mean loss over the part (NaN passes through, so the divergence check sees it; 0 for an empty part). */
-  loss: number;
-  correct: number;
-}
-
 export interface ChecksumReply {
   type: 'checksum';
   value: string;
@@ -92,4 +84,4 @@ export interface MemoryReply {
   numTensors: number;
 }
 
-export type ReplicaReply = ReadyReply | StepReply | ChecksumReply | MemoryReply | ErrorReply;
+export type ReplicaReply = ReadyReply | ChecksumReply | MemoryReply | ErrorReply;

@@ -2,8 +2,8 @@
  * A training replica in a worker thread (data parallelism, see src/train/replicas.ts): it starts
  * the same tfjs backend as the main thread, rebuilds the model from artifacts and keeps its own
  * optimizer. For every `step` message it computes the loss gradients of its rows of the batch,
- * sums them with the other replicas' through shared memory (replica-exchange.ts) and applies the
- * same optimizer step to the same summed gradient as every other replica, so all copies of the
+ * sums them with the other replicas' through shared memory (replica-exchange.ts, during its
+ * backward pass) and applies the same optimizer step to the same summed gradient as every other replica, so all copies of the
  * trainable weights stay bitwise identical without being sent. Its BatchNorm moving statistics
  * come from its own rows (never read back: the main thread's model is the one saved).
  *
@@ -15,17 +15,11 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepInput, StepRequest } from './replica-protocol.js';
-import {
-  applyReducedGradients,
-  checksum,
-  GradientExchange,
-  packedWeights,
-  writeEmptyPart,
-  writeWeightedGradients,
-} from './replica-exchange.js';
+import { applyReducedGradients, checksum, GradientExchange, packedWeights } from './replica-exchange.js';
+import { computePart, emptyPart } from './replica-part.js';
 import { withTrainingPatches } from './patches.js';
 import { decodeRowTensors, type SharedRows } from './replica-data.js';
-import { lossAndGrads, Optimizer, trainingModel, type TrainingModel } from './step.js';
+import { Optimizer, trainingModel, type TrainingModel } from './step.js';
 
 interface Replica {
   net: TrainingModel;
@@ -71,30 +65,28 @@ function stepTensors(replica: Replica, input: StepInput): { x: tf.Tensor; y: tf.
   return decodeRowTensors(replica.rows, input.indices, input.epoch);
 }
 
-/** One step on this replica: its part's gradients, the exchange, the optimizer step; replies with its loss and correct count. */
+/**
+ * One step on this replica: its part's gradients (streamed into the exchange during the backward
+ * pass, its loss and correct count with them), summing units until the step is summed, the
+ * optimizer step. No reply: the main thread reads the loss from the exchange.
+ */
 function step(replica: Replica, request: StepRequest): void {
   if (replica.stepsDone === exitAtStep) process.exit(70);
   const { net, exchange, optimizer } = replica;
-  const rows = request.rows;
-  let loss = 0;
-  let correct = 0;
-  if (rows === 0) {
-    writeEmptyPart(exchange);
+  if (request.rows === 0) {
+    emptyPart(exchange);
   } else {
     net.patches.seedDropout(request.dropoutSeeds);
-    tf.tidy(() => {
-      const { x, y } = stepTensors(replica, request.input);
-      const part = lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y);
-      writeWeightedGradients(exchange, net, part.grads, request.weight);
-      loss = part.loss.dataSync()[0]!;
-      correct = part.correct.dataSync()[0]!;
-      part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
-    });
+    const { x, y } = stepTensors(replica, request.input);
+    try {
+      computePart(exchange, net, x, y, request.weight);
+    } finally {
+      tf.dispose([x, y]);
+    }
   }
   exchange.reduceBlocking();
   applyReducedGradients(exchange, net, optimizer, request.lr);
   replica.stepsDone++;
-  post({ type: 'stepped', loss, correct });
 }
 
 /** Answers the main thread's requests until it terminates this worker. */

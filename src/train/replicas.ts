@@ -25,7 +25,7 @@ import { fromLayersModel } from '../model/convert.js';
 import type { ModelJson } from '../model/topology.js';
 import { countModel } from '../report/count.js';
 import type { Batch } from '../data/dataset.js';
-import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepReply, StepRequest } from './replica-protocol.js';
+import type { ChecksumReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepRequest } from './replica-protocol.js';
 import { decodeRowTensors, type RowBatch, type SharedRows } from './replica-data.js';
 import {
   allocateExchange,
@@ -34,19 +34,10 @@ import {
   ExchangeAborted,
   GradientExchange,
   packedWeights,
-  writeWeightedGradients,
   type ExchangeBuffers,
 } from './replica-exchange.js';
-import {
-  dropoutSeeds,
-  lossAndGrads,
-  type LossAndGrads,
-  type Optimizer,
-  type StepPosition,
-  type StepResult,
-  type StepRunner,
-  type TrainingModel,
-} from './step.js';
+import { computePart, type PartResult } from './replica-part.js';
+import { dropoutSeeds, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
 
 /** What a user asks for: a count, or 'auto' (the count that pays on this machine and model). */
 export type ReplicasRequest = number | 'auto';
@@ -257,9 +248,13 @@ export class ReplicaWorker {
     return replica;
   }
 
-  /** Starts a step on the replica (its rows are in shared memory); resolves once it applied the optimizer. */
-  step(request: StepRequest): Promise<StepReply> {
-    return handled(this.request(request).then((reply) => reply as StepReply));
+  /**
+   * Queues a step on the replica (its rows are in shared memory or named by index). There is no
+   * reply: the replica's loss and correct count come through the exchange, and a failure arrives
+   * as an error message that aborts the exchange (onFailure).
+   */
+  step(request: StepRequest): void {
+    if (this.failure === undefined) this.worker.postMessage(request);
   }
 
   /** Checksum of the replica's trainable weights (replica-exchange.ts `checksum`). */
@@ -327,14 +322,14 @@ export async function startReplicaWorkers(model: tf.LayersModel, count: number, 
 /** Where the main thread's time went, summed over the steps so far (milliseconds). */
 export interface ReplicaTrace {
   steps: number;
-  /** Own rows: forward, backward, gradient readback into the shared slot (also posting the workers' rows). */
+  /** Own rows: forward, backward (its taps write the gradients into the shared slot as they come), posting the workers' steps. */
   computeMs: number;
-  /** Barriers and the own slice of the reduce: waiting for the slowest replica plus the summing. */
+  /** After its own backward pass: summing ready units and waiting for the slowest replica. */
   exchangeMs: number;
   /** The optimizer step on the summed gradient (every replica does the same, in parallel). */
   optimizerMs: number;
-  /** Waiting for the workers' step replies after our own optimizer step. */
-  replyWaitMs: number;
+  /** Units of the exchange this thread summed (the rest were summed by workers). */
+  unitsSummed: number;
 }
 
 /** A worker's rows of every batch, in shared memory it was given once (grown when a batch needs more). */
@@ -347,19 +342,30 @@ function sharedFloats(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4));
 }
 
+/** The next step of the same epoch, when the loop knows it (row batches only): its requests are queued early. */
+export interface NextStep {
+  batch: RowBatch;
+  at: StepPosition;
+}
+
 /**
- * Steps split over the main thread (replica 0, the first rows) and `replicas − 1` workers: write
- * the workers' rows into their shared inputs and start them, compute our part, take part in the
- * shared-memory exchange, apply the optimizer to our copy (each worker does the same to its own),
- * then wait for the workers' loss and correct counts.
+ * Steps split over the main thread (replica 0, the first rows) and `replicas − 1` workers: queue
+ * the workers' steps, compute our part (its gradients stream into the exchange during the
+ * backward pass), sum units of the exchange until every replica is done, apply the optimizer to
+ * our copy (each worker does the same to its own). The workers do not reply: their losses come
+ * through the exchange, so a step ends as soon as our optimizer step does; and when the loop
+ * names the next step, its requests are queued right away, so a worker starts it the moment it
+ * finishes this one instead of waiting for the main thread's turn around the loop.
  */
 export class ReplicatedRunner implements StepRunner {
-  readonly trace: ReplicaTrace = { steps: 0, computeMs: 0, exchangeMs: 0, optimizerMs: 0, replyWaitMs: 0 };
+  readonly trace: ReplicaTrace = { steps: 0, computeMs: 0, exchangeMs: 0, optimizerMs: 0, unitsSummed: 0 };
   private readonly inputs: WorkerInput[];
   /** The first worker failure: the run fails with it rather than with the abort it causes. */
   private failure: Error | undefined;
   /** Debug: SLIM_DEBUG_REPLICA_CHECK_EVERY=K compares the replicas' weight checksums every K steps (0 = never). */
   private readonly checkEvery = Number(process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'] ?? 0) || 0;
+  /** The step whose requests were queued last ('epoch:step'). */
+  private queued: string | undefined;
 
   private constructor(
     private readonly net: TrainingModel,
@@ -402,28 +408,32 @@ export class ReplicatedRunner implements StepRunner {
     return this.workers.length + 1;
   }
 
-  async step(batch: Batch | RowBatch, at: StepPosition): Promise<StepResult> {
+  /** Units of summing work in one step's exchange (trace.unitsSummed counts the main thread's). */
+  get exchangeUnits(): number {
+    return this.exchange.buffers.units.length;
+  }
+
+  /** One step on `batch`; with `next` (the same epoch's next row batch) the workers' next requests are queued too. */
+  async step(batch: Batch | RowBatch, at: StepPosition, next?: NextStep): Promise<StepResult> {
     const sizes = splitSizes(batch.size, this.replicas);
-    let own: LossAndGrads | undefined;
     try {
       const t0 = performance.now();
-      const replies = 'indices' in batch ? this.startWorkersOnRows(batch, sizes, at) : this.startWorkers(batch, sizes, at);
-      own = this.ownPart(batch, sizes[0], at);
+      if (this.queued !== stepKey(at)) this.queueWorkers(batch, sizes, at);
+      // Not before a weight check: the workers must be between steps to answer it.
+      const checkAfter = this.checkEvery > 0 && (this.trace.steps + 1) % this.checkEvery === 0;
+      if (next !== undefined && !checkAfter) this.queueWorkers(next.batch, splitSizes(next.batch.size, this.replicas), next.at);
+      const own = this.ownPart(batch, sizes[0], at);
       const t1 = performance.now();
       await this.exchange.reduceAsync();
       const t2 = performance.now();
       applyReducedGradients(this.exchange, this.net, this.optimizer, at.lr);
-      const t3 = performance.now();
-      const parts = await Promise.all(replies);
-      this.record(t0, t1, t2, t3, performance.now());
-      if (this.checkEvery > 0 && this.trace.steps % this.checkEvery === 0) await this.checkReplicaWeights();
-      return this.combine(own, sizes, parts);
+      this.record(t0, t1, t2, performance.now());
+      if (checkAfter) await this.checkReplicaWeights();
+      return this.combine(own, sizes);
     } catch (error) {
-      // Wake any replica waiting at a barrier: the run is over (close() ends the workers).
+      // Wake any replica waiting in the exchange: the run is over (close() ends the workers).
       this.exchange.abort();
       throw error instanceof ExchangeAborted || this.failure !== undefined ? (this.failure ?? error) : error;
-    } finally {
-      if (own !== undefined) tf.dispose([own.loss, own.correct]);
     }
   }
 
@@ -445,8 +455,15 @@ export class ReplicatedRunner implements StepRunner {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  /** Writes rows 1.. of the batch into the workers' shared inputs and starts their steps. */
-  private startWorkers(batch: Batch, sizes: number[], at: StepPosition): Promise<StepReply>[] {
+  /** Queues every worker's part of the step at `at`. */
+  private queueWorkers(batch: Batch | RowBatch, sizes: number[], at: StepPosition): void {
+    if ('indices' in batch) this.queueRows(batch, sizes, at);
+    else this.queueValues(batch, sizes, at);
+    this.queued = stepKey(at);
+  }
+
+  /** Writes rows 1.. of the batch into the workers' shared inputs and queues their steps. */
+  private queueValues(batch: Batch, sizes: number[], at: StepPosition): void {
     const [, ...imageShape] = batch.x.shape;
     const classes = batch.y.shape[1];
     const imageSize = imageShape.reduce((a, b) => a * b, 1);
@@ -454,7 +471,7 @@ export class ReplicatedRunner implements StepRunner {
     const [xs, ys] =
       sizes[0] === batch.size ? [undefined, undefined] : [batch.x.dataSync() as Float32Array, batch.y.dataSync() as Float32Array];
     let row = sizes[0];
-    return this.workers.map((worker, k) => {
+    this.workers.forEach((worker, k) => {
       const rows = sizes[k + 1];
       const input = this.inputs[k];
       if (input.x.length < rows * imageSize) input.x = sharedFloats(rows * imageSize);
@@ -465,7 +482,7 @@ export class ReplicatedRunner implements StepRunner {
       }
       const seeds = dropoutSeeds(this.seed, at.epoch, at.step, this.net.patches.dropoutCount, k + 1);
       row += rows;
-      return worker.step({
+      worker.step({
         type: 'step',
         rows,
         input: {
@@ -482,15 +499,15 @@ export class ReplicatedRunner implements StepRunner {
     });
   }
 
-  /** Starts the workers' steps on their rows of `batch`, sent as example indices: each decodes its own. */
-  private startWorkersOnRows(batch: RowBatch, sizes: number[], at: StepPosition): Promise<StepReply>[] {
+  /** Queues the workers' steps on their rows of `batch`, sent as example indices: each decodes its own. */
+  private queueRows(batch: RowBatch, sizes: number[], at: StepPosition): void {
     let row = sizes[0];
-    return this.workers.map((worker, k) => {
+    this.workers.forEach((worker, k) => {
       const rows = sizes[k + 1];
       // slice(): a copy of a few hundred bytes, so the message does not clone the epoch's whole order.
       const indices = batch.indices.slice(row, row + rows);
       row += rows;
-      return worker.step({
+      worker.step({
         type: 'step',
         rows,
         input: { kind: 'rows', indices, epoch: batch.epoch },
@@ -508,36 +525,40 @@ export class ReplicatedRunner implements StepRunner {
     return { x: tf.slice(batch.x, 0, ownSize), y: tf.slice(batch.y, 0, ownSize) };
   }
 
-  /** Loss and gradients of the main thread's rows, written (weighted) into its exchange slot; the caller disposes loss and correct. */
-  private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): LossAndGrads {
-    const { model, patches, variables } = this.net;
+  /** The main thread's part (never empty: splitSizes gives replica 0 the first rows). */
+  private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): PartResult {
+    const { patches } = this.net;
     patches.seedDropout(dropoutSeeds(this.seed, at.epoch, at.step, patches.dropoutCount));
-    return tf.tidy(() => {
-      const { x, y } = this.ownRows(batch, ownSize);
-      const part = lossAndGrads(model, variables, patches.outputKind, x, y);
-      writeWeightedGradients(this.exchange, this.net, part.grads, ownSize / batch.size);
-      return { loss: part.loss, correct: part.correct, grads: {} };
-    });
+    const { x, y } = this.ownRows(batch, ownSize);
+    try {
+      return computePart(this.exchange, this.net, x, y, ownSize / batch.size);
+    } finally {
+      if (!('x' in batch) || x !== batch.x) tf.dispose([x, y]);
+    }
   }
 
-  /** The batch's mean loss and correct count from the parts'. */
-  private combine(own: LossAndGrads, sizes: number[], parts: StepReply[]): StepResult {
+  /** The batch's mean loss and correct count from the parts' (the workers' read from the exchange). */
+  private combine(own: PartResult, sizes: number[]): StepResult {
     const total = sizes.reduce((a, b) => a + b, 0);
-    return tf.tidy(() => {
-      const otherLoss = parts.reduce((acc, p, k) => acc + p.loss * (sizes[k + 1] / total), 0);
-      const otherCorrect = parts.reduce((acc, p) => acc + p.correct, 0);
-      return {
-        loss: tf.add<tf.Scalar>(tf.mul(own.loss, sizes[0] / total), otherLoss),
-        correct: tf.add<tf.Scalar>(own.correct, tf.scalar(otherCorrect, 'int32')),
-      };
-    });
+    let loss = own.loss * (sizes[0] / total);
+    let correct = own.correct;
+    for (let k = 1; k < sizes.length; k++) {
+      const part = this.exchange.partStats(k);
+      loss += part.loss * (sizes[k] / total);
+      correct += part.correct;
+    }
+    return { loss: tf.scalar(loss), correct: tf.scalar(correct, 'int32') };
   }
 
-  private record(t0: number, t1: number, t2: number, t3: number, t4: number): void {
+  private record(t0: number, t1: number, t2: number, t3: number): void {
     this.trace.steps++;
     this.trace.computeMs += t1 - t0;
     this.trace.exchangeMs += t2 - t1;
     this.trace.optimizerMs += t3 - t2;
-    this.trace.replyWaitMs += t4 - t3;
+    this.trace.unitsSummed = this.exchange.unitsSummed;
   }
+}
+
+function stepKey(at: StepPosition): string {
+  return `${at.epoch}:${at.step}`;
 }
