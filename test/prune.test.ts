@@ -167,6 +167,104 @@ describe('planPrune + applyPlan keep outputs when the removed channels are dead'
   });
 });
 
+/**
+ * conv 3×3 'same' → bn1 → ReLU6 → 1×1 conv without bias → bn2 → ReLU → GAP → Dense, the shape of
+ * a MobileNetV2 block's tail: bn1's removed β can only be folded into bn2's moving mean.
+ */
+async function projectionTail(): Promise<ModelArtifacts> {
+  const input = tf.input({ shape: [6, 6, 3], name: 'img' });
+  let x = tf.layers
+    .conv2d({ name: 'c1', filters: 8, kernelSize: 3, padding: 'same', kernelInitializer: init(8) })
+    .apply(input) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.reLU({ name: 'relu6', maxValue: 6 }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({ name: 'project', filters: 6, kernelSize: 1, useBias: false, kernelInitializer: init(9) })
+    .apply(x) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization({ name: 'bn2' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.reLU({ name: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ name: 'head', units: 4, kernelInitializer: init(10) }).apply(x) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  const artifacts = await fromLayersModel(model);
+  model.dispose();
+  return artifacts;
+}
+
+/** What sparsity training leaves: |γ| = 1e-6 (never exactly 0) and β well away from 0 at `tiny`. */
+function setTinyGammas(a: ModelArtifacts, layer: string, tiny: number[], random: () => number): void {
+  setBN(a, layer, [], random);
+  const gamma = weightOf(a, layer, 'gamma').data;
+  const beta = weightOf(a, layer, 'beta').data;
+  for (const c of tiny) {
+    gamma[c] = (random() < 0.5 ? -1 : 1) * 1e-6;
+    beta[c] = 0.3 + random();
+  }
+}
+
+describe('removed channels with tiny γ ≠ 0: their mean output β is folded', () => {
+  it('outputs match the original within 1e-4 (dropping β would shift them by ~0.1–1)', async () => {
+    const original = await projectionTail();
+    const random = rng(21);
+    setTinyGammas(original, 'bn1', [1, 3, 4, 6], random);
+    setTinyGammas(original, 'bn2', [0, 2, 5], random);
+    const plan = planPrune(original, { threshold: 1e-3 });
+    assert.deepEqual(
+      plan.groups.map((g) => g.keep),
+      [
+        [0, 2, 5, 7],
+        [1, 3, 4],
+      ],
+    );
+    const { artifacts: pruned, folds, unfolded, summary } = applyPlanDetailed(original, plan);
+    assert.deepEqual(unfolded, []);
+    assert.deepEqual(
+      folds.map((f) => [f.layer, f.into, f.channels]),
+      [
+        ['project', 'bn2/moving_mean', 4],
+        ['head', 'head/bias', 3],
+      ],
+    );
+    assert.equal(summary.foldedChannels, 7);
+    const diff = await maxDiff(original, pruned, [6, 6, 3]);
+    assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
+  });
+
+  it('a kept channel with tiny γ is not folded: only the removed channels change the next layer', async () => {
+    const original = await projectionTail();
+    const random = rng(22);
+    setTinyGammas(original, 'bn1', [1, 3, 4, 6], random);
+    setBN(original, 'bn2', [], random);
+    const plan = planPrune(original, { threshold: 1e-3 });
+    // Keep channel 6 although its γ is 1e-6 (as minChannels or roundTo may).
+    plan.groups[0].keep = [0, 2, 5, 6, 7];
+    const { artifacts: pruned, folds } = applyPlanDetailed(original, plan);
+    assert.deepEqual(
+      folds.map((f) => [f.layer, f.channels]),
+      [['project', 3]],
+    );
+    // bn2's moving mean moves by exactly Σ over removed channels of kernel·ReLU6(β), channel 6 not among them.
+    const kernel = weightOf(original, 'project', 'kernel').data; // [1, 1, 8, 6]
+    const beta1 = weightOf(original, 'bn1', 'beta').data;
+    const meanBefore = weightOf(original, 'bn2', 'moving_mean').data;
+    const meanAfter = weightOf(pruned, 'bn2', 'moving_mean').data;
+    for (let j = 0; j < 6; j++) {
+      let shift = 0;
+      for (const c of [1, 3, 4]) shift += kernel[c * 6 + j] * Math.min(6, Math.max(0, beta1[c]));
+      assert.ok(
+        Math.abs(meanAfter[j] - (meanBefore[j] - shift)) <= 1e-6,
+        `bn2 moving_mean[${j}]: ${meanAfter[j]} vs ${meanBefore[j] - shift}`,
+      );
+    }
+    // The kept channel's own weights travel unchanged.
+    for (const role of ['gamma', 'beta', 'moving_mean', 'moving_variance']) {
+      assert.equal(weightOf(pruned, 'bn1', role).data[3], weightOf(original, 'bn1', role).data[6], `bn1/${role} of channel 6`);
+    }
+    const diff = await maxDiff(original, pruned, [6, 6, 3]);
+    assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
+  });
+});
+
 /** conv(4)-BN-ReLU-conv(6)-BN-ReLU-GAP-dense(2) with chosen γ. */
 async function knownGammaModel(g1: number[], g2: number[]): Promise<ModelArtifacts> {
   const model = tf.sequential({

@@ -128,10 +128,16 @@ export type TiedFacet<C> = FacetBase<C> &
     sliceChannels?(weights: RoleWeights, rows: KeptRows, call: LayerCall<C>): RoleWeights;
     /**
      * Per-row values this layer outputs when each input row is the constant in `values` (NaN = not
-     * constant). Lets applyPlan fold the constant output of removed channels (BN with γ = 0 outputs β)
-     * into the next layer's bias. Absent = output never constant.
+     * constant). Lets applyPlan carry constants (BN with γ = 0 outputs β) to the layer that folds
+     * them into its bias. Absent = output never constant.
      */
     mapConstant?(values: Float64Array, weights: RoleWeights, call: LayerCall<C>): Float64Array;
+    /**
+     * Per output row, the layer's mean output over the data its statistics came from, whatever the
+     * input (BN: β). applyPlan replaces each REMOVED row by this value, so a removed channel's
+     * output is folded even when it is not exactly constant. Absent = not known.
+     */
+    meanOutput?(weights: RoleWeights, call: LayerCall<C>): Float64Array;
     /**
      * Set when removing rows changes the values of the rows that stay (LayerNormalization
      * renormalises over the kept channels), so pruning through it is not output-preserving.

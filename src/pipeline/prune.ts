@@ -91,7 +91,7 @@ export function describeFolds(summary: ApplyResult['summary'], unfolded: Unfolde
   const lines: string[] = [];
   if (summary.foldedChannels > 0) {
     lines.push(
-      `beta compensation: folded the constant output of ${summary.foldedChannels} removed channel(s) into ${summary.foldedLayers} layer(s) ` +
+      `beta compensation: folded the mean output of ${summary.foldedChannels} removed channel(s) into ${summary.foldedLayers} layer(s) ` +
         `(sum |bias change| ${summary.sumAbsBiasChange.toPrecision(3)}, max ${summary.maxAbsBiasChange.toPrecision(3)})`,
     );
   }

@@ -2,8 +2,8 @@
  * Plan → new model: the ONE place a prune plan is applied.
  *
  * 1. Validate the plan against a fresh channel analysis of the model.
- * 2. β compensation (compensate.ts): the constant output of removed dead channels is folded into
- *    the next layer's bias, on the original weights before any slicing.
+ * 2. β compensation (compensate.ts): the mean output of removed channels (β behind a BN) is
+ *    folded into the next layer's bias, on the original weights before any slicing.
  * 3. Per layer: free layers lose output channels (kernel out-axis, bias) and input rows; tied
  *    layers with per-channel weights (BN, DepthwiseConv2D, PReLU, LayerNormalization) lose rows;
  *    configs are rewritten (filters / units / target_shape, nested models' input shapes).

@@ -1,10 +1,14 @@
 /**
- * β compensation, done on the original weights before any slicing: a removed channel whose BN has
- * γ = 0 outputs the constant β (then activation(β), pooled, added, concatenated, flattened…).
- * Constants are propagated through the tied and merge layers; where one reaches a free consumer
- * exactly (Dense, a 1×1 or 'valid' conv, a 'valid' separable conv), its contribution is added to
- * the consumer's bias (or, without one, to the moving mean of the BN that alone reads it), so
- * removing the channel changes nothing.
+ * β compensation, done on the original weights before any slicing: a removed channel is replaced
+ * by its mean output. At a BatchNormalization that is β, because (x − moving_mean)/√(var + ε)
+ * averages ≈ 0 over the data the statistics came from; for γ = 0 it is β for every input, and
+ * sparsity training leaves removed channels at |γ| ≈ 1e-8…1e-6, where the difference is
+ * negligible (γ is never exactly 0 after L1 subgradient steps, so waiting for 0 would fold nothing).
+ * A kept channel counts as constant only when it is exactly so (γ = 0, or a constant input).
+ * Constants are propagated through the tied and merge layers (activation(β), pooled, added,
+ * concatenated, flattened…); where one reaches a free consumer exactly (Dense, a 1×1 or 'valid'
+ * conv, a 'valid' separable conv), its contribution is added to the consumer's bias (or, without
+ * one, to the moving mean of the BN that alone reads it).
  */
 import type { FreeFacet, LayerConfig, MergeFacet, TiedFacet } from '../layers/types.js';
 import { layoutOf, requireRole, writeBack, type ApplyContext } from './context.js';
@@ -21,7 +25,7 @@ export interface BiasFold {
   layer: string;
   /** The weight that absorbed the constant: '<layer>/bias', or '<next BN>/moving_mean' for a consumer without bias. */
   into: string;
-  /** Removed channels whose constant output was folded. */
+  /** Removed channels whose mean output was folded. */
   channels: number;
   /** Largest |change| made to one bias value. */
   maxAbsBiasChange: number;
@@ -29,7 +33,7 @@ export interface BiasFold {
   sumAbsBiasChange: number;
 }
 
-/** A removed channel's constant output that could not be folded (the output will shift slightly). */
+/** A removed channel's mean output that could not be folded (the output will shift slightly). */
 export interface UnfoldedConstant {
   group: number;
   layer: string;
@@ -119,12 +123,18 @@ class ConstantTracker {
     return this.values.get(tensor) ?? new Float64Array(layoutWidth(layoutOf(this.ctx, tensor))).fill(NaN);
   }
 
+  /** Per row of the tensor: 1 when the plan removes its channel. */
+  removedAt(tensor: string): Uint8Array {
+    let removed = this.removed.get(tensor);
+    if (removed === undefined) this.removed.set(tensor, (removed = removedRows(this.ctx, layoutOf(this.ctx, tensor))));
+    return removed;
+  }
+
   /** Rows removed by the plan whose value is a known non-zero constant; null when none. */
   liveConstants(tensor: string): ((row: number) => boolean) | null {
     const values = this.values.get(tensor);
     if (values === undefined) return null;
-    let removed = this.removed.get(tensor);
-    if (removed === undefined) this.removed.set(tensor, (removed = removedRows(this.ctx, layoutOf(this.ctx, tensor))));
+    const removed = this.removedAt(tensor);
     const live = (r: number): boolean => removed[r] === 1 && !Number.isNaN(values[r]) && values[r] !== 0;
     for (let r = 0; r < values.length; r++) if (live(r)) return live;
     return null;
@@ -159,14 +169,24 @@ function propagate(
         a.inputs.map((t) => constants.at(t)),
         call,
       );
-  } else if (facet.mapConstant !== undefined && a.inputs.length === 1) {
-    out = facet.mapConstant(constants.at(a.inputs[0]), roleWeightsOf(ctx.weights, ctx.index, a.node.name), call);
+  } else if ((facet.mapConstant !== undefined || facet.meanOutput !== undefined) && a.inputs.length === 1) {
+    const weights = roleWeightsOf(ctx.weights, ctx.index, a.node.name);
+    const means = facet.meanOutput?.(weights, call);
+    out =
+      facet.mapConstant !== undefined
+        ? facet.mapConstant(constants.at(a.inputs[0]), weights, call)
+        : new Float64Array(means?.length ?? 0).fill(NaN);
     // Flatten-like layers: each input row appears once per position, channels fastest.
     const positions = facet.expand?.(call) ?? 1;
     if (positions > 1) {
       const tiled = new Float64Array(out.length * positions);
       for (let p = 0; p < positions; p++) tiled.set(out, p * out.length);
       out = tiled;
+    }
+    // Removed rows only: a kept channel whose γ is merely small still carries its input.
+    if (means !== undefined) {
+      const removed = constants.removedAt(a.outputs[0]);
+      for (let r = 0; r < out.length; r++) if (removed[r] === 1) out[r] = means[r % means.length];
     }
   }
   if (out !== undefined && out.some((v) => !Number.isNaN(v))) constants.values.set(a.outputs[0], out);

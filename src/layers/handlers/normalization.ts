@@ -93,6 +93,12 @@ export const batchNormalization: LayerHandler<NormalizationConfig> = {
         return (gamma * (x - get('moving_mean', c, 0))) / Math.sqrt(get('moving_variance', c, 1) + epsilon) + beta;
       });
     },
+    // (x − moving_mean)/√(moving_var + ε) averages ≈ 0 over the data the statistics came from, so
+    // the output averages β whatever γ is (exactly β for every input when γ = 0).
+    meanOutput(weights, call) {
+      const beta = call.config.center !== false ? weights.get('beta') : undefined;
+      return beta === undefined ? new Float64Array(featureSize(call, -1)) : Float64Array.from(beta.data);
+    },
     sliceChannels: (weights, rows) => sliceRoles(weights, { gamma: 0, beta: 0, moving_mean: 0, moving_variance: 0 }, rows.input),
   },
 };
