@@ -6,8 +6,9 @@
  * replica k ≥ 1 with its own copy of the model and of the optimizer state.
  *
  * Every step, each replica computes the gradients of its rows of the batch, the replicas sum
- * them through shared memory (replica-exchange.ts: reduce-scatter + all-gather, no copies through
- * messages, per-replica traffic independent of the replica count), and each applies the same
+ * them through shared memory while the backward passes still run (replica-exchange.ts: buckets
+ * summed by whichever replica is free, then read by all; no copies through messages, per-replica
+ * traffic independent of the replica count), and each applies the same
  * optimizer step to the same summed gradient: the copies of the trainable weights stay bitwise
  * identical without any weight broadcast (checked by `checkReplicaWeights`).
  *
@@ -61,7 +62,7 @@ export interface ReplicaWorkload {
  * Training runs ~3 forward-convolutions' worth of MACs; `rate` is slim's measured training rate
  * (quickstart and vgg-small nets: 6.3–9 GMAC/s of forward MACs × 3 on wasm); `efficiency` is
  * one core's speed while the others also compute (a half batch went 118 → 137–141 ms). The sync
- * cost (barrier wake-ups, step messages) and the minimum step are estimates, not measurements:
+ * cost (wake-ups, step messages) and the minimum step are estimates, not measurements:
  * below ~20 ms of compute a step, thread hand-offs are as long as the work they would split.
  */
 const AUTO_MODEL = {
