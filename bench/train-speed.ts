@@ -76,8 +76,12 @@ export interface RunShape {
 }
 
 /**
- * One slim run on the active backend: a fresh model, `warmup` steps untimed, then `steps` timed
- * steps of loop.ts. `options` adds to TRAIN_OPTIONS (replicas, fusedBatchNorm).
+ * One slim run on the active backend: a fresh model, one train() call of `warmup` + `steps` steps
+ * of loop.ts, timed from the end of the last warm-up step to the end of the last step. One call,
+ * so the replica workers that are timed are the ones the warm-up steps warmed: each train() call
+ * starts its own workers, whose first step (first-use kernel set-up, JIT) is several times slower
+ * than the rest; a separate warm-up call warmed only the main thread and charged the workers'
+ * cold start to the timed steps. `options` adds to TRAIN_OPTIONS (replicas, fusedBatchNorm).
  */
 export async function slimRun(arch: Arch, shape: RunShape, options: Partial<TrainOptions> = {}): Promise<Speed> {
   const { build, inputShape } = ARCHS[arch];
@@ -85,22 +89,22 @@ export async function slimRun(arch: Arch, shape: RunShape, options: Partial<Trai
   const model = build(1);
   const trainOptions = { ...TRAIN_OPTIONS, ...options, epochs: 1, batchSize };
   try {
-    await train(model, { train: randomDataset(warmup * batchSize, inputShape, 7) }, trainOptions);
     // Kernels run synchronously on wasm, so the time between onBatch calls is the step's real
-    // time; on a GPU a step may finish later (the loop syncs every 10 steps): trust the epoch figure.
+    // time. On a GPU a step may finish later: the loop reads the loss back (a sync) at the last
+    // step, so the whole timed span is right there, while single steps are only approximate.
     const stepMs: number[] = [];
     let last = performance.now();
-    // Each train() starts its replica workers before the first step: the first interval includes
-    // that start-up, which the median ignores (the epoch's img/s starts after it).
-    const result = await train(model, { train: randomDataset(steps * batchSize, inputShape, 11) }, trainOptions, {
-      onBatch: () => {
+    let timedFrom = Number.NaN;
+    await train(model, { train: randomDataset((warmup + steps) * batchSize, inputShape, 11) }, trainOptions, {
+      onBatch: ({ step }) => {
         const now = performance.now();
-        stepMs.push(now - last);
+        if (step === warmup - 1) timedFrom = now;
+        if (step >= warmup) stepMs.push(now - last);
         last = now;
       },
     });
     return {
-      imagesPerSecond: result.epochs[0].imagesPerSecond,
+      imagesPerSecond: (steps * batchSize * 1000) / (last - timedFrom),
       medianStepImagesPerSecond: (batchSize * 1000) / median(stepMs),
     };
   } finally {
