@@ -91,36 +91,32 @@ export function bucketLayout(
   variableSizes: readonly number[],
   bucketFloats = BUCKET_FLOATS,
 ): { buckets: ParameterRange[]; bucketOf: number[] } {
-  const offsets: number[] = [];
-  let offset = 0;
-  for (const size of variableSizes) {
-    offsets.push(offset);
-    offset += size;
-  }
+  const ranges = parameterRanges(variableSizes);
   const buckets: ParameterRange[] = [];
   const bucketOf = new Array<number>(variableSizes.length).fill(0);
-  let end = offset;
+  let end = ranges.length > 0 ? ranges[ranges.length - 1].end : 0;
   let floats = 0;
   for (let i = variableSizes.length - 1; i >= 0; i--) {
     bucketOf[i] = buckets.length;
     floats += variableSizes[i];
     if (floats >= bucketFloats || i === 0) {
-      buckets.push({ start: offsets[i], end });
-      end = offsets[i];
+      buckets.push({ start: ranges[i].start, end });
+      end = ranges[i].start;
       floats = 0;
     }
   }
   return { buckets, bucketOf };
 }
 
+/** Each weight's range in the concatenated parameter vector, in order. */
+function parameterRanges(variableSizes: readonly number[]): ParameterRange[] {
+  let offset = 0;
+  return variableSizes.map((size) => ({ start: offset, end: (offset += size) }));
+}
+
 export function allocateExchange(replicas: number, variableSizes: readonly number[], bucketFloats = BUCKET_FLOATS): ExchangeBuffers {
   const parameters = variableSizes.reduce((a, b) => a + b, 0);
-  const variables: ParameterRange[] = [];
-  let offset = 0;
-  for (const size of variableSizes) {
-    variables.push({ start: offset, end: offset + size });
-    offset += size;
-  }
+  const variables = parameterRanges(variableSizes);
   const { buckets, bucketOf } = bucketLayout(variableSizes, bucketFloats);
   const units = buckets.flatMap((b, bucket) => {
     const length = b.end - b.start;
