@@ -42,8 +42,8 @@ interface RunJson {
 test('run --config --json: every stage, accuracies in [0, 1], report reductions, one folder per stage', async () => {
   const outDir = path.join(dir, 'run');
   const config = await tinyConfigWith('run.json', { out: outDir });
-  // --replicas 2: every training stage runs data-parallel in a worker thread (on 2+ cores).
-  const result = await runSlim(['run', '--config', config, '--json', '--replicas', '2']);
+  // --replicas 2: every training stage runs data-parallel in a worker thread (on 2+ cores), rows split by measured speed.
+  const result = await runSlim(['run', '--config', config, '--json', '--replicas', '2', '--replica-split', 'speed']);
   assert.equal(result.code, 0, describeRun(result));
   const summary = JSON.parse(result.stdout) as RunJson;
   assert.equal(summary.out, outDir);
@@ -74,7 +74,7 @@ test('run --config --json: every stage, accuracies in [0, 1], report reductions,
   assert.ok(finetunedClasses.includes('BatchNormalization'));
   assert.ok(!exportedClasses.includes('BatchNormalization'), `exported layers: ${exportedClasses.join(', ')}`);
   assert.match(result.stderr, /folded \d+ BatchNormalization layers? into/);
-  if (availableParallelism() >= 2) assert.match(result.stderr, /2 replicas \(worker threads/);
+  if (availableParallelism() >= 2) assert.match(result.stderr, /2 replicas \(worker threads, rows split by measured speed;/);
   // run.json is the same summary stdout carried.
   assert.deepEqual(JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')), summary);
   // The human side: stage logs and the report went to stderr.

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { loadConfig, parseConfig, type Override } from '../src/config/load.js';
 import { configJsonSchema } from '../src/config/schema.js';
-import { replicasOverride } from '../src/commands/options.js';
+import { replicasOverride, runtimeOverrides } from '../src/commands/options.js';
 import { runSlim, stderrLines, describeRun } from './helpers/cli.js';
 
 let dir: string;
@@ -168,6 +168,14 @@ test('--replicas: a number or auto; anything else names the flag and the config 
     assert.match(err.message, /replicas.*--replicas/, bad);
   }
   assert.match(inputErrorOf(() => parseConfig('{}', 'flags', [replicasOverride('two')])).message, /positive integer or 'auto'/);
+});
+
+test("replicaSplit: 'equal' by default, --replica-split sets it, a bad value names the config path and the choices", () => {
+  assert.equal(parseConfig('{}', 'f.json').replicaSplit, 'equal');
+  assert.equal(parseConfig('{}', 'flags', runtimeOverrides({ 'replica-split': 'speed' })).replicaSplit, 'speed');
+  assert.equal(parseConfig('{"replicaSplit": "speed"}', 'f.json', runtimeOverrides({})).replicaSplit, 'speed');
+  const err = inputErrorOf(() => parseConfig('{"replicaSplit": "fastest"}', 'f.json'));
+  assert.match(err.message, /^f\.json: replicaSplit: .*equal.*speed/);
 });
 
 test('loadConfig reads a file, names it in errors, and says when it is missing', async () => {

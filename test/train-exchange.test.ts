@@ -172,7 +172,9 @@ test('the exchange sums every replica’s weighted parts in slot order, bit for 
       offset += n;
     });
     views.forEach((ex) => {
-      assert.deepEqual(ex.partStats(2), { loss: step + 2, correct: 20 });
+      const { loss, correct, computeMs } = ex.partStats(2);
+      assert.deepEqual({ loss, correct }, { loss: step + 2, correct: 20 });
+      assert.ok(computeMs >= 0 && Number.isFinite(computeMs), `compute ${computeMs} ms`);
       assert.equal(ex.hasGradient(3), step % 2 === 0);
       assert.equal(ex.hasGradient(0), true);
     });

@@ -4,7 +4,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { parseConfig } from '../src/config/load.js';
-import type { BatchSource, Dataset } from '../src/data/dataset.js';
+import type { Batch, BatchSource, Dataset } from '../src/data/dataset.js';
 import { loadMnist, MNIST_PREPROCESS, mnistTrainOptions } from './helpers/mnist.js';
 import { ProblemError } from '../src/errors.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
@@ -12,10 +12,11 @@ import { train, type TrainOptions } from '../src/train/loop.js';
 import { decodeRows, rowBatches, shareRows } from '../src/train/replica-data.js';
 import { allocateExchange, GradientExchange } from '../src/train/replica-exchange.js';
 import { emptyPart } from '../src/train/replica-part.js';
-import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker, splitSizes } from '../src/train/replicas.js';
+import type { ReplicaSplit } from '../src/train/replica-split.js';
+import { chooseReplicas, effectiveReplicas, replicaWorkload, ReplicatedRunner, ReplicaWorker } from '../src/train/replicas.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import type { SgdState } from '../src/train/sgd.js';
-import { Optimizer, trainingModel } from '../src/train/step.js';
+import { LocalRunner, Optimizer, trainingModel } from '../src/train/step.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner (the replicas mirror it)
 
@@ -267,6 +268,75 @@ test('replicas keep bitwise identical weights without a weight broadcast (checke
   model.dispose();
 });
 
+test('uneven parts (a split by speed) keep the full-batch gradient: BN-free weights = 1 replica, copies identical', async () => {
+  // Parts of 70 % / 30 %, then 25 % / 75 %, alternating; a batch of 64 and a last one of 17.
+  let calls = 0;
+  const uneven: ReplicaSplit = {
+    sizes: (total) => {
+      const first = calls++ % 2 === 0 ? Math.ceil(0.7 * total) : Math.ceil(0.25 * total);
+      return [first, total - first];
+    },
+    observe: () => {},
+  };
+  const batches = (): Batch[] => [
+    ...mnist.limit(64 * 5 + 17).batches({ batchSize: 64, preprocess: PRE, shuffleSeed: 2, epoch: 0, train: true }),
+  ];
+  const trained: tf.Tensor[][] = [];
+  const losses: number[][] = [];
+  for (const replicas of [1, 2]) {
+    const model = buildVgg(NO_BN);
+    await withTrainingPatches(model, { fusedBatchNorm: true }, async (patches) => {
+      const net = trainingModel(model, patches);
+      const optimizer = new Optimizer(net, BASE);
+      const runner =
+        replicas === 1
+          ? new LocalRunner(net, optimizer, 3)
+          : await ReplicatedRunner.start(net, optimizer, 3, 2, {
+              backend: backendName as 'wasm' | 'cpu',
+              fusedBatchNorm: true,
+              split: uneven,
+            });
+      const seen: number[] = [];
+      try {
+        let step = 0;
+        for (const batch of batches()) {
+          const { loss, correct } = await runner.step(batch, { epoch: 0, step: step++, lr: 0.05 });
+          seen.push(loss.dataSync()[0]);
+          tf.dispose([loss, correct, batch.x, batch.y]);
+        }
+        if (runner instanceof ReplicatedRunner) {
+          assert.deepEqual(runner.trace.partRows, [45 + 16 + 45 + 16 + 45 + 5, 19 + 48 + 19 + 48 + 19 + 12]);
+          await runner.checkReplicaWeights();
+        }
+      } finally {
+        await runner.close();
+        optimizer.dispose();
+      }
+      losses.push(seen);
+    });
+    trained.push(model.getWeights().map((w) => w.clone()));
+    model.dispose();
+  }
+  const error = worstRelativeError(trained[1], trained[0]);
+  assert.ok(error <= 1e-5, `worst relative weight difference ${error.toExponential(2)}`);
+  losses[1].forEach((l, i) => assert.ok(Math.abs(l - losses[0][i]) <= 1e-5 * losses[0][i], `step ${i}: loss ${l} vs ${losses[0][i]}`));
+  trained.flat().forEach((t) => t.dispose());
+});
+
+test("train() with replicaSplit 'speed': the copies stay identical (checked every step) and the run learns", async () => {
+  const data = { train: mnist.limit(640) };
+  const model = buildVgg(WITH_BN);
+  process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'] = '1';
+  try {
+    const result = await train(model, data, { ...BASE, epochs: 2, replicas: 2, replicaSplit: 'speed' });
+    assert.equal(result.replicas, 2);
+    assert.ok(result.epochs[1].loss < result.epochs[0].loss, `loss ${result.epochs.map((e) => e.loss).join(' → ')}`);
+  } finally {
+    delete process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'];
+  }
+  model.dispose();
+});
+
 test('a replicated run is bit-reproducible for a fixed seed and replica count, and resumes bit for bit', async () => {
   const data = { train: mnist.limit(384) };
   const options: TrainOptions = { ...BASE, epochs: 2, replicas: 2 };
@@ -354,7 +424,7 @@ test('a failing replica surfaces as the single path error and its worker ends', 
   // node:test would hang here if a worker were still running.
 });
 
-test('effectiveReplicas: only single-threaded backends, capped at the cores; splitSizes', () => {
+test('effectiveReplicas: only single-threaded backends, capped at the cores', () => {
   assert.equal(effectiveReplicas(1, 'wasm', 8), 1);
   assert.equal(effectiveReplicas(2, 'wasm', 2), 2);
   assert.equal(effectiveReplicas(2, 'cpu', 4), 2);
@@ -367,10 +437,6 @@ test('effectiveReplicas: only single-threaded backends, capped at the cores; spl
   assert.equal(effectiveReplicas('auto', 'cpu', 16), 2);
   assert.equal(effectiveReplicas('auto', 'wasm', 1), 1);
   for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => effectiveReplicas(bad, 'wasm', 2), /replicas must be a positive integer/);
-  assert.deepEqual(splitSizes(64, 2), [32, 32]);
-  assert.deepEqual(splitSizes(45, 2), [23, 22]);
-  assert.deepEqual(splitSizes(1, 2), [1, 0]);
-  assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
 });
 
 test("replicas 'auto' weighs the model's work per step: 1 for tiny nets and on tensorflow, 2+ for a quickstart-sized net, and says why", () => {

@@ -6,6 +6,7 @@ import type { Argv, Options } from 'yargs';
 import type { Override } from '../config/load.js';
 import { backendSchema } from '../config/schema.js';
 import { DATASET_NAMES } from '../data/formats/index.js';
+import { REPLICA_SPLITS } from '../train/replica-split.js';
 
 /** `--backend` choices: the config's backend enum. */
 export const BACKEND_CHOICES = backendSchema.options;
@@ -59,6 +60,13 @@ export function replicasOption() {
   return { type: 'string', describe: "training replicas in worker threads (a number or 'auto'; wasm/cpu only)" } as const satisfies Options;
 }
 
+export function replicaSplitOption() {
+  return {
+    choices: REPLICA_SPLITS,
+    describe: "how a batch's rows are split over the replicas: equal (bit-reproducible) or speed (by each core's measured speed)",
+  } as const satisfies Options;
+}
+
 export function datasetOption() {
   return { choices: DATASET_CHOICES, describe: 'shortcut for config data.dataset' } as const satisfies Options;
 }
@@ -73,6 +81,7 @@ export interface TrainingFlags {
   'batch-size'?: number;
   seed?: number;
   replicas?: string;
+  'replica-split'?: string;
   overwrite: boolean;
 }
 
@@ -86,15 +95,17 @@ export function withTrainingFlags<T>(y: Argv<T>): Argv<T & TrainingFlags> {
     .option('batch-size', { type: 'number', describe: 'batch size of this stage' })
     .option('seed', seedOption('seed for initial weights, shuffling and dropout'))
     .option('replicas', replicasOption())
+    .option('replica-split', replicaSplitOption())
     .option('overwrite', overwriteOption());
 }
 
-/** Overrides of the config's top level that several commands share: backend, seed, replicas. */
-export function runtimeOverrides(argv: { backend?: string; seed?: number; replicas?: string }): Override[] {
+/** Overrides of the config's top level that several commands share: backend, seed, replicas and their split. */
+export function runtimeOverrides(argv: { backend?: string; seed?: number; replicas?: string; 'replica-split'?: string }): Override[] {
   return [
     { path: ['backend'], value: argv.backend, flag: '--backend' },
     { path: ['seed'], value: argv.seed, flag: '--seed' },
     replicasOverride(argv.replicas),
+    { path: ['replicaSplit'], value: argv['replica-split'], flag: '--replica-split' },
   ];
 }
 

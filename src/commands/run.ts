@@ -10,6 +10,7 @@ import {
   overwriteOption,
   passesOption,
   pruneAmountOverrides,
+  replicaSplitOption,
   replicasOption,
   runtimeOverrides,
   seedOption,
@@ -25,6 +26,7 @@ interface RunFlags extends GlobalFlags {
   passes?: number;
   'train-epochs'?: number;
   replicas?: string;
+  'replica-split'?: string;
   'finetune-epochs'?: number;
   'train-limit'?: number;
   overwrite: boolean;
@@ -58,6 +60,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
       .option('replicas', replicasOption())
+      .option('replica-split', replicaSplitOption())
       .option('overwrite', overwriteOption('replace output folders even if they hold other files'))
       .option('resume', {
         ...resumeOption,

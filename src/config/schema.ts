@@ -132,6 +132,12 @@ export const configSchema = z.strictObject({
         "(tensorflow always uses 1), at most the core count; 'auto' = the count a model of the step time predicts fastest for this model and machine, " +
         '1 for small models (it says what it chose and why). BatchNorm then normalises each part of a batch with its own statistics',
     ),
+  replicaSplit: hyperparameterFields.replicaSplit
+    .default('equal')
+    .describe(
+      "how each batch's rows are split over the replicas: 'equal' (the same rows each; a run is bit-reproducible for a fixed seed and replica count) or " +
+        "'speed' (in proportion to each replica's measured speed, so cores of unequal speed finish together; not bit-reproducible)",
+    ),
   model: modelSchema.optional(),
   data: dataSchema.optional(),
   pretrain: pretrainSchema.prefault({}),

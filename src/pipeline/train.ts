@@ -18,7 +18,7 @@ import { bnGammaMagnitudes, gammaSparkline } from '../report/sparkline.js';
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
   TrainOptions,
-  'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma' | 'replicas'
+  'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma' | 'replicas' | 'replicaSplit'
 >;
 
 /** A stage's checkpoints: written every epoch and when `signal` stops the run; `from` resumes one. */
@@ -79,7 +79,10 @@ function announceStage(model: tf.LayersModel, hp: StageHyperparameters, sparsity
     `${out.strong(label)}: ${hp.epochs} epoch(s), batch ${hp.batchSize}, lr ${hp.lr} (x${hp.gamma} at ${hp.milestones.join(', ')}), ` +
       `momentum ${hp.momentum}${hp.nesterov ? ' nesterov' : ''}, weight decay ${hp.weightDecay}` +
       (sparsityLambda > 0 ? `, sparsity lambda ${sparsityLambda}` : '') +
-      (replicas > 1 ? `, ${replicas} replicas (worker threads; BatchNorm statistics per part of each batch)` : ''),
+      (replicas > 1
+        ? `, ${replicas} replicas (worker threads${hp.replicaSplit === 'speed' ? ', rows split by measured speed' : ''}; ` +
+          'BatchNorm statistics per part of each batch)'
+        : ''),
   );
   const clamped = describeReplicaClamp(requestedReplicas, replicas, tf.getBackend(), availableParallelism());
   if (clamped !== undefined) out.info(clamped);

@@ -74,6 +74,7 @@ export async function train(model: tf.LayersModel, data: TrainData, options: Tra
           ? await ReplicatedRunner.start(net, optimizer, options.seed, replicas, {
               backend: backendName as 'wasm' | 'cpu',
               fusedBatchNorm,
+              split: options.replicaSplit ?? 'equal',
               ...(rows !== undefined ? { rows } : {}),
             })
           : undefined;

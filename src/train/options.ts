@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Preprocess } from '../data/dataset.js';
 import { InputError } from '../errors.js';
+import { REPLICA_SPLITS, type ReplicaSplitKind } from './replica-split.js';
 import type { ReplicasRequest } from './replicas.js';
 import type { SgdState } from './sgd.js';
 import type { GammaStats } from './sparsity.js';
@@ -39,6 +40,12 @@ export interface TrainOptions {
    * mean/variance come from the main thread's part only.
    */
   replicas?: ReplicasRequest;
+  /**
+   * How each batch's rows are split over the replicas (replica-split.ts): 'equal' (default; a run
+   * is bit-reproducible for a fixed seed and replica count) or 'speed' (in proportion to each
+   * replica's measured speed, for cores of unequal speed; not bit-reproducible).
+   */
+  replicaSplit?: ReplicaSplitKind;
   /**
    * Run BatchNormalization's training-mode forward as one fused op with a closed-form gradient
    * (src/train/fused-bn.ts; same maths as tfjs-layers, faster on wasm). Default: on the wasm and
@@ -138,6 +145,7 @@ export const hyperparameterFields = {
   weightDecay: z.number().min(0),
   sparsity: z.number().min(0),
   replicas: z.union([z.literal('auto'), positiveInt], { error: "expected a positive integer or 'auto'" }),
+  replicaSplit: z.enum(REPLICA_SPLITS),
 };
 
 /** Nesterov momentum needs a momentum (SGD would have nothing to look ahead with). */
@@ -156,6 +164,7 @@ const trainOptionsSchema = z
     weightDecay: hyperparameterFields.weightDecay,
     sparsityLambda: hyperparameterFields.sparsity,
     replicas: hyperparameterFields.replicas.optional(),
+    replicaSplit: hyperparameterFields.replicaSplit.optional(),
     resume: z.object({ epoch: z.number().int().min(0), step: z.number().int().min(0).optional() }).optional(),
   })
   .refine(nesterovHasMomentum, { message: NESTEROV_MESSAGE, path: ['nesterov'] });

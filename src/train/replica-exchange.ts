@@ -42,6 +42,8 @@ const CONTROL_WORDS = 4;
 export const BUCKET_FLOATS = 16_384;
 /** How long the main thread blocks while waiting before it waits asynchronously (see reduceAsync). */
 const MAIN_THREAD_BLOCK_MS = 20;
+/** Per replica and step parity in `stats`: loss, correct count, compute ms. */
+const STAT_FIELDS = 3;
 
 /** Atomics.waitAsync (Node ≥ 16; not yet in this TypeScript lib's Atomics type). */
 type WaitAsync = (
@@ -50,6 +52,15 @@ type WaitAsync = (
   value: number,
 ) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+/** One replica's part of a step, shared through the exchange (the workers send no reply). */
+export interface PartStats {
+  /** Mean loss over the part's rows. */
+  loss: number;
+  correct: number;
+  /** Forward and backward pass of the part, beginStep to finishBackward (this replica's clock). */
+  computeMs: number;
+}
 
 /** A range [start, end) of the concatenated parameter vector. */
 export interface ParameterRange {
@@ -82,7 +93,7 @@ export interface ExchangeBuffers {
    * a slow one may still read this step's.
    */
   hasGradient: SharedArrayBuffer;
-  /** Float64 [2 × replicas × 2]: each replica's part loss (mean over its rows) and correct count. */
+  /** Float64 [2 × replicas × STAT_FIELDS]: each replica's part loss (mean over its rows), correct count and compute time. */
   stats: SharedArrayBuffer;
 }
 
@@ -137,7 +148,7 @@ export function allocateExchange(replicas: number, variableSizes: readonly numbe
     slots: new SharedArrayBuffer(Math.max(1, replicas * parameters) * 4),
     reduced: new SharedArrayBuffer(Math.max(1, parameters) * 4),
     hasGradient: new SharedArrayBuffer(Math.max(1, 2 * variableSizes.length) * 4),
-    stats: new SharedArrayBuffer(2 * replicas * 2 * 8),
+    stats: new SharedArrayBuffer(2 * replicas * STAT_FIELDS * 8),
   };
 }
 
@@ -157,6 +168,8 @@ export class ExchangeAborted extends Error {
 /** Where a replica's step is: which weights it has written and which buckets it has published. */
 interface StepState {
   weight: number;
+  /** performance.now() at beginStep: the part's compute time is measured to finishBackward. */
+  startedAt: number;
   /** Per weight: uses by the forward pass not yet matched by a gradient (gradient-taps.ts). */
   pendingUses: Int32Array;
   /** Per weight: some gradient was written this step (the rest of the slot is a sum from there). */
@@ -198,6 +211,7 @@ export class GradientExchange {
     for (const b of bucketOf) this.bucketSizes[b]++;
     this.state = {
       weight: 0,
+      startedAt: 0,
       pendingUses: new Int32Array(variables.length),
       written: new Uint8Array(variables.length),
       incomplete: new Int32Array(buckets.length),
@@ -222,6 +236,7 @@ export class GradientExchange {
     this.generation = (this.generation + 1) | 0;
     const s = this.state;
     s.weight = weight;
+    s.startedAt = performance.now();
     s.pendingUses.fill(0);
     s.written.fill(0);
     s.incomplete.set(this.bucketSizes);
@@ -269,18 +284,19 @@ export class GradientExchange {
       if (s.written[i] === 0) this.slot.fill(0, start, end);
       if (hasGradient !== undefined) this.hasGradientWords[half * count + i] = hasGradient(i) ? 1 : 0;
     });
-    const at = 2 * (half * this.buffers.replicas + this.replica);
+    const at = STAT_FIELDS * (half * this.buffers.replicas + this.replica);
     this.stats[at] = loss;
     this.stats[at + 1] = correct;
+    this.stats[at + 2] = performance.now() - s.startedAt;
     for (let b = 0; b < this.buffers.buckets.length; b++) if (s.published[b] === 0) this.publish(b);
     Atomics.add(this.control, FINISHED, 1);
     this.bumpProgress();
   }
 
-  /** Replica k's part loss and correct count of the step just reduced. */
-  partStats(k: number): { loss: number; correct: number } {
-    const at = 2 * ((this.generation & 1) * this.buffers.replicas + k);
-    return { loss: this.stats[at], correct: this.stats[at + 1] };
+  /** Replica k's part of the step just reduced: loss, correct count, and its forward + backward time (ms). */
+  partStats(k: number): PartStats {
+    const at = STAT_FIELDS * ((this.generation & 1) * this.buffers.replicas + k);
+    return { loss: this.stats[at], correct: this.stats[at + 1], computeMs: this.stats[at + 2] };
   }
 
   /** Whether weight `index` has a gradient in the step just reduced (as replica 0 recorded it). */

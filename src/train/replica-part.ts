@@ -9,36 +9,29 @@ import { withGradientTaps } from './gradient-taps.js';
 import type { GradientExchange } from './replica-exchange.js';
 import { lossAndGrads, type TrainingModel } from './step.js';
 
-/** This replica's loss (mean over its rows) and correct count. */
-export interface PartResult {
-  loss: number;
-  correct: number;
-}
-
 /**
  * Computes the part on rows `x`/`y` (`weight` = its rows / the batch's) into `exchange` and
- * announces its end; returns its loss and correct count. Call between steps, outside any tidy.
+ * announces its end with its loss and correct count (every replica reads them with partStats).
+ * Call between steps, outside any tidy.
  */
-export function computePart(exchange: GradientExchange, net: TrainingModel, x: tf.Tensor, y: tf.Tensor2D, weight: number): PartResult {
+export function computePart(exchange: GradientExchange, net: TrainingModel, x: tf.Tensor, y: tf.Tensor2D, weight: number): void {
   exchange.beginStep(weight);
   const receiver = {
     onUse: (index: number) => exchange.noteUse(index),
     onGradient: (index: number, values: Float32Array) => exchange.addGradient(index, values),
   };
-  return tf.tidy(() => {
+  tf.tidy(() => {
     const part = withGradientTaps(net.layerVariables, receiver, () => lossAndGrads(net.model, net.variables, net.patches.outputKind, x, y));
     const loss = part.loss.dataSync()[0];
     const correct = part.correct.dataSync()[0];
     part.correct.dispose(); // kept by lossAndGrads, and not returned from this tidy
     const hasGradient = exchange.replica === 0 ? (i: number) => part.grads[net.variables[i].name] !== undefined : undefined;
     exchange.finishBackward(loss, correct, hasGradient);
-    return { loss, correct };
   });
 }
 
 /** A replica with no rows in this batch still takes part in the exchange, with zeros. */
-export function emptyPart(exchange: GradientExchange): PartResult {
+export function emptyPart(exchange: GradientExchange): void {
   exchange.beginStep(0);
   exchange.finishBackward(0, 0);
-  return { loss: 0, correct: 0 };
 }

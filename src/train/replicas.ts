@@ -36,8 +36,10 @@ import {
   GradientExchange,
   packedWeights,
   type ExchangeBuffers,
+  type PartStats,
 } from './replica-exchange.js';
-import { computePart, type PartResult } from './replica-part.js';
+import { computePart } from './replica-part.js';
+import { replicaSplit, type ReplicaSplit, type ReplicaSplitKind } from './replica-split.js';
 import { dropoutSeeds, type Optimizer, type StepPosition, type StepResult, type StepRunner, type TrainingModel } from './step.js';
 
 /** What a user asks for: a count, or 'auto' (the count that pays on this machine and model). */
@@ -153,17 +155,6 @@ export function replicaWorkload(model: tf.LayersModel, batchSize: number): Repli
   } catch {
     return undefined;
   }
-}
-
-/**
- * Splits `total` examples into `parts` contiguous parts, sizes differing by at most one; the
- * first parts (the main thread's is part 0) get the remainder, so a batch of 1 never leaves
- * the main thread without work. Parts may be 0 when total < parts.
- */
-export function splitSizes(total: number, parts: number): number[] {
-  const base = Math.floor(total / parts);
-  const extra = total - base * parts;
-  return Array.from({ length: parts }, (_, i) => base + (i < extra ? 1 : 0));
 }
 
 interface Waiter {
@@ -331,6 +322,10 @@ export interface ReplicaTrace {
   optimizerMs: number;
   /** Units of the exchange this thread summed (the rest were summed by workers). */
   unitsSummed: number;
+  /** Per replica (0 = this thread): its forward and backward passes, on its own clock. Unequal cores show here. */
+  partComputeMs: number[];
+  /** Per replica: the rows it was given (equal shares unless the split follows speed). */
+  partRows: number[];
 }
 
 /** A worker's rows of every batch, in shared memory it was given once (grown when a batch needs more). */
@@ -359,14 +354,15 @@ export interface NextStep {
  * finishes this one instead of waiting for the main thread's turn around the loop.
  */
 export class ReplicatedRunner implements StepRunner {
-  readonly trace: ReplicaTrace = { steps: 0, computeMs: 0, exchangeMs: 0, optimizerMs: 0, unitsSummed: 0 };
+  readonly trace: ReplicaTrace;
   private readonly inputs: WorkerInput[];
   /** The first worker failure: the run fails with it rather than with the abort it causes. */
   private failure: Error | undefined;
   /** Debug: SLIM_DEBUG_REPLICA_CHECK_EVERY=K compares the replicas' weight checksums every K steps (0 = never). */
   private readonly checkEvery = Number(process.env['SLIM_DEBUG_REPLICA_CHECK_EVERY'] ?? 0) || 0;
-  /** The step whose requests were queued last ('epoch:step'). */
-  private queued: string | undefined;
+  /** The step whose requests were queued last ('epoch:step') and its rows per replica. */
+  private queued: { key: string; sizes: number[] } | undefined;
+  private readonly split: ReplicaSplit;
 
   private constructor(
     private readonly net: TrainingModel,
@@ -374,10 +370,22 @@ export class ReplicatedRunner implements StepRunner {
     private readonly seed: number,
     private readonly exchange: GradientExchange,
     private readonly workers: ReplicaWorker[],
+    /** How each batch's rows are split over the replicas (replica-split.ts). */
+    split: ReplicaSplitKind | ReplicaSplit,
     /** The training set in shared memory when every replica decodes its own rows (undefined: batches come decoded). */
     readonly rows?: SharedRows,
   ) {
     this.inputs = workers.map(() => ({ x: sharedFloats(0), y: sharedFloats(0) }));
+    this.split = typeof split === 'string' ? replicaSplit(split, workers.length + 1) : split;
+    this.trace = {
+      steps: 0,
+      computeMs: 0,
+      exchangeMs: 0,
+      optimizerMs: 0,
+      unitsSummed: 0,
+      partComputeMs: new Array<number>(workers.length + 1).fill(0),
+      partRows: new Array<number>(workers.length + 1).fill(0),
+    };
     for (const worker of workers) {
       worker.onFailure = (error) => {
         this.failure ??= error;
@@ -395,14 +403,15 @@ export class ReplicatedRunner implements StepRunner {
     optimizer: Optimizer,
     seed: number,
     replicas: number,
-    setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; rows?: SharedRows },
+    setup: { backend: 'wasm' | 'cpu'; fusedBatchNorm: boolean; rows?: SharedRows; split?: ReplicaSplitKind | ReplicaSplit },
   ): Promise<ReplicatedRunner> {
     const buffers = allocateExchange(
       replicas,
       net.variables.map((v) => v.size),
     );
-    const workers = await startReplicaWorkers(net.model, replicas - 1, { ...setup, exchange: buffers, optimizer });
-    return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers, setup.rows);
+    const { split = 'equal', ...workerSetup } = setup;
+    const workers = await startReplicaWorkers(net.model, replicas - 1, { ...workerSetup, exchange: buffers, optimizer });
+    return new ReplicatedRunner(net, optimizer, seed, new GradientExchange(buffers, 0), workers, split, setup.rows);
   }
 
   get replicas(): number {
@@ -416,21 +425,27 @@ export class ReplicatedRunner implements StepRunner {
 
   /** One step on `batch`; with `next` (the same epoch's next row batch) the workers' next requests are queued too. */
   async step(batch: Batch | RowBatch, at: StepPosition, next?: NextStep): Promise<StepResult> {
-    const sizes = splitSizes(batch.size, this.replicas);
     try {
       const t0 = performance.now();
-      if (this.queued !== stepKey(at)) this.queueWorkers(batch, sizes, at);
+      const queued = this.queued?.key === stepKey(at) ? this.queued.sizes : undefined;
+      const sizes = queued ?? this.splitOf(batch.size);
+      if (queued === undefined) this.queueWorkers(batch, sizes, at);
       // Not before a weight check: the workers must be between steps to answer it.
       const checkAfter = this.checkEvery > 0 && (this.trace.steps + 1) % this.checkEvery === 0;
-      if (next !== undefined && !checkAfter) this.queueWorkers(next.batch, splitSizes(next.batch.size, this.replicas), next.at);
-      const own = this.ownPart(batch, sizes[0], at);
+      if (next !== undefined && !checkAfter) this.queueWorkers(next.batch, this.splitOf(next.batch.size), next.at);
+      this.ownPart(batch, sizes[0], at);
       const t1 = performance.now();
       await this.exchange.reduceAsync();
       const t2 = performance.now();
       applyReducedGradients(this.exchange, this.net, this.optimizer, at.lr);
-      this.record(t0, t1, t2, performance.now());
+      const parts = sizes.map((_, k) => this.exchange.partStats(k));
+      this.split.observe(
+        sizes,
+        parts.map((p) => p.computeMs),
+      );
+      this.record(t0, t1, t2, performance.now(), parts, sizes);
       if (checkAfter) await this.checkReplicaWeights();
-      return this.combine(own, sizes);
+      return combineParts(parts, sizes);
     } catch (error) {
       // Wake any replica waiting in the exchange: the run is over (close() ends the workers).
       this.exchange.abort();
@@ -456,11 +471,23 @@ export class ReplicatedRunner implements StepRunner {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
+  /** Rows per replica for a batch of `total`: every row once, the main thread never without rows. */
+  private splitOf(total: number): number[] {
+    const sizes = this.split.sizes(total);
+    const valid =
+      sizes.length === this.replicas &&
+      sizes.every((n) => Number.isInteger(n) && n >= 0) &&
+      sizes[0] > 0 &&
+      sizes.reduce((a, b) => a + b, 0) === total;
+    if (!valid) throw new Error(`replica split [${sizes.join(', ')}] does not share ${total} rows over ${this.replicas} replicas`);
+    return sizes;
+  }
+
   /** Queues every worker's part of the step at `at`. */
   private queueWorkers(batch: Batch | RowBatch, sizes: number[], at: StepPosition): void {
     if ('indices' in batch) this.queueRows(batch, sizes, at);
     else this.queueValues(batch, sizes, at);
-    this.queued = stepKey(at);
+    this.queued = { key: stepKey(at), sizes };
   }
 
   /** Writes rows 1.. of the batch into the workers' shared inputs and queues their steps. */
@@ -527,37 +554,40 @@ export class ReplicatedRunner implements StepRunner {
   }
 
   /** The main thread's part (never empty: splitSizes gives replica 0 the first rows). */
-  private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): PartResult {
+  private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): void {
     const { patches } = this.net;
     patches.seedDropout(dropoutSeeds(this.seed, at.epoch, at.step, patches.dropoutCount));
     const { x, y } = this.ownRows(batch, ownSize);
     try {
-      return computePart(this.exchange, this.net, x, y, ownSize / batch.size);
+      computePart(this.exchange, this.net, x, y, ownSize / batch.size);
     } finally {
       if (!('x' in batch) || x !== batch.x) tf.dispose([x, y]);
     }
   }
 
-  /** The batch's mean loss and correct count from the parts' (the workers' read from the exchange). */
-  private combine(own: PartResult, sizes: number[]): StepResult {
-    const total = sizes.reduce((a, b) => a + b, 0);
-    let loss = own.loss * (sizes[0] / total);
-    let correct = own.correct;
-    for (let k = 1; k < sizes.length; k++) {
-      const part = this.exchange.partStats(k);
-      loss += part.loss * (sizes[k] / total);
-      correct += part.correct;
-    }
-    return { loss: tf.scalar(loss), correct: tf.scalar(correct, 'int32') };
-  }
-
-  private record(t0: number, t1: number, t2: number, t3: number): void {
+  private record(t0: number, t1: number, t2: number, t3: number, parts: PartStats[], sizes: number[]): void {
+    parts.forEach((part, k) => {
+      this.trace.partComputeMs[k] += part.computeMs;
+      this.trace.partRows[k] += sizes[k];
+    });
     this.trace.steps++;
     this.trace.computeMs += t1 - t0;
     this.trace.exchangeMs += t2 - t1;
     this.trace.optimizerMs += t3 - t2;
     this.trace.unitsSummed = this.exchange.unitsSummed;
   }
+}
+
+/** The batch's mean loss and correct count from its parts'. */
+function combineParts(parts: PartStats[], sizes: number[]): StepResult {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let loss = 0;
+  let correct = 0;
+  parts.forEach((part, k) => {
+    loss += part.loss * (sizes[k] / total);
+    correct += part.correct;
+  });
+  return { loss: tf.scalar(loss), correct: tf.scalar(correct, 'int32') };
 }
 
 function stepKey(at: StepPosition): string {

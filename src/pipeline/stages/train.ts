@@ -22,7 +22,7 @@ import type { Destination, WriteOptions } from './common.js';
 export type TrainingKind = 'pretrain' | 'train' | 'finetune';
 
 /** The config sections a training stage reads. */
-export type TrainingConfig = Pick<Config, 'pretrain' | 'train' | 'finetune' | 'replicas' | 'seed'>;
+export type TrainingConfig = Pick<Config, 'pretrain' | 'train' | 'finetune' | 'replicas' | 'replicaSplit' | 'seed'>;
 
 /** How each stage is named in logs, and the epoch log written beside its model. */
 const STAGE_LABEL: Record<TrainingKind, string> = { pretrain: 'pretrain', train: 'sparsity train', finetune: 'fine-tune' };
@@ -54,7 +54,7 @@ export async function trainingStage(
   control?: StageControl,
 ): Promise<TrainingStageResult> {
   const sparsityLambda = kind === 'train' ? config.train.sparsity : 0;
-  const hp = { ...config[kind], replicas: config.replicas };
+  const hp = { ...config[kind], replicas: config.replicas, replicaSplit: config.replicaSplit };
   // Pretraining keeps the saved trainable flags; train/finetune unfreeze as configured.
   const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
   const checkpointing = control === undefined ? undefined : await stageCheckpointing(kind, model, config, control, out);
