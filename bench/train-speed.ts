@@ -4,6 +4,7 @@
  * real training loop, PyTorch's run of bench/torch/train_bench.py, and the result table.
  */
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Dataset, SCALE_ONLY } from '../src/data/dataset.js';
@@ -140,6 +141,13 @@ export function torchRun(arch: Arch, shape: RunShape, threads: number, device: '
   const lastLine = run.stdout.trim().split('\n').pop() ?? '';
   const parsed = JSON.parse(lastLine) as { images_per_second: number; median_step_images_per_second: number };
   return { imagesPerSecond: parsed.images_per_second, medianStepImagesPerSecond: parsed.median_step_images_per_second };
+}
+
+/** The machine's load average (1, 5, 15 minutes), printed next to every figure. */
+export function loadText(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 /** A markdown table: first column left-aligned, the others right-aligned. */
