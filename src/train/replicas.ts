@@ -553,7 +553,7 @@ export class ReplicatedRunner implements StepRunner {
     return { x: tf.slice(batch.x, 0, ownSize), y: tf.slice(batch.y, 0, ownSize) };
   }
 
-  /** The main thread's part (never empty: splitSizes gives replica 0 the first rows). */
+  /** The main thread's part (never empty: splitOf gives replica 0 at least one row, the first ones). */
   private ownPart(batch: Batch | RowBatch, ownSize: number, at: StepPosition): void {
     const { patches } = this.net;
     patches.seedDropout(dropoutSeeds(this.seed, at.epoch, at.step, patches.dropoutCount));
