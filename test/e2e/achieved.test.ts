@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { describeReplicaClamp } from '../src/pipeline/train.js';
-import { readEpochLog } from '../src/report/html/collect.js';
-import { describeRun, runSlim, stderrLines } from './helpers/cli.js';
-import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
-import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
+import { describeReplicaClamp } from '../../src/pipeline/train.js';
+import { readEpochLog } from '../../src/report/html/collect.js';
+import { describeRun, runSlim, stderrLines } from '../helpers/cli.js';
+import { npyDataConfig, writeNpyDataset } from '../fuzz/corpus-data.js';
+import { sequentialModel, writeRawModel } from '../fuzz/fixtures.js';
 
 let dir: string;
 let model: string;

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildCli } from '../src/cli.js';
-import { describeRun, runSlim } from './helpers/cli.js';
+import { buildCli } from '../../src/cli.js';
+import { describeRun, runSlim } from '../helpers/cli.js';
 
 /** Width help is wrapped to when stdout has no columns (src/cli.ts). */
 const PIPED_WIDTH = 100;

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { describeRun, exists, REPO_ROOT, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { describeRun, exists, REPO_ROOT, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 let dir: string;
 let config: string;

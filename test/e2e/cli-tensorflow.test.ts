@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { describeRun, REPO_ROOT, runSlim, type SlimResult } from './helpers/cli.js';
-import type { StandInReport } from './helpers/tfjs-node-standin.js';
+import { describeRun, REPO_ROOT, runSlim, type SlimResult } from '../helpers/cli.js';
+import type { StandInReport } from '../helpers/tfjs-node-standin.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 const PRELOAD = path.join(REPO_ROOT, 'dist', 'test', 'helpers', 'tfjs-node-preload.js');

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { fromLayersModel } from '../src/model/convert.js';
-import { writeModel } from '../src/model/io.js';
-import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { fromLayersModel } from '../../src/model/convert.js';
+import { writeModel } from '../../src/model/io.js';
+import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'cli');
 const TINY_CONFIG = path.join(FIXTURES, 'tiny.json');

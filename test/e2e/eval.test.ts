@@ -10,14 +10,14 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { parseConfig } from '../src/config/load.js';
-import { Output } from '../src/io/output.js';
-import { toLayersModel } from '../src/model/convert.js';
-import { readModel } from '../src/model/io.js';
-import { prepareTestData } from '../src/pipeline/data.js';
-import { evalStage } from '../src/pipeline/stages/eval.js';
-import { pruneStage } from '../src/pipeline/stages/prune.js';
-import { REPO_ROOT, runSlim } from './helpers/cli.js';
+import { parseConfig } from '../../src/config/load.js';
+import { Output } from '../../src/io/output.js';
+import { toLayersModel } from '../../src/model/convert.js';
+import { readModel } from '../../src/model/io.js';
+import { prepareTestData } from '../../src/pipeline/data.js';
+import { evalStage } from '../../src/pipeline/stages/eval.js';
+import { pruneStage } from '../../src/pipeline/stages/prune.js';
+import { REPO_ROOT, runSlim } from '../helpers/cli.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { addMissingBnScale } from '../src/model/add-bn-scale.js';
-import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
-import { describeRun, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
-import { randomizeBnStatistics, saveWithStockTfjs } from './helpers/foreign-models.js';
-import { inceptionStyle } from './fixtures/zoo/index.js';
-import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { addMissingBnScale } from '../../src/model/add-bn-scale.js';
+import { fromLayersModel, toLayersModel } from '../../src/model/convert.js';
+import { describeRun, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
+import { randomizeBnStatistics, saveWithStockTfjs } from '../helpers/foreign-models.js';
+import { inceptionStyle } from '../fixtures/zoo/index.js';
+import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 const BN_COUNT = 9; // stem + 4 per block × 2
 

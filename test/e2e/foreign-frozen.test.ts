@@ -9,10 +9,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { describeRun, runSlim } from './helpers/cli.js';
-import { saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
-import { frozenBodyTransfer } from './fixtures/zoo/index.js';
-import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { describeRun, runSlim } from '../helpers/cli.js';
+import { saveWithStockTfjs, trainFewSteps } from '../helpers/foreign-models.js';
+import { frozenBodyTransfer } from '../fixtures/zoo/index.js';
+import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 interface GammaStats {
   count: number;

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { describeRun, runSlim } from './helpers/cli.js';
-import { saveWithStockTfjs, trainFewSteps } from './helpers/foreign-models.js';
-import { teachableMachineLike } from './fixtures/zoo/index.js';
-import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { describeRun, runSlim } from '../helpers/cli.js';
+import { saveWithStockTfjs, trainFewSteps } from '../helpers/foreign-models.js';
+import { teachableMachineLike } from '../fixtures/zoo/index.js';
+import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 let dir: string;
 let modelPath: string;

@@ -9,10 +9,10 @@
  * are run and reported but not asserted; every other case must pass. The list should shrink to {}
  * as fixes land; the summary names listed cases that pass now, to be removed from the list.
  *
- * Two tiers, because every case starts a Node process that loads tfjs (about a second each):
- *   - `npm test` runs a fixed quarter of the cases that are not listed (chosen by a hash of the id,
- *     so every category is sampled and the choice is stable): a few minutes on 2 cores;
- *   - `npm run test:fuzz` (SLIM_FUZZ_FULL=1) runs every case, listed ones included.
+ * Two sizes, because every case starts a Node process that loads tfjs (about a second each):
+ *   - this file run on its own runs a fixed quarter of the cases that are not listed (chosen by a
+ *     hash of the id, so every category is sampled and the choice is stable): a few minutes on 2 cores;
+ *   - `npm run test:e2e` and `npm run test:fuzz` (SLIM_FUZZ_FULL=1) run every case, listed ones included.
  * Environment: SLIM_FUZZ_ONLY=<text> runs only cases whose id contains it (all of them);
  * SLIM_FUZZ_UPDATE=1 runs every case and rewrites known-failures.json from the run (review it by hand).
  */
@@ -23,9 +23,9 @@ import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { REPO_ROOT } from './helpers/cli.js';
-import { buildCorpus, CATEGORIES, type FuzzCase } from './fuzz/corpus.js';
-import { exitProblems, incompleteModels, leftovers, outputProblems, runCaseProcess, snapshot, successProblems } from './fuzz/runner.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { buildCorpus, CATEGORIES, type FuzzCase } from '../fuzz/corpus.js';
+import { exitProblems, incompleteModels, leftovers, outputProblems, runCaseProcess, snapshot, successProblems } from '../fuzz/runner.js';
 import { existsSync } from 'node:fs';
 
 const KNOWN_FAILURES_FILE = path.join(REPO_ROOT, 'test', 'fuzz', 'known-failures.json');
@@ -228,7 +228,7 @@ test('fuzz corpus: bad inputs get exit 2 (or 1), one error line, no stack, no ha
   console.log(`fuzz: slowest: ${slowest.map((r) => `${r.case.id} ${r.seconds.toFixed(1)} s`).join(', ')}`);
   const tier = FULL
     ? ''
-    : ` (quick tier: ${cases.length} of the ${all.length - Object.keys(known).filter((id) => ids.has(id)).length} unlisted; npm run test:fuzz runs all)`;
+    : ` (quick tier: ${cases.length} of the ${all.length - Object.keys(known).filter((id) => ids.has(id)).length} unlisted; npm run test:e2e runs all)`;
   console.log(`fuzz: ${cases.length} cases, ${knownInRun.length} known failures${tier}; ${failing.length} failing in this run`);
 
   if (UPDATE) {

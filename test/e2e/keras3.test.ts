@@ -12,11 +12,11 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
-import { toLayersModel } from '../src/model/convert.js';
-import { readModel } from '../src/model/io.js';
-import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../src/model/keras/hdf5.js';
-import type { ModelArtifacts } from '../src/model/topology.js';
-import { describeRun, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
+import { toLayersModel } from '../../src/model/convert.js';
+import { readModel } from '../../src/model/io.js';
+import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../../src/model/keras/hdf5.js';
+import type { ModelArtifacts } from '../../src/model/topology.js';
+import { describeRun, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
 
 type Json = Record<string, unknown>;
 const dtype = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { listImageFolder } from '../src/data/folder.js';
-import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
-import { int32Bytes, labels, npy, sequentialModel, writeRawModel } from './fuzz/fixtures.js';
+import { listImageFolder } from '../../src/data/folder.js';
+import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { npyDataConfig, writeNpyDataset } from '../fuzz/corpus-data.js';
+import { int32Bytes, labels, npy, sequentialModel, writeRawModel } from '../fuzz/fixtures.js';
 
 const TRAIN_N = 40;
 const TEST_N = 20;

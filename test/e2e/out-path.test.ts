@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { recoverStaging, stagingPath } from '../src/io/out-path.js';
-import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from './helpers/cli.js';
-import { npyDataConfig, writeNpyDataset } from './fuzz/corpus-data.js';
-import { sequentialModel, writeRawModel } from './fuzz/fixtures.js';
+import { recoverStaging, stagingPath } from '../../src/io/out-path.js';
+import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { npyDataConfig, writeNpyDataset } from '../fuzz/corpus-data.js';
+import { sequentialModel, writeRawModel } from '../fuzz/fixtures.js';
 
 let dir: string;
 let model: string;

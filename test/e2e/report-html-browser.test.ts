@@ -8,8 +8,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { checkPage, chromiumMissing } from './helpers/chromium.js';
-import { describeRun, exists, REPO_ROOT, runSlim } from './helpers/cli.js';
+import { checkPage, chromiumMissing } from '../helpers/chromium.js';
+import { describeRun, exists, REPO_ROOT, runSlim } from '../helpers/cli.js';
 
 let dir: string;
 let runDir: string;

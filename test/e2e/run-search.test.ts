@@ -7,11 +7,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { InputError } from '../src/errors.js';
-import { parseConfig } from '../src/config/load.js';
-import { pruneAmountOverrides } from '../src/commands/options.js';
-import type { RunSummary } from '../src/pipeline/run.js';
-import { describeRun, exists, runSlim, stderrLines } from './helpers/cli.js';
+import { InputError } from '../../src/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+import { pruneAmountOverrides } from '../../src/commands/options.js';
+import type { RunSummary } from '../../src/pipeline/run.js';
+import { describeRun, exists, runSlim, stderrLines } from '../helpers/cli.js';
 
 let dir: string;
 let config: string;

@@ -7,9 +7,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { InputError } from '../src/errors.js';
-import { parseRatios, type SweepResult } from '../src/pipeline/sweep.js';
-import { describeRun, REPO_ROOT, runSlim, stderrLines } from './helpers/cli.js';
+import { InputError } from '../../src/errors.js';
+import { parseRatios, type SweepResult } from '../../src/pipeline/sweep.js';
+import { describeRun, REPO_ROOT, runSlim, stderrLines } from '../helpers/cli.js';
 
 let dir: string;
 let config: string;
