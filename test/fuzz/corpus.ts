@@ -2,7 +2,7 @@
  * The fuzz corpus: bad inputs for every command, generated into a temp folder (nothing but this
  * generator is checked in). Each case names the argv, an optional stdin, its working folder and
  * the exit code the README's rule asks for: 2 for bad input, 1 for a valid run that finds a
- * problem. test/fuzz.test.ts runs them; known-failures.json lists the cases slim gets wrong today.
+ * problem. test/e2e/fuzz.test.ts runs them; known-failures.json lists the cases slim gets wrong today.
  */
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
