@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { defaultRegistry } from '../src/layers/registry.js';
-import { layerSupport } from '../src/layers/support.js';
-import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from './helpers/cli.js';
+import { defaultRegistry } from '../../src/layers/registry.js';
+import { layerSupport } from '../../src/layers/support.js';
+import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
 
 let dir: string;
 before(async () => {
