@@ -124,7 +124,8 @@ function oneLine(text: string): string {
 }
 
 /**
- * yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value.
+ * yargs reads a bare '-' as a positional; `--config -` (stdin) and `--html -` (stdout) must reach
+ * the option as its value.
  * An empty value (`--ratio ""`, `--model=`) is refused here: yargs would read it as 0 or as the
  * current folder, and no slim flag means anything by an empty string.
  */
@@ -140,8 +141,8 @@ function withStdinValues(argv: string[]): string[] {
     if (flag !== null && (flag[2] === '=' || argv[i + 1] === '')) {
       throw new InputError(`--${flag[1]}: the value is empty; give a value (slim --help shows the usage)`);
     }
-    if (arg === '--config' && argv[i + 1] === '-') {
-      out.push('--config=-');
+    if ((arg === '--config' || arg === '--html') && argv[i + 1] === '-') {
+      out.push(`${arg}=-`);
       i++;
     } else out.push(argv[i]);
   }
