@@ -161,7 +161,8 @@ export async function main(argv: string[]): Promise<number> {
   catchStrayErrors(out, verbose);
   let code: number;
   try {
-    await buildCli(withStdinValues(argv)).parseAsync();
+    if (wantsJsonVersion(argv)) out.json({ version: VERSION });
+    else await buildCli(withStdinValues(argv)).parseAsync();
     code = EXIT_OK;
   } catch (err) {
     if (err instanceof InterruptedError) {
@@ -175,6 +176,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   await flushed(process.stdout);
   return stdoutOutcome(stdout, code, out);
+}
+
+/** `slim --version --json`: the version as the one JSON document --json promises (yargs prints it bare). */
+function wantsJsonVersion(argv: string[]): boolean {
+  const flags = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  return flags.includes('--version') && flags.includes('--json') && !flags.includes('--help') && !flags.includes('-h');
 }
 
 /**

@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { parseRatios, renderSweep, sweepFromConfig, writeSweepHtml } from '../pipeline/sweep.js';
 import { modelFiles } from '../model/io.js';
 import { htmlTarget, outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption, runtimeOverrides } from './options.js';
+import { backendOption, configOption, modelOption, runtimeOverrides, requireDataSection } from './options.js';
 
 interface SweepFlags extends GlobalFlags {
   model: string;
@@ -53,6 +53,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
     ]);
+    requireDataSection(config, argv.config);
     const inputFiles = [...(await modelFiles(argv.model)), ...(argv.config !== '-' ? [argv.config] : [])];
     const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
     const result = await sweepFromConfig(config, argv.model, ratios, epochs, out);

@@ -89,7 +89,8 @@ export class Output {
     this.quiet = options.quiet ?? false;
     this.color = (options.color ?? true) && colorEnabled(this.err, env);
     // Bars redraw in place, which only makes sense on a terminal; logs get epoch lines instead.
-    this.showProgress = (options.progress ?? true) && this.err.isTTY === true && !this.quiet;
+    // TERM=dumb: a terminal that cannot move the cursor, so no bars (they redraw with escapes).
+    this.showProgress = (options.progress ?? true) && this.err.isTTY === true && !this.quiet && env.TERM !== 'dumb';
   }
 
   /** The command's product: one line of data on stdout. */
@@ -110,7 +111,9 @@ export class Output {
     if (this.verbose) this.err.write(`${this.paint('2', message)}\n`);
   }
 
+  /** A warning: for people, so --quiet silences it like the logs (errors are never silenced). */
   warn(message: string): void {
+    if (this.quiet) return;
     this.err.write(`${this.paint('33', 'warning:')} ${message}\n`);
   }
 
