@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Argv, MiddlewareFunction } from 'yargs';
 import { EXIT_BUG, EXIT_OK, EXIT_PROBLEM, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
 import { guardStdout, Output, type StdoutState } from './io/output.js';
+import { lockOutputsUntilExit } from './io/out-path.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
 import { pruneCommand } from './commands/prune.js';
@@ -159,6 +160,8 @@ export async function main(argv: string[]): Promise<number> {
   // stderr is for people; if it is gone there is no one to tell, and nothing to stop for.
   process.stderr.on('error', () => {});
   catchStrayErrors(out, verbose);
+  // Two slims on one output: the second is refused at the start (README: Output folders).
+  lockOutputsUntilExit();
   let code: number;
   try {
     if (wantsJsonVersion(argv)) out.json({ version: VERSION });

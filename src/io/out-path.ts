@@ -8,11 +8,11 @@
  * writer's leftovers from a live one's and remove or restore them safely.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, ProblemError } from '../errors.js';
 
 /** Missing folders slim creates above an output at most; more is almost certainly a typo. */
 const MAX_MISSING_LEVELS = 32;
@@ -177,7 +177,73 @@ export async function checkOutPath(out: string, kind: OutKind, options: OutPathO
   } catch (error) {
     throw new InputError(`${label}: cannot write in ${writableDir} (${(error as NodeJS.ErrnoException).code ?? 'not writable'})`);
   }
+  if (locking) await lockOutput(real, `${flag} ${out}`);
   await recoverStaging(target);
+}
+
+/** Whether checkOutPath takes an output's lock: the CLI turns it on (see lockOutput); library callers decide for themselves. */
+let locking = false;
+
+/** From now on every output checked by checkOutPath is locked for this process's lifetime (the CLI calls this once). */
+export function lockOutputsUntilExit(): void {
+  locking = true;
+}
+
+/** Lock files this process holds (absolute paths), removed when it exits. */
+const heldLocks = new Set<string>();
+
+function releaseLocks(): void {
+  for (const lock of heldLocks) {
+    try {
+      if (readFileSync(lock, 'utf8') === OWNER) unlinkSync(lock);
+    } catch {
+      // already gone: nothing to release
+    }
+  }
+  heldLocks.clear();
+}
+
+/**
+ * The lock file that says which process is writing the output whose real path is `real`: in the
+ * temp folder, named by a hash of that path, so taking it creates nothing beside the output (whose
+ * parents may not exist yet) and leaves nothing there after a refusal.
+ */
+export function lockPath(real: string): string {
+  return path.join(os.tmpdir(), `slim-lock-${createHash('sha256').update(real).digest('hex').slice(0, 32)}`);
+}
+
+/**
+ * One writer per output: a second slim started on the same output while the first still runs is
+ * refused at the start (exit 1, naming the output and the other process), before any work, rather
+ * than racing it to the final rename. The lock (see lockPath) holds the owner (host, pid, start
+ * time); it is removed when this process exits, and a lock whose owner is gone (a killed slim) is
+ * taken over. Re-entrant within one process. Covers the processes of one machine.
+ */
+async function lockOutput(real: string, label: string): Promise<void> {
+  const lock = lockPath(real);
+  if (heldLocks.has(lock)) return;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(lock, OWNER, { flag: 'wx' });
+      if (heldLocks.size === 0) process.once('exit', releaseLocks);
+      heldLocks.add(lock);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = await fs.readFile(lock, 'utf8').catch(() => undefined);
+    if (owner === undefined) continue; // released between the two calls: try again
+    if (owner === OWNER) return;
+    if (ownerAlive(`${owner}-`)) {
+      const pid = OWNER_PATTERN.exec(`${owner}-`)?.[2];
+      throw new ProblemError(
+        `${label}: another slim${pid !== undefined ? ` (pid ${pid})` : ''} is writing it; wait for it to finish or choose another output`,
+      );
+    }
+    // The owner is gone (killed): its lock is stale. Removed only if it still names that owner.
+    if ((await fs.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.rm(lock, { force: true });
+  }
+  throw new ProblemError(`${label}: could not take the output's lock ${lock}; another slim may be starting on it`);
 }
 
 /** Walks `target` from the root: every existing component before the last must be a folder, and no component a dangling symlink. */
