@@ -22,9 +22,15 @@ describe('device files are not outputs', () => {
     });
   }
   test('/dev/stdout: the device or pipe it leads to, never replaced', async () => {
-    await assert.rejects(checkOutPath('/dev/stdout', 'file', { flag: '--html', stdoutHint: '--html - writes the page to stdout' }), (error: unknown) => {
-      return error instanceof InputError && /^--html \/dev\/stdout: is (a device file|a FIFO \(named pipe\)|a socket|a symlink)/.test(error.message);
-    });
+    await assert.rejects(
+      checkOutPath('/dev/stdout', 'file', { flag: '--html', stdoutHint: '--html - writes the page to stdout' }),
+      (error: unknown) => {
+        return (
+          error instanceof InputError &&
+          /^--html \/dev\/stdout: is (a device file|a FIFO \(named pipe\)|a socket|a symlink)/.test(error.message)
+        );
+      },
+    );
   });
 });
 

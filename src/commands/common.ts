@@ -57,7 +57,12 @@ export const resumeOption = {
  * follows (src/io/out-path.ts), `inputs` being the files the command reads. '-' sends the page to
  * stdout, which then carries the page alone: refused with --json (one document on stdout).
  */
-export async function htmlTarget(html: string | undefined, json: boolean, inputs: readonly string[], out: Output): Promise<HtmlTarget | undefined> {
+export async function htmlTarget(
+  html: string | undefined,
+  json: boolean,
+  inputs: readonly string[],
+  out: Output,
+): Promise<HtmlTarget | undefined> {
   if (html === undefined) return undefined;
   if (html === '-') {
     if (json) throw new InputError('--html - and --json both want stdout; give --html a file name, or leave out --json');

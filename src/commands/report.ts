@@ -35,7 +35,8 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
     // --model may be a run folder: its fine-tuned model against its input model.
     const inputs = await resolveReportInputs(argv.model, argv.baseline);
     const logs = argv.log ?? [];
-    if (logs.length > 0 && argv.html === undefined) throw new InputError('--log: the curves are drawn in the HTML report; give --html FILE too');
+    if (logs.length > 0 && argv.html === undefined)
+      throw new InputError('--log: the curves are drawn in the HTML report; give --html FILE too');
     const inputFiles = [
       ...(await modelFiles(inputs.model)),
       ...(inputs.baseline !== undefined ? await modelFiles(inputs.baseline) : []),

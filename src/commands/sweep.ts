@@ -39,7 +39,8 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
       .option('html', {
         type: 'string',
-        describe: "also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file ('-' = stdout, instead of the table)",
+        describe:
+          "also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file ('-' = stdout, instead of the table)",
       })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' }),

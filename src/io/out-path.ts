@@ -149,7 +149,9 @@ export async function checkOutPath(out: string, kind: OutKind, options: OutPathO
   const resolved = stats === undefined ? undefined : await fs.stat(target);
   const special = resolved === undefined ? undefined : specialKind(resolved);
   if (special !== undefined) {
-    throw new InputError(`${label}: is ${special}, not a place slim can write a ${kind} to${options.stdoutHint ? `; ${options.stdoutHint}` : ''}`);
+    throw new InputError(
+      `${label}: is ${special}, not a place slim can write a ${kind} to${options.stdoutHint ? `; ${options.stdoutHint}` : ''}`,
+    );
   }
   const { real, existing, missing } = await realTarget(target);
   const forbidden = FORBIDDEN_ROOTS.find((root) => isInside(real, root));

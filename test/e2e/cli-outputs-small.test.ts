@@ -50,7 +50,11 @@ describe('three slims writing one --out, started together', () => {
         results.map(describeRun).join('\n'),
       );
       for (const result of results.filter((r) => r.code !== 0)) {
-        oneErrorLine(result, 1, new RegExp(`^error: --out ${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: another slim \\(pid \\d+\\) is writing it`));
+        oneErrorLine(
+          result,
+          1,
+          new RegExp(`^error: --out ${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: another slim \\(pid \\d+\\) is writing it`),
+        );
         assert.equal(stderrLines(result).length, 1, describeRun(result));
       }
       assert.deepEqual((await readdir(out)).sort(), ['model.json', 'prune-plan.json', 'weights.bin']);
@@ -64,10 +68,13 @@ describe('three slims writing one --out, started together', () => {
   test('export --format keras: the same rule for a file output', async () => {
     const out = path.join(dir, 'same.keras');
     const results = await Promise.all(
-      [0, 1, 2].map(() => runSlim(['export', '--model', inputs.model, '--format', 'keras', '--out', out, '--overwrite', '--backend', 'cpu'])),
+      [0, 1, 2].map(() =>
+        runSlim(['export', '--model', inputs.model, '--format', 'keras', '--out', out, '--overwrite', '--backend', 'cpu']),
+      ),
     );
     assert.ok(results.some((r) => r.code === 0));
-    for (const result of results.filter((r) => r.code !== 0)) oneErrorLine(result, 1, /--out .*same\.keras: another slim \(pid \d+\) is writing it/);
+    for (const result of results.filter((r) => r.code !== 0))
+      oneErrorLine(result, 1, /--out .*same\.keras: another slim \(pid \d+\) is writing it/);
     assert.deepEqual(
       (await readdir(dir)).filter((name) => name.startsWith('same.keras') || name.includes('.slim-')),
       ['same.keras'],
@@ -75,9 +82,13 @@ describe('three slims writing one --out, started together', () => {
   });
   test('a lock left by a killed slim is taken over', async () => {
     const out = path.join(dir, 'after-kill');
-    const child = spawn(process.execPath, [path.resolve('bin/slim.js'), 'train', '--config', inputs.config, '--model', inputs.model, '--out', out, '--epochs', '50'], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [path.resolve('bin/slim.js'), 'train', '--config', inputs.config, '--model', inputs.model, '--out', out, '--epochs', '50'],
+      {
+        stdio: 'ignore',
+      },
+    );
     // Killed once it holds the lock (taken when --out is checked, before the data is read).
     const lock = lockPath(path.join(await realpath(dir), 'after-kill'));
     while (!existsSync(lock) && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -92,7 +103,18 @@ describe('three slims writing one --out, started together', () => {
 describe('epochs count from 1 everywhere', () => {
   test('train --json and finetune --json', async () => {
     for (const command of ['train', 'finetune']) {
-      const result = await runSlim([command, '--model', inputs.model, '--config', inputs.config, '--out', path.join(dir, command), '--epochs', '2', '--json']);
+      const result = await runSlim([
+        command,
+        '--model',
+        inputs.model,
+        '--config',
+        inputs.config,
+        '--out',
+        path.join(dir, command),
+        '--epochs',
+        '2',
+        '--json',
+      ]);
       assert.equal(result.code, 0, describeRun(result));
       const epochs = (JSON.parse(result.stdout) as { epochs: Array<{ epoch: number }> }).epochs.map((e) => e.epoch);
       assert.deepEqual(epochs, [1, 2]);
@@ -100,7 +122,17 @@ describe('epochs count from 1 everywhere', () => {
     }
   });
   test('the divergence error names epoch 1, step 1', async () => {
-    const result = await runSlim(['train', '--model', inputs.model, '--config', inputs.config, '--out', path.join(dir, 'diverged'), '--lr', '1e30']);
+    const result = await runSlim([
+      'train',
+      '--model',
+      inputs.model,
+      '--config',
+      inputs.config,
+      '--out',
+      path.join(dir, 'diverged'),
+      '--lr',
+      '1e30',
+    ]);
     oneErrorLine(result, 1, /^error: training diverged (at|in) epoch 1\b/);
   });
 });
@@ -126,13 +158,27 @@ describe('small CLI promises', () => {
     assert.equal(stderrLines(missing).length, 1, describeRun(missing));
   });
   test('--epochs 0 is named as the flag', async () => {
-    const result = await runSlim(['train', '--config', inputs.config, '--model', inputs.model, '--epochs', '0', '--out', path.join(dir, 'never')]);
+    const result = await runSlim([
+      'train',
+      '--config',
+      inputs.config,
+      '--model',
+      inputs.model,
+      '--epochs',
+      '0',
+      '--out',
+      path.join(dir, 'never'),
+    ]);
     oneErrorLine(result, 2, /^error: --epochs 0: must be at least 1/);
   });
   test('--config a-folder/ says it is a folder', async () => {
     const folder = path.join(dir, 'conf-folder');
     await mkdir(folder, { recursive: true });
-    oneErrorLine(await runSlim(['eval', '--model', inputs.model, '--config', `${folder}/`]), 2, /conf-folder\/: is a folder, not a JSON file$/);
+    oneErrorLine(
+      await runSlim(['eval', '--model', inputs.model, '--config', `${folder}/`]),
+      2,
+      /conf-folder\/: is a folder, not a JSON file$/,
+    );
   });
   test('--color false and --color=false leave the error line uncoloured (FORCE_COLOR set)', async () => {
     for (const flags of [['--color', 'false'], ['--color=false'], ['--no-color']]) {

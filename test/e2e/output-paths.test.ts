@@ -76,7 +76,10 @@ describe('file outputs refused before any work (exit 2, one line naming the path
     test(name, async () => {
       for (const [, target, pattern] of BAD_TARGETS) {
         const result = await runSlim(argvOf(target), { cwd: work });
-        assertRefused(result, new RegExp(`^error: ${flag === '' ? '' : `${flag} `}${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}${pattern.source}`));
+        assertRefused(
+          result,
+          new RegExp(`^error: ${flag === '' ? '' : `${flag} `}${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}${pattern.source}`),
+        );
         // Before any work: nothing but the refusal on stderr (no backend line, no sweep, no fold).
         assert.equal(stderrLines(result).length, 1, `${name} ${target}: ${describeRun(result)}`);
       }
@@ -92,7 +95,9 @@ describe('file outputs refused before any work (exit 2, one line naming the path
   test('sweep --html of a model file through a symlinked folder is still an input', async () => {
     const linked = path.join(dir, 'linked-model');
     await symlink(inputs.model, linked);
-    const result = await runSlim(['sweep', '--model', inputs.model, '--config', inputs.config, '--html', path.join(linked, 'model.json')], { cwd: work });
+    const result = await runSlim(['sweep', '--model', inputs.model, '--config', inputs.config, '--html', path.join(linked, 'model.json')], {
+      cwd: work,
+    });
     assertRefused(result, /is an input of this command/);
   });
 });
@@ -106,11 +111,17 @@ describe('--html -, --log, existing Keras files', () => {
     assert.doesNotMatch(result.stderr, /wrote/);
   });
   test('--html - with --json is refused: both want stdout', async () => {
-    assertRefused(await runSlim(['report', '--model', inputs.model, '--html', '-', '--json'], { cwd: work }), /--html - and --json both want stdout/);
+    assertRefused(
+      await runSlim(['report', '--model', inputs.model, '--html', '-', '--json'], { cwd: work }),
+      /--html - and --json both want stdout/,
+    );
   });
   test('--log without --html is refused instead of ignored', async () => {
     const log = path.join(work, 'keep.txt');
-    assertRefused(await runSlim(['report', '--model', inputs.model, '--log', log], { cwd: work }), /^error: --log: .* give --html FILE too/);
+    assertRefused(
+      await runSlim(['report', '--model', inputs.model, '--log', log], { cwd: work }),
+      /^error: --log: .* give --html FILE too/,
+    );
   });
   test('export --format keras --out existing.keras: refused before the fold (no backend, no check line)', async () => {
     const existing = path.join(dir, 'existing.keras');
