@@ -7,8 +7,9 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type { Argv, MiddlewareFunction } from 'yargs';
-import { EXIT_BUG, EXIT_OK, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
-import { Output } from './io/output.js';
+import { EXIT_BUG, EXIT_OK, EXIT_PROBLEM, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
+import { guardStdout, Output, type StdoutState } from './io/output.js';
+import { lockOutputsUntilExit } from './io/out-path.js';
 import type { GlobalFlags } from './commands/common.js';
 import { trainCommand } from './commands/train.js';
 import { pruneCommand } from './commands/prune.js';
@@ -124,7 +125,8 @@ function oneLine(text: string): string {
 }
 
 /**
- * yargs reads a bare '-' as a positional; `--config -` (stdin) must reach the option as its value.
+ * yargs reads a bare '-' as a positional; `--config -` (stdin) and `--html -` (stdout) must reach
+ * the option as its value.
  * An empty value (`--ratio ""`, `--model=`) is refused here: yargs would read it as 0 or as the
  * current folder, and no slim flag means anything by an empty string.
  */
@@ -140,8 +142,8 @@ function withStdinValues(argv: string[]): string[] {
     if (flag !== null && (flag[2] === '=' || argv[i + 1] === '')) {
       throw new InputError(`--${flag[1]}: the value is empty; give a value (slim --help shows the usage)`);
     }
-    if (arg === '--config' && argv[i + 1] === '-') {
-      out.push('--config=-');
+    if ((arg === '--config' || arg === '--html') && argv[i + 1] === '-') {
+      out.push(`${arg}=-`);
       i++;
     } else out.push(argv[i]);
   }
@@ -153,10 +155,18 @@ export async function main(argv: string[]): Promise<number> {
   // PROD silences tfjs's console.log banners, which would otherwise land on stdout among the data.
   tf.env().set('PROD', true);
   const verbose = argv.includes('--verbose');
-  const out = new Output({ verbose, color: !argv.includes('--no-color') });
+  const out = new Output({ verbose, color: colorFlag(argv) });
+  const stdout = guardStdout(process.stdout);
+  // stderr is for people; if it is gone there is no one to tell, and nothing to stop for.
+  process.stderr.on('error', () => {});
+  catchStrayErrors(out, verbose);
+  // Two slims on one output: the second is refused at the start (README: Output folders).
+  lockOutputsUntilExit();
+  let code: number;
   try {
-    await buildCli(withStdinValues(argv)).parseAsync();
-    return EXIT_OK;
+    if (wantsJsonVersion(argv)) out.json({ version: VERSION });
+    else await buildCli(withStdinValues(argv)).parseAsync();
+    code = EXIT_OK;
   } catch (err) {
     if (err instanceof InterruptedError) {
       process.stderr.write(`interrupted: ${err.message}; resume with: ${resumeCommand(argv)}\n`);
@@ -165,8 +175,80 @@ export async function main(argv: string[]): Promise<number> {
     const failure = describeFailure(err, verbose);
     out.error(failure.line);
     for (const extra of failure.verboseLines) process.stderr.write(`${extra}\n`);
-    return failure.exitCode;
+    code = failure.exitCode;
   }
+  await flushed(process.stdout);
+  return stdoutOutcome(stdout, code, out);
+}
+
+/** `slim --version --json`: the version as the one JSON document --json promises (yargs prints it bare). */
+function wantsJsonVersion(argv: string[]): boolean {
+  const flags = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  return flags.includes('--version') && flags.includes('--json') && !flags.includes('--help') && !flags.includes('-h');
+}
+
+/**
+ * The exit code once stdout's fate is known. A reader that stopped early (EPIPE: `| head -c 1`,
+ * `| true`, `| grep -q`) is normal in a pipeline: no line, the command's own code (like `yes | head`
+ * ends quietly for the shell). A write the system refused (ENOSPC on `> /dev/full`, EIO) means the
+ * data did not arrive: one `error:` line and exit 1, unless the command already failed on its own.
+ */
+export function stdoutOutcome(state: StdoutState, code: number, out: Output): number {
+  const failure = state.failure;
+  if (failure === undefined || failure.code === 'EPIPE' || code !== EXIT_OK) return code;
+  const words = SYSTEM_ERROR_WORDS[failure.code ?? ''] ?? oneLine(failure.message);
+  out.error(`stdout: ${words}${failure.code ? ` (${failure.code})` : ''}; the output did not arrive whole`);
+  return EXIT_PROBLEM;
+}
+
+/** Resolves once what was written to `stream` has been handed to the system (or has failed). */
+function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+  if (stream.destroyed === true) return Promise.resolve();
+  // The callback of an empty write runs after every earlier write's; its error, if any, is the
+  // stream's 'error' (recorded by guardStdout). setImmediate lets that event fire first.
+  return new Promise((resolve) => {
+    try {
+      stream.write('', () => setImmediate(resolve));
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/**
+ * Errors no command caught (an 'error' event without a listener, a rejected promise nobody awaited,
+ * a worker thread's failure): one `error:` line and exit 3, never Node's trace or an exit code
+ * outside the README's table. Registered before any backend loads, so this runs before the
+ * handlers Emscripten's wasm runtime adds (which rethrow, ending the process with exit 7).
+ */
+function catchStrayErrors(out: Output, verbose: boolean): void {
+  const onStray = (err: unknown) => {
+    const failure = describeFailure(err, verbose);
+    out.error(failure.line);
+    for (const extra of failure.verboseLines) process.stderr.write(`${extra}\n`);
+    process.exit(failure.exitCode);
+  };
+  process.on('uncaughtException', onStray);
+  process.on('unhandledRejection', onStray);
+}
+
+/**
+ * Whether the error line may be coloured, read before yargs parses (a usage error has no parsed
+ * flags): the last of `--no-color`, `--color`, `--color=BOOL`, `--color BOOL` wins, as in yargs.
+ */
+export function colorFlag(argv: string[]): boolean {
+  let color = true;
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    const arg = argv[i];
+    if (arg === '--no-color') color = false;
+    else if (arg.startsWith('--color=')) color = arg.slice('--color='.length) !== 'false';
+    else if (arg === '--color') {
+      const next = argv[i + 1];
+      color = next !== 'false';
+      if (next === 'false' || next === 'true') i++;
+    }
+  }
+  return color;
 }
 
 /** How the CLI reports an error: its one `error:` line, its exit code, and what --verbose adds. */

@@ -125,7 +125,7 @@ test('divergence (huge lr, or NaN inputs) throws ProblemError and leaks nothing'
   await assert.rejects(
     train(model, data, { ...BASE, lr: 1e12, epochs: 1, syncEvery: 1 }),
     (err: unknown) =>
-      err instanceof ProblemError && /^training diverged at epoch 0, step \d+ \(loss NaN\); try a lower lr/.test(err.message),
+      err instanceof ProblemError && /^training diverged at epoch 1, step \d+ \(loss NaN\); try a lower lr/.test(err.message),
   );
   assert.equal(tf.memory().numTensors, modelTensors);
   model.dispose();
@@ -133,7 +133,7 @@ test('divergence (huge lr, or NaN inputs) throws ProblemError and leaks nothing'
   const model2 = buildVgg(TINY);
   await assert.rejects(
     train(model2, data, { ...BASE, epochs: 1, preprocess: { ...PRE, scale: Number.NaN } }),
-    (err: unknown) => err instanceof ProblemError && /training diverged at epoch 0, step 0 \(loss NaN\)/.test(err.message),
+    (err: unknown) => err instanceof ProblemError && /training diverged at epoch 1, step 1 \(loss NaN\)/.test(err.message),
   );
   model2.dispose();
   assert.equal(tf.memory().numTensors, before);

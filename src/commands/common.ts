@@ -1,5 +1,8 @@
 /** What every command shares: the global flags and the output channel built from them. */
+import { InputError } from '../errors.js';
+import { checkOutPath } from '../io/out-path.js';
 import { Output } from '../io/output.js';
+import type { HtmlTarget } from '../report/html/page.js';
 
 export interface GlobalFlags {
   verbose: boolean;
@@ -48,3 +51,23 @@ export const resumeOption = {
   default: false,
   describe: 'continue from the checkpoint an interrupted run left (same config and input model)',
 } as const;
+
+/**
+ * `--html FILE` or `--html -`, checked before any work by the output-path policy every output
+ * follows (src/io/out-path.ts), `inputs` being the files the command reads. '-' sends the page to
+ * stdout, which then carries the page alone: refused with --json (one document on stdout).
+ */
+export async function htmlTarget(
+  html: string | undefined,
+  json: boolean,
+  inputs: readonly string[],
+  out: Output,
+): Promise<HtmlTarget | undefined> {
+  if (html === undefined) return undefined;
+  if (html === '-') {
+    if (json) throw new InputError('--html - and --json both want stdout; give --html a file name, or leave out --json');
+    return (page: string) => out.data(page);
+  }
+  await checkOutPath(html, 'file', { flag: '--html', inputs, stdoutHint: '--html - writes the page to stdout' });
+  return html;
+}

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { evalFromConfig, renderEval } from '../pipeline/stages/eval.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption } from './options.js';
+import { backendOption, configOption, modelOption, requireDataSection } from './options.js';
 
 interface EvalFlags extends GlobalFlags {
   model: string;
@@ -21,6 +21,7 @@ export const evalCommand: CommandModule<GlobalFlags, EvalFlags> = {
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [{ path: ['backend'], value: argv.backend, flag: '--backend' }]);
+    requireDataSection(config, argv.config);
     const summary = await evalFromConfig(config, argv.model, out);
     if (argv.json) out.json(summary);
     else out.data(renderEval(summary));

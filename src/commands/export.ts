@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import type { Backend } from '../config/schema.js';
 import { checkOutPath } from '../io/out-path.js';
-import { readModel } from '../model/io.js';
-import type { KerasFormat } from '../model/keras/write.js';
+import { modelFiles, readModel } from '../model/io.js';
+import { checkKerasTarget, type KerasFormat } from '../model/keras/write.js';
 import { startBackend } from '../pipeline/backend.js';
 import { checkOutputs } from '../pipeline/model.js';
 import { describeExportParams, exportStage } from '../pipeline/stages/export.js';
@@ -37,9 +37,12 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const out = outputFor(argv);
     const write = { overwrite: argv.overwrite };
     const model = await readModel(argv.model);
-    // A Keras file is one file, checked by its writer; a layers model is a folder.
+    // A layers model is a folder, a Keras file one file: either is checked whole before any work.
     if (argv.format === 'layers') await checkOutputs([argv.out], write, model.path);
-    else await checkOutPath(argv.out, 'file');
+    else {
+      await checkOutPath(argv.out, 'file', { inputs: await modelFiles(argv.model) });
+      await checkKerasTarget(argv.out, argv.format, write);
+    }
     await startBackend(argv.backend, out);
     const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out);
     out.info(describeExportParams(outcome));

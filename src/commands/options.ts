@@ -4,7 +4,8 @@
  */
 import type { Argv, Options } from 'yargs';
 import type { Override } from '../config/load.js';
-import { backendSchema } from '../config/schema.js';
+import { backendSchema, type Config } from '../config/schema.js';
+import { InputError } from '../errors.js';
 import { DATASET_NAMES } from '../data/formats/index.js';
 import { REPLICA_SPLITS } from '../train/replica-split.js';
 
@@ -155,4 +156,14 @@ export function pruneAmountOverrides(argv: { ratio?: number; threshold?: number;
 /** `--passes N` on run: config passes. */
 export function passesOption() {
   return { type: 'number', describe: 'repeat sparsity train -> prune -> fine-tune N times (config passes)' } as const satisfies Options;
+}
+
+/**
+ * A command that reads data needs the config's data section: refused before the backend starts,
+ * naming the config the user gave (the file, stdin, or the flags when there is no --config).
+ */
+export function requireDataSection(config: Config, configFlag: string | undefined): void {
+  if (config.data !== undefined) return;
+  const source = configFlag === undefined ? 'flags' : configFlag === '-' ? 'stdin' : configFlag;
+  throw new InputError(`${source}: data: required for training and evaluation (e.g. {"dataset": "mnist"}, or pass --dataset)`);
 }

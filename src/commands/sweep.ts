@@ -2,8 +2,9 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { parseRatios, renderSweep, sweepFromConfig, writeSweepHtml } from '../pipeline/sweep.js';
-import { outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption, runtimeOverrides } from './options.js';
+import { modelFiles } from '../model/io.js';
+import { htmlTarget, outputFor, type GlobalFlags } from './common.js';
+import { backendOption, configOption, modelOption, runtimeOverrides, requireDataSection } from './options.js';
 
 interface SweepFlags extends GlobalFlags {
   model: string;
@@ -38,7 +39,8 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
       .option('html', {
         type: 'string',
-        describe: 'also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file',
+        describe:
+          "also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file ('-' = stdout, instead of the table)",
       })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' }),
@@ -52,12 +54,15 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
     ]);
+    requireDataSection(config, argv.config);
+    const inputFiles = [...(await modelFiles(argv.model)), ...(argv.config !== '-' ? [argv.config] : [])];
+    const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
     const result = await sweepFromConfig(config, argv.model, ratios, epochs, out);
-    if (argv.html !== undefined) {
-      await writeSweepHtml(argv.html, result);
-      out.info(`wrote ${argv.html}`);
+    if (html !== undefined) {
+      await writeSweepHtml(html, result);
+      if (typeof html === 'string') out.info(`wrote ${html}`);
     }
     if (argv.json) out.json(result);
-    else out.data(renderSweep(result));
+    else if (argv.html !== '-') out.data(renderSweep(result));
   },
 };

@@ -30,7 +30,8 @@ export async function readConfigText(source: string): Promise<string> {
     return await readFile(source, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read config ${source}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}`);
+    const words: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'is a folder, not a JSON file', EACCES: 'permission denied' };
+    throw new InputError(`cannot read config ${source}: ${words[code ?? ''] ?? String(code ?? err)}`);
   }
 }
 
@@ -104,9 +105,15 @@ export function parseConfig(text: string, source: string, overrides: Override[] 
   return result.data;
 }
 
-/** Loads `--config` (a path, '-' for stdin, or none for defaults) and applies flag overrides. */
+/**
+ * Loads `--config` (a path, '-' for stdin, or none for defaults) and applies flag overrides. An
+ * empty file or stdin is refused by name: it is a mistake (nothing piped, a file not yet written),
+ * not a request for the defaults, which `{}` or no --config give.
+ */
 export async function loadConfig(source: string | undefined, overrides: Override[] = []): Promise<Config> {
   if (source === undefined) return parseConfig('{}', 'flags', overrides);
   const text = await readConfigText(source);
-  return parseConfig(text, source === '-' ? 'stdin' : source, overrides);
+  const name = source === '-' ? 'stdin' : source;
+  if (text.trim() === '') throw new InputError(`${name}: the config is empty; give a JSON object ({} for the defaults)`);
+  return parseConfig(text, name, overrides);
 }

@@ -8,11 +8,11 @@
  * writer's leftovers from a live one's and remove or restore them safely.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, ProblemError } from '../errors.js';
 
 /** Missing folders slim creates above an output at most; more is almost certainly a typo. */
 const MAX_MISSING_LEVELS = 32;
@@ -104,44 +104,148 @@ async function realTarget(p: string): Promise<{ real: string; existing: string; 
   return { real: path.join(await fs.realpath(existing), ...rest), existing, missing: rest.length };
 }
 
+/** What else an output path is checked against. */
+export interface OutPathOptions {
+  /** The flag that named it (`--html`), put before the path in messages; --out when absent. */
+  flag?: string;
+  /** Files the same command reads (model.json and its weights, configs, logs): never an output. */
+  inputs?: readonly string[];
+  /** Said after the refusal of a device, FIFO or socket, where the flag takes '-' for stdout. */
+  stdoutHint?: string;
+}
+
+/** What a path that is not a regular file or folder is, in words (undefined for files and folders). */
+function specialKind(stats: import('node:fs').Stats): string | undefined {
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device file';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isSocket()) return 'a socket';
+  if (!stats.isFile() && !stats.isDirectory()) return 'not a regular file';
+  return undefined;
+}
+
 /**
  * Checks that `out` can be written as a `kind` before any work: refuses "", the current folder and
- * its ancestors, /proc and /sys (real path), a path through a file, a dangling symlink, a name too
- * long for its staging copies, and a parent that cannot be created or written. Then removes or
- * restores dead writers' staging entries beside it. Throws InputError naming `out`.
+ * its ancestors (`.`, `..`, `/`), /proc and /sys (real path), a path through a file, a dangling
+ * symlink, a device file, FIFO or socket, a symlink as the output itself (slim replaces outputs by
+ * renaming, which would replace the link rather than write through it), a folder where a file goes
+ * and the reverse, any of the command's inputs (real paths compared), a name too long for its
+ * staging copies, and a parent that cannot be created or written. Then removes or restores dead
+ * writers' staging entries beside it. Throws InputError naming the user's path (and its flag).
  */
-export async function checkOutPath(out: string, kind: OutKind): Promise<void> {
-  if (out.trim() === '') throw new InputError('--out: is empty; give a folder or file to write');
+export async function checkOutPath(out: string, kind: OutKind, options: OutPathOptions = {}): Promise<void> {
+  const flag = options.flag ?? '--out';
+  const label = options.flag === undefined ? out : `${flag} ${out}`;
+  if (out.trim() === '') throw new InputError(`${flag}: is empty; give a ${kind} to write`);
   const target = path.resolve(out);
   for (const part of target.split(path.sep)) {
     if (part.length + STAGING_OVERHEAD > NAME_MAX) {
       throw new InputError(
-        `${out}: the name "${part.slice(0, 20)}…" is too long (${part.length} characters; at most ${NAME_MAX - STAGING_OVERHEAD})`,
+        `${label}: the name "${part.slice(0, 20)}…" is too long (${part.length} characters; at most ${NAME_MAX - STAGING_OVERHEAD})`,
       );
     }
   }
-  await refuseBrokenComponents(out, target);
+  await refuseBrokenComponents(label, target);
+  const stats = await lstatOrUndefined(target);
+  const resolved = stats === undefined ? undefined : await fs.stat(target);
+  const special = resolved === undefined ? undefined : specialKind(resolved);
+  if (special !== undefined) {
+    throw new InputError(
+      `${label}: is ${special}, not a place slim can write a ${kind} to${options.stdoutHint ? `; ${options.stdoutHint}` : ''}`,
+    );
+  }
   const { real, existing, missing } = await realTarget(target);
   const forbidden = FORBIDDEN_ROOTS.find((root) => isInside(real, root));
-  if (forbidden !== undefined) throw new InputError(`${out}: is under ${forbidden} (a kernel view, not a place for files)`);
+  if (forbidden !== undefined) throw new InputError(`${label}: is under ${forbidden} (a kernel view, not a place for files)`);
   if (isInside(await fs.realpath(process.cwd()), real)) {
-    throw new InputError(`${out}: is the current folder or contains it; give a folder of its own`);
+    throw new InputError(`${label}: is the current folder or contains it; give a ${kind === 'folder' ? 'folder of its own' : 'file name'}`);
   }
   if (missing > MAX_MISSING_LEVELS)
-    throw new InputError(`${out}: ${missing} folders would have to be created (at most ${MAX_MISSING_LEVELS})`);
-  const stats = await lstatOrUndefined(target);
-  if (stats !== undefined && kind === 'folder' && !(await fs.stat(target)).isDirectory())
-    throw new InputError(`${out}: exists and is not a folder`);
-  if (stats !== undefined && kind === 'file' && !(await fs.stat(target)).isFile())
-    throw new InputError(`${out}: exists and is not a regular file`);
+    throw new InputError(`${label}: ${missing} folders would have to be created (at most ${MAX_MISSING_LEVELS})`);
+  if (resolved !== undefined && kind === 'folder' && !resolved.isDirectory()) throw new InputError(`${label}: exists and is not a folder`);
+  if (resolved !== undefined && kind === 'file' && resolved.isDirectory()) throw new InputError(`${label}: is a folder; give a file name`);
+  if (stats?.isSymbolicLink() === true) {
+    throw new InputError(
+      `${label}: is a symlink; give the path it points to (${await fs.realpath(target)}): slim replaces an output whole and would replace the link`,
+    );
+  }
+  for (const input of options.inputs ?? []) {
+    const inputReal = await fs.realpath(input).catch(() => path.resolve(input));
+    if (inputReal === real) throw new InputError(`${label}: is an input of this command (${input}); writing it would destroy the input`);
+  }
   // The folder that will hold the staging entries must take new entries.
   const writableDir = missing === 0 ? path.dirname(target) : existing;
   try {
     await fs.access(writableDir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (error) {
-    throw new InputError(`${out}: cannot write in ${writableDir} (${(error as NodeJS.ErrnoException).code ?? 'not writable'})`);
+    throw new InputError(`${label}: cannot write in ${writableDir} (${(error as NodeJS.ErrnoException).code ?? 'not writable'})`);
   }
+  if (locking) await lockOutput(real, `${flag} ${out}`);
   await recoverStaging(target);
+}
+
+/** Whether checkOutPath takes an output's lock: the CLI turns it on (see lockOutput); library callers decide for themselves. */
+let locking = false;
+
+/** From now on every output checked by checkOutPath is locked for this process's lifetime (the CLI calls this once). */
+export function lockOutputsUntilExit(): void {
+  locking = true;
+}
+
+/** Lock files this process holds (absolute paths), removed when it exits. */
+const heldLocks = new Set<string>();
+
+function releaseLocks(): void {
+  for (const lock of heldLocks) {
+    try {
+      if (readFileSync(lock, 'utf8') === OWNER) unlinkSync(lock);
+    } catch {
+      // already gone: nothing to release
+    }
+  }
+  heldLocks.clear();
+}
+
+/**
+ * The lock file that says which process is writing the output whose real path is `real`: in the
+ * temp folder, named by a hash of that path, so taking it creates nothing beside the output (whose
+ * parents may not exist yet) and leaves nothing there after a refusal.
+ */
+export function lockPath(real: string): string {
+  return path.join(os.tmpdir(), `slim-lock-${createHash('sha256').update(real).digest('hex').slice(0, 32)}`);
+}
+
+/**
+ * One writer per output: a second slim started on the same output while the first still runs is
+ * refused at the start (exit 1, naming the output and the other process), before any work, rather
+ * than racing it to the final rename. The lock (see lockPath) holds the owner (host, pid, start
+ * time); it is removed when this process exits, and a lock whose owner is gone (a killed slim) is
+ * taken over. Re-entrant within one process. Covers the processes of one machine.
+ */
+async function lockOutput(real: string, label: string): Promise<void> {
+  const lock = lockPath(real);
+  if (heldLocks.has(lock)) return;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(lock, OWNER, { flag: 'wx' });
+      if (heldLocks.size === 0) process.once('exit', releaseLocks);
+      heldLocks.add(lock);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = await fs.readFile(lock, 'utf8').catch(() => undefined);
+    if (owner === undefined) continue; // released between the two calls: try again
+    if (owner === OWNER) return;
+    if (ownerAlive(`${owner}-`)) {
+      const pid = OWNER_PATTERN.exec(`${owner}-`)?.[2];
+      throw new ProblemError(
+        `${label}: another slim${pid !== undefined ? ` (pid ${pid})` : ''} is writing it; wait for it to finish or choose another output`,
+      );
+    }
+    // The owner is gone (killed): its lock is stale. Removed only if it still names that owner.
+    if ((await fs.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.rm(lock, { force: true });
+  }
+  throw new ProblemError(`${label}: could not take the output's lock ${lock}; another slim may be starting on it`);
 }
 
 /** Walks `target` from the root: every existing component before the last must be a folder, and no component a dangling symlink. */

@@ -5,6 +5,49 @@
  */
 import cliProgress from 'cli-progress';
 
+/**
+ * What became of stdout: a reader that went away (EPIPE: `slim … | head -c 1`) or a write the
+ * system refused (ENOSPC on `> /dev/full`, EIO). Recorded once, by guardStdout's listener or by a
+ * write that threw (stdout is a file: writes are synchronous); the CLI turns it into an exit code.
+ */
+export interface StdoutState {
+  failure?: NodeJS.ErrnoException;
+}
+
+const guarded = new WeakMap<NodeJS.WritableStream, StdoutState>();
+
+/**
+ * Takes over the errors of a stream the CLI writes data to (stdout): none of them may reach Node's
+ * default handler (a stack trace, and with the wasm backend loaded an exit code 7). The first
+ * failure is kept; later writes are dropped. Called once by the CLI; in-process callers that never
+ * call it keep Node's behaviour.
+ */
+export function guardStdout(stream: NodeJS.WritableStream = process.stdout): StdoutState {
+  const known = guarded.get(stream);
+  if (known !== undefined) return known;
+  const state: StdoutState = {};
+  guarded.set(stream, state);
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    state.failure ??= error;
+  });
+  return state;
+}
+
+/** Writes `text` to a data stream, unless it already failed; a guarded stream's failure is recorded, not thrown. */
+function writeData(stream: NodeJS.WritableStream, text: string): void {
+  const state = guarded.get(stream);
+  if (state === undefined) {
+    stream.write(text);
+    return;
+  }
+  if (state.failure !== undefined) return;
+  try {
+    stream.write(text);
+  } catch (error) {
+    state.failure ??= error as NodeJS.ErrnoException;
+  }
+}
+
 export interface OutputOptions {
   verbose?: boolean;
   quiet?: boolean;
@@ -46,17 +89,18 @@ export class Output {
     this.quiet = options.quiet ?? false;
     this.color = (options.color ?? true) && colorEnabled(this.err, env);
     // Bars redraw in place, which only makes sense on a terminal; logs get epoch lines instead.
-    this.showProgress = (options.progress ?? true) && this.err.isTTY === true && !this.quiet;
+    // TERM=dumb: a terminal that cannot move the cursor, so no bars (they redraw with escapes).
+    this.showProgress = (options.progress ?? true) && this.err.isTTY === true && !this.quiet && env.TERM !== 'dumb';
   }
 
   /** The command's product: one line of data on stdout. */
   data(line: string): void {
-    this.out.write(line.endsWith('\n') ? line : `${line}\n`);
+    writeData(this.out, line.endsWith('\n') ? line : `${line}\n`);
   }
 
   /** The command's product as exactly one JSON document on stdout. */
   json(value: unknown): void {
-    this.out.write(`${JSON.stringify(value, null, 2)}\n`);
+    writeData(this.out, `${JSON.stringify(value, null, 2)}\n`);
   }
 
   info(message: string): void {
@@ -67,7 +111,9 @@ export class Output {
     if (this.verbose) this.err.write(`${this.paint('2', message)}\n`);
   }
 
+  /** A warning: for people, so --quiet silences it like the logs (errors are never silenced). */
   warn(message: string): void {
+    if (this.quiet) return;
     this.err.write(`${this.paint('33', 'warning:')} ${message}\n`);
   }
 

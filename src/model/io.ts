@@ -72,6 +72,29 @@ export function resolveModelPath(p: string): string {
   return absolute;
 }
 
+/**
+ * The files a model is read from: its model.json (or .keras/.h5 file) and the weight files its
+ * manifest names. For refusing an output path that would overwrite an input; a model that cannot
+ * be read gives what could be found (reading it later says what is wrong).
+ */
+export async function modelFiles(p: string): Promise<string[]> {
+  let modelJson: string;
+  try {
+    modelJson = resolveModelPath(p);
+  } catch {
+    return [path.resolve(p)];
+  }
+  if (!modelJson.endsWith('.json')) return [modelJson];
+  try {
+    const json: unknown = JSON.parse(await fs.readFile(modelJson, 'utf8'));
+    const groups = isObject(json) ? parseManifest(json.weightsManifest, MODEL_JSON) : [];
+    const dir = path.dirname(modelJson);
+    return [modelJson, ...groups.flatMap((group) => group.paths.map((shard) => path.resolve(dir, shard)))];
+  } catch {
+    return [modelJson];
+  }
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -15,7 +15,7 @@ import { countModel } from '../report/count.js';
 import { human } from '../report/render.js';
 import { modelReportData } from '../report/html/collect.js';
 import type { SweepPoint } from '../report/html/data.js';
-import { writeHtmlReport } from '../report/html/page.js';
+import { writeHtmlReport, type HtmlTarget } from '../report/html/page.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
@@ -177,7 +177,7 @@ export function sweepPoints(rows: readonly SweepRow[]): SweepPoint[] {
 }
 
 /** `slim sweep --html`: the swept model's report (counts, |gamma|) with the sweep's curves. */
-export async function writeSweepHtml(file: string, result: SweepResult & { model: string }): Promise<void> {
+export async function writeSweepHtml(file: HtmlTarget, result: SweepResult & { model: string }): Promise<void> {
   const data = await modelReportData(await reportFor(result.model), result.model, undefined, []);
   data.title = `sweep of ${result.model}`;
   data.sweep = sweepPoints(result.rows);

@@ -158,7 +158,7 @@ class LossWindow {
       const l = losses[i];
       if (!Number.isFinite(l)) {
         throw new ProblemError(
-          `training diverged at epoch ${this.epoch}, step ${this.firstStep + i} (loss ${l}); ` +
+          `training diverged at epoch ${this.epoch + 1}, step ${this.firstStep + i + 1} (loss ${l}); ` +
             `try a lower lr (now ${this.lr}) or check the input data for NaN/Infinity`,
         );
       }
@@ -206,11 +206,15 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
   try {
     let step = 0;
     let imagesDone = 0;
+    // Throughput counts the images trained in this process from its first step: after --resume the
+    // window also holds the interrupted run's images, and replaying the skipped batches is not training.
+    let trainStart = epochStart;
     // for await: in-memory datasets yield synchronously, streaming sources decode ahead asynchronously.
     for await (const { batch, next } of withNext(epochBatches(run, epoch), run.rowRunner !== undefined)) {
       if (step < start.step) {
         disposeBatch(batch);
         step++;
+        trainStart = performance.now();
         continue;
       }
       try {
@@ -227,7 +231,7 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
       }
       imagesDone += batch.size;
       if (step === 0 || (step + 1) % syncEvery === 0 || step === stepsPerEpoch - 1) window.flush();
-      const elapsed = (performance.now() - epochStart) / 1000;
+      const elapsed = (performance.now() - trainStart) / 1000;
       hooks.onBatch?.({ epoch, step, stepsPerEpoch, loss: window.windowLoss, imagesPerSecond: elapsed > 0 ? imagesDone / elapsed : 0 });
       step++;
       // Yield to the event loop so progress output and signals get a turn.
@@ -238,7 +242,7 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
       }
     }
     window.flush();
-    return { record: await epochRecord(run, epoch, lr, window, epochStart) };
+    return { record: await epochRecord(run, epoch, lr, window, epochStart, { images: imagesDone, since: trainStart }) };
   } finally {
     window.dispose();
   }
@@ -276,21 +280,28 @@ function disposeBatch(batch: Batch | RowBatch): void {
 }
 
 /** The epoch's record; throws ProblemError if BN γ went non-finite. */
-async function epochRecord(run: Run, epoch: number, lr: number, window: LossWindow, epochStart: number): Promise<EpochRecord> {
+async function epochRecord(
+  run: Run,
+  epoch: number,
+  lr: number,
+  window: LossWindow,
+  epochStart: number,
+  trained: { images: number; since: number },
+): Promise<EpochRecord> {
   const { net, options } = run;
-  const trainSeconds = (performance.now() - epochStart) / 1000;
+  const trainSeconds = (performance.now() - trained.since) / 1000;
   const record: EpochRecord = {
     epoch,
     lr,
     loss: window.seen ? window.lossSum / window.seen : Number.NaN,
     trainAccuracy: window.seen ? window.correctSum / window.seen : 0,
-    imagesPerSecond: trainSeconds > 0 ? window.seen / trainSeconds : 0,
+    imagesPerSecond: trainSeconds > 0 ? trained.images / trainSeconds : 0,
     seconds: 0,
     gamma: gammaStats(net.model),
   };
   if (!Number.isFinite(record.gamma.meanAbs)) {
     throw new ProblemError(
-      `training diverged in epoch ${epoch} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`,
+      `training diverged in epoch ${epoch + 1} (BatchNorm gamma became ${record.gamma.meanAbs}); try a lower lr (now ${lr})`,
     );
   }
   if (run.data.val !== undefined) {

@@ -139,7 +139,7 @@ describe('--out refused up front (exit 2, one line)', () => {
     const folder = path.join(dir, 'a-folder.keras');
     await mkdir(folder);
     const result = await runSlim(['export', '--model', model, '--format', 'keras', '--out', folder, '--backend', 'cpu']);
-    assertOneErrorLine(result, /a-folder\.keras: exists and is not a regular file/);
+    assertOneErrorLine(result, /a-folder\.keras: is a folder; give a file name/);
   });
   test('missing parents are created one level at a time', HANG_GUARD, async () => {
     const out = path.join(dir, 'new', 'deeper', 'out');

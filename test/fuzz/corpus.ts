@@ -20,6 +20,7 @@ import {
 import { addDataCases } from './corpus-data.js';
 import { addConfigCases, addFlagCases, addOutCases, addKillCases } from './corpus-cli.js';
 import { addKerasCases } from './corpus-keras.js';
+import { addOutputFlagCases, addPipeCases } from './corpus-outputs.js';
 
 export const CATEGORIES = [
   'not-a-model',
@@ -34,6 +35,8 @@ export const CATEGORIES = [
   'out',
   'kill',
   'keras',
+  'outputs',
+  'pipes',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -58,7 +61,17 @@ export interface FuzzCase {
   kill?: KillSpec;
   /** Runs only when not root (root ignores file permissions). */
   needsNonRoot?: boolean;
+  /** slim's stdout goes down this shell pipeline instead of to the runner (pipes cases). */
+  stdoutTo?: StdoutPipeline;
 }
+
+/** Where a pipes case sends stdout: a reader that exits at once, one that reads a byte, a full device. */
+export const STDOUT_PIPELINES = {
+  true: '"$@" | true; exit ${PIPESTATUS[0]}',
+  'head-c1': '"$@" | head -c 1 > /dev/null; exit ${PIPESTATUS[0]}',
+  'dev-full': '"$@" > /dev/full',
+} as const;
+export type StdoutPipeline = keyof typeof STDOUT_PIPELINES;
 
 /** Collects cases, refusing duplicate ids (the known-failure list is keyed by id). */
 export class Corpus {
@@ -578,5 +591,7 @@ export async function buildCorpus(root: string): Promise<FuzzCase[]> {
   await addOutCases(corpus, base);
   await addKillCases(corpus, base);
   await addKerasCases(corpus, base);
+  await addOutputFlagCases(corpus, base);
+  await addPipeCases(corpus, base);
   return corpus.cases;
 }

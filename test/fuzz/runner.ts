@@ -12,7 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SLIM_BIN, STACK_FRAME } from '../helpers/cli.js';
-import type { FuzzCase } from './corpus.js';
+import { STDOUT_PIPELINES, type FuzzCase } from './corpus.js';
 
 /** Resident memory a run may use before it is killed (a normal case needs a few hundred MB). */
 export const MEMORY_CAP_BYTES = 2 * 1024 ** 3;
@@ -46,17 +46,21 @@ export interface SpawnOptions {
   onStart?: (kill: () => void) => void;
 }
 
-/** Runs `slim <argv>` in `cwd`, stdin closed or fed `stdin`. */
-export function runCaseProcess(c: Pick<FuzzCase, 'argv' | 'cwd' | 'stdin'>, options: SpawnOptions): Promise<RunOutcome> {
-  return runNode([SLIM_BIN, ...c.argv], { ...options, cwd: c.cwd, stdin: c.stdin });
+/** Runs `slim <argv>` in `cwd`, stdin closed or fed `stdin`; stdout captured, or sent down the case's shell pipeline. */
+export function runCaseProcess(c: Pick<FuzzCase, 'argv' | 'cwd' | 'stdin' | 'stdoutTo'>, options: SpawnOptions): Promise<RunOutcome> {
+  const pipeline = c.stdoutTo === undefined ? undefined : STDOUT_PIPELINES[c.stdoutTo];
+  return runNode([SLIM_BIN, ...c.argv], { ...options, cwd: c.cwd, stdin: c.stdin, pipeline });
 }
 
 /** Runs a Node script under the time limit and the memory caps. */
-function runNode(args: string[], options: SpawnOptions & { cwd: string; stdin?: string }): Promise<RunOutcome> {
+function runNode(args: string[], options: SpawnOptions & { cwd: string; stdin?: string; pipeline?: string }): Promise<RunOutcome> {
   return new Promise((resolve, reject) => {
     const { FORCE_COLOR: _force, NODE_OPTIONS: _nodeOptions, ...inherited } = process.env;
     const started = Date.now();
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_CAP_MB}`, ...args], {
+    const node = [process.execPath, `--max-old-space-size=${HEAP_CAP_MB}`, ...args];
+    // A pipeline runs under bash, which exits with slim's code (the memory watchdog then sees bash).
+    const [command, ...argv] = options.pipeline === undefined ? node : ['bash', '-c', options.pipeline, 'bash', ...node];
+    const child = spawn(command, argv, {
       cwd: options.cwd,
       env: { ...inherited, NO_COLOR: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -142,16 +142,22 @@ export async function encodeKerasFile(artifacts: ModelArtifacts, format: KerasFo
 }
 
 /** Writes a Keras file atomically (temp file beside it, then rename); refuses to replace one unless `overwrite`. */
+/** The policy for an existing Keras output file (a folder is refused; a file needs overwrite); returns its absolute path. */
+export async function checkKerasTarget(outFile: string, format: KerasFormat, options: { overwrite?: boolean } = {}): Promise<string> {
+  const target = path.resolve(outFile);
+  const existing = await fs.lstat(target).catch(() => undefined);
+  if (existing?.isDirectory()) throw new InputError(`${outFile}: is a folder; --format ${format} writes one file`);
+  if (existing !== undefined && options.overwrite !== true) throw new InputError(`${outFile}: exists; --overwrite replaces it`);
+  return target;
+}
+
 export async function writeKerasFile(
   outFile: string,
   artifacts: ModelArtifacts,
   format: KerasFormat,
   options: { overwrite?: boolean } = {},
 ): Promise<string> {
-  const target = path.resolve(outFile);
-  const existing = await fs.lstat(target).catch(() => undefined);
-  if (existing?.isDirectory()) throw new InputError(`${outFile}: is a folder; --format ${format} writes one file`);
-  if (existing !== undefined && options.overwrite !== true) throw new InputError(`${outFile}: exists; --overwrite replaces it`);
+  const target = await checkKerasTarget(outFile, format, options);
   const bytes = await encodeKerasFile(artifacts, format);
   await createParents(target);
   const temp = stagingPath(target, 'tmp');

@@ -136,7 +136,8 @@ export async function trainFromConfig(
       backend: backend.detail,
       testAccuracy: result.testAccuracy,
       seconds: result.seconds,
-      epochs: result.epochs,
+      // Numbered from 1, like the stderr lines and the -log.jsonl (EpochRecord counts from 0).
+      epochs: result.epochs.map((record) => ({ ...record, epoch: record.epoch + 1 })),
     };
   } finally {
     model.dispose();

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Report } from '../render.js';
 import { modelReportData, readEpochLogs, readRunFacts, runFolderOf, runReportData, type RunFacts } from './collect.js';
-import { writeHtmlReport } from './page.js';
+import { writeHtmlReport, type HtmlTarget } from './page.js';
 
 export const RUN_REPORT_FILE = 'report.html';
 
@@ -31,7 +31,7 @@ export async function resolveReportInputs(model: string, baseline?: string): Pro
  * `slim report --html FILE`: a run folder's whole story, or a model's counts (against the
  * baseline), its |γ| and the curves of the given epoch logs.
  */
-export async function writeReportHtml(file: string, report: Report, inputs: ReportInputs, logs: readonly string[] = []): Promise<void> {
+export async function writeReportHtml(file: HtmlTarget, report: Report, inputs: ReportInputs, logs: readonly string[] = []): Promise<void> {
   if (inputs.runDir !== undefined) {
     const run = await readRunFacts(inputs.runDir);
     const data = await runReportData(inputs.runDir, { ...run, report });

@@ -168,7 +168,12 @@ ${sections.filter((s) => s !== '').join('\n')}
 `;
 }
 
-/** Renders the report and writes it to `file` (atomically: a reader never sees half a page). */
-export async function writeHtmlReport(file: string, data: ReportData): Promise<void> {
-  await writeFileAtomic(file, await renderHtmlReport(data));
+/** Where a rendered page goes: a file (written atomically) or the caller's sink (the CLI's stdout for `--html -`). */
+export type HtmlTarget = string | ((html: string) => void);
+
+/** Renders the report and hands it to `target` (a file is written atomically: a reader never sees half a page). */
+export async function writeHtmlReport(target: HtmlTarget, data: ReportData): Promise<void> {
+  const html = await renderHtmlReport(data);
+  if (typeof target === 'string') await writeFileAtomic(target, html);
+  else target(html);
 }
