@@ -28,7 +28,12 @@ function quietOutput(): { out: Output; lines: string[] } {
   const lines: string[] = [];
   const stderr = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -66,7 +71,10 @@ test('plan, shards in any order, gather: the rows, baseline and split of the loc
     plan.candidates.map((c) => c.ratio),
     RATIOS,
   );
-  assert.ok(plan.candidates.every((c) => Number.isInteger(c.replicas)), 'the replica count is fixed in the plan');
+  assert.ok(
+    plan.candidates.every((c) => Number.isInteger(c.replicas)),
+    'the replica count is fixed in the plan',
+  );
   assert.equal(plan.config.backend, 'wasm', "the plan names the backend it resolved, not 'auto'");
   const second = await runShard(planDir, { index: 1, count: 2 }, out);
   assert.deepEqual(second.computed, [1]);

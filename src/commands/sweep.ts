@@ -57,14 +57,33 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' })
       .option('plan', { type: 'string', describe: 'write a sweep plan to this folder (shared by every node), or run/submit the one there' })
-      .option('shard', { type: 'string', describe: "run shard I/N of --plan's candidates ('env': from SLIM_SHARD, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)" })
+      .option('shard', {
+        type: 'string',
+        describe: "run shard I/N of --plan's candidates ('env': from SLIM_SHARD, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)",
+      })
       .option('gather', { type: 'string', describe: 'print the sweep of a plan folder whose candidates ran elsewhere' })
-      .option('executor', { choices: ['local', 'slurm'] as const, describe: "run --plan's candidates here (local) or as a Slurm job array (slurm)" })
-      .option('sbatch-args', { type: 'string', describe: 'extra sbatch options for --executor slurm, e.g. "--partition=gpu --time=2:00:00"' })
-      .option('max-parallel', { type: 'number', describe: 'at most this many candidates running at once (Slurm %K, Kubernetes parallelism, matrix max-parallel)' })
-      .option('emit', { choices: ['k8s', 'slurm', 'github'] as const, describe: "print a Kubernetes Indexed Job, a Slurm batch script or a GitHub Actions workflow for --plan's candidates" })
+      .option('executor', {
+        choices: ['local', 'slurm'] as const,
+        describe: "run --plan's candidates here (local) or as a Slurm job array (slurm)",
+      })
+      .option('sbatch-args', {
+        type: 'string',
+        describe: 'extra sbatch options for --executor slurm, e.g. "--partition=gpu --time=2:00:00"',
+      })
+      .option('max-parallel', {
+        type: 'number',
+        describe: 'at most this many candidates running at once (Slurm %K, Kubernetes parallelism, matrix max-parallel)',
+      })
+      .option('emit', {
+        choices: ['k8s', 'slurm', 'github'] as const,
+        describe: "print a Kubernetes Indexed Job, a Slurm batch script or a GitHub Actions workflow for --plan's candidates",
+      })
       .option('image', { type: 'string', default: 'slim:latest', describe: '--emit k8s: the container image with slim' })
-      .option('claim-name', { type: 'string', default: 'slim-plan', describe: '--emit k8s: the PersistentVolumeClaim holding the plan folder' })
+      .option('claim-name', {
+        type: 'string',
+        default: 'slim-plan',
+        describe: '--emit k8s: the PersistentVolumeClaim holding the plan folder',
+      })
       .option('command', { type: 'string', default: 'slim', describe: '--emit k8s|github: how the job starts slim' }),
   handler: async (argv) => {
     const out = outputFor(argv);
@@ -78,7 +97,8 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     };
     if (argv.gather !== undefined) return print(await gatherPlan(argv.gather));
     if (argv.plan === undefined) {
-      for (const flag of ['shard', 'executor', 'emit'] as const) if (argv[flag] !== undefined) throw new InputError(`--${flag}: needs --plan DIR`);
+      for (const flag of ['shard', 'executor', 'emit'] as const)
+        if (argv[flag] !== undefined) throw new InputError(`--${flag}: needs --plan DIR`);
     }
     if (argv.plan !== undefined && argv.shard !== undefined) {
       const shard = argv.shard === 'env' ? shardFromEnv() : parseShard(argv.shard);
@@ -109,9 +129,20 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning
-    const plan = argv.model === undefined && argv.config === undefined ? await readPlan(dir) : await writePlan(dir, await config(), argv.model!, ratios, epochs, out);
+    const plan =
+      argv.model === undefined && argv.config === undefined
+        ? await readPlan(dir)
+        : await writePlan(dir, await config(), argv.model!, ratios, epochs, out);
     if (argv.emit !== undefined) {
-      return out.data(emitManifest(argv.emit, dir, plan, { maxParallel, sbatchArgs: argv['sbatch-args'], image: argv.image!, claimName: argv['claim-name']!, command: argv.command! }));
+      return out.data(
+        emitManifest(argv.emit, dir, plan, {
+          maxParallel,
+          sbatchArgs: argv['sbatch-args'],
+          image: argv.image!,
+          claimName: argv['claim-name']!,
+          command: argv.command!,
+        }),
+      );
     }
     if (argv.executor === 'slurm') return print(await runOnSlurm(dir, plan, { sbatchArgs: argv['sbatch-args'], maxParallel }, out));
     if (argv.executor === 'local') {

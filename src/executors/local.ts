@@ -29,7 +29,8 @@ export function parseShard(text: string, from = '--shard'): Shard {
   const index = Number(match[1]);
   const count = Number(match[2]);
   if (count < 1) throw new InputError(`${from} ${text}: N must be at least 1`);
-  if (index >= count) throw new InputError(`${from} ${text}: shard index ${index} is not below the shard count ${count} (shards are 0..${count - 1})`);
+  if (index >= count)
+    throw new InputError(`${from} ${text}: shard index ${index} is not below the shard count ${count} (shards are 0..${count - 1})`);
   return { index, count };
 }
 
@@ -77,7 +78,9 @@ export async function runShard(dir: string, shard: Shard, out: Output, signal?: 
     await fs.mkdir(paths.dir, { recursive: true });
     const cores = availableParallelism();
     if (candidate.replicas > 1 && (cores < candidate.replicas || !['wasm', 'cpu'].includes(tf.getBackend()))) {
-      out.warn(`ratio ${candidate.ratio}: the plan fixes ${candidate.replicas} replicas; this node has ${cores} core(s), so its row may differ`);
+      out.warn(
+        `ratio ${candidate.ratio}: the plan fixes ${candidate.replicas} replicas; this node has ${cores} core(s), so its row may differ`,
+      );
     }
     const started = Date.now();
     try {

@@ -21,7 +21,7 @@ type Yaml = string | number | boolean | Yaml[] | { [key: string]: Yaml | undefin
 
 /** Block-style YAML of plain data; strings are JSON-quoted (a valid YAML double-quoted scalar). */
 export function toYaml(value: Yaml, indent = ''): string {
-  const scalar = (v: Yaml) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  const scalar = (v: string | number | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
   const isBlock = (v: Yaml) => typeof v === 'object' && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0);
   const empty = (v: Yaml) => (Array.isArray(v) ? '[]' : '{}');
   if (Array.isArray(value)) {

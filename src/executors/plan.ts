@@ -77,9 +77,12 @@ export async function readPlan(dir: string, flag = '--plan'): Promise<SweepPlan>
     throw new InputError(`${flag} ${dir}: ${PLAN_JSON} is not a sweep plan slim can read (${firstLine(error)})`, { cause: error });
   }
   if (plan.version !== VERSION) {
-    throw new InputError(`${flag} ${dir}: plan written by slim ${plan.version}, this is slim ${VERSION} (make a new plan in another folder)`);
+    throw new InputError(
+      `${flag} ${dir}: plan written by slim ${plan.version}, this is slim ${VERSION} (make a new plan in another folder)`,
+    );
   }
-  if (planFingerprint(plan) !== plan.fingerprint) throw new InputError(`${flag} ${dir}: ${PLAN_JSON} was edited (its fingerprint does not match)`);
+  if (planFingerprint(plan) !== plan.fingerprint)
+    throw new InputError(`${flag} ${dir}: ${PLAN_JSON} was edited (its fingerprint does not match)`);
   return plan;
 }
 
@@ -96,7 +99,9 @@ function firstLine(error: unknown): string {
 async function candidateReplicas(sparse: ModelArtifacts, ratio: number, config: Config, epochs: number): Promise<number> {
   if (config.replicas !== 'auto') return config.replicas;
   if (epochs === 0) return 1;
-  const model = await toLayersModel(pruneModel(sparse, { ...config.prune, ratio, threshold: undefined, maxAccuracyDrop: undefined }).artifacts);
+  const model = await toLayersModel(
+    pruneModel(sparse, { ...config.prune, ratio, threshold: undefined, maxAccuracyDrop: undefined }).artifacts,
+  );
   try {
     return chooseReplicas('auto', tf.getBackend(), availableParallelism(), replicaWorkload(model, config.finetune.batchSize)).replicas;
   } finally {
@@ -132,7 +137,8 @@ export async function writePlan(
     const modelHash = artifactsHash(artifacts);
     if (existing) {
       const plan = await readPlan(dir);
-      if (plan.modelHash !== modelHash) throw new InputError(`--plan ${dir}: holds the plan of another model (${plan.source}); use a new folder`);
+      if (plan.modelHash !== modelHash)
+        throw new InputError(`--plan ${dir}: holds the plan of another model (${plan.source}); use a new folder`);
     }
     const resolved = configSchema.parse({ ...config, backend: tf.getBackend() as Backend });
     const candidates = [];
@@ -149,7 +155,12 @@ export async function writePlan(
     const { split, source: selection } = selectionSplit(data);
     const plan0 = pruneModel(artifacts, { ...config.prune, ratio: 0, threshold: undefined, maxAccuracyDrop: undefined }).plan;
     const count = countModel(artifacts.modelTopology);
-    const baseline = { channels: plan0.candidateChannels, params: count.params.total, macs: count.macs, ...(await scoreOnSelectionSplit(model, data)) };
+    const baseline = {
+      channels: plan0.candidateChannels,
+      params: count.params.total,
+      macs: count.macs,
+      ...(await scoreOnSelectionSplit(model, data)),
+    };
     const plan: SweepPlan = {
       ...fixed,
       source,
@@ -185,9 +196,11 @@ export async function readCandidateRow(dir: string, index: number): Promise<{ ro
     return undefined;
   }
   try {
-    return candidateFileSchema.parse(JSON.parse(text)) as { row: SweepRow; seconds: number };
+    return candidateFileSchema.parse(JSON.parse(text));
   } catch (error) {
-    throw new InputError(`${file}: corrupt candidate result (${firstLine(error)}); remove it to compute the candidate again`, { cause: error });
+    throw new InputError(`${file}: corrupt candidate result (${firstLine(error)}); remove it to compute the candidate again`, {
+      cause: error,
+    });
   }
 }
 
@@ -225,7 +238,9 @@ export async function gatherPlan(dir: string): Promise<SweepResult> {
   const states = await candidateStates(dir, plan);
   const unfinished = states.filter((s) => s.state !== 'done');
   if (unfinished.length > 0) {
-    throw new ProblemError(`--gather ${dir}: ${unfinished.length} of ${states.length} candidate(s) not done: ${describeUnfinished(states)}`);
+    throw new ProblemError(
+      `--gather ${dir}: ${unfinished.length} of ${states.length} candidate(s) not done: ${describeUnfinished(states)}`,
+    );
   }
   const done = states as Extract<CandidateState, { state: 'done' }>[];
   return {

@@ -12,7 +12,7 @@ import { InputError, ProblemError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';
 import type { Output } from '../io/output.js';
 import type { SweepResult } from '../pipeline/sweep.js';
-import { candidateStates, gatherPlan, planPaths, type SweepPlan } from './plan.js';
+import { candidateStates, gatherPlan, type SweepPlan } from './plan.js';
 
 /** bin/slim.js of this installation (dist/src/executors → the package root). */
 const SLIM_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/slim.js');
@@ -38,14 +38,16 @@ function run(command: string, args: string[]): Promise<{ code: number; stdout: s
 export async function checkSlurm(): Promise<void> {
   for (const tool of ['sbatch', 'squeue']) {
     if ((await run(tool, ['--version'])).missing)
-      throw new InputError(`--executor slurm: ${tool} not found on PATH (run slim on a machine with Slurm's client tools, or use --emit slurm)`);
+      throw new InputError(
+        `--executor slurm: ${tool} not found on PATH (run slim on a machine with Slurm's client tools, or use --emit slurm)`,
+      );
   }
 }
 
 /** The array spec: the indices, compressed to ranges, with %K. */
 function arraySpec(indices: number[], maxParallel?: number): string {
   const parts: string[] = [];
-  for (let i = 0; i < indices.length; ) {
+  for (let i = 0; i < indices.length;) {
     let j = i;
     while (j + 1 < indices.length && indices[j + 1] === indices[j] + 1) j++;
     parts.push(i === j ? `${indices[i]}` : `${indices[i]}-${indices[j]}`);
@@ -123,7 +125,9 @@ export async function runOnSlurm(dir: string, plan: SweepPlan, options: SlurmOpt
     throw new ProblemError(`sbatch ${script}: ${submitted.stderr.trim().split('\n').pop() || `exit ${submitted.code}`}`);
   }
   const job = submitted.stdout.trim().split(';')[0];
-  out.info(`slurm job ${job}: ${pending.length} task(s) (${before.length - pending.length} candidate(s) done already), logs in ${path.join(dir, 'logs')}`);
+  out.info(
+    `slurm job ${job}: ${pending.length} task(s) (${before.length - pending.length} candidate(s) done already), logs in ${path.join(dir, 'logs')}`,
+  );
   const bar = out.progressBar('candidates', before.length);
   let last = -1;
   try {
@@ -153,5 +157,7 @@ export async function runOnSlurm(dir: string, plan: SweepPlan, options: SlurmOpt
     for (const line of lines ?? ['(no log: the task never started)']) out.info(`  ${line}`);
     named.push(`ratio ${s.ratio} (task ${s.index}, log ${log})`);
   }
-  throw new ProblemError(`slurm job ${job}: ${unfinished.length} of ${states.length} candidate(s) failed: ${named.join(', ')}; run the same command again to retry them`);
+  throw new ProblemError(
+    `slurm job ${job}: ${unfinished.length} of ${states.length} candidate(s) failed: ${named.join(', ')}; run the same command again to retry them`,
+  );
 }
