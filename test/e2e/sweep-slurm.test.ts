@@ -90,6 +90,13 @@ test('--executor slurm: one job array, followed and gathered; rows identical to 
   assert.equal((await doneLines(planDir)).length, 4);
   const script = await readFile(path.join(planDir, 'sweep.sbatch'), 'utf8');
   assert.match(script, /^#SBATCH --array=0-3%2$/m);
+  // --emit slurm prints the script the executor submitted; --gather prints the same table as the run.
+  const emitted = await runSlim(['sweep', '--plan', planDir, '--emit', 'slurm', '--max-parallel', '2']);
+  assert.equal(emitted.code, 0, describeRun(emitted));
+  assert.equal(emitted.stdout, script);
+  const gathered = await runSlim(['sweep', '--gather', planDir, '--json']);
+  assert.equal(gathered.code, 0, describeRun(gathered));
+  assert.deepEqual((JSON.parse(gathered.stdout) as SweepResult).rows, local.rows);
 });
 
 test(
