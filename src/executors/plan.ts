@@ -56,7 +56,7 @@ function hashOf(...parts: string[]): string {
   return hash.digest('hex');
 }
 
-function planFingerprint(plan: Omit<SweepPlan, 'fingerprint' | 'baseline' | 'examples' | 'split' | 'source' | 'cwd'>): string {
+export function planFingerprint(plan: Omit<SweepPlan, 'fingerprint' | 'baseline' | 'examples' | 'split' | 'source' | 'cwd'>): string {
   return hashOf(plan.version, plan.modelHash, JSON.stringify(plan.config), String(plan.finetuneEpochs), JSON.stringify(plan.candidates));
 }
 
