@@ -144,6 +144,63 @@ test(
   },
 );
 
+test('a task pre-empted mid fine-tune (scontrol requeue) resumes from its checkpoint and gives the local row', { skip }, async () => {
+  const epochs = '12';
+  const localRun = await runSlim([
+    'sweep',
+    '--config',
+    config,
+    '--model',
+    sparse,
+    '--ratios',
+    '0.4',
+    '--finetune-epochs',
+    epochs,
+    '--json',
+  ]);
+  assert.equal(localRun.code, 0, describeRun(localRun));
+  const planDir = path.join(dir, 'plan-requeue');
+  const env = { SLURM_CONF: cluster!.env.SLURM_CONF! };
+  const run = runSlim(
+    [
+      'sweep',
+      '--config',
+      config,
+      '--model',
+      sparse,
+      '--ratios',
+      '0.4',
+      '--finetune-epochs',
+      epochs,
+      '--plan',
+      planDir,
+      '--executor',
+      'slurm',
+      '--json',
+    ],
+    { env },
+  );
+  // Requeue the task once its fine-tune has finished an epoch (a checkpoint exists) and not yet ended.
+  let requeued = false;
+  for (let i = 0; i < 1500 && !requeued; i++) {
+    const logs = await readdir(path.join(planDir, 'logs')).catch(() => []);
+    const log = logs.length === 1 ? await readFile(path.join(planDir, 'logs', logs[0]), 'utf8') : '';
+    if (/epoch 1\/12:/.test(log) && !/ratio 0\.4: done/.test(log)) {
+      const job = logs[0].replace(/\.log$/, '');
+      const result = await cluster!.client('scontrol', ['requeue', job]);
+      assert.equal(result.code, 0, result.stderr);
+      requeued = true;
+    } else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(requeued, 'the task was requeued mid fine-tune');
+  const result = await run;
+  assert.equal(result.code, 0, describeRun(result));
+  assert.deepEqual((JSON.parse(result.stdout) as SweepResult).rows, (JSON.parse(localRun.stdout) as SweepResult).rows);
+  const log = await readFile(path.join(planDir, 'logs', (await readdir(path.join(planDir, 'logs')))[0]), 'utf8');
+  assert.match(log, /fine-tune: resuming from .*checkpoint at epoch \d+/, log);
+  assert.equal((await doneLines(planDir)).length, 1);
+});
+
 test('--executor slurm without Slurm on PATH: one error line, exit 2, before any planning', async () => {
   const result = await runSlim(
     ['sweep', '--config', config, '--model', path.join(dir, 'none'), '--plan', path.join(dir, 'plan-none'), '--executor', 'slurm'],

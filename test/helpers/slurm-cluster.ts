@@ -22,7 +22,7 @@ export interface SlurmCluster {
   stop(): Promise<void>;
 }
 
-const TOOLS = ['munged', 'munge', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'sinfo'];
+const TOOLS = ['munged', 'munge', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'];
 const SEARCH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 function which(tool: string): string | undefined {
@@ -131,7 +131,8 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
         `SlurmctldPort=${ctldPort}`,
         `SlurmdPort=${slurmdPort}`,
         'AuthType=auth/munge',
-        `AuthInfo=socket=${socket}`,
+        // A requeued job waits cred_expire seconds before it starts again (default 120).
+        `AuthInfo=socket=${socket},cred_expire=10`,
         'SlurmUser=root',
         'SlurmdUser=root',
         `StateSaveLocation=${dir}/state`,
