@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import { planFingerprint, type SweepPlan } from '../../src/executors/plan.js';
 import { VERSION } from '../../src/version.js';
 import { describeRun, runSlim, stderrLines, STACK_FRAME } from '../helpers/cli.js';
+import { slurmUnavailable } from '../helpers/slurm-cluster.js';
 
 let dir: string;
 before(async () => {
@@ -96,4 +97,28 @@ test('--gather: candidates missing exit 1 naming them; a corrupt candidate exit 
     2,
     /^error: .*candidates\/001\/row\.json: corrupt candidate result \(.*\); remove it to compute the candidate again$/,
   );
+});
+
+test("--executor slurm with an unreachable controller: exit 1, one line with sbatch's reason", { skip: slurmUnavailable() }, async () => {
+  const planDir = await handWrittenPlan('dead', VERSION);
+  const conf = path.join(dir, 'dead-slurm.conf');
+  // A controller on a port nobody listens on.
+  await writeFile(
+    conf,
+    [
+      'ClusterName=dead',
+      `SlurmctldHost=${hostname().split('.')[0]}(127.0.0.1)`,
+      'SlurmctldPort=1',
+      'NodeName=n CPUs=1',
+      'PartitionName=p Nodes=ALL Default=YES',
+      '',
+    ].join('\n'),
+  );
+  const result = await runSlim(['sweep', '--plan', planDir, '--executor', 'slurm'], { env: { SLURM_CONF: conf } });
+  assert.equal(result.code, 1, describeRun(result));
+  assert.equal(result.stdout, '');
+  const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
+  assert.equal(errors.length, 1, describeRun(result));
+  assert.match(errors[0], /^error: sbatch .*sweep\.sbatch: .*Unable to contact slurm controller/);
+  assert.doesNotMatch(result.stderr, STACK_FRAME);
 });
