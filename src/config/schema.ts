@@ -171,3 +171,38 @@ export type Backend = z.infer<typeof backendSchema>;
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });
 }
+
+/** A sweep row as a candidate of a plan folder stores it (loose: columns added later pass through). */
+const splitScoreSchema = z.object({ accuracy: z.number(), loss: z.number() });
+export const sweepRowSchema = z.looseObject({
+  ...splitScoreSchema.shape,
+  ratio: fraction,
+  channels: z.object({ kept: z.number().int().min(0), removed: z.number().int().min(0) }),
+  widths: z.array(z.number().int().min(0)),
+  params: z.number().min(0),
+  macs: z.number().min(0),
+  finetuned: z.object({ ...splitScoreSchema.shape, epochs: z.number().int().min(0) }).optional(),
+});
+
+/** plan.json of a sweep plan folder (src/executors/plan.ts): everything a candidate's numbers depend on. */
+export const sweepPlanSchema = z.strictObject({
+  format: z.literal('slim-sweep-plan-1'),
+  version: z.string(),
+  /** Hash of the sparse model's topology and weights (sparse/ in the folder). */
+  modelHash: z.string(),
+  /** The model the plan was made from, as given. */
+  source: z.string(),
+  /** The working folder paths in the config are relative to (tasks run there). */
+  cwd: z.string(),
+  /** The resolved config: a concrete backend; replicas per candidate below. */
+  config: z.unknown(),
+  finetuneEpochs: z.number().int().min(0),
+  candidates: z.array(z.strictObject({ ratio: fraction, replicas: positiveInt })).min(1),
+  split: z.enum(['val', 'test']),
+  examples: z.number().int().min(0),
+  baseline: z.object({ ...splitScoreSchema.shape, channels: z.number(), params: z.number(), macs: z.number() }),
+  fingerprint: z.string(),
+});
+
+/** candidates/NNN/row.json: the row, written when the candidate finished (its model beside it). */
+export const candidateFileSchema = z.strictObject({ row: sweepRowSchema, seconds: z.number().min(0) });

@@ -14,6 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { readModel, writeModel } from '../model/io.js';
+import type { ModelArtifacts } from '../model/topology.js';
 import type { PartialEpoch, TrainingState, TrainOptions } from '../train/loop.js';
 import type { SgdState } from '../train/sgd.js';
 import { VERSION } from '../version.js';
@@ -56,12 +57,16 @@ function hashOf(...parts: (string | Uint8Array)[]): string {
 /** The slim version, the stage, the config (without where it writes) and the stage's input model. */
 export async function stageFingerprint(stage: string, config: object, model: tf.LayersModel): Promise<string> {
   const { out: _out, ...rest } = config as { out?: unknown };
-  const artifacts = await fromLayersModel(model);
+  return hashOf(VERSION, stage, JSON.stringify(rest), artifactsHash(await fromLayersModel(model)));
+}
+
+/** Hash of a model's topology and weights (what a sweep plan names its sparse model by). */
+export function artifactsHash(artifacts: Pick<ModelArtifacts, 'modelTopology' | 'weights'>): string {
   const weightBytes = [...artifacts.weights].flatMap(([name, w]) => [
     name,
     new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength),
   ]);
-  return hashOf(VERSION, stage, JSON.stringify(rest), JSON.stringify(artifacts.modelTopology), ...weightBytes);
+  return hashOf(JSON.stringify(artifacts.modelTopology), ...weightBytes);
 }
 
 function encodeOptimizer(state: SgdState): Record<string, string> {

@@ -23,7 +23,7 @@ import { loadLayersModel } from './model.js';
 import { pruneModel } from './prune.js';
 import { reportFor } from './report.js';
 import { EVAL_BATCH, percent } from './stages/common.js';
-import { trainingStage, type TrainingConfig } from './stages/train.js';
+import { trainingStage, type StageControl, type TrainingConfig } from './stages/train.js';
 import { checkModelFitsData } from './train.js';
 
 /** Accuracy of one model on the split a ratio is chosen by. */
@@ -66,6 +66,12 @@ export interface CandidateOptions {
   training: TrainingConfig;
 }
 
+/** Where a candidate runs outside the local sweep (src/executors): its fine-tune checkpoint, and a hook keeping its model. */
+export interface CandidatePlacement {
+  control?: StageControl;
+  keep?: (model: tf.LayersModel) => Promise<void>;
+}
+
 /** The split a ratio is chosen by: validation when there is one (choosing by test would tune on it). */
 export function selectionSplit(data: PreparedData): { split: 'val' | 'test'; source: NonNullable<PreparedData['val']> } {
   return data.val !== undefined && data.val.count > 0 ? { split: 'val', source: data.val } : { split: 'test', source: data.test };
@@ -90,6 +96,7 @@ export async function scoreCandidate(
   data: PreparedData,
   options: CandidateOptions,
   out: Output,
+  placement: CandidatePlacement = {},
 ): Promise<SweepRow> {
   const outcome = pruneModel(sparse, { ...prune, ratio, threshold: undefined, maxAccuracyDrop: undefined });
   const model = await toLayersModel(outcome.artifacts);
@@ -106,9 +113,10 @@ export async function scoreCandidate(
     if (options.finetuneEpochs > 0) {
       const training = { ...options.training, finetune: { ...options.training.finetune, epochs: options.finetuneEpochs } };
       out.info(`ratio ${ratio}: brief fine-tune`);
-      await trainingStage('finetune', model, data, training, undefined, out);
+      await trainingStage('finetune', model, data, training, undefined, out, placement.control);
       row.finetuned = { ...(await scoreOnSelectionSplit(model, data)), epochs: options.finetuneEpochs };
     }
+    await placement.keep?.(model);
     return row;
   } finally {
     model.dispose();
