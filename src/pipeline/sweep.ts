@@ -25,6 +25,8 @@ import { reportFor } from './report.js';
 import { EVAL_BATCH, percent } from './stages/common.js';
 import { trainingStage, type TrainingConfig } from './stages/train.js';
 import { checkModelFitsData } from './train.js';
+import { recalibrateForEvaluation } from './bn-statistics.js';
+import { chanceVerdict } from '../train/chance.js';
 
 /** Accuracy of one model on the split a ratio is chosen by. */
 export interface SplitScore {
@@ -32,6 +34,8 @@ export interface SplitScore {
   accuracy: number;
   /** Mean cross-entropy per example. */
   loss: number;
+  /** Set when the accuracy is at chance level (src/train/chance.ts): such a model is never chosen. */
+  atChance?: true;
 }
 
 export interface SweepRow extends SplitScore {
@@ -72,11 +76,12 @@ export function selectionSplit(data: PreparedData): { split: 'val' | 'test'; sou
 }
 
 export async function scoreOnSelectionSplit(model: tf.LayersModel, data: PreparedData): Promise<SplitScore> {
-  const { accuracy, loss } = await evaluateSource(model, selectionSplit(data).source, {
+  const { accuracy, loss, confusion } = await evaluateSource(model, selectionSplit(data).source, {
     batchSize: EVAL_BATCH,
     preprocess: data.preprocess,
+    confusion: true,
   });
-  return { accuracy, loss };
+  return { accuracy, loss, ...(chanceVerdict(confusion!).atChance ? { atChance: true as const } : {}) };
 }
 
 /**
@@ -94,6 +99,8 @@ export async function scoreCandidate(
   const outcome = pruneModel(sparse, { ...prune, ratio, threshold: undefined, maxAccuracyDrop: undefined });
   const model = await toLayersModel(outcome.artifacts);
   try {
+    // Adaptive BN (EagleEye): statistics that match the pruned weights, so candidates rank as they will after fine-tuning.
+    await recalibrateForEvaluation(model, data, options.training, options.training.finetune.batchSize, `ratio ${ratio}`, out, true);
     const before = await scoreOnSelectionSplit(model, data);
     const row: SweepRow = {
       ratio,
