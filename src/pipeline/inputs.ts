@@ -38,13 +38,13 @@ export async function loadTrainingInputs(
   try {
     if (file !== undefined) checkModel?.(file.model);
     data = await prepareData(config.data, config.seed, file === undefined ? {} : shapeHintsOf(file.model));
+    // A recalibration count the training split cannot fill is refused now, not after a training stage.
+    for (const stage of [config.train, config.finetune]) if (stage.epochs > 0) recalibrationBatches(config, data, stage.batchSize);
   } catch (error) {
     file?.model.dispose();
     throw error;
   }
   out.info(`data: ${data.summary}`);
-  // A recalibration count the training split cannot fill is refused now, not after a training stage.
-  for (const stage of [config.train, config.finetune]) if (stage.epochs > 0) recalibrationBatches(config, data, stage.batchSize);
   const { model, trained } = file ?? (await modelFromConfig(config.model, data, config.seed));
   try {
     checkModelFitsData(model, data); // before any stage measures an accuracy on data the model cannot take
