@@ -51,7 +51,8 @@ export interface RunSummary {
   /** Stages (of the last pass) whose test accuracy is at chance level: each also got a warning line (src/train/chance.ts). */
   chanceLevel: ('baseline' | 'sparse' | 'pruned' | 'finetuned')[];
   /** The last pass's plan. */
-  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls'> & { foldedChannels: number };
+  /** `keptWhole`: the channel groups the plan leaves whole and why (as prune-plan.json lists them). */
+  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls' | 'keptWhole'> & { foldedChannels: number };
   /** One entry per pass (config passes), in order. */
   passes: PassSummary[];
   /** With prune.maxAccuracyDrop: the (last) budget search's candidates, as the report's sweep curve. */
@@ -430,8 +431,16 @@ async function exportAndReport(
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
-  const { threshold, ratio, candidateChannels, prunedChannels, walls } = prune.plan;
-  return { threshold, ratio, candidateChannels, prunedChannels, walls, foldedChannels: prune.foldSummary.foldedChannels };
+  const { threshold, ratio, candidateChannels, prunedChannels, walls, keptWhole } = prune.plan;
+  return {
+    threshold,
+    ratio,
+    candidateChannels,
+    prunedChannels,
+    walls,
+    keptWhole: keptWhole ?? [],
+    foldedChannels: prune.foldSummary.foldedChannels,
+  };
 }
 
 function describeAccuracies({ accuracy, seconds }: RunRecord): string {
