@@ -103,8 +103,15 @@ describe('BatchNorm statistics that match the weights', () => {
     const { data, model } = await loadTrainingInputs(config, out);
     try {
       const r = await trainingStage('train', model, data, config, undefined, out);
-      assert.ok(lines.some((l) => l === 'sparsity train: BatchNorm momentum 0.9 (config train.bnMomentum; the model\'s: 0.999)'), lines.join('\n'));
-      assert.ok(lines.some((l) => /sparsity train: BatchNorm statistics recalibrated \(10 layer\(s\), average of 8 training batch\(es\), 128 images\)/.test(l)));
+      assert.ok(
+        lines.some((l) => l === "sparsity train: BatchNorm momentum 0.9 (config train.bnMomentum; the model's: 0.999)"),
+        lines.join('\n'),
+      );
+      assert.ok(
+        lines.some((l) =>
+          /sparsity train: BatchNorm statistics recalibrated \(10 layer\(s\), average of 8 training batch\(es\), 128 images\)/.test(l),
+        ),
+      );
       assert.ok(r.testAccuracy >= 0.75 && !r.atChance, `test accuracy ${r.testAccuracy}`);
       assert.deepEqual(
         [...new Set(batchNormLayers(model).map((l) => (l.getConfig() as { momentum: number }).momentum))],
@@ -156,10 +163,34 @@ describe('BatchNorm statistics that match the weights', () => {
 
 describe('chance level', () => {
   test('one predicted class, or accuracy within a few points of the chance rate, is chance level', () => {
-    assert.deepEqual(chanceVerdict([[30, 0], [30, 0]]), { atChance: true, reason: 'every example predicted as class 0' });
-    assert.equal(chanceVerdict([[16, 14], [15, 15]]).atChance, true); // 51.7 % of 2 balanced classes
-    assert.equal(chanceVerdict([[85, 5], [5, 5]]).atChance, true); // 90 % = the majority share
-    assert.equal(chanceVerdict([[27, 3], [4, 26]]).atChance, false);
+    assert.deepEqual(
+      chanceVerdict([
+        [30, 0],
+        [30, 0],
+      ]),
+      { atChance: true, reason: 'every example predicted as class 0' },
+    );
+    assert.equal(
+      chanceVerdict([
+        [16, 14],
+        [15, 15],
+      ]).atChance,
+      true,
+    ); // 51.7 % of 2 balanced classes
+    assert.equal(
+      chanceVerdict([
+        [85, 5],
+        [5, 5],
+      ]).atChance,
+      true,
+    ); // 90 % = the majority share
+    assert.equal(
+      chanceVerdict([
+        [27, 3],
+        [4, 26],
+      ]).atChance,
+      false,
+    );
     assert.equal(chanceVerdict([[1]]).atChance, false, 'one class: nothing to guess');
   });
 });
@@ -188,7 +219,10 @@ describe('lambda that fits the model', () => {
         const before = median(bnGammaMagnitudes(model));
         await trainingStage('train', model, data, config, undefined, out);
         const after = median(bnGammaMagnitudes(model));
-        assert.ok(lines.some((l) => l.startsWith('sparsity lambda auto → ')), lines.join('\n'));
+        assert.ok(
+          lines.some((l) => l.startsWith('sparsity lambda auto → ')),
+          lines.join('\n'),
+        );
         assert.ok(after < 0.6 * before, `median |gamma| ${before} -> ${after}`);
         assert.ok(!lines.some((l) => l.includes('barely moved')));
       } finally {
@@ -203,7 +237,11 @@ describe('lambda that fits the model', () => {
     const { data, model } = await loadTrainingInputs(config, out);
     try {
       await trainingStage('train', model, data, config, undefined, out);
-      assert.ok(lines.some((l) => /^warning: sparsity lambda 0.0001 can shrink \|gamma\| by at most .* try train.sparsity [0-9.e-]+ \(or "auto"\)/.test(l)));
+      assert.ok(
+        lines.some((l) =>
+          /^warning: sparsity lambda 0.0001 can shrink \|gamma\| by at most .* try train.sparsity [0-9.e-]+ \(or "auto"\)/.test(l),
+        ),
+      );
       assert.ok(lines.some((l) => l.startsWith('warning: sparsity train: |gamma| barely moved')));
     } finally {
       model.dispose();
@@ -217,7 +255,10 @@ describe("the model's own preprocessing: Teachable Machine metadata.json", () =>
     try {
       const { out, lines } = capture();
       assert.deepEqual(resolvePreprocess({ ...DEFAULT_PREPROCESS, mean: [0], std: [1] }, model, out), TEACHABLE_MACHINE_IMAGE_PREPROCESS);
-      assert.match(lines.join('\n'), /preprocess: scale 0.00784313725490196, mean \[1\], std \[1\], from Teachable Machine's \[-1, 1\] input convention/);
+      assert.match(
+        lines.join('\n'),
+        /preprocess: scale 0.00784313725490196, mean \[1\], std \[1\], from Teachable Machine's \[-1, 1\] input convention/,
+      );
       const own = { scale: 1 / 255, mean: [0.5], std: [0.5] };
       assert.deepEqual(resolvePreprocess(own, model, out), own);
       assert.match(lines.at(-1)!, /^warning: config data.preprocess .* differs from Teachable Machine's/);
@@ -272,10 +313,14 @@ describe('bad input', () => {
     const config = tmConfig({ train: { epochs: 1, batchSize: 16, lr: 0.1, sparsity: 'auto' } });
     const { data, model } = await loadTrainingInputs(config, out);
     try {
-      const noGamma = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+      const noGamma = tf.sequential({
+        layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 2, activation: 'softmax' })],
+      });
       await assert.rejects(
         trainingStage('train', noGamma, data, config, undefined, out),
-        (e: unknown) => e instanceof InputError && e.message === 'config: train.sparsity: "auto" sizes lambda from BatchNorm gamma, and the model has none',
+        (e: unknown) =>
+          e instanceof InputError &&
+          e.message === 'config: train.sparsity: "auto" sizes lambda from BatchNorm gamma, and the model has none',
       );
       noGamma.dispose();
     } finally {
@@ -288,7 +333,8 @@ describe('bad input', () => {
     await assert.rejects(
       loadTrainingInputs(tmConfig({ bnRecalibration: { batches: 100 } }), out),
       (e: unknown) =>
-        e instanceof InputError && /^config: bnRecalibration.batches: 100 batches of 16 is more than the training split holds \(19; 300 images\)$/.test(e.message),
+        e instanceof InputError &&
+        /^config: bnRecalibration.batches: 100 batches of 16 is more than the training split holds \(19; 300 images\)$/.test(e.message),
     );
   });
 });

@@ -86,8 +86,7 @@ export interface CompanionInfo {
 
 export function companionInfo(model: tf.LayersModel): CompanionInfo | undefined {
   const carried = (model.getUserDefinedMetadata() as Record<string, unknown> | undefined)?.[COMPANION_KEY] as
-    | Record<string, unknown>
-    | undefined;
+    Record<string, unknown> | undefined;
   if (carried === undefined) return undefined;
   const pkg = typeof carried.packageName === 'string' ? carried.packageName : '';
   const tm = /^@teachablemachine\/(\w+)$/.exec(pkg)?.[1] ?? (carried.tmVersion !== undefined ? 'image' : undefined);

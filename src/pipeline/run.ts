@@ -52,7 +52,9 @@ export interface RunSummary {
   chanceLevel: ('baseline' | 'sparse' | 'pruned' | 'finetuned')[];
   /** The last pass's plan. */
   /** `keptWhole`: the channel groups the plan leaves whole and why (as prune-plan.json lists them). */
-  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls' | 'keptWhole'> & { foldedChannels: number };
+  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls' | 'keptWhole'> & {
+    foldedChannels: number;
+  };
   /** One entry per pass (config passes), in order. */
   passes: PassSummary[];
   /** With prune.maxAccuracyDrop: the (last) budget search's candidates, as the report's sweep curve. */
@@ -314,7 +316,12 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
   // Pruning changed what every BN after a pruned layer sees: statistics to match before measuring.
   await recalibrateForEvaluation(pruned, data, config, config.finetune.batchSize, 'pruned model', out);
   const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-  const prunedScore = await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out);
+  const prunedScore = await evalStage(
+    pruned,
+    data,
+    { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine },
+    out,
+  );
   run.accuracy.pruned = prunedScore.accuracy;
   run.atChance.pruned = prunedScore.chance.atChance;
   const seconds = (Date.now() - pruneStarted) / 1000;

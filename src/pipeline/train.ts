@@ -200,12 +200,7 @@ export async function runTrainingStage(
   }
   // Statistics that match the trained weights before anything is measured or written.
   if (bn.recalibration !== undefined) await recalibrateForEvaluation(model, data, bn.recalibration, hp.batchSize, label, out);
-  const measured = await evalStage(
-    model,
-    data,
-    { batchSize: evalBatchAfterTraining(hp.batchSize), line: { model: `  ${label}` } },
-    out,
-  );
+  const measured = await evalStage(model, data, { batchSize: evalBatchAfterTraining(hp.batchSize), line: { model: `  ${label}` } }, out);
   const accuracy = measured.accuracy;
   if (sparsityLambda > 0) {
     const gammasAfter = bnGammaMagnitudes(model);

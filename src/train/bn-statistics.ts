@@ -84,7 +84,11 @@ export async function recalibrateBatchNorm(
   let examples = 0;
   try {
     await withTrainingPatches(model, { fusedBatchNorm: fusedBatchNormByDefault(tf.getBackend()) }, async (patches) => {
-      for await (const batch of source.batches({ batchSize: options.batchSize, preprocess: options.preprocess, shuffleSeed: options.seed })) {
+      for await (const batch of source.batches({
+        batchSize: options.batchSize,
+        preprocess: options.preprocess,
+        shuffleSeed: options.seed,
+      })) {
         try {
           // Batch k gets weight 1/(k+1): moving ← moving − (moving − batch)/(k+1) keeps the exact mean of batches 0..k.
           for (const l of layers) l.momentum = batches / (batches + 1);

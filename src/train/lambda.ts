@@ -21,7 +21,8 @@ export interface PlannedSteps {
 /** Σ lr_t/(1 − momentum) over every planned step: the shrink of a γ per unit of λ. */
 export function shrinkPerLambda(plan: PlannedSteps): number {
   let sum = 0;
-  for (let epoch = 0; epoch < plan.epochs; epoch++) sum += plan.stepsPerEpoch * lrAt(epoch, plan.lr, plan.epochs, plan.milestones, plan.gamma);
+  for (let epoch = 0; epoch < plan.epochs; epoch++)
+    sum += plan.stepsPerEpoch * lrAt(epoch, plan.lr, plan.epochs, plan.milestones, plan.gamma);
   return sum / (1 - plan.momentum);
 }
 

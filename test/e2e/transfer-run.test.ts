@@ -49,11 +49,17 @@ describe('slim run on a Teachable Machine export', () => {
     const r = await runSlim(['run', '--config', await writeConfig('run', { prune: { ratio: 0.3 } }), '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const lines = stderrLines(r);
-    assert.ok(lines.some((l) => /^preprocess: .*from Teachable Machine's \[-1, 1\] input convention/.test(l)), r.stderr);
+    assert.ok(
+      lines.some((l) => /^preprocess: .*from Teachable Machine's \[-1, 1\] input convention/.test(l)),
+      r.stderr,
+    );
     for (const stage of ['sparsity train', 'pruned model', 'fine-tune']) {
-      assert.ok(lines.some((l) => l.trim().startsWith(`${stage}: BatchNorm statistics recalibrated`)), `${stage} recalibrated`);
+      assert.ok(
+        lines.some((l) => l.trim().startsWith(`${stage}: BatchNorm statistics recalibrated`)),
+        `${stage} recalibrated`,
+      );
     }
-    assert.ok(lines.some((l) => l === 'sparsity train: BatchNorm momentum 0.999 (the model\'s own; bnMomentum in the config overrides it)'));
+    assert.ok(lines.some((l) => l === "sparsity train: BatchNorm momentum 0.999 (the model's own; bnMomentum in the config overrides it)"));
     assert.ok(!lines.some((l) => l.includes('at chance level')), r.stderr);
     const summary = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     assert.deepEqual(summary.chanceLevel, []);
@@ -99,6 +105,9 @@ describe('slim run on a Teachable Machine export', () => {
     assert.equal(b.code, 1, b.stderr);
     const errors = stderrLines(b).filter((l) => l.startsWith('error:'));
     assert.equal(errors.length, 1, b.stderr);
-    assert.match(errors[0], /^error: accuracy budget: the sparsity-trained model's val accuracy .* is at chance level, so no candidate can be judged against it/);
+    assert.match(
+      errors[0],
+      /^error: accuracy budget: the sparsity-trained model's val accuracy .* is at chance level, so no candidate can be judged against it/,
+    );
   });
 });

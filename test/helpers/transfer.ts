@@ -58,7 +58,10 @@ export async function writeDigitFolder(
   testPerClass: number,
 ): Promise<{ trainDir: string; testDir: string; labels: string[] }> {
   const names = digits.map((d) => `digit-${d}`);
-  const { train, test } = await prepareData(dataSchema.parse({ dataset: 'mnist', validationSplit: 0, trainLimit: 4000, testLimit: 2000 }), 0);
+  const { train, test } = await prepareData(
+    dataSchema.parse({ dataset: 'mnist', validationSplit: 0, trainLimit: 4000, testLimit: 2000 }),
+    0,
+  );
   if (!(train instanceof Dataset) || !(test instanceof Dataset)) throw new Error('mnist loads into memory');
   for (const [split, data, count] of [
     ['train', train, perClass],

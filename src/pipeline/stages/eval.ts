@@ -45,7 +45,8 @@ export async function evalStage(
 
 /** The one warning line of a stage whose accuracy is at chance level, with the causes slim can check. */
 export function warnIfAtChance(what: string, accuracy: number, chance: ChanceVerdict, out: Output): void {
-  if (chance.atChance) out.warn(`${what.trim()}: test accuracy ${percent(accuracy)} is at chance level (${chance.reason}); ${CHANCE_CAUSES}`);
+  if (chance.atChance)
+    out.warn(`${what.trim()}: test accuracy ${percent(accuracy)} is at chance level (${chance.reason}); ${CHANCE_CAUSES}`);
 }
 
 export interface EvalSummary {

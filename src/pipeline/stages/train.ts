@@ -94,7 +94,8 @@ export function sparsityLambdaFor(model: tf.LayersModel, data: PreparedData, tra
   const plan = { ...train, stepsPerEpoch: data.train.batchCount(train.batchSize) };
   const steps = plan.epochs * plan.stepsPerEpoch;
   if (train.sparsity === 'auto') {
-    if (gammas.length === 0) throw new InputError('config: train.sparsity: "auto" sizes lambda from BatchNorm gamma, and the model has none');
+    if (gammas.length === 0)
+      throw new InputError('config: train.sparsity: "auto" sizes lambda from BatchNorm gamma, and the model has none');
     const lambda = autoLambda(gammas, plan);
     out.info(
       `sparsity lambda auto → ${lambda} (median |gamma| ${median(gammas).toPrecision(3)} over ${steps} step(s) at lr ${train.lr}: ` +
@@ -161,7 +162,8 @@ export async function trainFromConfig(
   }
   // Sparsity training serves pruning: without a BN γ it would train hours for nothing (checked before the data is read).
   const slimmable = (model: tf.LayersModel) => {
-    if (kind === 'train' && config.train.sparsity !== 0) requireSomethingToSlim(topologyOf(model), 'train', scalesWillBeAdded(config.train));
+    if (kind === 'train' && config.train.sparsity !== 0)
+      requireSomethingToSlim(topologyOf(model), 'train', scalesWillBeAdded(config.train));
   };
   const inputs = await loadTrainingInputs(config, out, slimmable);
   const { backend, data } = inputs;

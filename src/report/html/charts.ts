@@ -137,7 +137,8 @@ const METRIC_TITLES: Record<LayerMetric, string> = { channels: 'output channels'
 export function commonLayerPrefix(names: readonly string[]): string {
   if (names.length < 2) return '';
   let prefix = names[0].slice(0, names[0].lastIndexOf('/') + 1);
-  for (const name of names) while (prefix !== '' && !name.startsWith(prefix)) prefix = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
+  for (const name of names)
+    while (prefix !== '' && !name.startsWith(prefix)) prefix = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
   // A prefix that is a whole name would leave an empty label.
   return names.some((n) => n === prefix) ? '' : prefix;
 }
@@ -153,7 +154,8 @@ export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetr
   const values: { layer: string; when: string; value: number }[] = [];
   for (const l of layers) {
     const figures = l[metric];
-    if (figures.before !== undefined && figures.before !== null) values.push({ layer: label(l.name), when: 'before', value: figures.before });
+    if (figures.before !== undefined && figures.before !== null)
+      values.push({ layer: label(l.name), when: 'before', value: figures.before });
     if (figures.after !== null) values.push({ layer: label(l.name), when: 'after', value: figures.after });
   }
   const whens = [...new Set(values.map((v) => v.when))];
