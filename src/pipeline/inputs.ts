@@ -9,7 +9,7 @@ import type { Output } from '../io/output.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
 import { loadLayersModel, modelFromConfig, shapeHintsOf } from './model.js';
-import { recordPreprocessing, resolvePreprocess } from './model-metadata.js';
+import { companionInfo, recordPreprocessing, resolvePreprocess } from './model-metadata.js';
 import { recalibrationBatches } from './bn-statistics.js';
 import { checkModelFitsData } from './train.js';
 
@@ -54,6 +54,13 @@ export async function loadTrainingInputs(
   }
   // The model's recorded preprocessing applies when the config gives none; the run's is then recorded in it.
   data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  // Output k means the metadata's label k; image folders number classes by sorted folder name.
+  const labels = companionInfo(model)?.labels;
+  if (labels !== undefined && data.classNames !== undefined && JSON.stringify(labels) !== JSON.stringify(data.classNames)) {
+    out.warn(
+      `metadata.json labels [${labels.join(', ')}] differ from the data's classes [${data.classNames.join(', ')}] (output k is class k of the data)`,
+    );
+  }
   recordPreprocessing(model, data);
   return { backend, data, model, trained };
 }

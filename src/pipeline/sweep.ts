@@ -19,7 +19,8 @@ import { writeHtmlReport } from '../report/html/page.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
-import { loadLayersModel } from './model.js';
+import { loadLayersModel, shapeHintsOf } from './model.js';
+import { resolvePreprocess } from './model-metadata.js';
 import { pruneModel } from './prune.js';
 import { reportFor } from './report.js';
 import { EVAL_BATCH, percent } from './stages/common.js';
@@ -164,10 +165,12 @@ export async function sweepFromConfig(
 ): Promise<SweepResult> {
   const started = Date.now();
   await startBackend(config.backend, out);
-  const data = await prepareData(config.data, config.seed);
-  out.info(`data: ${data.summary}`);
   const { model, path } = await loadLayersModel(modelPath);
   try {
+    // The same rules as every command: images sized to the model's input, the model's own preprocessing.
+    const data = await prepareData(config.data, config.seed, shapeHintsOf(model));
+    out.info(`data: ${data.summary}`);
+    data.preprocess = resolvePreprocess(data.preprocess, model, out);
     checkModelFitsData(model, data);
     if (selectionSplit(data).split === 'test')
       out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');
