@@ -132,15 +132,15 @@ test('html report: one bar pair per prunable layer in network order, threshold l
   const bars = markItems(chart(html, 'layer-channels'), 'layer_channels');
   const labels = bars.map((b) => /aria-label="([^"]*)"/.exec(b)![1]);
   assert.deepEqual(labels, [
-    'layer: c1; value: 4; when: before',
-    'layer: c1; value: 2; when: after',
-    'layer: c2; value: 6; when: before',
-    'layer: c2; value: 4; when: after',
+    'value: 4; layer: c1; when: before',
+    'value: 2; layer: c1; when: after',
+    'value: 6; layer: c2; when: before',
+    'value: 4; layer: c2; when: after',
   ]);
-  assert.deepEqual(axisTitles(chart(html, 'layer-channels')), ['layer (network order)', 'output channels']);
+  assert.deepEqual(axisTitles(chart(html, 'layer-channels')), ['output channels', 'layer (network order)']);
   // Params and MACs: every layer that computes (c1, c2, fc), before and after.
   assert.equal(markItems(chart(html, 'layer-macs'), 'layer_macs').length, 6);
-  assert.deepEqual(axisTitles(chart(html, 'layer-params')), ['layer (network order)', 'parameters']);
+  assert.deepEqual(axisTitles(chart(html, 'layer-params')), ['parameters', 'layer (network order)']);
 
   // The plan beside the pruned model was computed on the baseline: its histogram carries the cut.
   // Values span 1e-3 .. 0.9, so the axis runs over whole decades 1e-3 .. 1.

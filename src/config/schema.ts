@@ -47,6 +47,14 @@ const optimizerFields = {
   weightDecay: hyperparameterFields.weightDecay.default(1e-4),
   milestones: z.array(fraction).default([0.5, 0.75]).describe('fractions of the epochs at which lr is multiplied by gamma'),
   gamma: z.number().gt(0).lte(1).default(0.1),
+  bnMomentum: z
+    .number()
+    .gt(0)
+    .lt(1, { error: 'must be below 1 (a BatchNorm momentum of 1 never updates the statistics)' })
+    .optional()
+    .describe(
+      "BatchNorm momentum during this stage instead of the model's own (Keras applications save 0.999, which barely moves the statistics in a short run); the written model keeps its own",
+    ),
 };
 const nesterovCheck = { message: NESTEROV_MESSAGE, path: ['nesterov'] };
 
@@ -61,9 +69,12 @@ export const trainSchema = z
     ...optimizerFields,
     epochs: optimizerFields.epochs.default(10),
     lr: optimizerFields.lr.default(0.1),
-    sparsity: hyperparameterFields.sparsity
+    sparsity: z
+      .union([hyperparameterFields.sparsity, z.literal('auto')], { error: "expected a number >= 0 or 'auto'" })
       .default(1e-4)
-      .describe('lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet)'),
+      .describe(
+        "lambda of the L1 penalty on BatchNorm gamma (paper: 1e-4 VGG, 1e-5 ResNet/DenseNet); 'auto' = the lambda whose expected total shrink over the planned steps equals the median |gamma| (README: transfer learning)",
+      ),
     trainable: trainableSchema.default('all'),
     addMissingScale: z
       .boolean()
@@ -150,6 +161,18 @@ export const configSchema = z.strictObject({
         .boolean()
         .default(true)
         .describe('run: also write exported/, the fine-tuned model with BatchNorm folded into the layer before it (as slim export)'),
+    })
+    .prefault({}),
+  bnRecalibration: z
+    .strictObject({
+      batches: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          'training batches whose average BatchNorm statistics replace the moving ones after every training stage and after pruning, before any evaluation (0 = off; default 8, or all the split has when fewer)',
+        ),
     })
     .prefault({}),
   out: z.string().optional().describe('output folder of run'),

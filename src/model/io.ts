@@ -18,6 +18,7 @@ import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteL
 import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
+import { COMPANION_FILE, COMPANION_KEY, companionText, readCompanion } from './companion.js';
 import { printable } from './printable.js';
 import { readKerasFileIfKeras } from './keras/load.js';
 import { checkJsonDepth, validateTopology, validateWeightValues } from './validate.js';
@@ -45,6 +46,7 @@ export const SIDECAR_FILES: readonly string[] = [
   'prune-plan.json',
   'report.json',
   'checkpoint.json',
+  COMPANION_FILE,
 ];
 
 /** Accepts a model.json path or a directory holding model.json; returns the model.json's absolute path. */
@@ -172,6 +174,9 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   // Python class names that tfjs's loadTrainingConfig may reject, and tfjs ignores it too.
   if (json.trainingConfig !== undefined && json.trainingConfig !== null) loaded.trainingConfig = json.trainingConfig;
   if (isObject(json.userDefinedMetadata)) loaded.userDefinedMetadata = json.userDefinedMetadata;
+  // An exporter's metadata.json travels with the model (companion.ts); the file on disk wins over a carried copy.
+  const companion = await readCompanion(file);
+  if (companion !== undefined) loaded.userDefinedMetadata = { ...(loaded.userDefinedMetadata ?? {}), [COMPANION_KEY]: companion };
   return loaded;
 }
 
@@ -395,6 +400,8 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
     }
     await writeFileSynced(path.join(tempDir, MODEL_JSON), jsonText);
     for (const [name, text] of sidecars) await writeFileSynced(path.join(tempDir, name), text);
+    const companion = companionText(artifacts.userDefinedMetadata);
+    if (companion !== undefined) await writeFileSynced(path.join(tempDir, COMPANION_FILE), companion);
     await syncDirectory(tempDir);
 
     if (replaceExisting) {

@@ -12,6 +12,8 @@ import { fromLayersModel } from '../model/convert.js';
 import { makePlan } from './prune.js';
 import type { PreparedData } from './data.js';
 import { percent } from './stages/common.js';
+import { ProblemError } from '../errors.js';
+import { CHANCE_CAUSES } from '../train/chance.js';
 import type { TrainingConfig } from './stages/train.js';
 import { scoreCandidate, scoreOnSelectionSplit, selectionSplit, type SplitScore, type SweepRow } from './sweep.js';
 
@@ -61,6 +63,12 @@ export async function searchRatioWithinBudget(
   const { split } = selectionSplit(data);
   const reference = await scoreOnSelectionSplit(sparse, data);
   const budget = prune.maxAccuracyDrop;
+  // A budget relative to a model that learned nothing would pick the largest ratio ("drops 0 points").
+  if (reference.atChance) {
+    throw new ProblemError(
+      `accuracy budget: the sparsity-trained model's ${split} accuracy ${percent(reference.accuracy)} is at chance level, so no candidate can be judged against it; ${CHANCE_CAUSES}`,
+    );
+  }
   const searchEpochs = prune.searchEpochs ?? DEFAULT_SEARCH_EPOCHS;
   out.info(
     `accuracy budget: ${budget} point(s) below the sparse model's ${split} accuracy ${percent(reference.accuracy)}; candidates fine-tuned ${searchEpochs} epoch(s)`,
@@ -79,11 +87,14 @@ export async function searchRatioWithinBudget(
     }
     const row = await scoreCandidate(artifacts, ratio, prune, data, { finetuneEpochs: searchEpochs, training }, out);
     const judged = row.finetuned?.accuracy ?? row.accuracy;
+    const atChance = (row.finetuned ?? row).atChance === true;
     const drop = tidy((reference.accuracy - judged) * 100);
-    const candidate = { ...row, phase, judged, drop, withinBudget: drop <= budget + 1e-9 };
+    // A candidate at chance level is never within budget, whatever its drop.
+    const candidate = { ...row, phase, judged, drop, withinBudget: drop <= budget + 1e-9 && !atChance };
     candidates.push(candidate);
     out.info(
-      `  ${phase} ratio ${ratio}: ${split} accuracy ${percent(judged)}, drop ${drop.toFixed(2)} points: ${candidate.withinBudget ? 'within' : 'over'} budget`,
+      `  ${phase} ratio ${ratio}: ${split} accuracy ${percent(judged)}, drop ${drop.toFixed(2)} points: ` +
+        (atChance ? 'at chance level, refused' : `${candidate.withinBudget ? 'within' : 'over'} budget`),
     );
     return candidate.withinBudget;
   };
@@ -115,14 +126,18 @@ export async function searchRatioWithinBudget(
   return { maxAccuracyDrop: budget, split, searchEpochs, reference, candidates, ratio: low, reason };
 }
 
+function isAtChance(c: BudgetCandidate): boolean {
+  return (c.finetuned ?? c).atChance === true;
+}
+
 function reasonFor(low: number, high: number | undefined, candidates: BudgetCandidate[], budget: number, split: string): string {
   const at = (ratio: number) => candidates.find((c) => c.ratio === ratio)!;
   const over = high === undefined ? undefined : at(high);
-  const overText = over
-    ? `the next ratio tried above it, ${over.ratio}, drops ${over.drop.toFixed(2)} points (over the budget of ${budget})`
-    : '';
+  const overWhy = (c: BudgetCandidate) =>
+    isAtChance(c) ? `is at chance level` : `drops ${c.drop.toFixed(2)} points (over the budget of ${budget})`;
+  const overText = over ? `the next ratio tried above it, ${over.ratio}, ${overWhy(over)}` : '';
   if (low === 0)
-    return `no ratio tried stays within ${budget} point(s) (the smallest, ${over!.ratio}, drops ${over!.drop.toFixed(2)}): nothing is pruned`;
+    return `no ratio tried stays within ${budget} point(s) (the smallest, ${over!.ratio}, ${overWhy(over!)}): nothing is pruned`;
   const won = at(low);
   const wonText = `ratio ${low} drops ${won.drop.toFixed(2)} ${split} accuracy points, within the budget of ${budget}`;
   return high === undefined ? `${wonText}, and it is the upper bound of the search (${BRACKET_RATIOS.at(-1)})` : `${wonText}; ${overText}`;

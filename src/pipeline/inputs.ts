@@ -8,8 +8,10 @@ import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
-import { loadLayersModel, modelFromConfig } from './model.js';
-import { recordPreprocessing, resolvePreprocess } from './model-metadata.js';
+import { loadLayersModel, modelFromConfig, shapeHintsOf } from './model.js';
+import { companionInfo, recordPreprocessing, resolvePreprocess } from './model-metadata.js';
+import { recalibrationBatches } from './bn-statistics.js';
+import { checkModelFitsData } from './train.js';
 
 export interface TrainingInputs {
   backend: BackendInfo;
@@ -35,24 +37,32 @@ export async function loadTrainingInputs(
   let data: PreparedData;
   try {
     if (file !== undefined) checkModel?.(file.model);
-    data = await prepareData(config.data, config.seed, file === undefined ? {} : { numClasses: outputWidth(file.model) });
+    data = await prepareData(config.data, config.seed, file === undefined ? {} : shapeHintsOf(file.model));
+    // A recalibration count the training split cannot fill is refused now, not after a training stage.
+    for (const stage of [config.train, config.finetune]) if (stage.epochs > 0) recalibrationBatches(config, data, stage.batchSize);
   } catch (error) {
     file?.model.dispose();
     throw error;
   }
   out.info(`data: ${data.summary}`);
   const { model, trained } = file ?? (await modelFromConfig(config.model, data, config.seed));
+  try {
+    checkModelFitsData(model, data); // before any stage measures an accuracy on data the model cannot take
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   // The model's recorded preprocessing applies when the config gives none; the run's is then recorded in it.
   data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  // Output k means the metadata's label k; image folders number classes by sorted folder name.
+  const labels = companionInfo(model)?.labels;
+  if (labels !== undefined && data.classNames !== undefined && JSON.stringify(labels) !== JSON.stringify(data.classNames)) {
+    out.warn(
+      `metadata.json labels [${labels.join(', ')}] differ from the data's classes [${data.classNames.join(', ')}] (output k is class k of the data)`,
+    );
+  }
   recordPreprocessing(model, data);
   return { backend, data, model, trained };
-}
-
-/** Values per example of the model's (first) output: its class count for a classifier. */
-function outputWidth(model: tf.LayersModel): number | undefined {
-  const shape = model.outputs[0]?.shape;
-  const last = shape?.[shape.length - 1];
-  return typeof last === 'number' && last > 0 ? last : undefined;
 }
 
 /** The config's input model file, if any: output folders are checked against it. */

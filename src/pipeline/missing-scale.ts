@@ -4,8 +4,8 @@ import type { Output } from '../io/output.js';
 import { addMissingBnScaleToModel } from '../model/add-bn-scale.js';
 
 /** True when addScalesForSparsity gives scale-less BatchNorm a γ under these train settings. */
-export function scalesWillBeAdded(train: { sparsity: number; epochs: number; addMissingScale: boolean }): boolean {
-  return train.sparsity > 0 && train.epochs >= 1 && train.addMissingScale;
+export function scalesWillBeAdded(train: { sparsity: number | 'auto'; epochs: number; addMissingScale: boolean }): boolean {
+  return (train.sparsity === 'auto' || train.sparsity > 0) && train.epochs >= 1 && train.addMissingScale;
 }
 
 /**
@@ -14,7 +14,7 @@ export function scalesWillBeAdded(train: { sparsity: number; epochs: number; add
  */
 export async function addScalesForSparsity(
   model: tf.LayersModel,
-  train: { sparsity: number; epochs: number; addMissingScale: boolean },
+  train: { sparsity: number | 'auto'; epochs: number; addMissingScale: boolean },
   out: Output,
 ): Promise<tf.LayersModel> {
   if (!scalesWillBeAdded(train)) return model;

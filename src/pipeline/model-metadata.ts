@@ -6,7 +6,10 @@
  * When a config gives no preprocessing (its data.preprocess is the schema default), eval, finetune
  * and run use the model's; when it gives a different one, one warning line says so.
  */
+import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import { COMPANION_FILE, COMPANION_KEY } from '../model/companion.js';
 import { DEFAULT_PREPROCESS } from '../data/formats/shared-fields.js';
 import type { Preprocess } from '../data/dataset.js';
 import type { Output } from '../io/output.js';
@@ -69,20 +72,95 @@ function describe(p: Preprocess): string {
   return `scale ${p.scale}, mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]`;
 }
 
+/** Teachable Machine's image models take pixels in [-1, 1]: x / 127.5 - 1. */
+export const TEACHABLE_MACHINE_IMAGE_PREPROCESS: Preprocess = { scale: 1 / 127.5, mean: [1], std: [1] };
+
+/** What slim reads of an exporter's metadata.json carried with the model (src/model/companion.ts). */
+export interface CompanionInfo {
+  /** 'image' | 'pose' | 'audio' for Teachable Machine exports (from packageName), else undefined. */
+  teachableMachine?: string;
+  labels?: string[];
+  /** Side of the square input images (Teachable Machine image: 224). */
+  imageSize?: number;
+}
+
+export function companionInfo(model: tf.LayersModel): CompanionInfo | undefined {
+  const carried = (model.getUserDefinedMetadata() as Record<string, unknown> | undefined)?.[COMPANION_KEY] as
+    Record<string, unknown> | undefined;
+  if (carried === undefined) return undefined;
+  const pkg = typeof carried.packageName === 'string' ? carried.packageName : '';
+  const tm = /^@teachablemachine\/(\w+)$/.exec(pkg)?.[1] ?? (carried.tmVersion !== undefined ? 'image' : undefined);
+  const labels = carried.labels ?? carried.wordLabels;
+  return {
+    ...(tm !== undefined ? { teachableMachine: tm } : {}),
+    ...(Array.isArray(labels) && labels.every((l) => typeof l === 'string') ? { labels: labels as string[] } : {}),
+    ...(typeof carried.imageSize === 'number' ? { imageSize: carried.imageSize } : {}),
+  };
+}
+
 /**
- * The preprocessing to feed `model` with: the config's when it sets one (warning once when the model
- * recorded another), else the model's recorded one, else the default. A config whose
- * data.preprocess equals the schema default counts as not setting one.
+ * metadata.json beside a model must describe that model: its imageSize the model's input, its
+ * labels one per output. Anything else means the file belongs to another model (bad input).
+ */
+export function checkCompanionAgreesWithModel(model: tf.LayersModel, modelPath: string): void {
+  const info = companionInfo(model);
+  if (info === undefined) return;
+  const where = `${path.join(path.dirname(modelPath), COMPANION_FILE)}`;
+  const input = model.inputs[0]?.shape ?? [];
+  if (info.imageSize !== undefined && input.length === 4) {
+    const [h, w] = [input[1], input[2]];
+    if ((h !== null && h !== info.imageSize) || (w !== null && w !== info.imageSize)) {
+      throw new InputError(`${where}: imageSize ${info.imageSize} contradicts the model's input ${h ?? 'any'}x${w ?? 'any'}`);
+    }
+  }
+  const output = model.outputs[0]?.shape ?? [];
+  const width = output[output.length - 1];
+  if (info.labels !== undefined && typeof width === 'number' && info.labels.length !== width) {
+    throw new InputError(`${where}: ${info.labels.length} labels, the model outputs ${width} values per example`);
+  }
+}
+
+/** One place a preprocessing can come from, after the config's own; `read` is undefined when the source says nothing. */
+interface PreprocessSource {
+  /** Names the source in the stderr line. */
+  name: string;
+  read(model: tf.LayersModel): Preprocess | undefined;
+}
+
+/**
+ * Where a model's preprocessing comes from when the config gives none, first match wins. A new
+ * source (e.g. preprocessing layers inside the model) is one more entry.
+ */
+const PREPROCESS_SOURCES: readonly PreprocessSource[] = [
+  { name: "the model's recorded preprocessing (userDefinedMetadata.slim)", read: recordedPreprocess },
+  {
+    name: "Teachable Machine's [-1, 1] input convention (metadata.json beside the model)",
+    read: (model) => (companionInfo(model)?.teachableMachine === 'image' ? TEACHABLE_MACHINE_IMAGE_PREPROCESS : undefined),
+  },
+];
+
+/**
+ * The preprocessing to feed `model` with: the config's when it sets one (warning once when the
+ * model's own sources say another), else the first of PREPROCESS_SOURCES that says one, else the
+ * default. A config whose data.preprocess equals the schema default counts as not setting one.
  */
 export function resolvePreprocess(configured: Preprocess, model: tf.LayersModel, out: Output): Preprocess {
-  const recorded = recordedPreprocess(model);
-  if (recorded === undefined) return configured;
-  if (samePreprocess(configured, DEFAULT_PREPROCESS)) {
-    if (!samePreprocess(recorded, configured)) out.info(`preprocess: the model's (${describe(recorded)})`);
-    return recorded;
+  let found: { source: PreprocessSource; preprocess: Preprocess } | undefined;
+  for (const source of PREPROCESS_SOURCES) {
+    const preprocess = source.read(model);
+    if (preprocess !== undefined) {
+      found = { source, preprocess };
+      break;
+    }
   }
-  if (!samePreprocess(recorded, configured)) {
-    out.warn(`config data.preprocess (${describe(configured)}) differs from the model's (${describe(recorded)}); using the config's`);
+  if (found === undefined) return configured;
+  const { source, preprocess } = found;
+  if (samePreprocess(configured, DEFAULT_PREPROCESS)) {
+    if (!samePreprocess(preprocess, configured)) out.info(`preprocess: ${describe(preprocess)}, from ${source.name}`);
+    return preprocess;
+  }
+  if (!samePreprocess(preprocess, configured)) {
+    out.warn(`config data.preprocess (${describe(configured)}) differs from ${source.name} (${describe(preprocess)}); using the config's`);
   }
   return configured;
 }

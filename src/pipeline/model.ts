@@ -1,5 +1,6 @@
 /** Where a stage's model comes from (a file or a built-in architecture) and where it goes (atomic write). */
 import type * as tf from '@tensorflow/tfjs';
+import { checkCompanionAgreesWithModel } from './model-metadata.js';
 import { InputError } from '../errors.js';
 import { checkOutPath } from '../io/out-path.js';
 import { buildVgg } from '../model/architectures.js';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { ModelJson } from '../model/topology.js';
-import type { PreparedData } from './data.js';
+import type { PreparedData, ShapeHints } from './data.js';
 import { checkVggFits } from './fits.js';
 import { checkStockLoadable } from './verify.js';
 
@@ -19,6 +20,12 @@ export async function loadLayersModel(path: string): Promise<{ model: tf.LayersM
     const unknown = unknownLayerClassMessage(error); // a custom layer class: one line, not tfjs's paragraph
     throw unknown !== undefined ? new InputError(unknown, { cause: error }) : error;
   });
+  try {
+    checkCompanionAgreesWithModel(model, artifacts.path);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   return { model, path: artifacts.path };
 }
 
@@ -76,4 +83,36 @@ export async function checkOutputs(outDirs: string[], write: { overwrite: boolea
     await checkOutPath(dir, 'folder');
     await checkModelOutDir(dir, write);
   }
+}
+
+/**
+ * The one resize rule of every command: what the model's input fixes (height, width, channels) and
+ * its output width (class count) fill in what the data config leaves open, so images are resized
+ * to the model's input unless data.resize says otherwise.
+ */
+export function shapeHintsOf(model: tf.LayersModel): ShapeHints {
+  const input = model.inputs[0]?.shape ?? [];
+  const output = model.outputs[0]?.shape ?? [];
+  const known = (d: number | null | undefined) => (typeof d === 'number' && d > 0 ? d : undefined);
+  const hints: ShapeHints = {};
+  if (input.length === 4) {
+    const [height, width, channels] = [known(input[1]), known(input[2]), known(input[3])];
+    if (height !== undefined) hints.height = height;
+    if (width !== undefined) hints.width = width;
+    if (channels !== undefined) hints.channels = channels;
+  }
+  const classes = known(output[output.length - 1]);
+  if (classes !== undefined) hints.numClasses = classes;
+  return hints;
+}
+
+/**
+ * The one line of every command whose data cannot feed the model. Images are resized to the model's
+ * input unless the config says otherwise (shapeHintsOf), so only data.resize / data.channels get here.
+ */
+export function inputMismatch(input: readonly (number | null)[], [h, w, c]: readonly number[]): string {
+  return (
+    `model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the data's ${h}x${w}x${c} images ` +
+    "(data.resize / data.channels set their shape; leave them out to use the model's input)"
+  );
 }

@@ -21,6 +21,8 @@ export interface CompletedStage {
   model: string;
   accuracy: number;
   seconds: number;
+  /** The accuracy was at chance level (src/train/chance.ts). */
+  atChance?: boolean;
   /** The prune stage's summary (run.json's `prune`). */
   prune?: unknown;
 }

@@ -27,6 +27,7 @@ import { addScalesForSparsity, scalesWillBeAdded } from './missing-scale.js';
 import { checkOutputs, saveLayersModel, topologyOf } from './model.js';
 import { requireSomethingToSlim } from '../prune/slimmable.js';
 import { checkStockLoadable } from './verify.js';
+import { recalibrateForEvaluation } from './bn-statistics.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
@@ -47,8 +48,13 @@ export interface RunSummary {
   models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string; exported?: string };
   /** Test-set accuracy (fractions 0..1) after each stage of the last pass; `baseline` only for a trained input model. */
   accuracy: { baseline?: number; sparse: number; pruned: number; finetuned: number };
+  /** Stages (of the last pass) whose test accuracy is at chance level: each also got a warning line (src/train/chance.ts). */
+  chanceLevel: ('baseline' | 'sparse' | 'pruned' | 'finetuned')[];
   /** The last pass's plan. */
-  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls'> & { foldedChannels: number };
+  /** `keptWhole`: the channel groups the plan leaves whole and why (as prune-plan.json lists them). */
+  prune: Pick<PrunePlan, 'threshold' | 'ratio' | 'candidateChannels' | 'prunedChannels' | 'walls' | 'keptWhole'> & {
+    foldedChannels: number;
+  };
   /** One entry per pass (config passes), in order. */
   passes: PassSummary[];
   /** With prune.maxAccuracyDrop: the (last) budget search's candidates, as the report's sweep curve. */
@@ -80,6 +86,8 @@ export interface PassSummary {
 interface RunRecord {
   models: Partial<RunSummary['models']>;
   accuracy: Partial<RunSummary['accuracy']>;
+  /** Stages at chance level, by accuracy key. */
+  atChance: Partial<Record<keyof RunSummary['accuracy'], boolean>>;
   seconds: Record<string, number>;
 }
 
@@ -178,7 +186,7 @@ export async function runPipeline(
   // (BatchNorm saved without γ counts when sparsity training is about to give it one.)
   const slimmable = (m: tf.LayersModel) => requireSomethingToSlim(topologyOf(m), 'run', scalesWillBeAdded(config.train));
   const { backend, data, model, trained } = await loadTrainingInputs(config, out, slimmable);
-  const run: RunRecord = { models: {}, accuracy: {}, seconds: {} };
+  const run: RunRecord = { models: {}, accuracy: {}, atChance: {}, seconds: {} };
   // Ownership: this function owns the current model; each pass replaces it by its pruned model.
   let current: tf.LayersModel = model;
   try {
@@ -211,6 +219,7 @@ export async function runPipeline(
       out: path.resolve(outDir),
       models: run.models as RunSummary['models'],
       accuracy: run.accuracy as RunSummary['accuracy'],
+      chanceLevel: (['baseline', 'sparse', 'pruned', 'finetuned'] as const).filter((k) => run.atChance[k] === true),
       prune: pruneSummary(prune!),
       passes,
       ...budgetCurve(passes),
@@ -260,7 +269,7 @@ async function trainingStep(kind: TrainingKind, model: tf.LayersModel, dir: stri
     return done;
   }
   const r = await trainingStage(kind, model, stages.data, stages.config, { dir, write: stages.write }, out, await progress.control(key));
-  return progress.record(key, { model: r.written!, accuracy: r.testAccuracy, seconds: r.seconds });
+  return progress.record(key, { model: r.written!, accuracy: r.testAccuracy, seconds: r.seconds, atChance: r.atChance });
 }
 
 interface PrunedPass {
@@ -299,17 +308,31 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
     out.info(`prune: already complete in ${folders.pruned} (--resume)`);
     run.models.pruned = done.model;
     run.accuracy.pruned = done.accuracy;
+    run.atChance.pruned = done.atChance;
     addSeconds(run, 'prune', done.seconds);
     return { prune: { ...prune, written: done.model }, pruned, budget };
   }
   run.models.pruned = prune.written;
+  // Pruning changed what every BN after a pruned layer sees: statistics to match before measuring.
+  await recalibrateForEvaluation(pruned, data, config, config.finetune.batchSize, 'pruned model', out);
   const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
-  run.accuracy.pruned = (
-    await evalStage(pruned, data, { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine }, out)
-  ).accuracy;
+  const prunedScore = await evalStage(
+    pruned,
+    data,
+    { batchSize: evalBatchAfterTraining(config.finetune.batchSize), line: prunedLine },
+    out,
+  );
+  run.accuracy.pruned = prunedScore.accuracy;
+  run.atChance.pruned = prunedScore.chance.atChance;
   const seconds = (Date.now() - pruneStarted) / 1000;
   addSeconds(run, 'prune', seconds);
-  await progress.record(key, { model: prune.written!, accuracy: run.accuracy.pruned, seconds, prune: pruneSummary(prune) });
+  await progress.record(key, {
+    model: prune.written!,
+    accuracy: run.accuracy.pruned,
+    seconds,
+    atChance: run.atChance.pruned,
+    prune: pruneSummary(prune),
+  });
   return { prune, pruned, budget };
 }
 
@@ -350,12 +373,16 @@ function describePass(p: PassSummary, passes: number): string {
 async function trainToSparse(model: tf.LayersModel, trained: boolean, firstPass: boolean, stages: RunStages): Promise<void> {
   const { data, config, folders, passFolders, write, run, out } = stages;
   const evalBatch = evalBatchAfterTraining(config.train.batchSize);
-  if (trained)
-    run.accuracy.baseline = (await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out)).accuracy;
+  if (trained) {
+    const baseline = await evalStage(model, data, { batchSize: evalBatch, line: { model: 'input model' } }, out);
+    run.accuracy.baseline = baseline.accuracy;
+    run.atChance.baseline = baseline.chance.atChance;
+  }
   if (firstPass && folders.pretrained !== undefined) {
     const r = await trainingStep('pretrain', model, folders.pretrained, stages);
     run.models.pretrained = r.model;
     run.accuracy.baseline = r.accuracy;
+    run.atChance.baseline = r.atChance;
     run.seconds.pretrain = r.seconds;
     trained = true;
   }
@@ -363,12 +390,15 @@ async function trainToSparse(model: tf.LayersModel, trained: boolean, firstPass:
     const r = await trainingStep('train', model, passFolders.sparse, stages);
     run.models.sparse = r.model;
     run.accuracy.sparse = r.accuracy;
+    run.atChance.sparse = r.atChance;
     addSeconds(run, 'train', r.seconds);
   } else {
     // A later pass starts from the previous pass's fine-tuned model: trained.
     if (firstPass && !trained) out.warn('train.epochs is 0 and the model is untrained: pruning its initial gamma values');
     run.models.sparse = await saveLayersModel(model, passFolders.sparse, write);
-    run.accuracy.sparse = (await evalStage(model, data, { batchSize: evalBatch }, out)).accuracy;
+    const sparse = await evalStage(model, data, { batchSize: evalBatch }, out);
+    run.accuracy.sparse = sparse.accuracy;
+    run.atChance.sparse = sparse.chance.atChance;
   }
 }
 
@@ -379,10 +409,12 @@ async function finetunePruned(model: tf.LayersModel, stages: RunStages): Promise
     const r = await trainingStep('finetune', model, folders.finetuned, stages);
     run.models.finetuned = r.model;
     run.accuracy.finetuned = r.accuracy;
+    run.atChance.finetuned = r.atChance;
     addSeconds(run, 'finetune', r.seconds);
   } else {
     run.models.finetuned = await saveLayersModel(model, folders.finetuned, write);
     run.accuracy.finetuned = run.accuracy.pruned;
+    run.atChance.finetuned = run.atChance.pruned;
   }
 }
 
@@ -406,8 +438,16 @@ async function exportAndReport(
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {
-  const { threshold, ratio, candidateChannels, prunedChannels, walls } = prune.plan;
-  return { threshold, ratio, candidateChannels, prunedChannels, walls, foldedChannels: prune.foldSummary.foldedChannels };
+  const { threshold, ratio, candidateChannels, prunedChannels, walls, keptWhole } = prune.plan;
+  return {
+    threshold,
+    ratio,
+    candidateChannels,
+    prunedChannels,
+    walls,
+    keptWhole: keptWhole ?? [],
+    foldedChannels: prune.foldSummary.foldedChannels,
+  };
 }
 
 function describeAccuracies({ accuracy, seconds }: RunRecord): string {

@@ -19,12 +19,15 @@ import { writeHtmlReport, type HtmlTarget } from '../report/html/page.js';
 import { evaluateSource } from '../train/evaluate.js';
 import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
-import { loadLayersModel } from './model.js';
+import { loadLayersModel, shapeHintsOf } from './model.js';
+import { resolvePreprocess } from './model-metadata.js';
 import { pruneModel } from './prune.js';
 import { reportFor } from './report.js';
 import { EVAL_BATCH, percent } from './stages/common.js';
 import { trainingStage, type StageControl, type TrainingConfig } from './stages/train.js';
 import { checkModelFitsData } from './train.js';
+import { recalibrateForEvaluation } from './bn-statistics.js';
+import { chanceVerdict } from '../train/chance.js';
 
 /** Accuracy of one model on the split a ratio is chosen by. */
 export interface SplitScore {
@@ -32,6 +35,8 @@ export interface SplitScore {
   accuracy: number;
   /** Mean cross-entropy per example. */
   loss: number;
+  /** Set when the accuracy is at chance level (src/train/chance.ts): such a model is never chosen. */
+  atChance?: true;
 }
 
 export interface SweepRow extends SplitScore {
@@ -78,11 +83,12 @@ export function selectionSplit(data: PreparedData): { split: 'val' | 'test'; sou
 }
 
 export async function scoreOnSelectionSplit(model: tf.LayersModel, data: PreparedData): Promise<SplitScore> {
-  const { accuracy, loss } = await evaluateSource(model, selectionSplit(data).source, {
+  const { accuracy, loss, confusion } = await evaluateSource(model, selectionSplit(data).source, {
     batchSize: EVAL_BATCH,
     preprocess: data.preprocess,
+    confusion: true,
   });
-  return { accuracy, loss };
+  return { accuracy, loss, ...(chanceVerdict(confusion!).atChance ? { atChance: true as const } : {}) };
 }
 
 /**
@@ -101,6 +107,8 @@ export async function scoreCandidate(
   const outcome = pruneModel(sparse, { ...prune, ratio, threshold: undefined, maxAccuracyDrop: undefined });
   const model = await toLayersModel(outcome.artifacts);
   try {
+    // Adaptive BN (EagleEye): statistics that match the pruned weights, so candidates rank as they will after fine-tuning.
+    await recalibrateForEvaluation(model, data, options.training, options.training.finetune.batchSize, `ratio ${ratio}`, out, true);
     const before = await scoreOnSelectionSplit(model, data);
     const row: SweepRow = {
       ratio,
@@ -165,10 +173,12 @@ export async function sweepFromConfig(
 ): Promise<SweepResult> {
   const started = Date.now();
   await startBackend(config.backend, out);
-  const data = await prepareData(config.data, config.seed);
-  out.info(`data: ${data.summary}`);
   const { model, path } = await loadLayersModel(modelPath);
   try {
+    // The same rules as every command: images sized to the model's input, the model's own preprocessing.
+    const data = await prepareData(config.data, config.seed, shapeHintsOf(model));
+    out.info(`data: ${data.summary}`);
+    data.preprocess = resolvePreprocess(data.preprocess, model, out);
     checkModelFitsData(model, data);
     if (selectionSplit(data).split === 'test')
       out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');

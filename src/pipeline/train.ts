@@ -13,13 +13,36 @@ import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
 import { writeCheckpoint, type ResumePoint } from './checkpoint.js';
 import { evalBatchAfterTraining, percent } from './stages/common.js';
+import { evalStage } from './stages/eval.js';
+import { inputMismatch } from './model.js';
 import { bnGammaMagnitudes, gammaSparkline } from '../report/sparkline.js';
+import { gammasBarelyMoved, median } from '../train/lambda.js';
+import { batchNormMomenta, overrideBatchNormMomentum } from '../train/bn-statistics.js';
+import { recalibrateForEvaluation, type RecalibrationConfig } from './bn-statistics.js';
 
 /** The optimiser settings of one stage (a config's train / finetune / pretrain section; only train has replicas). */
 export type StageHyperparameters = Pick<
   TrainOptions,
   'epochs' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'milestones' | 'gamma' | 'replicas' | 'replicaSplit'
 >;
+
+/** BatchNorm during a stage: the momentum to train with (default the model's) and the recalibration after it. */
+export interface StageBatchNorm {
+  momentum?: number;
+  /** Where the momentum comes from, for the log line (e.g. "train.bnMomentum"). */
+  momentumSource?: string;
+  recalibration?: RecalibrationConfig;
+}
+
+/** One line: the BN momentum this stage trains with, and whose it is. */
+function describeMomentum(model: tf.LayersModel, bn: StageBatchNorm): string | undefined {
+  const own = batchNormMomenta(model);
+  if (own.length === 0) return undefined;
+  const ownText = own.map((m) => String(m)).join(', ');
+  return bn.momentum !== undefined
+    ? `BatchNorm momentum ${bn.momentum} (config ${bn.momentumSource ?? 'bnMomentum'}; the model's: ${ownText})`
+    : `BatchNorm momentum ${ownText} (the model's own; bnMomentum in the config overrides it)`;
+}
 
 /** A stage's checkpoints: written every epoch and when `signal` stops the run; `from` resumes one. */
 export interface StageCheckpointing {
@@ -36,6 +59,8 @@ export interface StageResult {
   log: string;
   /** Test-set accuracy after the stage (fraction 0..1). */
   testAccuracy: number;
+  /** The test accuracy is at chance level (src/train/chance.ts; a warning said so). */
+  atChance: boolean;
   seconds: number;
 }
 
@@ -45,9 +70,7 @@ export function checkModelFitsData(model: tf.LayersModel, data: PreparedData): v
   const [h, w, c] = data.imageShape;
   const fits = input.length === 4 && (input[1] === null || input[1] === h) && (input[2] === null || input[2] === w) && input[3] === c;
   if (!fits) {
-    throw new InputError(
-      `model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the dataset's ${h}x${w}x${c} images`,
-    );
+    throw new InputError(inputMismatch(input, data.imageShape));
   }
   const output = model.outputs[0]?.shape ?? [];
   if (output[output.length - 1] !== data.numClasses) {
@@ -113,6 +136,7 @@ export async function runTrainingStage(
   label: string,
   trainable: TrainableMode = 'as-saved',
   checkpointing?: StageCheckpointing,
+  bn: StageBatchNorm = {},
 ): Promise<StageResult> {
   checkModelFitsData(model, data);
   // What this stage unfreezes (transfer-learning bodies come frozen); the saved flags come back after it.
@@ -120,54 +144,74 @@ export async function runTrainingStage(
   if (unfreeze.unfrozen > 0)
     out.info(`${label}: trainable "${trainable}" unfroze ${unfreeze.unfrozen} layer(s) saved as frozen ("as-saved" keeps them frozen)`);
   const gammaWatch = watchGammas(model);
+  const gammasBefore = sparsityLambda > 0 ? bnGammaMagnitudes(model) : [];
   const started = Date.now();
   const lines: string[] = [...(checkpointing?.from?.log ?? [])];
   const replicas = announceStage(model, hp, sparsityLambda, label, out);
+  const momentumLine = describeMomentum(model, bn);
+  if (momentumLine !== undefined) out.info(`${label}: ${momentumLine}`);
+  const restoreMomentum = bn.momentum !== undefined ? overrideBatchNormMomentum(model, bn.momentum) : () => {};
   let bar = out.progressBar(`${label} epoch 1/${hp.epochs}`, data.train.batchCount(hp.batchSize));
   let barEpoch = 0;
-  const result = await train(
-    model,
-    { train: data.train, val: data.val },
-    {
-      ...hp,
-      replicas,
-      sparsityLambda,
-      seed,
-      preprocess: data.preprocess,
-      resume: checkpointing?.from?.resume,
-      signal: checkpointing?.signal,
-    },
-    {
-      onBatch: (info) => {
-        if (info.epoch !== barEpoch) {
+  let result: Awaited<ReturnType<typeof train>>;
+  try {
+    result = await train(
+      model,
+      { train: data.train, val: data.val },
+      {
+        ...hp,
+        replicas,
+        sparsityLambda,
+        seed,
+        preprocess: data.preprocess,
+        resume: checkpointing?.from?.resume,
+        signal: checkpointing?.signal,
+      },
+      {
+        onBatch: (info) => {
+          if (info.epoch !== barEpoch) {
+            bar.stop();
+            barEpoch = info.epoch;
+            bar = out.progressBar(`${label} epoch ${info.epoch + 1}/${hp.epochs}`, info.stepsPerEpoch);
+          }
+          bar.update(info.step + 1, { info: `loss ${info.loss.toFixed(4)} ${Math.round(info.imagesPerSecond)} img/s` });
+        },
+        onEpoch: (r) => {
           bar.stop();
-          barEpoch = info.epoch;
-          bar = out.progressBar(`${label} epoch ${info.epoch + 1}/${hp.epochs}`, info.stepsPerEpoch);
-        }
-        bar.update(info.step + 1, { info: `loss ${info.loss.toFixed(4)} ${Math.round(info.imagesPerSecond)} img/s` });
+          const gammaByTrainable = gammaWatch.record();
+          // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
+          lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1, gammaByTrainable }));
+          out.info(describeEpoch(r, hp.epochs, gammaByTrainable));
+        },
+        onEpochEnd: async (state) => {
+          if (checkpointing !== undefined)
+            await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, state, lines);
+        },
       },
-      onEpoch: (r) => {
-        bar.stop();
-        const gammaByTrainable = gammaWatch.record();
-        // The log numbers epochs from 1, like the stderr lines (EpochRecord counts from 0).
-        lines.push(JSON.stringify({ stage: label, ...r, epoch: r.epoch + 1, gammaByTrainable }));
-        out.info(describeEpoch(r, hp.epochs, gammaByTrainable));
-      },
-      onEpochEnd: async (state) => {
-        if (checkpointing !== undefined)
-          await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, state, lines);
-      },
-    },
-  );
+    );
+  } finally {
+    restoreMomentum();
+  }
   bar.stop();
   unfreeze.restore();
   if (result.interrupted !== undefined && checkpointing !== undefined) {
     await writeCheckpoint(checkpointing.dir, checkpointing.stage, checkpointing.fingerprint, model, result.interrupted, lines);
     throw new InterruptedError(checkpointing.dir);
   }
-  const accuracy = await testAccuracy(model, data, hp.batchSize);
-  out.info(`  ${label}: test accuracy ${percent(accuracy)}`);
-  if (sparsityLambda > 0) out.terminal(`  ${gammaSparkline(bnGammaMagnitudes(model))}`);
+  // Statistics that match the trained weights before anything is measured or written.
+  if (bn.recalibration !== undefined) await recalibrateForEvaluation(model, data, bn.recalibration, hp.batchSize, label, out);
+  const measured = await evalStage(model, data, { batchSize: evalBatchAfterTraining(hp.batchSize), line: { model: `  ${label}` } }, out);
+  const accuracy = measured.accuracy;
+  if (sparsityLambda > 0) {
+    const gammasAfter = bnGammaMagnitudes(model);
+    out.terminal(`  ${gammaSparkline(gammasAfter)}`);
+    if (gammasBarelyMoved(gammasBefore, gammasAfter)) {
+      out.warn(
+        `${label}: |gamma| barely moved (median ${median(gammasBefore).toPrecision(3)} -> ${median(gammasAfter).toPrecision(3)}): ` +
+          `lambda ${sparsityLambda} is too small for this model's gamma scale or schedule; train.sparsity "auto" sizes it`,
+      );
+    }
+  }
   const earlier = (checkpointing?.from?.log ?? []).map((line) => {
     const { stage: _stage, ...record } = JSON.parse(line) as EpochRecord & { stage: string };
     return { ...record, epoch: record.epoch - 1 }; // the log counts from 1, EpochRecord from 0
@@ -176,6 +220,7 @@ export async function runTrainingStage(
     epochs: [...earlier, ...result.epochs],
     log: lines.join('\n') + '\n',
     testAccuracy: accuracy,
+    atChance: measured.chance.atChance,
     seconds: (Date.now() - started) / 1000,
   };
 }

@@ -135,7 +135,8 @@ test('stages run repeatedly on one loaded model and test split: inputs stay inta
   try {
     const base = await evalStage(model, data, { batchSize: 256, line: { model: 'input model' } }, out);
     assert.ok(Math.abs(base.accuracy - trainedAccuracy) < 1e-6, `${base.accuracy} vs ${trainedAccuracy}`);
-    assert.equal(lines.at(-1), `input model: test accuracy ${(base.accuracy * 100).toFixed(2)}%`);
+    // This untrained model is at chance level: a warning line may follow the accuracy line.
+    assert.ok(lines.includes(`input model: test accuracy ${(base.accuracy * 100).toFixed(2)}%`), lines.join('\n'));
 
     const params: number[] = [];
     for (const ratio of [0.25, 0.5]) {

@@ -11,9 +11,10 @@ import type { Output } from '../../io/output.js';
 import { evaluateSource, type DetailedEvaluateResult } from '../../train/evaluate.js';
 import { startBackend } from '../backend.js';
 import { prepareTestData, type PreparedTestData } from '../data.js';
-import { loadLayersModel } from '../model.js';
+import { inputMismatch, loadLayersModel, shapeHintsOf } from '../model.js';
 import { resolvePreprocess } from '../model-metadata.js';
 import { EVAL_BATCH, percent } from './common.js';
+import { CHANCE_CAUSES, chanceVerdict, type ChanceVerdict } from '../../train/chance.js';
 
 export interface EvalStageOptions {
   batchSize: number;
@@ -29,15 +30,23 @@ export async function evalStage(
   data: PreparedTestData,
   options: EvalStageOptions,
   out: Output,
-): Promise<DetailedEvaluateResult> {
+): Promise<DetailedEvaluateResult & { chance: ChanceVerdict }> {
   const result = await evaluateSource(model, data.test, {
     batchSize: options.batchSize,
     preprocess: data.preprocess,
     topK: options.topK,
-    confusion: options.confusion,
+    confusion: true,
   });
+  const chance = chanceVerdict(result.confusion!);
   if (options.line) out.info(`${options.line.model}: test accuracy ${percent(result.accuracy)}${options.line.note ?? ''}`);
-  return result;
+  warnIfAtChance(options.line?.model ?? 'model', result.accuracy, chance, out);
+  return { ...result, chance };
+}
+
+/** The one warning line of a stage whose accuracy is at chance level, with the causes slim can check. */
+export function warnIfAtChance(what: string, accuracy: number, chance: ChanceVerdict, out: Output): void {
+  if (chance.atChance)
+    out.warn(`${what.trim()}: test accuracy ${percent(accuracy)} is at chance level (${chance.reason}); ${CHANCE_CAUSES}`);
 }
 
 export interface EvalSummary {
@@ -90,18 +99,11 @@ async function testDataFor(model: tf.LayersModel, path: string, config: Config, 
   const output = model.outputs[0]?.shape ?? [];
   const modelClasses = output[output.length - 1];
   if (input.length !== 4) throw new InputError(`${path}: model input shape [${input.join(', ')}] is not an image batch [n, h, w, c]`);
-  const data = await prepareTestData(config.data, config.seed, {
-    height: input[1] ?? undefined,
-    width: input[2] ?? undefined,
-    channels: input[3] ?? undefined,
-    numClasses: modelClasses ?? undefined,
-  });
+  const data = await prepareTestData(config.data, config.seed, shapeHintsOf(model));
   out.info(`data: ${data.summary}`);
   const [h, w, c] = data.imageShape;
   if ((input[1] !== null && input[1] !== h) || (input[2] !== null && input[2] !== w) || input[3] !== c) {
-    throw new InputError(
-      `${path}: model input shape [${input.map((d) => d ?? 'null').join(', ')}] does not take the data's ${h}x${w}x${c} images`,
-    );
+    throw new InputError(`${path}: ${inputMismatch(input, data.imageShape)}`);
   }
   if (modelClasses !== data.numClasses) {
     throw new InputError(`${path}: model outputs ${modelClasses} values per example, the data has ${data.numClasses} classes`);

@@ -18,11 +18,14 @@ import { requireSomethingToSlim } from '../../prune/slimmable.js';
 import { runTrainingStage, type StageCheckpointing } from '../train.js';
 import { checkpointDirFor, checkpointExists, readCheckpoint, removeCheckpoint, stageFingerprint } from '../checkpoint.js';
 import type { Destination, WriteOptions } from './common.js';
+import { bnGammaMagnitudes } from '../../report/sparkline.js';
+import { autoLambda, lambdaFit, median } from '../../train/lambda.js';
 
 export type TrainingKind = 'pretrain' | 'train' | 'finetune';
 
 /** The config sections a training stage reads. */
-export type TrainingConfig = Pick<Config, 'pretrain' | 'train' | 'finetune' | 'replicas' | 'replicaSplit' | 'seed'>;
+export type TrainingConfig = Pick<Config, 'pretrain' | 'train' | 'finetune' | 'replicas' | 'replicaSplit' | 'seed'> &
+  Partial<Pick<Config, 'bnRecalibration'>>;
 
 /** How each stage is named in logs, and the epoch log written beside its model. */
 const STAGE_LABEL: Record<TrainingKind, string> = { pretrain: 'pretrain', train: 'sparsity train', finetune: 'fine-tune' };
@@ -33,6 +36,8 @@ export interface TrainingStageResult {
   written?: string;
   /** Test-set accuracy after the stage (fraction 0..1). */
   testAccuracy: number;
+  /** The test accuracy is at chance level (a warning said so). */
+  atChance: boolean;
   seconds: number;
   epochs: EpochRecord[];
 }
@@ -53,14 +58,19 @@ export async function trainingStage(
   out: Output,
   control?: StageControl,
 ): Promise<TrainingStageResult> {
-  const sparsityLambda = kind === 'train' ? config.train.sparsity : 0;
+  const sparsityLambda = kind === 'train' ? sparsityLambdaFor(model, data, config.train, out) : 0;
   const hp = { ...config[kind], replicas: config.replicas, replicaSplit: config.replicaSplit };
   // Pretraining keeps the saved trainable flags; train/finetune unfreeze as configured.
   const trainable = kind === 'pretrain' ? 'as-saved' : config[kind].trainable;
   const checkpointing = control === undefined ? undefined : await stageCheckpointing(kind, model, config, control, out);
   let result;
   try {
-    result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable, checkpointing);
+    const bn = {
+      momentum: config[kind].bnMomentum,
+      momentumSource: `${kind}.bnMomentum`,
+      recalibration: { bnRecalibration: config.bnRecalibration, seed: config.seed },
+    };
+    result = await runTrainingStage(model, data, hp, sparsityLambda, config.seed, out, STAGE_LABEL[kind], trainable, checkpointing, bn);
   } catch (error) {
     // A diverged run would diverge again from its checkpoint (same config, same data order): nothing to resume.
     if (error instanceof ProblemError && control !== undefined) await removeCheckpoint(control.checkpointDir);
@@ -71,7 +81,37 @@ export async function trainingStage(
       ? undefined
       : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
   if (control !== undefined) await removeCheckpoint(control.checkpointDir);
-  return { written, testAccuracy: result.testAccuracy, seconds: result.seconds, epochs: result.epochs };
+  return { written, testAccuracy: result.testAccuracy, atChance: result.atChance, seconds: result.seconds, epochs: result.epochs };
+}
+
+/**
+ * λ of a sparsity-training stage: the configured one (with a warning when it cannot move this
+ * model's γ over the planned steps) or, for "auto", the one sized from them (src/train/lambda.ts).
+ */
+export function sparsityLambdaFor(model: tf.LayersModel, data: PreparedData, train: Config['train'], out: Output): number {
+  if (train.sparsity !== 'auto' && train.sparsity === 0) return 0;
+  const gammas = bnGammaMagnitudes(model);
+  const plan = { ...train, stepsPerEpoch: data.train.batchCount(train.batchSize) };
+  const steps = plan.epochs * plan.stepsPerEpoch;
+  if (train.sparsity === 'auto') {
+    if (gammas.length === 0)
+      throw new InputError('config: train.sparsity: "auto" sizes lambda from BatchNorm gamma, and the model has none');
+    const lambda = autoLambda(gammas, plan);
+    out.info(
+      `sparsity lambda auto → ${lambda} (median |gamma| ${median(gammas).toPrecision(3)} over ${steps} step(s) at lr ${train.lr}: ` +
+        'lambda·sum(lr)/(1 - momentum) = the median |gamma|)',
+    );
+    return lambda;
+  }
+  const fit = lambdaFit(train.sparsity, gammas, plan);
+  if (fit.tooSmall) {
+    out.warn(
+      `sparsity lambda ${train.sparsity} can shrink |gamma| by at most ${fit.expectedShrink.toPrecision(2)} over ${steps} step(s) ` +
+        `(lambda·sum(lr)/(1 - momentum)), against a median |gamma| of ${fit.medianGamma.toPrecision(3)}: sparsity training will barely move it; ` +
+        `try train.sparsity ${fit.suggested} (or "auto") or more epochs`,
+    );
+  }
+  return train.sparsity;
 }
 
 /** The stage's fingerprint, and (with resume) the checkpoint's state loaded into `model`. */
@@ -122,7 +162,8 @@ export async function trainFromConfig(
   }
   // Sparsity training serves pruning: without a BN γ it would train hours for nothing (checked before the data is read).
   const slimmable = (model: tf.LayersModel) => {
-    if (kind === 'train' && config.train.sparsity > 0) requireSomethingToSlim(topologyOf(model), 'train', scalesWillBeAdded(config.train));
+    if (kind === 'train' && config.train.sparsity !== 0)
+      requireSomethingToSlim(topologyOf(model), 'train', scalesWillBeAdded(config.train));
   };
   const inputs = await loadTrainingInputs(config, out, slimmable);
   const { backend, data } = inputs;

@@ -130,33 +130,53 @@ export function gammaHistogramSpec(
 export type LayerMetric = 'channels' | 'params' | 'macs';
 const METRIC_TITLES: Record<LayerMetric, string> = { channels: 'output channels', params: 'parameters', macs: 'MACs' };
 
-/** Bars per layer in network order, before and after side by side (only `after` without a baseline). */
+/**
+ * The folder-like prefix every layer name shares ("sequential_8/model_1/" in a Teachable Machine
+ * model), cut from the labels so that 50+ layers stay tell-apart; the axis title names it.
+ */
+export function commonLayerPrefix(names: readonly string[]): string {
+  if (names.length < 2) return '';
+  let prefix = names[0].slice(0, names[0].lastIndexOf('/') + 1);
+  for (const name of names)
+    while (prefix !== '' && !name.startsWith(prefix)) prefix = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
+  // A prefix that is a whole name would leave an empty label.
+  return names.some((n) => n === prefix) ? '' : prefix;
+}
+
+/**
+ * Bars per layer in network order, one row per layer (horizontal bars: a long model grows
+ * downwards, never needs horizontal scrolling, and every label is readable), before and after
+ * side by side (only `after` without a baseline).
+ */
 export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetric, title: string): TopLevelSpec {
+  const prefix = commonLayerPrefix(layers.map((l) => l.name));
+  const label = (name: string) => name.slice(prefix.length);
   const values: { layer: string; when: string; value: number }[] = [];
   for (const l of layers) {
     const figures = l[metric];
-    if (figures.before !== undefined && figures.before !== null) values.push({ layer: l.name, when: 'before', value: figures.before });
-    if (figures.after !== null) values.push({ layer: l.name, when: 'after', value: figures.after });
+    if (figures.before !== undefined && figures.before !== null)
+      values.push({ layer: label(l.name), when: 'before', value: figures.before });
+    if (figures.after !== null) values.push({ layer: label(l.name), when: 'after', value: figures.after });
   }
   const whens = [...new Set(values.map((v) => v.when))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    width: { step: whens.length * 14 + 8 },
-    height: HEIGHT,
+    width: 420,
+    height: { step: whens.length * 7 + 4 },
     config: CONFIG,
     data: { values },
     name: `layer_${metric}`,
     mark: { type: 'bar' },
     encoding: {
-      x: {
+      y: {
         field: 'layer',
         type: 'nominal',
-        sort: layers.map((l) => l.name),
-        axis: { title: 'layer (network order)', labelAngle: -40, labelLimit: 140 },
+        sort: layers.map((l) => label(l.name)),
+        axis: { title: prefix === '' ? 'layer (network order)' : `layer (network order), in ${prefix}`, labelLimit: 360 },
       },
-      xOffset: { field: 'when', sort: ['before', 'after'] },
-      y: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: ',d', tickMinStep: 1 } },
+      yOffset: { field: 'when', sort: ['before', 'after'] },
+      x: { field: 'value', type: 'quantitative', axis: { title: METRIC_TITLES[metric], format: ',d', tickMinStep: 1, orient: 'top' } },
       color: {
         field: 'when',
         type: 'nominal',

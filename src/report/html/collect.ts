@@ -13,13 +13,16 @@ import type { EpochRecord } from '../../train/loop.js';
 import type { Report, ReportLayer } from '../render.js';
 import type { CurveStage, GammaData, LayerFigures, ReportData, StageSummary, SummaryData, SweepPoint } from './data.js';
 import { channelImportance } from './gammas.js';
+import { countModel } from '../count.js';
 
 /** The part of run.json (RunSummary) the report reads. */
 export interface RunFacts {
   backend?: { detail?: string };
   data?: string;
-  models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string };
+  models: { input: string; pretrained?: string; sparse: string; pruned: string; finetuned: string; exported?: string };
   accuracy: { baseline?: number; sparse?: number; pruned?: number; finetuned?: number };
+  /** Stages whose accuracy is at chance level. */
+  chanceLevel?: string[];
   prune: { threshold: number; ratio: number | null; candidateChannels: number; prunedChannels: number };
   report: Report;
   seconds?: Record<string, number>;
@@ -217,6 +220,8 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
 
   const report = run.report;
   const a = run.accuracy;
+  const exported = run.models.exported !== undefined ? await readModel(run.models.exported, { weights: false }) : undefined;
+  const exportedCounts = exported !== undefined ? countModel(exported.modelTopology) : undefined;
   const stages: StageSummary[] = [
     {
       stage: 'input',
@@ -234,7 +239,29 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
           { stage: 'pruned', model: run.models.pruned, ...countsOf(report, 'model'), accuracy: a.pruned },
           { stage: 'fine-tuned', model: run.models.finetuned, ...countsOf(report, 'model'), accuracy: a.finetuned },
         ]),
+    // The deployable model: BatchNorm folded, the fine-tuned model's outputs (checked when written).
+    ...(exportedCounts !== undefined
+      ? [
+          {
+            stage: 'exported (BatchNorm folded)',
+            model: run.models.exported,
+            params: exportedCounts.params.total,
+            macs: exportedCounts.macs,
+            flops: exportedCounts.flops,
+            accuracy: a.finetuned,
+          },
+        ]
+      : []),
   ];
+  const chanceStage: Record<string, string> = {
+    input: 'baseline',
+    pretrained: 'baseline',
+    'sparsity trained': 'sparse',
+    pruned: 'pruned',
+    'fine-tuned': 'finetuned',
+    'exported (BatchNorm folded)': 'finetuned',
+  };
+  for (const s of stages) if (run.chanceLevel?.includes(chanceStage[s.stage] ?? '') && s.accuracy !== undefined) s.atChance = true;
   const facts: [string, string][] = [
     ...(run.data ? [['data', run.data] as [string, string]] : []),
     ...(run.backend?.detail ? [['backend', run.backend.detail] as [string, string]] : []),

@@ -14,6 +14,8 @@ export interface StageSummary {
   flops: number;
   /** Test-set accuracy, 0..1. */
   accuracy?: number;
+  /** The accuracy is at chance level (src/train/chance.ts): the row says so. */
+  atChance?: boolean;
 }
 
 export interface SummaryData {

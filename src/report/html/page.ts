@@ -32,7 +32,7 @@ function summaryHtml(summary: SummaryData): string {
     .map(
       (s) =>
         `<tr><th scope="row">${escapeHtml(s.stage)}</th><td>${human(s.params)}</td><td>${human(s.macs)}</td><td>${human(s.flops)}</td>` +
-        `<td>${pct(s.accuracy)}</td><td class="path">${escapeHtml(s.model ?? '')}</td></tr>`,
+        `<td>${pct(s.accuracy)}${s.atChance ? ' <strong class="chance" title="every example one class, or within a few points of guessing">at chance level</strong>' : ''}</td><td class="path">${escapeHtml(s.model ?? '')}</td></tr>`,
     )
     .join('\n');
   const facts: [string, string][] = [];
