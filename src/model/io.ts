@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { createParents, stagingPath } from '../io/out-path.js';
-import { encodeWeightMap } from './convert.js';
-import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
+import { decodeGroup, elementCount, encodeWeights, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
+import type { WeightQuantization } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
@@ -36,6 +36,8 @@ export interface WriteModelOptions {
   overwrite?: boolean;
   /** Files slim keeps beside a model (logs, plans), written in the same atomic step. Names from SIDECAR_FILES. */
   sidecars?: Record<string, string>;
+  /** Weights to store quantized (their values already on the grid, as quantizeWeights leaves them). */
+  quantization?: ReadonlyMap<string, WeightQuantization>;
 }
 
 /** Files slim itself writes beside a model; a folder holding only a model and these is slim's to replace. */
@@ -139,7 +141,14 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const loaded: LoadedModel = {
     modelTopology,
     weights,
-    weightSpecs: groups.flatMap((group) => group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype }))),
+    weightSpecs: groups.flatMap((group) =>
+      group.weights.map((spec) => ({
+        name: spec.name,
+        shape: [...spec.shape],
+        dtype: spec.dtype,
+        ...(spec.quantization !== undefined ? { quantization: { ...spec.quantization } } : {}),
+      })),
+    ),
     path: file,
   };
   if (typeof json.format === 'string') loaded.format = json.format;
@@ -340,7 +349,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
     if (!SIDECAR_FILES.includes(name)) throw new Error(`writeModel: "${name}" is not a known sidecar file`);
   }
   const modelTopology = normalizeTopology(artifacts.modelTopology, 'modelTopology to write');
-  const { specs, data } = encodeWeightMap(artifacts.weights);
+  const { specs, data } = encodeWeights(artifacts.weights, options.quantization);
   const modelJson: Record<string, unknown> = {
     modelTopology,
     format: 'layers-model',
@@ -363,7 +372,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
   let asideDir: string | undefined;
   let movedAside = false;
   try {
-    await writeFileSynced(path.join(tempDir, WEIGHTS_BIN), new Uint8Array(data));
+    await writeFileSynced(path.join(tempDir, WEIGHTS_BIN), data);
     let jsonText: string;
     try {
       jsonText = JSON.stringify(modelJson);

@@ -53,6 +53,8 @@ export interface WeightSpecSummary {
   name: string;
   shape: number[];
   dtype: string;
+  /** How the file stored it, when quantized (the weight itself is read back dequantized). */
+  quantization?: { dtype: string; scale?: number; min?: number };
 }
 
 export type LoadedModel = ModelArtifacts & {

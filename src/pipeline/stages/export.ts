@@ -1,21 +1,35 @@
 /**
- * The export stage: BatchNorm folded into the layer before it, checked against the original on a
- * random batch (ProblemError when the outputs moved), the fold lines on stderr, and the inference
- * model written when a destination is given.
+ * The export stage: the inference rewrites and optional weight quantization (checked against the
+ * original on a random batch; ProblemError when the outputs moved), optionally the test accuracy
+ * before and after (refused past a budget), the lines on stderr, and the inference model written
+ * when a destination is given.
  * Ownership: works on ModelArtifacts; the input is only read (the check's temporary models are
- * created and disposed inside exportModel).
+ * created and disposed here and inside exportModel).
  */
+import type { Config } from '../../config/schema.js';
+import { InputError, ProblemError } from '../../errors.js';
+import { toLayersModel } from '../../model/convert.js';
 import { writeModel } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
 import type { Output } from '../../io/output.js';
 import { human } from '../../report/render.js';
-import { describeExport, exportModel, type ExportOutcome } from '../export.js';
+import { describeExport, exportModel, type ExportOptions, type ExportOutcome } from '../export.js';
 import { checkStockLoadable } from '../verify.js';
-import type { Destination } from './common.js';
+import { EVAL_BATCH, percent, type Destination } from './common.js';
+import { evalStage, testDataFor } from './eval.js';
+
+/** Test accuracy of the input and of the exported model (fractions 0..1), and the drop in points. */
+export interface ExportAccuracy {
+  before: number;
+  after: number;
+  dropPoints: number;
+  examples: number;
+}
 
 export interface ExportStageResult extends ExportOutcome {
   written?: string;
+  accuracy?: ExportAccuracy;
 }
 
 /** Where the export goes: a layers folder (default), or one Keras file at `dir`. */
@@ -23,16 +37,57 @@ export interface ExportDestination extends Destination {
   format?: 'layers' | KerasFormat;
 }
 
-export async function exportStage(artifacts: ModelArtifacts, dest: ExportDestination | undefined, out: Output): Promise<ExportStageResult> {
-  const outcome = await exportModel(artifacts);
+export interface ExportStageOptions extends ExportOptions {
+  /** Measure test accuracy before and after on this config's test split. */
+  accuracy?: { config: Config; maxDropPoints?: number };
+}
+
+export async function exportStage(
+  artifacts: ModelArtifacts,
+  dest: ExportDestination | undefined,
+  out: Output,
+  options: ExportStageOptions = {},
+): Promise<ExportStageResult> {
+  const keras = dest?.format !== undefined && dest.format !== 'layers';
+  if (keras && options.quantize !== undefined && options.quantize.length > 0) {
+    throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
+  }
+  const outcome: ExportStageResult = await exportModel(artifacts, options);
   for (const line of describeExport(outcome)) out.info(line);
+  if (options.accuracy !== undefined) {
+    outcome.accuracy = await measureAccuracy(artifacts, outcome.artifacts, options.accuracy.config, out);
+    const { before, after, dropPoints } = outcome.accuracy;
+    out.info(`test accuracy ${percent(before)} -> ${percent(after)} (drop ${dropPoints.toFixed(2)} points)`);
+    const maxDrop = options.accuracy.maxDropPoints;
+    if (maxDrop !== undefined && dropPoints > maxDrop) {
+      throw new ProblemError(
+        `export: test accuracy drops ${dropPoints.toFixed(2)} points (${percent(before)} -> ${percent(after)}), ` +
+          `more than --max-drop ${maxDrop}; the model was not written`,
+      );
+    }
+  }
   if (dest === undefined) return outcome;
-  await checkStockLoadable(outcome.artifacts, dest.dir);
-  const written =
-    dest.format === undefined || dest.format === 'layers'
-      ? await writeModel(dest.dir, outcome.artifacts, dest.write)
-      : await writeKerasFile(dest.dir, outcome.artifacts, dest.format, dest.write);
+  const quantization = outcome.quantized?.quantization;
+  await checkStockLoadable(outcome.artifacts, dest.dir, quantization);
+  const written = keras
+    ? await writeKerasFile(dest.dir, outcome.artifacts, dest.format as KerasFormat, dest.write)
+    : await writeModel(dest.dir, outcome.artifacts, { ...dest.write, quantization });
   return { ...outcome, written };
+}
+
+/** Both models on the config's test split (shaped by the input model's input). */
+async function measureAccuracy(original: ModelArtifacts, exported: ModelArtifacts, config: Config, out: Output): Promise<ExportAccuracy> {
+  const a = await toLayersModel(original);
+  const b = await toLayersModel(exported);
+  try {
+    const data = await testDataFor(a, 'the input model', config, out);
+    const before = await evalStage(a, data, { batchSize: EVAL_BATCH }, out);
+    const after = await evalStage(b, data, { batchSize: EVAL_BATCH }, out);
+    return { before: before.accuracy, after: after.accuracy, dropPoints: (before.accuracy - after.accuracy) * 100, examples: after.count };
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 }
 
 /** The params line `slim export` adds on stderr. */
