@@ -6,10 +6,9 @@ import type { QuantizationDType, WeightQuantization } from '../model/io-manifest
 import type { WeightSpecSummary } from '../model/topology.js';
 import { checkOutPath } from '../io/out-path.js';
 import { readModel } from '../model/io.js';
-import type { KerasFormat } from '../model/keras/write.js';
 import { startBackend } from '../pipeline/backend.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describeExportParams, exportStage } from '../pipeline/stages/export.js';
+import { describeExportParams, exportStage, type ExportFormat } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
 import { QUANTIZED_RELATIVE_TOLERANCE } from '../pipeline/export.js';
@@ -19,7 +18,7 @@ interface ExportFlags extends GlobalFlags {
   out: string;
   backend: Backend;
   overwrite: boolean;
-  format: 'layers' | KerasFormat;
+  format: ExportFormat;
   quantize?: QuantizationDType;
   'quantize-uint8'?: string[];
   'quantize-uint16'?: string[];
@@ -43,7 +42,7 @@ function quantizeRules(argv: ExportFlags): QuantizeRule[] {
 /** How the input file stored its weights, for the weights it stored quantized. */
 function inputQuantization(specs: WeightSpecSummary[]): Map<string, WeightQuantization> {
   const map = new Map<string, WeightQuantization>();
-  for (const spec of specs) if (spec.quantization !== undefined) map.set(spec.name, spec.quantization as WeightQuantization);
+  for (const spec of specs) if (spec.quantization !== undefined) map.set(spec.name, spec.quantization);
   return map;
 }
 
@@ -59,9 +58,9 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       .option('backend', { ...backendOption('backend of the output check'), default: 'auto' as const })
       .option('overwrite', overwriteOption())
       .option('format', {
-        choices: ['layers', 'keras', 'h5'] as const,
+        choices: ['layers', 'graph', 'keras', 'h5'] as const,
         default: 'layers' as const,
-        describe: 'tfjs layers folder, Keras 3 .keras file, or Keras 2 .h5 file',
+        describe: 'tfjs layers folder, tfjs graph-model folder (tf.loadGraphModel; fused ops), Keras 3 .keras file, or Keras 2 .h5 file',
       })
       .option('quantize', {
         choices: QUANTIZE_DTYPES,
@@ -95,7 +94,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
     const model = await readModel(argv.model);
     // A Keras file is one file, checked by its writer; a layers model is a folder.
-    if (argv.format === 'layers') await checkOutputs([argv.out], write, model.path);
+    if (argv.format === 'layers' || argv.format === 'graph') await checkOutputs([argv.out], write, model.path);
     else await checkOutPath(argv.out, 'file');
     await startBackend(argv.backend, out);
     const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out, {
@@ -125,6 +124,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         ...(outcome.inputQuantized !== undefined ? { inputQuantized: outcome.inputQuantized } : {}),
         weightBytes: outcome.weightBytes,
         ...(outcome.accuracy !== undefined ? { accuracy: outcome.accuracy } : {}),
+        ...(outcome.graph !== undefined ? { graph: outcome.graph } : {}),
         params: { before: outcome.before.params.total, after: outcome.after.params.total },
       });
     } else {

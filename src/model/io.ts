@@ -339,9 +339,6 @@ export async function checkModelOutDir(outDir: string, options: WriteModelOption
  *     folder containing the current directory are refused, as too costly to get wrong.
  */
 export async function writeModel(outDir: string, artifacts: ModelArtifacts, options: WriteModelOptions = {}): Promise<string> {
-  const target = path.resolve(outDir);
-  const parent = path.dirname(target);
-
   // Everything that can fail on bad input happens before the disk is touched.
   validateWeights(artifacts.weights);
   const sidecars = Object.entries(options.sidecars ?? {});
@@ -362,6 +359,22 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
   }
   if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
 
+  return writeModelFolder(outDir, modelJson, data, options);
+}
+
+/**
+ * Writes `modelJson` (any tfjs model.json: layers or graph) and its one weights file into `outDir`,
+ * atomically and with writeModel's policy for an existing folder; returns the model.json path.
+ */
+export async function writeModelFolder(
+  outDir: string,
+  modelJson: Record<string, unknown>,
+  data: Uint8Array,
+  options: WriteModelOptions = {},
+): Promise<string> {
+  const target = path.resolve(outDir);
+  const parent = path.dirname(target);
+  const sidecars = Object.entries(options.sidecars ?? {});
   const replaceExisting = await checkModelOutDir(outDir, options);
 
   await createParents(target);

@@ -28,6 +28,7 @@ export interface ModelJson {
 }
 
 import type { Weight } from '../layers/types.js';
+import type { WeightQuantization } from './io-manifest.js';
 
 // The weight types are shared with the per-layer handlers, whose module imports nothing from slim.
 export type { Weight, WeightDType } from '../layers/types.js';
@@ -54,7 +55,7 @@ export interface WeightSpecSummary {
   shape: number[];
   dtype: string;
   /** How the file stored it, when quantized (the weight itself is read back dequantized). */
-  quantization?: { dtype: string; scale?: number; min?: number };
+  quantization?: WeightQuantization;
 }
 
 export type LoadedModel = ModelArtifacts & {

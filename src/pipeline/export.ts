@@ -144,43 +144,83 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   };
 }
 
+type Predict = (inputs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+
 /** Runs both models on the same seeded random inputs (predict = inference mode) and compares. */
 export async function compareOutputs(
   original: ModelArtifacts,
   exported: ModelArtifacts,
   options: ExportOptions & { relativeTolerance?: number } = {},
 ): Promise<ExportCheck> {
-  const seed = options.seed ?? 1;
-  const batchSize = options.batchSize ?? 4;
-  const unknownDim = options.unknownDim ?? 32;
   const a = await toLayersModel(original);
   const b = await toLayersModel(exported);
   try {
-    return tf.tidy(() => {
-      const inputs = a.inputs.map((input, i) => {
-        const shape = input.shape.map((d, axis) => (axis === 0 ? batchSize : (d ?? unknownDim)));
-        // Integer inputs (Embedding indices) get 0, always a valid index; floats get N(0, 1).
-        return input.dtype === 'int32' ? tf.zeros(shape, 'int32') : tf.randomNormal(shape, 0, 1, 'float32', seed + i);
-      });
-      const asList = (y: tf.Tensor | tf.Tensor[]): tf.Tensor[] => (Array.isArray(y) ? y : [y]);
-      const ya = asList(a.predict(inputs.length === 1 ? inputs[0] : inputs));
-      const yb = asList(b.predict(inputs.length === 1 ? inputs[0] : inputs));
-      let maxAbsDiff = 0;
-      let maxAbsOutput = 0;
-      ya.forEach((y, i) => {
-        // NaN or Inf in either output must fail the check: tf.max skips NaN, so finiteness is asked first.
-        const finite = tf.all(tf.logicalAnd(tf.isFinite(y), tf.isFinite(yb[i]))).dataSync()[0] === 1;
-        const diff = finite ? tf.max(tf.abs(tf.sub(y, yb[i]))).dataSync()[0] : NaN;
-        maxAbsDiff = Number.isNaN(diff) || Number.isNaN(maxAbsDiff) ? NaN : Math.max(maxAbsDiff, diff);
-        maxAbsOutput = Math.max(maxAbsOutput, tf.max(tf.abs(y)).dataSync()[0]);
-      });
-      const tolerance = (options.relativeTolerance ?? EXPORT_RELATIVE_TOLERANCE) * Math.max(1, maxAbsOutput);
-      return { backend: tf.getBackend(), batchSize, seed, maxAbsDiff, maxAbsOutput, tolerance };
-    });
+    return comparePredictions(a, (x) => a.predict(x.length === 1 ? x[0] : x), (x) => b.predict(x.length === 1 ? x[0] : x), options);
   } finally {
     a.dispose();
     b.dispose();
   }
+}
+
+/**
+ * The graph-model form against the layers model it was made from: same seeded batch, and the float
+ * tolerance (both hold the same weight values, so only op order can differ).
+ */
+export async function compareGraphModel(
+  layers: ModelArtifacts,
+  graph: { modelJson: Record<string, unknown>; specs: unknown[]; data: Uint8Array },
+  options: ExportOptions = {},
+): Promise<ExportCheck> {
+  const a = await toLayersModel(layers);
+  let b: tf.GraphModel;
+  try {
+    b = await tf.loadGraphModel(
+      tf.io.fromMemory({
+        modelTopology: graph.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
+        weightSpecs: graph.specs as tf.io.WeightsManifestEntry[],
+        weightData: graph.data.slice().buffer,
+        format: 'graph-model',
+      }),
+    );
+  } catch (error) {
+    a.dispose();
+    throw new ProblemError(`export: stock tf.loadGraphModel could not load the graph model slim made (${(error as Error).message.split('\n')[0]}); nothing was written`, {
+      cause: error,
+    });
+  }
+  try {
+    return comparePredictions(a, (x) => a.predict(x.length === 1 ? x[0] : x), (x) => b.predict(x.length === 1 ? x[0] : x) as tf.Tensor | tf.Tensor[], options);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}
+
+function comparePredictions(shapeSource: tf.LayersModel, predictA: Predict, predictB: Predict, options: ExportOptions & { relativeTolerance?: number }): ExportCheck {
+  const seed = options.seed ?? 1;
+  const batchSize = options.batchSize ?? 4;
+  const unknownDim = options.unknownDim ?? 32;
+  return tf.tidy(() => {
+    const inputs = shapeSource.inputs.map((input, i) => {
+      const shape = input.shape.map((d, axis) => (axis === 0 ? batchSize : (d ?? unknownDim)));
+      // Integer inputs (Embedding indices) get 0, always a valid index; floats get N(0, 1).
+      return input.dtype === 'int32' ? tf.zeros(shape, 'int32') : tf.randomNormal(shape, 0, 1, 'float32', seed + i);
+    });
+    const asList = (y: tf.Tensor | tf.Tensor[]): tf.Tensor[] => (Array.isArray(y) ? y : [y]);
+    const ya = asList(predictA(inputs));
+    const yb = asList(predictB(inputs));
+    let maxAbsDiff = 0;
+    let maxAbsOutput = 0;
+    ya.forEach((y, i) => {
+      // NaN or Inf in either output must fail the check: tf.max skips NaN, so finiteness is asked first.
+      const finite = tf.all(tf.logicalAnd(tf.isFinite(y), tf.isFinite(yb[i]))).dataSync()[0] === 1;
+      const diff = finite ? tf.max(tf.abs(tf.sub(y, yb[i]))).dataSync()[0] : NaN;
+      maxAbsDiff = Number.isNaN(diff) || Number.isNaN(maxAbsDiff) ? NaN : Math.max(maxAbsDiff, diff);
+      maxAbsOutput = Math.max(maxAbsOutput, tf.max(tf.abs(y)).dataSync()[0]);
+    });
+    const tolerance = (options.relativeTolerance ?? EXPORT_RELATIVE_TOLERANCE) * Math.max(1, maxAbsOutput);
+    return { backend: tf.getBackend(), batchSize, seed, maxAbsDiff, maxAbsOutput, tolerance };
+  });
 }
 
 /** Human summary for stderr: rewrites, what was folded and why not, quantization, the checks and the bytes. */

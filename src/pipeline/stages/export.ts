@@ -6,15 +6,26 @@
  * Ownership: works on ModelArtifacts; the input is only read (the check's temporary models are
  * created and disposed here and inside exportModel).
  */
+import { gzipSync } from 'node:zlib';
 import type { Config } from '../../config/schema.js';
 import { InputError, ProblemError } from '../../errors.js';
 import { toLayersModel } from '../../model/convert.js';
-import { writeModel } from '../../model/io.js';
+import { graphModelJson, graphQuantization, toGraphModel } from '../../export/graph-model.js';
+import { WEIGHTS_BIN, writeModel, writeModelFolder } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
 import type { Output } from '../../io/output.js';
 import { human } from '../../report/render.js';
-import { describeExport, exportModel, type ExportOptions, type ExportOutcome } from '../export.js';
+import {
+  bytes,
+  compareGraphModel,
+  describeExport,
+  exportModel,
+  type ExportCheck,
+  type ExportOptions,
+  type ExportOutcome,
+  type WeightBytes,
+} from '../export.js';
 import { checkStockLoadable } from '../verify.js';
 import { EVAL_BATCH, percent, type Destination } from './common.js';
 import { evalStage, testDataFor } from './eval.js';
@@ -27,14 +38,26 @@ export interface ExportAccuracy {
   examples: number;
 }
 
+/** The graph-model form: its op counts, its check against the layers model, and its weight bytes. */
+export interface GraphExport {
+  nodes: number;
+  /** Op name → count, for the fused kernels and the ops that carry the compute. */
+  ops: Record<string, number>;
+  check: ExportCheck;
+  weightBytes: WeightBytes;
+}
+
 export interface ExportStageResult extends ExportOutcome {
   written?: string;
   accuracy?: ExportAccuracy;
+  graph?: GraphExport;
 }
 
-/** Where the export goes: a layers folder (default), or one Keras file at `dir`. */
+export type ExportFormat = 'layers' | 'graph' | KerasFormat;
+
+/** Where the export goes: a layers folder (default), a graph-model folder, or one Keras file at `dir`. */
 export interface ExportDestination extends Destination {
-  format?: 'layers' | KerasFormat;
+  format?: ExportFormat;
 }
 
 export interface ExportStageOptions extends ExportOptions {
@@ -48,7 +71,7 @@ export async function exportStage(
   out: Output,
   options: ExportStageOptions = {},
 ): Promise<ExportStageResult> {
-  const keras = dest?.format !== undefined && dest.format !== 'layers';
+  const keras = dest?.format === 'keras' || dest?.format === 'h5';
   if (keras && options.quantize !== undefined && options.quantize.length > 0) {
     throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
   }
@@ -68,6 +91,32 @@ export async function exportStage(
   }
   if (dest === undefined) return outcome;
   const quantization = outcome.quantized?.quantization;
+  if (dest.format === 'graph') {
+    const parts = toGraphModel(outcome.artifacts);
+    const graph = graphModelJson(parts, graphQuantization(parts, outcome.artifacts.weights, quantization), WEIGHTS_BIN);
+    const check = await compareGraphModel(outcome.artifacts, graph);
+    if (!(check.maxAbsDiff <= check.tolerance)) {
+      throw new ProblemError(
+        `export: the graph model's outputs differ from the layers model's by up to ${check.maxAbsDiff.toPrecision(3)} ` +
+          `(tolerance ${check.tolerance.toPrecision(3)}) on a random batch; nothing was written (use --format layers)`,
+      );
+    }
+    const ops: Record<string, number> = {};
+    for (const node of parts.topology.node) if (node.op !== 'Const') ops[node.op] = (ops[node.op] ?? 0) + 1;
+    outcome.graph = {
+      nodes: parts.topology.node.length,
+      ops,
+      check,
+      weightBytes: { raw: graph.data.byteLength, gzip: gzipSync(graph.data).byteLength },
+    };
+    out.info(
+      `graph model: ${Object.entries(ops)
+        .map(([op, n]) => `${op} ×${n}`)
+        .join(', ')}; check: max |diff| ${check.maxAbsDiff.toPrecision(3)} vs the layers model (tolerance ${check.tolerance.toPrecision(3)}); ` +
+        `weights ${bytes(outcome.graph.weightBytes.raw)} raw, ${bytes(outcome.graph.weightBytes.gzip)} gzip`,
+    );
+    return { ...outcome, written: await writeModelFolder(dest.dir, graph.modelJson, graph.data, dest.write) };
+  }
   await checkStockLoadable(outcome.artifacts, dest.dir, quantization);
   const written = keras
     ? await writeKerasFile(dest.dir, outcome.artifacts, dest.format as KerasFormat, dest.write)
