@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
+import { InputError } from '../errors.js';
 import type { Backend } from '../config/schema.js';
 import { QUANTIZE_DTYPES, type QuantizeRule } from '../export/quantize.js';
 import type { QuantizationDType, WeightQuantization } from '../model/io-manifest.js';
@@ -82,10 +83,10 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       })
       .check((argv) => {
         const drift = argv['max-output-drift'];
-        if (!(Number.isFinite(drift) && drift > 0)) throw new Error(`--max-output-drift: must be a positive number, got ${drift}`);
+        if (!(Number.isFinite(drift) && drift > 0)) throw new InputError(`--max-output-drift: must be a positive number, got ${drift}`);
         const drop = argv['max-drop'];
-        if (drop !== undefined && !(Number.isFinite(drop) && drop >= 0)) throw new Error(`--max-drop: must be a number of points >= 0, got ${drop}`);
-        if (drop !== undefined && argv.config === undefined) throw new Error('--max-drop needs --config (its test split measures the accuracy)');
+        if (drop !== undefined && !(Number.isFinite(drop) && drop >= 0)) throw new InputError(`--max-drop: must be a number of points >= 0, got ${drop}`);
+        if (drop !== undefined && argv.config === undefined) throw new InputError('--max-drop needs --config (its test split measures the accuracy)');
         return true;
       }),
   handler: async (argv) => {
