@@ -35,26 +35,45 @@ async function coverageNet(): Promise<ModelArtifacts> {
   const init = (seed: number) => tf.initializers.glorotNormal({ seed });
   const input = tf.input({ shape: [12, 12, 3], name: 'image' });
   let x = tf.layers.zeroPadding2d({ padding: 1, name: 'pad' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, useBias: false, kernelInitializer: init(1), name: 'stem' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, strides: 2, useBias: false, kernelInitializer: init(1), name: 'stem' })
+    .apply(x) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ maxValue: 6, name: 'stem_relu6' }).apply(x) as tf.SymbolicTensor;
-  const branch = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthwiseInitializer: init(2), name: 'dw' }).apply(x) as tf.SymbolicTensor;
+  const branch = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, padding: 'same', depthwiseInitializer: init(2), name: 'dw' })
+    .apply(x) as tf.SymbolicTensor;
   const dwAct = tf.layers.activation({ activation: 'relu', name: 'dw_relu' }).apply(branch) as tf.SymbolicTensor;
   const pw = tf.layers.conv2d({ filters: 8, kernelSize: 1, kernelInitializer: init(3), name: 'pw' }).apply(dwAct) as tf.SymbolicTensor;
   const sum = tf.layers.add({ name: 'residual' }).apply([x, pw]) as tf.SymbolicTensor;
   // A BN after an Add has no layer to fold into: the graph form writes it as Mul + AddV2.
   const sumBn = tf.layers.batchNormalization({ name: 'sum_bn' }).apply(sum) as tf.SymbolicTensor;
-  const sep = tf.layers.separableConv2d({ filters: 4, kernelSize: 3, padding: 'same', depthwiseInitializer: init(4), pointwiseInitializer: init(5), name: 'sep' }).apply(sumBn) as tf.SymbolicTensor;
+  const sep = tf.layers
+    .separableConv2d({
+      filters: 4,
+      kernelSize: 3,
+      padding: 'same',
+      depthwiseInitializer: init(4),
+      pointwiseInitializer: init(5),
+      name: 'sep',
+    })
+    .apply(sumBn) as tf.SymbolicTensor;
   const sepAct = tf.layers.activation({ activation: 'tanh', name: 'sep_tanh' }).apply(sep) as tf.SymbolicTensor;
   const cat = tf.layers.concatenate({ name: 'cat' }).apply([sepAct, sumBn]) as tf.SymbolicTensor;
   const maxPool = tf.layers.maxPooling2d({ poolSize: 2, name: 'maxpool' }).apply(cat) as tf.SymbolicTensor;
-  const avgPool = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'avgpool' }).apply(maxPool) as tf.SymbolicTensor;
+  const avgPool = tf.layers
+    .averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'avgpool' })
+    .apply(maxPool) as tf.SymbolicTensor;
   const gap = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(avgPool) as tf.SymbolicTensor;
   const flat = tf.layers.flatten({ name: 'flat' }).apply(maxPool) as tf.SymbolicTensor;
   const fcA = tf.layers.dense({ units: 6, kernelInitializer: init(6), name: 'fc_a' }).apply(flat) as tf.SymbolicTensor;
-  const fcB = tf.layers.dense({ units: 6, activation: 'sigmoid', kernelInitializer: init(7), name: 'fc_b' }).apply(gap) as tf.SymbolicTensor;
+  const fcB = tf.layers
+    .dense({ units: 6, activation: 'sigmoid', kernelInitializer: init(7), name: 'fc_b' })
+    .apply(gap) as tf.SymbolicTensor;
   const mul = tf.layers.multiply({ name: 'gate' }).apply([fcA, fcB]) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(8), name: 'head' }).apply(mul) as tf.SymbolicTensor;
+  const out = tf.layers
+    .dense({ units: 3, activation: 'softmax', kernelInitializer: init(8), name: 'head' })
+    .apply(mul) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: out });
   const artifacts = await fromLayersModel(model);
   model.dispose();
@@ -85,7 +104,21 @@ describe('graph-model export', () => {
     const json = JSON.parse(await readFile(result.written!, 'utf8')) as { format: string; modelTopology: { node: { op: string }[] } };
     assert.equal(json.format, 'graph-model');
     const ops = json.modelTopology.node.map((n) => n.op);
-    for (const op of ['_FusedConv2D', 'FusedDepthwiseConv2dNative', '_FusedMatMul', 'DepthwiseConv2dNative', 'Mul', 'AddV2', 'ConcatV2', 'MaxPool', 'AvgPool', 'Mean', 'Pad', 'Reshape', 'Tanh']) {
+    for (const op of [
+      '_FusedConv2D',
+      'FusedDepthwiseConv2dNative',
+      '_FusedMatMul',
+      'DepthwiseConv2dNative',
+      'Mul',
+      'AddV2',
+      'ConcatV2',
+      'MaxPool',
+      'AvgPool',
+      'Mean',
+      'Pad',
+      'Reshape',
+      'Tanh',
+    ]) {
       assert.ok(ops.includes(op), `no ${op} in ${[...new Set(ops)].join(', ')}`);
     }
     assert.equal(result.graph!.ops._FusedConv2D, 3); // stem, pw, sep's pointwise part
@@ -103,7 +136,9 @@ describe('graph-model export', () => {
   it('quantized uint8: stock tfjs loads both formats and they predict the same; the graph weights are as small', async () => {
     const original = await coverageNet();
     const quantize = [{ dtype: 'uint8' as const, pattern: '*' }];
-    const asGraph = await exportStage(original, { dir: path.join(dir, 'graph-q'), write: { overwrite: false }, format: 'graph' }, quiet(), { quantize });
+    const asGraph = await exportStage(original, { dir: path.join(dir, 'graph-q'), write: { overwrite: false }, format: 'graph' }, quiet(), {
+      quantize,
+    });
     const asLayers = await exportStage(original, { dir: path.join(dir, 'layers-q'), write: { overwrite: false } }, quiet(), { quantize });
     const layers = await loadWithStockTfjs(asLayers.written!);
     const graph = await loadGraphWithStockTfjs(asGraph.written!);
@@ -119,12 +154,15 @@ describe('graph-model export', () => {
   });
 
   it('a layer the graph form cannot express: one InputError naming it and the layers format', async () => {
-    const model = tf.sequential({ layers: [tf.layers.lstm({ units: 3, inputShape: [4, 2], name: 'rnn' }), tf.layers.dense({ units: 2, name: 'out' })] });
+    const model = tf.sequential({
+      layers: [tf.layers.lstm({ units: 3, inputShape: [4, 2], name: 'rnn' }), tf.layers.dense({ units: 2, name: 'out' })],
+    });
     const artifacts = await fromLayersModel(model);
     model.dispose();
     await assert.rejects(
       exportStage(artifacts, { dir: path.join(dir, 'lstm'), write: { overwrite: false }, format: 'graph' }, quiet()),
-      (e: unknown) => e instanceof InputError && /^--format graph: layer 'rnn' \(LSTM\) .*--format layers/.test(e.message) && !e.message.includes('\n'),
+      (e: unknown) =>
+        e instanceof InputError && /^--format graph: layer 'rnn' \(LSTM\) .*--format layers/.test(e.message) && !e.message.includes('\n'),
     );
   });
 });

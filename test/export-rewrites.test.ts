@@ -36,13 +36,19 @@ const byName = (a: ModelArtifacts, name: string): LayerJson | undefined => layer
 async function everyPattern(): Promise<ModelArtifacts> {
   const init = (seed: number) => tf.initializers.glorotNormal({ seed });
   const input = tf.input({ shape: [8, 8, 3] });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(1), name: 'conv' }).apply(input);
-  x = tf.layers.batchNormalization({ name: 'bn', movingVarianceInitializer: 'ones', gammaInitializer: tf.initializers.constant({ value: 1.3 }) }).apply(x);
+  let x = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(1), name: 'conv' })
+    .apply(input);
+  x = tf.layers
+    .batchNormalization({ name: 'bn', movingVarianceInitializer: 'ones', gammaInitializer: tf.initializers.constant({ value: 1.3 }) })
+    .apply(x);
   x = tf.layers.reLU({ name: 'relu' }).apply(x);
   x = tf.layers.dropout({ rate: 0.3, name: 'dropout' }).apply(x);
   x = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthwiseInitializer: init(2), name: 'dw' }).apply(x);
   x = tf.layers.activation({ activation: 'relu6', name: 'dw_relu6' }).apply(x);
-  x = tf.layers.separableConv2d({ filters: 6, kernelSize: 3, depthwiseInitializer: init(3), pointwiseInitializer: init(4), name: 'sep' }).apply(x);
+  x = tf.layers
+    .separableConv2d({ filters: 6, kernelSize: 3, depthwiseInitializer: init(3), pointwiseInitializer: init(4), name: 'sep' })
+    .apply(x);
   x = tf.layers.elu({ name: 'sep_elu' }).apply(x);
   x = tf.layers.gaussianNoise({ stddev: 0.5, name: 'noise' }).apply(x);
   x = tf.layers.gaussianDropout({ rate: 0.2, name: 'gdrop' }).apply(x);

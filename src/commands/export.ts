@@ -67,7 +67,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         choices: QUANTIZE_DTYPES,
         describe: "store every float weight as uint8, uint16 or float16 (tfjs's quantized weight format; stock tfjs dequantizes on load)",
       })
-      .option('quantize-uint8', { type: 'string', array: true, describe: "store the weights whose names match these patterns ('conv*', '*/kernel') as uint8" })
+      .option('quantize-uint8', {
+        type: 'string',
+        array: true,
+        describe: "store the weights whose names match these patterns ('conv*', '*/kernel') as uint8",
+      })
       .option('quantize-uint16', { type: 'string', array: true, describe: 'same, as uint16' })
       .option('quantize-float16', { type: 'string', array: true, describe: 'same, as float16' })
       .option('max-output-drift', {
@@ -75,7 +79,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         default: QUANTIZED_RELATIVE_TOLERANCE,
         describe: 'largest output change quantization may cause on the random check batch, relative to max(1, max |output|)',
       })
-      .option('fuse', { type: 'boolean', default: true, describe: 'fuse activation layers into the Conv/Dense before them (--no-fuse keeps them)' })
+      .option('fuse', {
+        type: 'boolean',
+        default: true,
+        describe: 'fuse activation layers into the Conv/Dense before them (--no-fuse keeps them)',
+      })
       .option('config', configOption('JSON config whose data section gives the test split: accuracy before and after is measured'))
       .option('max-drop', {
         type: 'number',
@@ -85,8 +93,10 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         const drift = argv['max-output-drift'];
         if (!(Number.isFinite(drift) && drift > 0)) throw new InputError(`--max-output-drift: must be a positive number, got ${drift}`);
         const drop = argv['max-drop'];
-        if (drop !== undefined && !(Number.isFinite(drop) && drop >= 0)) throw new InputError(`--max-drop: must be a number of points >= 0, got ${drop}`);
-        if (drop !== undefined && argv.config === undefined) throw new InputError('--max-drop needs --config (its test split measures the accuracy)');
+        if (drop !== undefined && !(Number.isFinite(drop) && drop >= 0))
+          throw new InputError(`--max-drop: must be a number of points >= 0, got ${drop}`);
+        if (drop !== undefined && argv.config === undefined)
+          throw new InputError('--max-drop needs --config (its test split measures the accuracy)');
         return true;
       }),
   handler: async (argv) => {

@@ -10,7 +10,7 @@
  * and rewires the topology.
  */
 import { buildGraph, unwrapTopology, type GraphNode, type LayerGraph } from '../model/graph.js';
-import type { LayerJson, ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
+import type { ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { AffineFoldFacet, ChannelAffine } from '../layers/types.js';
 import { callOf } from '../model/graph.js';

@@ -110,13 +110,13 @@ function pair(value: unknown, fallback: number): [number, number] {
 }
 
 function padding(node: GraphNode): string {
-  const p = (node.config as Config).padding ?? 'valid';
-  if (p !== 'valid' && p !== 'same') throw unsupported(node, `has padding '${String(p)}'`);
+  const p: unknown = node.config.padding ?? 'valid';
+  if (p !== 'valid' && p !== 'same') throw unsupported(node, `has padding ${JSON.stringify(p)}`);
   return p === 'same' ? 'SAME' : 'VALID';
 }
 
 function channelsLast(node: GraphNode): void {
-  if ((node.config as Config).data_format === 'channels_first') throw unsupported(node, 'uses channels_first');
+  if (node.config.data_format === 'channels_first') throw unsupported(node, 'uses channels_first');
 }
 
 /** Converts `artifacts` (a functional or Sequential layers model, no nested models) to graph-model nodes and weights. */
@@ -138,7 +138,8 @@ export function toGraphModel(artifacts: ModelArtifacts, registry: LayerRegistry 
   };
   for (const id of graph.inputs) {
     const producer = graph.tensors.get(id)!.producer;
-    placeholder(id, producer !== null ? graph.nodeById.get(producer)!.name : unwrapTopology(artifacts.modelTopology).config.name ?? 'input');
+    const modelName: unknown = unwrapTopology(artifacts.modelTopology).config.name;
+    placeholder(id, producer !== null ? graph.nodeById.get(producer)!.name : typeof modelName === 'string' ? modelName : 'input');
   }
 
   for (const node of graph.nodes) {
@@ -152,12 +153,14 @@ export function toGraphModel(artifacts: ModelArtifacts, registry: LayerRegistry 
   }
 
   // Outputs: one Identity per model output, so their names are stable and nothing else dangles.
-  const outputNames = graph.outputs.map((id, i) => e.op(graph.outputs.length === 1 ? 'Identity' : `Identity_${i}`, 'Identity', [tensorName.get(id)!], { T }));
+  const outputNames = graph.outputs.map((id, i) =>
+    e.op(graph.outputs.length === 1 ? 'Identity' : `Identity_${i}`, 'Identity', [tensorName.get(id)!], { T }),
+  );
   return { topology: { node: e.nodes, library: {}, versions: {} }, weights: e.weights, inputNames, outputNames };
 }
 
 function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<string, Weight>): string {
-  const config = node.config as Config;
+  const config: Config = node.config;
   const name = node.name;
   const x = inputs[0];
   const act = activationName(config.activation ?? 'linear');
@@ -181,17 +184,37 @@ function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<s
         const filter = e.constant(`${name}/depthwise_kernel`, weights.get('depthwise_kernel')!);
         return fused(e, name, 'FusedDepthwiseConv2dNative', [x, filter, e.constant(`${name}/bias`, bias)], geometry, act, node);
       }
-      const depthwise = e.op(`${name}/depthwise`, 'DepthwiseConv2dNative', [x, e.constant(`${name}/depthwise_kernel`, weights.get('depthwise_kernel')!)], geometry);
+      const depthwise = e.op(
+        `${name}/depthwise`,
+        'DepthwiseConv2dNative',
+        [x, e.constant(`${name}/depthwise_kernel`, weights.get('depthwise_kernel')!)],
+        geometry,
+      );
       const pointwise = e.constant(`${name}/pointwise_kernel`, weights.get('pointwise_kernel')!);
-      const pointGeometry = { strides: ints([1, 1, 1, 1]), dilations: ints([1, 1, 1, 1]), padding: str('VALID'), data_format: str('NHWC'), T };
+      const pointGeometry = {
+        strides: ints([1, 1, 1, 1]),
+        dilations: ints([1, 1, 1, 1]),
+        padding: str('VALID'),
+        data_format: str('NHWC'),
+        T,
+      };
       return fused(e, name, '_FusedConv2D', [depthwise, pointwise, e.constant(`${name}/bias`, bias)], pointGeometry, act, node);
     }
     case 'Dense': {
-      if (node.inputShapes[0].length !== 2) throw unsupported(node, `reads a rank-${node.inputShapes[0].length} input (graph export covers Dense on flat inputs)`);
+      if (node.inputShapes[0].length !== 2)
+        throw unsupported(node, `reads a rank-${node.inputShapes[0].length} input (graph export covers Dense on flat inputs)`);
       const units = config.units as number;
       const bias = weights.get('bias') ?? { shape: [units], dtype: 'float32' as const, data: new Float32Array(units) };
       const attrs = { transpose_a: { b: false }, transpose_b: { b: false }, T };
-      return fused(e, name, '_FusedMatMul', [x, e.constant(`${name}/kernel`, weights.get('kernel')!), e.constant(`${name}/bias`, bias)], attrs, act, node);
+      return fused(
+        e,
+        name,
+        '_FusedMatMul',
+        [x, e.constant(`${name}/kernel`, weights.get('kernel')!), e.constant(`${name}/bias`, bias)],
+        attrs,
+        act,
+        node,
+      );
     }
     case 'BatchNormalization': {
       // Left unfolded (nothing to fold into): its inference map y = x·scale + shift, as two ops.
@@ -205,7 +228,9 @@ function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<s
     case 'ReLU':
     case 'ELU':
     case 'Softmax': {
-      const activation = defaultRegistry.get(node.className)?.asActivation?.(callOf(node)) ?? (act === 'linear' && node.className === 'Activation' ? 'linear' : null);
+      const activation =
+        defaultRegistry.get(node.className)?.asActivation?.(callOf(node)) ??
+        (act === 'linear' && node.className === 'Activation' ? 'linear' : null);
       if (activation === null) throw unsupported(node, 'has a setting the graph form does not cover');
       return activationOp(e, name, x, activation, node);
     }
@@ -254,12 +279,17 @@ function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<s
     case 'Subtract':
       return e.op(name, 'Sub', inputs, { T });
     case 'Multiply':
-      return inputs.slice(1).reduce((acc, input, i) => e.op(i === inputs.length - 2 ? name : `${name}/mul_${i}`, 'Mul', [acc, input], { T }), inputs[0]);
+      return inputs
+        .slice(1)
+        .reduce((acc, input, i) => e.op(i === inputs.length - 2 ? name : `${name}/mul_${i}`, 'Mul', [acc, input], { T }), inputs[0]);
     case 'Maximum':
     case 'Minimum':
       return inputs
         .slice(1)
-        .reduce((acc, input, i) => e.op(i === inputs.length - 2 ? name : `${name}/${node.className}_${i}`, node.className, [acc, input], { T }), inputs[0]);
+        .reduce(
+          (acc, input, i) => e.op(i === inputs.length - 2 ? name : `${name}/${node.className}_${i}`, node.className, [acc, input], { T }),
+          inputs[0],
+        );
     case 'Average': {
       const sum = e.op(`${name}/sum`, 'AddN', inputs, { N: { i: String(inputs.length) }, T });
       return e.op(name, 'Mul', [sum, e.floats(`${name}/inverse_count`, [], [1 / inputs.length])], { T });
@@ -268,7 +298,11 @@ function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<s
       const rank = node.outputShapes[0].length;
       const axis = typeof config.axis === 'number' ? config.axis : -1;
       const normalized = axis < 0 ? axis + rank : axis;
-      return e.op(name, 'ConcatV2', [...inputs, e.ints(`${name}/axis`, [normalized])], { N: { i: String(inputs.length) }, Tidx: { type: 'DT_INT32' }, T });
+      return e.op(name, 'ConcatV2', [...inputs, e.ints(`${name}/axis`, [normalized])], {
+        N: { i: String(inputs.length) },
+        Tidx: { type: 'DT_INT32' },
+        T,
+      });
     }
     default:
       throw unsupported(node, 'has no graph-model form in slim');
@@ -279,7 +313,15 @@ function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<s
  * A conv/matmul with its bias and activation: fused when tfjs fuses that activation, else the
  * fused op with BiasAdd only and the activation as its own op.
  */
-function fused(e: Emitter, name: string, op: string, inputs: string[], attrs: Record<string, unknown>, activation: string, node: GraphNode): string {
+function fused(
+  e: Emitter,
+  name: string,
+  op: string,
+  inputs: string[],
+  attrs: Record<string, unknown>,
+  activation: string,
+  node: GraphNode,
+): string {
   const inKernel = activation === 'linear' || FUSABLE[activation] !== undefined;
   const fusedOps = ['BiasAdd', ...(activation !== 'linear' && inKernel ? [FUSABLE[activation]] : [])];
   const core = e.op(inKernel ? name : `${name}/biased`, op, inputs, {

@@ -77,7 +77,9 @@ function quantizeOne(name: string, weight: Weight, dtype: QuantizationDType): { 
     for (let i = 0; i < data.length; i++) {
       const half = floatToHalf(data[i]);
       if ((half & 0x7c00) === 0x7c00) {
-        throw new InputError(`--quantize float16: weight '${name}' holds ${data[i]}, beyond float16's range (±65504); use uint8 or uint16 for it`);
+        throw new InputError(
+          `--quantize float16: weight '${name}' holds ${data[i]}, beyond float16's range (±65504); use uint8 or uint16 for it`,
+        );
       }
       values[i] = dequantizeValue(half, q);
     }

@@ -63,18 +63,24 @@ export function fuseActivations(artifacts: ModelArtifacts, registry: LayerRegist
     const tensor = graph.tensors.get(node.inputs[0])!;
     if (tensor.producer === null) return undefined; // reads the model input: there is no layer to fuse into
     const producer = graph.nodeById.get(tensor.producer)!;
-    const fuses = registry.get(producer.className)?.fusesActivation;
-    if (fuses === undefined || producer.inner !== undefined) return undefined;
+    const producerHandler = registry.get(producer.className);
+    if (producerHandler?.fusesActivation === undefined || producer.inner !== undefined) return undefined;
     const what = `producer '${producer.name}' (${producer.className})`;
     if (producer.callCount > 1) return `${what} is called ${producer.callCount} times (shared layer)`;
     if (producer.outputs.length !== 1) return `${what} has ${producer.outputs.length} outputs`;
     const others = tensor.consumers.filter((id) => id !== node.id);
     if (others.length > 0) return `${what} output also feeds ${others.map((id) => `'${id}'`).join(', ')}`;
     if (graph.outputs.includes(tensor.id)) return `${what} output is also a model output`;
-    const refused = fuses(callOf(producer));
+    const refused = producerHandler.fusesActivation(callOf(producer));
     if (refused !== null) return `${what} ${refused}`;
     producer.layer.config = { ...producer.layer.config, activation };
-    return { kind: 'fused', layer: path, className: node.className, into: path.slice(0, path.length - node.name.length) + producer.name, activation };
+    return {
+      kind: 'fused',
+      layer: path,
+      className: node.className,
+      into: path.slice(0, path.length - node.name.length) + producer.name,
+      activation,
+    };
   });
 }
 
@@ -102,7 +108,14 @@ function rewrite(artifacts: ModelArtifacts, registry: LayerRegistry, decide: Dec
   return { artifacts: { ...artifacts, modelTopology: topology }, changes, skipped };
 }
 
-function walk(graph: LayerGraph, container: Container, prefix: string, decide: Decide, changes: InferenceRewrite[], skipped: SkippedRewrite[]): void {
+function walk(
+  graph: LayerGraph,
+  container: Container,
+  prefix: string,
+  decide: Decide,
+  changes: InferenceRewrite[],
+  skipped: SkippedRewrite[],
+): void {
   const removed = new Map<string, unknown[]>();
   for (const node of graph.nodes) {
     if (node.inner !== undefined) {
@@ -125,7 +138,9 @@ function walk(graph: LayerGraph, container: Container, prefix: string, decide: D
 /** Stderr lines: each change, then each candidate left in place with its reason. */
 export function describeRewrites(changes: readonly InferenceRewrite[], skipped: readonly SkippedRewrite[]): string[] {
   const lines = changes.map((c) =>
-    c.kind === 'fused' ? `fused ${c.layer} (${c.className}) into ${c.into} as activation '${c.activation}'` : `dropped ${c.layer} (${c.className}: identity at inference)`,
+    c.kind === 'fused'
+      ? `fused ${c.layer} (${c.className}) into ${c.into} as activation '${c.activation}'`
+      : `dropped ${c.layer} (${c.className}: identity at inference)`,
   );
   for (const s of skipped) lines.push(`  left in place: ${s.layer}: ${s.reason}`);
   return lines;

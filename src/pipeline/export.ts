@@ -102,7 +102,9 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   const check = await compareOutputs(artifacts, exported, options);
   const changed = 'rewriting the model for inference (BatchNorm folding, activation fusion, no-op removal)';
   if (Number.isNaN(check.maxAbsDiff)) {
-    throw new ProblemError(`export: the model outputs NaN or Inf on a random batch (before or after ${changed}); the model was not written`);
+    throw new ProblemError(
+      `export: the model outputs NaN or Inf on a random batch (before or after ${changed}); the model was not written`,
+    );
   }
   if (!(check.maxAbsDiff <= check.tolerance)) {
     throw new ProblemError(
@@ -116,7 +118,10 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   if (options.quantize !== undefined && options.quantize.length > 0) {
     const q = quantizeWeights(exported.weights, options.quantize);
     final = { ...exported, weights: q.weights };
-    const qCheck = await compareOutputs(artifacts, final, { ...options, relativeTolerance: options.quantizedTolerance ?? QUANTIZED_RELATIVE_TOLERANCE });
+    const qCheck = await compareOutputs(artifacts, final, {
+      ...options,
+      relativeTolerance: options.quantizedTolerance ?? QUANTIZED_RELATIVE_TOLERANCE,
+    });
     if (!(qCheck.maxAbsDiff <= qCheck.tolerance)) {
       const diff = Number.isNaN(qCheck.maxAbsDiff) ? 'NaN or Inf' : `up to ${qCheck.maxAbsDiff.toPrecision(3)}`;
       throw new ProblemError(
@@ -138,7 +143,10 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
     check,
     ...(quantized !== undefined ? { quantized } : {}),
     ...(inputQuantization.size > 0 ? { inputQuantized: describeQuantization(inputQuantization) } : {}),
-    weightBytes: { before: weightBytesOf(artifacts.weights, inputQuantization), after: weightBytesOf(final.weights, quantized?.quantization) },
+    weightBytes: {
+      before: weightBytesOf(artifacts.weights, inputQuantization),
+      after: weightBytesOf(final.weights, quantized?.quantization),
+    },
     before: countModel(artifacts.modelTopology),
     after: countModel(final.modelTopology),
   };
@@ -155,7 +163,12 @@ export async function compareOutputs(
   const a = await toLayersModel(original);
   const b = await toLayersModel(exported);
   try {
-    return comparePredictions(a, (x) => a.predict(x.length === 1 ? x[0] : x), (x) => b.predict(x.length === 1 ? x[0] : x), options);
+    return comparePredictions(
+      a,
+      (x) => a.predict(x.length === 1 ? x[0] : x),
+      (x) => b.predict(x.length === 1 ? x[0] : x),
+      options,
+    );
   } finally {
     a.dispose();
     b.dispose();
@@ -184,19 +197,32 @@ export async function compareGraphModel(
     );
   } catch (error) {
     a.dispose();
-    throw new ProblemError(`export: stock tf.loadGraphModel could not load the graph model slim made (${(error as Error).message.split('\n')[0]}); nothing was written`, {
-      cause: error,
-    });
+    throw new ProblemError(
+      `export: stock tf.loadGraphModel could not load the graph model slim made (${(error as Error).message.split('\n')[0]}); nothing was written`,
+      {
+        cause: error,
+      },
+    );
   }
   try {
-    return comparePredictions(a, (x) => a.predict(x.length === 1 ? x[0] : x), (x) => b.predict(x.length === 1 ? x[0] : x) as tf.Tensor | tf.Tensor[], options);
+    return comparePredictions(
+      a,
+      (x) => a.predict(x.length === 1 ? x[0] : x),
+      (x) => b.predict(x.length === 1 ? x[0] : x) as tf.Tensor | tf.Tensor[],
+      options,
+    );
   } finally {
     a.dispose();
     b.dispose();
   }
 }
 
-function comparePredictions(shapeSource: tf.LayersModel, predictA: Predict, predictB: Predict, options: ExportOptions & { relativeTolerance?: number }): ExportCheck {
+function comparePredictions(
+  shapeSource: tf.LayersModel,
+  predictA: Predict,
+  predictB: Predict,
+  options: ExportOptions & { relativeTolerance?: number },
+): ExportCheck {
   const seed = options.seed ?? 1;
   const batchSize = options.batchSize ?? 4;
   const unknownDim = options.unknownDim ?? 32;
@@ -233,11 +259,21 @@ export function describeExport(outcome: ExportOutcome): string[] {
         (outcome.quantized !== undefined ? 'quantized again as asked' : 'written as float32 (--quantize keeps them small)'),
     );
   }
-  lines.push(...describeRewrites(outcome.rewrites.filter((r) => r.kind === 'dropped'), []));
+  lines.push(
+    ...describeRewrites(
+      outcome.rewrites.filter((r) => r.kind === 'dropped'),
+      [],
+    ),
+  );
   const into = folded.length > 0 ? ` into ${folded.map((f) => f.into).join(', ')}` : '';
   lines.push(`folded ${folded.length} BatchNormalization layer${folded.length === 1 ? '' : 's'}${into}; ${skipped.length} skipped`);
   for (const s of skipped) lines.push(`  not folded: ${s.bn}: ${s.reason}`);
-  lines.push(...describeRewrites(outcome.rewrites.filter((r) => r.kind === 'fused'), outcome.rewritesSkipped));
+  lines.push(
+    ...describeRewrites(
+      outcome.rewrites.filter((r) => r.kind === 'fused'),
+      outcome.rewritesSkipped,
+    ),
+  );
   lines.push(
     `check: max |diff| ${check.maxAbsDiff.toPrecision(3)} vs original (tolerance ${check.tolerance.toPrecision(3)}) ` +
       `on ${check.batchSize} random inputs, backend ${check.backend}`,

@@ -23,7 +23,13 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-export-options-'));
   const model = tf.sequential({
     layers: [
-      tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [6, 6, 1], kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }), name: 'conv' }),
+      tf.layers.conv2d({
+        filters: 4,
+        kernelSize: 3,
+        inputShape: [6, 6, 1],
+        kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }),
+        name: 'conv',
+      }),
       tf.layers.activation({ activation: 'relu', name: 'conv_relu' }),
       tf.layers.dropout({ rate: 0.5, name: 'drop' }),
       tf.layers.flatten({ name: 'flat' }),
@@ -86,9 +92,24 @@ describe('slim export options (built binary)', () => {
 
   it('--format graph --quantize float16 writes a graph model', async () => {
     const out = path.join(dir, 'graph16');
-    const result = await runSlim(['export', '--model', cnn, '--out', out, '--backend', 'cpu', '--format', 'graph', '--quantize', 'float16']);
+    const result = await runSlim([
+      'export',
+      '--model',
+      cnn,
+      '--out',
+      out,
+      '--backend',
+      'cpu',
+      '--format',
+      'graph',
+      '--quantize',
+      'float16',
+    ]);
     assert.equal(result.code, 0, describeRun(result));
-    const json = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { format: string; weightsManifest: { weights: { quantization?: { dtype: string } }[] }[] };
+    const json = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as {
+      format: string;
+      weightsManifest: { weights: { quantization?: { dtype: string } }[] }[];
+    };
     assert.equal(json.format, 'graph-model');
     assert.ok(json.weightsManifest[0].weights.some((w) => w.quantization?.dtype === 'float16'));
     assert.match(result.stderr, /graph model: .*_FusedConv2D ×1.*_FusedMatMul ×1/);
@@ -98,7 +119,11 @@ describe('slim export options (built binary)', () => {
     const cases: { args: string[]; code: number; pattern: RegExp }[] = [
       { args: ['--quantize', 'int4'], code: 2, pattern: /quantize/ },
       { args: ['--quantize-uint8', 'dense*'], code: 2, pattern: /^error: --quantize-uint8: pattern 'dense\*' matches no weight/ },
-      { args: ['--quantize', 'uint8', '--max-output-drift', '1e-9'], code: 1, pattern: /moved the outputs by up to .* --max-output-drift.*not written/ },
+      {
+        args: ['--quantize', 'uint8', '--max-output-drift', '1e-9'],
+        code: 1,
+        pattern: /moved the outputs by up to .* --max-output-drift.*not written/,
+      },
       { args: ['--max-drop', '0.5'], code: 2, pattern: /--max-drop needs --config/ },
       { args: ['--quantize', 'uint8', '--format', 'keras'], code: 2, pattern: /Keras files store float32 weights only/ },
     ];
@@ -109,7 +134,11 @@ describe('slim export options (built binary)', () => {
       assert.equal(await exists(out), false, `${c.args.join(' ')} left ${out} behind`);
     }
     const graph = await runSlim(['export', '--model', lstm, '--out', path.join(dir, 'never'), '--backend', 'cpu', '--format', 'graph']);
-    assertOneError(graph, 2, /^error: --format graph: layer 'rnn' \(SimpleRNN\) has no graph-model form in slim; export it with --format layers/);
+    assertOneError(
+      graph,
+      2,
+      /^error: --format graph: layer 'rnn' \(SimpleRNN\) has no graph-model form in slim; export it with --format layers/,
+    );
   });
 
   it('NaN weights are refused on read', async () => {

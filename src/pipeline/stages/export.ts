@@ -112,7 +112,9 @@ export async function exportStage(
     out.info(
       `graph model: ${Object.entries(ops)
         .map(([op, n]) => `${op} ×${n}`)
-        .join(', ')}; check: max |diff| ${check.maxAbsDiff.toPrecision(3)} vs the layers model (tolerance ${check.tolerance.toPrecision(3)}); ` +
+        .join(
+          ', ',
+        )}; check: max |diff| ${check.maxAbsDiff.toPrecision(3)} vs the layers model (tolerance ${check.tolerance.toPrecision(3)}); ` +
         `weights ${bytes(outcome.graph.weightBytes.raw)} raw, ${bytes(outcome.graph.weightBytes.gzip)} gzip`,
     );
     return { ...outcome, written: await writeModelFolder(dest.dir, graph.modelJson, graph.data, dest.write) };
