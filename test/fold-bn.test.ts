@@ -1,5 +1,5 @@
 /**
- * BatchNorm folding (src/prune/fold-bn.ts, src/pipeline/export.ts, `slim export`) on real tfjs
+ * BatchNorm folding (src/export/fold-bn.ts, src/pipeline/export.ts, `slim export`) on real tfjs
  * models with non-trivial BN statistics: the folded model predicts what the original predicts,
  * has no BatchNormalization where one was folded, loads in stock tfjs, and every BN left in place
  * is reported with a reason.
@@ -17,7 +17,7 @@ import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import { writeModel } from '../src/model/io.js';
 import type { LayerJson, ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
-import { foldBatchNorm } from '../src/prune/fold-bn.js';
+import { foldBatchNorm } from '../src/export/fold-bn.js';
 import { defaultRegistry } from '../src/layers/registry.js';
 import { countModel } from '../src/report/count.js';
 import { describeRun, runSlim } from './helpers/cli.js';

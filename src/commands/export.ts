@@ -1,27 +1,58 @@
 import type { CommandModule } from 'yargs';
+import { loadConfig } from '../config/load.js';
+import { InputError } from '../errors.js';
 import type { Backend } from '../config/schema.js';
+import { QUANTIZE_DTYPES, type QuantizeRule } from '../export/quantize.js';
+import type { QuantizationDType, WeightQuantization } from '../model/io-manifest.js';
+import type { WeightSpecSummary } from '../model/topology.js';
 import { checkOutPath } from '../io/out-path.js';
 import { modelFiles, readModel } from '../model/io.js';
-import { checkKerasTarget, type KerasFormat } from '../model/keras/write.js';
+import { checkKerasTarget } from '../model/keras/write.js';
 import { startBackend } from '../pipeline/backend.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describeExportParams, exportStage } from '../pipeline/stages/export.js';
+import { describeExportParams, exportStage, type ExportFormat } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { backendOption, modelOption, outOption, overwriteOption } from './options.js';
+import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
+import { QUANTIZED_RELATIVE_TOLERANCE } from '../pipeline/export.js';
 
 interface ExportFlags extends GlobalFlags {
   model: string;
   out: string;
   backend: Backend;
   overwrite: boolean;
-  format: 'layers' | KerasFormat;
+  format: ExportFormat;
+  quantize?: QuantizationDType;
+  'quantize-uint8'?: string[];
+  'quantize-uint16'?: string[];
+  'quantize-float16'?: string[];
+  'max-output-drift': number;
+  fuse: boolean;
+  config?: string;
+  'max-drop'?: number;
+}
+
+/** Per-weight patterns first (the first matching rule wins), then `--quantize DTYPE` for every other weight. */
+function quantizeRules(argv: ExportFlags): QuantizeRule[] {
+  const rules: QuantizeRule[] = [];
+  for (const dtype of QUANTIZE_DTYPES) {
+    for (const pattern of argv[`quantize-${dtype}`] ?? []) rules.push({ dtype, pattern });
+  }
+  if (argv.quantize !== undefined) rules.push({ dtype: argv.quantize, pattern: '*' });
+  return rules;
+}
+
+/** How the input file stored its weights, for the weights it stored quantized. */
+function inputQuantization(specs: WeightSpecSummary[]): Map<string, WeightQuantization> {
+  const map = new Map<string, WeightQuantization>();
+  for (const spec of specs) if (spec.quantization !== undefined) map.set(spec.name, spec.quantization);
+  return map;
 }
 
 export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
   command: 'export',
   describe:
-    'write an inference model: every BatchNormalization right after a linear Conv/Dense is folded into it ' +
-    '(outputs checked against the original on a random batch)',
+    'write an inference model: BatchNorm folded into the Conv/Dense before it, activations fused into it, inference no-ops dropped, ' +
+    'weights optionally quantized (outputs checked against the original on a random batch before writing)',
   builder: (y) =>
     y
       .option('model', modelOption('model.json (or its folder)'))
@@ -29,29 +60,86 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       .option('backend', { ...backendOption('backend of the output check'), default: 'auto' as const })
       .option('overwrite', overwriteOption())
       .option('format', {
-        choices: ['layers', 'keras', 'h5'] as const,
+        choices: ['layers', 'graph', 'keras', 'h5'] as const,
         default: 'layers' as const,
-        describe: 'tfjs layers folder, Keras 3 .keras file, or Keras 2 .h5 file',
+        describe: 'tfjs layers folder, tfjs graph-model folder (tf.loadGraphModel; fused ops), Keras 3 .keras file, or Keras 2 .h5 file',
+      })
+      .option('quantize', {
+        choices: QUANTIZE_DTYPES,
+        describe: "store every float weight as uint8, uint16 or float16 (tfjs's quantized weight format; stock tfjs dequantizes on load)",
+      })
+      .option('quantize-uint8', {
+        type: 'string',
+        array: true,
+        describe: "store the weights whose names match these patterns ('conv*', '*/kernel') as uint8",
+      })
+      .option('quantize-uint16', { type: 'string', array: true, describe: 'same, as uint16' })
+      .option('quantize-float16', { type: 'string', array: true, describe: 'same, as float16' })
+      .option('max-output-drift', {
+        type: 'number',
+        default: QUANTIZED_RELATIVE_TOLERANCE,
+        describe: 'largest output change quantization may cause on the random check batch, relative to max(1, max |output|)',
+      })
+      .option('fuse', {
+        type: 'boolean',
+        default: true,
+        describe: 'fuse activation layers into the Conv/Dense before them (--no-fuse keeps them)',
+      })
+      .option('config', configOption('JSON config whose data section gives the test split: accuracy before and after is measured'))
+      .option('max-drop', {
+        type: 'number',
+        describe: 'with --config: refuse to write when test accuracy drops by more than this many points (default: report only)',
+      })
+      .check((argv) => {
+        const drift = argv['max-output-drift'];
+        if (!(Number.isFinite(drift) && drift > 0)) throw new InputError(`--max-output-drift: must be a positive number, got ${drift}`);
+        const drop = argv['max-drop'];
+        if (drop !== undefined && !(Number.isFinite(drop) && drop >= 0))
+          throw new InputError(`--max-drop: must be a number of points >= 0, got ${drop}`);
+        if (drop !== undefined && argv.config === undefined)
+          throw new InputError('--max-drop needs --config (its test split measures the accuracy)');
+        return true;
       }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const write = { overwrite: argv.overwrite };
+    const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
     const model = await readModel(argv.model);
-    // A layers model is a folder, a Keras file one file: either is checked whole before any work.
-    if (argv.format === 'layers') await checkOutputs([argv.out], write, model.path);
+    // A layers or graph model is a folder, a Keras file one file: either is checked whole before any work.
+    if (argv.format === 'layers' || argv.format === 'graph') await checkOutputs([argv.out], write, model.path);
     else {
       await checkOutPath(argv.out, 'file', { inputs: await modelFiles(argv.model) });
       await checkKerasTarget(argv.out, argv.format, write);
     }
     await startBackend(argv.backend, out);
-    const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out);
+    const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out, {
+      quantize: quantizeRules(argv),
+      quantizedTolerance: argv['max-output-drift'],
+      fuse: argv.fuse,
+      inputQuantization: inputQuantization(model.weightSpecs),
+      ...(config !== undefined ? { accuracy: { config, maxDropPoints: argv['max-drop'] } } : {}),
+    });
     out.info(describeExportParams(outcome));
     if (argv.json) {
       out.json({
         model: outcome.written,
         folded: outcome.folded,
         skipped: outcome.skipped,
+        rewrites: outcome.rewrites,
         check: outcome.check,
+        ...(outcome.quantized !== undefined
+          ? {
+              quantization: {
+                weights: Object.fromEntries(outcome.quantized.quantization),
+                maxWeightError: outcome.quantized.maxWeightError,
+                check: outcome.quantized.check,
+              },
+            }
+          : {}),
+        ...(outcome.inputQuantized !== undefined ? { inputQuantized: outcome.inputQuantized } : {}),
+        weightBytes: outcome.weightBytes,
+        ...(outcome.accuracy !== undefined ? { accuracy: outcome.accuracy } : {}),
+        ...(outcome.graph !== undefined ? { graph: outcome.graph } : {}),
         params: { before: outcome.before.params.total, after: outcome.after.params.total },
       });
     } else {

@@ -223,6 +223,20 @@ export interface LayerHandler<C = LayerConfig> {
    * that map from the layer's weights, or why this call is not one (e.g. it normalises another axis).
    */
   inferenceAffine?(weights: RoleWeights, call: LayerCall<C>): ChannelAffine | string;
+  /** Present for layers that pass their input through unchanged at inference (Dropout, noise, a linear Activation); export drops them. */
+  inferenceIdentity?(call: LayerCall<C>): boolean;
+  /**
+   * Present for weightless activation layers: the tfjs activation name this call computes
+   * (Activation('relu') → 'relu', ReLU with max_value 6 → 'relu6'), or null when no fused
+   * `activation` setting equals it (a LeakyReLU slope, a ReLU threshold…).
+   */
+  asActivation?(call: LayerCall<C>): string | null;
+  /**
+   * Present for layers with a fused `activation` setting (Conv2D, DepthwiseConv2D, SeparableConv2D,
+   * Dense): null when an activation layer right after this call may move into that setting (its own
+   * activation is linear), else why not. Export uses it to run conv + bias + activation as one kernel.
+   */
+  fusesActivation?(call: LayerCall<C>): string | null;
 }
 
 // ---------------------------------------------------------------------------------------------

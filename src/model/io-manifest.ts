@@ -8,7 +8,8 @@
  *     a model written back stores it as int32. Layers models practically never carry bool weights.
  *   - string, complex64: refused (no layers weight uses them).
  *   - quantized (`quantization: {dtype: 'uint8'|'uint16', scale, min}` or `{dtype: 'float16'}`):
- *     dequantized on load to the spec's dtype (value = q*scale + min; int32 rounds, like tfjs).
+ *     dequantized on load to the spec's dtype (value = q*scale + min; int32 rounds, like tfjs),
+ *     and written by encodeWeights from weights whose values are already on the quantization grid.
  */
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
@@ -16,12 +17,19 @@ import type { Weight } from './topology.js';
 
 export type QuantizationDType = 'uint8' | 'uint16' | 'float16';
 
+/** How a weight is stored when quantized: uint8/uint16 value = q·scale + min; float16 has neither. */
+export interface WeightQuantization {
+  dtype: QuantizationDType;
+  scale?: number;
+  min?: number;
+}
+
 export interface ManifestWeightSpec {
   name: string;
   shape: number[];
   /** The dtype the weight has once dequantized. */
   dtype: 'float32' | 'int32' | 'bool';
-  quantization?: { dtype: QuantizationDType; scale?: number; min?: number };
+  quantization?: WeightQuantization;
 }
 
 export interface ManifestGroup {
@@ -147,6 +155,78 @@ function halfToFloat(bits: number): number {
   if (exponent === 0) return sign * fraction * 2 ** -24; // subnormal (and ±0)
   if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** number → IEEE 754 half-precision bits, rounding to nearest even (beyond ±65504: ±Inf). */
+export function floatToHalf(value: number): number {
+  const f32 = new Float32Array([value]);
+  const bits = new Uint32Array(f32.buffer)[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0); // Inf, NaN
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal
+    const m = mantissa | 0x800000; // implicit leading 1
+    const shift = 14 - e;
+    let half = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
+}
+
+/** The value a stored quantized number decodes to (what tfjs computes, stored as float32). */
+export function dequantizeValue(stored: number, q: WeightQuantization): number {
+  if (q.dtype === 'float16') return halfToFloat(stored);
+  return Math.fround(stored * (q.scale as number) + (q.min as number));
+}
+
+/**
+ * The manifest entries and the one weights buffer for `weights`, in the map's order. A weight named
+ * in `quantization` is stored in that form: its values must already be on the grid (as
+ * quantizeWeights leaves them), so storing them is exact and loading gives back the same numbers.
+ */
+export function encodeWeights(
+  weights: ReadonlyMap<string, Weight>,
+  quantization: ReadonlyMap<string, WeightQuantization> = new Map(),
+): { specs: ManifestWeightSpec[]; data: Uint8Array } {
+  const specs: ManifestWeightSpec[] = [];
+  for (const [name, w] of weights) {
+    const q = quantization.get(name);
+    specs.push({ name, shape: [...w.shape], dtype: w.dtype, ...(q !== undefined ? { quantization: { ...q } } : {}) });
+  }
+  const data = new Uint8Array(specs.reduce((sum, spec) => sum + storedByteLength(spec), 0));
+  const view = new DataView(data.buffer);
+  let offset = 0;
+  for (const spec of specs) {
+    const w = weights.get(spec.name)!;
+    const q = spec.quantization;
+    if (q === undefined) {
+      data.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), offset);
+    } else if (q.dtype === 'float16') {
+      for (let i = 0; i < w.data.length; i++) view.setUint16(offset + 2 * i, floatToHalf(w.data[i]), true);
+    } else {
+      const top = q.dtype === 'uint8' ? 0xff : 0xffff;
+      const scale = q.scale as number;
+      const min = q.min as number;
+      for (let i = 0; i < w.data.length; i++) {
+        const stored = Math.min(top, Math.max(0, Math.round((w.data[i] - min) / scale)));
+        if (q.dtype === 'uint8') view.setUint8(offset + i, stored);
+        else view.setUint16(offset + 2 * i, stored, true);
+      }
+    }
+    offset += storedByteLength(spec);
+  }
+  return { specs, data };
 }
 
 /**

@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { createParents, stagingPath } from '../io/out-path.js';
-import { encodeWeightMap } from './convert.js';
-import { decodeGroup, elementCount, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
+import { decodeGroup, elementCount, encodeWeights, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
+import type { WeightQuantization } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
 import { normalizeTopology } from './io-topology.js';
@@ -37,6 +37,8 @@ export interface WriteModelOptions {
   overwrite?: boolean;
   /** Files slim keeps beside a model (logs, plans), written in the same atomic step. Names from SIDECAR_FILES. */
   sidecars?: Record<string, string>;
+  /** Weights to store quantized (their values already on the grid, as quantizeWeights leaves them). */
+  quantization?: ReadonlyMap<string, WeightQuantization>;
 }
 
 /** Files slim itself writes beside a model; a folder holding only a model and these is slim's to replace. */
@@ -164,7 +166,14 @@ export async function readModel(modelJsonPath: string, options: ReadModelOptions
   const loaded: LoadedModel = {
     modelTopology,
     weights,
-    weightSpecs: groups.flatMap((group) => group.weights.map((spec) => ({ name: spec.name, shape: [...spec.shape], dtype: spec.dtype }))),
+    weightSpecs: groups.flatMap((group) =>
+      group.weights.map((spec) => ({
+        name: spec.name,
+        shape: [...spec.shape],
+        dtype: spec.dtype,
+        ...(spec.quantization !== undefined ? { quantization: { ...spec.quantization } } : {}),
+      })),
+    ),
     path: file,
   };
   if (typeof json.format === 'string') loaded.format = json.format;
@@ -358,9 +367,6 @@ export async function checkModelOutDir(outDir: string, options: WriteModelOption
  *     folder containing the current directory are refused, as too costly to get wrong.
  */
 export async function writeModel(outDir: string, artifacts: ModelArtifacts, options: WriteModelOptions = {}): Promise<string> {
-  const target = path.resolve(outDir);
-  const parent = path.dirname(target);
-
   // Everything that can fail on bad input happens before the disk is touched.
   validateWeights(artifacts.weights);
   const sidecars = Object.entries(options.sidecars ?? {});
@@ -368,7 +374,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
     if (!SIDECAR_FILES.includes(name)) throw new Error(`writeModel: "${name}" is not a known sidecar file`);
   }
   const modelTopology = normalizeTopology(artifacts.modelTopology, 'modelTopology to write');
-  const { specs, data } = encodeWeightMap(artifacts.weights);
+  const { specs, data } = encodeWeights(artifacts.weights, options.quantization);
   const modelJson: Record<string, unknown> = {
     modelTopology,
     format: 'layers-model',
@@ -381,6 +387,22 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
   }
   if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
 
+  return writeModelFolder(outDir, modelJson, data, options);
+}
+
+/**
+ * Writes `modelJson` (any tfjs model.json: layers or graph) and its one weights file into `outDir`,
+ * atomically and with writeModel's policy for an existing folder; returns the model.json path.
+ */
+export async function writeModelFolder(
+  outDir: string,
+  modelJson: Record<string, unknown>,
+  data: Uint8Array,
+  options: WriteModelOptions = {},
+): Promise<string> {
+  const target = path.resolve(outDir);
+  const parent = path.dirname(target);
+  const sidecars = Object.entries(options.sidecars ?? {});
   const replaceExisting = await checkModelOutDir(outDir, options);
 
   await createParents(target);
@@ -391,7 +413,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
   let asideDir: string | undefined;
   let movedAside = false;
   try {
-    await writeFileSynced(path.join(tempDir, WEIGHTS_BIN), new Uint8Array(data));
+    await writeFileSynced(path.join(tempDir, WEIGHTS_BIN), data);
     let jsonText: string;
     try {
       jsonText = JSON.stringify(modelJson);
@@ -400,7 +422,7 @@ export async function writeModel(outDir: string, artifacts: ModelArtifacts, opti
     }
     await writeFileSynced(path.join(tempDir, MODEL_JSON), jsonText);
     for (const [name, text] of sidecars) await writeFileSynced(path.join(tempDir, name), text);
-    const companion = companionText(artifacts.userDefinedMetadata);
+    const companion = companionText(modelJson.userDefinedMetadata as Record<string, unknown> | undefined);
     if (companion !== undefined) await writeFileSynced(path.join(tempDir, COMPANION_FILE), companion);
     await syncDirectory(tempDir);
 

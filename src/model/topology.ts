@@ -28,6 +28,7 @@ export interface ModelJson {
 }
 
 import type { Weight } from '../layers/types.js';
+import type { WeightQuantization } from './io-manifest.js';
 
 // The weight types are shared with the per-layer handlers, whose module imports nothing from slim.
 export type { Weight, WeightDType } from '../layers/types.js';
@@ -53,6 +54,8 @@ export interface WeightSpecSummary {
   name: string;
   shape: number[];
   dtype: string;
+  /** How the file stored it, when quantized (the weight itself is read back dequantized). */
+  quantization?: WeightQuantization;
 }
 
 export type LoadedModel = ModelArtifacts & {

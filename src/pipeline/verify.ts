@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ProblemError } from '../errors.js';
-import { encodeWeightMap } from '../model/convert.js';
+import { encodeWeights, type WeightQuantization } from '../model/io-manifest.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { countModel } from '../report/count.js';
 
@@ -14,10 +14,17 @@ import { countModel } from '../report/count.js';
 export const VERIFY_PREDICT_MAX_MACS = 2e8;
 
 /** Throws ProblemError naming `target` when stock tfjs could not load `artifacts` (or it predicts NaN/Inf). */
-export async function checkStockLoadable(artifacts: ModelArtifacts, target: string): Promise<void> {
+export async function checkStockLoadable(
+  artifacts: ModelArtifacts,
+  target: string,
+  quantization?: ReadonlyMap<string, WeightQuantization>,
+): Promise<void> {
   // Commands that work on plain data (prune, export) may not have started a backend yet.
   await tf.ready();
-  const { specs, data } = encodeWeightMap(artifacts.weights);
+  // Encoded as the file will be (quantized weights included), so tfjs decodes what a user loads.
+  const encoded = encodeWeights(artifacts.weights, quantization);
+  const specs = encoded.specs as tf.io.WeightsManifestEntry[];
+  const data = encoded.data.buffer as ArrayBuffer;
   let model: tf.LayersModel;
   try {
     // A JSON round trip: tfjs reads what model.json will hold, not slim's in-memory objects.

@@ -57,3 +57,8 @@ export async function loadWithStockTfjsFiles(modelJsonPath: string): Promise<tf.
   };
   return tf.loadLayersModel(handler);
 }
+
+/** `tf.loadGraphModel(url, {fetchFunc})`: a graph-model folder read the way a browser would fetch it. */
+export async function loadGraphWithStockTfjs(modelJsonPath: string): Promise<tf.GraphModel> {
+  return tf.loadGraphModel(toDiskUrl(modelJsonPath), { fetchFunc: fetchFromDisk });
+}

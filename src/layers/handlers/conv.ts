@@ -14,6 +14,7 @@ import {
   positiveInt,
   positiveInts,
   biasAffineFold,
+  fusesActivationWhenLinear,
   channelsFirstWall,
   channelsLast,
   convLength,
@@ -117,6 +118,7 @@ export const conv2D: LayerHandler<FilteredConvConfig> = {
   },
   // kernel [kh, kw, in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
+  fusesActivation: fusesActivationWhenLinear,
   outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;
@@ -272,6 +274,7 @@ export const depthwiseConv2D: LayerHandler<DepthwiseConvConfig> = {
   },
   // depthwise_kernel [kh, kw, in, m]: output channel c·m+j
   foldsAffine: biasAffineFold('depthwise_kernel', [-2, -1]),
+  fusesActivation: fusesActivationWhenLinear,
   outputShapes: conv2DShapes<DepthwiseConvConfig>((config, cin) => (cin === null ? null : cin * multiplierOf(config))),
   count(call) {
     const { config } = call;
@@ -327,6 +330,7 @@ export const separableConv2D: LayerHandler<FilteredConvConfig> = {
   },
   // the pointwise part makes the output: pointwise_kernel [1, 1, in·m, filters]
   foldsAffine: biasAffineFold('pointwise_kernel', [-1]),
+  fusesActivation: fusesActivationWhenLinear,
   outputShapes: conv2DShapes(filtersOf),
   count(call) {
     const { config } = call;

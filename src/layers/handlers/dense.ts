@@ -7,6 +7,7 @@ import {
   positiveInt,
   activationWall,
   biasAffineFold,
+  fusesActivationWhenLinear,
   dim,
   kernelAndBias,
   positions,
@@ -24,6 +25,7 @@ export const dense: LayerHandler<DenseConfig> = {
   weights: (call) => kernelAndBias('kernel', [dim(call.inputShapes[0], -1, call), call.config.units], call.config, call.config.units),
   // kernel [in, out]
   foldsAffine: biasAffineFold('kernel', [-1]),
+  fusesActivation: fusesActivationWhenLinear,
   outputShapes: (config, [x]) => [[...x.slice(0, -1), config.units]],
   count(call) {
     const x = call.inputShapes[0];

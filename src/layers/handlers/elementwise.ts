@@ -5,6 +5,7 @@ import {
   checkAll,
   finiteIn,
   knownActivation,
+  KNOWN_ACTIVATIONS,
   positiveInts,
   ELEMENTWISE_ACTIVATIONS,
   NO_COST,
@@ -44,6 +45,9 @@ export interface DropoutConfig extends BaseLayerConfig {
 export interface DataFormatConfig extends BaseLayerConfig {
   data_format?: DataFormat;
 }
+export interface SoftmaxConfig extends BaseLayerConfig {
+  axis?: number | number[] | null;
+}
 export interface PReLUConfig extends BaseLayerConfig {
   shared_axes?: number | number[] | null;
 }
@@ -72,37 +76,57 @@ function tiedNoWeights<C>(
 const num = (value: number | null | undefined, fallback: number): number => (value === undefined || value === null ? fallback : value);
 
 // tfjs writes ReLU6 as ReLU with max_value 6; Keras's ReLU may also have negative_slope and threshold.
-export const relu = tiedNoWeights<ReLUConfig>('ReLU', (x, { config }) => {
-  const max = num(config.max_value, Infinity);
-  const threshold = num(config.threshold, 0);
-  if (x >= max) return max;
-  return x >= threshold ? x : num(config.negative_slope, 0) * (x - threshold);
-});
+export const relu: LayerHandler<ReLUConfig> = {
+  ...tiedNoWeights<ReLUConfig>('ReLU', (x, { config }) => {
+    const max = num(config.max_value, Infinity);
+    const threshold = num(config.threshold, 0);
+    if (x >= max) return max;
+    return x >= threshold ? x : num(config.negative_slope, 0) * (x - threshold);
+  }),
+  asActivation({ config }) {
+    if (num(config.threshold, 0) !== 0 || num(config.negative_slope, 0) !== 0) return null;
+    const max = num(config.max_value, Infinity);
+    return max === Infinity ? 'relu' : max === 6 ? 'relu6' : null;
+  },
+};
 export const leakyReLU = tiedNoWeights<AlphaConfig>('LeakyReLU', (x, { config }) => (x >= 0 ? x : num(config.alpha, 0.3) * x));
-export const elu = tiedNoWeights<AlphaConfig>('ELU', (x, { config }) => (x > 0 ? x : num(config.alpha, 1) * (Math.exp(x) - 1)));
+export const elu: LayerHandler<AlphaConfig> = {
+  ...tiedNoWeights<AlphaConfig>('ELU', (x, { config }) => (x > 0 ? x : num(config.alpha, 1) * (Math.exp(x) - 1))),
+  asActivation: ({ config }) => (num(config.alpha, 1) === 1 ? 'elu' : null),
+};
 export const thresholdedReLU = tiedNoWeights<ThresholdedReLUConfig>('ThresholdedReLU', (x, { config }) =>
   x > num(config.theta, 1) ? x : 0,
 );
-export const activation = tiedNoWeights<ActivationLayerConfig>(
-  'Activation',
-  (x, { config }) => activate(config.activation, x),
-  (call) => (ELEMENTWISE_ACTIVATIONS.has(activationName(call.config.activation)) ? null : activationWall(call.config.activation)),
-  'same',
-  checkAll(knownActivation('activation', false)),
+export const activation: LayerHandler<ActivationLayerConfig> = {
+  ...tiedNoWeights<ActivationLayerConfig>(
+    'Activation',
+    (x, { config }) => activate(config.activation, x),
+    (call) => (ELEMENTWISE_ACTIVATIONS.has(activationName(call.config.activation)) ? null : activationWall(call.config.activation)),
+    'same',
+    checkAll(knownActivation('activation', false)),
+  ),
+  inferenceIdentity: ({ config }) => activationName(config.activation) === 'linear',
+  asActivation({ config }) {
+    const name = activationName(config.activation);
+    return name !== 'linear' && KNOWN_ACTIVATIONS.has(name) ? name : null;
+  },
+};
+// Dropout and noise layers are the identity at inference (export drops them).
+const identityAtInference = <C>(handler: LayerHandler<C>): LayerHandler<C> => ({ ...handler, inferenceIdentity: () => true });
+export const dropout = identityAtInference(
+  tiedNoWeights<DropoutConfig>(
+    'Dropout',
+    'identity',
+    (call) => (Array.isArray(call.config.noise_shape) ? 'Dropout with a noise_shape' : null),
+    'same',
+    checkAll(finiteIn('rate', 0, 1)),
+  ),
 );
-// Dropout and noise layers are the identity at inference.
-export const dropout = tiedNoWeights<DropoutConfig>(
-  'Dropout',
-  'identity',
-  (call) => (Array.isArray(call.config.noise_shape) ? 'Dropout with a noise_shape' : null),
-  'same',
-  checkAll(finiteIn('rate', 0, 1)),
-);
-export const spatialDropout2D = tiedNoWeights<BaseLayerConfig>('SpatialDropout2D', 'identity');
-export const spatialDropout1D = tiedNoWeights<BaseLayerConfig>('SpatialDropout1D', 'identity');
-export const gaussianNoise = tiedNoWeights<BaseLayerConfig>('GaussianNoise', 'identity');
-export const gaussianDropout = tiedNoWeights<BaseLayerConfig>('GaussianDropout', 'identity');
-export const alphaDropout = tiedNoWeights<BaseLayerConfig>('AlphaDropout', 'identity');
+export const spatialDropout2D = identityAtInference(tiedNoWeights<BaseLayerConfig>('SpatialDropout2D', 'identity'));
+export const spatialDropout1D = identityAtInference(tiedNoWeights<BaseLayerConfig>('SpatialDropout1D', 'identity'));
+export const gaussianNoise = identityAtInference(tiedNoWeights<BaseLayerConfig>('GaussianNoise', 'identity'));
+export const gaussianDropout = identityAtInference(tiedNoWeights<BaseLayerConfig>('GaussianDropout', 'identity'));
+export const alphaDropout = identityAtInference(tiedNoWeights<BaseLayerConfig>('AlphaDropout', 'identity'));
 
 // These resize positions: tfjs infers their shapes.
 export const upSampling2D = tiedNoWeights<DataFormatConfig>(
@@ -115,7 +139,18 @@ export const upSampling2D = tiedNoWeights<DataFormatConfig>(
 export const cropping2D = tiedNoWeights<DataFormatConfig>('Cropping2D', 'identity', (call) => channelsFirstWall(call.config), 'tfjs');
 
 /** Softmax normalises across channels: counted, never pruned through. */
-export const softmax: LayerHandler<BaseLayerConfig> = { className: 'Softmax', count: () => NO_COST, outputShapes: sameShape };
+export const softmax: LayerHandler<SoftmaxConfig> = {
+  className: 'Softmax',
+  count: () => NO_COST,
+  outputShapes: sameShape,
+  // A fused softmax activation normalises the last axis, as Softmax does by default.
+  // (tfjs's Softmax defaults to axis 1, which is the last axis of a rank-2 input).
+  asActivation: ({ config, inputShapes }) => {
+    const axis = Array.isArray(config.axis) && config.axis.length === 1 ? config.axis[0] : (config.axis ?? -1);
+    const rank = inputShapes[0]?.length ?? 0;
+    return axis === -1 || axis === rank - 1 ? 'softmax' : null;
+  },
+};
 
 function sharedAxes(call: LayerCall<PReLUConfig>): Set<number> {
   const raw = call.config.shared_axes;

@@ -195,6 +195,16 @@ export function biasAffineFold<C extends BiasedConfig>(kernelRole: string, kerne
   };
 }
 
+/**
+ * fusesActivation of a channels-last layer with a fused `activation` setting: it can take an
+ * activation layer that follows it only while its own activation is linear.
+ */
+export function fusesActivationWhenLinear(call: LayerCall<BiasedConfig>): string | null {
+  const own = call.config.activation;
+  if (own !== undefined && own !== null && own !== 'linear') return `already has activation '${activationName(own)}'`;
+  return channelsFirstWall(call.config);
+}
+
 /** Config fields of a channels-last layer with a kernel, an optional bias and a fused activation. */
 export interface BiasedConfig {
   use_bias?: boolean;

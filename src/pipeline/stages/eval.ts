@@ -94,7 +94,7 @@ export async function evalFromConfig(config: Config, modelPath: string, out: Out
 }
 
 /** The config's test split; the model's input fills in what the config leaves open (resize, channels, class count). */
-async function testDataFor(model: tf.LayersModel, path: string, config: Config, out: Output): Promise<PreparedTestData> {
+export async function testDataFor(model: tf.LayersModel, path: string, config: Config, out: Output): Promise<PreparedTestData> {
   const input = model.inputs[0]?.shape ?? [];
   const output = model.outputs[0]?.shape ?? [];
   const modelClasses = output[output.length - 1];

@@ -1,38 +1,144 @@
 /**
- * The export stage: BatchNorm folded into the layer before it, checked against the original on a
- * random batch (ProblemError when the outputs moved), the fold lines on stderr, and the inference
- * model written when a destination is given.
+ * The export stage: the inference rewrites and optional weight quantization (checked against the
+ * original on a random batch; ProblemError when the outputs moved), optionally the test accuracy
+ * before and after (refused past a budget), the lines on stderr, and the inference model written
+ * when a destination is given.
  * Ownership: works on ModelArtifacts; the input is only read (the check's temporary models are
- * created and disposed inside exportModel).
+ * created and disposed here and inside exportModel).
  */
-import { writeModel } from '../../model/io.js';
+import { gzipSync } from 'node:zlib';
+import type { Config } from '../../config/schema.js';
+import { InputError, ProblemError } from '../../errors.js';
+import { toLayersModel } from '../../model/convert.js';
+import { graphModelJson, graphQuantization, toGraphModel } from '../../export/graph-model.js';
+import { WEIGHTS_BIN, writeModel, writeModelFolder } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
 import type { Output } from '../../io/output.js';
 import { human } from '../../report/render.js';
-import { describeExport, exportModel, type ExportOutcome } from '../export.js';
+import {
+  bytes,
+  compareGraphModel,
+  describeExport,
+  exportModel,
+  type ExportCheck,
+  type ExportOptions,
+  type ExportOutcome,
+  type WeightBytes,
+} from '../export.js';
 import { checkStockLoadable } from '../verify.js';
-import type { Destination } from './common.js';
+import { EVAL_BATCH, percent, type Destination } from './common.js';
+import { evalStage, testDataFor } from './eval.js';
+
+/** Test accuracy of the input and of the exported model (fractions 0..1), and the drop in points. */
+export interface ExportAccuracy {
+  before: number;
+  after: number;
+  dropPoints: number;
+  examples: number;
+}
+
+/** The graph-model form: its op counts, its check against the layers model, and its weight bytes. */
+export interface GraphExport {
+  nodes: number;
+  /** Op name → count, for the fused kernels and the ops that carry the compute. */
+  ops: Record<string, number>;
+  check: ExportCheck;
+  weightBytes: WeightBytes;
+}
 
 export interface ExportStageResult extends ExportOutcome {
   written?: string;
+  accuracy?: ExportAccuracy;
+  graph?: GraphExport;
 }
 
-/** Where the export goes: a layers folder (default), or one Keras file at `dir`. */
+export type ExportFormat = 'layers' | 'graph' | KerasFormat;
+
+/** Where the export goes: a layers folder (default), a graph-model folder, or one Keras file at `dir`. */
 export interface ExportDestination extends Destination {
-  format?: 'layers' | KerasFormat;
+  format?: ExportFormat;
 }
 
-export async function exportStage(artifacts: ModelArtifacts, dest: ExportDestination | undefined, out: Output): Promise<ExportStageResult> {
-  const outcome = await exportModel(artifacts);
+export interface ExportStageOptions extends ExportOptions {
+  /** Measure test accuracy before and after on this config's test split. */
+  accuracy?: { config: Config; maxDropPoints?: number };
+}
+
+export async function exportStage(
+  artifacts: ModelArtifacts,
+  dest: ExportDestination | undefined,
+  out: Output,
+  options: ExportStageOptions = {},
+): Promise<ExportStageResult> {
+  const keras = dest?.format === 'keras' || dest?.format === 'h5';
+  if (keras && options.quantize !== undefined && options.quantize.length > 0) {
+    throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
+  }
+  const outcome: ExportStageResult = await exportModel(artifacts, options);
   for (const line of describeExport(outcome)) out.info(line);
+  if (options.accuracy !== undefined) {
+    outcome.accuracy = await measureAccuracy(artifacts, outcome.artifacts, options.accuracy.config, out);
+    const { before, after, dropPoints } = outcome.accuracy;
+    out.info(`test accuracy ${percent(before)} -> ${percent(after)} (drop ${dropPoints.toFixed(2)} points)`);
+    const maxDrop = options.accuracy.maxDropPoints;
+    if (maxDrop !== undefined && dropPoints > maxDrop) {
+      throw new ProblemError(
+        `export: test accuracy drops ${dropPoints.toFixed(2)} points (${percent(before)} -> ${percent(after)}), ` +
+          `more than --max-drop ${maxDrop}; the model was not written`,
+      );
+    }
+  }
   if (dest === undefined) return outcome;
-  await checkStockLoadable(outcome.artifacts, dest.dir);
-  const written =
-    dest.format === undefined || dest.format === 'layers'
-      ? await writeModel(dest.dir, outcome.artifacts, dest.write)
-      : await writeKerasFile(dest.dir, outcome.artifacts, dest.format, dest.write);
+  const quantization = outcome.quantized?.quantization;
+  if (dest.format === 'graph') {
+    const parts = toGraphModel(outcome.artifacts);
+    const graph = graphModelJson(parts, graphQuantization(parts, outcome.artifacts.weights, quantization), WEIGHTS_BIN);
+    const check = await compareGraphModel(outcome.artifacts, graph);
+    if (!(check.maxAbsDiff <= check.tolerance)) {
+      throw new ProblemError(
+        `export: the graph model's outputs differ from the layers model's by up to ${check.maxAbsDiff.toPrecision(3)} ` +
+          `(tolerance ${check.tolerance.toPrecision(3)}) on a random batch; nothing was written (use --format layers)`,
+      );
+    }
+    const ops: Record<string, number> = {};
+    for (const node of parts.topology.node) if (node.op !== 'Const') ops[node.op] = (ops[node.op] ?? 0) + 1;
+    outcome.graph = {
+      nodes: parts.topology.node.length,
+      ops,
+      check,
+      weightBytes: { raw: graph.data.byteLength, gzip: gzipSync(graph.data).byteLength },
+    };
+    out.info(
+      `graph model: ${Object.entries(ops)
+        .map(([op, n]) => `${op} ×${n}`)
+        .join(
+          ', ',
+        )}; check: max |diff| ${check.maxAbsDiff.toPrecision(3)} vs the layers model (tolerance ${check.tolerance.toPrecision(3)}); ` +
+        `weights ${bytes(outcome.graph.weightBytes.raw)} raw, ${bytes(outcome.graph.weightBytes.gzip)} gzip`,
+    );
+    return { ...outcome, written: await writeModelFolder(dest.dir, graph.modelJson, graph.data, dest.write) };
+  }
+  await checkStockLoadable(outcome.artifacts, dest.dir, quantization);
+  const written = keras
+    ? await writeKerasFile(dest.dir, outcome.artifacts, dest.format as KerasFormat, dest.write)
+    : await writeModel(dest.dir, outcome.artifacts, { ...dest.write, quantization });
   return { ...outcome, written };
+}
+
+/** Both models on the config's test split (shaped by the input model's input). */
+async function measureAccuracy(original: ModelArtifacts, exported: ModelArtifacts, config: Config, out: Output): Promise<ExportAccuracy> {
+  const a = await toLayersModel(original);
+  const b = await toLayersModel(exported);
+  try {
+    const data = await testDataFor(a, 'the input model', config, out);
+    const before = await evalStage(a, data, { batchSize: EVAL_BATCH }, out);
+    const after = await evalStage(b, data, { batchSize: EVAL_BATCH }, out);
+    return { before: before.accuracy, after: after.accuracy, dropPoints: (before.accuracy - after.accuracy) * 100, examples: after.count };
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 }
 
 /** The params line `slim export` adds on stderr. */

@@ -1,0 +1,147 @@
+/**
+ * Inference rewrites that take layers out of the graph without changing what it computes:
+ *   - dropNoOps: layers that are the identity at inference (Dropout, SpatialDropout*, GaussianNoise,
+ *     GaussianDropout, AlphaDropout, a linear Activation) are removed;
+ *   - fuseActivations: an activation layer that alone reads a Conv2D / DepthwiseConv2D /
+ *     SeparableConv2D / Dense output moves into that layer's `activation` setting, so tfjs runs
+ *     conv + bias + activation as one fused kernel and one layer call fewer per predict.
+ * Which layers qualify is per-layer knowledge in the handler registry (`inferenceIdentity`,
+ * `asActivation`, `fusesActivation`); this file walks the graph and rewires the topology.
+ * Pure: artifacts in, artifacts out, nothing printed.
+ */
+import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
+import { buildGraph, callOf, unwrapTopology, type GraphNode, type LayerGraph } from '../model/graph.js';
+import type { ModelArtifacts } from '../model/topology.js';
+import { inboundRef, removeLayers, type Container } from './rewire.js';
+
+/** One layer the rewrite removed: `fused` moved into `into`; `dropped` was an inference no-op. */
+export interface InferenceRewrite {
+  kind: 'fused' | 'dropped';
+  /** Path of the removed layer ('outer/relu' inside nested models). */
+  layer: string;
+  className: string;
+  /** The layer that took the activation (fused only). */
+  into?: string;
+  /** The activation now fused (fused only). */
+  activation?: string;
+}
+
+/** A candidate left in place, and why (one line). */
+export interface SkippedRewrite {
+  layer: string;
+  reason: string;
+}
+
+export interface SimplifyResult {
+  artifacts: ModelArtifacts;
+  changes: InferenceRewrite[];
+  skipped: SkippedRewrite[];
+}
+
+type Decide = (graph: LayerGraph, node: GraphNode, path: string) => InferenceRewrite | string | undefined;
+
+/** Removes every inference no-op layer (top level and inside nested models). */
+export function dropNoOps(artifacts: ModelArtifacts, registry: LayerRegistry = defaultRegistry): SimplifyResult {
+  return rewrite(artifacts, registry, (graph, node, path) => {
+    const handler = registry.get(node.className);
+    if (handler?.inferenceIdentity === undefined || !handler.inferenceIdentity(callOf(node))) return undefined;
+    const common = singleCallReason(graph, node);
+    if (common !== null) return common;
+    return { kind: 'dropped', layer: path, className: node.className };
+  });
+}
+
+/** Moves each activation layer into the Conv/Dense right before it, where that is exact. */
+export function fuseActivations(artifacts: ModelArtifacts, registry: LayerRegistry = defaultRegistry): SimplifyResult {
+  return rewrite(artifacts, registry, (graph, node, path) => {
+    const handler = registry.get(node.className);
+    if (handler?.asActivation === undefined) return undefined;
+    const activation = handler.asActivation(callOf(node));
+    if (activation === null) return undefined; // a ReLU with a threshold, say: nothing to fuse, nothing to report
+    const common = singleCallReason(graph, node);
+    if (common !== null) return common;
+    const tensor = graph.tensors.get(node.inputs[0])!;
+    if (tensor.producer === null) return undefined; // reads the model input: there is no layer to fuse into
+    const producer = graph.nodeById.get(tensor.producer)!;
+    const producerHandler = registry.get(producer.className);
+    if (producerHandler?.fusesActivation === undefined || producer.inner !== undefined) return undefined;
+    const what = `producer '${producer.name}' (${producer.className})`;
+    if (producer.callCount > 1) return `${what} is called ${producer.callCount} times (shared layer)`;
+    if (producer.outputs.length !== 1) return `${what} has ${producer.outputs.length} outputs`;
+    const others = tensor.consumers.filter((id) => id !== node.id);
+    if (others.length > 0) return `${what} output also feeds ${others.map((id) => `'${id}'`).join(', ')}`;
+    if (graph.outputs.includes(tensor.id)) return `${what} output is also a model output`;
+    const refused = producerHandler.fusesActivation(callOf(producer));
+    if (refused !== null) return `${what} ${refused}`;
+    producer.layer.config = { ...producer.layer.config, activation };
+    return {
+      kind: 'fused',
+      layer: path,
+      className: node.className,
+      into: path.slice(0, path.length - node.name.length) + producer.name,
+      activation,
+    };
+  });
+}
+
+/** Why a single-input layer cannot be taken out of the graph at all, or null. */
+function singleCallReason(graph: LayerGraph, node: GraphNode): string | null {
+  if (node.callCount > 1) return `is called ${node.callCount} times (shared layer)`;
+  if (node.inputs.length !== 1 || node.outputs.length !== 1) return `has ${node.inputs.length} inputs and ${node.outputs.length} outputs`;
+  const config = node.layer.config ?? {};
+  // In a Sequential model the first layer may carry the model's input shape.
+  if (graph.kind === 'sequential' && ['batch_input_shape', 'batch_shape', 'input_shape'].some((k) => config[k] != null)) {
+    return "carries the model's input shape";
+  }
+  const tensor = graph.tensors.get(node.inputs[0])!;
+  if (tensor.producer === null && graph.outputs.includes(node.outputs[0])) return 'maps the model input straight to its output';
+  return null;
+}
+
+function rewrite(artifacts: ModelArtifacts, registry: LayerRegistry, decide: Decide): SimplifyResult {
+  const topology = structuredClone(artifacts.modelTopology);
+  // The graph is built from the clone, so its nodes' `layer` entries are the JSON we rewrite.
+  const graph = buildGraph(topology, undefined, registry);
+  const changes: InferenceRewrite[] = [];
+  const skipped: SkippedRewrite[] = [];
+  walk(graph, unwrapTopology(topology), '', decide, changes, skipped);
+  return { artifacts: { ...artifacts, modelTopology: topology }, changes, skipped };
+}
+
+function walk(
+  graph: LayerGraph,
+  container: Container,
+  prefix: string,
+  decide: Decide,
+  changes: InferenceRewrite[],
+  skipped: SkippedRewrite[],
+): void {
+  const removed = new Map<string, unknown[]>();
+  for (const node of graph.nodes) {
+    if (node.inner !== undefined) {
+      if (node.callIndex === 0) walk(node.inner, node.layer, `${prefix}${node.name}/`, decide, changes, skipped);
+      continue;
+    }
+    if (node.callIndex > 0) continue;
+    const decision = decide(graph, node, prefix + node.name);
+    if (decision === undefined) continue;
+    if (typeof decision === 'string') {
+      skipped.push({ layer: prefix + node.name, reason: decision });
+      continue;
+    }
+    changes.push(decision);
+    removed.set(node.name, inboundRef(node.layer));
+  }
+  if (removed.size > 0) removeLayers(container, graph.kind, removed);
+}
+
+/** Stderr lines: each change, then each candidate left in place with its reason. */
+export function describeRewrites(changes: readonly InferenceRewrite[], skipped: readonly SkippedRewrite[]): string[] {
+  const lines = changes.map((c) =>
+    c.kind === 'fused'
+      ? `fused ${c.layer} (${c.className}) into ${c.into} as activation '${c.activation}'`
+      : `dropped ${c.layer} (${c.className}: identity at inference)`,
+  );
+  for (const s of skipped) lines.push(`  left in place: ${s.layer}: ${s.reason}`);
+  return lines;
+}
