@@ -10,6 +10,8 @@ import { startBackend } from './backend.js';
 import { prepareData, type PreparedData } from './data.js';
 import { loadLayersModel, modelFromConfig } from './model.js';
 import { recordPreprocessing, resolvePreprocess } from './model-metadata.js';
+import { warnImplausibleScale } from './in-model-preprocess.js';
+import { dataClasses, describeLoss, isBinaryKind, outputKind } from '../train/loss.js';
 
 export interface TrainingInputs {
   backend: BackendInfo;
@@ -35,24 +37,23 @@ export async function loadTrainingInputs(
   let data: PreparedData;
   try {
     if (file !== undefined) checkModel?.(file.model);
-    data = await prepareData(config.data, config.seed, file === undefined ? {} : { numClasses: outputWidth(file.model) });
+    data = await prepareData(
+      config.data,
+      config.seed,
+      file === undefined ? {} : { numClasses: dataClasses(file.model), sigmoidHead: isBinaryKind(outputKind(file.model)) },
+    );
   } catch (error) {
     file?.model.dispose();
     throw error;
   }
   out.info(`data: ${data.summary}`);
   const { model, trained } = file ?? (await modelFromConfig(config.model, data, config.seed));
+  out.info(describeLoss(model));
   // The model's recorded preprocessing applies when the config gives none; the run's is then recorded in it.
   data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  warnImplausibleScale(data.preprocess, data.floatRange, out);
   recordPreprocessing(model, data);
   return { backend, data, model, trained };
-}
-
-/** Values per example of the model's (first) output: its class count for a classifier. */
-function outputWidth(model: tf.LayersModel): number | undefined {
-  const shape = model.outputs[0]?.shape;
-  const last = shape?.[shape.length - 1];
-  return typeof last === 'number' && last > 0 ? last : undefined;
 }
 
 /** The config's input model file, if any: output folders are checked against it. */

@@ -10,6 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { DEFAULT_PREPROCESS } from '../data/formats/shared-fields.js';
 import type { Preprocess } from '../data/dataset.js';
 import type { Output } from '../io/output.js';
+import { preprocessBesideModel } from './in-model-preprocess.js';
 
 export interface SlimModelMetadata {
   preprocess: Preprocess;
@@ -72,11 +73,12 @@ function describe(p: Preprocess): string {
 /**
  * The preprocessing to feed `model` with: the config's when it sets one (warning once when the model
  * recorded another), else the model's recorded one, else the default. A config whose
- * data.preprocess equals the schema default counts as not setting one.
+ * data.preprocess equals the schema default counts as not setting one. A model that records none
+ * but scales its input itself (Rescaling, Normalization) gets in-model-preprocess.ts's answer.
  */
 export function resolvePreprocess(configured: Preprocess, model: tf.LayersModel, out: Output): Preprocess {
   const recorded = recordedPreprocess(model);
-  if (recorded === undefined) return configured;
+  if (recorded === undefined) return preprocessBesideModel(configured, model, out);
   if (samePreprocess(configured, DEFAULT_PREPROCESS)) {
     if (!samePreprocess(recorded, configured)) out.info(`preprocess: the model's (${describe(recorded)})`);
     return recorded;

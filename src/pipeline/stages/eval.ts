@@ -13,6 +13,8 @@ import { startBackend } from '../backend.js';
 import { prepareTestData, type PreparedTestData } from '../data.js';
 import { loadLayersModel } from '../model.js';
 import { resolvePreprocess } from '../model-metadata.js';
+import { warnImplausibleScale } from '../in-model-preprocess.js';
+import { dataClasses, describeLoss, isBinaryKind, outputKind } from '../../train/loss.js';
 import { EVAL_BATCH, percent } from './common.js';
 
 export interface EvalStageOptions {
@@ -76,7 +78,7 @@ export async function evalFromConfig(config: Config, modelPath: string, out: Out
       loss: result.loss,
       numClasses: data.numClasses,
       ...(data.classNames ? { classNames: data.classNames } : {}),
-      confusion: result.confusion!,
+      confusion: result.confusion ?? [],
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
@@ -88,13 +90,14 @@ export async function evalFromConfig(config: Config, modelPath: string, out: Out
 async function testDataFor(model: tf.LayersModel, path: string, config: Config, out: Output): Promise<PreparedTestData> {
   const input = model.inputs[0]?.shape ?? [];
   const output = model.outputs[0]?.shape ?? [];
-  const modelClasses = output[output.length - 1];
+  const modelClasses = dataClasses(model);
   if (input.length !== 4) throw new InputError(`${path}: model input shape [${input.join(', ')}] is not an image batch [n, h, w, c]`);
   const data = await prepareTestData(config.data, config.seed, {
     height: input[1] ?? undefined,
     width: input[2] ?? undefined,
     channels: input[3] ?? undefined,
     numClasses: modelClasses ?? undefined,
+    sigmoidHead: isBinaryKind(outputKind(model)),
   });
   out.info(`data: ${data.summary}`);
   const [h, w, c] = data.imageShape;
@@ -104,9 +107,12 @@ async function testDataFor(model: tf.LayersModel, path: string, config: Config, 
     );
   }
   if (modelClasses !== data.numClasses) {
-    throw new InputError(`${path}: model outputs ${modelClasses} values per example, the data has ${data.numClasses} classes`);
+    throw new InputError(`${path}: model outputs ${output[output.length - 1]} values per example, the data has ${data.numClasses} classes`);
   }
-  return { ...data, preprocess: resolvePreprocess(data.preprocess, model, out) };
+  out.info(describeLoss(model));
+  const preprocess = resolvePreprocess(data.preprocess, model, out);
+  warnImplausibleScale(preprocess, data.floatRange, out);
+  return { ...data, preprocess };
 }
 
 /** The short stdout table of `slim eval` (without --json). */

@@ -27,12 +27,19 @@ export async function exportStage(artifacts: ModelArtifacts, dest: ExportDestina
   const outcome = await exportModel(artifacts);
   for (const line of describeExport(outcome)) out.info(line);
   if (dest === undefined) return outcome;
-  await checkStockLoadable(outcome.artifacts, dest.dir);
-  const written =
-    dest.format === undefined || dest.format === 'layers'
-      ? await writeModel(dest.dir, outcome.artifacts, dest.write)
-      : await writeKerasFile(dest.dir, outcome.artifacts, dest.format, dest.write);
+  const written = await writeModelAs(outcome.artifacts, dest);
   return { ...outcome, written };
+}
+
+/**
+ * Writes a model as it is (BatchNorm kept: still trainable) in the destination's format, after
+ * checking stock tfjs loads it; `sidecars` go beside a layers model only. Returns the path written.
+ */
+export async function writeModelAs(artifacts: ModelArtifacts, dest: ExportDestination, sidecars?: Record<string, string>): Promise<string> {
+  await checkStockLoadable(artifacts, dest.dir);
+  return dest.format === undefined || dest.format === 'layers'
+    ? await writeModel(dest.dir, artifacts, { ...dest.write, ...(sidecars !== undefined ? { sidecars } : {}) })
+    : await writeKerasFile(dest.dir, artifacts, dest.format, dest.write);
 }
 
 /** The params line `slim export` adds on stderr. */
