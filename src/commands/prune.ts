@@ -5,7 +5,7 @@ import { checkOutPath } from '../io/out-path.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { readModel } from '../model/io.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describePlan, describeShortfall, makePlan } from '../pipeline/prune.js';
+import { describePlan, describeSeparation, describeShortfall, makePlan } from '../pipeline/prune.js';
 import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { configOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
@@ -61,6 +61,8 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       const plan = makePlan(model, config.prune);
       const shortfall = describeShortfall(plan);
       if (shortfall !== undefined) out.info(shortfall);
+      const separation = describeSeparation(plan);
+      if (separation !== undefined) out.warn(separation);
       if (argv.json) out.json(plan);
       else out.data(describePlan(plan).join('\n'));
       return;

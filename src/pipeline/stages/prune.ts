@@ -8,7 +8,7 @@ import type { ModelArtifacts } from '../../model/topology.js';
 import type { PruneConfig } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
 import { buildReport, human, type Report } from '../../report/render.js';
-import { describeFolds, describePlan, describeShortfall, pruneModel, type PruneOutcome } from '../prune.js';
+import { describeFolds, describePlan, describeSeparation, describeShortfall, pruneModel, type PruneOutcome } from '../prune.js';
 import { wallsOf } from '../report.js';
 import { writeModelAs, type ExportDestination } from './export.js';
 
@@ -25,7 +25,9 @@ export async function pruneStage(
 ): Promise<PruneStageResult> {
   const outcome = pruneModel(artifacts, prune);
   for (const line of describePlan(outcome.plan)) out.info(line);
-  for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
+  const separation = describeSeparation(outcome.plan);
+  if (separation !== undefined) out.warn(separation);
+  for (const line of describeFolds(outcome.foldSummary, outcome.unfolded, outcome.plan)) out.info(line);
   const shortfall = describeShortfall(outcome.plan);
   if (shortfall !== undefined) out.info(shortfall);
   if (dest === undefined) return outcome;
