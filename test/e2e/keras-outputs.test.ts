@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { saveWithStockTfjs, trainFewSteps } from '../helpers/foreign-models.js';
-import { describeRun, exists, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 
 const PYTHON = '/usr/bin/python3';
 const h5pyMissing = spawnSync(PYTHON, ['-c', 'import h5py'], { encoding: 'utf8' }).status !== 0;
@@ -126,6 +126,33 @@ describe('Keras files that keep BatchNorm', () => {
     assert.equal(report.code, 0, describeRun(report));
     assert.match(report.stdout, /BatchNormalization/);
   });
+});
+
+describe('Keras metadata', () => {
+  it(
+    'keeps the source input layer name, writes InputLayer dtype as Keras does, slim_version in its own field',
+    { skip: H5PY_SKIP },
+    async () => {
+      const source = path.join(REPO_ROOT, 'test', 'fixtures', 'keras', 'idaes_keras_model.keras');
+      const out = path.join(dir, 'idaes-copy.keras');
+      const result = await runSlim(['export', '--model', source, '--no-fold', '--out', out, '--backend', 'cpu']);
+      assert.equal(result.code, 0, describeRun(result));
+      const script = `
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+config = json.loads(z.read('config.json'))
+first = config['config']['layers'][0]
+print(json.dumps({'first': [first['class_name'], first['config']['name'], first['config']['dtype']], 'meta': json.loads(z.read('metadata.json'))}))
+`;
+      const read = spawnSync(PYTHON, ['-c', script, out], { encoding: 'utf8' });
+      assert.equal(read.status, 0, read.stderr);
+      const { first, meta } = JSON.parse(read.stdout) as { first: unknown[]; meta: Record<string, unknown> };
+      assert.deepEqual(first, ['InputLayer', 'dense_input', 'float32']);
+      // The source says 2.15.0 (tf-keras's .keras): the file written follows the Keras 3 layout, so it says 3.x.
+      assert.match(String(meta['keras_version']), /^3\./);
+      assert.equal(typeof meta['slim_version'], 'string');
+    },
+  );
 });
 
 describe('output names mean what they say', () => {
