@@ -46,6 +46,7 @@ const SAMPLES: Record<string, Sample> = {
   SpatialDropout1D: S({ rate: 0.5 }, SEQ),
   SpatialDropout2D: S({ rate: 0.5 }, IMG),
   GaussianNoise: S({ stddev: 0.1 }, IMG),
+  Rescaling: S({ scale: 0.5, offset: 0.1 }, IMG),
   GaussianDropout: S({ rate: 0.1 }, IMG),
   AlphaDropout: S({ rate: 0.1 }, IMG),
   Softmax: S({ axis: -1 }, IMG),

@@ -8,9 +8,10 @@ import type { WeightSpecSummary } from '../model/topology.js';
 import { checkOutPath } from '../io/out-path.js';
 import { modelFiles, readModel } from '../model/io.js';
 import { checkKerasTarget } from '../model/keras/write.js';
+import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { startBackend } from '../pipeline/backend.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describeExportParams, exportStage, type ExportFormat } from '../pipeline/stages/export.js';
+import { describeExportParams, exportStage, writeModelAs } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
 import { QUANTIZED_RELATIVE_TOLERANCE } from '../pipeline/export.js';
@@ -20,7 +21,8 @@ interface ExportFlags extends GlobalFlags {
   out: string;
   backend: Backend;
   overwrite: boolean;
-  format: ExportFormat;
+  format?: ModelFormat;
+  fold: boolean;
   quantize?: QuantizationDType;
   'quantize-uint8'?: string[];
   'quantize-uint16'?: string[];
@@ -56,13 +58,18 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
   builder: (y) =>
     y
       .option('model', modelOption('model.json (or its folder)'))
-      .option('out', outOption('folder to write the inference model to'))
+      .option('out', outOption('where to write: a folder (tfjs layers; a trailing slash always means one), or a .keras / .h5 file'))
       .option('backend', { ...backendOption('backend of the output check'), default: 'auto' as const })
       .option('overwrite', overwriteOption())
       .option('format', {
         choices: ['layers', 'graph', 'keras', 'h5'] as const,
-        default: 'layers' as const,
-        describe: 'tfjs layers folder, tfjs graph-model folder (tf.loadGraphModel; fused ops), Keras 3 .keras file, or Keras 2 .h5 file',
+        describe:
+          'tfjs layers folder, tfjs graph-model folder (tf.loadGraphModel; fused ops), Keras 3 .keras file, or Keras 2 .h5 file (default: from the --out name; layers otherwise)',
+      })
+      .option('fold', {
+        type: 'boolean',
+        default: true,
+        describe: 'fold BatchNorm into the layer before it; --no-fold writes the model as it is, BatchNorm kept (trainable in Keras)',
       })
       .option('quantize', {
         choices: QUANTIZE_DTYPES,
@@ -103,17 +110,29 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
   handler: async (argv) => {
     const out = outputFor(argv);
     const write = { overwrite: argv.overwrite };
+    const format = outputFormat(argv.out, argv.format);
+    const quantize = quantizeRules(argv);
+    if (!argv.fold && (format === 'graph' || quantize.length > 0)) {
+      throw new InputError(`--no-fold writes the model as it is (layers or Keras); it does not go with ${format === 'graph' ? '--format graph' : '--quantize'}`);
+    }
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
     const model = await readModel(argv.model);
     // A layers or graph model is a folder, a Keras file one file: either is checked whole before any work.
-    if (argv.format === 'layers' || argv.format === 'graph') await checkOutputs([argv.out], write, model.path);
+    if (format === 'layers' || format === 'graph') await checkOutputs([argv.out], write, model.path);
     else {
       await checkOutPath(argv.out, 'file', { inputs: await modelFiles(argv.model) });
-      await checkKerasTarget(argv.out, argv.format, write);
+      await checkKerasTarget(argv.out, format, write);
     }
     await startBackend(argv.backend, out);
-    const outcome = await exportStage(model, { dir: argv.out, write, format: argv.format }, out, {
-      quantize: quantizeRules(argv),
+    if (!argv.fold) {
+      out.info('BatchNormalization kept (--no-fold): the model is written as it is, trainable');
+      const written = await writeModelAs(model, { dir: argv.out, write, format });
+      if (argv.json) out.json({ model: written, folded: [], skipped: [] });
+      else out.data(written);
+      return;
+    }
+    const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
+      quantize,
       quantizedTolerance: argv['max-output-drift'],
       fuse: argv.fuse,
       inputQuantization: inputQuantization(model.weightSpecs),

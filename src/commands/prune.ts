@@ -1,9 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
+import { checkOutPath } from '../io/out-path.js';
+import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { readModel } from '../model/io.js';
 import { checkOutputs } from '../pipeline/model.js';
-import { describePlan, describeShortfall, makePlan } from '../pipeline/prune.js';
+import { describePlan, describeSeparation, describeShortfall, makePlan } from '../pipeline/prune.js';
 import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { configOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
@@ -19,6 +21,7 @@ interface PruneFlags extends GlobalFlags {
   importance?: string;
   'dry-run': boolean;
   overwrite: boolean;
+  format?: ModelFormat;
 }
 
 export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
@@ -27,7 +30,14 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
   builder: (y) =>
     y
       .option('model', modelOption('sparsity-trained model.json (or its folder)'))
-      .option('out', outOption('folder to write the pruned model to (required unless --dry-run)', false))
+      .option(
+        'out',
+        outOption('where to write the pruned model (required unless --dry-run): a folder, or a .keras / .h5 file (BatchNorm kept)', false),
+      )
+      .option('format', {
+        choices: ['layers', 'keras', 'h5'] as const,
+        describe: 'tfjs layers folder, Keras 3 .keras file, or Keras 2 .h5 file (default: from the --out name; layers otherwise)',
+      })
       .option('config', configOption("JSON config ('-' = stdin); its prune section gives defaults"))
       .option('ratio', { type: 'number', describe: 'fraction of all BN channels to remove, e.g. 0.5' })
       .option('threshold', { type: 'number', describe: 'remove channels whose |gamma| importance is below this' })
@@ -51,6 +61,8 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       const plan = makePlan(model, config.prune);
       const shortfall = describeShortfall(plan);
       if (shortfall !== undefined) out.info(shortfall);
+      const separation = describeSeparation(plan);
+      if (separation !== undefined) out.warn(separation);
       if (argv.json) out.json(plan);
       else out.data(describePlan(plan).join('\n'));
       return;
@@ -58,8 +70,11 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     if (argv.out === undefined) throw new InputError('prune: --out is required (or use --dry-run)');
 
     const write = { overwrite: argv.overwrite };
-    await checkOutputs([argv.out], write, model.path);
-    const result = await pruneStage(model, config.prune, { dir: argv.out, write }, out);
+    const format = outputFormat(argv.out, argv.format);
+    // A Keras file is one file, checked by its writer; a layers model is a folder.
+    if (format === 'layers') await checkOutputs([argv.out], write, model.path);
+    else await checkOutPath(argv.out, 'file');
+    const result = await pruneStage(model, config.prune, { dir: argv.out, write, format }, out);
     const written = result.written!;
     const report = pruneReport(result, written, model.path);
     out.info(describeReduction(result, report));

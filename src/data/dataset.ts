@@ -1,5 +1,6 @@
 /**
- * In-memory image classification dataset: uint8 (or float32) NHWC images + integer labels.
+ * In-memory image classification dataset: uint8 (or float32) NHWC images + integer labels, and
+ * optionally a label row per example (one-hot, soft or multi-hot, `targets`) used as the batch's y.
  * Float32 tensors exist only per batch, so memory holds the stored pixels plus a batch or two.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -38,8 +39,13 @@ export interface ImageArray {
 export interface DatasetInit {
   images: ImageArray;
   labels: Uint8Array | Int32Array;
-  /** Defaults to max(label) + 1. */
+  /** Defaults to max(label) + 1 (the targets' width when they are given). */
   numClasses?: number;
+  /**
+   * count × numClasses label rows (one-hot, soft distributions, or 0/1 per class for multi-label
+   * heads), given to the model as they are; `labels` then hold each row's arg-max.
+   */
+  targets?: Float32Array;
   name?: string;
   /** Applied to batches requested with `train: true` only. */
   augment?: Augment;
@@ -48,6 +54,18 @@ export interface DatasetInit {
 /** A new pixel array of the same type as `like`. */
 export function allocPixels(like: PixelArray, length: number): PixelArray {
   return like instanceof Float32Array ? new Float32Array(length) : new Uint8Array(length);
+}
+
+/** Writes example `i`'s label row (its targets, or the one-hot of its label) as row `k` of `y`. */
+export function writeTarget(
+  y: Float32Array,
+  k: number,
+  rows: { numClasses: number; labels: ArrayLike<number>; targets?: Float32Array },
+  i: number,
+): void {
+  const width = rows.numClasses;
+  if (rows.targets !== undefined) y.set(rows.targets.subarray(i * width, (i + 1) * width), k * width);
+  else y[k * width + rows.labels[i]] = 1;
 }
 
 export class Dataset implements BatchSource {
@@ -60,6 +78,7 @@ export class Dataset implements BatchSource {
   /** count·h·w·c values, NHWC. */
   readonly images: PixelArray;
   readonly labels: Uint8Array | Int32Array;
+  readonly targets?: Float32Array;
   readonly augment?: Augment;
 
   constructor(init: DatasetInit) {
@@ -78,7 +97,11 @@ export class Dataset implements BatchSource {
       if (l < 0) throw new InputError(`${this.name}: label ${i} is negative (${l})`);
       if (l > maxLabel) maxLabel = l;
     }
-    this.numClasses = init.numClasses ?? maxLabel + 1;
+    const width = init.targets !== undefined && images.count > 0 ? init.targets.length / images.count : undefined;
+    this.numClasses = init.numClasses ?? width ?? maxLabel + 1;
+    if (init.targets !== undefined && init.targets.length !== images.count * this.numClasses) {
+      throw new InputError(`${this.name}: label rows have ${width} values, the data has ${this.numClasses} classes`);
+    }
     if (maxLabel >= this.numClasses) {
       throw new InputError(`${this.name}: label ${maxLabel} does not fit numClasses ${this.numClasses}`);
     }
@@ -88,6 +111,7 @@ export class Dataset implements BatchSource {
     this.channels = images.channels;
     this.images = images.data;
     this.labels = labels;
+    this.targets = init.targets;
     this.augment = init.augment;
   }
 
@@ -100,6 +124,7 @@ export class Dataset implements BatchSource {
       images: { count: this.count, height: this.height, width: this.width, channels: this.channels, data: this.images },
       labels: this.labels,
       numClasses: this.numClasses,
+      targets: this.targets,
       name: this.name,
       augment: this.augment,
     };
@@ -120,16 +145,20 @@ export class Dataset implements BatchSource {
     const pixels = this.height * this.width * this.channels;
     const data = allocPixels(this.images, indices.length * pixels);
     const labels = new Int32Array(indices.length);
+    const width = this.numClasses;
+    const targets = this.targets !== undefined ? new Float32Array(indices.length * width) : undefined;
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
       if (i < 0 || i >= this.count) throw new RangeError(`${this.name}: index ${i} out of range 0..${this.count - 1}`);
       data.set(this.images.subarray(i * pixels, (i + 1) * pixels), k * pixels);
       labels[k] = this.labels[i]!;
+      targets?.set(this.targets!.subarray(i * width, (i + 1) * width), k * width);
     }
     return new Dataset({
       ...this.init(),
       images: { count: indices.length, height: this.height, width: this.width, channels: this.channels, data },
       labels,
+      targets,
       name,
     });
   }
@@ -188,7 +217,7 @@ export class Dataset implements BatchSource {
         const i = order[start + k];
         const draw = augment && augmentDraw(augment, epoch, i);
         writeExample(x, k * pixels, this.images, i * pixels, shape, mul, add, draw);
-        y[k * this.numClasses + this.labels[i]] = 1;
+        writeTarget(y, k, this, i);
       }
       yield {
         x: tf.tensor4d(x, [size, this.height, this.width, this.channels]),

@@ -227,22 +227,59 @@ function npyImages(arr: NpyArray, file: string): ImageArray {
   return { count, height, width, channels, data: arr.data as Uint8Array | Float32Array };
 }
 
-/** Checks an array holds integer class labels (rank 1, or N×1), 0 ≤ label < numClasses when known. */
-function npyLabels(arr: NpyArray, file: string, numClasses?: number): Int32Array {
-  if (!/^[iub][1248]$/.test(arr.dtype)) throw new InputError(`${file}: labels must be integers, got dtype ${arr.dtype}`);
+/** Label arrays as read: class indices, and label rows when the file holds rows ([n, classes]). */
+export interface NpyLabels {
+  labels: Int32Array;
+  /** n × width label rows (one-hot, soft or multi-hot), given to the model as they are. */
+  targets?: Float32Array;
+}
+
+/**
+ * Checks an array holds labels: class indices (integers, or floats with integer values, of shape
+ * (n,) or (n, 1)), or label rows of shape (n, k >= 2) with values in [0, 1] — one-hot or soft
+ * distributions (categorical_crossentropy's labels) or 0/1 per class (multi-label). Rows keep
+ * their arg-max as the class index (accuracy, confusion counts).
+ */
+function npyLabels(arr: NpyArray, file: string, numClasses?: number): NpyLabels {
+  const integer = /^[iub][1248]$/.test(arr.dtype);
+  if (!integer && arr.dtype !== 'f4' && arr.dtype !== 'f8') {
+    throw new InputError(`${file}: labels must be integers or floats, got dtype ${arr.dtype}`);
+  }
+  if (arr.shape.length === 2 && arr.shape[1] >= 2) return npyLabelRows(arr, file);
   if (!(arr.shape.length === 1 || (arr.shape.length === 2 && arr.shape[1] === 1))) {
-    throw new InputError(`${file}: labels must have shape (n,) or (n, 1), got (${arr.shape.join(', ')})`);
+    throw new InputError(`${file}: labels must have shape (n,), (n, 1) or (n, classes), got (${arr.shape.join(', ')})`);
   }
   const out = new Int32Array(arr.shape[0]);
   for (let i = 0; i < out.length; i++) {
     const v = Number(arr.data[i]);
+    if (!Number.isInteger(v))
+      throw new InputError(`${file}: label ${i} is ${v}, not a class index (float labels of shape (n,) must be whole numbers)`);
     if (v < 0 || v > 0x7fffffff || (numClasses !== undefined && v >= numClasses)) {
       const range = numClasses !== undefined ? `0..${numClasses - 1}` : 'a class index >= 0';
       throw new InputError(`${file}: label ${i} is ${v}, outside ${range}`);
     }
     out[i] = v;
   }
-  return out;
+  return { labels: out };
+}
+
+function npyLabelRows(arr: NpyArray, file: string): NpyLabels {
+  const [count, width] = arr.shape as [number, number];
+  const targets = new Float32Array(count * width);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let j = 0; j < width; j++) {
+      const v = Number(arr.data[i * width + j]);
+      if (!(v >= 0 && v <= 1)) {
+        throw new InputError(`${file}: label row ${i} has ${v} at class ${j}; label rows (n, classes) hold values in [0, 1]`);
+      }
+      targets[i * width + j] = v;
+      if (v > targets[i * width + best]) best = j;
+    }
+    labels[i] = best;
+  }
+  return { labels, targets };
 }
 
 /** A split from its images and labels arrays (each checked, counts agreeing); labels name it in errors. */
@@ -251,11 +288,11 @@ export function npySplit(
   labelsArr: NpyArray,
   imagesFile: string,
   labelsFile: string,
-): { images: ImageArray; labels: Int32Array; file: string } {
+): { images: ImageArray; labels: Int32Array; targets?: Float32Array; file: string } {
   const images = npyImages(imagesArr, imagesFile);
-  const labels = npyLabels(labelsArr, labelsFile);
+  const { labels, targets } = npyLabels(labelsArr, labelsFile);
   if (images.count !== labels.length) {
     throw new InputError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${images.count} images`);
   }
-  return { images, labels, file: labelsFile };
+  return { images, labels, ...(targets !== undefined ? { targets } : {}), file: labelsFile };
 }

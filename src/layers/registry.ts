@@ -12,6 +12,7 @@ import * as merge from './handlers/merge.js';
 import * as normalization from './handlers/normalization.js';
 import * as pooling from './handlers/pooling.js';
 import * as reshape from './handlers/reshape.js';
+import { rescaling } from './handlers/rescaling.js';
 import * as sequence from './handlers/sequence.js';
 import type { LayerHandler } from './types.js';
 
@@ -94,6 +95,7 @@ function builtIn(): LayerRegistry {
   add(reshape.reshape);
   add(reshape.zeroPadding2D);
   add(reshape.inputLayer);
+  add(rescaling);
   add(merge.add);
   add(merge.subtract);
   add(merge.multiply);

@@ -24,6 +24,8 @@ export interface PreparedData {
   numClasses: number;
   /** Class names when the data has them (image folders: the subfolder names). */
   classNames?: string[];
+  /** [min, max] of the stored pixel values when they are floats (to question a 1/255 scale). */
+  floatRange?: [number, number];
   /** One human line, e.g. "mnist: 54000 train / 6000 val / 10000 test, 28x28x1, 10 classes". */
   summary: string;
 }
@@ -35,6 +37,34 @@ export interface ShapeHints {
   channels?: number;
   /** The model's output width: labels must fit it and the one-hot is this wide. */
   numClasses?: number;
+  /** The model has a sigmoid head (loss.ts): label rows may be multi-hot, not only distributions. */
+  sigmoidHead?: boolean;
+}
+
+/** Tolerance of a label row's sum (float32 one-hot / softmax-like rows) when it must be a distribution. */
+const ROW_SUM_TOLERANCE = 1e-3;
+
+/**
+ * Label rows (n, classes) must be as wide as the class count; for a softmax/logits head each row
+ * must be a distribution (one-hot or soft), since categorical cross-entropy needs one.
+ */
+function checkLabelRows(raw: StoredSplit, numClasses: number, sigmoidHead: boolean): void {
+  const { targets } = raw;
+  if (targets === undefined) return;
+  const width = targets.length / Math.max(raw.labels.length, 1);
+  if (width !== numClasses) {
+    throw new InputError(`${raw.file}: label rows have ${width} values, the model/data has ${numClasses} classes`);
+  }
+  if (sigmoidHead) return;
+  for (let i = 0; i < raw.labels.length; i++) {
+    let sum = 0;
+    for (let j = 0; j < width; j++) sum += targets[i * width + j];
+    if (Math.abs(sum - 1) > ROW_SUM_TOLERANCE) {
+      throw new InputError(
+        `${raw.file}: label row ${i} sums to ${sum}; a softmax head needs one-hot or soft rows summing to 1 (multi-hot rows need a sigmoid head)`,
+      );
+    }
+  }
 }
 
 function maxLabel(labels: ArrayLike<number>): number {
@@ -103,6 +133,21 @@ interface Loaded {
   numClasses: number;
   classNames?: string[];
   shape: TargetShape;
+  floatRange?: [number, number];
+}
+
+/** [min, max] over float pixels of the splits (undefined for uint8 images). */
+function floatRangeOf(splits: Iterable<StoredSplit>): [number, number] | undefined {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const { images } of splits) {
+    if (!(images.data instanceof Float32Array)) return undefined;
+    for (const v of images.data) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return min <= max ? [min, max] : undefined;
 }
 
 function sourceOf(loaded: Loaded, split: Split): SplitSource {
@@ -117,12 +162,13 @@ function limitStored(raw: StoredSplit, limit: number | undefined): StoredSplit {
   const cut = new Dataset({
     images: raw.images,
     labels: raw.labels,
-    numClasses: Math.max(maxLabel(raw.labels) + 1, 1),
+    ...(raw.targets !== undefined ? { targets: raw.targets } : { numClasses: Math.max(maxLabel(raw.labels) + 1, 1) }),
     name: raw.file,
   }).limit(limit);
   return {
     images: { count: cut.count, height: cut.height, width: cut.width, channels: cut.channels, data: cut.images },
     labels: cut.labels,
+    ...(cut.targets !== undefined ? { targets: cut.targets } : {}),
     file: raw.file,
   };
 }
@@ -147,14 +193,19 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   const stored = new Map<Split, StoredSplit>();
   for (const split of splits) stored.set(split, await reader.read(split));
   // Labels are checked before anything is sized by them (a label of 1e9 must not become 1e9 classes).
-  const numClasses = reader.numClasses ?? hints.numClasses ?? inferredClasses(stored.get('train') ?? [...stored.values()][0]);
-  for (const raw of stored.values()) checkLabels(raw, numClasses);
+  const first = stored.get('train') ?? [...stored.values()][0];
+  const rowsWidth = first.targets !== undefined ? first.targets.length / Math.max(first.labels.length, 1) : undefined;
+  const numClasses = reader.numClasses ?? hints.numClasses ?? rowsWidth ?? inferredClasses(first);
+  for (const raw of stored.values()) {
+    checkLabels(raw, numClasses);
+    checkLabelRows(raw, numClasses, hints.sigmoidHead === true);
+  }
   for (const [split, raw] of stored) stored.set(split, limitStored(raw, limitOf(data, split)));
-  const [[first, firstRaw]] = stored;
+  const [[firstSplit, firstRaw]] = stored;
   const target = targetOf(data, hints, firstRaw.images);
   const sources = new Map<Split, SplitSource>();
   for (const [split, raw] of stored) {
-    checkConvertible(raw, split, first, target, data.resize !== undefined || hints.height !== undefined);
+    checkConvertible(raw, split, firstSplit, target, data.resize !== undefined || hints.height !== undefined);
     checkImagesFit(raw.images.count, target, {
       inMemory: true,
       bytesPerValue: raw.images.data.BYTES_PER_ELEMENT,
@@ -163,10 +214,16 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
     });
     sources.set(
       split,
-      new Dataset({ images: toShape(raw.images, target), labels: raw.labels, numClasses, name: `${data.dataset}/${split}` }),
+      new Dataset({
+        images: toShape(raw.images, target),
+        labels: raw.labels,
+        numClasses,
+        ...(raw.targets !== undefined ? { targets: raw.targets } : {}),
+        name: `${data.dataset}/${split}`,
+      }),
     );
   }
-  return { sources, numClasses, shape: target };
+  return { sources, numClasses, shape: target, floatRange: floatRangeOf(stored.values()) };
 }
 
 /** Image files: list, limit (a seeded subset), pick the target shape; decode into memory unless streaming. */
@@ -233,7 +290,7 @@ function shapeText(shape: TargetShape): string {
 export async function prepareData(
   config: DataConfig | undefined,
   seed: number,
-  hints: Pick<ShapeHints, 'numClasses'> = {},
+  hints: Pick<ShapeHints, 'numClasses' | 'sigmoidHead'> = {},
 ): Promise<PreparedData> {
   const data = requireData(config);
   const loaded = await loadSplits(data, hints, ['train', 'test'], seed);
@@ -260,6 +317,7 @@ export async function prepareData(
     imageShape: [loaded.shape.height, loaded.shape.width, loaded.shape.channels],
     numClasses: loaded.numClasses,
     classNames: loaded.classNames,
+    ...(loaded.floatRange !== undefined ? { floatRange: loaded.floatRange } : {}),
     summary,
   };
 }
@@ -282,6 +340,7 @@ export async function prepareTestData(config: DataConfig | undefined, seed: numb
     imageShape: [loaded.shape.height, loaded.shape.width, loaded.shape.channels],
     numClasses: loaded.numClasses,
     classNames: loaded.classNames,
+    ...(loaded.floatRange !== undefined ? { floatRange: loaded.floatRange } : {}),
     summary: `${data.dataset}: ${test.count} test, ${shapeText(loaded.shape)}, ${loaded.numClasses} classes`,
   };
 }

@@ -12,6 +12,8 @@ import { loadLayersModel, modelFromConfig, shapeHintsOf } from './model.js';
 import { companionInfo, recordPreprocessing, resolvePreprocess } from './model-metadata.js';
 import { recalibrationBatches } from './bn-statistics.js';
 import { checkModelFitsData } from './train.js';
+import { warnImplausibleScale } from './in-model-preprocess.js';
+import { describeLoss } from '../train/loss.js';
 
 export interface TrainingInputs {
   backend: BackendInfo;
@@ -53,7 +55,9 @@ export async function loadTrainingInputs(
     throw error;
   }
   // The model's recorded preprocessing applies when the config gives none; the run's is then recorded in it.
+  out.info(describeLoss(model));
   data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  warnImplausibleScale(data.preprocess, data.floatRange, out);
   // Output k means the metadata's label k; image folders number classes by sorted folder name.
   const labels = companionInfo(model)?.labels;
   if (labels !== undefined && data.classNames !== undefined && JSON.stringify(labels) !== JSON.stringify(data.classNames)) {

@@ -13,6 +13,7 @@ import { COMPANION_FILE, COMPANION_KEY } from '../model/companion.js';
 import { DEFAULT_PREPROCESS } from '../data/formats/shared-fields.js';
 import type { Preprocess } from '../data/dataset.js';
 import type { Output } from '../io/output.js';
+import { preprocessBesideModel } from './in-model-preprocess.js';
 
 export interface SlimModelMetadata {
   preprocess: Preprocess;
@@ -153,7 +154,8 @@ export function resolvePreprocess(configured: Preprocess, model: tf.LayersModel,
       break;
     }
   }
-  if (found === undefined) return configured;
+  // Nothing recorded or carried beside the model: preprocessing layers inside it may still decide.
+  if (found === undefined) return preprocessBesideModel(configured, model, out);
   const { source, preprocess } = found;
   if (samePreprocess(configured, DEFAULT_PREPROCESS)) {
     if (!samePreprocess(preprocess, configured)) out.info(`preprocess: ${describe(preprocess)}, from ${source.name}`);

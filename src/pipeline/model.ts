@@ -1,4 +1,5 @@
 /** Where a stage's model comes from (a file or a built-in architecture) and where it goes (atomic write). */
+import { dataClasses, isBinaryKind, outputKind } from '../train/loss.js';
 import type * as tf from '@tensorflow/tfjs';
 import { checkCompanionAgreesWithModel } from './model-metadata.js';
 import { InputError } from '../errors.js';
@@ -101,8 +102,10 @@ export function shapeHintsOf(model: tf.LayersModel): ShapeHints {
     if (width !== undefined) hints.width = width;
     if (channels !== undefined) hints.channels = channels;
   }
-  const classes = known(output[output.length - 1]);
+  // A single sigmoid unit is a two-class head (train/loss.ts): the data's classes, not the output width.
+  const classes = known(dataClasses(model) ?? output[output.length - 1]);
   if (classes !== undefined) hints.numClasses = classes;
+  if (isBinaryKind(outputKind(model))) hints.sigmoidHead = true;
   return hints;
 }
 

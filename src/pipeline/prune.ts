@@ -56,18 +56,40 @@ export function pruneModel(artifacts: ModelArtifacts, prune: PruneConfig): Prune
   };
 }
 
+/** Removing this much more than the near-zero share of the channels counts as cutting live channels. */
+const SEPARATION_SLACK = 0.05;
+
+/**
+ * One warning line when the |γ| of the model do not separate (few near zero, as before sparsity
+ * training) and the plan removes far more channels than are near zero; undefined otherwise.
+ */
+export function describeSeparation(plan: PrunePlan): string | undefined {
+  const near = plan.nearZeroShare;
+  if (near === undefined || plan.candidateChannels === 0) return undefined;
+  const requested = plan.requestedChannels / plan.candidateChannels;
+  if (requested <= near + SEPARATION_SLACK) return undefined;
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return (
+    `prune: the |gamma| do not separate: ${percent(near)} of BN channels are near zero, the plan removes ${percent(requested)}, ` +
+    `so channels that still carry signal are cut; train with sparsity first (slim train) or use a smaller ratio (about ${near.toFixed(2)})`
+  );
+}
+
 /** Human summary of a plan (one group per line), for stderr or for `--dry-run` on stdout. */
 export function describePlan(plan: PrunePlan): string[] {
+  const shown = shownGroupNumbers(plan);
   const lines: string[] = [];
   const how = plan.ratio !== null ? `ratio ${plan.ratio}` : 'threshold';
   lines.push(
     `prune plan: ${plan.prunedChannels} of ${plan.candidateChannels} BN channels removed (${how}, |gamma| threshold ${plan.threshold.toPrecision(4)}, importance ${plan.importance})`,
   );
   for (const g of plan.groups) {
-    lines.push(`  group ${g.id}: ${g.channels} -> ${g.keep.length} channels  [bn: ${g.bn.join(', ')}; layers: ${g.layers.join(', ')}]`);
+    const n = shown.get(g.id);
+    const kept = `${g.keep.length} channel${g.keep.length === 1 ? '' : 's'}`;
+    lines.push(`  group ${n}: ${g.channels} -> ${kept}  [bn: ${g.bn.join(', ')}; layers: ${g.layers.join(', ')}]`);
   }
   if (plan.groups.length === 0) lines.push('  no prunable channel group (no BatchNormalization scales a prunable channel)');
-  for (const g of plan.groups) for (const note of g.notes ?? []) lines.push(`  note (group ${g.id}): ${note}`);
+  for (const g of plan.groups) for (const note of g.notes ?? []) lines.push(`  note (group ${shown.get(g.id)}): ${note}`);
   for (const k of plan.keptWhole ?? []) lines.push(`  kept whole: ${k.channels} channels of ${k.layers.join(', ')}: ${k.reason}`);
   for (const w of plan.walls) lines.push(`  wall: ${w.layer} (${w.className}): ${w.reason}`);
   return lines;
@@ -87,7 +109,16 @@ export function describeShortfall(plan: PrunePlan): string | undefined {
   return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), not the requested ${requested} (${plan.shortfall.join('; ')}${walls})`;
 }
 
-export function describeFolds(summary: ApplyResult['summary'], unfolded: UnfoldedConstant[]): string[] {
+/**
+ * The numbers groups are shown with: 1, 2, … in plan order (the plan's ids are the channel
+ * analysis's, which also count the groups that are not candidates, so they start anywhere).
+ */
+export function shownGroupNumbers(plan: PrunePlan): Map<number, number> {
+  return new Map(plan.groups.map((g, i) => [g.id, i + 1]));
+}
+
+export function describeFolds(summary: ApplyResult['summary'], unfolded: UnfoldedConstant[], plan?: PrunePlan): string[] {
+  const shown = plan !== undefined ? shownGroupNumbers(plan) : new Map<number, number>();
   const lines: string[] = [];
   if (summary.foldedChannels > 0) {
     lines.push(
@@ -95,6 +126,6 @@ export function describeFolds(summary: ApplyResult['summary'], unfolded: Unfolde
         `(sum |bias change| ${summary.sumAbsBiasChange.toPrecision(3)}, max ${summary.maxAbsBiasChange.toPrecision(3)})`,
     );
   }
-  for (const u of unfolded) lines.push(`beta not folded exactly into ${u.layer} (group ${u.group}): ${u.reason}`);
+  for (const u of unfolded) lines.push(`beta not folded exactly into ${u.layer} (group ${shown.get(u.group) ?? u.group}): ${u.reason}`);
   return lines;
 }

@@ -8,6 +8,7 @@ import { InputError, InterruptedError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { chooseReplicas, replicaWorkload } from '../train/replicas.js';
 import { evaluateSource } from '../train/evaluate.js';
+import { dataClasses } from '../train/loss.js';
 import { applyTrainableMode, watchGammas, type TrainableMode } from '../train/trainable.js';
 import type { Output } from '../io/output.js';
 import type { PreparedData } from './data.js';
@@ -73,7 +74,7 @@ export function checkModelFitsData(model: tf.LayersModel, data: PreparedData): v
     throw new InputError(inputMismatch(input, data.imageShape));
   }
   const output = model.outputs[0]?.shape ?? [];
-  if (output[output.length - 1] !== data.numClasses) {
+  if (dataClasses(model) !== data.numClasses) {
     throw new InputError(`model outputs ${output[output.length - 1]} values per example, the dataset has ${data.numClasses} classes`);
   }
 }

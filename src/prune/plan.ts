@@ -87,6 +87,23 @@ export interface PrunePlan {
   walls: PlanWall[];
   /** Groups produced by a prunable layer that cannot be pruned (touch a wall, the model output, no BN γ…). */
   keptWhole?: KeptWholeGroup[];
+  /**
+   * Share of candidate channels whose importance is near zero (below NEAR_ZERO_OF_P90 of the 90th
+   * percentile): what sparsity training produces. A ratio far above it cuts channels that still
+   * carry signal (the model was not sparsity-trained).
+   */
+  nearZeroShare?: number;
+}
+
+/** A channel's |γ| importance below this fraction of the 90th percentile counts as near zero. */
+export const NEAR_ZERO_OF_P90 = 0.05;
+
+/** Share of `values` below NEAR_ZERO_OF_P90 × their 90th percentile (0 for none). */
+function nearZeroShare(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const p90 = sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))];
+  return sorted.filter((v) => v < NEAR_ZERO_OF_P90 * p90).length / sorted.length;
 }
 
 interface ResolvedOptions {
@@ -228,6 +245,7 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     prunedChannels,
     achievedRatio: candidateChannels === 0 ? 0 : prunedChannels / candidateChannels,
     ...(shortfall.length > 0 ? { shortfall } : {}),
+    nearZeroShare: nearZeroShare(scores.flatMap((s) => [...s])),
     groups,
     walls: analysis.walls.map((w) => ({ ...w })),
     keptWhole: analysis.groups

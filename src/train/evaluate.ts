@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, BatchSource, Dataset, Preprocess } from '../data/dataset.js';
-import { correctCount, crossEntropy, outputKind, type OutputKind } from './loss.js';
+import { correctCount, crossEntropy, isBinaryKind, outputKind, outputUnits, type OutputKind } from './loss.js';
 
 export interface EvaluateOptions {
   batchSize: number;
@@ -40,7 +40,7 @@ export interface DetailedEvaluateResult extends EvaluateResult {
 /** Running sums kept on the backend: one read at the end instead of a sync per batch. */
 class Sums {
   loss: tf.Scalar = tf.scalar(0);
-  correct: tf.Scalar = tf.scalar(0, 'int32');
+  correct: tf.Scalar = tf.scalar(0);
 
   constructor(
     private readonly model: tf.LayersModel,
@@ -54,7 +54,7 @@ class Sums {
         const out = this.model.apply(batch.x, { training: false }) as tf.Tensor;
         return [
           tf.add<tf.Scalar>(this.loss, tf.mul(crossEntropy(this.kind, batch.y, out), batch.size)),
-          tf.add<tf.Scalar>(this.correct, correctCount(batch.y, out)),
+          tf.add<tf.Scalar>(this.correct, correctCount(batch.y, out, this.kind)),
           keepScores ? out : undefined,
         ];
       });
@@ -98,11 +98,18 @@ export async function evaluateSource(
   source: BatchSource,
   options: DetailedEvaluateOptions,
 ): Promise<DetailedEvaluateResult> {
-  const sums = new Sums(model, options.outputKind ?? outputKind(model));
+  const kind = options.outputKind ?? outputKind(model);
+  const sums = new Sums(model, kind);
   const numClasses = source.numClasses;
-  const topK = options.topK !== undefined ? Math.min(options.topK, numClasses) : undefined;
-  const wantsDetail = topK !== undefined || options.confusion === true;
-  const confusion = options.confusion ? Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0)) : undefined;
+  // A sigmoid head has no ranking of classes: one unit predicts class 1 above 0.5 (0 for logits),
+  // and k units (multi-label) have no single predicted class (no top-k, no confusion matrix).
+  const binary = isBinaryKind(kind);
+  const multiLabel = binary && outputUnits(model) !== 1;
+  const threshold = kind === 'binary-logits' ? 0 : 0.5;
+  const topK = options.topK !== undefined && !binary ? Math.min(options.topK, numClasses) : undefined;
+  const wantsDetail = topK !== undefined || (options.confusion === true && !multiLabel);
+  const confusion =
+    options.confusion && !multiLabel ? Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0)) : undefined;
   let topKHits = 0;
   let count = 0;
   try {
@@ -114,7 +121,7 @@ export async function evaluateSource(
       count += size;
       if (scores === undefined || truth === undefined) continue;
       try {
-        const predicted = readAndDispose(tf.argMax(scores, 1));
+        const predicted = readAndDispose(binary ? tf.cast(tf.greater(tf.squeeze(scores, [1]), threshold), 'int32') : tf.argMax(scores, 1));
         if (confusion) for (let i = 0; i < size; i++) confusion[truth[i]][predicted[i]] += 1;
         if (topK !== undefined) {
           const { values, indices } = tf.topk(scores, topK);

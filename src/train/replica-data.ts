@@ -11,12 +11,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { augmentDraw, preprocessCoefficients, writeExample, type Augment, type PixelArray, type Preprocess } from '../data/batch-source.js';
-import type { Dataset } from '../data/dataset.js';
+import { writeTarget, type Dataset } from '../data/dataset.js';
 
 /** A dataset's examples in shared memory plus how to decode them; given to every replica once. */
 export interface SharedRows {
   images: PixelArray;
   labels: Int32Array;
+  /** Label rows given as they are (dataset.ts DatasetInit.targets), when the data has them. */
+  targets?: Float32Array;
   /** [h, w, c] of one example. */
   shape: [number, number, number];
   numClasses: number;
@@ -36,9 +38,10 @@ export interface RowBatch {
 }
 
 /** The shared copy of each dataset's pixels and labels: made once, reused by every training stage on that dataset. */
-const sharedCopies = new WeakMap<Dataset, { images: PixelArray; labels: Int32Array }>();
+type SharedCopy = { images: PixelArray; labels: Int32Array; targets?: Float32Array };
+const sharedCopies = new WeakMap<Dataset, SharedCopy>();
 
-function sharedCopy(dataset: Dataset): { images: PixelArray; labels: Int32Array } {
+function sharedCopy(dataset: Dataset): SharedCopy {
   let copy = sharedCopies.get(dataset);
   if (copy === undefined) {
     const source = dataset.images;
@@ -48,6 +51,10 @@ function sharedCopy(dataset: Dataset): { images: PixelArray; labels: Int32Array 
     const labels = new Int32Array(new SharedArrayBuffer(Math.max(1, dataset.labels.length) * 4), 0, dataset.labels.length);
     labels.set(dataset.labels);
     copy = { images, labels };
+    if (dataset.targets !== undefined) {
+      copy.targets = new Float32Array(new SharedArrayBuffer(Math.max(1, dataset.targets.byteLength)), 0, dataset.targets.length);
+      copy.targets.set(dataset.targets);
+    }
     sharedCopies.set(dataset, copy);
   }
   return copy;
@@ -86,7 +93,7 @@ export function decodeRows(rows: SharedRows, indices: ArrayLike<number>, epoch: 
     const i = indices[k];
     const draw = rows.augment && augmentDraw(rows.augment, epoch, i);
     writeExample(x, k * pixels, rows.images, i * pixels, rows.shape, rows.mul, rows.add, draw);
-    y[k * rows.numClasses + rows.labels[i]] = 1;
+    writeTarget(y, k, rows, i);
   }
   return { x, y };
 }

@@ -587,7 +587,7 @@ function combineParts(parts: PartStats[], sizes: number[]): StepResult {
     loss += part.loss * (sizes[k] / total);
     correct += part.correct;
   });
-  return { loss: tf.scalar(loss), correct: tf.scalar(correct, 'int32') };
+  return { loss: tf.scalar(loss), correct: tf.scalar(correct) };
 }
 
 function stepKey(at: StepPosition): string {

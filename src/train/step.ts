@@ -16,7 +16,7 @@ import { addSparsityGrad, findBnGammas, type BnGamma } from './sparsity.js';
 export type LossAndGrads = {
   /** Mean cross-entropy over the batch. */
   loss: tf.Scalar;
-  /** Rows whose arg-max matches the label (int32). Kept: it outlives the gradient tape's tidy. */
+  /** Correct predictions (loss.ts correctCount, float32). Kept: it outlives the gradient tape's tidy. */
   correct: tf.Scalar;
   /** Gradient of `loss` for each variable, keyed by tf.Variable name (variables without one are absent). */
   grads: tf.NamedTensorMap;
@@ -37,7 +37,7 @@ export function lossAndGrads(
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(x, { training: true }) as tf.Tensor;
-    correct = tf.keep(correctCount(y, out));
+    correct = tf.keep(correctCount(y, out, kind));
     return crossEntropy(kind, y, out);
   }, variables);
   return { loss: value, correct: correct!, grads };

@@ -12,10 +12,12 @@ import { sharedDataFields } from './shared-fields.js';
 
 export type Split = 'train' | 'test';
 
-/** One split as stored: images, integer labels, and the file errors about it name. */
+/** One split as stored: images, integer labels (and label rows, when stored so), and the file errors about it name. */
 export interface StoredSplit {
   images: ImageArray;
   labels: Uint8Array | Int32Array;
+  /** count × classes label rows (dataset.ts DatasetInit.targets), for .npy/.npz labels of shape (n, classes). */
+  targets?: Float32Array;
   file: string;
 }
 

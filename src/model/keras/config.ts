@@ -269,6 +269,8 @@ function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, m
     if (className === 'InputLayer') {
       config.batch_shape = config.batch_input_shape;
       delete config.batch_input_shape;
+      // Keras 3's InputLayer.get_config gives its dtype as a plain name, not a DTypePolicy.
+      config.dtype = typeof layer.config.dtype === 'string' ? layer.config.dtype : 'float32';
     }
   }
   const out: Json = {

@@ -29,7 +29,8 @@ export async function readKerasFileIfKeras(file: string, options: ReadModelOptio
     // stderr, once: these layers do nothing at inference; slim's own augmentation config replaces them in training.
     process.stderr.write(
       `${file}: left out augmentation layer(s) ${droppedAugmentation.join(', ')} (identity at inference); ` +
-        `use slim's data augmentation config for training instead\n`,
+        "slim's own augmentation config offers random pad-crop (data.augment.pad) and horizontal flip " +
+        '(data.augment.flip), no rotation, zoom, contrast or brightness\n',
     );
   }
   const weightSpecs = [...artifacts.weights].map(([name, w]) => ({ name, shape: [...w.shape], dtype: w.dtype }));

@@ -12,6 +12,7 @@ import { createParents, stagingPath } from '../../io/out-path.js';
 import { toLayersModel } from '../convert.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight } from '../topology.js';
 import { toKeras3Config, type OutputShapeOf } from './config.js';
+import { VERSION } from '../../version.js';
 import { buildHdf5, type Group, type H5File } from './hdf5.js';
 import { keras3LayerPaths, weightNamesOf } from './weights.js';
 
@@ -109,14 +110,27 @@ async function shapesFrom(artifacts: ModelArtifacts): Promise<{ shapeOf: OutputS
   return { shapeOf, dispose: () => model.dispose() };
 }
 
+/**
+ * The keras_version to write: the source's (read from a Keras file of the same major version,
+ * recorded in `generatedBy` by read.ts), else the release whose layout slim writes. slim's own
+ * version goes in slim's own field (`slim_version`), never in keras_version.
+ */
+export function kerasVersionFor(artifacts: ModelArtifacts, format: KerasFormat): string {
+  const fallback = format === 'keras' ? KERAS3_VERSION : KERAS2_VERSION;
+  const source = /^Keras (\d+)\.\d+\.\d+\S*$/.exec(artifacts.generatedBy ?? '');
+  return source !== null && source[1] === fallback.split('.')[0] ? artifacts.generatedBy!.slice('Keras '.length) : fallback;
+}
+
 /** The bytes of a Keras file of `format` holding `artifacts`. */
 export async function encodeKerasFile(artifacts: ModelArtifacts, format: KerasFormat): Promise<Uint8Array> {
   const topology = artifacts.modelTopology;
+  const kerasVersion = kerasVersionFor(artifacts, format);
   if (format === 'h5') {
-    const config = { class_name: topology.class_name, config: topology.config, keras_version: KERAS2_VERSION, backend: 'tensorflow' };
+    const config = { class_name: topology.class_name, config: topology.config, keras_version: kerasVersion, backend: 'tensorflow' };
     return buildHdf5((f) => {
       f.create_attribute('model_config', JSON.stringify(config));
-      f.create_attribute('keras_version', KERAS2_VERSION);
+      f.create_attribute('keras_version', kerasVersion);
+      f.create_attribute('slim_version', VERSION);
       f.create_attribute('backend', 'tensorflow');
       writeLegacyWeights(topology, f, artifacts);
     });
@@ -132,7 +146,12 @@ export async function encodeKerasFile(artifacts: ModelArtifacts, format: KerasFo
     writeKeras3Weights(topology.config.layers, f, artifacts);
     groupAt(f, 'vars');
   });
-  const metadata = { keras_version: KERAS3_VERSION, date_saved: new Date().toISOString().slice(0, 19).replace('T', '@'), saved_by: 'slim' };
+  const metadata = {
+    keras_version: kerasVersion,
+    date_saved: new Date().toISOString().slice(0, 19).replace('T', '@'),
+    saved_by: 'slim',
+    slim_version: VERSION,
+  };
   const encoder = new TextEncoder();
   return zipSync({
     'metadata.json': encoder.encode(JSON.stringify(metadata)),

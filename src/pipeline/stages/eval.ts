@@ -13,6 +13,8 @@ import { startBackend } from '../backend.js';
 import { prepareTestData, type PreparedTestData } from '../data.js';
 import { inputMismatch, loadLayersModel, shapeHintsOf } from '../model.js';
 import { resolvePreprocess } from '../model-metadata.js';
+import { warnImplausibleScale } from '../in-model-preprocess.js';
+import { dataClasses, describeLoss, isBinaryKind, outputKind } from '../../train/loss.js';
 import { EVAL_BATCH, percent } from './common.js';
 import { CHANCE_CAUSES, chanceVerdict, type ChanceVerdict } from '../../train/chance.js';
 
@@ -85,7 +87,7 @@ export async function evalFromConfig(config: Config, modelPath: string, out: Out
       loss: result.loss,
       numClasses: data.numClasses,
       ...(data.classNames ? { classNames: data.classNames } : {}),
-      confusion: result.confusion!,
+      confusion: result.confusion ?? [],
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
@@ -97,7 +99,7 @@ export async function evalFromConfig(config: Config, modelPath: string, out: Out
 export async function testDataFor(model: tf.LayersModel, path: string, config: Config, out: Output): Promise<PreparedTestData> {
   const input = model.inputs[0]?.shape ?? [];
   const output = model.outputs[0]?.shape ?? [];
-  const modelClasses = output[output.length - 1];
+  const modelClasses = dataClasses(model);
   if (input.length !== 4) throw new InputError(`${path}: model input shape [${input.join(', ')}] is not an image batch [n, h, w, c]`);
   const data = await prepareTestData(config.data, config.seed, shapeHintsOf(model));
   out.info(`data: ${data.summary}`);
@@ -106,9 +108,12 @@ export async function testDataFor(model: tf.LayersModel, path: string, config: C
     throw new InputError(`${path}: ${inputMismatch(input, data.imageShape)}`);
   }
   if (modelClasses !== data.numClasses) {
-    throw new InputError(`${path}: model outputs ${modelClasses} values per example, the data has ${data.numClasses} classes`);
+    throw new InputError(`${path}: model outputs ${output[output.length - 1]} values per example, the data has ${data.numClasses} classes`);
   }
-  return { ...data, preprocess: resolvePreprocess(data.preprocess, model, out) };
+  out.info(describeLoss(model));
+  const preprocess = resolvePreprocess(data.preprocess, model, out);
+  warnImplausibleScale(preprocess, data.floatRange, out);
+  return { ...data, preprocess };
 }
 
 /** The short stdout table of `slim eval` (without --json). */

@@ -14,6 +14,7 @@ import { graphModelJson, graphQuantization, toGraphModel } from '../../export/gr
 import { WEIGHTS_BIN, writeModel, writeModelFolder } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
+import type { WeightQuantization } from '../../model/io-manifest.js';
 import type { Output } from '../../io/output.js';
 import { human } from '../../report/render.js';
 import {
@@ -119,10 +120,7 @@ export async function exportStage(
     );
     return { ...outcome, written: await writeModelFolder(dest.dir, graph.modelJson, graph.data, dest.write) };
   }
-  await checkStockLoadable(outcome.artifacts, dest.dir, quantization);
-  const written = keras
-    ? await writeKerasFile(dest.dir, outcome.artifacts, dest.format as KerasFormat, dest.write)
-    : await writeModel(dest.dir, outcome.artifacts, { ...dest.write, quantization });
+  const written = await writeModelAs(outcome.artifacts, dest, { quantization });
   return { ...outcome, written };
 }
 
@@ -139,6 +137,26 @@ async function measureAccuracy(original: ModelArtifacts, exported: ModelArtifact
     a.dispose();
     b.dispose();
   }
+}
+
+/**
+ * Writes a model as it is (BatchNorm kept: still trainable) in the destination's format (layers or
+ * Keras; the graph format is the export's own), after checking stock tfjs loads it; `sidecars` go
+ * beside a layers model only. Returns the path written.
+ */
+export async function writeModelAs(
+  artifacts: ModelArtifacts,
+  dest: ExportDestination,
+  extra: { sidecars?: Record<string, string>; quantization?: ReadonlyMap<string, WeightQuantization> } = {},
+): Promise<string> {
+  if (dest.format === 'graph') throw new Error('writeModelAs: the graph format is written by exportStage');
+  await checkStockLoadable(artifacts, dest.dir, extra.quantization);
+  if (dest.format === 'keras' || dest.format === 'h5') return writeKerasFile(dest.dir, artifacts, dest.format, dest.write);
+  return writeModel(dest.dir, artifacts, {
+    ...dest.write,
+    ...(extra.sidecars !== undefined ? { sidecars: extra.sidecars } : {}),
+    ...(extra.quantization !== undefined ? { quantization: extra.quantization } : {}),
+  });
 }
 
 /** The params line `slim export` adds on stderr. */

@@ -4,15 +4,13 @@
  * Ownership: works on ModelArtifacts (plain data, no tensors); the input is only read, the result is
  * new, so one loaded model can be pruned at many ratios in a row.
  */
-import { writeModel } from '../../model/io.js';
 import type { ModelArtifacts } from '../../model/topology.js';
 import type { PruneConfig } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
 import { buildReport, human, type Report } from '../../report/render.js';
-import { describeFolds, describePlan, describeShortfall, pruneModel, type PruneOutcome } from '../prune.js';
+import { describeFolds, describePlan, describeSeparation, describeShortfall, pruneModel, type PruneOutcome } from '../prune.js';
 import { wallsOf } from '../report.js';
-import { checkStockLoadable } from '../verify.js';
-import type { Destination } from './common.js';
+import { writeModelAs, type ExportDestination } from './export.js';
 
 export interface PruneStageResult extends PruneOutcome {
   /** The model.json written, when the stage had a destination. */
@@ -22,20 +20,20 @@ export interface PruneStageResult extends PruneOutcome {
 export async function pruneStage(
   artifacts: ModelArtifacts,
   prune: PruneConfig,
-  dest: Destination | undefined,
+  dest: ExportDestination | undefined,
   out: Output,
 ): Promise<PruneStageResult> {
   const outcome = pruneModel(artifacts, prune);
   for (const line of describePlan(outcome.plan)) out.info(line);
-  for (const line of describeFolds(outcome.foldSummary, outcome.unfolded)) out.info(line);
+  const separation = describeSeparation(outcome.plan);
+  if (separation !== undefined) out.warn(separation);
+  for (const line of describeFolds(outcome.foldSummary, outcome.unfolded, outcome.plan)) out.info(line);
   const shortfall = describeShortfall(outcome.plan);
   if (shortfall !== undefined) out.info(shortfall);
   if (dest === undefined) return outcome;
-  await checkStockLoadable(outcome.artifacts, dest.dir);
-  const written = await writeModel(dest.dir, outcome.artifacts, {
-    overwrite: dest.write.overwrite,
-    sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },
-  });
+  // A Keras file (dest.format keras|h5) keeps BatchNorm, so training can go on in Keras; the plan
+  // sidecar goes beside a layers folder only.
+  const written = await writeModelAs(outcome.artifacts, dest, { sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` } });
   return { ...outcome, written };
 }
 
