@@ -12,6 +12,8 @@ import { fromLayersModel } from '../../src/model/convert.js';
 import { writeModel } from '../../src/model/io.js';
 import { exportModel } from '../../src/pipeline/export.js';
 
+tf.env().set('PROD', true); // no "install tfjs-node" banner in test output
+
 export interface BenchModels {
   dir: string;
   baseline: string;
