@@ -82,7 +82,10 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(benchCommand)
     .command(doctorCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, sweep, bench, schema or doctor (slim --help lists them)')
+    .demandCommand(
+      1,
+      'give a command: train, prune, finetune, report, eval, export, run, sweep, bench, schema or doctor (slim --help lists them)',
+    )
     .strict()
     .recommendCommands()
     .version(VERSION)

@@ -82,7 +82,10 @@ describe('node runtimes', () => {
       const timing = await session.time({ batch: 2, runs: 3, warmup: 1, seed: 1, inputShapes: [[8, 8, 1]] });
       assert.equal(timing.timesMs[0].length, 3);
       assert.ok(timing.timesMs[0].every((ms) => ms > 0));
-      assert.ok((kernelRecord.calls.get('Conv2D') ?? 0) + (kernelRecord.calls.get('FusedConv2D') ?? 0) > 0, 'the convs ran on the tensorflow backend');
+      assert.ok(
+        (kernelRecord.calls.get('Conv2D') ?? 0) + (kernelRecord.calls.get('FusedConv2D') ?? 0) > 0,
+        'the convs ran on the tensorflow backend',
+      );
     } finally {
       await session.close();
       tf.removeBackend(STANDIN_BACKEND);

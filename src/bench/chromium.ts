@@ -99,11 +99,14 @@ export async function openChromiumRuntime(
     });
     const version = await browser.version();
     const crashed = new Promise<never>((_, reject) =>
-      browser!.once('disconnected', () => reject(new ProblemError(`${runtime}: the browser (${version}) exited or crashed while measuring`))),
+      browser!.once('disconnected', () =>
+        reject(new ProblemError(`${runtime}: the browser (${version}) exited or crashed while measuring`)),
+      ),
     );
     crashed.catch(() => undefined);
     const page = await browser.newPage();
-    const guard = <T>(work: Promise<T>, what: string) => Promise.race([withTimeout(work, options.timeoutMs, `${runtime}: ${what}`), crashed]);
+    const guard = <T>(work: Promise<T>, what: string) =>
+      Promise.race([withTimeout(work, options.timeoutMs, `${runtime}: ${what}`), crashed]);
     await guard(
       page.goto(server.url(), { waitUntil: 'load' }).then(() => page.waitForFunction('window.slimBenchReady === true', { timeout: 0 })),
       'loading the bench page',

@@ -47,7 +47,9 @@ async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string
   }
   throw new RuntimeUnavailable(
     runtime,
-    installed ? `tfjs-node does not load (${failures.join('; ')})` : `tfjs-node is not installed (neither ${NODE_GPU_PACKAGE} nor ${NODE_CPU_PACKAGE})`,
+    installed
+      ? `tfjs-node does not load (${failures.join('; ')})`
+      : `tfjs-node is not installed (neither ${NODE_GPU_PACKAGE} nor ${NODE_CPU_PACKAGE})`,
     `\`npm i ${NODE_CPU_PACKAGE}\` (or ${NODE_GPU_PACKAGE} with CUDA 11.2 + cuDNN 8.1)`,
   );
 }
@@ -76,16 +78,14 @@ export async function openNodeRuntime(
     device: `Node ${process.version} — ${detail}`,
     software: false,
     async time(request: TimingRequest, onRun?: (done: number) => void): Promise<SessionTiming> {
-      const inputs = request.inputShapes.map((shape, i) =>
-        tf.randomUniform([request.batch, ...shape], 0, 1, 'float32', request.seed + i),
-      );
+      const inputs = request.inputShapes.map((shape, i) => tf.randomUniform([request.batch, ...shape], 0, 1, 'float32', request.seed + i));
       try {
         const predicts = live.map((model) => () => settle(model.predict(inputs, { batchSize: request.batch })));
         const { firstMs, timesMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, onRun);
         const peakBytes: (number | null)[] = [];
         for (const model of live) {
-          const info = await tf.profile(() => model.predict(inputs, { batchSize: request.batch }) as tf.Tensor);
-          tf.dispose(info.result as tf.Tensor);
+          const info = await tf.profile(() => model.predict(inputs, { batchSize: request.batch }));
+          tf.dispose(info.result);
           peakBytes.push(info.peakBytes);
         }
         return { firstMs, timesMs, peakBytes };

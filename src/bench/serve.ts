@@ -60,7 +60,8 @@ export async function serveBench(models: readonly ModelArtifacts[], options: Ser
     options.onListening(server.url());
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new ProblemError(`no browser finished the bench page within ${Math.round(options.timeoutMs / 1000)} s (raise --timeout)`)),
+        () =>
+          reject(new ProblemError(`no browser finished the bench page within ${Math.round(options.timeoutMs / 1000)} s (raise --timeout)`)),
         options.timeoutMs,
       );
     });

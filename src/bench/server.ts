@@ -63,8 +63,8 @@ function modelRoutes(models: readonly ModelArtifacts[]): Record<string, Route> {
       modelTopology: model.modelTopology,
       weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
     });
-    routes[`models/${i}/model.json`] = { type: 'application/json', body: async () => json };
-    routes[`models/${i}/weights.bin`] = { type: 'application/octet-stream', body: async () => Buffer.from(data) };
+    routes[`models/${i}/model.json`] = { type: 'application/json', body: () => Promise.resolve(json) };
+    routes[`models/${i}/weights.bin`] = { type: 'application/octet-stream', body: () => Promise.resolve(Buffer.from(data)) };
   });
   return routes;
 }
@@ -90,9 +90,12 @@ export class BenchServer {
     this.routes = {
       ...libraryRoutes(),
       ...modelRoutes(options.models),
-      '': { type: 'text/html; charset=utf-8', body: async () => benchPageHtml(Boolean(this.routes['tf-backend-webgpu.min.js'])) },
-      'bench.js': { type: 'text/javascript; charset=utf-8', body: async () => benchPageScript() },
-      'plan.json': { type: 'application/json', body: async () => JSON.stringify(options.plan) },
+      '': {
+        type: 'text/html; charset=utf-8',
+        body: () => Promise.resolve(benchPageHtml(Boolean(this.routes['tf-backend-webgpu.min.js']))),
+      },
+      'bench.js': { type: 'text/javascript; charset=utf-8', body: () => Promise.resolve(benchPageScript()) },
+      'plan.json': { type: 'application/json', body: () => Promise.resolve(JSON.stringify(options.plan)) },
     };
     this.server = createServer((req, res) => void this.handle(req, res));
   }
@@ -103,7 +106,8 @@ export class BenchServer {
     const port = this.options.port ?? 0;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
-        if (error.code === 'EADDRINUSE') reject(new InputError(`--port ${port}: already in use on ${host}; choose another port or leave --port out`));
+        if (error.code === 'EADDRINUSE')
+          reject(new InputError(`--port ${port}: already in use on ${host}; choose another port or leave --port out`));
         else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND')
           reject(new InputError(`--host ${host}: not an address of this machine (${error.code})`));
         else reject(error);

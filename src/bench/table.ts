@@ -9,7 +9,13 @@ const mib = (bytes: number | null) => (bytes === null ? '–' : `${(bytes / 2 **
 
 export function renderBenchTable(report: BenchReport): string {
   const paired = report.baseline !== null;
-  const header = ['runtime', 'batch', 'model ms (p10–p90)', ...(paired ? ['baseline ms (p10–p90)', 'speed-up (p10–p90)', 'MACs ×', 'realised ÷ MACs'] : []), 'load'];
+  const header = [
+    'runtime',
+    'batch',
+    'model ms (p10–p90)',
+    ...(paired ? ['baseline ms (p10–p90)', 'speed-up (p10–p90)', 'MACs ×', 'realised ÷ MACs'] : []),
+    'load',
+  ];
   const rows = report.rows.map((r) => [
     `${r.runtime}${r.software ? '*' : ''}`,
     String(r.batch),
@@ -40,7 +46,9 @@ export function renderBenchTable(report: BenchReport): string {
   const devices = [...new Map(report.rows.map((r) => [r.runtime, r.device])).entries()].map(([rt, d]) => `${rt}: ${d}`);
   lines.push('', ...devices);
   const weights = `weights ${mib(report.model.weightBytes)}${report.baseline !== null ? ` (baseline ${mib(report.baseline.weightBytes)})` : ''}`;
-  lines.push(`${report.runs} timed runs per model after ${report.warmup} warm-up, the models interleaved run by run; ${weights}; load = 1-min load average`);
+  lines.push(
+    `${report.runs} timed runs per model after ${report.warmup} warm-up, the models interleaved run by run; ${weights}; load = 1-min load average`,
+  );
   if (report.rows.some((r) => r.software)) lines.push(`* ${SOFTWARE_RENDERING_NOTE}`);
   for (const s of report.skipped) lines.push(`skipped ${s.runtime}: ${s.reason}`);
   return lines.join('\n');

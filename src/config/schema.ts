@@ -214,7 +214,9 @@ export const benchReportSchema = z.strictObject({
   skipped: z.array(z.strictObject({ runtime: z.string(), reason: z.string(), fix: z.string() })),
   rows: z.array(
     z.strictObject({
-      runtime: z.string().describe("node:<backend> or chromium:<backend>; served:<backend> for a browser that opened `slim bench --serve`'s page"),
+      runtime: z
+        .string()
+        .describe("node:<backend> or chromium:<backend>; served:<backend> for a browser that opened `slim bench --serve`'s page"),
       batch: positiveInt,
       device: z.string(),
       software: z.boolean().describe('a software renderer: compare rows, not absolute times'),

@@ -55,17 +55,26 @@ async function recordingBrowser(name: string): Promise<{ file: string; pids: () 
   await chmod(file, 0o755);
   return {
     file,
-    pids: async () =>
-      (await readFile(pidFile, 'utf8').catch(() => ''))
-        .split('\n')
-        .filter(Boolean)
-        .map(Number),
+    pids: async () => (await readFile(pidFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number),
   };
 }
 
 describe('slim bench on node:wasm', () => {
   it('--json: one document, a row per batch with both medians, the paired speed-up and the MACs one', async () => {
-    const result = await runSlim(['bench', '--model', models.slim, '--baseline', models.baseline, '--runtime', 'node:wasm', '--batch', '1,4', '--runs', '3', '--json']);
+    const result = await runSlim([
+      'bench',
+      '--model',
+      models.slim,
+      '--baseline',
+      models.baseline,
+      '--runtime',
+      'node:wasm',
+      '--batch',
+      '1,4',
+      '--runs',
+      '3',
+      '--json',
+    ]);
     assert.equal(result.code, 0, describeRun(result));
     const report: BenchReport = benchReportSchema.parse(JSON.parse(result.stdout));
     assert.deepEqual(
@@ -134,10 +143,14 @@ describe('slim bench in Chromium', { skip: chromiumMissing() ?? false }, () => {
   });
 
   it('--serve: headless Chromium opens the printed URL, its rows stream back, and slim stops by itself', async () => {
-    const child = spawn(process.execPath, [SLIM_BIN, 'bench', '--model', models.slim, '--serve', '--batch', '1', '--runs', '2', '--warmup', '0', '--json'], {
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [SLIM_BIN, 'bench', '--model', models.slim, '--serve', '--batch', '1', '--runs', '2', '--warmup', '0', '--json'],
+      {
+        env: { ...process.env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -160,7 +173,12 @@ describe('slim bench in Chromium', { skip: chromiumMissing() ?? false }, () => {
         assert.ok([403, 404].includes((await fetch(`${origin}/${outside}`)).status), `${outside}: refused`);
       }
       assert.equal((await fetch(`${url}plan.json`)).status, 200);
-      const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-swiftshader'], pipe: true });
+      const browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--enable-unsafe-swiftshader'],
+        pipe: true,
+      });
       try {
         const page = await browser.newPage();
         await page.goto(url);
@@ -182,7 +200,11 @@ describe('slim bench in Chromium', { skip: chromiumMissing() ?? false }, () => {
 
 describe('slim bench: bad input', () => {
   it('an unknown runtime: exit 2, naming the valid ones', async () => {
-    oneErrorLine(await runSlim(['bench', '--model', models.slim, '--runtime', 'node:gpu']), 2, /--runtime node:gpu: unknown runtime; choose from node:wasm, .*chromium:webgpu/);
+    oneErrorLine(
+      await runSlim(['bench', '--model', models.slim, '--runtime', 'node:gpu']),
+      2,
+      /--runtime node:gpu: unknown runtime; choose from node:wasm, .*chromium:webgpu/,
+    );
   });
 
   it('--batch 0 and --runs 0: exit 2', async () => {
@@ -192,7 +214,11 @@ describe('slim bench: bad input', () => {
 
   it('a named browser runtime with no browser found: exit 2 with the fix', async () => {
     const result = await runSlim(['bench', '--model', models.slim, '--runtime', 'chromium:wasm'], { env: { PATH: '' } });
-    oneErrorLine(result, 2, /--runtime chromium:wasm: not available here: no Chromium or Chrome found on PATH; fix: install Chromium .* or give --browser PATH/);
+    oneErrorLine(
+      result,
+      2,
+      /--runtime chromium:wasm: not available here: no Chromium or Chrome found on PATH; fix: install Chromium .* or give --browser PATH/,
+    );
   });
 
   it('a model without a fixed input shape and no --input-shape: exit 2', async () => {
@@ -202,9 +228,24 @@ describe('slim bench: bad input', () => {
     json.modelTopology.config.layers[0].config.batch_input_shape = [null, null, null, 1];
     await import('node:fs/promises').then((fs) => fs.mkdir(dir));
     await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
-    await import('node:fs/promises').then((fs) => fs.copyFile(path.join(path.dirname(models.slim), 'weights.bin'), path.join(dir, 'weights.bin')));
+    await import('node:fs/promises').then((fs) =>
+      fs.copyFile(path.join(path.dirname(models.slim), 'weights.bin'), path.join(dir, 'weights.bin')),
+    );
     oneErrorLine(await runSlim(['bench', '--model', dir, '--runtime', 'node:cpu']), 2, /has no fixed shape .*give --input-shape/);
-    const ok = await runSlim(['bench', '--model', dir, '--runtime', 'node:cpu', '--input-shape', '8,8,1', '--runs', '1', '--batch', '1', '--json']);
+    const ok = await runSlim([
+      'bench',
+      '--model',
+      dir,
+      '--runtime',
+      'node:cpu',
+      '--input-shape',
+      '8,8,1',
+      '--runs',
+      '1',
+      '--batch',
+      '1',
+      '--json',
+    ]);
     assert.equal(ok.code, 0, describeRun(ok));
   });
 
@@ -213,20 +254,32 @@ describe('slim bench: bad input', () => {
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const port = (busy.address() as { port: number }).port;
     try {
-      oneErrorLine(await runSlim(['bench', '--model', models.slim, '--serve', '--port', String(port)]), 2, new RegExp(`--port ${port}: already in use`));
+      oneErrorLine(
+        await runSlim(['bench', '--model', models.slim, '--serve', '--port', String(port)]),
+        2,
+        new RegExp(`--port ${port}: already in use`),
+      );
     } finally {
       busy.close();
     }
   });
 
   it('--serve that no browser answers: exit 1 after --timeout, the server closed', async () => {
-    oneErrorLine(await runSlim(['bench', '--model', models.slim, '--serve', '--timeout', '1']), 1, /no browser finished the bench page within 1 s \(raise --timeout\)/);
+    oneErrorLine(
+      await runSlim(['bench', '--model', models.slim, '--serve', '--timeout', '1']),
+      1,
+      /no browser finished the bench page within 1 s \(raise --timeout\)/,
+    );
   });
 
   it('a browser that dies at start: exit 1, one line naming it', async () => {
     const broken = path.join(work, 'broken-browser.sh');
     await writeFile(broken, '#!/bin/sh\necho "crashed" >&2\nexit 1\n');
     await chmod(broken, 0o755);
-    oneErrorLine(await runSlim(['bench', '--model', models.slim, '--runtime', 'chromium:wasm', '--browser', broken, '--timeout', '20']), 1, /broken-browser\.sh: the browser did not start/);
+    oneErrorLine(
+      await runSlim(['bench', '--model', models.slim, '--runtime', 'chromium:wasm', '--browser', broken, '--timeout', '20']),
+      1,
+      /broken-browser\.sh: the browser did not start/,
+    );
   });
 });

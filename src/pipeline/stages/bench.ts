@@ -50,7 +50,9 @@ export function benchInputShapes(model: BenchModel, given?: readonly number[]): 
     if (given !== undefined) {
       const fits = graph.inputs.length === 1 && given.length === shape.length && shape.every((d, i) => d === null || d === given[i]);
       if (!fits) {
-        throw new InputError(`--input-shape ${given.join(',')}: does not fit input '${id}' of ${model.path}, shaped [${shape.map(String).join(',')}]`);
+        throw new InputError(
+          `--input-shape ${given.join(',')}: does not fit input '${id}' of ${model.path}, shaped [${shape.map(String).join(',')}]`,
+        );
       }
       return [...given];
     }
@@ -90,7 +92,9 @@ export async function benchStage(
   if (baseline !== undefined) {
     const baselineShapes = benchInputShapes(baseline, options.inputShape);
     if (JSON.stringify(baselineShapes) !== JSON.stringify(inputShapes)) {
-      throw new InputError(`--baseline ${baseline.path}: its input shapes ${JSON.stringify(baselineShapes)} differ from the model's ${JSON.stringify(inputShapes)}`);
+      throw new InputError(
+        `--baseline ${baseline.path}: its input shapes ${JSON.stringify(baselineShapes)} differ from the model's ${JSON.stringify(inputShapes)}`,
+      );
     }
   }
   const facts = modelFacts(model);
@@ -122,7 +126,8 @@ export async function benchStage(
         session = await openRuntime(runtime, models, options);
       } catch (error) {
         if (!(error instanceof RuntimeUnavailable)) throw error;
-        if (options.explicit) throw new InputError(`--runtime ${runtime}: not available here: ${error.reason}; fix: ${error.fix}`, { cause: error });
+        if (options.explicit)
+          throw new InputError(`--runtime ${runtime}: not available here: ${error.reason}; fix: ${error.fix}`, { cause: error });
         report.skipped.push({ runtime, reason: error.reason, fix: error.fix });
         out.info(`skipped ${runtime}: ${error.reason} (${error.fix})`);
         done += options.batches.length;
@@ -155,7 +160,13 @@ async function serveRows(
   options: BenchStageOptions,
   out: Output,
 ): Promise<void> {
-  const requests = options.batches.map((batch) => ({ batch, runs: options.runs, warmup: options.warmup, seed: options.seed, inputShapes: report.inputShapes }));
+  const requests = options.batches.map((batch) => ({
+    batch,
+    runs: options.runs,
+    warmup: options.warmup,
+    seed: options.seed,
+    inputShapes: report.inputShapes,
+  }));
   await serveBench(models, {
     host: serve.host,
     port: serve.port,
@@ -163,7 +174,9 @@ async function serveRows(
     requests,
     onListening: (url) => {
       const shown = isWildcard(serve.host) ? url.replace(`//${serve.host}:`, `//${lanAddress() ?? serve.host}:`) : url;
-      out.info(`open in a browser on a device that can reach this machine (stops after the page reports, or after ${Math.round(options.timeoutMs / 1000)} s):`);
+      out.info(
+        `open in a browser on a device that can reach this machine (stops after the page reports, or after ${Math.round(options.timeoutMs / 1000)} s):`,
+      );
       out.info(`  ${shown}`);
       qrcode.generate(shown, { small: true }, (qr) => out.info(qr));
     },
@@ -175,7 +188,9 @@ async function serveRows(
     onRow: (row) => {
       const built = benchRow(`served:${row.backend}`, row.batch, row, row.timing, report.baseline !== null, report.macsSpeedup);
       report.rows.push(built);
-      out.info(`served:${row.backend} batch ${row.batch}: ${row.device}${row.software ? ` (${SOFTWARE_RENDERING_NOTE})` : ''}; model ${built.modelMs.toFixed(2)} ms`);
+      out.info(
+        `served:${row.backend} batch ${row.batch}: ${row.device}${row.software ? ` (${SOFTWARE_RENDERING_NOTE})` : ''}; model ${built.modelMs.toFixed(2)} ms`,
+      );
     },
   });
 }
