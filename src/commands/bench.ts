@@ -36,7 +36,7 @@ function positiveInts(flag: string, values: string[]): number[] {
   });
 }
 
-function runtimesOf(values: string[]): RuntimeName[] {
+export function runtimesOf(values: string[]): RuntimeName[] {
   const names = values.flatMap((v) => v.split(',')).map((v) => v.trim());
   for (const name of names) {
     if (!isRuntimeName(name)) throw new InputError(`--runtime ${name}: unknown runtime; choose from ${RUNTIMES.join(', ')}`);

@@ -4,12 +4,28 @@ import { renderReport } from '../report/render.js';
 import { resolveReportInputs, writeReportHtml } from '../report/html/index.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { modelOption } from './options.js';
+import { runtimesOf } from './bench.js';
+import { benchSchema, type BenchReport } from '../config/schema.js';
+import type { RuntimeName } from '../bench/runtime.js';
+import { renderBenchTable } from '../bench/table.js';
+import { readModel } from '../model/io.js';
+import { benchModelsOf } from '../pipeline/bench.js';
+import { benchStage } from '../pipeline/stages/bench.js';
+import type { Output } from '../io/output.js';
+
+/** `--bench`: the model against its baseline on the named runtimes, with the config's defaults. */
+async function measure(model: string, baseline: string | undefined, runtimes: RuntimeName[], out: Output): Promise<BenchReport> {
+  const defaults = benchSchema.parse({});
+  const models = await benchModelsOf(model, baseline, readModel);
+  return benchStage(models.model, models.baseline, { ...defaults, runtimes, explicit: true, seed: 42, timeoutMs: 300_000 }, out);
+}
 
 interface ReportFlags extends GlobalFlags {
   model: string;
   baseline?: string;
   html?: string;
   log?: string[];
+  bench?: string[];
 }
 
 export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
@@ -24,17 +40,24 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
         type: 'string',
         array: true,
         describe: 'train-log.jsonl / finetune-log.jsonl to draw as training curves in --html',
+      })
+      .option('bench', {
+        type: 'string',
+        array: true,
+        describe:
+          'also time the model against --baseline on these runtimes (as slim bench; a run folder: exported against its input, exported)',
       }),
   handler: async (argv) => {
     const out = outputFor(argv);
     // --model may be a run folder: its fine-tuned model against its input model.
     const inputs = await resolveReportInputs(argv.model, argv.baseline);
     const report = await reportFor(inputs.model, inputs.baseline);
+    const bench = argv.bench !== undefined ? await measure(argv.model, argv.baseline, runtimesOf(argv.bench), out) : undefined;
     if (argv.html !== undefined) {
-      await writeReportHtml(argv.html, report, inputs, argv.log ?? []);
+      await writeReportHtml(argv.html, report, inputs, argv.log ?? [], bench);
       out.info(`wrote ${argv.html}`);
     }
-    if (argv.json) out.json(report);
-    else out.data(renderReport(report));
+    if (argv.json) out.json(bench !== undefined ? { ...report, bench } : report);
+    else out.data(renderReport(report) + (bench !== undefined ? `\n\n${renderBenchTable(bench)}` : ''));
   },
 };

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { parseRatios, renderSweep, sweepFromConfig, writeSweepHtml } from '../pipeline/sweep.js';
+import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml } from '../pipeline/sweep.js';
+import { runtimesOf } from './bench.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, runtimeOverrides } from './options.js';
 
@@ -15,6 +16,9 @@ interface SweepFlags extends GlobalFlags {
   'min-channels'?: number;
   'round-to'?: number;
   html?: string;
+  latency?: string;
+  'latency-batch': number;
+  browser?: string;
 }
 
 export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
@@ -40,6 +44,13 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         type: 'string',
         describe: 'also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file',
       })
+      .option('latency', {
+        type: 'string',
+        describe:
+          'also time each candidate, exported, against the unpruned model on this runtime (node:wasm, chromium:wasm, ...; see slim bench)',
+      })
+      .option('latency-batch', { type: 'number', default: 1, describe: 'batch size of --latency' })
+      .option('browser', { type: 'string', describe: 'Chromium or Chrome for a chromium:* --latency (default: found on PATH)' })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' }),
   handler: async (argv) => {
@@ -52,7 +63,20 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
     ]);
-    const result = await sweepFromConfig(config, argv.model, ratios, epochs, out);
+    const latencyBatch = argv['latency-batch'];
+    if (!(Number.isInteger(latencyBatch) && latencyBatch > 0))
+      throw new InputError(`--latency-batch ${latencyBatch}: expected a positive integer`);
+    const latency =
+      argv.latency !== undefined
+        ? {
+            runtime: runtimesOf([argv.latency])[0],
+            batch: latencyBatch,
+            runs: SWEEP_LATENCY_RUNS,
+            seed: config.seed,
+            browser: argv.browser,
+          }
+        : undefined;
+    const result = await sweepFromConfig(config, argv.model, ratios, epochs, out, latency);
     if (argv.html !== undefined) {
       await writeSweepHtml(argv.html, result);
       out.info(`wrote ${argv.html}`);

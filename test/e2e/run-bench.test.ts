@@ -48,6 +48,34 @@ describe('slim run measures the realised speed-up', () => {
     assert.equal(report.model.path, path.join(outDir, 'exported', 'model.json'));
     assert.match(report.baseline!.path, /input\/model\.json \(exported in memory\)$/);
     assert.equal(report.macsSpeedup, bench.macsSpeedup);
+
+    // slim report --bench: the same comparison beside the counts.
+    const reported = await runSlim(['report', '--model', outDir, '--bench', 'node:wasm', '--json']);
+    assert.equal(reported.code, 0, describeRun(reported));
+    const withBench = JSON.parse(reported.stdout) as { bench: unknown; macs: number };
+    assert.deepEqual(
+      benchReportSchema.parse(withBench.bench).rows.map((r) => r.runtime),
+      ['node:wasm', 'node:wasm'],
+    );
+
+    // slim sweep --latency: a measured latency and speed-up column per candidate.
+    const swept = await runSlim([
+      'sweep',
+      '--model',
+      path.join(outDir, 'sparse'),
+      '--config',
+      TINY,
+      '--ratios',
+      '0.3,0.6',
+      '--latency',
+      'node:wasm',
+    ]);
+    assert.equal(swept.code, 0, describeRun(swept));
+    const lines = swept.stdout.split('\n');
+    assert.match(lines[0], /ms node:wasm b1\s+speed-up$/);
+    assert.match(lines[1], /^0 \(sparse\).*\s[\d.]+\s+1\.00×$/);
+    for (const line of lines.slice(2, 4)) assert.match(line, /^0\.[36]\s.*\s[\d.]+\s+[\d.]+×$/);
+    assert.match(swept.stderr, /ratio 0\.6: .*, node:wasm [\d.]+ ms \([\d.]+× faster\)/);
   });
 
   it('bench.runtimes: [] turns the measurement off', async () => {
