@@ -90,7 +90,14 @@ export async function openChromiumRuntime(
   try {
     await server.start();
     browser = await withTimeout(
-      puppeteer.launch({ executablePath: executable, headless: true, args: browserArgs(backend), pipe: true }),
+      puppeteer.launch({
+        executablePath: executable,
+        headless: true,
+        args: browserArgs(backend),
+        pipe: true,
+        // slim's own timeout (withTimeout) must fire first, with its one-line error and the fix.
+        protocolTimeout: options.timeoutMs + 30_000,
+      }),
       options.timeoutMs,
       `${executable}: starting the browser`,
     ).catch((error: unknown) => {
