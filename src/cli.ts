@@ -21,6 +21,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { doctorCommand } from './commands/doctor.js';
 import { sweepCommand } from './commands/sweep.js';
+import { benchCommand } from './commands/bench.js';
 import { VERSION } from './version.js';
 
 /**
@@ -79,9 +80,13 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
     .command(evalCommand)
     .command(exportCommand)
     .command(sweepCommand)
+    .command(benchCommand)
     .command(doctorCommand)
     .group(['verbose', 'quiet', 'json', 'progress', 'color', 'help', 'version'], 'Global options:')
-    .demandCommand(1, 'give a command: train, prune, finetune, report, eval, export, run, sweep, schema or doctor (slim --help lists them)')
+    .demandCommand(
+      1,
+      'give a command: train, prune, finetune, report, eval, export, run, sweep, bench, schema or doctor (slim --help lists them)',
+    )
     .strict()
     .recommendCommands()
     .version(VERSION)

@@ -6,12 +6,28 @@ import { InputError } from '../errors.js';
 import { modelFiles } from '../model/io.js';
 import { htmlTarget, outputFor, type GlobalFlags } from './common.js';
 import { modelOption } from './options.js';
+import { runtimesOf } from './bench.js';
+import { benchSchema, type BenchReport } from '../config/schema.js';
+import type { RuntimeName } from '../bench/runtime.js';
+import { renderBenchTable } from '../bench/table.js';
+import { readModel } from '../model/io.js';
+import { benchModelsOf } from '../pipeline/bench.js';
+import { benchStage } from '../pipeline/stages/bench.js';
+import type { Output } from '../io/output.js';
+
+/** `--bench`: the model against its baseline on the named runtimes, with the config's defaults. */
+async function measure(model: string, baseline: string | undefined, runtimes: RuntimeName[], out: Output): Promise<BenchReport> {
+  const defaults = benchSchema.parse({});
+  const models = await benchModelsOf(model, baseline, readModel);
+  return benchStage(models.model, models.baseline, { ...defaults, runtimes, explicit: true, seed: 42, timeoutMs: 300_000 }, out);
+}
 
 interface ReportFlags extends GlobalFlags {
   model: string;
   baseline?: string;
   html?: string;
   log?: string[];
+  bench?: string[];
 }
 
 export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
@@ -29,6 +45,12 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
         type: 'string',
         array: true,
         describe: 'train-log.jsonl / finetune-log.jsonl to draw as training curves in --html',
+      })
+      .option('bench', {
+        type: 'string',
+        array: true,
+        describe:
+          'also time the model against --baseline on these runtimes (as slim bench; a run folder: exported against its input, exported)',
       }),
   handler: async (argv) => {
     const out = outputFor(argv);
@@ -44,11 +66,12 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
     ];
     const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
     const report = await reportFor(inputs.model, inputs.baseline);
+    const bench = argv.bench !== undefined ? await measure(argv.model, argv.baseline, runtimesOf(argv.bench), out) : undefined;
     if (html !== undefined) {
-      await writeReportHtml(html, report, inputs, logs);
+      await writeReportHtml(html, report, inputs, logs, bench);
       if (typeof html === 'string') out.info(`wrote ${html}`);
     }
-    if (argv.json) out.json(report);
-    else if (argv.html !== '-') out.data(renderReport(report));
+    if (argv.json) out.json(bench !== undefined ? { ...report, bench } : report);
+    else if (argv.html !== '-') out.data(renderReport(report) + (bench !== undefined ? `\n\n${renderBenchTable(bench)}` : ''));
   },
 };

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { parseRatios, renderSweep, sweepFromConfig, writeSweepHtml, type SweepResult } from '../pipeline/sweep.js';
+import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml, type SweepResult } from '../pipeline/sweep.js';
+import { runtimesOf } from './bench.js';
 import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
 import { emitManifest } from '../executors/manifests.js';
 import { gatherPlan, planPaths, readPlan, writePlan } from '../executors/plan.js';
@@ -30,6 +31,9 @@ interface SweepFlags extends GlobalFlags {
   image?: string;
   'claim-name'?: string;
   command?: string;
+  latency?: string;
+  'latency-batch': number;
+  browser?: string;
 }
 
 export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
@@ -56,6 +60,13 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         describe:
           "also write an HTML report (the model, its |gamma|, accuracy vs ratio and vs MACs) to this file ('-' = stdout, instead of the table)",
       })
+      .option('latency', {
+        type: 'string',
+        describe:
+          'also time each candidate, exported, against the unpruned model on this runtime (node:wasm, chromium:wasm, ...; see slim bench)',
+      })
+      .option('latency-batch', { type: 'number', default: 1, describe: 'batch size of --latency' })
+      .option('browser', { type: 'string', describe: 'Chromium or Chrome for a chromium:* --latency (default: found on PATH)' })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' })
       .option('plan', { type: 'string', describe: 'write a sweep plan to this folder (shared by every node), or run/submit the one there' })
@@ -135,7 +146,25 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       requireDataSection(loaded, argv.config);
       return loaded;
     };
-    if (argv.plan === undefined) return print(await sweepFromConfig(await config(), argv.model!, ratios, epochs, out));
+    const latencyBatch = argv['latency-batch'];
+    if (!(Number.isInteger(latencyBatch) && latencyBatch > 0))
+      throw new InputError(`--latency-batch ${latencyBatch}: expected a positive integer`);
+    if (argv.plan === undefined) {
+      const loaded = await config();
+      const latency =
+        argv.latency !== undefined
+          ? {
+              runtime: runtimesOf([argv.latency])[0],
+              batch: latencyBatch,
+              runs: SWEEP_LATENCY_RUNS,
+              seed: loaded.seed,
+              browser: argv.browser,
+            }
+          : undefined;
+      return print(await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency));
+    }
+    // Latency is measured where the candidates run, on one machine's runtime: not part of a plan.
+    if (argv.latency !== undefined) throw new InputError('--latency: not with --plan (time the chosen candidates with slim bench)');
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { dataSchema } from '../data/formats/index.js';
 import { hyperparameterFields, NESTEROV_MESSAGE, nesterovHasMomentum } from '../train/options.js';
+import { RUNTIMES } from '../bench/runtime.js';
 
 const positiveInt = z.number().int().positive();
 /** A layer width; what the built model can hold is checked against the data's shape (src/pipeline/fits.ts). */
@@ -131,6 +132,21 @@ export const pruneSchema = z
     message: 'give one of ratio, threshold or maxAccuracyDrop, not several',
   });
 
+export const runtimeSchema = z
+  .enum(RUNTIMES)
+  .describe('where a model is timed: node:<backend> in this process, chromium:<backend> in an installed Chromium or Chrome');
+
+/** What a bench measures (config section `bench`, and `slim bench`'s defaults). */
+export const benchSchema = z.strictObject({
+  runtimes: z
+    .array(runtimeSchema)
+    .default(['node:wasm'])
+    .describe('run: the runtimes the exported slim model is timed on against the exported input model; [] = no measurement'),
+  batches: z.array(positiveInt).min(1).default([1, 32]).describe('batch sizes timed'),
+  runs: positiveInt.default(20).describe('timed predicts per model, runtime and batch (after the warm-up)'),
+  warmup: z.number().int().min(0).default(3).describe('untimed predicts per model before the timed ones (after the first)'),
+});
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   seed: z.number().int().min(0).default(42),
@@ -175,6 +191,7 @@ export const configSchema = z.strictObject({
         ),
     })
     .prefault({}),
+  bench: benchSchema.prefault({}),
   out: z.string().optional().describe('output folder of run'),
   passes: positiveInt
     .max(10)
@@ -189,6 +206,58 @@ export type ModelConfig = z.infer<typeof modelSchema>;
 export type { DataConfig } from '../data/formats/index.js';
 export type PruneConfig = z.infer<typeof pruneSchema>;
 export type Backend = z.infer<typeof backendSchema>;
+export type BenchConfig = z.infer<typeof benchSchema>;
+
+/** One model's timing on one runtime and batch size (src/bench/stats.ts). */
+const benchTimingSchema = z.strictObject({
+  runs: positiveInt,
+  medianMs: z.number(),
+  p10Ms: z.number(),
+  p90Ms: z.number(),
+  firstMs: z.number().describe('the first predict: load-time compile, shader and kernel warm-up'),
+  peakBytes: z.number().nullable().describe('peak tensor bytes of one predict; null where the runtime does not report it'),
+});
+
+const benchModelSchema = z.strictObject({
+  path: z.string(),
+  params: z.number(),
+  macs: z.number(),
+  weightBytes: z.number(),
+});
+
+/** `slim bench --json`, and run.json's `bench`: one row per runtime and batch size. */
+export const benchReportSchema = z.strictObject({
+  model: benchModelSchema,
+  baseline: benchModelSchema.nullable(),
+  macsSpeedup: z.number().nullable().describe('baseline MACs / model MACs'),
+  runs: positiveInt,
+  warmup: z.number().int().min(0),
+  seed: z.number().int(),
+  inputShapes: z.array(z.array(positiveInt)),
+  skipped: z.array(z.strictObject({ runtime: z.string(), reason: z.string(), fix: z.string() })),
+  rows: z.array(
+    z.strictObject({
+      runtime: z
+        .string()
+        .describe("node:<backend> or chromium:<backend>; served:<backend> for a browser that opened `slim bench --serve`'s page"),
+      batch: positiveInt,
+      device: z.string(),
+      software: z.boolean().describe('a software renderer: compare rows, not absolute times'),
+      modelMs: z.number().describe('median ms of one predict of the model'),
+      baselineMs: z.number().nullable(),
+      speedup: z.number().nullable().describe('realised speed-up: median of baseline / model over the paired runs'),
+      speedupP10: z.number().nullable(),
+      speedupP90: z.number().nullable(),
+      macsSpeedup: z.number().nullable(),
+      realisedOverMacs: z.number().nullable().describe('speedup / macsSpeedup: the share of the MACs saving this runtime delivers'),
+      model: benchTimingSchema,
+      baseline: benchTimingSchema.nullable(),
+      loadAverage: z.number().describe('1-minute load average of this machine when the row was measured'),
+    }),
+  ),
+});
+export type BenchReport = z.infer<typeof benchReportSchema>;
+export type BenchRow = BenchReport['rows'][number];
 
 /** JSON Schema for editors (`slim schema > slim.schema.json`). */
 export function configJsonSchema(): unknown {

@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';
@@ -16,7 +16,7 @@ import type { SweepPoint } from '../report/html/data.js';
 import { checkOutPath } from '../io/out-path.js';
 import { RUN_REPORT_FILE, writeRunHtmlReport } from '../report/html/index.js';
 import { human, type Report } from '../report/render.js';
-import type { Config } from '../config/schema.js';
+import type { BenchReport, Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
@@ -31,6 +31,8 @@ import { recalibrateForEvaluation } from './bn-statistics.js';
 import { evalBatchAfterTraining, percent, type WriteOptions } from './stages/common.js';
 import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
+import { benchStage } from './stages/bench.js';
+import { exportModel } from './export.js';
 import { pruneStage, type PruneStageResult } from './stages/prune.js';
 import { reportStage } from './stages/report.js';
 import { trainingStage, type TrainingKind } from './stages/train.js';
@@ -61,6 +63,8 @@ export interface RunSummary {
   sweep?: SweepPoint[];
   sweepSplit?: 'val' | 'test';
   report: Report;
+  /** The exported slim model timed against the exported input model (config bench); absent when bench.runtimes is []. */
+  bench?: BenchReport;
   seconds: Record<string, number>;
 }
 
@@ -211,7 +215,9 @@ export async function runPipeline(
       passes.push(passSummary(pass, result, run));
       out.info(describePass(passes.at(-1)!, config.passes));
     }
-    const report = await exportAndReport(await fromLayersModel(current), input, folders, write, run, out);
+    const final = await fromLayersModel(current);
+    const report = await exportAndReport(final, input, folders, write, run, out);
+    const bench = await measureSpeed(final, input, config, run, out);
     run.seconds.total = (Date.now() - started) / 1000;
     const summary: RunSummary = {
       backend: { name: backend.name, gpu: backend.gpu, detail: backend.detail },
@@ -224,6 +230,7 @@ export async function runPipeline(
       passes,
       ...budgetCurve(passes),
       report,
+      ...(bench !== undefined ? { bench } : {}),
       seconds: run.seconds,
     };
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
@@ -435,6 +442,42 @@ async function exportAndReport(
     { path: run.models.input!, topology: input.modelTopology },
     out,
   );
+}
+
+/**
+ * The realised speed-up: the exported slim model against the input exported the same way (BN
+ * folded in both, so the figure is the pruning's), on config bench.runtimes; a runtime that cannot
+ * run here is skipped with its line, not a failed run.
+ */
+async function measureSpeed(
+  final: ModelArtifacts,
+  input: ModelArtifacts,
+  config: Config,
+  run: RunRecord,
+  out: Output,
+): Promise<BenchReport | undefined> {
+  if (config.bench.runtimes.length === 0) return undefined;
+  const started = Date.now();
+  const active = tf.getBackend();
+  try {
+    const slim = (await exportModel(final)).artifacts;
+    const baseline = (await exportModel(input)).artifacts;
+    const report = await benchStage(
+      { path: run.models.exported ?? run.models.finetuned!, artifacts: slim },
+      { path: `${run.models.input!} (exported in memory)`, artifacts: baseline },
+      { ...config.bench, explicit: false, seed: config.seed, timeoutMs: 120_000 },
+      out,
+    );
+    for (const row of report.rows) {
+      out.info(
+        `realised speed-up on ${row.runtime}, batch ${row.batch}: ${row.speedup!.toFixed(2)}× (MACs ${row.macsSpeedup!.toFixed(2)}×)`,
+      );
+    }
+    return report;
+  } finally {
+    if (tf.getBackend() !== active) await tf.setBackend(active);
+    addSeconds(run, 'bench', (Date.now() - started) / 1000);
+  }
 }
 
 function pruneSummary(prune: PruneStageResult): RunSummary['prune'] {

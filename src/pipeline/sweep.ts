@@ -8,7 +8,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { Config, PruneConfig } from '../config/schema.js';
-import type { Output } from '../io/output.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { countModel } from '../report/count.js';
@@ -28,6 +27,10 @@ import { trainingStage, type StageControl, type TrainingConfig } from './stages/
 import { checkModelFitsData } from './train.js';
 import { recalibrateForEvaluation } from './bn-statistics.js';
 import { chanceVerdict } from '../train/chance.js';
+import type { RuntimeName } from '../bench/runtime.js';
+import { Output } from '../io/output.js';
+import { exportModel } from './export.js';
+import { benchStage } from './stages/bench.js';
 
 /** Accuracy of one model on the split a ratio is chosen by. */
 export interface SplitScore {
@@ -49,6 +52,17 @@ export interface SweepRow extends SplitScore {
   macs: number;
   /** After the brief fine-tune (--finetune-epochs); accuracy/loss above are before it. */
   finetuned?: SplitScore & { epochs: number };
+  /** With --latency: the exported candidate timed against the exported unpruned model. */
+  latency?: CandidateLatency;
+}
+
+export interface CandidateLatency {
+  runtime: string;
+  batch: number;
+  /** Median ms of one predict of the candidate, and of the unpruned model, interleaved. */
+  ms: number;
+  baselineMs: number;
+  speedup: number;
 }
 
 export interface SweepResult {
@@ -69,6 +83,45 @@ export type SweepCurve = Omit<SweepResult, 'model' | 'seconds'>;
 export interface CandidateOptions {
   finetuneEpochs: number;
   training: TrainingConfig;
+  /** Measure each candidate's latency on this runtime (the sweep's --latency). */
+  latency?: LatencyOptions;
+}
+
+export interface LatencyOptions {
+  runtime: RuntimeName;
+  batch: number;
+  runs: number;
+  seed: number;
+  browser?: string;
+}
+
+/** Runs of each latency measurement: enough for a median at a sweep's pace. */
+export const SWEEP_LATENCY_RUNS = 10;
+
+/** The candidate (exported) against the unpruned model (exported): the latency column of a sweep. */
+async function measureCandidate(
+  candidate: ModelArtifacts,
+  exportedBaseline: ModelArtifacts,
+  latency: LatencyOptions,
+): Promise<CandidateLatency> {
+  const slim = (await exportModel(candidate)).artifacts;
+  const report = await benchStage(
+    { path: 'candidate', artifacts: slim },
+    { path: 'unpruned', artifacts: exportedBaseline },
+    {
+      runtimes: [latency.runtime],
+      explicit: true,
+      batches: [latency.batch],
+      runs: latency.runs,
+      warmup: 2,
+      seed: latency.seed,
+      browser: latency.browser,
+      timeoutMs: 300_000,
+    },
+    new Output({ quiet: true, progress: false }),
+  );
+  const row = report.rows[0];
+  return { runtime: row.runtime, batch: row.batch, ms: row.modelMs, baselineMs: row.baselineMs!, speedup: row.speedup! };
 }
 
 /** Where a candidate runs outside the local sweep (src/executors): its fine-tune checkpoint, and a hook keeping its model. */
@@ -103,6 +156,7 @@ export async function scoreCandidate(
   options: CandidateOptions,
   out: Output,
   placement: CandidatePlacement = {},
+  exportedBaseline?: ModelArtifacts,
 ): Promise<SweepRow> {
   const outcome = pruneModel(sparse, { ...prune, ratio, threshold: undefined, maxAccuracyDrop: undefined });
   const model = await toLayersModel(outcome.artifacts);
@@ -123,6 +177,10 @@ export async function scoreCandidate(
       out.info(`ratio ${ratio}: brief fine-tune`);
       await trainingStage('finetune', model, data, training, undefined, out, placement.control);
       row.finetuned = { ...(await scoreOnSelectionSplit(model, data)), epochs: options.finetuneEpochs };
+    }
+    if (options.latency !== undefined) {
+      const baseline = exportedBaseline ?? (await exportModel(sparse)).artifacts;
+      row.latency = await measureCandidate(outcome.artifacts, baseline, options.latency);
     }
     await placement.keep?.(model);
     return row;
@@ -145,10 +203,14 @@ export async function sweepRatios(
   const count = countModel(artifacts.modelTopology);
   const { split, source } = selectionSplit(data);
   const rows: SweepRow[] = [];
+  const exportedBaseline = options.latency !== undefined ? (await exportModel(artifacts)).artifacts : undefined;
   for (const ratio of ratios) {
-    const row = await scoreCandidate(artifacts, ratio, prune, data, options, out);
+    const row = await scoreCandidate(artifacts, ratio, prune, data, options, out, {}, exportedBaseline);
+    const latency = row.latency
+      ? `, ${row.latency.runtime} ${row.latency.ms.toFixed(2)} ms (${row.latency.speedup.toFixed(2)}× faster)`
+      : '';
     out.info(
-      `ratio ${ratio}: ${row.channels.kept} channels kept, MACs ${human(row.macs)}, ${split} accuracy ${percent(row.accuracy)}${row.finetuned ? ` (fine-tuned ${percent(row.finetuned.accuracy)})` : ''}`,
+      `ratio ${ratio}: ${row.channels.kept} channels kept, MACs ${human(row.macs)}, ${split} accuracy ${percent(row.accuracy)}${row.finetuned ? ` (fine-tuned ${percent(row.finetuned.accuracy)})` : ''}${latency}`,
     );
     rows.push(row);
   }
@@ -170,6 +232,7 @@ export async function sweepFromConfig(
   ratios: number[],
   finetuneEpochs: number,
   out: Output,
+  latency?: LatencyOptions,
 ): Promise<SweepResult> {
   const started = Date.now();
   await startBackend(config.backend, out);
@@ -182,7 +245,14 @@ export async function sweepFromConfig(
     checkModelFitsData(model, data);
     if (selectionSplit(data).split === 'test')
       out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');
-    const result = await sweepRatios(model, ratios, config.prune, data, { finetuneEpochs, training: config }, out);
+    const result = await sweepRatios(
+      model,
+      ratios,
+      config.prune,
+      data,
+      { finetuneEpochs, training: config, ...(latency ? { latency } : {}) },
+      out,
+    );
     return { model: path, ...result, seconds: (Date.now() - started) / 1000 };
   } finally {
     model.dispose();
@@ -239,6 +309,8 @@ export function parseRatios(text: string, flag = '--ratios'): number[] {
 /** The stdout table of `slim sweep` (without --json). */
 export function renderSweep(result: SweepCurve): string {
   const finetuned = result.rows.some((r) => r.finetuned !== undefined);
+  const latency = result.rows.find((r) => r.latency !== undefined)?.latency;
+  const latencyHeader = latency ? [`ms ${latency.runtime} b${latency.batch}`, 'speed-up'] : [];
   const header = [
     'ratio',
     'channels',
@@ -246,10 +318,19 @@ export function renderSweep(result: SweepCurve): string {
     'MACs',
     `${result.split} acc (pruned)`,
     ...(finetuned ? [`${result.split} acc (fine-tuned)`] : []),
+    ...latencyHeader,
   ];
   const b = result.baseline;
   const lines = [
-    ['0 (sparse)', `${b.channels}`, human(b.params), human(b.macs), percent(b.accuracy), ...(finetuned ? ['-'] : [])],
+    [
+      '0 (sparse)',
+      `${b.channels}`,
+      human(b.params),
+      human(b.macs),
+      percent(b.accuracy),
+      ...(finetuned ? ['-'] : []),
+      ...(latency ? [latency.baselineMs.toFixed(2), '1.00×'] : []),
+    ],
     ...result.rows.map((r) => [
       String(r.ratio),
       `${r.channels.kept}`,
@@ -257,6 +338,7 @@ export function renderSweep(result: SweepCurve): string {
       human(r.macs),
       percent(r.accuracy),
       ...(finetuned ? [percent(r.finetuned?.accuracy)] : []),
+      ...(latency ? [r.latency ? r.latency.ms.toFixed(2) : '-', r.latency ? `${r.latency.speedup.toFixed(2)}×` : '-'] : []),
     ]),
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));

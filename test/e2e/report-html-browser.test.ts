@@ -40,6 +40,8 @@ const EXPECTED_CHARTS = [
   'curve-accuracy',
   'curve-gammaSum',
   'curve-gammaBelow',
+  // slim run measures the realised speed-up on node:wasm (config bench).
+  'bench-speedup',
 ];
 
 test('slim run writes report.html beside run.json with every chart of a run', async () => {

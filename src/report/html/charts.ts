@@ -1,3 +1,4 @@
+import type { BenchRow } from '../../config/schema.js';
 /**
  * Vega-Lite specs for every chart of the HTML report. Pure data in, spec out: rendering to SVG is
  * svg.ts's job. Mark names (`name`) are fixed so tests can find the marks in the SVG.
@@ -185,6 +186,52 @@ export function layerBarsSpec(layers: readonly LayerFigures[], metric: LayerMetr
         legend: { title: null, orient: 'top' },
       },
     },
+  };
+}
+
+/** Realised speed-up per runtime and batch (bar, p10–p90 rule), against the MACs reduction (dashed rule). */
+export function benchSpec(rows: readonly BenchRow[], macsSpeedup: number | null): TopLevelSpec {
+  const values = rows.map((r) => ({
+    where: `${r.runtime}${r.software ? '*' : ''} · ${r.batch}`,
+    speedup: r.speedup,
+    p10: r.speedupP10,
+    p90: r.speedupP90,
+  }));
+  const order = values.map((v) => v.where);
+  const x = {
+    field: 'where',
+    type: 'nominal',
+    sort: order,
+    axis: { title: 'runtime · batch (* software rendering)', labelAngle: -30, labelLimit: 200 },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Realised speed-up, measured',
+    width: { step: 48 },
+    height: HEIGHT,
+    config: CONFIG,
+    name: 'bench_speedup',
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'bar', color: COLORS.after },
+        encoding: { x, y: { field: 'speedup', type: 'quantitative', axis: { title: 'baseline ms ÷ slim ms' } } },
+      },
+      {
+        data: { values },
+        mark: { type: 'rule', color: '#333' },
+        encoding: { x, y: { field: 'p10', type: 'quantitative' }, y2: { field: 'p90' } },
+      },
+      ...(macsSpeedup !== null
+        ? [
+            {
+              data: { values: [{ macs: macsSpeedup }] },
+              mark: { type: 'rule' as const, strokeDash: [6, 4], color: COLORS.before },
+              encoding: { y: { field: 'macs', type: 'quantitative' as const } },
+            },
+          ]
+        : []),
+    ],
   };
 }
 

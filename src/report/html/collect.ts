@@ -1,3 +1,4 @@
+import type { BenchReport } from '../../config/schema.js';
 /**
  * Filling ReportData: from a `slim run` folder (run.json, the stage models, the prune plan and the
  * epoch logs beside them), or from a model, an optional baseline and optional epoch logs.
@@ -30,6 +31,8 @@ export interface RunFacts {
   sweepSplit?: 'val' | 'test';
   /** Multi-pass runs (config passes): one entry per pass. */
   passes?: PassFacts[];
+  /** The exported slim model timed against the exported input (config bench). */
+  bench?: BenchReport;
 }
 
 /** The part of a run.json pass (PassSummary) the report reads. */
@@ -171,6 +174,14 @@ function summaryOf(report: Report, stages: StageSummary[], facts: [string, strin
   return summary;
 }
 
+/** The measured speed-up: the rows, and as the headline figure the first runtime's largest batch. */
+export function withBench(summary: SummaryData, bench: BenchReport): void {
+  summary.bench = bench;
+  const first = bench.rows.filter((r) => r.runtime === bench.rows[0].runtime && r.speedup !== null);
+  const headline = first.at(-1);
+  if (headline?.speedup != null) summary.realisedSpeedup = headline.speedup;
+}
+
 /** Reads a model with its weights; a model whose weight files are missing gives its topology only. */
 async function readForReport(modelPath: string): Promise<{ model: LoadedModel; weights: boolean }> {
   try {
@@ -269,6 +280,7 @@ export async function runReportData(runDir: string, run: RunFacts): Promise<Repo
   ];
   const summary = summaryOf(report, stages, facts);
   summary.prune = { ...run.prune };
+  if (run.bench !== undefined && run.bench.rows.length > 0) withBench(summary, run.bench);
   const data: ReportData = {
     title: `run ${runDir}`,
     summary,

@@ -1,3 +1,4 @@
+import type { BenchReport } from '../../config/schema.js';
 /**
  * What the HTML report shows, as one plain data object. Collecting it (collect.ts) and drawing it
  * (charts.ts, page.ts) are separate so any source — a run folder, a model pair, a sweep — can fill it.
@@ -26,6 +27,8 @@ export interface SummaryData {
   theoreticalSpeedup?: number;
   /** Measured inference time before / after, when someone measured it. */
   realisedSpeedup?: number;
+  /** The measurement behind it (run.json's `bench`): a row per runtime and batch size. */
+  bench?: BenchReport;
   prune?: { threshold: number; ratio: number | null; candidateChannels: number; prunedChannels: number };
   /** Further label → value lines (data set, backend, seconds per stage...). */
   facts: [string, string][];

@@ -1,7 +1,8 @@
 /** The HTML report's entry points for `slim run` and `slim report --html`. */
 import path from 'node:path';
 import type { Report } from '../render.js';
-import { modelReportData, readEpochLogs, readRunFacts, runFolderOf, runReportData, type RunFacts } from './collect.js';
+import type { BenchReport } from '../../config/schema.js';
+import { modelReportData, readEpochLogs, readRunFacts, runFolderOf, runReportData, withBench, type RunFacts } from './collect.js';
 import { writeHtmlReport, type HtmlTarget } from './page.js';
 
 export const RUN_REPORT_FILE = 'report.html';
@@ -31,13 +32,21 @@ export async function resolveReportInputs(model: string, baseline?: string): Pro
  * `slim report --html FILE`: a run folder's whole story, or a model's counts (against the
  * baseline), its |γ| and the curves of the given epoch logs.
  */
-export async function writeReportHtml(file: HtmlTarget, report: Report, inputs: ReportInputs, logs: readonly string[] = []): Promise<void> {
+export async function writeReportHtml(
+  file: HtmlTarget,
+  report: Report,
+  inputs: ReportInputs,
+  logs: readonly string[] = [],
+  bench?: BenchReport,
+): Promise<void> {
   if (inputs.runDir !== undefined) {
     const run = await readRunFacts(inputs.runDir);
-    const data = await runReportData(inputs.runDir, { ...run, report });
+    const data = await runReportData(inputs.runDir, { ...run, report, ...(bench !== undefined ? { bench } : {}) });
     if (logs.length > 0) data.curves = await readEpochLogs(logs);
     await writeHtmlReport(file, data);
     return;
   }
-  await writeHtmlReport(file, await modelReportData(report, inputs.model, inputs.baseline, logs));
+  const data = await modelReportData(report, inputs.model, inputs.baseline, logs);
+  if (bench !== undefined && bench.rows.length > 0) withBench(data.summary, bench);
+  await writeHtmlReport(file, data);
 }

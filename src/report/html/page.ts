@@ -5,7 +5,8 @@
 import { writeFileAtomic } from '../../io/files.js';
 import { VERSION } from '../../version.js';
 import { human } from '../render.js';
-import { curveSpec, gammaHistogramSpec, layerBarsSpec, sweepSpec, type CurveMetric } from './charts.js';
+import { SOFTWARE_RENDERING_NOTE } from '../../bench/runtime.js';
+import { benchSpec, curveSpec, gammaHistogramSpec, layerBarsSpec, sweepSpec, type CurveMetric } from './charts.js';
 import type { GammaData, LayerFigures, ReportData, SummaryData } from './data.js';
 import { logDomain, logHistogram } from './gammas.js';
 import { renderSvg } from './svg.js';
@@ -42,10 +43,7 @@ function summaryHtml(summary: SummaryData): string {
   }
   if (summary.theoreticalSpeedup !== undefined)
     facts.push(['theoretical speed-up (MACs before / after)', `${summary.theoreticalSpeedup.toFixed(2)}×`]);
-  facts.push([
-    'realised speed-up (measured)',
-    summary.realisedSpeedup !== undefined ? `${summary.realisedSpeedup.toFixed(2)}×` : 'not measured',
-  ]);
+  facts.push(['realised speed-up (measured)', realisedText(summary)]);
   if (summary.prune) {
     const p = summary.prune;
     facts.push([
@@ -60,6 +58,29 @@ function summaryHtml(summary: SummaryData): string {
     `<table class="summary"><thead><tr><th>stage</th><th>params</th><th>MACs</th><th>FLOPs</th><th>test accuracy</th><th>model</th></tr></thead>` +
     `<tbody>${rows}</tbody></table><dl>${dl}</dl><p class="note">${escapeHtml(summary.convention)}</p>`
   );
+}
+
+/** Each measured runtime and batch: the paired speed-up, its spread and the share of the MACs saving it delivers. */
+function realisedText(summary: SummaryData): string {
+  const rows = summary.bench?.rows.filter((r) => r.speedup !== null) ?? [];
+  if (rows.length === 0) return summary.realisedSpeedup !== undefined ? `${summary.realisedSpeedup.toFixed(2)}×` : 'not measured';
+  const parts = rows.map(
+    (r) =>
+      `${r.runtime} batch ${r.batch}: ${r.speedup!.toFixed(2)}× (p10–p90 ${r.speedupP10!.toFixed(2)}–${r.speedupP90!.toFixed(2)}×` +
+      `${r.realisedOverMacs !== null ? `, ${r.realisedOverMacs.toFixed(2)} of the MACs saving` : ''})${r.software ? ` [${SOFTWARE_RENDERING_NOTE}]` : ''}`,
+  );
+  return `${parts.join('; ')} — exported slim model against the exported input, ${summary.bench!.runs} interleaved runs each`;
+}
+
+async function benchHtml(data: ReportData): Promise<string> {
+  const rows = data.summary.bench?.rows.filter((r) => r.speedup !== null) ?? [];
+  if (rows.length === 0) return '';
+  const chart = figure(
+    'bench-speedup',
+    await renderSvg(benchSpec(rows, data.summary.bench!.macsSpeedup)),
+    'Realised speed-up (median of the paired runs, bar; p10–p90, line) per runtime and batch size; the dashed rule is the MACs reduction.',
+  );
+  return `<section id="speed"><h2>Measured speed</h2><div class="grid">${chart}</div></section>`;
 }
 
 async function gammaHtml(gammas: GammaData): Promise<string> {
@@ -146,6 +167,7 @@ export async function renderHtmlReport(data: ReportData): Promise<string> {
     `<section id="gamma"><h2>Distribution of |γ| (BatchNormalization scale) over prunable channels</h2>${await gammaHtml(data.gammas)}</section>`,
     `<section id="layers"><h2>Per layer, before → after</h2>${await layersHtml(data.layers)}</section>`,
     `<section id="curves"><h2>Training curves</h2>${await curvesHtml(data)}</section>`,
+    await benchHtml(data),
     await sweepHtml(data),
   ];
   return `<!doctype html>

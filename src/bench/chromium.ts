@@ -1,0 +1,171 @@
+/**
+ * The chromium:<backend> runtimes: an installed Chromium or Chrome (never a downloaded one), driven
+ * over the DevTools protocol by puppeteer-core, loads the bench page from a loopback server
+ * (src/bench/server.ts) and times the models there. The browser and the server are closed on
+ * every path; puppeteer also kills the browser if slim is interrupted (SIGINT / SIGTERM / exit).
+ */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { InputError, ProblemError } from '../errors.js';
+import type { ModelArtifacts } from '../model/topology.js';
+import { BenchServer } from './server.js';
+import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type SessionTiming, type TimingRequest } from './runtime.js';
+
+export type BrowserBackend = 'wasm' | 'webgl' | 'webgpu';
+
+const BROWSER_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable', 'chrome'];
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The browser to drive: `--browser` (which must exist) or the first Chromium/Chrome on PATH. */
+export function findBrowser(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (explicit !== undefined) {
+    if (!isExecutable(explicit)) throw new InputError(`--browser ${explicit}: no such executable`);
+    return explicit;
+  }
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    for (const name of BROWSER_NAMES) {
+      const file = path.join(dir, name);
+      if (isExecutable(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+export const NO_BROWSER_FIX = 'install Chromium (Debian: apt-get install chromium) or give --browser PATH';
+
+export interface ChromiumOptions {
+  browser: string | undefined;
+  /** How long one step (start, load, one timing) may take before the browser counts as hung. */
+  timeoutMs: number;
+}
+
+/** Rejects after `ms` with a ProblemError naming what did not finish; the timer never keeps Node alive. */
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProblemError(`${what}: no answer within ${Math.round(ms / 1000)} s (raise --timeout)`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Flags for a headless run on a machine that may have no GPU: WebGL / WebGPU fall back to SwiftShader, said so in the row. */
+function browserArgs(backend: BrowserBackend): string[] {
+  const args = [
+    '--no-sandbox',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-extensions',
+    '--enable-unsafe-swiftshader',
+  ];
+  if (backend === 'webgpu') args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan');
+  return args;
+}
+
+export async function openChromiumRuntime(
+  backend: BrowserBackend,
+  models: readonly ModelArtifacts[],
+  options: ChromiumOptions,
+): Promise<RuntimeSession> {
+  const runtime: RuntimeName = `chromium:${backend}`;
+  const executable = findBrowser(options.browser);
+  if (executable === undefined) throw new RuntimeUnavailable(runtime, 'no Chromium or Chrome found on PATH', NO_BROWSER_FIX);
+  const server = new BenchServer({ models, plan: { mode: 'driven' } });
+  let browser: Browser | undefined;
+  const closeAll = async () => {
+    await browser?.close().catch(() => browser?.process()?.kill('SIGKILL'));
+    await server.close();
+  };
+  try {
+    await server.start();
+    browser = await withTimeout(
+      puppeteer.launch({
+        executablePath: executable,
+        headless: true,
+        args: browserArgs(backend),
+        pipe: true,
+        // slim's own timeout (withTimeout) must fire first, with its one-line error and the fix.
+        protocolTimeout: options.timeoutMs + 30_000,
+      }),
+      options.timeoutMs,
+      `${executable}: starting the browser`,
+    ).catch((error: unknown) => {
+      if (error instanceof ProblemError) throw error;
+      throw new ProblemError(`${executable}: the browser did not start (${firstLine(error)})`, { cause: error });
+    });
+    const version = await browser.version();
+    const crashed = new Promise<never>((_, reject) =>
+      browser!.once('disconnected', () =>
+        reject(new ProblemError(`${runtime}: the browser (${version}) exited or crashed while measuring`)),
+      ),
+    );
+    crashed.catch(() => undefined);
+    const page = await browser.newPage();
+    const guard = <T>(work: Promise<T>, what: string) =>
+      Promise.race([withTimeout(work, options.timeoutMs, `${runtime}: ${what}`), crashed]);
+    await guard(
+      page.goto(server.url(), { waitUntil: 'load' }).then(() => page.waitForFunction('window.slimBenchReady === true', { timeout: 0 })),
+      'loading the bench page',
+    );
+    const started = (await guard(
+      page.evaluate((name: string) => (window as unknown as BenchWindow).slimBench.setBackend(name), backend),
+      `starting tfjs's ${backend} backend`,
+    )) as { unavailable?: string; device?: string; software?: boolean };
+    if (started.unavailable !== undefined) {
+      throw new RuntimeUnavailable(runtime, `${version}: ${started.unavailable}`, backendFix(backend, started.unavailable));
+    }
+    await guard(
+      page.evaluate((count: number) => (window as unknown as BenchWindow).slimBench.loadModels(count), models.length),
+      'loading the models',
+    );
+    return {
+      runtime,
+      device: `${version} — ${started.device}`,
+      software: started.software === true,
+      async time(request: TimingRequest): Promise<SessionTiming> {
+        return guard(
+          page.evaluate((r: TimingRequest) => (window as unknown as BenchWindow).slimBench.time(r), request),
+          `timing batch ${request.batch}`,
+        );
+      },
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+interface BenchWindow {
+  slimBench: {
+    setBackend(name: string): Promise<unknown>;
+    loadModels(count: number): Promise<void>;
+    time(request: TimingRequest): Promise<SessionTiming>;
+  };
+}
+
+function backendFix(backend: BrowserBackend, reason: string): string {
+  if (backend === 'webgpu') {
+    return /not installed/.test(reason)
+      ? 'npm i @tensorflow/tfjs-backend-webgpu'
+      : 'a browser and GPU driver with WebGPU (Chrome 113+ with a supported GPU; on Linux: --enable-unsafe-webgpu and Vulkan)';
+  }
+  if (backend === 'webgl') return 'a browser with WebGL (a GPU driver, or SwiftShader)';
+  return 'a browser with WebAssembly';
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n').find((l) => l.trim() !== '') ?? text).trim().slice(0, 240);
+}

@@ -1,0 +1,98 @@
+/**
+ * The node:<backend> runtimes: the models timed in this process on one tfjs backend. The
+ * backend is activated through the same functions `--backend` uses (src/backend/select.ts), and
+ * the one active before is restored on close.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  activateCpu,
+  activateNodePackage,
+  activateWasm,
+  oneLine,
+  NODE_CPU_PACKAGE,
+  NODE_GPU_PACKAGE,
+  type BackendDeps,
+} from '../backend/select.js';
+import { initWasmBackend } from '../backend/wasm.js';
+import { toLayersModel } from '../model/convert.js';
+import type { ModelArtifacts } from '../model/topology.js';
+import { interleavedRuns } from './pairing.js';
+import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type SessionTiming, type TimingRequest } from './runtime.js';
+
+export type NodeBackend = 'wasm' | 'cpu' | 'tensorflow';
+
+const defaultDeps: BackendDeps = { importModule: (name) => import(name), initWasm: initWasmBackend };
+
+/** Activates `backend` or throws RuntimeUnavailable; returns the backend's one-line description. */
+async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string> {
+  const runtime: RuntimeName = `node:${backend}`;
+  if (backend === 'cpu') return (await activateCpu()).detail;
+  if (backend === 'wasm') {
+    try {
+      return (await activateWasm(deps)).detail;
+    } catch (error) {
+      throw new RuntimeUnavailable(runtime, `tfjs-backend-wasm could not start: ${oneLine(error)}`, 'reinstall slim (npm ci)');
+    }
+  }
+  const failures: string[] = [];
+  let installed = false;
+  for (const pkg of [NODE_GPU_PACKAGE, NODE_CPU_PACKAGE]) {
+    try {
+      return (await activateNodePackage(pkg, deps)).detail;
+    } catch (error) {
+      const reason = oneLine(error);
+      installed ||= !reason.startsWith('Cannot find package');
+      failures.push(`${pkg}: ${reason}`);
+    }
+  }
+  throw new RuntimeUnavailable(
+    runtime,
+    installed
+      ? `tfjs-node does not load (${failures.join('; ')})`
+      : `tfjs-node is not installed (neither ${NODE_GPU_PACKAGE} nor ${NODE_CPU_PACKAGE})`,
+    `\`npm i ${NODE_CPU_PACKAGE}\` (or ${NODE_GPU_PACKAGE} with CUDA 11.2 + cuDNN 8.1)`,
+  );
+}
+
+/** Reads every output back so the work is done, then frees it. */
+async function settle(output: tf.Tensor | tf.Tensor[]): Promise<void> {
+  const outputs = Array.isArray(output) ? output : [output];
+  await Promise.all(outputs.map((t) => t.data()));
+  tf.dispose(outputs);
+}
+
+export async function openNodeRuntime(
+  backend: NodeBackend,
+  models: readonly ModelArtifacts[],
+  deps: Partial<BackendDeps> = {},
+): Promise<RuntimeSession> {
+  const previous = tf.getBackend();
+  const detail = await activate(backend, { ...defaultDeps, ...deps });
+  const live = await Promise.all(models.map((m) => toLayersModel(m)));
+  const restore = async () => {
+    for (const model of live) model.dispose();
+    if (previous !== undefined && previous !== tf.getBackend()) await tf.setBackend(previous);
+  };
+  return {
+    runtime: `node:${backend}`,
+    device: `Node ${process.version} — ${detail}`,
+    software: false,
+    async time(request: TimingRequest, onRun?: (done: number) => void): Promise<SessionTiming> {
+      const inputs = request.inputShapes.map((shape, i) => tf.randomUniform([request.batch, ...shape], 0, 1, 'float32', request.seed + i));
+      try {
+        const predicts = live.map((model) => () => settle(model.predict(inputs, { batchSize: request.batch })));
+        const { firstMs, timesMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, onRun);
+        const peakBytes: (number | null)[] = [];
+        for (const model of live) {
+          const info = await tf.profile(() => model.predict(inputs, { batchSize: request.batch }));
+          tf.dispose(info.result);
+          peakBytes.push(info.peakBytes);
+        }
+        return { firstMs, timesMs, peakBytes };
+      } finally {
+        tf.dispose(inputs);
+      }
+    },
+    close: restore,
+  };
+}
