@@ -135,7 +135,7 @@ describe('BatchNorm statistics that match the weights', () => {
     const perBatch = [0, 1].map(() => ({ mean: [0, 0, 0], variance: [0, 0, 0] }));
     // Which rows form each batch depends on the shuffle: recompute it from the batches the source yields.
     const batches: number[][] = [];
-    for await (const b of data.batches({ batchSize: 2, preprocess, shuffleSeed: 0 })) {
+    for (const b of data.batches({ batchSize: 2, preprocess, shuffleSeed: 0 })) {
       batches.push(Array.from(b.x.dataSync()));
       tf.dispose([b.x, b.y]);
     }

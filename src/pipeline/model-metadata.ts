@@ -94,7 +94,7 @@ export function companionInfo(model: tf.LayersModel): CompanionInfo | undefined 
   const labels = carried.labels ?? carried.wordLabels;
   return {
     ...(tm !== undefined ? { teachableMachine: tm } : {}),
-    ...(Array.isArray(labels) && labels.every((l) => typeof l === 'string') ? { labels: labels as string[] } : {}),
+    ...(Array.isArray(labels) && labels.every((l) => typeof l === 'string') ? { labels } : {}),
     ...(typeof carried.imageSize === 'number' ? { imageSize: carried.imageSize } : {}),
   };
 }

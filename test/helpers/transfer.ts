@@ -5,7 +5,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { dataSchema } from '../../src/config/schema.js';
 import { Dataset } from '../../src/data/dataset.js';
