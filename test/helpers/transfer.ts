@@ -32,13 +32,35 @@ export function teachableMachineMetadata(labels: string[], imageSize = 28): Reco
   };
 }
 
+/**
+ * Runs `build` with Math.random replaced by a seeded generator (mulberry32): tfjs's initializers
+ * without a seed draw theirs from Math.random, so the fixture starts from the same weights in every
+ * run (an unlucky draw once made the collapse/recovery tests fail).
+ */
+function withSeededRandom<T>(seed: number, build: () => T): T {
+  const original = Math.random;
+  let state = seed >>> 0;
+  Math.random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  try {
+    return build();
+  } finally {
+    Math.random = original;
+  }
+}
+
 /** teachableMachineLike(classes) with every BN at `momentum`, written to `dir` with its metadata.json. */
 export async function writeTeachableMachineModel(
   dir: string,
   labels: string[],
   { momentum = KERAS_APPLICATIONS_BN_MOMENTUM, metadata = true }: { momentum?: number; metadata?: boolean } = {},
 ): Promise<string> {
-  const model = teachableMachineLike(labels.length);
+  const model = withSeededRandom(7, () => teachableMachineLike(labels.length));
   for (const layer of batchNormLayers(model)) (layer as unknown as { momentum: number }).momentum = momentum;
   try {
     const path = await writeModel(dir, await fromLayersModel(model));
