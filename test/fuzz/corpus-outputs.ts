@@ -15,8 +15,9 @@ function fileOutputFlags(base: Base): Record<string, (target: string) => string[
   return {
     'report-html': (t) => ['report', '--model', base.goodModel, '--html', t],
     'sweep-html': (t) => ['sweep', '--model', base.goodModel, '--config', base.goodConfig, '--ratios', '0.5', '--html', t],
-    'export-keras': (t) => ['export', '--model', base.goodModel, '--format', 'keras', '--out', t, '--backend', 'cpu', '--overwrite'],
-    'export-h5': (t) => ['export', '--model', base.goodModel, '--format', 'h5', '--out', t, '--backend', 'cpu', '--overwrite'],
+    // `--out=` keeps the target out of the case's snapshotted outputs (`/` and `..` are not ours to walk).
+    'export-keras': (t) => ['export', '--model', base.goodModel, '--format', 'keras', `--out=${t}`, '--backend', 'cpu', '--overwrite'],
+    'export-h5': (t) => ['export', '--model', base.goodModel, '--format', 'h5', `--out=${t}`, '--backend', 'cpu', '--overwrite'],
   };
 }
 
