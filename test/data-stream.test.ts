@@ -43,6 +43,12 @@ function randomDataset(count: number, h: number, w: number, c: number, augment?:
   return new Dataset({ images: { count, height: h, width: w, channels: c, data }, labels, numClasses: 3, augment });
 }
 
+// The CPU backend, set explicitly: importing slim's pipeline registers wasm, which would otherwise be
+// the (uninitialised) default.
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
 describe('augmentation', () => {
   const aug: Augment = { pad: 2, flip: true, seed: 11 };
   const ds = randomDataset(24, 6, 5, 2, aug);

@@ -264,8 +264,9 @@ export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });
 }
 
+/** An accuracy and loss; atChance only when the score is at chance level (train/chance.ts). */
+const splitScoreSchema = z.object({ accuracy: z.number(), loss: z.number(), atChance: z.literal(true).optional() });
 /** A sweep row as a candidate of a plan folder stores it (loose: columns added later pass through). */
-const splitScoreSchema = z.object({ accuracy: z.number(), loss: z.number() });
 export const sweepRowSchema = z.looseObject({
   ...splitScoreSchema.shape,
   ratio: fraction,

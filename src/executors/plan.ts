@@ -25,11 +25,10 @@ import { chooseReplicas, replicaWorkload } from '../train/replicas.js';
 import { VERSION } from '../version.js';
 import { startBackend } from '../pipeline/backend.js';
 import { artifactsHash } from '../pipeline/checkpoint.js';
-import { prepareData, type PreparedData } from '../pipeline/data.js';
+import type { PreparedData } from '../pipeline/data.js';
 import { loadLayersModel } from '../pipeline/model.js';
 import { pruneModel } from '../pipeline/prune.js';
-import { scoreOnSelectionSplit, selectionSplit, type SweepResult, type SweepRow } from '../pipeline/sweep.js';
-import { checkModelFitsData } from '../pipeline/train.js';
+import { prepareSweepData, scoreOnSelectionSplit, selectionSplit, type SweepResult, type SweepRow } from '../pipeline/sweep.js';
 
 export const PLAN_JSON = 'plan.json';
 export type SweepPlan = ReturnType<typeof sweepPlanSchema.parse> & { config: Config };
@@ -128,11 +127,9 @@ export async function writePlan(
     () => false,
   );
   const backend = await startBackend(config.backend, out);
-  const data = await prepareData(config.data, config.seed);
-  out.info(`data: ${data.summary}`);
   const { model, path: source } = await loadLayersModel(modelPath);
   try {
-    checkModelFitsData(model, data);
+    const data = await prepareSweepData(config, model, out);
     const artifacts = await fromLayersModel(model);
     const modelHash = artifactsHash(artifacts);
     if (existing) {
@@ -264,10 +261,14 @@ export async function loadPlan(dir: string, out: Output): Promise<LoadedPlan> {
   const plan = await readPlan(dir);
   if (path.resolve(process.cwd()) !== path.resolve(plan.cwd)) process.chdir(plan.cwd); // the config's relative data paths
   await startBackend(plan.config.backend, out);
-  const data = await prepareData(plan.config.data, plan.config.seed);
   const sparse = await readModel(planPaths(dir).sparse);
   if (artifactsHash(sparse) !== plan.modelHash) throw new InputError(`--plan ${dir}: sparse/ is not the model the plan was made for`);
-  return { plan, data, sparse };
+  const model = await toLayersModel(sparse);
+  try {
+    return { plan, data: await prepareSweepData(plan.config, model, out), sparse };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Writes a finished candidate: its model, then row.json (the marker that it is done). */

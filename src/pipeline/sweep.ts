@@ -225,6 +225,19 @@ export async function sweepRatios(
   return { split, examples: source.count, baseline, rows };
 }
 
+/**
+ * The data a sweep scores on, by the rules of every command: images sized to the model's input,
+ * the model's own preprocessing. One function for the local sweep and a plan's tasks, whose rows
+ * must be the local sweep's.
+ */
+export async function prepareSweepData(config: Config, model: tf.LayersModel, out: Output): Promise<PreparedData> {
+  const data = await prepareData(config.data, config.seed, shapeHintsOf(model));
+  out.info(`data: ${data.summary}`);
+  data.preprocess = resolvePreprocess(data.preprocess, model, out);
+  checkModelFitsData(model, data);
+  return data;
+}
+
 /** `slim sweep`: load backend, data and the sparse model once, then sweep. */
 export async function sweepFromConfig(
   config: Config,
@@ -238,11 +251,7 @@ export async function sweepFromConfig(
   await startBackend(config.backend, out);
   const { model, path } = await loadLayersModel(modelPath);
   try {
-    // The same rules as every command: images sized to the model's input, the model's own preprocessing.
-    const data = await prepareData(config.data, config.seed, shapeHintsOf(model));
-    out.info(`data: ${data.summary}`);
-    data.preprocess = resolvePreprocess(data.preprocess, model, out);
-    checkModelFitsData(model, data);
+    const data = await prepareSweepData(config, model, out);
     if (selectionSplit(data).split === 'test')
       out.warn('the data has no validation split (data.validationSplit 0): scoring ratios on the test split');
     const result = await sweepRatios(
