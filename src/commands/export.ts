@@ -113,7 +113,9 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const format = outputFormat(argv.out, argv.format);
     const quantize = quantizeRules(argv);
     if (!argv.fold && (format === 'graph' || quantize.length > 0)) {
-      throw new InputError(`--no-fold writes the model as it is (layers or Keras); it does not go with ${format === 'graph' ? '--format graph' : '--quantize'}`);
+      throw new InputError(
+        `--no-fold writes the model as it is (layers or Keras); it does not go with ${format === 'graph' ? '--format graph' : '--quantize'}`,
+      );
     }
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
     const model = await readModel(argv.model);

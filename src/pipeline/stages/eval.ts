@@ -14,7 +14,7 @@ import { prepareTestData, type PreparedTestData } from '../data.js';
 import { inputMismatch, loadLayersModel, shapeHintsOf } from '../model.js';
 import { resolvePreprocess } from '../model-metadata.js';
 import { warnImplausibleScale } from '../in-model-preprocess.js';
-import { dataClasses, describeLoss, isBinaryKind, outputKind } from '../../train/loss.js';
+import { dataClasses, describeLoss } from '../../train/loss.js';
 import { EVAL_BATCH, percent } from './common.js';
 import { CHANCE_CAUSES, chanceVerdict, type ChanceVerdict } from '../../train/chance.js';
 

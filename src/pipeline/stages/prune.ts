@@ -33,7 +33,9 @@ export async function pruneStage(
   if (dest === undefined) return outcome;
   // A Keras file (dest.format keras|h5) keeps BatchNorm, so training can go on in Keras; the plan
   // sidecar goes beside a layers folder only.
-  const written = await writeModelAs(outcome.artifacts, dest, { sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` } });
+  const written = await writeModelAs(outcome.artifacts, dest, {
+    sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },
+  });
   return { ...outcome, written };
 }
 
