@@ -33,7 +33,7 @@ import { evalStage } from './stages/eval.js';
 import { exportStage } from './stages/export.js';
 import { benchStage } from './stages/bench.js';
 import { exportModel } from './export.js';
-import { pruneStage, type PruneStageResult } from './stages/prune.js';
+import { pruneStage, writePrunedModel, type PruneStageResult } from './stages/prune.js';
 import { reportStage } from './stages/report.js';
 import { trainingStage, type TrainingKind } from './stages/train.js';
 import { loadWeightsInto } from './checkpoint.js';
@@ -309,19 +309,22 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
     addSeconds(run, 'search', (Date.now() - searchStarted) / 1000);
   }
   const pruneStarted = Date.now();
-  const prune = await pruneStage(await fromLayersModel(sparse), pruneConfig, done ? undefined : { dir: folders.pruned, write }, out);
-  const pruned = await toLayersModel(prune.artifacts);
+  const planned = await pruneStage(await fromLayersModel(sparse), pruneConfig, undefined, out);
+  const pruned = await toLayersModel(planned.artifacts);
+  // Pruning changed what every BN after a pruned layer sees: statistics to match before measuring,
+  // and before writing, so pruned/ holds the model measured and fine-tuned (seeded: a resume
+  // re-derives the same model, which the fine-tune checkpoint's fingerprint checks).
+  await recalibrateForEvaluation(pruned, data, config, config.finetune.batchSize, 'pruned model', out, done !== undefined);
   if (done !== undefined) {
     out.info(`prune: already complete in ${folders.pruned} (--resume)`);
     run.models.pruned = done.model;
     run.accuracy.pruned = done.accuracy;
     run.atChance.pruned = done.atChance;
     addSeconds(run, 'prune', done.seconds);
-    return { prune: { ...prune, written: done.model }, pruned, budget };
+    return { prune: { ...planned, written: done.model }, pruned, budget };
   }
+  const prune = { ...planned, written: await writePrunedModel(await fromLayersModel(pruned), planned, { dir: folders.pruned, write }) };
   run.models.pruned = prune.written;
-  // Pruning changed what every BN after a pruned layer sees: statistics to match before measuring.
-  await recalibrateForEvaluation(pruned, data, config, config.finetune.batchSize, 'pruned model', out);
   const prunedLine = { model: 'pruned model', note: ' before fine-tuning' };
   const prunedScore = await evalStage(
     pruned,

@@ -31,12 +31,16 @@ export async function pruneStage(
   const shortfall = describeShortfall(outcome.plan);
   if (shortfall !== undefined) out.info(shortfall);
   if (dest === undefined) return outcome;
-  // A Keras file (dest.format keras|h5) keeps BatchNorm, so training can go on in Keras; the plan
-  // sidecar goes beside a layers folder only.
-  const written = await writeModelAs(outcome.artifacts, dest, {
-    sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` },
-  });
-  return { ...outcome, written };
+  return { ...outcome, written: await writePrunedModel(outcome.artifacts, outcome, dest) };
+}
+
+/**
+ * Writes a pruned model with its plan beside it; returns the path written. A Keras file
+ * (dest.format keras|h5) keeps BatchNorm, so training can go on in Keras; the plan sidecar goes
+ * beside a layers folder only.
+ */
+export async function writePrunedModel(artifacts: ModelArtifacts, outcome: PruneOutcome, dest: ExportDestination): Promise<string> {
+  return writeModelAs(artifacts, dest, { sidecars: { 'prune-plan.json': `${JSON.stringify(outcome.plan, null, 2)}\n` } });
 }
 
 /** Counts of the pruned model against its input (`model` and `baseline` name them). */
