@@ -101,7 +101,7 @@ export async function activateWasm(deps: Pick<BackendDeps, 'initWasm'>): Promise
     name: 'wasm',
     package: WASM_PACKAGE,
     gpu: false,
-    detail: `wasm (${simd}, ${threads}, slim training kernels), no GPU`,
+    detail: `wasm (${simd}, ${threads}${wasm.trainingKernels === false ? '' : ', slim training kernels'}), no GPU`,
     tried: [],
   };
 }

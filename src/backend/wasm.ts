@@ -16,6 +16,8 @@ export interface WasmInfo {
   threads: number;
   /** Folder the .wasm binaries were loaded from. */
   wasmDir: string;
+  /** slim's training kernels were registered (false: inference only). */
+  trainingKernels?: boolean;
 }
 
 /**
@@ -30,9 +32,13 @@ export function wasmDistDir(): string {
 
 let wasmPathsSet = false;
 
-/** Makes wasm the active backend (with slim's training kernels). Throws if it cannot start. */
-export async function initWasmBackend(): Promise<WasmInfo> {
-  registerSlimWasmKernels();
+/**
+ * Makes wasm the active backend, with slim's training kernels unless `trainingKernels` is false.
+ * Throws if it cannot start. Inference alone (slim bench) needs none of them, and registering them
+ * in a process that trains on another backend would put wasm-only kernels on that path.
+ */
+export async function initWasmBackend({ trainingKernels = true }: { trainingKernels?: boolean } = {}): Promise<WasmInfo> {
+  if (trainingKernels) registerSlimWasmKernels();
   const wasmDir = wasmDistDir();
   if (!wasmPathsSet) {
     // Must precede the backend's initialisation (tf.findBackend would trigger it, so don't
@@ -48,5 +54,5 @@ export async function initWasmBackend(): Promise<WasmInfo> {
   if (!ok) throw new Error(`tfjs-backend-wasm failed to initialise (binaries looked up in ${wasmDir})`);
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-  return { simd, threads: getThreadsCount(), wasmDir };
+  return { simd, threads: getThreadsCount(), wasmDir, trainingKernels };
 }

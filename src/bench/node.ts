@@ -21,7 +21,8 @@ import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type Session
 
 export type NodeBackend = 'wasm' | 'cpu' | 'tensorflow';
 
-const defaultDeps: BackendDeps = { importModule: (name) => import(name), initWasm: initWasmBackend };
+// Timing predicts needs no training kernel (see initWasmBackend).
+const defaultDeps: BackendDeps = { importModule: (name) => import(name), initWasm: () => initWasmBackend({ trainingKernels: false }) };
 
 /** Activates `backend` or throws RuntimeUnavailable; returns the backend's one-line description. */
 async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string> {
