@@ -141,7 +141,7 @@ export async function scoreOnSelectionSplit(model: tf.LayersModel, data: Prepare
     preprocess: data.preprocess,
     confusion: true,
   });
-  return { accuracy, loss, ...(chanceVerdict(confusion!).atChance ? { atChance: true as const } : {}) };
+  return { accuracy, loss, ...(chanceVerdict(confusion).atChance ? { atChance: true as const } : {}) };
 }
 
 /**

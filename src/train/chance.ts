@@ -15,7 +15,9 @@ export interface ChanceVerdict {
 }
 
 /** From the confusion matrix (rows = true class, columns = predicted). Needs at least 2 classes and 1 example. */
-export function chanceVerdict(confusion: readonly (readonly number[])[]): ChanceVerdict {
+export function chanceVerdict(confusion: readonly (readonly number[])[] | undefined): ChanceVerdict {
+  // A multi-label head has no single predicted class, so no confusion counts and no verdict.
+  if (confusion === undefined) return { atChance: false };
   const classes = confusion.length;
   const total = confusion.reduce((sum, row) => sum + row.reduce((a, b) => a + b, 0), 0);
   if (classes < 2 || total === 0) return { atChance: false };

@@ -39,7 +39,7 @@ export async function evalStage(
     topK: options.topK,
     confusion: true,
   });
-  const chance = chanceVerdict(result.confusion!);
+  const chance = chanceVerdict(result.confusion);
   if (options.line) out.info(`${options.line.model}: test accuracy ${percent(result.accuracy)}${options.line.note ?? ''}`);
   warnIfAtChance(options.line?.model ?? 'model', result.accuracy, chance, out);
   return { ...result, chance };
