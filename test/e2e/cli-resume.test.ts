@@ -191,7 +191,9 @@ test('a trained model carries its preprocessing: eval without data.preprocess ma
   assert.equal(withIt.code, 0, describeRun(withIt));
   assert.equal(without.code, 0, describeRun(without));
   assert.equal((JSON.parse(without.stdout) as { top1: number }).top1, (JSON.parse(withIt.stdout) as { top1: number }).top1);
-  assert.doesNotMatch(withIt.stderr, /warning/);
+  // The model trained one short epoch: a chance-level warning may stand beside; no other warning may.
+  const otherWarnings = (r: SlimResult) => stderrLines(r).filter((l) => l.startsWith('warning:') && !/ is at chance level /.test(l));
+  assert.deepEqual(otherWarnings(withIt), []);
 
   const otherConfig = path.join(dir, 'config-other-preprocess.json');
   const parsed = JSON.parse(await readFile(config, 'utf8')) as { data: { preprocess: unknown } };
@@ -199,7 +201,7 @@ test('a trained model carries its preprocessing: eval without data.preprocess ma
   await writeFile(otherConfig, JSON.stringify(parsed));
   const differing = await runSlim(['eval', '--model', modelDir, '--config', otherConfig]);
   assert.equal(differing.code, 0, describeRun(differing));
-  const warnings = stderrLines(differing).filter((l) => l.startsWith('warning:'));
+  const warnings = otherWarnings(differing);
   assert.equal(warnings.length, 1, differing.stderr);
   assert.match(warnings[0], /data\.preprocess .* differs from the model's .*using the config's/);
 });

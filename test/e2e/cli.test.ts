@@ -386,7 +386,11 @@ test('prune --out onto its own input model is refused without --overwrite', asyn
 });
 
 test('a model whose input does not fit the data: exit 2 naming both shapes', async () => {
-  // An 8x8x3-input net, built and saved with tfjs in this process.
+  // An 8x8x3-input net, built and saved with tfjs in this process. Images are sized to the model's
+  // input unless the config says otherwise (one rule for every command): here it says 28x28x1.
+  const fixedShape = path.join(dir, 'tiny-28x28x1.json');
+  const tiny = JSON.parse(await readFile(TINY_CONFIG, 'utf8')) as { data: Record<string, unknown> };
+  await writeFile(fixedShape, JSON.stringify({ ...tiny, data: { ...tiny.data, resize: [28, 28], channels: 1 } }));
   const model = tf.sequential({
     layers: [
       tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 2, kernelSize: 3, padding: 'same' }),
@@ -399,13 +403,14 @@ test('a model whose input does not fit the data: exit 2 naming both shapes', asy
   await writeModel(wrongInput, await fromLayersModel(model));
   model.dispose();
   const outDir = path.join(dir, 'wrong-input-trained');
-  const result = await runSlim(['train', '--config', TINY_CONFIG, '--model', wrongInput, '--out', outDir]);
+  const result = await runSlim(['train', '--config', fixedShape, '--model', wrongInput, '--out', outDir]);
   assertExit(result, 2);
   assert.equal(result.stdout, '');
   const errors = stderrLines(result).filter((l) => l.startsWith('error:'));
   assert.equal(errors.length, 1, result.stderr);
   assert.match(errors[0], /8, 8, 3/);
   assert.match(errors[0], /28x28x1/);
+  assert.match(errors[0], /data\.resize/);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
   assert.equal(await exists(outDir), false);
 });

@@ -76,9 +76,14 @@ describe('file outputs refused before any work (exit 2, one line naming the path
     test(name, async () => {
       for (const [, target, pattern] of BAD_TARGETS) {
         const result = await runSlim(argvOf(target), { cwd: work });
+        const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+        // A Keras --format with a name ending in '/' is refused for the name first: the slash means a folder.
+        const formatClash = flag === '' && target.endsWith('/');
         assertRefused(
           result,
-          new RegExp(`^error: ${flag === '' ? '' : `${flag} `}${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}${pattern.source}`),
+          formatClash
+            ? new RegExp(`^error: --out ${escaped}: a trailing slash \\(a folder\\) means a tfjs layers folder, but --format`)
+            : new RegExp(`^error: ${flag === '' ? '' : `${flag} `}${escaped}${pattern.source}`),
         );
         // Before any work: nothing but the refusal on stderr (no backend line, no sweep, no fold).
         assert.equal(stderrLines(result).length, 1, `${name} ${target}: ${describeRun(result)}`);
