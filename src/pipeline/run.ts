@@ -337,7 +337,7 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
   const seconds = (Date.now() - pruneStarted) / 1000;
   addSeconds(run, 'prune', seconds);
   await progress.record(key, {
-    model: prune.written!,
+    model: prune.written,
     accuracy: run.accuracy.pruned,
     seconds,
     atChance: run.atChance.pruned,
