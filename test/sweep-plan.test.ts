@@ -8,37 +8,20 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { InputError, InterruptedError, ProblemError } from '../src/errors.js';
 import { parseShard, runShard, shardFromEnv } from '../src/executors/local.js';
 import { gatherPlan, planPaths, readPlan, writeCandidateFailure, writePlan } from '../src/executors/plan.js';
-import { Output } from '../src/io/output.js';
 import { sweepFromConfig, type SweepResult } from '../src/pipeline/sweep.js';
 import { trainFromConfig } from '../src/pipeline/stages/train.js';
 import { REPO_ROOT } from './helpers/cli.js';
 import { loadWithStockTfjs } from './helpers/stock-load.js';
+import { capturingOutput } from './helpers/capture-output.js';
 
 const RATIOS = [0.2, 0.4, 0.6];
 const EPOCHS = 1;
-
-function quietOutput(): { out: Output; lines: string[] } {
-  const lines: string[] = [];
-  const stderr = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      done();
-    },
-  });
-  return { out: new Output({ stderr, color: false, progress: false }), lines };
-}
 
 let dir: string;
 let config: Config;
@@ -56,8 +39,8 @@ before(async () => {
     'test config',
   );
   sparse = path.join(dir, 'sparse');
-  await trainFromConfig('train', config, sparse, { overwrite: true }, quietOutput().out);
-  local = await sweepFromConfig(config, sparse, RATIOS, EPOCHS, quietOutput().out);
+  await trainFromConfig('train', config, sparse, { overwrite: true }, capturingOutput().out);
+  local = await sweepFromConfig(config, sparse, RATIOS, EPOCHS, capturingOutput().out);
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -65,7 +48,7 @@ after(async () => {
 
 test('plan, shards in any order, gather: the rows, baseline and split of the local sweep, bit for bit', async () => {
   const planDir = path.join(dir, 'plan-a');
-  const { out } = quietOutput();
+  const { out } = capturingOutput();
   const plan = await writePlan(planDir, config, sparse, RATIOS, EPOCHS, out);
   assert.deepEqual(
     plan.candidates.map((c) => c.ratio),
@@ -94,7 +77,7 @@ test('plan, shards in any order, gather: the rows, baseline and split of the loc
 
 test('a shard run again computes nothing: finished candidates are skipped, their files untouched', async () => {
   const planDir = path.join(dir, 'plan-b');
-  const { out } = quietOutput();
+  const { out } = capturingOutput();
   await writePlan(planDir, config, sparse, RATIOS, 0, out);
   await runShard(planDir, { index: 0, count: 1 }, out);
   const mtimes = await Promise.all(RATIOS.map((_, i) => stat(planPaths(planDir).candidate(i).row).then((s) => s.mtimeMs)));
@@ -109,7 +92,7 @@ test('a shard run again computes nothing: finished candidates are skipped, their
 
 test('an interrupted fine-tune (SIGTERM, pre-emption) checkpoints; the re-run resumes it and gives the local row', async () => {
   const planDir = path.join(dir, 'plan-c');
-  const { out, lines } = quietOutput();
+  const { out, lines } = capturingOutput();
   await writePlan(planDir, config, sparse, [0.4], EPOCHS, out);
   const stop = new AbortController();
   stop.abort();
@@ -127,7 +110,7 @@ test('an interrupted fine-tune (SIGTERM, pre-emption) checkpoints; the re-run re
 
 test('gather: missing and failed candidates are named (exit 1); a corrupt candidate is bad input naming its file', async () => {
   const planDir = path.join(dir, 'plan-d');
-  const { out } = quietOutput();
+  const { out } = capturingOutput();
   await writePlan(planDir, config, sparse, RATIOS, 0, out);
   await runShard(planDir, { index: 1, count: 3 }, out);
   await writeCandidateFailure(planDir, 2, 'training diverged');
@@ -147,7 +130,7 @@ test('gather: missing and failed candidates are named (exit 1); a corrupt candid
 
 test('a plan folder of another slim version, another model or another config is refused', async () => {
   const planDir = path.join(dir, 'plan-e');
-  const { out } = quietOutput();
+  const { out } = capturingOutput();
   await writePlan(planDir, config, sparse, RATIOS, 0, out);
   await assert.rejects(writePlan(planDir, config, sparse, [0.5], 0, out), /holds a plan with another config, ratios or --finetune-epochs/);
   const other = path.join(dir, 'other');

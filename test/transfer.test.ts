@@ -9,14 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/index.js';
 import { configSchema, type Config } from '../src/config/schema.js';
 import { Dataset } from '../src/data/dataset.js';
 import { InputError } from '../src/errors.js';
-import { Output } from '../src/io/output.js';
 import { readModel, writeModel } from '../src/model/io.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { loadTrainingInputs } from '../src/pipeline/inputs.js';
@@ -31,6 +29,7 @@ import { evaluateSource } from '../src/train/evaluate.js';
 import { autoLambda, lambdaFit, median, shrinkPerLambda } from '../src/train/lambda.js';
 import { findBnGammas } from '../src/train/sparsity.js';
 import { teachableMachineMetadata, writeDigitFolder, writeTeachableMachineModel } from './helpers/transfer.js';
+import { capturingOutput } from './helpers/capture-output.js';
 
 let dir: string;
 let digits: Awaited<ReturnType<typeof writeDigitFolder>>;
@@ -46,17 +45,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function capture(): { out: Output; lines: string[] } {
-  const lines: string[] = [];
-  const stderr = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { out: new Output({ stderr, color: false, progress: false }), lines };
-}
 
 function tmConfig(own: Record<string, unknown> = {}): Config {
   return configSchema.parse({
@@ -76,7 +64,7 @@ async function testScore(model: tf.LayersModel, data: Awaited<ReturnType<typeof 
 
 describe('BatchNorm statistics that match the weights', () => {
   test('a TM-shaped model (momentum 0.999) collapses to one class with its stored statistics; recalibration recovers it', async () => {
-    const { out, lines } = capture();
+    const { out, lines } = capturingOutput();
     const config = tmConfig({ bnRecalibration: { batches: 0 } }); // off: the stage leaves the stored statistics
     const { data, model } = await loadTrainingInputs(config, out);
     try {
@@ -98,7 +86,7 @@ describe('BatchNorm statistics that match the weights', () => {
   });
 
   test('the training stage recalibrates by default and says so; bnMomentum is used in training and the file keeps its own', async () => {
-    const { out, lines } = capture();
+    const { out, lines } = capturingOutput();
     const config = tmConfig({ train: { epochs: 2, batchSize: 16, lr: 0.1, bnMomentum: 0.9 } });
     const { data, model } = await loadTrainingInputs(config, out);
     try {
@@ -211,7 +199,7 @@ describe('lambda that fits the model', () => {
 
   for (const scale of [1, 5]) {
     test(`sparsity "auto" sparsifies the TM-shaped model with gamma around ${scale}`, async () => {
-      const { out, lines } = capture();
+      const { out, lines } = capturingOutput();
       const config = tmConfig({ train: { epochs: 1, batchSize: 16, lr: 0.1, sparsity: 'auto' } });
       const { data, model } = await loadTrainingInputs(config, out);
       try {
@@ -232,7 +220,7 @@ describe('lambda that fits the model', () => {
   }
 
   test('the paper lambda on this model warns before training and says |gamma| barely moved after', async () => {
-    const { out, lines } = capture();
+    const { out, lines } = capturingOutput();
     const config = tmConfig({ train: { epochs: 1, batchSize: 16, lr: 0.1, sparsity: 1e-4 } });
     const { data, model } = await loadTrainingInputs(config, out);
     try {
@@ -253,7 +241,7 @@ describe("the model's own preprocessing: Teachable Machine metadata.json", () =>
   test('metadata.json beside the model gives [-1, 1] when the config says nothing, and stderr says so; an explicit config wins', async () => {
     const { model } = await loadLayersModel(tmModel);
     try {
-      const { out, lines } = capture();
+      const { out, lines } = capturingOutput();
       assert.deepEqual(resolvePreprocess({ ...DEFAULT_PREPROCESS, mean: [0], std: [1] }, model, out), TEACHABLE_MACHINE_IMAGE_PREPROCESS);
       assert.match(
         lines.join('\n'),
@@ -270,7 +258,7 @@ describe("the model's own preprocessing: Teachable Machine metadata.json", () =>
   test('every model written from it carries metadata.json: same labels, a slim note; model.json and the file agree', async () => {
     const artifacts = await readModel(tmModel);
     const model = await toLayersModel(artifacts);
-    const { out } = capture();
+    const { out } = capturingOutput();
     const preprocess = resolvePreprocess({ scale: 1 / 255, mean: [0], std: [1] }, model, out);
     model.setUserDefinedMetadata({ ...model.getUserDefinedMetadata(), slim: { preprocess } });
     const written = join(dir, 'written');
@@ -309,7 +297,7 @@ describe('bad input', () => {
   });
 
   test('sparsity "auto" on a model with no gamma', async () => {
-    const { out } = capture();
+    const { out } = capturingOutput();
     const config = tmConfig({ train: { epochs: 1, batchSize: 16, lr: 0.1, sparsity: 'auto' } });
     const { data, model } = await loadTrainingInputs(config, out);
     try {
@@ -329,7 +317,7 @@ describe('bad input', () => {
   });
 
   test('more recalibration batches than the training split holds', async () => {
-    const { out } = capture();
+    const { out } = capturingOutput();
     await assert.rejects(
       loadTrainingInputs(tmConfig({ bnRecalibration: { batches: 100 } }), out),
       (e: unknown) =>

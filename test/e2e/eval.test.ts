@@ -7,17 +7,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { parseConfig } from '../../src/config/load.js';
-import { Output } from '../../src/io/output.js';
 import { toLayersModel } from '../../src/model/convert.js';
 import { readModel } from '../../src/model/io.js';
 import { prepareTestData } from '../../src/pipeline/data.js';
 import { evalStage } from '../../src/pipeline/stages/eval.js';
 import { pruneStage } from '../../src/pipeline/stages/prune.js';
 import { REPO_ROOT, runSlim } from '../helpers/cli.js';
+import { capturingOutput } from '../helpers/capture-output.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 
@@ -106,23 +105,6 @@ test('the model fills in what the config leaves open: MNIST becomes 32x32x3 for 
   assert.deepEqual(prepared.imageShape, [32, 32, 3]);
   assert.equal(prepared.test.count, 8);
 });
-
-/** An Output whose stderr lines are collected (no TTY: no bars, no colour). */
-function capturingOutput(): { out: Output; lines: string[] } {
-  const lines: string[] = [];
-  const stderr = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      done();
-    },
-  });
-  return { out: new Output({ stderr, color: false, progress: false }), lines };
-}
 
 test('stages run repeatedly on one loaded model and test split: inputs stay intact, each call logs its own lines', async () => {
   const config = parseConfig(await readFile(TINY_CONFIG, 'utf8'), 'tiny.json');
