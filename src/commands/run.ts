@@ -2,6 +2,8 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { runPipeline } from '../pipeline/run.js';
+import { checkSlurm } from '../executors/slurm.js';
+import type { BudgetExecutor } from '../executors/budget-rounds.js';
 import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import {
   backendOption,
@@ -31,6 +33,10 @@ interface RunFlags extends GlobalFlags {
   'train-limit'?: number;
   overwrite: boolean;
   resume: boolean;
+  executor?: 'local' | 'slurm';
+  plan?: string;
+  'sbatch-args'?: string;
+  'max-parallel'?: number;
 }
 
 export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
@@ -65,7 +71,14 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       .option('resume', {
         ...resumeOption,
         describe: 'continue an interrupted run: skip the stages it completed, resume the one it stopped in',
-      }),
+      })
+      .option('executor', {
+        choices: ['local', 'slurm'] as const,
+        describe: 'with an accuracy budget: run its candidates through --plan DIR, here (local) or as a Slurm job array (slurm)',
+      })
+      .option('plan', { type: 'string', describe: 'with --executor: the plan folder of the budget candidates (shared by every node)' })
+      .option('sbatch-args', { type: 'string', describe: 'extra sbatch options for --executor slurm, e.g. "--partition=gpu"' })
+      .option('max-parallel', { type: 'number', describe: 'with --executor slurm: at most this many candidates running at once' }),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [
@@ -78,11 +91,13 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
       { path: ['passes'], value: argv.passes, flag: '--passes' },
     ]);
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
+    const executor = await executorOf(argv, config.prune.maxAccuracyDrop !== undefined);
     const interrupt = interruptOnSignals();
     try {
       const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out, {
         resume: argv.resume,
         signal: interrupt.signal,
+        ...(executor !== undefined ? { executor } : {}),
       });
       if (argv.json) out.json(summary);
       else out.data(summary.models.finetuned);
@@ -91,3 +106,22 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     }
   },
 };
+
+/** --executor and its flags, checked before any training: only a budget has candidates to place. */
+async function executorOf(argv: RunFlags, budget: boolean): Promise<BudgetExecutor | undefined> {
+  if (argv.executor === undefined) {
+    for (const flag of ['plan', 'sbatch-args', 'max-parallel'] as const)
+      if (argv[flag] !== undefined) throw new InputError(`--${flag}: needs --executor local|slurm`);
+    return undefined;
+  }
+  if (!budget)
+    throw new InputError(
+      `--executor ${argv.executor}: only an accuracy budget's candidates run on an executor (give --max-drop or prune.maxAccuracyDrop)`,
+    );
+  if (argv.plan === undefined) throw new InputError(`--executor ${argv.executor}: needs --plan DIR (a folder every node sees)`);
+  const maxParallel = argv['max-parallel'];
+  if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1))
+    throw new InputError(`--max-parallel ${maxParallel}: expected a whole number >= 1`);
+  if (argv.executor === 'slurm') await checkSlurm(); // before minutes of training
+  return { kind: argv.executor, plan: argv.plan, sbatchArgs: argv['sbatch-args'], maxParallel };
+}

@@ -5,17 +5,21 @@ import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSwe
 import { runtimesOf } from './bench.js';
 import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
 import { emitManifest } from '../executors/manifests.js';
-import { gatherPlan, planPaths, readPlan, writePlan } from '../executors/plan.js';
+import { gatherBudget, roundPlanned, runBudgetRounds, BUDGET_BRACKET } from '../executors/budget-rounds.js';
+import { gatherPlan, planPaths, readPlan, writePlan, type SweepPlan } from '../executors/plan.js';
+import { DEFAULT_SEARCH_EPOCHS } from '../pipeline/budget.js';
+import type { Output } from '../io/output.js';
 import { checkSlurm, runOnSlurm } from '../executors/slurm.js';
 import { modelFiles } from '../model/io.js';
 import { htmlTarget, interruptOnSignals, outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption, runtimeOverrides, requireDataSection } from './options.js';
+import { backendOption, configOption, modelOption, pruneAmountOverrides, runtimeOverrides, requireDataSection } from './options.js';
 
 interface SweepFlags extends GlobalFlags {
   model?: string;
   config?: string;
-  ratios: string;
-  'finetune-epochs': number;
+  ratios?: string;
+  'finetune-epochs'?: number;
+  'max-drop'?: number;
   backend?: string;
   seed?: number;
   'min-channels'?: number;
@@ -45,14 +49,18 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('config', configOption("JSON config ('-' = stdin): data (validation split), prune options, finetune settings"))
       .option('ratios', {
         type: 'string',
-        default: '0.1:0.9:0.1',
-        describe: 'a list 0.1,0.3,0.5 or a range start:stop:step (stop included)',
+        describe: 'a list 0.1,0.3,0.5 or a range start:stop:step (stop included); default 0.1:0.9:0.1',
       })
       .option('finetune-epochs', {
         type: 'number',
-        default: 0,
-        describe: 'briefly fine-tune each candidate (config finetune settings) for a truer curve',
+        describe: 'briefly fine-tune each candidate (config finetune settings) for a truer curve; default 0',
       })
+      .option('max-drop', {
+        type: 'number',
+        describe:
+          "with --plan: plan the accuracy budget's search (config prune.maxAccuracyDrop, in points); --gather chooses the ratio as slim run does",
+      })
+      .conflicts('max-drop', ['ratios', 'finetune-epochs'])
       .option('min-channels', { type: 'number', describe: 'floor per layer (config prune.minChannels)' })
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
       .option('html', {
@@ -114,9 +122,9 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       if (argv.json) out.json(result);
       else if (argv.html !== '-') out.data(renderSweep(result));
     };
-    if (argv.gather !== undefined) return print(await gatherPlan(argv.gather));
+    if (argv.gather !== undefined) return print(await gatherAny(argv.gather, out));
     if (argv.plan === undefined) {
-      for (const flag of ['shard', 'executor', 'emit'] as const)
+      for (const flag of ['shard', 'executor', 'emit', 'max-drop'] as const)
         if (argv[flag] !== undefined) throw new InputError(`--${flag}: needs --plan DIR`);
     }
     if (argv.plan !== undefined && argv.shard !== undefined) {
@@ -133,8 +141,9 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     const maxParallel = argv['max-parallel'];
     if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1))
       throw new InputError(`--max-parallel ${maxParallel}: expected a whole number >= 1`);
-    const ratios = parseRatios(argv.ratios);
-    const epochs = argv['finetune-epochs'];
+    const maxDrop = argv['max-drop'];
+    const ratios = maxDrop !== undefined ? BUDGET_BRACKET : parseRatios(argv.ratios ?? '0.1:0.9:0.1');
+    let epochs = argv['finetune-epochs'] ?? 0;
     if (!Number.isInteger(epochs) || epochs < 0) throw new InputError(`--finetune-epochs ${epochs}: expected a whole number >= 0`);
     const config = async () => {
       if (argv.model === undefined || argv.config === undefined) throw new InputError('slim sweep: --model and --config are required');
@@ -142,6 +151,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         ...runtimeOverrides({ backend: argv.backend, seed: argv.seed }),
         { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
         { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
+        ...(maxDrop !== undefined ? pruneAmountOverrides({ 'max-drop': maxDrop }) : []),
       ]);
       requireDataSection(loaded, argv.config);
       return loaded;
@@ -168,10 +178,16 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning
-    const plan =
-      argv.model === undefined && argv.config === undefined
-        ? await readPlan(dir)
-        : await writePlan(dir, await config(), argv.model!, ratios, epochs, out);
+    let plan: SweepPlan;
+    if (argv.model === undefined && argv.config === undefined) plan = await readPlan(dir);
+    else {
+      const loaded = await config();
+      // A budget plan's candidates are fine-tuned as the budget search's are: prune.searchEpochs.
+      const budget =
+        maxDrop !== undefined ? { maxAccuracyDrop: maxDrop, searchEpochs: loaded.prune.searchEpochs ?? DEFAULT_SEARCH_EPOCHS } : undefined;
+      if (budget !== undefined) epochs = budget.searchEpochs;
+      plan = await writePlan(dir, loaded, argv.model!, ratios, epochs, out, budget);
+    }
     if (argv.emit !== undefined) {
       return out.data(
         emitManifest(argv.emit, dir, plan, {
@@ -183,11 +199,24 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         }),
       );
     }
-    if (argv.executor === 'slurm') return print(await runOnSlurm(dir, plan, { sbatchArgs: argv['sbatch-args'], maxParallel }, out));
-    if (argv.executor === 'local') {
-      await runShard(dir, { index: 0, count: 1 }, out);
+    const slurm = { sbatchArgs: argv['sbatch-args'], maxParallel };
+    const runRound = (current: SweepPlan) =>
+      argv.executor === 'slurm' ? runOnSlurm(dir, current, slurm, out) : runShard(dir, { index: 0, count: 1 }, out);
+    if (argv.executor !== undefined) {
+      // A budget plan runs round after round (bracket, then bisection) until the search has chosen.
+      if (plan.budget !== undefined) return print(await runBudgetRounds(dir, plan, runRound, out));
+      await runRound(plan);
       return print(await gatherPlan(dir));
     }
     out.data(planPaths(dir).plan);
   },
 };
+
+/** `--gather DIR`: a sweep plan's rows, or a budget plan's rows with its choice (exit 1 when it planned another round). */
+async function gatherAny(dir: string, out: Output): Promise<SweepResult> {
+  const plan = await readPlan(dir, '--gather');
+  if (plan.budget === undefined) return gatherPlan(dir);
+  const gathered = await gatherBudget(dir, out);
+  if ('done' in gathered) return gathered.done;
+  throw roundPlanned(dir, gathered);
+}

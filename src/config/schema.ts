@@ -290,7 +290,13 @@ export const sweepPlanSchema = z.strictObject({
   /** The resolved config: a concrete backend; replicas per candidate below. */
   config: z.unknown(),
   finetuneEpochs: z.number().int().min(0),
-  candidates: z.array(z.strictObject({ ratio: fraction, replicas: positiveInt })).min(1),
+  /**
+   * Round 1: the ratios given, or the accuracy budget's whole bracket. Later rounds: the bisection
+   * candidates a gather of a budget plan found it needs (appended, never changed).
+   */
+  candidates: z.array(z.strictObject({ ratio: fraction, replicas: positiveInt, round: positiveInt.optional() })).min(1),
+  /** An accuracy budget plan (slim sweep --max-drop, slim run --executor): gather chooses the ratio. */
+  budget: z.strictObject({ maxAccuracyDrop: z.number().min(0), searchEpochs: z.number().int().min(0) }).optional(),
   split: z.enum(['val', 'test']),
   examples: z.number().int().min(0),
   baseline: z.object({ ...splitScoreSchema.shape, channels: z.number(), params: z.number(), macs: z.number() }),

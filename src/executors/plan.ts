@@ -56,7 +56,19 @@ function hashOf(...parts: string[]): string {
 }
 
 export function planFingerprint(plan: Omit<SweepPlan, 'fingerprint' | 'baseline' | 'examples' | 'split' | 'source' | 'cwd'>): string {
-  return hashOf(plan.version, plan.modelHash, JSON.stringify(plan.config), String(plan.finetuneEpochs), JSON.stringify(plan.candidates));
+  return hashOf(
+    plan.version,
+    plan.modelHash,
+    JSON.stringify(plan.config),
+    String(plan.finetuneEpochs),
+    JSON.stringify(plan.candidates),
+    ...(plan.budget !== undefined ? [JSON.stringify(plan.budget)] : []),
+  );
+}
+
+/** The fingerprint of the plan as first written (round 1): what writing the same plan again compares. */
+function firstRoundFingerprint(plan: SweepPlan): string {
+  return planFingerprint({ ...plan, candidates: plan.candidates.filter((c) => (c.round ?? 1) === 1) });
 }
 
 /** Reads and checks plan.json (format, this slim version); InputError naming the folder otherwise. */
@@ -108,6 +120,12 @@ async function candidateReplicas(sparse: ModelArtifacts, ratio: number, config: 
   }
 }
 
+/** An accuracy budget plan: round 1 is the whole bracket, gather chooses (src/executors/budget-rounds.ts). */
+export interface PlanBudget {
+  maxAccuracyDrop: number;
+  searchEpochs: number;
+}
+
 /**
  * `slim sweep --plan DIR`: writes the plan (sparse model, then plan.json last). A folder already
  * holding the same plan is kept as it is (re-submitting continues it); one holding another
@@ -120,61 +138,104 @@ export async function writePlan(
   ratios: number[],
   finetuneEpochs: number,
   out: Output,
+  budget?: PlanBudget,
+): Promise<SweepPlan> {
+  await startBackend(config.backend, out);
+  const { model, path: source } = await loadLayersModel(modelPath);
+  try {
+    const data = await prepareSweepData(config, model, out);
+    return await writePlanOf(dir, config, model, source, data, ratios, finetuneEpochs, out, budget);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The plan of a model and data already loaded (the backend started): `slim sweep --plan`, and
+ * `slim run`'s budget candidates on an executor. The caller owns `model` and `data`.
+ */
+export async function writePlanOf(
+  dir: string,
+  config: Config,
+  model: tf.LayersModel,
+  source: string,
+  data: PreparedData,
+  ratios: number[],
+  finetuneEpochs: number,
+  out: Output,
+  budget?: PlanBudget,
 ): Promise<SweepPlan> {
   const paths = planPaths(dir);
   const existing = await fs.stat(paths.plan).then(
     () => true,
     () => false,
   );
-  const backend = await startBackend(config.backend, out);
-  const { model, path: source } = await loadLayersModel(modelPath);
-  try {
-    const data = await prepareSweepData(config, model, out);
-    const artifacts = await fromLayersModel(model);
-    const modelHash = artifactsHash(artifacts);
-    if (existing) {
-      const plan = await readPlan(dir);
-      if (plan.modelHash !== modelHash)
-        throw new InputError(`--plan ${dir}: holds the plan of another model (${plan.source}); use a new folder`);
-    }
-    const resolved = configSchema.parse({ ...config, backend: tf.getBackend() as Backend });
-    const candidates = [];
-    for (const ratio of ratios) candidates.push({ ratio, replicas: await candidateReplicas(artifacts, ratio, resolved, finetuneEpochs) });
-    const fixed = { format: 'slim-sweep-plan-1' as const, version: VERSION, modelHash, config: resolved, finetuneEpochs, candidates };
-    const fingerprint = planFingerprint(fixed);
-    if (existing) {
-      const plan = await readPlan(dir);
-      if (plan.fingerprint !== fingerprint)
-        throw new InputError(`--plan ${dir}: holds a plan with another config, ratios or --finetune-epochs; use a new folder`);
-      out.info(`plan ${dir}: already there (${backend.detail}); continuing it`);
-      return plan;
-    }
-    const { split, source: selection } = selectionSplit(data);
-    const plan0 = pruneModel(artifacts, { ...config.prune, ratio: 0, threshold: undefined, maxAccuracyDrop: undefined }).plan;
-    const count = countModel(artifacts.modelTopology);
-    const baseline = {
-      channels: plan0.candidateChannels,
-      params: count.params.total,
-      macs: count.macs,
-      ...(await scoreOnSelectionSplit(model, data)),
-    };
-    const plan: SweepPlan = {
-      ...fixed,
-      source,
-      cwd: process.cwd(),
-      split,
-      examples: selection.count,
-      baseline,
-      fingerprint,
-    };
-    await writeModel(paths.sparse, artifacts, { overwrite: true });
-    await fs.mkdir(paths.logs, { recursive: true });
-    await writeFileAtomic(paths.plan, `${JSON.stringify(plan, null, 2)}\n`);
-    out.info(`plan ${dir}: ${candidates.length} candidate(s), backend ${resolved.backend}, seed ${resolved.seed}`);
-    return plan;
-  } finally {
-    model.dispose();
+  const artifacts = await fromLayersModel(model);
+  const modelHash = artifactsHash(artifacts);
+  if (existing) {
+    const plan = await readPlan(dir);
+    if (plan.modelHash !== modelHash)
+      throw new InputError(`--plan ${dir}: holds the plan of another model (${plan.source}); use a new folder`);
   }
+  const resolved = configSchema.parse({ ...config, backend: tf.getBackend() as Backend });
+  const candidates = [];
+  for (const ratio of ratios) candidates.push({ ratio, replicas: await candidateReplicas(artifacts, ratio, resolved, finetuneEpochs) });
+  const fixed = {
+    format: 'slim-sweep-plan-1' as const,
+    version: VERSION,
+    modelHash,
+    config: resolved,
+    finetuneEpochs,
+    candidates,
+    ...(budget !== undefined ? { budget } : {}),
+  };
+  const fingerprint = planFingerprint(fixed);
+  if (existing) {
+    const plan = await readPlan(dir);
+    if (firstRoundFingerprint(plan) !== fingerprint)
+      throw new InputError(`--plan ${dir}: holds a plan with another config, ratios or --finetune-epochs; use a new folder`);
+    out.info(`plan ${dir}: already there (backend ${resolved.backend}); continuing it`);
+    return plan;
+  }
+  const { split, source: selection } = selectionSplit(data);
+  const plan0 = pruneModel(artifacts, { ...config.prune, ratio: 0, threshold: undefined, maxAccuracyDrop: undefined }).plan;
+  const count = countModel(artifacts.modelTopology);
+  const baseline = {
+    channels: plan0.candidateChannels,
+    params: count.params.total,
+    macs: count.macs,
+    ...(await scoreOnSelectionSplit(model, data)),
+  };
+  const plan: SweepPlan = {
+    ...fixed,
+    source,
+    cwd: process.cwd(),
+    split,
+    examples: selection.count,
+    baseline,
+    fingerprint,
+  };
+  await writeModel(paths.sparse, artifacts, { overwrite: true });
+  await fs.mkdir(paths.logs, { recursive: true });
+  await writeFileAtomic(paths.plan, `${JSON.stringify(plan, null, 2)}\n`);
+  out.info(`plan ${dir}: ${candidates.length} candidate(s), backend ${resolved.backend}, seed ${resolved.seed}`);
+  return plan;
+}
+
+/**
+ * Appends a round of candidates (a budget plan's bisection) to plan.json, atomically, with the
+ * replica count each gets as round 1's did. Returns the plan as written.
+ */
+export async function appendRound(dir: string, plan: SweepPlan, ratios: number[]): Promise<SweepPlan> {
+  const round = Math.max(...plan.candidates.map((c) => c.round ?? 1)) + 1;
+  const sparse = await readModel(planPaths(dir).sparse);
+  const added = [];
+  for (const ratio of ratios)
+    added.push({ ratio, replicas: await candidateReplicas(sparse, ratio, plan.config, plan.finetuneEpochs), round });
+  const next = { ...plan, candidates: [...plan.candidates, ...added] };
+  next.fingerprint = planFingerprint(next);
+  await writeFileAtomic(planPaths(dir).plan, `${JSON.stringify(next, null, 2)}\n`);
+  return next;
 }
 
 /** What the folder holds for each candidate. */

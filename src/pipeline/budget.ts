@@ -9,6 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { PruneConfig } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import { fromLayersModel } from '../model/convert.js';
+import type { ModelArtifacts } from '../model/topology.js';
 import { makePlan } from './prune.js';
 import type { PreparedData } from './data.js';
 import { percent } from './stages/common.js';
@@ -60,8 +61,28 @@ export async function searchRatioWithinBudget(
   out: Output,
 ): Promise<BudgetSearch> {
   const artifacts = await fromLayersModel(sparse);
-  const { split } = selectionSplit(data);
-  const reference = await scoreOnSelectionSplit(sparse, data);
+  const searchEpochs = prune.searchEpochs ?? DEFAULT_SEARCH_EPOCHS;
+  const judge = { split: selectionSplit(data).split, reference: await scoreOnSelectionSplit(sparse, data), searchEpochs };
+  const score = (ratio: number) => scoreCandidate(artifacts, ratio, prune, data, { finetuneEpochs: searchEpochs, training }, out);
+  return searchBudget(artifacts, prune, judge, score, out);
+}
+
+/** What candidates are judged by, and one candidate's row (fine-tuned here, or computed elsewhere: src/executors/budget-rounds.ts). */
+export interface BudgetJudge {
+  split: 'val' | 'test';
+  reference: SplitScore;
+  searchEpochs: number;
+}
+export type ScoreRatio = (ratio: number) => Promise<SweepRow>;
+
+/** The bracket and bisection over `score`: the same choice and record wherever the rows come from. */
+export async function searchBudget(
+  artifacts: ModelArtifacts,
+  prune: PruneConfig & { maxAccuracyDrop: number },
+  { split, reference, searchEpochs }: BudgetJudge,
+  score: ScoreRatio,
+  out: Output,
+): Promise<BudgetSearch> {
   const budget = prune.maxAccuracyDrop;
   // A budget relative to a model that learned nothing would pick the largest ratio ("drops 0 points").
   if (reference.atChance) {
@@ -69,7 +90,6 @@ export async function searchRatioWithinBudget(
       `accuracy budget: the sparsity-trained model's ${split} accuracy ${percent(reference.accuracy)} is at chance level, so no candidate can be judged against it; ${CHANCE_CAUSES}`,
     );
   }
-  const searchEpochs = prune.searchEpochs ?? DEFAULT_SEARCH_EPOCHS;
   out.info(
     `accuracy budget: ${budget} point(s) below the sparse model's ${split} accuracy ${percent(reference.accuracy)}; candidates fine-tuned ${searchEpochs} epoch(s)`,
   );
@@ -85,7 +105,7 @@ export async function searchRatioWithinBudget(
       );
       return same.withinBudget;
     }
-    const row = await scoreCandidate(artifacts, ratio, prune, data, { finetuneEpochs: searchEpochs, training }, out);
+    const row = await score(ratio);
     const judged = row.finetuned?.accuracy ?? row.accuracy;
     const atChance = (row.finetuned ?? row).atChance === true;
     const drop = tidy((reference.accuracy - judged) * 100);

@@ -20,6 +20,7 @@ import type { BenchReport, Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
+import { searchBudgetOnExecutor, type BudgetExecutor } from '../executors/budget-rounds.js';
 import type { PreparedData } from './data.js';
 import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
@@ -170,6 +171,8 @@ async function checkRunOutDir(outDir: string, write: WriteOptions): Promise<void
 export interface RunControl {
   resume?: boolean;
   signal?: AbortSignal;
+  /** Where the accuracy budget's candidates run (slim run --executor): a plan folder's rounds instead of this process. */
+  executor?: BudgetExecutor;
 }
 
 export async function runPipeline(
@@ -205,7 +208,18 @@ export async function runPipeline(
       const firstPass = pass === 1;
       // BatchNorm saved without γ gets one of ones (the same function) so sparsity training can prune it.
       if (firstPass) current = await addScalesForSparsity(current, config.train, out);
-      const stages: RunStages = { data, config, folders, passFolders: folders.passes[pass - 1], pass, write, run, progress, out };
+      const stages: RunStages = {
+        data,
+        config,
+        folders,
+        passFolders: folders.passes[pass - 1],
+        pass,
+        write,
+        run,
+        progress,
+        out,
+        executor: control.executor,
+      };
       await trainToSparse(current, firstPass && trained, firstPass, stages);
       const result = await prunePass(current, stages);
       current.dispose();
@@ -255,6 +269,7 @@ interface RunStages {
   run: RunRecord;
   progress: RunProgress;
   out: Output;
+  executor?: BudgetExecutor;
 }
 
 /** The run-state key of a stage: its kind in pass 1 (as a one-pass run), `<kind>-pass<k>` after. */
@@ -304,7 +319,18 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
     pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: doneRatio };
   } else if (maxAccuracyDrop !== undefined) {
     const searchStarted = Date.now();
-    budget = await searchRatioWithinBudget(sparse, { ...config.prune, maxAccuracyDrop }, data, config, out);
+    budget =
+      stages.executor === undefined
+        ? await searchRatioWithinBudget(sparse, { ...config.prune, maxAccuracyDrop }, data, config, out)
+        : await searchBudgetOnExecutor(
+            sparse,
+            run.models.sparse!,
+            { ...config.prune, maxAccuracyDrop },
+            data,
+            config,
+            { executor: stages.executor, pass: stages.pass },
+            out,
+          );
     pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: budget.ratio };
     addSeconds(run, 'search', (Date.now() - searchStarted) / 1000);
   }
