@@ -6,7 +6,7 @@ import { runtimesOf } from './bench.js';
 import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
 import { emitManifest } from '../executors/manifests.js';
 import { gatherBudget, roundPlanned, runBudgetRounds, BUDGET_BRACKET } from '../executors/budget-rounds.js';
-import { gatherPlan, planPaths, readPlan, writePlan, type SweepPlan } from '../executors/plan.js';
+import { gatherPlan, measureGathered, planPaths, readPlan, writePlan, type SweepPlan } from '../executors/plan.js';
 import { DEFAULT_SEARCH_EPOCHS } from '../pipeline/budget.js';
 import type { Output } from '../io/output.js';
 import { checkSlurm, runOnSlurm } from '../executors/slurm.js';
@@ -122,11 +122,24 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       if (argv.json) out.json(result);
       else if (argv.html !== '-') out.data(renderSweep(result));
     };
-    if (argv.gather !== undefined) return print(await gatherAny(argv.gather, out));
+    const latencyBatch = argv['latency-batch'];
+    if (!(Number.isInteger(latencyBatch) && latencyBatch > 0))
+      throw new InputError(`--latency-batch ${latencyBatch}: expected a positive integer`);
+    const latency =
+      argv.latency !== undefined
+        ? { runtime: runtimesOf([argv.latency])[0], batch: latencyBatch, runs: SWEEP_LATENCY_RUNS, browser: argv.browser }
+        : undefined;
+    // A plan's latency column is measured where it is gathered: one machine times every candidate.
+    const gathered = async (dir: string, result: SweepResult) => print(latency ? await measureGathered(dir, result, latency, out) : result);
+    if (argv.gather !== undefined) return gathered(argv.gather, await gatherAny(argv.gather, out));
     if (argv.plan === undefined) {
       for (const flag of ['shard', 'executor', 'emit', 'max-drop'] as const)
         if (argv[flag] !== undefined) throw new InputError(`--${flag}: needs --plan DIR`);
     }
+    if (argv.plan !== undefined && argv.latency !== undefined && (argv.executor === undefined || argv.emit !== undefined))
+      throw new InputError(
+        '--latency: measured where a plan is gathered (--gather DIR, or --plan DIR --executor ...), not in a shard or when only writing a plan',
+      );
     if (argv.plan !== undefined && argv.shard !== undefined) {
       const shard = argv.shard === 'env' ? shardFromEnv() : parseShard(argv.shard);
       const interrupt = interruptOnSignals();
@@ -156,25 +169,10 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       requireDataSection(loaded, argv.config);
       return loaded;
     };
-    const latencyBatch = argv['latency-batch'];
-    if (!(Number.isInteger(latencyBatch) && latencyBatch > 0))
-      throw new InputError(`--latency-batch ${latencyBatch}: expected a positive integer`);
     if (argv.plan === undefined) {
       const loaded = await config();
-      const latency =
-        argv.latency !== undefined
-          ? {
-              runtime: runtimesOf([argv.latency])[0],
-              batch: latencyBatch,
-              runs: SWEEP_LATENCY_RUNS,
-              seed: loaded.seed,
-              browser: argv.browser,
-            }
-          : undefined;
-      return print(await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency));
+      return print(await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency && { ...latency, seed: loaded.seed }));
     }
-    // Latency is measured where the candidates run, on one machine's runtime: not part of a plan.
-    if (argv.latency !== undefined) throw new InputError('--latency: not with --plan (time the chosen candidates with slim bench)');
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning
@@ -204,9 +202,9 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       argv.executor === 'slurm' ? runOnSlurm(dir, current, slurm, out) : runShard(dir, { index: 0, count: 1 }, out);
     if (argv.executor !== undefined) {
       // A budget plan runs round after round (bracket, then bisection) until the search has chosen.
-      if (plan.budget !== undefined) return print(await runBudgetRounds(dir, plan, runRound, out));
+      if (plan.budget !== undefined) return gathered(dir, await runBudgetRounds(dir, plan, runRound, out));
       await runRound(plan);
-      return print(await gatherPlan(dir));
+      return gathered(dir, await gatherPlan(dir));
     }
     out.data(planPaths(dir).plan);
   },

@@ -28,7 +28,16 @@ import { artifactsHash } from '../pipeline/checkpoint.js';
 import type { PreparedData } from '../pipeline/data.js';
 import { loadLayersModel } from '../pipeline/model.js';
 import { pruneModel } from '../pipeline/prune.js';
-import { prepareSweepData, scoreOnSelectionSplit, selectionSplit, type SweepResult, type SweepRow } from '../pipeline/sweep.js';
+import { exportModel } from '../pipeline/export.js';
+import {
+  measureCandidate,
+  prepareSweepData,
+  scoreOnSelectionSplit,
+  selectionSplit,
+  type LatencyOptions,
+  type SweepResult,
+  type SweepRow,
+} from '../pipeline/sweep.js';
 
 export const PLAN_JSON = 'plan.json';
 export type SweepPlan = ReturnType<typeof sweepPlanSchema.parse> & { config: Config };
@@ -345,4 +354,30 @@ export async function writeCandidateModel(dir: string, index: number, model: tf.
 
 export async function writeCandidateFailure(dir: string, index: number, message: string): Promise<void> {
   await writeFileAtomic(planPaths(dir).candidate(index).failed, `${JSON.stringify({ message })}\n`);
+}
+
+/**
+ * `--latency` of a gathered sweep: measured at gather, on this machine, every candidate (pruned from
+ * sparse/ at its ratio, exported) against the exported unpruned model, as the local sweep measures
+ * them. Shards do not measure: nodes differ in hardware and load, and a speed-up column is only
+ * comparable when one machine times every candidate.
+ */
+export async function measureGathered(
+  dir: string,
+  result: SweepResult,
+  latency: Omit<LatencyOptions, 'seed'>,
+  out: Output,
+): Promise<SweepResult> {
+  const plan = await readPlan(dir, '--gather');
+  await startBackend(plan.config.backend, out);
+  const sparse = await readModel(planPaths(dir).sparse);
+  const baseline = (await exportModel(sparse)).artifacts;
+  const rows: SweepRow[] = [];
+  for (const row of result.rows) {
+    const pruned = pruneModel(sparse, { ...plan.config.prune, ratio: row.ratio, threshold: undefined, maxAccuracyDrop: undefined });
+    const measured = await measureCandidate(pruned.artifacts, baseline, { ...latency, seed: plan.config.seed });
+    out.info(`ratio ${row.ratio}: ${measured.runtime} ${measured.ms.toFixed(2)} ms (${measured.speedup.toFixed(2)}× faster)`);
+    rows.push({ ...row, latency: measured });
+  }
+  return { ...result, rows };
 }

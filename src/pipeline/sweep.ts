@@ -99,7 +99,7 @@ export interface LatencyOptions {
 export const SWEEP_LATENCY_RUNS = 10;
 
 /** The candidate (exported) against the unpruned model (exported): the latency column of a sweep. */
-async function measureCandidate(
+export async function measureCandidate(
   candidate: ModelArtifacts,
   exportedBaseline: ModelArtifacts,
   latency: LatencyOptions,
