@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { ProblemError } from '../src/errors.js';
-import { BUDGET_BRACKET, gatherBudget, replayBudget, runBudgetRounds } from '../src/executors/budget-rounds.js';
+import { BUDGET_BRACKET, gatherBudget, replayBudget, roundPlanned, runBudgetRounds } from '../src/executors/budget-rounds.js';
 import { runShard } from '../src/executors/local.js';
 import { gatherPlan, measureGathered, readPlan, writePlan } from '../src/executors/plan.js';
 import { startBackend } from '../src/pipeline/backend.js';
@@ -92,6 +92,10 @@ test('budget plan: bracket in shards, a bisection round appended by gather, then
     first.added,
   );
   assert.ok(lines.some((l) => /bisection round 2: \d+ candidate\(s\)/.test(l)));
+  // What `slim sweep --gather` says then (exit 1): the round, its ratios, and how to go on.
+  const message = roundPlanned(planDir, first).message;
+  assert.ok(message.includes(`needs bisection round 2 (ratios ${first.added.join(', ')}), added to the plan`), message);
+  assert.ok(message.includes(`slim sweep --plan ${planDir} --shard I/N`), message);
   // Its candidates are not done yet: gather names them (exit 1), and adds no third round.
   await assert.rejects(gatherBudget(planDir, out), (error: Error) => {
     assert.ok(error instanceof ProblemError);

@@ -213,3 +213,64 @@ test('--executor slurm without Slurm on PATH: one error line, exit 2, before any
     "error: --executor slurm: sbatch not found on PATH (run slim on a machine with Slurm's client tools, or use --emit slurm)",
   ]);
 });
+
+test(
+  "run --max-drop --executor slurm: the budget candidates as job arrays, then the run goes on; the local run's winner and record",
+  { skip },
+  async () => {
+    // A sparse model the budget can be judged against (the sweep fixture's is at chance level), no speed measurement.
+    const runConfig = path.join(dir, 'run-config.json');
+    await writeFile(
+      runConfig,
+      JSON.stringify({
+        ...JSON.parse(await readFile(config, 'utf8')),
+        data: { dataset: 'mnist', trainLimit: 1000, testLimit: 100, validationSplit: 0.2, preprocess: { mean: [0.1307], std: [0.3081] } },
+        train: { epochs: 2, batchSize: 32, lr: 0.05, sparsity: 3e-3 },
+        prune: { maxAccuracyDrop: 5, searchEpochs: 1 },
+        bench: { runtimes: [] },
+      }),
+    );
+    const env = { SLURM_CONF: cluster!.env.SLURM_CONF! };
+    const localRun = await runSlim(['run', '--config', runConfig, '--out', path.join(dir, 'run-local'), '--json']);
+    assert.equal(localRun.code, 0, describeRun(localRun));
+    const planDir = path.join(dir, 'plan-run');
+    const slurmRun = await runSlim(
+      [
+        'run',
+        '--config',
+        runConfig,
+        '--out',
+        path.join(dir, 'run-slurm'),
+        '--executor',
+        'slurm',
+        '--plan',
+        planDir,
+        '--max-parallel',
+        '2',
+        '--json',
+      ],
+      { env },
+    );
+    assert.equal(slurmRun.code, 0, describeRun(slurmRun));
+    type Summary = { passes: { budget: { ratio: number; candidates: unknown[] } }[]; accuracy: unknown; prune: unknown; report: unknown };
+    const local = JSON.parse(localRun.stdout) as Summary;
+    const slurm = JSON.parse(slurmRun.stdout) as Summary;
+    assert.deepEqual(slurm.passes[0].budget, local.passes[0].budget, 'the same candidates, winner and reason');
+    assert.deepEqual(slurm.prune, local.prune);
+    assert.deepEqual(slurm.accuracy, local.accuracy, 'the run went on as the local one: the same fine-tuned model');
+    assert.equal(
+      JSON.stringify(slurm.report).replaceAll('/run-slurm/', '/run-local/'),
+      JSON.stringify(local.report),
+      'the same final model',
+    );
+    assert.match(slurmRun.stderr, /slurm job \d+: 9 task\(s\)/, 'round 1: the bracket as one job array');
+    const runJson = JSON.parse(await readFile(path.join(dir, 'run-slurm', 'run.json'), 'utf8')) as Summary;
+    assert.deepEqual(runJson.passes[0].budget, local.passes[0].budget);
+    // The plan folder gathers to the same choice; its table holds every candidate computed.
+    const gathered = await runSlim(['sweep', '--gather', planDir, '--json']);
+    assert.equal(gathered.code, 0, describeRun(gathered));
+    const sweep = JSON.parse(gathered.stdout) as SweepResult & { budget: unknown };
+    assert.deepEqual(sweep.budget, local.passes[0].budget);
+    assert.ok(sweep.rows.length >= 9);
+  },
+);
