@@ -177,8 +177,11 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning
     let plan: SweepPlan;
-    if (argv.model === undefined && argv.config === undefined) plan = await readPlan(dir);
-    else {
+    if (argv.model === undefined && argv.config === undefined) {
+      if (maxDrop !== undefined)
+        throw new InputError('--max-drop: with --model and --config, when writing the plan (a plan keeps its budget)');
+      plan = await readPlan(dir);
+    } else {
       const loaded = await config();
       // A budget plan's candidates are fine-tuned as the budget search's are: prune.searchEpochs.
       const budget =

@@ -80,6 +80,10 @@ test('sweep --max-drop: with --plan, not with --ratios or --finetune-epochs; --l
     /max-drop.*finetune-epochs|finetune-epochs.*max-drop/,
   );
   await oneError(
+    ['sweep', '--plan', path.join(dir, 'p'), '--max-drop', '1', '--executor', 'local'],
+    /^error: --max-drop: with --model and --config, when writing the plan \(a plan keeps its budget\)$/,
+  );
+  await oneError(
     ['sweep', '--config', CONFIG, '--model', model, '--plan', path.join(dir, 'p'), '--latency', 'node:wasm'],
     /^error: --latency: measured where a plan is gathered \(--gather DIR, or --plan DIR --executor \.\.\.\), not in a shard or when only writing a plan$/,
   );
