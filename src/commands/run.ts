@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
+import type { Override } from '../config/load.js';
+import { RUNTIMES } from '../bench/runtime.js';
 import { runPipeline } from '../pipeline/run.js';
 import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import {
@@ -23,6 +25,8 @@ interface RunFlags extends GlobalFlags {
   seed?: number;
   ratio?: number;
   'max-drop'?: number;
+  'min-speedup'?: number;
+  on?: string;
   passes?: number;
   'train-epochs'?: number;
   replicas?: string;
@@ -54,8 +58,15 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
         describe:
           'accuracy budget in points (config prune.maxAccuracyDrop): prune the largest ratio whose briefly fine-tuned val accuracy stays within it',
       })
+      .option('min-speedup', {
+        type: 'number',
+        describe:
+          'speed budget (config prune.minSpeedup), with --on: prune the candidate ratio with the smallest accuracy loss whose measured speed-up is at least this; with --max-drop both must hold',
+      })
+      .option('on', { type: 'string', describe: `the runtime --min-speedup is measured on: ${RUNTIMES.join(', ')}` })
       .option('passes', passesOption())
       .conflicts('ratio', 'max-drop')
+      .conflicts('ratio', 'min-speedup')
       .option('train-epochs', { type: 'number', describe: 'sparsity-training epochs' })
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
@@ -71,6 +82,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     const config = await loadConfig(argv.config, [
       ...runtimeOverrides(argv),
       ...pruneAmountOverrides(argv),
+      ...speedBudgetOverrides(argv),
       { path: ['train', 'epochs'], value: argv['train-epochs'], flag: '--train-epochs' },
       { path: ['finetune', 'epochs'], value: argv['finetune-epochs'], flag: '--finetune-epochs' },
       { path: ['data', 'trainLimit'], value: argv['train-limit'], flag: '--train-limit' },
@@ -91,3 +103,22 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     }
   },
 };
+
+/**
+ * `--min-speedup X --on RUNTIME` into prune.minSpeedup (validated there, so errors name the config
+ * path); it replaces a config ratio or threshold, and `--ratio` replaces a config speed budget.
+ */
+function speedBudgetOverrides(argv: { ratio?: number; 'min-speedup'?: number; on?: string }): Override[] {
+  const factor = argv['min-speedup'];
+  if (factor === undefined) {
+    if (argv.on !== undefined) throw new InputError(`--on ${argv.on}: only with --min-speedup X`);
+    return argv.ratio !== undefined ? [{ path: ['prune', 'minSpeedup'], value: null, flag: '--ratio' }] : [];
+  }
+  if (argv.on === undefined) throw new InputError(`--min-speedup ${factor}: needs --on RUNTIME (${RUNTIMES.join(', ')})`);
+  return [
+    { path: ['prune', 'minSpeedup', 'factor'], value: factor, flag: '--min-speedup' },
+    { path: ['prune', 'minSpeedup', 'on'], value: argv.on, flag: '--on' },
+    { path: ['prune', 'ratio'], value: null, flag: '--min-speedup' },
+    { path: ['prune', 'threshold'], value: null, flag: '--min-speedup' },
+  ];
+}

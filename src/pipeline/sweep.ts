@@ -91,6 +91,8 @@ export interface LatencyOptions {
   runtime: RuntimeName;
   batch: number;
   runs: number;
+  /** Untimed predicts per model before the timed ones (default 2). */
+  warmup?: number;
   seed: number;
   browser?: string;
 }
@@ -99,7 +101,7 @@ export interface LatencyOptions {
 export const SWEEP_LATENCY_RUNS = 10;
 
 /** The candidate (exported) against the unpruned model (exported): the latency column of a sweep. */
-async function measureCandidate(
+export async function measureCandidate(
   candidate: ModelArtifacts,
   exportedBaseline: ModelArtifacts,
   latency: LatencyOptions,
@@ -113,7 +115,7 @@ async function measureCandidate(
       explicit: true,
       batches: [latency.batch],
       runs: latency.runs,
-      warmup: 2,
+      warmup: latency.warmup ?? 2,
       seed: latency.seed,
       browser: latency.browser,
       timeoutMs: 300_000,
