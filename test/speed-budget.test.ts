@@ -16,8 +16,10 @@ import type { ModelArtifacts } from '../src/model/topology.js';
 import { BRACKET_RATIOS } from '../src/pipeline/budget.js';
 import type { PreparedData } from '../src/pipeline/data.js';
 import { loadTrainingInputs } from '../src/pipeline/inputs.js';
+import { sweepRatios } from '../src/pipeline/sweep.js';
 import {
   checkSpeedRuntime,
+  chooseFromSweep,
   pickCandidate,
   searchRatioWithinSpeedBudget,
   whyNone,
@@ -140,6 +142,22 @@ describe('speed budget search', () => {
   });
 });
 
+describe('a sweep under a speed budget', () => {
+  test('of the swept rows, each timed, the one with the smallest accuracy loss reaching the factor; none is a ProblemError', async () => {
+    const { out } = capturingOutput();
+    const latency = { runtime: 'node:wasm' as const, batch: 1, runs: 3, seed: 1 };
+    const curve = await sweepRatios(sparse, [0.3, 0.6], config.prune, data, { finetuneEpochs: 0, training: config, latency }, out);
+    const drops = curve.rows.map((r) => (curve.baseline.accuracy - r.accuracy) * 100);
+    const choice = chooseFromSweep(curve, { factor: 0.01, on: 'node:wasm', batch: 1 });
+    assert.equal(choice.ratio, curve.rows[drops.indexOf(Math.min(...drops))].ratio);
+    assert.match(choice.reason, new RegExp(`^ratio ${choice.ratio} is [\\d.]+× faster on node:wasm \\(batch 1, budget 0.01×\\)`));
+    assert.throws(
+      () => chooseFromSweep(curve, { factor: 1e6, on: 'node:wasm', batch: 1 }),
+      (e: unknown) => e instanceof ProblemError && /no candidate ratio \(0\.3 \.\.\. 0\.6\) reaches 1000000×/.test(e.message),
+    );
+  });
+});
+
 describe('choosing among measured candidates', () => {
   const candidate = (ratio: number, speedup: number, drop: number | undefined, eligible: boolean): SpeedCandidate => ({
     ratio,
@@ -169,7 +187,7 @@ describe('choosing among measured candidates', () => {
     const minSpeedup: MinSpeedup = { factor: 2, on: 'chromium:wasm', batch: 32 };
     assert.equal(
       whyNone([candidate(0.1, 1.2, undefined, false), candidate(0.2, 1.7, undefined, false)], minSpeedup, undefined),
-      'no candidate ratio (0.1 ... 0.9) reaches 2× on chromium:wasm at batch 32: the best speed-up reached is 1.70× (ratio 0.2)',
+      'no candidate ratio (0.1 ... 0.2) reaches 2× on chromium:wasm at batch 32: the best speed-up reached is 1.70× (ratio 0.2)',
     );
     assert.equal(
       whyNone([candidate(0.1, 1.2, undefined, false), candidate(0.5, 2.5, 3, false), candidate(0.7, 3.1, 6, false)], minSpeedup, 1),

@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import type { Override } from '../config/load.js';
-import { RUNTIMES } from '../bench/runtime.js';
 import { runPipeline } from '../pipeline/run.js';
 import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import {
@@ -16,6 +14,8 @@ import {
   replicasOption,
   runtimeOverrides,
   seedOption,
+  speedBudgetOptions,
+  speedBudgetOverrides,
 } from './options.js';
 
 interface RunFlags extends GlobalFlags {
@@ -58,12 +58,11 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
         describe:
           'accuracy budget in points (config prune.maxAccuracyDrop): prune the largest ratio whose briefly fine-tuned val accuracy stays within it',
       })
-      .option('min-speedup', {
-        type: 'number',
-        describe:
-          'speed budget (config prune.minSpeedup), with --on: prune the candidate ratio with the smallest accuracy loss whose measured speed-up is at least this; with --max-drop both must hold',
-      })
-      .option('on', { type: 'string', describe: `the runtime --min-speedup is measured on: ${RUNTIMES.join(', ')}` })
+      .options(
+        speedBudgetOptions(
+          'prune the candidate ratio with the smallest accuracy loss whose measured speed-up is at least this; with --max-drop both must hold',
+        ),
+      )
       .option('passes', passesOption())
       .conflicts('ratio', 'max-drop')
       .conflicts('ratio', 'min-speedup')
@@ -103,22 +102,3 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     }
   },
 };
-
-/**
- * `--min-speedup X --on RUNTIME` into prune.minSpeedup (validated there, so errors name the config
- * path); it replaces a config ratio or threshold, and `--ratio` replaces a config speed budget.
- */
-function speedBudgetOverrides(argv: { ratio?: number; 'min-speedup'?: number; on?: string }): Override[] {
-  const factor = argv['min-speedup'];
-  if (factor === undefined) {
-    if (argv.on !== undefined) throw new InputError(`--on ${argv.on}: only with --min-speedup X`);
-    return argv.ratio !== undefined ? [{ path: ['prune', 'minSpeedup'], value: null, flag: '--ratio' }] : [];
-  }
-  if (argv.on === undefined) throw new InputError(`--min-speedup ${factor}: needs --on RUNTIME (${RUNTIMES.join(', ')})`);
-  return [
-    { path: ['prune', 'minSpeedup', 'factor'], value: factor, flag: '--min-speedup' },
-    { path: ['prune', 'minSpeedup', 'on'], value: argv.on, flag: '--on' },
-    { path: ['prune', 'ratio'], value: null, flag: '--min-speedup' },
-    { path: ['prune', 'threshold'], value: null, flag: '--min-speedup' },
-  ];
-}

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { InputError } from '../errors.js';
+import { InputError, ProblemError } from '../errors.js';
+import { chooseFromSweep, type SweepSpeedChoice } from '../pipeline/speed-budget.js';
 import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml, type SweepResult } from '../pipeline/sweep.js';
 import { runtimesOf } from './bench.js';
 import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
@@ -9,7 +10,15 @@ import { gatherPlan, planPaths, readPlan, writePlan } from '../executors/plan.js
 import { checkSlurm, runOnSlurm } from '../executors/slurm.js';
 import { modelFiles } from '../model/io.js';
 import { htmlTarget, interruptOnSignals, outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption, runtimeOverrides, requireDataSection } from './options.js';
+import {
+  backendOption,
+  configOption,
+  modelOption,
+  runtimeOverrides,
+  requireDataSection,
+  speedBudgetOptions,
+  speedBudgetOverrides,
+} from './options.js';
 
 interface SweepFlags extends GlobalFlags {
   model?: string;
@@ -33,6 +42,8 @@ interface SweepFlags extends GlobalFlags {
   command?: string;
   latency?: string;
   'latency-batch': number;
+  'min-speedup'?: number;
+  on?: string;
   browser?: string;
 }
 
@@ -66,6 +77,11 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
           'also time each candidate, exported, against the unpruned model on this runtime (node:wasm, chromium:wasm, ...; see slim bench)',
       })
       .option('latency-batch', { type: 'number', default: 1, describe: 'batch size of --latency' })
+      .options(
+        speedBudgetOptions(
+          'time every candidate on that runtime and pick the one with the smallest accuracy loss whose speed-up is at least this (exit 1 when none)',
+        ),
+      )
       .option('browser', { type: 'string', describe: 'Chromium or Chrome for a chromium:* --latency (default: found on PATH)' })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' })
@@ -106,7 +122,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     ];
     // Checked before any work: where the page goes, and whether it takes stdout's place of the table.
     const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
-    const print = async (result: SweepResult) => {
+    const print = async (result: SweepResult & { speedBudget?: SweepSpeedChoice }) => {
       if (html !== undefined) {
         await writeSweepHtml(html, result);
         if (typeof html === 'string') out.info(`wrote ${html}`);
@@ -142,6 +158,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         ...runtimeOverrides({ backend: argv.backend, seed: argv.seed }),
         { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
         { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
+        ...speedBudgetOverrides({ 'min-speedup': argv['min-speedup'], on: argv.on }),
       ]);
       requireDataSection(loaded, argv.config);
       return loaded;
@@ -151,20 +168,41 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       throw new InputError(`--latency-batch ${latencyBatch}: expected a positive integer`);
     if (argv.plan === undefined) {
       const loaded = await config();
+      // A speed budget (flags or config prune.minSpeedup) times every candidate on its runtime and batch.
+      const budget = loaded.prune.minSpeedup;
+      if (budget !== undefined && argv.latency !== undefined && argv.latency !== budget.on)
+        throw new InputError(`--latency ${argv.latency}: the speed budget is measured on ${budget.on}; give one runtime`);
+      const timing = budget !== undefined ? { runtime: budget.on, batch: budget.batch } : undefined;
       const latency =
-        argv.latency !== undefined
+        timing !== undefined || argv.latency !== undefined
           ? {
-              runtime: runtimesOf([argv.latency])[0],
-              batch: latencyBatch,
+              runtime: timing?.runtime ?? runtimesOf([argv.latency!])[0],
+              batch: timing?.batch ?? latencyBatch,
               runs: SWEEP_LATENCY_RUNS,
               seed: loaded.seed,
               browser: argv.browser,
             }
           : undefined;
-      return print(await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency));
+      const result = await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency);
+      if (budget === undefined) return print(result);
+      // The table is data either way; no candidate meeting the budget is then exit 1.
+      let choice: SweepSpeedChoice | undefined;
+      let unmet: ProblemError | undefined;
+      try {
+        choice = chooseFromSweep(result, budget);
+      } catch (error) {
+        if (!(error instanceof ProblemError)) throw error;
+        unmet = error;
+      }
+      await print(choice !== undefined ? { ...result, speedBudget: choice } : result);
+      if (unmet !== undefined) throw unmet;
+      out.info(`speed budget: chose ${choice!.reason}`);
+      return;
     }
     // Latency is measured where the candidates run, on one machine's runtime: not part of a plan.
     if (argv.latency !== undefined) throw new InputError('--latency: not with --plan (time the chosen candidates with slim bench)');
+    if (argv['min-speedup'] !== undefined)
+      throw new InputError('--min-speedup: not with --plan (its candidates are timed where they run; sweep without --plan)');
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning

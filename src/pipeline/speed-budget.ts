@@ -22,7 +22,7 @@ import { pruneModel } from './prune.js';
 import { openRuntime } from './stages/bench.js';
 import { percent } from './stages/common.js';
 import type { TrainingConfig } from './stages/train.js';
-import { measureCandidate, scoreCandidate, scoreOnSelectionSplit, selectionSplit, type SplitScore } from './sweep.js';
+import { measureCandidate, scoreCandidate, scoreOnSelectionSplit, selectionSplit, type SplitScore, type SweepCurve } from './sweep.js';
 
 export type MinSpeedup = NonNullable<PruneConfig['minSpeedup']>;
 
@@ -181,9 +181,7 @@ export async function searchRatioWithinSpeedBudget(
 
   const chosen = pickCandidate(candidates);
   if (chosen === undefined) throw new ProblemError(`speed budget: ${whyNone(candidates, minSpeedup, maxAccuracyDrop)}`);
-  const reason =
-    `ratio ${chosen.ratio} is ${chosen.speedup.toFixed(2)}× faster on ${minSpeedup.on} (batch ${minSpeedup.batch}, budget ${minSpeedup.factor}×) ` +
-    `and drops ${chosen.drop!.toFixed(2)} ${split} accuracy points, the least of the ${candidates.filter((c) => c.eligible).length} candidate(s) meeting the budget`;
+  const reason = chosenReason(chosen, candidates, minSpeedup, split);
   out.info(`speed budget: chose ${reason}`);
   return {
     minSpeedup,
@@ -207,14 +205,21 @@ export function pickCandidate(candidates: readonly SpeedCandidate[]): SpeedCandi
   return best;
 }
 
+function chosenReason(chosen: SpeedCandidate, candidates: readonly SpeedCandidate[], minSpeedup: MinSpeedup, split: string): string {
+  return (
+    `ratio ${chosen.ratio} is ${chosen.speedup.toFixed(2)}× faster on ${minSpeedup.on} (batch ${minSpeedup.batch}, budget ${minSpeedup.factor}×) ` +
+    `and drops ${chosen.drop!.toFixed(2)} ${split} accuracy points, the least of the ${candidates.filter((c) => c.eligible).length} candidate(s) meeting the budget`
+  );
+}
+
 /** The one-line reason no candidate meets the budget, naming the best speed-up reached. */
 export function whyNone(candidates: readonly SpeedCandidate[], minSpeedup: MinSpeedup, maxAccuracyDrop: number | undefined): string {
   const fastest = candidates.reduce((a, b) => (b.speedup > a.speedup ? b : a));
   const best = `the best speed-up reached is ${fastest.speedup.toFixed(2)}× (ratio ${fastest.ratio})`;
   const where = `on ${minSpeedup.on} at batch ${minSpeedup.batch}`;
   const fast = candidates.filter((c) => c.meetsSpeed && c.sameAs === undefined);
-  if (fast.length === 0)
-    return `no candidate ratio (${BRACKET_RATIOS[0]} ... ${BRACKET_RATIOS.at(-1)}) reaches ${minSpeedup.factor}× ${where}: ${best}`;
+  const tried = candidates.length === 1 ? `${candidates[0].ratio}` : `${candidates[0].ratio} ... ${candidates.at(-1)!.ratio}`;
+  if (fast.length === 0) return `no candidate ratio (${tried}) reaches ${minSpeedup.factor}× ${where}: ${best}`;
   const scored = fast.filter((c) => c.drop !== undefined && c.atChance !== true);
   const least = scored.length > 0 ? scored.reduce((a, b) => (b.drop! < a.drop! ? b : a)) : undefined;
   const accuracy =
@@ -222,4 +227,43 @@ export function whyNone(candidates: readonly SpeedCandidate[], minSpeedup: MinSp
       ? 'every one is at chance level'
       : `the least accuracy loss among them is ${least.drop!.toFixed(2)} points (ratio ${least.ratio}), over the budget of ${maxAccuracyDrop}`;
   return `no candidate both reaches ${minSpeedup.factor}× ${where} and stays within the accuracy budget: ${accuracy}; ${best}`;
+}
+
+/** A sweep's pick under a speed budget (`slim sweep --min-speedup X --on RUNTIME`). */
+export interface SweepSpeedChoice {
+  minSpeedup: MinSpeedup;
+  ratio: number;
+  reason: string;
+}
+
+/**
+ * `slim sweep` with a speed budget: of the swept rows (each timed with --latency on the budget's
+ * runtime), the one with the smallest accuracy loss against the unpruned model (after the brief
+ * fine-tune when there was one) whose speed-up reaches the factor. None: a ProblemError.
+ */
+export function chooseFromSweep(curve: SweepCurve, minSpeedup: MinSpeedup): SweepSpeedChoice {
+  const candidates: SpeedCandidate[] = curve.rows.map((row) => {
+    const latency = row.latency!;
+    const judged = row.finetuned?.accuracy ?? row.accuracy;
+    const drop = tidy((curve.baseline.accuracy - judged) * 100);
+    const atChance = (row.finetuned ?? row).atChance === true;
+    const meetsSpeed = latency.speedup >= minSpeedup.factor;
+    return {
+      ratio: row.ratio,
+      channels: row.channels,
+      params: row.params,
+      macs: row.macs,
+      ms: latency.ms,
+      baselineMs: latency.baselineMs,
+      speedup: latency.speedup,
+      meetsSpeed,
+      judged,
+      drop,
+      ...(atChance ? { atChance: true as const } : {}),
+      eligible: meetsSpeed && !atChance,
+    };
+  });
+  const chosen = pickCandidate(candidates);
+  if (chosen === undefined) throw new ProblemError(`speed budget: ${whyNone(candidates, minSpeedup, undefined)}`);
+  return { minSpeedup, ratio: chosen.ratio, reason: chosenReason(chosen, candidates, minSpeedup, curve.split) };
 }

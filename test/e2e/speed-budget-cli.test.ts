@@ -52,6 +52,29 @@ describe('slim run --min-speedup X --on RUNTIME', () => {
     for (const c of search.candidates) assert.ok(c.speedup > 0 && c.meetsSpeed && typeof c.drop === 'number', `ratio ${c.ratio}`);
     assert.equal(summary.prune.ratio, search.ratio, 'the run pruned at the chosen ratio');
     assert.match(result.stderr, /speed budget: chose ratio 0\.\d+ is [\d.]+× faster on node:wasm/);
+
+    // slim sweep takes the same flags: every candidate timed on the budget's runtime, the pick in --json.
+    const swept = await runSlim([
+      'sweep',
+      '--model',
+      path.join(outDir, 'sparse'),
+      '--config',
+      config,
+      '--ratios',
+      '0.3,0.6',
+      '--min-speedup',
+      '0.01',
+      '--on',
+      'node:wasm',
+      '--json',
+    ]);
+    assert.equal(swept.code, 0, describeRun(swept));
+    const sweep = JSON.parse(swept.stdout) as { rows: { ratio: number; latency?: { runtime: string } }[]; speedBudget: { ratio: number } };
+    assert.deepEqual(
+      sweep.rows.map((r) => r.latency?.runtime),
+      ['node:wasm', 'node:wasm'],
+    );
+    assert.ok([0.3, 0.6].includes(sweep.speedBudget.ratio));
   });
 
   test('no candidate reaching the budget: exit 1, one error line naming the best speed-up reached', async () => {
