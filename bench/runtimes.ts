@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const runtimes = list('runtime', 'node:wasm,chromium:wasm,chromium:webgl').filter((n): n is RuntimeName => isRuntimeName(n));
   const archs = list('arch', 'quickstart,vgg-small,mobilenetv2-224');
   const out = new Output({ progress: false });
-  const common = { runtimes, explicit: true, runs, warmup, seed: 1, timeoutMs: 900_000 };
+  const common = { runtimes, explicit: true, runs, warmup, seed: 1, timeoutMs: 1_800_000 };
 
   console.log(`| net | runtime | batch | original ms | slim ms | speed-up (p10–p90) | MACs × | realised ÷ MACs | load |`);
   console.log(`|---|---|---|---|---|---|---|---|---|`);

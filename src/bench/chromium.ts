@@ -83,7 +83,11 @@ export async function openChromiumRuntime(
   if (executable === undefined) throw new RuntimeUnavailable(runtime, 'no Chromium or Chrome found on PATH', NO_BROWSER_FIX);
   const server = new BenchServer({ models, plan: { mode: 'driven' } });
   let browser: Browser | undefined;
+  // Ends a browser whose launch never finished (it started but never spoke the protocol): without
+  // it the pending launch would keep slim alive for puppeteer's protocol timeout after the error.
+  const launching = new AbortController();
   const closeAll = async () => {
+    if (browser === undefined) launching.abort();
     await browser?.close().catch(() => browser?.process()?.kill('SIGKILL'));
     await server.close();
   };
@@ -95,6 +99,7 @@ export async function openChromiumRuntime(
         headless: true,
         args: browserArgs(backend),
         pipe: true,
+        signal: launching.signal,
         // slim's own timeout (withTimeout) must fire first, with its one-line error and the fix.
         protocolTimeout: options.timeoutMs + 30_000,
       }),

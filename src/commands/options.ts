@@ -8,6 +8,7 @@ import { backendSchema, type Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { DATASET_NAMES } from '../data/formats/index.js';
 import { REPLICA_SPLITS } from '../train/replica-split.js';
+import { RUNTIMES } from '../bench/runtime.js';
 
 /** `--backend` choices: the config's backend enum. */
 export const BACKEND_CHOICES = backendSchema.options;
@@ -166,4 +167,31 @@ export function requireDataSection(config: Config, configFlag: string | undefine
   if (config.data !== undefined) return;
   const source = configFlag === undefined ? 'flags' : configFlag === '-' ? 'stdin' : configFlag;
   throw new InputError(`${source}: data: required for training and evaluation (e.g. {"dataset": "mnist"}, or pass --dataset)`);
+}
+
+/** `--min-speedup X --on RUNTIME` (run, sweep): the speed budget, config prune.minSpeedup. */
+export function speedBudgetOptions(what: string) {
+  return {
+    'min-speedup': { type: 'number', describe: `speed budget (config prune.minSpeedup), with --on: ${what}` },
+    on: { type: 'string', describe: `the runtime --min-speedup is measured on: ${RUNTIMES.join(', ')}` },
+  } as const satisfies Record<string, Options>;
+}
+
+/**
+ * `--min-speedup X --on RUNTIME` into prune.minSpeedup (validated there, so errors name the config
+ * path); it replaces a config ratio or threshold, and `--ratio` replaces a config speed budget.
+ */
+export function speedBudgetOverrides(argv: { ratio?: number; 'min-speedup'?: number; on?: string }): Override[] {
+  const factor = argv['min-speedup'];
+  if (factor === undefined) {
+    if (argv.on !== undefined) throw new InputError(`--on ${argv.on}: only with --min-speedup X`);
+    return argv.ratio !== undefined ? [{ path: ['prune', 'minSpeedup'], value: null, flag: '--ratio' }] : [];
+  }
+  if (argv.on === undefined) throw new InputError(`--min-speedup ${factor}: needs --on RUNTIME (${RUNTIMES.join(', ')})`);
+  return [
+    { path: ['prune', 'minSpeedup', 'factor'], value: factor, flag: '--min-speedup' },
+    { path: ['prune', 'minSpeedup', 'on'], value: argv.on, flag: '--on' },
+    { path: ['prune', 'ratio'], value: null, flag: '--min-speedup' },
+    { path: ['prune', 'threshold'], value: null, flag: '--min-speedup' },
+  ];
 }

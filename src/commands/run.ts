@@ -16,6 +16,8 @@ import {
   replicasOption,
   runtimeOverrides,
   seedOption,
+  speedBudgetOptions,
+  speedBudgetOverrides,
 } from './options.js';
 
 interface RunFlags extends GlobalFlags {
@@ -25,6 +27,8 @@ interface RunFlags extends GlobalFlags {
   seed?: number;
   ratio?: number;
   'max-drop'?: number;
+  'min-speedup'?: number;
+  on?: string;
   passes?: number;
   'train-epochs'?: number;
   replicas?: string;
@@ -60,8 +64,14 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
         describe:
           'accuracy budget in points (config prune.maxAccuracyDrop): prune the largest ratio whose briefly fine-tuned val accuracy stays within it',
       })
+      .options(
+        speedBudgetOptions(
+          'prune the candidate ratio with the smallest accuracy loss whose measured speed-up is at least this; with --max-drop both must hold',
+        ),
+      )
       .option('passes', passesOption())
       .conflicts('ratio', 'max-drop')
+      .conflicts('ratio', 'min-speedup')
       .option('train-epochs', { type: 'number', describe: 'sparsity-training epochs' })
       .option('finetune-epochs', { type: 'number', describe: 'fine-tuning epochs' })
       .option('train-limit', { type: 'number', describe: 'use only this many training images' })
@@ -84,6 +94,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     const config = await loadConfig(argv.config, [
       ...runtimeOverrides(argv),
       ...pruneAmountOverrides(argv),
+      ...speedBudgetOverrides(argv),
       { path: ['train', 'epochs'], value: argv['train-epochs'], flag: '--train-epochs' },
       { path: ['finetune', 'epochs'], value: argv['finetune-epochs'], flag: '--finetune-epochs' },
       { path: ['data', 'trainLimit'], value: argv['train-limit'], flag: '--train-limit' },

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
-import { InputError } from '../errors.js';
+import { InputError, ProblemError } from '../errors.js';
+import { chooseFromSweep, type SweepSpeedChoice } from '../pipeline/speed-budget.js';
 import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml, type SweepResult } from '../pipeline/sweep.js';
 import { runtimesOf } from './bench.js';
 import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
@@ -12,7 +13,16 @@ import type { Output } from '../io/output.js';
 import { checkSlurm, runOnSlurm } from '../executors/slurm.js';
 import { modelFiles } from '../model/io.js';
 import { htmlTarget, interruptOnSignals, outputFor, type GlobalFlags } from './common.js';
-import { backendOption, configOption, modelOption, pruneAmountOverrides, runtimeOverrides, requireDataSection } from './options.js';
+import {
+  backendOption,
+  configOption,
+  modelOption,
+  pruneAmountOverrides,
+  runtimeOverrides,
+  requireDataSection,
+  speedBudgetOptions,
+  speedBudgetOverrides,
+} from './options.js';
 
 interface SweepFlags extends GlobalFlags {
   model?: string;
@@ -37,6 +47,8 @@ interface SweepFlags extends GlobalFlags {
   command?: string;
   latency?: string;
   'latency-batch': number;
+  'min-speedup'?: number;
+  on?: string;
   browser?: string;
 }
 
@@ -74,6 +86,11 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
           'also time each candidate, exported, against the unpruned model on this runtime (node:wasm, chromium:wasm, ...; see slim bench)',
       })
       .option('latency-batch', { type: 'number', default: 1, describe: 'batch size of --latency' })
+      .options(
+        speedBudgetOptions(
+          'time every candidate on that runtime and pick the one with the smallest accuracy loss whose speed-up is at least this (exit 1 when none)',
+        ),
+      )
       .option('browser', { type: 'string', describe: 'Chromium or Chrome for a chromium:* --latency (default: found on PATH)' })
       .option('backend', backendOption('compute backend'))
       .option('seed', { type: 'number', describe: 'seed of the validation split and the fine-tunes' })
@@ -114,7 +131,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
     ];
     // Checked before any work: where the page goes, and whether it takes stdout's place of the table.
     const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
-    const print = async (result: SweepResult) => {
+    const print = async (result: SweepResult & { speedBudget?: SweepSpeedChoice }) => {
       if (html !== undefined) {
         await writeSweepHtml(html, result);
         if (typeof html === 'string') out.info(`wrote ${html}`);
@@ -165,14 +182,46 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
         { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
         ...(maxDrop !== undefined ? pruneAmountOverrides({ 'max-drop': maxDrop }) : []),
+        ...speedBudgetOverrides({ 'min-speedup': argv['min-speedup'], on: argv.on }),
       ]);
       requireDataSection(loaded, argv.config);
       return loaded;
     };
     if (argv.plan === undefined) {
       const loaded = await config();
-      return print(await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, latency && { ...latency, seed: loaded.seed }));
+      // A speed budget (flags or config prune.minSpeedup) times every candidate on its runtime and batch.
+      const budget = loaded.prune.minSpeedup;
+      if (budget !== undefined && argv.latency !== undefined && argv.latency !== budget.on)
+        throw new InputError(`--latency ${argv.latency}: the speed budget is measured on ${budget.on}; give one runtime`);
+      const timing = budget !== undefined ? { runtime: budget.on, batch: budget.batch } : undefined;
+      const timed =
+        timing !== undefined || latency !== undefined
+          ? {
+              runtime: timing?.runtime ?? latency!.runtime,
+              batch: timing?.batch ?? latencyBatch,
+              runs: SWEEP_LATENCY_RUNS,
+              seed: loaded.seed,
+              browser: argv.browser,
+            }
+          : undefined;
+      const result = await sweepFromConfig(loaded, argv.model!, ratios, epochs, out, timed);
+      if (budget === undefined) return print(result);
+      // The table is data either way; no candidate meeting the budget is then exit 1.
+      let choice: SweepSpeedChoice | undefined;
+      let unmet: ProblemError | undefined;
+      try {
+        choice = chooseFromSweep(result, budget);
+      } catch (error) {
+        if (!(error instanceof ProblemError)) throw error;
+        unmet = error;
+      }
+      await print(choice !== undefined ? { ...result, speedBudget: choice } : result);
+      if (unmet !== undefined) throw unmet;
+      out.info(`speed budget: chose ${choice!.reason}`);
+      return;
     }
+    if (argv['min-speedup'] !== undefined)
+      throw new InputError('--min-speedup: not with --plan (its candidates are timed where they run; sweep without --plan)');
     const dir = argv.plan;
     // Without --model the folder's plan is used as it is (re-submitting a plan, emitting manifests for it).
     if (argv.executor === 'slurm') await checkSlurm(); // before minutes of planning

@@ -105,6 +105,10 @@ export const pretrainSchema = z
   })
   .refine(nesterovHasMomentum, nesterovCheck);
 
+export const runtimeSchema = z
+  .enum(RUNTIMES)
+  .describe('where a model is timed: node:<backend> in this process, chromium:<backend> in an installed Chromium or Chrome');
+
 export const pruneSchema = z
   .strictObject({
     ratio: z.number().min(0).lt(1).optional().describe('fraction of all BatchNorm channels to remove (one global |gamma| threshold)'),
@@ -126,15 +130,28 @@ export const pruneSchema = z
       .int()
       .min(0)
       .optional()
-      .describe('fine-tune epochs per candidate ratio of the maxAccuracyDrop search (default 1; 0 = judge candidates before fine-tuning)'),
+      .describe(
+        'fine-tune epochs per candidate ratio of the maxAccuracyDrop or minSpeedup search (default 1; 0 = judge candidates before fine-tuning)',
+      ),
+    minSpeedup: z
+      .strictObject({
+        factor: z.number().gt(0).describe('the speed-up the pruned model must reach: exported input model ms / exported candidate ms'),
+        on: runtimeSchema.describe('the runtime the speed-up is measured on (as slim bench --runtime)'),
+        batch: positiveInt.default(1).describe('batch size of the measurement'),
+      })
+      .optional()
+      .describe(
+        'run: speed budget: of the candidate ratios 0.1 ... 0.9, the one with the smallest accuracy loss whose measured speed-up on `on` ' +
+          '(paired runs, bench.runs and bench.warmup) is at least `factor`; with maxAccuracyDrop both must hold',
+      ),
   })
   .refine((p) => [p.ratio, p.threshold, p.maxAccuracyDrop].filter((v) => v !== undefined).length <= 1, {
     message: 'give one of ratio, threshold or maxAccuracyDrop, not several',
+  })
+  .refine((p) => p.minSpeedup === undefined || (p.ratio === undefined && p.threshold === undefined), {
+    message: 'minSpeedup chooses the ratio: not with ratio or threshold (it combines with maxAccuracyDrop)',
+    path: ['minSpeedup'],
   });
-
-export const runtimeSchema = z
-  .enum(RUNTIMES)
-  .describe('where a model is timed: node:<backend> in this process, chromium:<backend> in an installed Chromium or Chrome');
 
 /** What a bench measures (config section `bench`, and `slim bench`'s defaults). */
 export const benchSchema = z.strictObject({

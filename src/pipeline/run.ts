@@ -21,6 +21,7 @@ import type { Output } from '../io/output.js';
 import type { PrunePlan } from '../prune/plan.js';
 import { searchRatioWithinBudget, type BudgetSearch } from './budget.js';
 import { searchBudgetOnExecutor, type BudgetExecutor } from '../executors/budget-rounds.js';
+import { checkSpeedRuntime, searchRatioWithinSpeedBudget, type SpeedBudgetSearch } from './speed-budget.js';
 import type { PreparedData } from './data.js';
 import { sweepPoints } from './sweep.js';
 import { inputModelPath, loadTrainingInputs } from './inputs.js';
@@ -85,6 +86,8 @@ export interface PassSummary {
   models: { sparse: string; pruned: string; finetuned: string };
   /** With prune.maxAccuracyDrop: every candidate ratio tried and why the winner won. */
   budget?: BudgetSearch;
+  /** With prune.minSpeedup: every candidate ratio with its measured speed-up (and accuracy when fast enough), and why the winner won. */
+  speedBudget?: SpeedBudgetSearch;
 }
 
 /** What the stages of one run have produced so far. */
@@ -182,11 +185,19 @@ export async function runPipeline(
   out: Output,
   control: RunControl = {},
 ): Promise<RunSummary> {
-  if (config.prune.ratio === undefined && config.prune.threshold === undefined && config.prune.maxAccuracyDrop === undefined) {
-    throw new InputError('config: prune: give prune.ratio, prune.threshold or prune.maxAccuracyDrop (or --ratio / --max-drop)');
+  const { ratio, threshold, maxAccuracyDrop, minSpeedup } = config.prune;
+  if (ratio === undefined && threshold === undefined && maxAccuracyDrop === undefined && minSpeedup === undefined) {
+    throw new InputError(
+      'config: prune: give prune.ratio, prune.threshold, prune.maxAccuracyDrop or prune.minSpeedup (or --ratio / --max-drop / --min-speedup)',
+    );
   }
   const started = Date.now();
   const folders = runFolders(config, outDir);
+  // The speed budget times candidates on this machine's runtime: its search does not run on an executor.
+  if (minSpeedup !== undefined && control.executor !== undefined)
+    throw new InputError(
+      '--executor: runs the accuracy budget (--max-drop) only; a speed budget (--min-speedup) is timed here, run it without --executor',
+    );
   await checkRunOutDir(outDir, write);
   await checkOutputs(allFolders(folders), write, inputModelPath(config));
   // The run ends in a prune: refuse before any data or training when there is nothing to slim.
@@ -198,6 +209,8 @@ export async function runPipeline(
   let current: tf.LayersModel = model;
   try {
     const input = await fromLayersModel(current);
+    // A speed budget on a runtime missing here is bad input: said before anything is written or trained.
+    if (minSpeedup !== undefined) await checkSpeedRuntime(minSpeedup, input);
     await checkStockLoadable(input, folders.input);
     run.models.input = await writeModel(folders.input, input, write);
     const progress = await RunProgress.open(outDir, config, current, control);
@@ -211,6 +224,7 @@ export async function runPipeline(
       const stages: RunStages = {
         data,
         config,
+        input,
         folders,
         passFolders: folders.passes[pass - 1],
         pass,
@@ -261,6 +275,8 @@ export async function runPipeline(
 interface RunStages {
   data: PreparedData;
   config: Config;
+  /** The run's input model (what a speed budget measures against). */
+  input: ModelArtifacts;
   folders: RunFolders;
   passFolders: PassFolders;
   /** 1-based pass number. */
@@ -298,6 +314,7 @@ interface PrunedPass {
   prune: PruneStageResult;
   pruned: tf.LayersModel;
   budget?: BudgetSearch;
+  speedBudget?: SpeedBudgetSearch;
 }
 
 /**
@@ -311,12 +328,28 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
   // A resumed run re-derives a completed prune in memory (deterministic, seconds) instead of reading
   // its plan back; the ratio a budget search chose is taken from the record, not searched again.
   const done = await progress.completed(key);
-  const maxAccuracyDrop = config.prune.maxAccuracyDrop;
+  const { maxAccuracyDrop, minSpeedup } = config.prune;
   let budget: BudgetSearch | undefined;
+  let speedBudget: SpeedBudgetSearch | undefined;
   let pruneConfig = config.prune;
   const doneRatio = (done?.prune as { ratio?: number | null } | undefined)?.ratio;
-  if (done !== undefined && maxAccuracyDrop !== undefined && typeof doneRatio === 'number') {
-    pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, ratio: doneRatio };
+  if (done !== undefined && (maxAccuracyDrop !== undefined || minSpeedup !== undefined) && typeof doneRatio === 'number') {
+    pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, minSpeedup: undefined, ratio: doneRatio };
+  } else if (minSpeedup !== undefined) {
+    // The speed budget (with maxAccuracyDrop too, when given: both must hold).
+    const searchStarted = Date.now();
+    speedBudget = await searchRatioWithinSpeedBudget(
+      sparse,
+      stages.input,
+      { ...config.prune, minSpeedup },
+      config.bench,
+      config.seed,
+      data,
+      config,
+      out,
+    );
+    pruneConfig = { ...config.prune, maxAccuracyDrop: undefined, minSpeedup: undefined, ratio: speedBudget.ratio };
+    addSeconds(run, 'search', (Date.now() - searchStarted) / 1000);
   } else if (maxAccuracyDrop !== undefined) {
     const searchStarted = Date.now();
     budget =
@@ -347,7 +380,7 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
     run.accuracy.pruned = done.accuracy;
     run.atChance.pruned = done.atChance;
     addSeconds(run, 'prune', done.seconds);
-    return { prune: { ...planned, written: done.model }, pruned, budget };
+    return { prune: { ...planned, written: done.model }, pruned, budget, speedBudget };
   }
   const prune = { ...planned, written: await writePrunedModel(await fromLayersModel(pruned), planned, { dir: folders.pruned, write }) };
   run.models.pruned = prune.written;
@@ -369,7 +402,7 @@ async function prunePass(sparse: tf.LayersModel, stages: RunStages): Promise<Pru
     atChance: run.atChance.pruned,
     prune: pruneSummary(prune),
   });
-  return { prune, pruned, budget };
+  return { prune, pruned, budget, speedBudget };
 }
 
 /** Stage seconds add up over passes. */
@@ -377,7 +410,7 @@ function addSeconds(run: RunRecord, stage: string, seconds: number): void {
   run.seconds[stage] = (run.seconds[stage] ?? 0) + seconds;
 }
 
-function passSummary(pass: number, { prune, budget }: PrunedPass, run: RunRecord): PassSummary {
+function passSummary(pass: number, { prune, budget, speedBudget }: PrunedPass, run: RunRecord): PassSummary {
   const { plan } = prune;
   return {
     pass,
@@ -390,6 +423,7 @@ function passSummary(pass: number, { prune, budget }: PrunedPass, run: RunRecord
     accuracy: { sparse: run.accuracy.sparse!, pruned: run.accuracy.pruned!, finetuned: run.accuracy.finetuned! },
     models: { sparse: run.models.sparse!, pruned: run.models.pruned!, finetuned: run.models.finetuned! },
     ...(budget ? { budget } : {}),
+    ...(speedBudget ? { speedBudget } : {}),
   };
 }
 

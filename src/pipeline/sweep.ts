@@ -91,6 +91,8 @@ export interface LatencyOptions {
   runtime: RuntimeName;
   batch: number;
   runs: number;
+  /** Untimed predicts per model before the timed ones (default 2). */
+  warmup?: number;
   seed: number;
   browser?: string;
 }
@@ -113,7 +115,7 @@ export async function measureCandidate(
       explicit: true,
       batches: [latency.batch],
       runs: latency.runs,
-      warmup: 2,
+      warmup: latency.warmup ?? 2,
       seed: latency.seed,
       browser: latency.browser,
       timeoutMs: 300_000,

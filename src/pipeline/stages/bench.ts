@@ -76,7 +76,7 @@ function modelFacts(model: BenchModel): BenchReport['model'] {
   return { path: model.path, params: count.params.total, macs: count.macs, weightBytes: weightBytes(model.artifacts) };
 }
 
-async function openRuntime(runtime: RuntimeName, models: ModelArtifacts[], options: BenchStageOptions): Promise<RuntimeSession> {
+export async function openRuntime(runtime: RuntimeName, models: ModelArtifacts[], options: BenchStageOptions): Promise<RuntimeSession> {
   const [engine, backend] = runtime.split(':') as ['node' | 'chromium', string];
   if (engine === 'node') return openNodeRuntime(backend as 'wasm' | 'cpu' | 'tensorflow', models, options.nodeDeps);
   return openChromiumRuntime(backend as 'wasm' | 'webgl' | 'webgpu', models, { browser: options.browser, timeoutMs: options.timeoutMs });
