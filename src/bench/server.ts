@@ -58,14 +58,14 @@ function libraryRoutes(): Record<string, Route> {
  * manifest names. `slim export`'s folders are served this way, byte for byte.
  */
 export interface ModelFiles {
-  modelJson: { format?: string; weightsManifest?: { paths: string[] }[] } & Record<string, unknown>;
+  modelJson: { format?: string; weightsManifest?: { paths: string[]; weights: unknown[] }[] } & Record<string, unknown>;
   weightFiles: Record<string, Uint8Array>;
 }
 
 /** What the bench server can serve: artifacts (a layers model built in memory) or the files of a written model. */
 export type ServedModel = ModelArtifacts | ModelFiles;
 
-function isModelFiles(model: ServedModel): model is ModelFiles {
+export function isModelFiles(model: ServedModel): model is ModelFiles {
   return 'modelJson' in model;
 }
 
