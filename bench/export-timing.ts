@@ -30,9 +30,9 @@ export function openSession(runtime: ExportRuntime, models: readonly ServedModel
     : openChromiumRuntime('wasm', models, { browser: undefined, timeoutMs: 600_000 });
 }
 
-/** Times every model at `batch` (input: seeded uniform), interleaved; one untimed warm-up round after the first predicts. */
-export function timeBatch(session: RuntimeSession, inputShape: number[], batch: number, runs: number): Promise<SessionTiming> {
-  return session.time({ batch, runs, warmup: 1, seed: 1, inputShapes: [inputShape] });
+/** Times every model at `batch` (input: seeded uniform), interleaved; `warmup` untimed rounds after the first predicts. */
+export function timeBatch(session: RuntimeSession, inputShape: number[], batch: number, runs: number, warmup = 1): Promise<SessionTiming> {
+  return session.time({ batch, runs, warmup, seed: 1, inputShapes: [inputShape] });
 }
 
 /** Least-squares line ms = intercept + slope · batch through the (batch, median ms) points. */

@@ -10,7 +10,7 @@
  *     and each export against the model it came from.
  *
  *   node dist/bench/export.js [--arch quickstart,vgg-small,mobilenetv2] [--batch 1,32] [--runs 10] [--ratio 0.5]
- *                             [--runtime node:wasm,chromium:wasm]
+ *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only]
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -59,6 +59,8 @@ async function main(): Promise<void> {
   const batches = option('batch', '1,32').split(',').map(Number);
   const runs = Number(option('runs', '10'));
   const ratio = Number(option('ratio', '0.5'));
+  const warmup = Number(option('warmup', '1'));
+  const exportedOnly = process.argv.includes('--exported-only');
   const runtimes = option('runtime', EXPORT_RUNTIMES.join(',')).split(',') as ExportRuntime[];
   const backend = await selectBackend('wasm');
   console.log(`backend ${backend.detail}; ${os.cpus().length} cores; ratio ${ratio}; runs ${runs}\n`);
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
 
     // Timed together in one session per runtime: each model it came from (BN unfolded), its layers
     // export and its graph export, unpruned and pruned.
+    // --exported-only leaves the inputs out (MobileNetV2 at batch 32: minutes a round).
     const timed: { name: string; model: ServedModel }[] = [
       { name: 'input/unpruned', model: original },
       { name: 'layers/unpruned', model: exports.unpruned },
@@ -104,7 +107,8 @@ async function main(): Promise<void> {
       { name: 'input/pruned', model: pruned },
       { name: 'layers/pruned', model: exports.pruned },
       { name: 'graph/pruned', model: graphFiles(exports.pruned) },
-    ];
+    ].filter((t) => !(exportedOnly && t.name.startsWith('input/')));
+    const formats = exportedOnly ? ['layers', 'graph'] : ['input', 'layers', 'graph'];
     const at = (name: string) => timed.findIndex((t) => t.name === name);
     const macsReduction = macs.unpruned / macs.pruned;
     for (const runtime of runtimes) {
@@ -118,10 +122,9 @@ async function main(): Promise<void> {
         console.log('|---|---|---|---|---|---|---|');
         const versus: string[] = [];
         for (const batch of batches) {
-          const batchRuns = batch >= 32 && arch === 'mobilenetv2' ? Math.max(2, Math.floor(runs / 5)) : runs;
-          const { timesMs } = await timeBatch(session, spec.input, batch, batchRuns);
+          const { timesMs } = await timeBatch(session, spec.input, batch, runs, warmup);
           const times = (name: string) => timesMs[at(name)];
-          for (const format of ['input', 'layers', 'graph']) {
+          for (const format of formats) {
             const u = timingStats(times(`${format}/unpruned`)).medianMs;
             const p = timingStats(times(`${format}/pruned`)).medianMs;
             const speedup = pairedSpeedup(times(`${format}/unpruned`), times(`${format}/pruned`));
@@ -129,13 +132,14 @@ async function main(): Promise<void> {
               `| ${batch} | ${format} | ${u.toFixed(2)} | ${p.toFixed(2)} | ${speedup.toFixed(2)}× | ${(speedup / macsReduction).toFixed(2)} | ${loadAverage()} |`,
             );
           }
-          for (const which of ['unpruned', 'pruned']) {
+          for (const which of exportedOnly ? [] : ['unpruned', 'pruned']) {
             const ratio = (a: string, b: string) => pairedSpeedup(times(`${a}/${which}`), times(`${b}/${which}`)).toFixed(2);
             versus.push(
               `| ${batch} | ${which} | ${ratio('input', 'layers')}× | ${ratio('input', 'graph')}× | ${ratio('layers', 'graph')}× | ${loadAverage()} |`,
             );
           }
         }
+        if (exportedOnly) continue;
         console.log(`\nExported vs the model it came from, ${runtime} (paired speed-up; above 1: the export is faster)\n`);
         console.log('| batch | model | layers export vs input | graph export vs input | graph vs layers | load avg |');
         console.log('|---|---|---|---|---|---|');
