@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import { initWasmBackend } from '../src/backend/wasm.js';
 import { readModelFiles, type ServedModel } from '../src/bench/server.js';
 import { pairedSpeedup, timingStats } from '../src/bench/stats.js';
 import { toLayersModel } from '../src/model/convert.js';
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
   const batches = option('batches', '1,2,4,8,16').split(',').map(Number);
   const runs = Number(option('runs', '20'));
   const runtimes = option('runtime', EXPORT_RUNTIMES.join(',')).split(',') as ExportRuntime[];
-  const backend = await selectBackend('wasm');
+  // As `slim bench` times predicts: stock wasm kernels, none of slim's training replacements.
+  const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; run ${run}; runs ${runs}; load avg ${loadAverage()}\n`);
 
   const original = await readModel(path.join(run, 'sparse'));

@@ -15,6 +15,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
 import type { ServedModel } from '../src/bench/server.js';
 import { pairedSpeedup, timingStats } from '../src/bench/stats.js';
@@ -62,7 +63,8 @@ async function main(): Promise<void> {
   const warmup = Number(option('warmup', '1'));
   const exportedOnly = process.argv.includes('--exported-only');
   const runtimes = option('runtime', EXPORT_RUNTIMES.join(',')).split(',') as ExportRuntime[];
-  const backend = await selectBackend('wasm');
+  // As `slim bench` times predicts: stock wasm kernels, none of slim's training replacements.
+  const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; ${os.cpus().length} cores; ratio ${ratio}; runs ${runs}\n`);
 
   for (const arch of archs) {
