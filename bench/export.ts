@@ -3,26 +3,31 @@
  * For the quickstart net (configs/quickstart.json), vgg-small and the zoo's MobileNetV2-style net at
  * 224×224, each unpruned and pruned (seeded random |γ|, global ratio --ratio), both exported:
  *   - weight bytes raw and gzip for float32, uint8, uint16, float16 (and the graph form's float32);
- *   - median predict ms on node:wasm at each --batch for the layers and the graph form, the four
- *     models interleaved run by run (load drift hits all alike), the load average beside each row;
- *     realised speed-up (unpruned ms / pruned ms) ÷ MACs reduction per format.
+ *   - median predict ms on node:wasm and chromium:wasm (`slim bench`'s runtimes) at each --batch for
+ *     the model each export came from (BN unfolded), its layers export and its graph export, the
+ *     six models interleaved run by run (load drift hits all alike), the load average beside each
+ *     row; realised speed-up (paired: median of unpruned_i / pruned_i) ÷ MACs reduction per format,
+ *     and each export against the model it came from.
  *
  *   node dist/bench/export.js [--arch quickstart,vgg-small,mobilenetv2] [--batch 1,32] [--runs 10] [--ratio 0.5]
+ *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only]
  */
-import { gzipSync } from 'node:zlib';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
-import { graphModelJson, graphQuantization, toGraphModel } from '../src/export/graph-model.js';
+import type { ServedModel } from '../src/bench/server.js';
+import { pairedSpeedup, timingStats } from '../src/bench/stats.js';
 import { buildVgg } from '../src/model/architectures.js';
-import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
+import { fromLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { bytes, exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
 import { findBnGammas } from '../src/train/sparsity.js';
 import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
+import { EXPORT_RUNTIMES, graphFiles, loadAverage, openSession, timeBatch, type ExportRuntime } from './export-timing.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -38,7 +43,7 @@ const ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = 
   mobilenetv2: { build: () => benchMobileNetV2([224, 224, 3], 1), input: [224, 224, 3] },
 };
 
-const load = (): string => os.loadavg()[0].toFixed(1);
+const load = loadAverage;
 
 async function withRandomGammas(model: tf.LayersModel, seed: number): Promise<ModelArtifacts> {
   findBnGammas(model).forEach(({ variable }, i) => {
@@ -50,28 +55,16 @@ async function withRandomGammas(model: tf.LayersModel, seed: number): Promise<Mo
   return artifacts;
 }
 
-async function graphOf(exported: ModelArtifacts): Promise<{ model: tf.GraphModel; raw: number; gzip: number }> {
-  const parts = toGraphModel(exported);
-  const g = graphModelJson(parts, graphQuantization(parts, exported.weights, undefined), 'weights.bin');
-  const model = await tf.loadGraphModel(
-    tf.io.fromMemory({
-      modelTopology: g.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
-      weightSpecs: g.specs,
-      weightData: g.data.slice().buffer,
-      format: 'graph-model',
-    }),
-  );
-  return { model, raw: g.data.byteLength, gzip: gzipSync(g.data).byteLength };
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function main(): Promise<void> {
   const archs = option('arch', 'quickstart,vgg-small,mobilenetv2').split(',');
   const batches = option('batch', '1,32').split(',').map(Number);
   const runs = Number(option('runs', '10'));
   const ratio = Number(option('ratio', '0.5'));
-  const backend = await selectBackend('wasm');
+  const warmup = Number(option('warmup', '1'));
+  const exportedOnly = process.argv.includes('--exported-only');
+  const runtimes = option('runtime', EXPORT_RUNTIMES.join(',')).split(',') as ExportRuntime[];
+  // As `slim bench` times predicts: stock wasm kernels, none of slim's training replacements.
+  const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; ${os.cpus().length} cores; ratio ${ratio}; runs ${runs}\n`);
 
   for (const arch of archs) {
@@ -106,48 +99,58 @@ async function main(): Promise<void> {
       }
     }
 
-    console.log('\n| batch | format | unpruned ms | pruned ms | speed-up | ÷ MACs reduction | load avg |');
-    console.log('|---|---|---|---|---|---|---|');
-    const layers = { unpruned: await toLayersModel(exports.unpruned), pruned: await toLayersModel(exports.pruned) };
-    const graphs = { unpruned: (await graphOf(exports.unpruned)).model, pruned: (await graphOf(exports.pruned)).model };
-    const runners: [string, (x: tf.Tensor) => tf.Tensor][] = [
-      ['layers/unpruned', (x) => layers.unpruned.predict(x) as tf.Tensor],
-      ['layers/pruned', (x) => layers.pruned.predict(x) as tf.Tensor],
-      ['graph/unpruned', (x) => graphs.unpruned.predict(x) as tf.Tensor],
-      ['graph/pruned', (x) => graphs.pruned.predict(x) as tf.Tensor],
-    ];
-    for (const batch of batches) {
-      const x = tf.randomNormal([batch, ...spec.input]);
-      const times = new Map<string, number[]>(runners.map(([name]) => [name, []]));
-      const batchRuns = batch >= 32 && arch === 'mobilenetv2' ? Math.max(3, Math.floor(runs / 3)) : runs;
-      for (let r = -1; r < batchRuns; r++) {
-        for (const [name, run] of runners) {
-          const start = performance.now();
-          const y = run(x);
-          await y.data();
-          y.dispose();
-          if (r >= 0) times.get(name)!.push(performance.now() - start); // r = -1 is the warm-up
-        }
-      }
-      for (const format of ['layers', 'graph']) {
-        const u = median(times.get(`${format}/unpruned`)!);
-        const p = median(times.get(`${format}/pruned`)!);
-        const speedup = u / p;
-        console.log(
-          `| ${batch} | ${format} | ${u.toFixed(2)} | ${p.toFixed(2)} | ${speedup.toFixed(2)}× | ${(speedup / (macs.unpruned / macs.pruned)).toFixed(2)} | ${load()} |`,
-        );
-      }
-      const lu = median(times.get('layers/unpruned')!);
-      const gu = median(times.get('graph/unpruned')!);
-      const lp = median(times.get('layers/pruned')!);
-      const gp = median(times.get('graph/pruned')!);
-      console.log(
-        `| ${batch} | graph vs layers | ${(lu / gu).toFixed(2)}× | ${(lp / gp).toFixed(2)}× | (layers ms ÷ graph ms) | | ${load()} |`,
+    // Timed together in one session per runtime: each model it came from (BN unfolded), its layers
+    // export and its graph export, unpruned and pruned.
+    // --exported-only leaves the inputs out (MobileNetV2 at batch 32: minutes a round).
+    const timed: { name: string; model: ServedModel }[] = [
+      { name: 'input/unpruned', model: original },
+      { name: 'layers/unpruned', model: exports.unpruned },
+      { name: 'graph/unpruned', model: graphFiles(exports.unpruned) },
+      { name: 'input/pruned', model: pruned },
+      { name: 'layers/pruned', model: exports.pruned },
+      { name: 'graph/pruned', model: graphFiles(exports.pruned) },
+    ].filter((t) => !(exportedOnly && t.name.startsWith('input/')));
+    const formats = exportedOnly ? ['layers', 'graph'] : ['input', 'layers', 'graph'];
+    const at = (name: string) => timed.findIndex((t) => t.name === name);
+    const macsReduction = macs.unpruned / macs.pruned;
+    for (const runtime of runtimes) {
+      const session = await openSession(
+        runtime,
+        timed.map((t) => t.model),
       );
-      x.dispose();
+      try {
+        console.log(`\n${runtime}: ${session.device}\n`);
+        console.log('| batch | format | unpruned ms | pruned ms | speed-up (paired) | ÷ MACs reduction | load avg |');
+        console.log('|---|---|---|---|---|---|---|');
+        const versus: string[] = [];
+        for (const batch of batches) {
+          const { timesMs } = await timeBatch(session, spec.input, batch, runs, warmup);
+          const times = (name: string) => timesMs[at(name)];
+          for (const format of formats) {
+            const u = timingStats(times(`${format}/unpruned`)).medianMs;
+            const p = timingStats(times(`${format}/pruned`)).medianMs;
+            const speedup = pairedSpeedup(times(`${format}/unpruned`), times(`${format}/pruned`));
+            console.log(
+              `| ${batch} | ${format} | ${u.toFixed(2)} | ${p.toFixed(2)} | ${speedup.toFixed(2)}× | ${(speedup / macsReduction).toFixed(2)} | ${loadAverage()} |`,
+            );
+          }
+          for (const which of exportedOnly ? [] : ['unpruned', 'pruned']) {
+            const ratio = (a: string, b: string) => pairedSpeedup(times(`${a}/${which}`), times(`${b}/${which}`)).toFixed(2);
+            versus.push(
+              `| ${batch} | ${which} | ${ratio('input', 'layers')}× | ${ratio('input', 'graph')}× | ${ratio('layers', 'graph')}× | ${loadAverage()} |`,
+            );
+          }
+        }
+        if (exportedOnly) continue;
+        console.log(`\nExported vs the model it came from, ${runtime} (paired speed-up; above 1: the export is faster)\n`);
+        console.log('| batch | model | layers export vs input | graph export vs input | graph vs layers | load avg |');
+        console.log('|---|---|---|---|---|---|');
+        for (const line of versus) console.log(line);
+      } finally {
+        await session.close();
+      }
     }
     console.log('');
-    for (const m of [...Object.values(layers), ...Object.values(graphs)]) m.dispose();
   }
 }
 

@@ -8,8 +8,7 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { InputError, ProblemError } from '../errors.js';
-import type { ModelArtifacts } from '../model/topology.js';
-import { BenchServer } from './server.js';
+import { BenchServer, servedFormat, type ServedModel } from './server.js';
 import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type SessionTiming, type TimingRequest } from './runtime.js';
 
 export type BrowserBackend = 'wasm' | 'webgl' | 'webgpu';
@@ -73,11 +72,22 @@ function browserArgs(backend: BrowserBackend): string[] {
   return args;
 }
 
+/** A tensor crossing the DevTools protocol: its shape and values as plain numbers. */
+export interface PlainTensor {
+  shape: number[];
+  values: number[];
+}
+
+export interface ChromiumSession extends RuntimeSession {
+  /** Per model, its outputs on `inputs`, predicted in the page. */
+  outputs(inputs: PlainTensor[]): Promise<PlainTensor[][]>;
+}
+
 export async function openChromiumRuntime(
   backend: BrowserBackend,
-  models: readonly ModelArtifacts[],
+  models: readonly ServedModel[],
   options: ChromiumOptions,
-): Promise<RuntimeSession> {
+): Promise<ChromiumSession> {
   const runtime: RuntimeName = `chromium:${backend}`;
   const executable = findBrowser(options.browser);
   if (executable === undefined) throw new RuntimeUnavailable(runtime, 'no Chromium or Chrome found on PATH', NO_BROWSER_FIX);
@@ -131,7 +141,11 @@ export async function openChromiumRuntime(
       throw new RuntimeUnavailable(runtime, `${version}: ${started.unavailable}`, backendFix(backend, started.unavailable));
     }
     await guard(
-      page.evaluate((count: number) => (window as unknown as BenchWindow).slimBench.loadModels(count), models.length),
+      page.evaluate(
+        (count: number, formats: string[]) => (window as unknown as BenchWindow).slimBench.loadModels(count, formats),
+        models.length,
+        models.map(servedFormat),
+      ),
       'loading the models',
     );
     return {
@@ -142,6 +156,12 @@ export async function openChromiumRuntime(
         return guard(
           page.evaluate((r: TimingRequest) => (window as unknown as BenchWindow).slimBench.time(r), request),
           `timing batch ${request.batch}`,
+        );
+      },
+      async outputs(inputs: PlainTensor[]): Promise<PlainTensor[][]> {
+        return guard(
+          page.evaluate((x: PlainTensor[]) => (window as unknown as BenchWindow).slimBench.outputs(x), inputs),
+          'predicting',
         );
       },
       close: closeAll,
@@ -155,8 +175,9 @@ export async function openChromiumRuntime(
 interface BenchWindow {
   slimBench: {
     setBackend(name: string): Promise<unknown>;
-    loadModels(count: number): Promise<void>;
+    loadModels(count: number, formats: string[]): Promise<void>;
     time(request: TimingRequest): Promise<SessionTiming>;
+    outputs(inputs: PlainTensor[]): Promise<PlainTensor[][]>;
   };
 }
 

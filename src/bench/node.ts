@@ -15,8 +15,8 @@ import {
 } from '../backend/select.js';
 import { initWasmBackend } from '../backend/wasm.js';
 import { toLayersModel } from '../model/convert.js';
-import type { ModelArtifacts } from '../model/topology.js';
 import { interleavedRuns } from './pairing.js';
+import { isModelFiles, servedFormat, type ServedModel } from './server.js';
 import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type SessionTiming, type TimingRequest } from './runtime.js';
 
 export type NodeBackend = 'wasm' | 'cpu' | 'tensorflow';
@@ -56,20 +56,36 @@ async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string
 }
 
 /** Reads every output back so the work is done, then frees it. */
-async function settle(output: tf.Tensor | tf.Tensor[]): Promise<void> {
-  const outputs = Array.isArray(output) ? output : [output];
+async function settle(output: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): Promise<void> {
+  const outputs = output instanceof tf.Tensor ? [output] : Array.isArray(output) ? output : Object.values(output);
   await Promise.all(outputs.map((t) => t.data()));
   tf.dispose(outputs);
 }
 
+/** A served model as stock tfjs loads it: its files through tf.io.fromMemory (dequantized on load), artifacts as slim builds them. */
+async function loadServed(model: ServedModel): Promise<tf.LayersModel | tf.GraphModel> {
+  if (!isModelFiles(model)) return toLayersModel(model);
+  const groups = model.modelJson.weightsManifest ?? [];
+  const parts = groups.flatMap((g) => g.paths.map((p) => model.weightFiles[p]));
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  parts.reduce((at, p) => (data.set(p, at), at + p.byteLength), 0);
+  const handler = tf.io.fromMemory({
+    modelTopology: model.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
+    weightSpecs: groups.flatMap((g) => g.weights) as tf.io.WeightsManifestEntry[],
+    weightData: data.buffer,
+    format: model.modelJson.format,
+  });
+  return servedFormat(model) === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
+}
+
 export async function openNodeRuntime(
   backend: NodeBackend,
-  models: readonly ModelArtifacts[],
+  models: readonly ServedModel[],
   deps: Partial<BackendDeps> = {},
 ): Promise<RuntimeSession> {
   const previous = tf.getBackend();
   const detail = await activate(backend, { ...defaultDeps, ...deps });
-  const live = await Promise.all(models.map((m) => toLayersModel(m)));
+  const live = await Promise.all(models.map((m) => loadServed(m)));
   const restore = async () => {
     for (const model of live) model.dispose();
     if (previous !== undefined && previous !== tf.getBackend()) await tf.setBackend(previous);

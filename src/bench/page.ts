@@ -1,5 +1,6 @@
 /**
- * The bench page a browser runs: tfjs from the bench server, the models from models/<i>/, and the
+ * The bench page a browser runs: tfjs from the bench server, the models from models/<i>/ (layers or
+ * graph models, loaded by tfjs's own loaders), and the
  * same interleaved timing as Node (pairing.js, served from slim's own build). Driven mode: slim
  * calls window.slimBench through the DevTools protocol. Serve mode (`slim bench --serve`): the
  * page runs plan.json by itself and POSTs each row to `report`.
@@ -78,9 +79,31 @@ async function setBackend(name) {
   return { device, software };
 }
 
-async function loadModels(count) {
+/** formats[i] 'graph-model': model i is a graph model (tf.loadGraphModel); a layers model otherwise. */
+async function loadModels(count, formats = []) {
   models = [];
-  for (let i = 0; i < count; i++) models.push(await tf.loadLayersModel(base + 'models/' + i + '/model.json'));
+  for (let i = 0; i < count; i++) {
+    const url = base + 'models/' + i + '/model.json';
+    models.push(formats[i] === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url));
+  }
+}
+
+/** Every model's outputs on the given inputs ({ shape, values } each), read back as plain arrays. */
+async function outputs(inputs) {
+  const xs = inputs.map((t) => tf.tensor(t.values, t.shape, 'float32'));
+  const x = xs.length === 1 ? xs[0] : xs;
+  try {
+    const results = [];
+    for (const model of models) {
+      const y = model.predict(x);
+      const ys = Array.isArray(y) ? y : [y];
+      results.push(await Promise.all(ys.map(async (t) => ({ shape: t.shape, values: Array.from(await t.data()) }))));
+      tf.dispose(ys);
+    }
+    return results;
+  } finally {
+    tf.dispose(xs);
+  }
 }
 
 async function time(request) {
@@ -126,7 +149,7 @@ async function runPlan(plan) {
   status('done: the results are in the terminal that started slim bench');
 }
 
-window.slimBench = { setBackend, loadModels, time, userAgent: navigator.userAgent };
+window.slimBench = { setBackend, loadModels, time, outputs, userAgent: navigator.userAgent };
 const plan = await (await fetch(base + 'plan.json')).json();
 if (plan.mode === 'serve') {
   runPlan(plan).catch((e) => post({ type: 'error', message: String(e && e.message ? e.message : e) }));

@@ -52,10 +52,50 @@ function libraryRoutes(): Record<string, Route> {
   return routes;
 }
 
-/** models/<i>/model.json and models/<i>/weights.bin of each model, built in memory. */
-function modelRoutes(models: readonly ModelArtifacts[]): Record<string, Route> {
+/**
+ * A model as the files a browser downloads: model.json's content (layers or graph format, its
+ * weights manifest as written, quantized or not) and each weight file under the path the
+ * manifest names. `slim export`'s folders are served this way, byte for byte.
+ */
+export interface ModelFiles {
+  modelJson: { format?: string; weightsManifest?: { paths: string[]; weights: unknown[] }[] } & Record<string, unknown>;
+  weightFiles: Record<string, Uint8Array>;
+}
+
+/** What the bench server can serve: artifacts (a layers model built in memory) or the files of a written model. */
+export type ServedModel = ModelArtifacts | ModelFiles;
+
+export function isModelFiles(model: ServedModel): model is ModelFiles {
+  return 'modelJson' in model;
+}
+
+/** How the page loads model i: tf.loadGraphModel for a graph model, tf.loadLayersModel otherwise. */
+export function servedFormat(model: ServedModel): 'graph-model' | 'layers-model' {
+  return isModelFiles(model) && model.modelJson.format === 'graph-model' ? 'graph-model' : 'layers-model';
+}
+
+/** A written model folder (model.json and the weight files its manifest names) as ModelFiles. */
+export async function readModelFiles(dir: string): Promise<ModelFiles> {
+  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as ModelFiles['modelJson'];
+  const weightFiles: Record<string, Uint8Array> = {};
+  for (const group of modelJson.weightsManifest ?? []) {
+    for (const file of group.paths) weightFiles[file] = await readFile(path.join(dir, file));
+  }
+  return { modelJson, weightFiles };
+}
+
+/** models/<i>/model.json and its weight files, for each model. */
+function modelRoutes(models: readonly ServedModel[]): Record<string, Route> {
   const routes: Record<string, Route> = {};
   models.forEach((model, i) => {
+    if (isModelFiles(model)) {
+      const json = JSON.stringify(model.modelJson);
+      routes[`models/${i}/model.json`] = { type: 'application/json', body: () => Promise.resolve(json) };
+      for (const [file, data] of Object.entries(model.weightFiles)) {
+        routes[`models/${i}/${file}`] = { type: 'application/octet-stream', body: () => Promise.resolve(Buffer.from(data)) };
+      }
+      return;
+    }
     const { specs, data } = encodeWeightMap(model.weights);
     const json = JSON.stringify({
       format: 'layers-model',
@@ -70,7 +110,7 @@ function modelRoutes(models: readonly ModelArtifacts[]): Record<string, Route> {
 }
 
 export interface BenchServerOptions {
-  models: readonly ModelArtifacts[];
+  models: readonly ServedModel[];
   /** What the page reads first (`plan.json`): what to measure, and whether to run by itself. */
   plan: unknown;
   host?: string;

@@ -1,0 +1,47 @@
+/**
+ * Timing of exported models for the export benches, through `slim bench`'s own runtimes
+ * (src/bench: node:wasm in this process, chromium:wasm in an installed Chromium): every model of
+ * a comparison is timed in one session, interleaved run by run, so paired ratios cancel load drift.
+ */
+import * as os from 'node:os';
+import { openChromiumRuntime } from '../src/bench/chromium.js';
+import { openNodeRuntime } from '../src/bench/node.js';
+import type { RuntimeSession, SessionTiming } from '../src/bench/runtime.js';
+import type { ModelFiles, ServedModel } from '../src/bench/server.js';
+import { graphModelJson, graphQuantization, toGraphModel } from '../src/export/graph-model.js';
+import type { WeightQuantization } from '../src/model/io-manifest.js';
+import type { ModelArtifacts } from '../src/model/topology.js';
+
+export const EXPORT_RUNTIMES = ['node:wasm', 'chromium:wasm'] as const;
+export type ExportRuntime = (typeof EXPORT_RUNTIMES)[number];
+
+export const loadAverage = (): string => os.loadavg()[0].toFixed(1);
+
+/** The graph-model form of an exported model, as the files `slim export --format graph` writes. */
+export function graphFiles(exported: ModelArtifacts, quantization?: ReadonlyMap<string, WeightQuantization>): ModelFiles {
+  const parts = toGraphModel(exported);
+  const g = graphModelJson(parts, graphQuantization(parts, exported.weights, quantization), 'weights.bin');
+  return { modelJson: g.modelJson, weightFiles: { 'weights.bin': g.data } };
+}
+
+export function openSession(runtime: ExportRuntime, models: readonly ServedModel[]): Promise<RuntimeSession> {
+  return runtime === 'node:wasm'
+    ? openNodeRuntime('wasm', models)
+    : openChromiumRuntime('wasm', models, { browser: undefined, timeoutMs: 600_000 });
+}
+
+/** Times every model at `batch` (input: seeded uniform), interleaved; `warmup` untimed rounds after the first predicts. */
+export function timeBatch(session: RuntimeSession, inputShape: number[], batch: number, runs: number, warmup = 1): Promise<SessionTiming> {
+  return session.time({ batch, runs, warmup, seed: 1, inputShapes: [inputShape] });
+}
+
+/** Least-squares line ms = intercept + slope · batch through the (batch, median ms) points. */
+export function lineFit(points: readonly { batch: number; ms: number }[]): { interceptMs: number; slopeMs: number } {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.batch, 0) / n;
+  const my = points.reduce((s, p) => s + p.ms, 0) / n;
+  const sxy = points.reduce((s, p) => s + (p.batch - mx) * (p.ms - my), 0);
+  const sxx = points.reduce((s, p) => s + (p.batch - mx) ** 2, 0);
+  const slopeMs = sxy / sxx;
+  return { interceptMs: my - slopeMs * mx, slopeMs };
+}
