@@ -14,6 +14,7 @@ import {
   type BackendDeps,
 } from '../backend/select.js';
 import { initWasmBackend } from '../backend/wasm.js';
+import { useStockWasmKernels } from '../backend/wasm-kernels/index.js';
 import { toLayersModel } from '../model/convert.js';
 import { interleavedRuns } from './pairing.js';
 import { isModelFiles, servedFormat, type ServedModel } from './server.js';
@@ -85,9 +86,12 @@ export async function openNodeRuntime(
 ): Promise<RuntimeSession> {
   const previous = tf.getBackend();
   const detail = await activate(backend, { ...defaultDeps, ...deps });
+  // In a process that trained on wasm (slim run), slim's training kernels are registered: time stock tfjs.
+  const restoreKernels = backend === 'wasm' ? useStockWasmKernels() : () => {};
   const live = await Promise.all(models.map((m) => loadServed(m)));
   const restore = async () => {
     for (const model of live) model.dispose();
+    restoreKernels();
     if (previous !== undefined && previous !== tf.getBackend()) await tf.setBackend(previous);
   };
   return {

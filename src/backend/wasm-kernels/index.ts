@@ -20,7 +20,7 @@ import { meanConfig } from './mean.js';
 import { sumConfig } from './sum.js';
 import { clipByValueGradKernelConfig } from './clip-by-value-grad-kernel.js';
 import { clipByValueGradConfig } from './clip-by-value-gradient.js';
-import { rememberStockKernel } from './stock.js';
+import { rememberStockKernel, stockKernelIfAny } from './stock.js';
 
 /** Kernels the stock wasm backend does not have. */
 export const SLIM_WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -78,4 +78,28 @@ export function registerSlimWasmKernels(): string[] {
     tf.registerKernel({ ...config, setupFunc: stockSetup ?? config.setupFunc });
   }
   return registered;
+}
+
+/**
+ * Puts the stock wasm kernels back in place of slim's replacements until the returned function is
+ * called. Timing a predict measures what a user's stock tfjs runs, not slim's training kernels
+ * (some of which are slower for inference shapes). Nothing to swap when slim's kernels are not
+ * registered.
+ */
+export function useStockWasmKernels(): () => void {
+  const swapped: tf.KernelConfig[] = [];
+  for (const config of SLIM_WASM_REPLACEMENTS) {
+    const active = tf.getKernel(config.kernelName, 'wasm');
+    const stock = stockKernelIfAny(config.kernelName);
+    if (active === undefined || stock === undefined || active.kernelFunc !== config.kernelFunc) continue;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel(stock);
+    swapped.push(active);
+  }
+  return () => {
+    for (const slim of swapped) {
+      tf.unregisterKernel(slim.kernelName, 'wasm');
+      tf.registerKernel(slim);
+    }
+  };
 }

@@ -13,3 +13,8 @@ export function stockKernel(kernelName: string): tf.KernelConfig {
   if (config === undefined) throw new Error(`slim wasm kernels: no stock '${kernelName}' kernel to fall back to`);
   return config;
 }
+
+/** The stock wasm kernel slim replaced under this name, or undefined when slim replaced none. */
+export function stockKernelIfAny(kernelName: string): tf.KernelConfig | undefined {
+  return stock.get(kernelName);
+}
