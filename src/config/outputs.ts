@@ -295,7 +295,9 @@ export type OutputBody<N extends OutputName> = z.input<(typeof bodies)[N]>;
 /** The full document of `name`: schemaVersion first, then the body. */
 export function outputSchema(name: OutputName): z.ZodType {
   const body = bodies[name];
-  return name === 'prune-plan' ? prunePlanSchema : z.strictObject({ schemaVersion: schemaVersionField, ...body.shape });
+  if (name === 'prune-plan') return prunePlanSchema;
+  const document = z.strictObject({ schemaVersion: schemaVersionField, ...body.shape });
+  return body.description !== undefined ? document.describe(body.description) : document;
 }
 
 /** The document `name` as written: schemaVersion first, then `body` (typed by the schema). */
