@@ -4,6 +4,7 @@
  * naming a path (EACCES, ENOENT…) → one line in words, exit 2; anything else is unexpected: a
  * bug, reported as such with exit 3. Always one `error:` line; stacks and details only with --verbose.
  */
+import { versioned } from './config/outputs.js';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type { Argv, MiddlewareFunction } from 'yargs';
@@ -169,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
   lockOutputsUntilExit();
   let code: number;
   try {
-    if (wantsJsonVersion(argv)) out.json({ version: VERSION });
+    if (wantsJsonVersion(argv)) out.json(versioned('version', { version: VERSION }));
     else await buildCli(withStdinValues(argv)).parseAsync();
     code = EXIT_OK;
   } catch (err) {

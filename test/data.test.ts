@@ -14,6 +14,7 @@ import { mnistFiles } from '../src/data/formats/mnist.js';
 import { readIdx, readIdxPair } from '../src/data/idx.js';
 import { InputError } from '../src/errors.js';
 import { prepareData } from '../src/pipeline/data.js';
+import { idxBytes } from './helpers/idx.js';
 
 let tmp: string;
 let mnist: IdxFiles;
@@ -26,18 +27,6 @@ before(async () => {
 after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-/** Builds an IDX file: magic, dims, bytes. */
-function idxBytes(type: number, dims: number[], data: Uint8Array): Uint8Array {
-  const header = new Uint8Array(4 + 4 * dims.length);
-  header.set([0, 0, type, dims.length]);
-  const view = new DataView(header.buffer);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  const out = new Uint8Array(header.length + data.length);
-  out.set(header);
-  out.set(data, header.length);
-  return out;
-}
 
 async function expectInputError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {

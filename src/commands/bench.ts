@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { isRuntimeName, RUNTIMES, type RuntimeName } from '../bench/runtime.js';
 import { renderBenchTable } from '../bench/table.js';
 import { benchSchema } from '../config/schema.js';
@@ -116,7 +117,7 @@ export const benchCommand: CommandModule<GlobalFlags, BenchFlags> = {
       },
       out,
     );
-    if (argv.json) out.json(report);
+    if (argv.json) out.json(versioned('bench', report));
     else out.data(renderBenchTable(report));
   },
 };

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { machineProbes } from '../backend/doctor-probes.js';
 import { renderDoctor, runDoctor } from '../backend/doctor.js';
 import { ProblemError } from '../errors.js';
@@ -18,7 +19,7 @@ export const doctorCommand: CommandModule<GlobalFlags, GlobalFlags> = {
   handler: async (argv) => {
     const out = outputFor(argv);
     const report = await runDoctor(machineProbes);
-    if (argv.json) out.json(report);
+    if (argv.json) out.json(versioned('doctor', report));
     else for (const line of renderDoctor(report)) out.data(line);
     if (report.exitCode !== 0) throw new ProblemError(report.verdict.summary);
   },

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { evalFromConfig, renderEval } from '../pipeline/stages/eval.js';
 import { outputFor, type GlobalFlags } from './common.js';
@@ -23,7 +24,7 @@ export const evalCommand: CommandModule<GlobalFlags, EvalFlags> = {
     const config = await loadConfig(argv.config, [{ path: ['backend'], value: argv.backend, flag: '--backend' }]);
     requireDataSection(config, argv.config);
     const summary = await evalFromConfig(config, argv.model, out);
-    if (argv.json) out.json(summary);
+    if (argv.json) out.json(versioned('eval', summary));
     else out.data(renderEval(summary));
   },
 };

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import type { Backend } from '../config/schema.js';
@@ -129,7 +130,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     if (!argv.fold) {
       out.info('BatchNormalization kept (--no-fold): the model is written as it is, trainable');
       const written = await writeModelAs(model, { dir: argv.out, write, format });
-      if (argv.json) out.json({ model: written, folded: [], skipped: [] });
+      if (argv.json) out.json(versioned('export', { model: written, folded: [], skipped: [] }));
       else out.data(written);
       return;
     }
@@ -142,27 +143,29 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     });
     out.info(describeExportParams(outcome));
     if (argv.json) {
-      out.json({
-        model: outcome.written,
-        folded: outcome.folded,
-        skipped: outcome.skipped,
-        rewrites: outcome.rewrites,
-        check: outcome.check,
-        ...(outcome.quantized !== undefined
-          ? {
-              quantization: {
-                weights: Object.fromEntries(outcome.quantized.quantization),
-                maxWeightError: outcome.quantized.maxWeightError,
-                check: outcome.quantized.check,
-              },
-            }
-          : {}),
-        ...(outcome.inputQuantized !== undefined ? { inputQuantized: outcome.inputQuantized } : {}),
-        weightBytes: outcome.weightBytes,
-        ...(outcome.accuracy !== undefined ? { accuracy: outcome.accuracy } : {}),
-        ...(outcome.graph !== undefined ? { graph: outcome.graph } : {}),
-        params: { before: outcome.before.params.total, after: outcome.after.params.total },
-      });
+      out.json(
+        versioned('export', {
+          model: outcome.written!,
+          folded: outcome.folded,
+          skipped: outcome.skipped,
+          rewrites: outcome.rewrites,
+          check: outcome.check,
+          ...(outcome.quantized !== undefined
+            ? {
+                quantization: {
+                  weights: Object.fromEntries(outcome.quantized.quantization),
+                  maxWeightError: outcome.quantized.maxWeightError,
+                  check: outcome.quantized.check,
+                },
+              }
+            : {}),
+          ...(outcome.inputQuantized !== undefined ? { inputQuantized: outcome.inputQuantized } : {}),
+          weightBytes: outcome.weightBytes,
+          ...(outcome.accuracy !== undefined ? { accuracy: outcome.accuracy } : {}),
+          ...(outcome.graph !== undefined ? { graph: outcome.graph } : {}),
+          params: { before: outcome.before.params.total, after: outcome.after.params.total },
+        }),
+      );
     } else {
       out.data(outcome.written!);
     }

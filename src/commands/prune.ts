@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { checkOutPath } from '../io/out-path.js';
@@ -79,14 +80,16 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     const report = pruneReport(result, written, model.path);
     out.info(describeReduction(result, report));
     if (argv.json) {
-      out.json({
-        model: written,
-        plan: result.plan,
-        folds: result.folds,
-        foldSummary: result.foldSummary,
-        unfolded: result.unfolded,
-        report,
-      });
+      out.json(
+        versioned('prune', {
+          model: written,
+          plan: result.plan,
+          folds: result.folds,
+          foldSummary: result.foldSummary,
+          unfolded: result.unfolded,
+          report,
+        }),
+      );
     } else {
       out.data(written);
     }

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { reportFor } from '../pipeline/report.js';
 import { renderReport } from '../report/render.js';
 import { resolveReportInputs, writeReportHtml } from '../report/html/index.js';
@@ -71,7 +72,7 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
       await writeReportHtml(html, report, inputs, logs, bench);
       if (typeof html === 'string') out.info(`wrote ${html}`);
     }
-    if (argv.json) out.json(bench !== undefined ? { ...report, bench } : report);
+    if (argv.json) out.json(versioned('report', bench !== undefined ? { ...report, bench } : report));
     else if (argv.html !== '-') out.data(renderReport(report) + (bench !== undefined ? `\n\n${renderBenchTable(bench)}` : ''));
   },
 };

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError, ProblemError } from '../errors.js';
 import { chooseFromSweep, type SweepSpeedChoice } from '../pipeline/speed-budget.js';
@@ -136,7 +137,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         await writeSweepHtml(html, result);
         if (typeof html === 'string') out.info(`wrote ${html}`);
       }
-      if (argv.json) out.json(result);
+      if (argv.json) out.json(versioned('sweep', result));
       else if (argv.html !== '-') out.data(renderSweep(result));
     };
     const latencyBatch = argv['latency-batch'];
@@ -162,7 +163,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       const interrupt = interruptOnSignals();
       try {
         const outcome = await runShard(argv.plan, shard, out, interrupt.signal);
-        if (argv.json) out.json(outcome);
+        if (argv.json) out.json(versioned('sweep-shard', outcome));
       } finally {
         interrupt.dispose();
       }

@@ -1,4 +1,5 @@
 /** What `slim train` and `slim finetune` do once their config is loaded (one stage; they differ in flags only). */
+import { versioned } from '../config/outputs.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import { trainFromConfig } from '../pipeline/stages/train.js';
@@ -23,7 +24,7 @@ export async function runTrainingCommand(
       resume: flags.resume,
       signal: interrupt.signal,
     });
-    if (flags.json) out.json(result);
+    if (flags.json) out.json(versioned('train', result));
     else out.data(result.model);
   } finally {
     interrupt.dispose();

@@ -87,7 +87,8 @@ const INFERRED_CLASSES_FREE = 1024;
  * The class count of a format that declares none, for a model built for the data: the training
  * split's largest label + 1 (other splits must fit in it). A count above both the number of
  * examples and INFERRED_CLASSES_FREE means labels that are not class indices 0..N-1 (a label of 1e9
- * with 40 examples), refused before anything is sized by it.
+ * with 40 examples), refused before anything is sized by it; so is a count that leaves most of
+ * 0..max unused (strayLabel).
  */
 function inferredClasses(raw: StoredSplit): number {
   let at = -1;
@@ -98,7 +99,40 @@ function inferredClasses(raw: StoredSplit): number {
       `${raw.file}: label ${at} is ${raw.labels[at]}, which would make ${classes} classes for ${raw.labels.length} examples (labels must be class indices 0..N-1)`,
     );
   }
+  const stray = strayLabel(raw, at);
+  if (stray !== undefined) throw new InputError(stray);
   return Math.max(classes, 1);
+}
+
+/**
+ * One stray label (255 among digits 0-9) must not silently size a 256-class head. Refused: the
+ * labels leave most of 0..max unused although the examples, were the labels spread over those
+ * classes, would show more than twice as many distinct ones (so a small subset that misses a few
+ * classes passes). The message names the largest label, where it is, and data.classes.
+ */
+function strayLabel(raw: StoredSplit, at: number): string | undefined {
+  if (at === -1) return undefined;
+  const max = raw.labels[at];
+  const classes = max + 1;
+  const seen = new Set<number>();
+  for (let i = 0; i < raw.labels.length; i++) seen.add(raw.labels[i]);
+  const n = raw.labels.length;
+  // Distinct classes n uniform draws from `classes` show on average.
+  const expected = classes * (1 - Math.pow(1 - 1 / classes, n));
+  if (seen.size * 2 > classes || seen.size * 2 >= expected) return undefined;
+  const others = [...seen].filter((label) => label !== max);
+  const below = others.length > 0 ? `the other labels lie in ${Math.min(...others)}..${Math.max(...others)}` : 'no other label occurs';
+  return (
+    `${raw.file}: label ${at} is ${max} and ${below}: only ${seen.size} of the ${classes} classes 0..${max} occur in ${n} examples` +
+    ` (a stray label?); set data.classes to ${classes} if those classes are meant`
+  );
+}
+
+/** data.classes against a class count the data or the model fixes: they must agree. */
+function checkDeclaredClasses(data: DataConfig, fixed: number | undefined, what: string): void {
+  if (data.classes !== undefined && fixed !== undefined && data.classes !== fixed) {
+    throw new InputError(`data.classes: ${data.classes}, but ${what} ${fixed} classes`);
+  }
 }
 
 /** The target shape: config first, then the model's hints, then what the data has. */
@@ -195,7 +229,10 @@ async function loadArrays(data: DataConfig, reader: ArraysReader, hints: ShapeHi
   // Labels are checked before anything is sized by them (a label of 1e9 must not become 1e9 classes).
   const first = stored.get('train') ?? [...stored.values()][0];
   const rowsWidth = first.targets !== undefined ? first.targets.length / Math.max(first.labels.length, 1) : undefined;
-  const numClasses = reader.numClasses ?? hints.numClasses ?? rowsWidth ?? inferredClasses(first);
+  checkDeclaredClasses(data, reader.numClasses, `dataset ${data.dataset} has`);
+  checkDeclaredClasses(data, hints.numClasses, "the model's output has");
+  checkDeclaredClasses(data, rowsWidth, `the label rows of ${first.file} have`);
+  const numClasses = data.classes ?? reader.numClasses ?? hints.numClasses ?? rowsWidth ?? inferredClasses(first);
   for (const raw of stored.values()) {
     checkLabels(raw, numClasses);
     checkLabelRows(raw, numClasses, hints.sigmoidHead === true);
@@ -237,6 +274,7 @@ async function loadFiles(data: DataConfig, reader: FilesReader, hints: ShapeHint
     const limit = limitOf(data, split);
     listings.set(split, limit !== undefined ? limitListing(listing, limit, seed) : listing);
   }
+  checkDeclaredClasses(data, classNames.length, 'the training folder has');
   const numClasses = Math.max(classNames.length, hints.numClasses ?? 0);
   const [[, firstListing]] = listings;
   const target = targetOf(data, hints, await probeImageShape(firstListing.files[0]));

@@ -4,6 +4,7 @@
  * under `outDir`, written only after the stage succeeded (atomically), so a failed or diverged run
  * leaves no half model.
  */
+import { versioned, type SCHEMA_VERSION } from '../config/outputs.js';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -42,6 +43,7 @@ import { loadWeightsInto } from './checkpoint.js';
 import { RunProgress, type CompletedStage } from './run-state.js';
 
 export interface RunSummary {
+  schemaVersion: typeof SCHEMA_VERSION;
   backend: { name: string; gpu: boolean; detail: string };
   data: string;
   out: string;
@@ -247,7 +249,7 @@ export async function runPipeline(
     const report = await exportAndReport(final, input, folders, write, run, out);
     const bench = await measureSpeed(final, input, config, run, out);
     run.seconds.total = (Date.now() - started) / 1000;
-    const summary: RunSummary = {
+    const summary: RunSummary = versioned('run', {
       backend: { name: backend.name, gpu: backend.gpu, detail: backend.detail },
       data: data.summary,
       out: path.resolve(outDir),
@@ -260,7 +262,7 @@ export async function runPipeline(
       report,
       ...(bench !== undefined ? { bench } : {}),
       seconds: run.seconds,
-    };
+    });
     await writeFileAtomic(path.join(outDir, 'run.json'), `${JSON.stringify(summary, null, 2)}\n`);
     out.info(`report: ${await writeRunHtmlReport(outDir, summary)}`);
     out.info(describeAccuracies(run));

@@ -13,6 +13,15 @@
  * up to a multiple of roundTo (capped at the width); channels added back are the most important
  * of those pruned. No group ever ends with zero channels.
  */
+import type { z } from 'zod';
+import {
+  SCHEMA_VERSION,
+  type importanceSchema,
+  type keptWholeGroupSchema,
+  type planGroupSchema,
+  type planWallSchema,
+  type prunePlanSchema,
+} from './plan-schema.js';
 import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { ModelArtifacts } from '../model/topology.js';
@@ -20,7 +29,7 @@ import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './grou
 import { forEachRow } from './layout.js';
 import { indexWeights } from './weights.js';
 
-export type ImportanceAggregate = 'sum' | 'mean' | 'max';
+export type ImportanceAggregate = z.infer<typeof importanceSchema>;
 
 /**
  * 'mean' keeps a channel's score on the scale of one |γ| however many BNs share it (for one BN it
@@ -42,58 +51,12 @@ export interface PruneOptions {
   importance?: ImportanceAggregate;
 }
 
-export interface PlanGroup {
-  id: number;
-  /** Every layer in the group: producers, tied layers, consumers. */
-  layers: string[];
-  /** The BatchNormalization layers whose γ scored the channels. */
-  bn: string[];
-  channels: number;
-  /** Sorted indices of the channels kept. */
-  keep: number[];
-  pruned: number;
-  /** Present when removing channels here changes the kept outputs even for dead channels (LayerNormalization). */
-  notes?: string[];
-}
-
-export interface PlanWall {
-  layer: string;
-  className: string;
-  reason: string;
-}
-
+export type PlanGroup = z.infer<typeof planGroupSchema>;
+export type PlanWall = z.infer<typeof planWallSchema>;
 /** A group of channels that a prunable layer produces but that stays whole, and why. */
-export interface KeptWholeGroup {
-  id: number;
-  layers: string[];
-  channels: number;
-  reason: string;
-}
-
-export interface PrunePlan {
-  version: 1;
-  threshold: number;
-  ratio: number | null;
-  importance: ImportanceAggregate;
-  candidateChannels: number;
-  /** Channels the ratio or threshold alone selects, before floors and rounding add some back. */
-  requestedChannels: number;
-  prunedChannels: number;
-  /** prunedChannels / candidateChannels (0 without candidates). */
-  achievedRatio: number;
-  /** Why fewer channels than requested are removed (min-channels floor, round-to); absent when all are. */
-  shortfall?: string[];
-  groups: PlanGroup[];
-  walls: PlanWall[];
-  /** Groups produced by a prunable layer that cannot be pruned (touch a wall, the model output, no BN γ…). */
-  keptWhole?: KeptWholeGroup[];
-  /**
-   * Share of candidate channels whose importance is near zero (below NEAR_ZERO_OF_P90 of the 90th
-   * percentile): what sparsity training produces. A ratio far above it cuts channels that still
-   * carry signal (the model was not sparsity-trained).
-   */
-  nearZeroShare?: number;
-}
+export type KeptWholeGroup = z.infer<typeof keptWholeGroupSchema>;
+/** The plan (prune-plan.json): its shape is prunePlanSchema (src/prune/plan-schema.ts). */
+export type PrunePlan = z.infer<typeof prunePlanSchema>;
 
 /** A channel's |γ| importance below this fraction of the 90th percentile counts as near zero. */
 export const NEAR_ZERO_OF_P90 = 0.05;
@@ -236,6 +199,7 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
   const prunedChannels = groups.reduce((a, g) => a + g.pruned, 0);
   const shortfall = shortfallReasons(addedBack, opts);
   return {
+    schemaVersion: SCHEMA_VERSION,
     version: 1,
     threshold,
     ratio: opts.ratio,

@@ -141,7 +141,7 @@ describe('small CLI promises', () => {
   test('--version --json is one JSON document', async () => {
     const result = await runSlim(['--version', '--json']);
     assert.equal(result.code, 0, describeRun(result));
-    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object), ['version']);
+    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object), ['schemaVersion', 'version']);
   });
   test('an empty config names the file (or stdin), before the backend starts', async () => {
     const empty = path.join(dir, 'empty.json');

@@ -26,13 +26,15 @@ export interface RunSlimOptions {
   env?: Record<string, string>;
   /** Working directory (default: repo root). */
   cwd?: string;
+  /** The launcher to run (default: the repository's bin/slim.js), e.g. one installed from the tarball. */
+  bin?: string;
 }
 
 export function runSlim(args: string[], opts: RunSlimOptions = {}): Promise<SlimResult> {
   return new Promise((resolve, reject) => {
     // Drop variables that would switch colour on or change tfjs behaviour behind the test's back.
     const { FORCE_COLOR: _force, NODE_OPTIONS: _nodeOptions, ...inherited } = process.env;
-    const child = spawn(process.execPath, [SLIM_BIN, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? SLIM_BIN, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
       env: { ...inherited, NO_COLOR: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -54,6 +54,11 @@ export const sharedDataFields = {
   prefetch: positiveInt.default(2).describe('folder with stream: batches decoded ahead in the background (bounds memory)'),
   augment: augmentSchema.prefault({}).describe('training batches only; never validation/test'),
   validationSplit: z.number().min(0).lt(1).default(0.1).describe('fraction of the training set held out for validation'),
+  classes: positiveInt
+    .optional()
+    .describe(
+      'the class count when the labels are class indices (idx, npy, npz); default: the largest training label + 1, refused when most of 0..max never occurs (a stray label)',
+    ),
   trainLimit: positiveInt.optional().describe('use only this many training images (the first N; folders: a seeded subset)'),
   testLimit: positiveInt.optional().describe('evaluate on only this many test images (same rule)'),
   preprocess: preprocessSchema.prefault({}),
