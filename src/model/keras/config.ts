@@ -191,16 +191,9 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
   const keras3Nodes = rawLayers.some((l) => isObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObject));
   // `file: layers[2]` at the top, `file: layers[2].layers[0]` inside a nested model.
   const layerWhere = (i: number) => `${where}${where.endsWith(']') ? '.' : ': '}layers[${i}]`;
-  let layers = rawLayers.map((l, i) => convertLayer(l, layerWhere(i), modelNames));
-  if (className === 'Sequential' && layers[0]?.class_name === 'InputLayer') {
-    // tfjs's Sequential takes its input shape from the first real layer, as Keras 2 wrote it.
-    const input = layers[0].config;
-    layers = layers.slice(1);
-    if (layers.length > 0 && layers[0].config.batch_input_shape === undefined) {
-      layers[0].config.batch_input_shape = input.batch_input_shape;
-      if (typeof input.dtype === 'string') layers[0].config.dtype = input.dtype;
-    }
-  }
+  // A Sequential's InputLayer is kept as it is (tfjs builds a Sequential from one too), so its name
+  // survives a round trip: Keras 3 calls it `input_layer`, tfjs would call it `<first layer>_input`.
+  const layers = rawLayers.map((l, i) => convertLayer(l, layerWhere(i), modelNames));
   config.layers = layers;
   if (className !== 'Sequential') {
     config.input_layers = tensorRefList(config.input_layers);
