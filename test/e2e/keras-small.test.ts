@@ -1,7 +1,8 @@
 /**
  * Through the built binary, on a small Keras 3 archive (Sequential: InputLayer, Rescaling, Conv-BN
  * blocks, Dense head): the small points of reading a Keras user's model. The plan's groups are
- * numbered from 1 and Rescaling passes channels through (no wall); an existing Keras output is
+ * numbered from 1, Rescaling passes channels through (no wall), a model never sparsity-trained gets
+ * the |gamma| warning; an existing Keras output is
  * refused before any work by prune as by export; `--help` calls a Keras --out a file.
  */
 import assert from 'node:assert/strict';
@@ -45,7 +46,7 @@ after(async () => {
 });
 
 describe('small points on a Keras 3 model', () => {
-  it('prune --dry-run: groups numbered from 1, Rescaling no wall, both BN groups prunable', async () => {
+  it('prune --dry-run: groups numbered from 1, Rescaling no wall, both BN groups prunable, the |gamma| warning', async () => {
     const result = await runSlim(['prune', '--model', source, '--ratio', '0.25', '--dry-run']);
     assert.equal(result.code, 0, describeRun(result));
     const groups = result.stdout.split('\n').filter((l) => /^ {2}group \d+:/.test(l));
@@ -57,6 +58,8 @@ describe('small points on a Keras 3 model', () => {
     // The first group reaches through rescaling_1 into conv2d_1: Rescaling is tied, not a wall.
     assert.match(groups[0], /\[bn: batch_normalization; layers: conv2d, batch_normalization, re_lu, rescaling_1, conv2d_1\]/);
     assert.doesNotMatch(result.stdout, /wall: rescaling|kept whole: .*rescaling/, result.stdout);
+    // Never sparsity-trained (every γ 1): prune warns before cutting and points to slim train.
+    assert.match(result.stderr, /warning: prune: the \|gamma\| do not separate: 0\.0% of BN channels are near zero.*slim train/);
   });
 
   it('prune --out existing.keras is refused before any work (no plan line), the file untouched', async () => {
