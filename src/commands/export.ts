@@ -6,12 +6,10 @@ import type { Backend } from '../config/schema.js';
 import { QUANTIZE_DTYPES, type QuantizeRule } from '../export/quantize.js';
 import type { QuantizationDType, WeightQuantization } from '../model/io-manifest.js';
 import type { WeightSpecSummary } from '../model/topology.js';
-import { checkOutPath } from '../io/out-path.js';
-import { modelFiles, readModel } from '../model/io.js';
-import { checkKerasTarget } from '../model/keras/write.js';
+import { readModel } from '../model/io.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { startBackend } from '../pipeline/backend.js';
-import { checkOutputs } from '../pipeline/model.js';
+import { checkModelOutput } from '../pipeline/model.js';
 import { describeExportParams, exportStage, writeModelAs } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
@@ -120,12 +118,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     }
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
     const model = await readModel(argv.model);
-    // A layers or graph model is a folder, a Keras file one file: either is checked whole before any work.
-    if (format === 'layers' || format === 'graph') await checkOutputs([argv.out], write, model.path);
-    else {
-      await checkOutPath(argv.out, 'file', { inputs: await modelFiles(argv.model) });
-      await checkKerasTarget(argv.out, format, write);
-    }
+    await checkModelOutput(argv.out, format, write, model.path);
     await startBackend(argv.backend, out);
     if (!argv.fold) {
       out.info('BatchNormalization kept (--no-fold): the model is written as it is, trainable');

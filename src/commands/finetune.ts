@@ -2,11 +2,21 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { outputFor, resumeOption, type GlobalFlags } from './common.js';
 import { runTrainingCommand } from './training-command.js';
-import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+import {
+  datasetOverride,
+  keptModelFormatOption,
+  modelOption,
+  outOption,
+  trainingOverrides,
+  withTrainingFlags,
+  type KeptModelFormat,
+  type TrainingFlags,
+} from './options.js';
 
 interface FinetuneFlags extends GlobalFlags, TrainingFlags {
   model: string;
   out: string;
+  format?: KeptModelFormat;
   resume: boolean;
 }
 
@@ -17,7 +27,11 @@ export const finetuneCommand: CommandModule<GlobalFlags, FinetuneFlags> = {
     withTrainingFlags(y)
       .option('model', modelOption('pruned model.json (or its folder)'))
       .option('resume', resumeOption)
-      .option('out', outOption('folder for the fine-tuned model (+ finetune-log.jsonl)')),
+      .option(
+        'out',
+        outOption('where to write the fine-tuned model: a folder (+ finetune-log.jsonl), or a .keras / .h5 file (BatchNorm kept)'),
+      )
+      .option('format', keptModelFormatOption()),
   handler: async (argv) => {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [

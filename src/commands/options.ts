@@ -50,6 +50,18 @@ export function overwriteOption(describe: string = OVERWRITE_DESCRIPTION) {
   return { type: 'boolean', default: false, describe } as const satisfies Options;
 }
 
+/** What `--format` of prune, train and finetune may name. */
+export type KeptModelFormat = 'layers' | 'keras' | 'h5';
+
+/** `--format` of the commands that write a model as it is, BatchNorm kept (prune, train, finetune). */
+export function keptModelFormatOption() {
+  return {
+    choices: ['layers', 'keras', 'h5'] as const,
+    describe:
+      'tfjs layers folder, Keras 3 .keras file or Keras 2 .h5 file, BatchNorm kept (trainable in Keras); default: from the --out name, layers otherwise',
+  } satisfies Options;
+}
+
 export function backendOption(describe: string) {
   return { choices: BACKEND_CHOICES, describe } as const satisfies Options;
 }

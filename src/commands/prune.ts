@@ -2,14 +2,13 @@ import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { checkOutPath } from '../io/out-path.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { readModel } from '../model/io.js';
-import { checkOutputs } from '../pipeline/model.js';
+import { checkModelOutput } from '../pipeline/model.js';
 import { describePlan, describeSeparation, describeShortfall, makePlan } from '../pipeline/prune.js';
 import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
-import { configOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
+import { configOption, keptModelFormatOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
 
 interface PruneFlags extends GlobalFlags {
   model: string;
@@ -35,10 +34,7 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
         'out',
         outOption('where to write the pruned model (required unless --dry-run): a folder, or a .keras / .h5 file (BatchNorm kept)', false),
       )
-      .option('format', {
-        choices: ['layers', 'keras', 'h5'] as const,
-        describe: 'tfjs layers folder, Keras 3 .keras file, or Keras 2 .h5 file (default: from the --out name; layers otherwise)',
-      })
+      .option('format', keptModelFormatOption())
       .option('config', configOption("JSON config ('-' = stdin); its prune section gives defaults"))
       .option('ratio', { type: 'number', describe: 'fraction of all BN channels to remove, e.g. 0.5' })
       .option('threshold', { type: 'number', describe: 'remove channels whose |gamma| importance is below this' })
@@ -72,9 +68,7 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
 
     const write = { overwrite: argv.overwrite };
     const format = outputFormat(argv.out, argv.format);
-    // A Keras file is one file, checked by its writer; a layers model is a folder.
-    if (format === 'layers') await checkOutputs([argv.out], write, model.path);
-    else await checkOutPath(argv.out, 'file');
+    await checkModelOutput(argv.out, format, write, model.path);
     const result = await pruneStage(model, config.prune, { dir: argv.out, write, format }, out);
     const written = result.written!;
     const report = pruneReport(result, written, model.path);

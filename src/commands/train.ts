@@ -2,11 +2,21 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { outputFor, resumeOption, type GlobalFlags } from './common.js';
 import { runTrainingCommand } from './training-command.js';
-import { datasetOverride, modelOption, outOption, trainingOverrides, withTrainingFlags, type TrainingFlags } from './options.js';
+import {
+  datasetOverride,
+  keptModelFormatOption,
+  modelOption,
+  outOption,
+  trainingOverrides,
+  withTrainingFlags,
+  type KeptModelFormat,
+  type TrainingFlags,
+} from './options.js';
 
 interface TrainFlags extends GlobalFlags, TrainingFlags {
   model?: string;
   out: string;
+  format?: KeptModelFormat;
   resume: boolean;
   lambda?: number;
 }
@@ -18,7 +28,8 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
     withTrainingFlags(y)
       .option('model', modelOption("model.json to train (default: the config's model)", false))
       .option('resume', resumeOption)
-      .option('out', outOption('folder for the trained model (+ train-log.jsonl)'))
+      .option('out', outOption('where to write the trained model: a folder (+ train-log.jsonl), or a .keras / .h5 file (BatchNorm kept)'))
+      .option('format', keptModelFormatOption())
       .option('lambda', { type: 'number', describe: 'sparsity lambda (config train.sparsity; 0 = plain training)' }),
   handler: async (argv) => {
     const out = outputFor(argv);

@@ -9,8 +9,11 @@ import { InputError } from '../errors.js';
 
 export type ModelFormat = 'layers' | 'graph' | 'keras' | 'h5';
 
+/** The formats a name can imply (a graph model is named by --format only). */
+type NamedFormat = 'layers' | 'keras' | 'h5';
+
 /** The format a name implies, or undefined when it implies none. */
-function impliedFormat(out: string): ModelFormat | undefined {
+function impliedFormat(out: string): NamedFormat | undefined {
   if (/[/\\]$/.test(out)) return 'layers';
   const ext = path.extname(out).toLowerCase();
   if (ext === '.keras') return 'keras';
@@ -26,7 +29,7 @@ const WHAT: Record<ModelFormat, string> = {
 };
 
 /** The format to write `out` in; `flag` is --format as given (undefined when absent). */
-export function outputFormat(out: string, flag: ModelFormat | undefined, option = '--out'): ModelFormat {
+export function outputFormat<F extends ModelFormat>(out: string, flag: F | undefined, option = '--out'): F | NamedFormat {
   const implied = impliedFormat(out);
   if (flag === undefined) return implied ?? 'layers';
   // A trailing slash says "a folder", which a graph model is too.

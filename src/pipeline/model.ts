@@ -8,7 +8,9 @@ import { buildVgg } from '../model/architectures.js';
 import { unknownLayerClassMessage } from '../model/foreign-formats.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import path from 'node:path';
-import { checkModelOutDir, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
+import { checkModelOutDir, modelFiles, readModel, writeModel, type WriteModelOptions } from '../model/io.js';
+import { checkKerasTarget } from '../model/keras/write.js';
+import type { ModelFormat } from '../io/output-format.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { ModelJson } from '../model/topology.js';
 import type { PreparedData, ShapeHints } from './data.js';
@@ -84,6 +86,25 @@ export async function checkOutputs(outDirs: string[], write: { overwrite: boolea
     await checkOutPath(dir, 'folder');
     await checkModelOutDir(dir, write);
   }
+}
+
+/**
+ * Checks, before any work, where a model of `format` goes: a layers or graph model is a folder
+ * (checkOutputs), a Keras file one file, which must not be an input and is replaced only with
+ * --overwrite (checked again by its writer).
+ */
+export async function checkModelOutput(
+  out: string,
+  format: ModelFormat,
+  write: { overwrite: boolean },
+  inputModelPath?: string,
+): Promise<void> {
+  if (format === 'layers' || format === 'graph') {
+    await checkOutputs([out], write, inputModelPath);
+    return;
+  }
+  await checkOutPath(out, 'file', { inputs: inputModelPath === undefined ? [] : await modelFiles(inputModelPath) });
+  await checkKerasTarget(out, format, write);
 }
 
 /**

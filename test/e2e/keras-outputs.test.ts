@@ -2,7 +2,7 @@
  * Through the built binary: Keras files that keep BatchNorm (prune --format keras|h5, export
  * --no-fold), read back by slim and checked with h5py, and output names that mean what they say
  * (format from the extension, a trailing slash is a folder, a contradicting --format refused).
- * h5py: Debian's python3-h5py under /usr/bin/python3 (.ci/run installs it); skipped without it.
+ * h5py: test/helpers/h5py.ts; skipped without it.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,42 +13,10 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { saveWithStockTfjs, trainFewSteps } from '../helpers/foreign-models.js';
 import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
-
-const PYTHON = '/usr/bin/python3';
-const h5pyMissing = spawnSync(PYTHON, ['-c', 'import h5py'], { encoding: 'utf8' }).status !== 0;
-const H5PY_SKIP = h5pyMissing ? 'h5py is not installed (apt-get install python3-h5py)' : false;
+import { H5PY_SKIP, kerasSummary, PYTHON } from '../helpers/h5py.js';
 
 let dir: string;
 let model: string;
-
-/** Class names and BN weight counts of a Keras file, as h5py reads them (.keras: its model.weights.h5 inside the zip). */
-function kerasSummary(file: string): { classes: string[]; bnWeights: number; kerasVersion: string | null } {
-  const script = `
-import h5py, io, json, sys, zipfile
-path = sys.argv[1]
-if zipfile.is_zipfile(path):
-    z = zipfile.ZipFile(path)
-    config = json.loads(z.read('config.json'))
-    meta = json.loads(z.read('metadata.json'))
-    weights = h5py.File(io.BytesIO(z.read('model.weights.h5')), 'r')
-    version = meta.get('keras_version')
-else:
-    weights = h5py.File(path, 'r')
-    config = json.loads(weights.attrs['model_config'])
-    version = weights.attrs.get('keras_version')
-    version = version.decode() if isinstance(version, bytes) else version
-layers = config['config']['layers']
-count = []
-def visit(name, obj):
-    if isinstance(obj, h5py.Dataset) and ('batch_normalization' in name or 'moving' in name):
-        count.append(name)
-weights.visititems(visit)
-print(json.dumps({'classes': [l['class_name'] for l in layers], 'bnWeights': len(count), 'kerasVersion': version}))
-`;
-  const result = spawnSync(PYTHON, ['-c', script, file], { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  return JSON.parse(result.stdout) as { classes: string[]; bnWeights: number; kerasVersion: string | null };
-}
 
 function assertOneError(result: SlimResult, pattern: RegExp): void {
   assert.equal(result.code, 2, describeRun(result));

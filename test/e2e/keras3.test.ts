@@ -255,6 +255,8 @@ describe('Keras 3 archive', () => {
     const lines = stderrLines(run);
     assert.equal(lines.length, 1, describeRun(run));
     assert.match(lines[0], /left out augmentation layer\(s\) flip \(RandomFlip\), rotate \(RandomRotation\).*augmentation config/);
+    // It names what slim offers instead, and what it does not.
+    assert.match(lines[0], /pad-crop \(data\.augment\.pad\) and horizontal flip \(data\.augment\.flip\), no rotation, zoom/);
   });
 
   it('weights land where Keras 3 put them (nested model, BN without γ)', async () => {

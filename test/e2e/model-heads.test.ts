@@ -10,46 +10,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { zipSync } from 'fflate';
-import { npy } from '../fuzz/fixtures.js';
 import { saveWithStockTfjs } from '../helpers/foreign-models.js';
-import { loadMnist } from '../helpers/mnist.js';
+import { writeDigitsNpz } from '../helpers/digits-npz.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
 
 let dir: string;
 
-/** Examples of digits < `digits` from `count` MNIST images: pixels (uint8) and digit. */
-function digitsSubset(images: Uint8Array | Float32Array, labels: ArrayLike<number>, digits: number, count: number) {
-  const pixels: number[] = [];
-  const kept: number[] = [];
-  for (let i = 0; i < labels.length && kept.length < count; i++) {
-    if (labels[i] >= digits) continue;
-    kept.push(labels[i]);
-    for (let p = 0; p < 784; p++) pixels.push(images[i * 784 + p]);
-  }
-  return { pixels: Uint8Array.from(pixels), digits: kept };
-}
-
-const f4 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
-
 /** Writes x_train/y_train/x_test/y_test; `label` maps a digit to its label row (or a scalar label). */
 async function writeNpz(name: string, digits: number, label: (digit: number) => number[]): Promise<string> {
-  const { train, test } = await loadMnist();
-  const members: Record<string, Uint8Array> = {};
-  for (const [split, data, count] of [
-    ['train', train, 600],
-    ['test', test, 300],
-  ] as const) {
-    const { pixels, digits: kept } = digitsSubset(data.images, data.labels, digits, count);
-    const rows = kept.map(label);
-    const width = rows[0].length;
-    members[`x_${split}.npy`] = npy('|u1', [kept.length, 28, 28], pixels);
-    members[`y_${split}.npy`] =
-      width === 1 ? npy('<f4', [kept.length], f4(rows.flat())) : npy('<f4', [kept.length, width], f4(rows.flat()));
-  }
-  const file = path.join(dir, `${name}.npz`);
-  await writeFile(file, zipSync(members));
-  return file;
+  return writeDigitsNpz(dir, name, digits, label);
 }
 
 /** A small conv net with BN (so prune has groups) ending in `head`. */

@@ -191,16 +191,9 @@ function convertModelConfig(className: string, raw: unknown, where: string, fall
   const keras3Nodes = rawLayers.some((l) => isObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObject));
   // `file: layers[2]` at the top, `file: layers[2].layers[0]` inside a nested model.
   const layerWhere = (i: number) => `${where}${where.endsWith(']') ? '.' : ': '}layers[${i}]`;
-  let layers = rawLayers.map((l, i) => convertLayer(l, layerWhere(i), modelNames));
-  if (className === 'Sequential' && layers[0]?.class_name === 'InputLayer') {
-    // tfjs's Sequential takes its input shape from the first real layer, as Keras 2 wrote it.
-    const input = layers[0].config;
-    layers = layers.slice(1);
-    if (layers.length > 0 && layers[0].config.batch_input_shape === undefined) {
-      layers[0].config.batch_input_shape = input.batch_input_shape;
-      if (typeof input.dtype === 'string') layers[0].config.dtype = input.dtype;
-    }
-  }
+  // A Sequential's InputLayer is kept as it is (tfjs builds a Sequential from one too), so its name
+  // survives a round trip: Keras 3 calls it `input_layer`, tfjs would call it `<first layer>_input`.
+  const layers = rawLayers.map((l, i) => convertLayer(l, layerWhere(i), modelNames));
   config.layers = layers;
   if (className !== 'Sequential') {
     config.input_layers = tensorRefList(config.input_layers);
@@ -237,8 +230,15 @@ export function toTfjsTopology(raw: unknown, where: string, kerasVersion?: strin
   return { topology, droppedAugmentation: droppedAugmentation };
 }
 
-/** Output shape of a layer's output `tensorIndex`, looked up by the writer (Keras 3 records it in each call). */
-export type OutputShapeOf = (layerPath: string[], tensorIndex: number) => (number | null)[] | null;
+type Shape = (number | null)[];
+
+/** Shapes of the live model, looked up by the writer (Keras 3 records them in each call and build_config). */
+export interface KerasShapes {
+  /** The shape of a layer's output `tensorIndex` (`layerPath`: names from the top model down). */
+  output(layerPath: string[], tensorIndex: number): Shape | null;
+  /** The input shape of a layer's first call (a list of shapes for a merge layer); [] = the model's own input. */
+  input(layerPath: string[]): Shape | Shape[] | null;
+}
 
 const SUFFIX_MODULES: [string, string][] = [
   ['_initializer', 'keras.initializers'],
@@ -257,12 +257,15 @@ function wrapValue(value: unknown, key: string): unknown {
   return value;
 }
 
-function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, modelNames: Set<string>): Json {
+/** Keras 3's default dtype policy, which its layers' get_config always writes. */
+const FLOAT32_POLICY = wrapValue('float32', 'dtype');
+
+function keras3Layer(layer: LayerJson, path: string[], shapes: KerasShapes, modelNames: Set<string>): Json {
   const name = String(layer.config.name ?? layer.name);
   const isNested = Array.isArray(layer.config.layers);
   const className = layer.class_name === 'Model' ? 'Functional' : layer.class_name;
   let config: Json;
-  if (isNested) config = keras3ModelConfig(layer.class_name, layer.config, [...path, name], shapeOf);
+  if (isNested) config = keras3ModelConfig(layer.class_name, layer.config, [...path, name], shapes);
   else {
     config = {};
     for (const [key, value] of Object.entries(layer.config)) config[key] = wrapValue(value, key);
@@ -271,6 +274,10 @@ function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, m
       delete config.batch_input_shape;
       // Keras 3's InputLayer.get_config gives its dtype as a plain name, not a DTypePolicy.
       config.dtype = typeof layer.config.dtype === 'string' ? layer.config.dtype : 'float32';
+    } else {
+      // Keras 3 layers refuse batch_input_shape (Keras 2 wrote it on a Sequential's first layer): the InputLayer holds it.
+      delete config.batch_input_shape;
+      config.dtype ??= FLOAT32_POLICY;
     }
   }
   const out: Json = {
@@ -279,13 +286,16 @@ function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, m
     config,
     registered_name: isNested && className === 'Functional' ? 'Functional' : null,
   };
+  // Keras 3 records the shape each built layer was built for (its first call), an InputLayer none.
+  const inputShape = className === 'InputLayer' || isNested ? null : shapes.input([...path, name]);
+  if (inputShape !== null) out.build_config = { input_shape: inputShape };
   if (layer.inbound_nodes !== undefined) {
     out.name = name;
     out.inbound_nodes = (layer.inbound_nodes as unknown[][][]).map((node) => {
       const tensors = node.map(([producer, nodeIndex, tensorIndex]) => ({
         class_name: '__keras_tensor__',
         config: {
-          shape: shapeOf([...path, String(producer)], Number(tensorIndex)),
+          shape: shapes.output([...path, String(producer)], Number(tensorIndex)),
           dtype: 'float32',
           keras_history: [producer, modelNames.has(String(producer)) ? Number(nodeIndex) - 1 : nodeIndex, tensorIndex],
         },
@@ -296,9 +306,11 @@ function keras3Layer(layer: LayerJson, path: string[], shapeOf: OutputShapeOf, m
   return out;
 }
 
-function keras3ModelConfig(className: string, config: Json, path: string[], shapeOf: OutputShapeOf): Json {
+function keras3ModelConfig(className: string, config: Json, path: string[], shapes: KerasShapes): Json {
   let layers = config.layers as LayerJson[];
-  const out: Json = { name: config.name, trainable: true, dtype: wrapValue('float32', 'dtype') };
+  // Keras 3: a Sequential's config has a dtype policy (Layer.get_config), a Functional's does not.
+  const out: Json =
+    className === 'Sequential' ? { name: config.name, trainable: true, dtype: FLOAT32_POLICY } : { name: config.name, trainable: true };
   if (className === 'Sequential') {
     // Keras 3 Sequential starts with an explicit InputLayer; tfjs puts the shape on the first layer.
     const first = layers[0];
@@ -318,8 +330,11 @@ function keras3ModelConfig(className: string, config: Json, path: string[], shap
   }
   // Keras 3 numbers a nested model's calls from 0; tfjs from 1 (see convertInboundNodes).
   const modelNames = new Set(layers.filter((l) => Array.isArray(l.config.layers)).map((l) => String(l.config.name ?? l.name)));
-  out.layers = layers.map((l) => keras3Layer(l, path, shapeOf, modelNames));
-  if (className !== 'Sequential') {
+  out.layers = layers.map((l) => keras3Layer(l, path, shapes, modelNames));
+  if (className === 'Sequential') {
+    const inputShape = shapes.input(path);
+    if (inputShape !== null) out.build_input_shape = inputShape;
+  } else {
     out.input_layers = config.input_layers;
     out.output_layers = (config.output_layers as unknown[][]).map((ref) =>
       modelNames.has(String(ref[0])) ? [ref[0], Number(ref[1]) - 1, ...ref.slice(2)] : ref,
@@ -329,12 +344,15 @@ function keras3ModelConfig(className: string, config: Json, path: string[], shap
 }
 
 /** tfjs layers topology → a Keras 3 `config.json` object. */
-export function toKeras3Config(topology: ModelJson, shapeOf: OutputShapeOf): Json {
+export function toKeras3Config(topology: ModelJson, shapes: KerasShapes): Json {
   const className = topology.class_name === 'Model' ? 'Functional' : topology.class_name;
+  const config = keras3ModelConfig(topology.class_name, topology.config, [], shapes);
   return {
     module: className === 'Sequential' ? 'keras' : 'keras.src.models.functional',
     class_name: className,
-    config: keras3ModelConfig(topology.class_name, topology.config, [], shapeOf),
+    config,
     registered_name: className === 'Functional' ? 'Functional' : null,
+    // A Sequential built on its input records it, as any built layer does.
+    ...(config.build_input_shape !== undefined ? { build_config: { input_shape: config.build_input_shape } } : {}),
   };
 }

@@ -11,7 +11,7 @@ import { InputError } from '../../errors.js';
 import { createParents, stagingPath } from '../../io/out-path.js';
 import { toLayersModel } from '../convert.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight } from '../topology.js';
-import { toKeras3Config, type OutputShapeOf } from './config.js';
+import { toKeras3Config, type KerasShapes } from './config.js';
 import { VERSION } from '../../version.js';
 import { buildHdf5, type Group, type H5File } from './hdf5.js';
 import { keras3LayerPaths, weightNamesOf } from './weights.js';
@@ -89,17 +89,20 @@ function flattenLeaves(layer: LayerJson): LayerJson[] {
   return isModel(layer) ? (layer.config.layers as LayerJson[]).flatMap(flattenLeaves) : [layer];
 }
 
-/** Output shapes from a live tfjs model (Keras 3 records each call's input shape). */
-async function shapesFrom(artifacts: ModelArtifacts): Promise<{ shapeOf: OutputShapeOf; dispose: () => void }> {
+/** Shapes from a live tfjs model (Keras 3 records each call's shapes and each layer's build shape). */
+async function shapesFrom(artifacts: ModelArtifacts): Promise<{ shapes: KerasShapes; dispose: () => void }> {
   const model = await toLayersModel(artifacts);
-  const shapeOf: OutputShapeOf = (layerPath, tensorIndex) => {
+  const layerAt = (layerPath: string[]): tf.layers.Layer | undefined => {
     let container: tf.LayersModel = model;
     let layer: tf.layers.Layer | undefined;
     for (const name of layerPath) {
       layer = container.getLayer(name);
       container = layer as unknown as tf.LayersModel;
     }
-    const shape = layer?.outputShape;
+    return layer;
+  };
+  const output: KerasShapes['output'] = (layerPath, tensorIndex) => {
+    const shape = layerAt(layerPath)?.outputShape;
     if (shape === undefined) return null;
     const one =
       Array.isArray(shape[0]) || (shape.length > 0 && shape[0] !== null && typeof shape[0] === 'object')
@@ -107,7 +110,13 @@ async function shapesFrom(artifacts: ModelArtifacts): Promise<{ shapeOf: OutputS
         : shape;
     return [...(one as (number | null)[])];
   };
-  return { shapeOf, dispose: () => model.dispose() };
+  const input: KerasShapes['input'] = (layerPath) => {
+    const tensors = layerPath.length === 0 ? model.inputs : layerAt(layerPath)?.inboundNodes[0]?.inputTensors;
+    if (tensors === undefined || tensors.length === 0) return null;
+    const shapes = tensors.map((t) => [...t.shape]);
+    return shapes.length === 1 ? shapes[0] : shapes;
+  };
+  return { shapes: { output, input }, dispose: () => model.dispose() };
 }
 
 /**
@@ -135,10 +144,10 @@ export async function encodeKerasFile(artifacts: ModelArtifacts, format: KerasFo
       writeLegacyWeights(topology, f, artifacts);
     });
   }
-  const { shapeOf, dispose } = await shapesFrom(artifacts);
+  const { shapes, dispose } = await shapesFrom(artifacts);
   let config: unknown;
   try {
-    config = toKeras3Config(topology, shapeOf);
+    config = toKeras3Config(topology, shapes);
   } finally {
     dispose();
   }

@@ -13,11 +13,14 @@ import type { EpochRecord } from '../../train/loop.js';
 import type { PreparedData } from '../data.js';
 import { inputModelPath, loadTrainingInputs } from '../inputs.js';
 import { addScalesForSparsity, scalesWillBeAdded } from '../missing-scale.js';
-import { checkOutputs, saveLayersModel, topologyOf } from '../model.js';
+import { checkModelOutput, topologyOf } from '../model.js';
+import { fromLayersModel } from '../../model/convert.js';
+import { writeModelAs, type ExportDestination } from './export.js';
+import type { KerasFormat } from '../../model/keras/write.js';
 import { requireSomethingToSlim } from '../../prune/slimmable.js';
 import { runTrainingStage, type StageCheckpointing } from '../train.js';
 import { checkpointDirFor, checkpointExists, readCheckpoint, removeCheckpoint, stageFingerprint } from '../checkpoint.js';
-import type { Destination, WriteOptions } from './common.js';
+import type { WriteOptions } from './common.js';
 import { bnGammaMagnitudes } from '../../report/sparkline.js';
 import { autoLambda, lambdaFit, median } from '../../train/lambda.js';
 
@@ -54,7 +57,7 @@ export async function trainingStage(
   model: tf.LayersModel,
   data: PreparedData,
   config: TrainingConfig,
-  dest: Destination | undefined,
+  dest: ExportDestination | undefined,
   out: Output,
   control?: StageControl,
 ): Promise<TrainingStageResult> {
@@ -76,10 +79,9 @@ export async function trainingStage(
     if (error instanceof ProblemError && control !== undefined) await removeCheckpoint(control.checkpointDir);
     throw error;
   }
+  // A Keras file (dest.format keras|h5) keeps BatchNorm like a layers folder; the epoch log goes beside a folder only.
   const written =
-    dest === undefined
-      ? undefined
-      : await saveLayersModel(model, dest.dir, { overwrite: dest.write.overwrite, sidecars: { [LOG_FILE[kind]]: result.log } });
+    dest === undefined ? undefined : await writeModelAs(await fromLayersModel(model), dest, { sidecars: { [LOG_FILE[kind]]: result.log } });
   if (control !== undefined) await removeCheckpoint(control.checkpointDir);
   return { written, testAccuracy: result.testAccuracy, atChance: result.atChance, seconds: result.seconds, epochs: result.epochs };
 }
@@ -145,17 +147,21 @@ export interface TrainJobResult {
   epochs: EpochRecord[];
 }
 
-/** `slim train` and `slim finetune`: load the config's inputs, run one training stage, write its model to `outDir`. */
+/**
+ * `slim train` and `slim finetune`: load the config's inputs, run one training stage, write its model
+ * to `outDir` (a layers folder, or with `run.format` keras|h5 one Keras file).
+ */
 export async function trainFromConfig(
   kind: 'train' | 'finetune',
   config: Config,
   outDir: string,
   write: WriteOptions,
   out: Output,
-  run: { resume?: boolean; signal?: AbortSignal } = {},
+  run: { resume?: boolean; signal?: AbortSignal; format?: 'layers' | KerasFormat } = {},
 ): Promise<TrainJobResult> {
   if (config[kind].epochs < 1) throw new InputError(`config: ${kind}.epochs: must be at least 1 for slim ${kind}`);
-  await checkOutputs([outDir], write, inputModelPath(config));
+  const format = run.format ?? 'layers';
+  await checkModelOutput(outDir, format, write, inputModelPath(config));
   const checkpointDir = checkpointDirFor(outDir);
   if (run.resume === true && !(await checkpointExists(checkpointDir))) {
     throw new InputError(`--resume: no checkpoint at ${checkpointDir} (run without --resume to start over)`);
@@ -171,7 +177,7 @@ export async function trainFromConfig(
   const model = kind === 'train' ? await addScalesForSparsity(inputs.model, config.train, out) : inputs.model;
   try {
     const control = { checkpointDir, resume: run.resume ?? false, signal: run.signal };
-    const result = await trainingStage(kind, model, data, config, { dir: outDir, write }, out, control);
+    const result = await trainingStage(kind, model, data, config, { dir: outDir, write, format }, out, control);
     return {
       model: result.written!,
       backend: backend.detail,
