@@ -13,7 +13,6 @@ import {
   NODE_GPU_PACKAGE,
   type BackendDeps,
 } from '../backend/select.js';
-import { initWasmBackend } from '../backend/wasm.js';
 import { toLayersModel } from '../model/convert.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { interleavedRuns } from './pairing.js';
@@ -21,8 +20,12 @@ import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type Session
 
 export type NodeBackend = 'wasm' | 'cpu' | 'tensorflow';
 
-// Timing predicts needs no training kernel (see initWasmBackend).
-const defaultDeps: BackendDeps = { importModule: (name) => import(name), initWasm: () => initWasmBackend({ trainingKernels: false }) };
+// Timing predicts needs no training kernel (see initWasmBackend). Imported when chosen: importing
+// tfjs-backend-wasm registers the backend (src/backend/select.ts says why that matters).
+const defaultDeps: BackendDeps = {
+  importModule: (name) => import(name),
+  initWasm: async () => (await import('../backend/wasm.js')).initWasmBackend({ trainingKernels: false }),
+};
 
 /** Activates `backend` or throws RuntimeUnavailable; returns the backend's one-line description. */
 async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string> {
