@@ -11,11 +11,13 @@ import { z } from 'zod';
 import { configSchema, dataSchema, type DataConfig } from '../config/schema.js';
 import { Output } from '../io/output.js';
 import { prepareData } from '../pipeline/data.js';
-import { loadLayersModel, shapeHintsOf } from '../pipeline/model.js';
+import { checkOutputs, loadLayersModel, shapeHintsOf } from '../pipeline/model.js';
+import { writeModelAs } from '../pipeline/stages/export.js';
+import type { WeightQuantization } from '../model/io-manifest.js';
 import { sweepRatios, type SweepCurve } from '../pipeline/sweep.js';
 import { parseArgument } from './shared/args.js';
 import { InputError } from './shared/errors.js';
-import { loadFromTfjs, requireLiveModel } from './shared/model.js';
+import { artifactsOf, loadFromTfjs, requireLiveModel, type ModelInput } from './shared/model.js';
 import {
   inMemoryDataset,
   sparsityTrain as sparsityTrainInMemory,
@@ -61,6 +63,40 @@ export async function loadModel(source: string | URL | tf.io.ModelArtifacts | tf
   if (typeof source === 'string') return (await loadLayersModel(source)).model;
   if (typeof source === 'object' && source !== null && !(source instanceof URL)) return loadFromTfjs(source, 'loadModel: source');
   throw new InputError(`loadModel: source: expected a path, a URL, tfjs model artifacts or an IOHandler, got ${typeof source}`);
+}
+
+const saveOptionsSchema = z
+  .strictObject({
+    /** Replace a folder that holds more than a model slim wrote. */
+    overwrite: z.boolean().default(false),
+    /** Written beside the model as prune-plan.json (what `slim prune` writes). */
+    plan: z.looseObject({ version: z.literal(1) }).optional(),
+    /** Store these weights quantized (exportForInference's `quantized.quantization`). */
+    quantization: z.custom<ReadonlyMap<string, WeightQuantization>>((v) => v instanceof Map, { error: 'expected a Map' }).optional(),
+  })
+  .optional();
+
+export type SaveModelOptions = z.input<typeof saveOptionsSchema>;
+
+/**
+ * Writes a tfjs layers model folder (model.json + weights.bin) atomically, after checking that
+ * stock tf.loadLayersModel reads it back; what `slim prune` and `slim export` write. No
+ * @tensorflow/tfjs-node needed. Returns the model.json path.
+ */
+export async function saveModel(model: ModelInput, dir: string, options?: SaveModelOptions): Promise<string> {
+  if (typeof dir !== 'string' || dir === '') throw new InputError('saveModel: dir: expected a folder path');
+  const o = parseArgument(saveOptionsSchema, options, 'saveModel', 'options') ?? { overwrite: false };
+  const artifacts = await artifactsOf(model, 'saveModel');
+  const write = { overwrite: o.overwrite };
+  await checkOutputs([dir], write);
+  return writeModelAs(
+    artifacts,
+    { dir, write },
+    {
+      ...(o.plan !== undefined ? { sidecars: { 'prune-plan.json': `${JSON.stringify(o.plan, null, 2)}\n` } } : {}),
+      ...(o.quantization !== undefined ? { quantization: o.quantization } : {}),
+    },
+  );
 }
 
 /** slim's data config (the `data` section of a config file), as sparsityTrain and sweep take it. */

@@ -3,7 +3,7 @@
  * fold BatchNorm, fuse activations, optional weight quantization), each checked against the input
  * on a seeded random batch before anything is returned.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { QUANTIZE_DTYPES } from '../../export/quantize.js';
 import { exportModel, QUANTIZED_RELATIVE_TOLERANCE, type ExportOutcome } from '../../pipeline/export.js';
 import type { WeightQuantization } from '../../model/io-manifest.js';

@@ -2,7 +2,7 @@
  * planPrune / applyPrune / count: the prune stage's core (src/pipeline/prune.ts, src/prune) behind
  * typed, validated arguments. The plan is pure data, the same object `prune-plan.json` holds.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError } from '../../errors.js';
 import { makePlan } from '../../pipeline/prune.js';
 import { analyzeChannels } from '../../prune/groups.js';

@@ -4,7 +4,7 @@
  * tf.data.Dataset (both read into one in-memory dataset); the Node entry adds slim's data config.
  */
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError, ProblemError } from '../../errors.js';
 import { Dataset, type BatchSource, type Preprocess } from '../../data/dataset.js';
 import { autoLambda } from '../../train/lambda.js';
