@@ -16,7 +16,7 @@ import { encodeWeightMap } from '../model/convert.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { benchPageHtml, benchPageScript } from './page.js';
 
-interface Route {
+export interface Route {
   type: string;
   body: () => Promise<Buffer | string>;
 }
@@ -53,7 +53,7 @@ function libraryRoutes(): Record<string, Route> {
 }
 
 /** models/<i>/model.json and models/<i>/weights.bin of each model, built in memory. */
-function modelRoutes(models: readonly ModelArtifacts[]): Record<string, Route> {
+export function modelRoutes(models: readonly ModelArtifacts[]): Record<string, Route> {
   const routes: Record<string, Route> = {};
   models.forEach((model, i) => {
     const { specs, data } = encodeWeightMap(model.weights);
@@ -78,6 +78,8 @@ export interface BenchServerOptions {
   port?: number;
   /** Each JSON document the page POSTs to `report`. */
   onReport?: (message: unknown) => void;
+  /** More files by name (replacing the bench page's own when a name is the same), e.g. another page at ''. */
+  routes?: Record<string, Route>;
 }
 
 export class BenchServer {
@@ -96,6 +98,7 @@ export class BenchServer {
       },
       'bench.js': { type: 'text/javascript; charset=utf-8', body: () => Promise.resolve(benchPageScript()) },
       'plan.json': { type: 'application/json', body: () => Promise.resolve(JSON.stringify(options.plan)) },
+      ...options.routes,
     };
     this.server = createServer((req, res) => void this.handle(req, res));
   }
