@@ -17,6 +17,7 @@ import {
   planPrune,
   ProblemError,
   sparsityTrain,
+  sweep,
   TfjsVersionError,
 } from '../src/api/node.js';
 import { fromLayersModel } from '../src/model/convert.js';
@@ -195,6 +196,22 @@ describe('the library API on live models', () => {
     trained.dispose();
   });
 
+  test('sweep scores each ratio on the validation tensors, the model untouched', async () => {
+    const data = stripes();
+    const weightsBefore = weightsOf(model);
+    const curve = await sweep(model, { train: data, validation: data }, { ratios: [0.2, 0.4] });
+    assert.equal(curve.split, 'val');
+    assert.equal(curve.examples, 48);
+    assert.deepEqual(
+      curve.rows.map((r) => r.ratio),
+      [0.2, 0.4],
+    );
+    assert.ok(curve.rows[1].params < curve.rows[0].params && curve.rows[0].params < curve.baseline.params);
+    for (const row of curve.rows) assert.ok(row.accuracy >= 0 && row.accuracy <= 1 && Number.isFinite(row.loss));
+    assert.deepEqual(weightsOf(model), weightsBefore);
+    tf.dispose([data.xs, data.ys]);
+  });
+
   test('bad arguments: one InputError naming the function and the argument path', async () => {
     await assert.rejects(
       planPrune(model, { ratio: 1.5 }),
@@ -224,7 +241,7 @@ describe('the library API on live models', () => {
     const weightsBefore = weightsOf(model);
     await assert.rejects(applyPrune(model, foreignPlan), (e: Error) => {
       assert.ok(e instanceof PlanMismatchError && e instanceof InputError, String(e));
-      assert.equal((e).kind, 'bad-input');
+      assert.equal(e.kind, 'bad-input');
       assert.match(e.message, /^applyPrune: plan: prune plan group/);
       return true;
     });
@@ -260,10 +277,7 @@ describe('the library API on live models', () => {
 
   test('nothing to slim is a ProblemError (kind problem)', async () => {
     const plainNet = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 2 })] });
-    await assert.rejects(
-      planPrune(plainNet, { ratio: 0.5 }),
-      (e: Error) => e instanceof ProblemError && (e).kind === 'problem',
-    );
+    await assert.rejects(planPrune(plainNet, { ratio: 0.5 }), (e: Error) => e instanceof ProblemError && e.kind === 'problem');
     plainNet.dispose();
   });
 
