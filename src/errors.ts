@@ -12,6 +12,17 @@ export const EXIT_BAD_INPUT = 2;
 export const EXIT_BUG = 3;
 export const EXIT_INTERRUPTED = 130;
 
+/** What kind of failure an exit code stands for (the library's callers branch on this, not on numbers). */
+export type ExitKind = 'ok' | 'problem' | 'bad-input' | 'bug' | 'interrupted';
+
+export function exitKindOf(exitCode: number): ExitKind {
+  if (exitCode === EXIT_OK) return 'ok';
+  if (exitCode === EXIT_PROBLEM) return 'problem';
+  if (exitCode === EXIT_BAD_INPUT) return 'bad-input';
+  if (exitCode === EXIT_INTERRUPTED) return 'interrupted';
+  return 'bug';
+}
+
 /** An error slim expects and can explain in one line; the CLI prints `message` without a stack. */
 export class SlimError extends Error {
   readonly exitCode: number;
@@ -22,6 +33,11 @@ export class SlimError extends Error {
     this.name = 'SlimError';
     this.exitCode = exitCode;
     if (options?.detail !== undefined) this.detail = options.detail;
+  }
+
+  /** The exit code's kind: 'bad-input' (2), 'problem' (1), 'interrupted' (130). */
+  get kind(): ExitKind {
+    return exitKindOf(this.exitCode);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-import { initWasmBackend, type WasmInfo } from './wasm.js';
+import type { WasmInfo } from './wasm.js';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -41,7 +41,9 @@ export const GPU_NOT_VISIBLE =
 
 const defaultDeps: BackendDeps = {
   importModule: (name) => import(name),
-  initWasm: initWasmBackend,
+  // Imported when chosen: importing tfjs-backend-wasm registers the backend, and modules that merely
+  // import this one (the library, src/api) must not change a caller's tfjs.
+  initWasm: async () => (await import('./wasm.js')).initWasmBackend(),
 };
 
 /** First line of an error's message, trimmed to a readable length. */

@@ -58,7 +58,7 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 }
 
 /** Flags for a headless run on a machine that may have no GPU: WebGL / WebGPU fall back to SwiftShader, said so in the row. */
-function browserArgs(backend: BrowserBackend): string[] {
+export function browserArgs(backend: BrowserBackend): string[] {
   const args = [
     '--no-sandbox',
     '--no-first-run',

@@ -13,8 +13,6 @@ import {
   NODE_GPU_PACKAGE,
   type BackendDeps,
 } from '../backend/select.js';
-import { initWasmBackend } from '../backend/wasm.js';
-import { useStockWasmKernels } from '../backend/wasm-kernels/index.js';
 import { toLayersModel } from '../model/convert.js';
 import { interleavedRuns } from './pairing.js';
 import { isModelFiles, servedFormat, type ServedModel } from './server.js';
@@ -22,8 +20,12 @@ import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type Session
 
 export type NodeBackend = 'wasm' | 'cpu' | 'tensorflow';
 
-// Timing predicts needs no training kernel (see initWasmBackend).
-const defaultDeps: BackendDeps = { importModule: (name) => import(name), initWasm: () => initWasmBackend({ trainingKernels: false }) };
+// Timing predicts needs no training kernel (see initWasmBackend). Imported when chosen: importing
+// tfjs-backend-wasm registers the backend (src/backend/select.ts says why that matters).
+const defaultDeps: BackendDeps = {
+  importModule: (name) => import(name),
+  initWasm: async () => (await import('../backend/wasm.js')).initWasmBackend({ trainingKernels: false }),
+};
 
 /** Activates `backend` or throws RuntimeUnavailable; returns the backend's one-line description. */
 async function activate(backend: NodeBackend, deps: BackendDeps): Promise<string> {
@@ -87,7 +89,7 @@ export async function openNodeRuntime(
   const previous = tf.getBackend();
   const detail = await activate(backend, { ...defaultDeps, ...deps });
   // In a process that trained on wasm (slim run), slim's training kernels are registered: time stock tfjs.
-  const restoreKernels = backend === 'wasm' ? useStockWasmKernels() : () => {};
+  const restoreKernels = backend === 'wasm' ? (await import('../backend/wasm-kernels/index.js')).useStockWasmKernels() : () => {};
   const live = await Promise.all(models.map((m) => loadServed(m)));
   const restore = async () => {
     for (const model of live) model.dispose();

@@ -16,7 +16,7 @@ import { encodeWeightMap } from '../model/convert.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import { benchPageHtml, benchPageScript } from './page.js';
 
-interface Route {
+export interface Route {
   type: string;
   body: () => Promise<Buffer | string>;
 }
@@ -85,7 +85,7 @@ export async function readModelFiles(dir: string): Promise<ModelFiles> {
 }
 
 /** models/<i>/model.json and its weight files, for each model. */
-function modelRoutes(models: readonly ServedModel[]): Record<string, Route> {
+export function modelRoutes(models: readonly ServedModel[]): Record<string, Route> {
   const routes: Record<string, Route> = {};
   models.forEach((model, i) => {
     if (isModelFiles(model)) {
@@ -118,6 +118,8 @@ export interface BenchServerOptions {
   port?: number;
   /** Each JSON document the page POSTs to `report`. */
   onReport?: (message: unknown) => void;
+  /** More files by name (replacing the bench page's own when a name is the same), e.g. another page at ''. */
+  routes?: Record<string, Route>;
 }
 
 export class BenchServer {
@@ -136,6 +138,7 @@ export class BenchServer {
       },
       'bench.js': { type: 'text/javascript; charset=utf-8', body: () => Promise.resolve(benchPageScript()) },
       'plan.json': { type: 'application/json', body: () => Promise.resolve(JSON.stringify(options.plan)) },
+      ...options.routes,
     };
     this.server = createServer((req, res) => void this.handle(req, res));
   }

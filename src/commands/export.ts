@@ -10,10 +10,11 @@ import { readModel } from '../model/io.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { startBackend } from '../pipeline/backend.js';
 import { checkModelOutput } from '../pipeline/model.js';
-import { describeExportParams, exportStage, writeModelAs } from '../pipeline/stages/export.js';
+import { checkExportDestination, describeExportParams, exportStage, writeModelAs } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
 import { QUANTIZED_RELATIVE_TOLERANCE } from '../pipeline/export.js';
+import { exportForInference } from '../api/node.js';
 
 interface ExportFlags extends GlobalFlags {
   model: string;
@@ -40,13 +41,6 @@ function quantizeRules(argv: ExportFlags): QuantizeRule[] {
   }
   if (argv.quantize !== undefined) rules.push({ dtype: argv.quantize, pattern: '*' });
   return rules;
-}
-
-/** How the input file stored its weights, for the weights it stored quantized. */
-function inputQuantization(specs: WeightSpecSummary[]): Map<string, WeightQuantization> {
-  const map = new Map<string, WeightQuantization>();
-  for (const spec of specs) if (spec.quantization !== undefined) map.set(spec.name, spec.quantization);
-  return map;
 }
 
 export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
@@ -127,11 +121,14 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       else out.data(written);
       return;
     }
-    const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
+    checkExportDestination({ dir: argv.out, write, format }, quantize);
+    const { model: artifacts, ...exported } = await exportForInference(model, {
       quantize,
-      quantizedTolerance: argv['max-output-drift'],
+      maxOutputDrift: argv['max-output-drift'],
       fuse: argv.fuse,
-      inputQuantization: inputQuantization(model.weightSpecs),
+    });
+    const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
+      exported: { ...exported, artifacts },
       ...(config !== undefined ? { accuracy: { config, maxDropPoints: argv['max-drop'] } } : {}),
     });
     out.info(describeExportParams(outcome));

@@ -5,7 +5,8 @@ import { InputError } from '../errors.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { readModel } from '../model/io.js';
 import { checkModelOutput } from '../pipeline/model.js';
-import { describePlan, describeSeparation, describeShortfall, makePlan } from '../pipeline/prune.js';
+import { describePlan, describeSeparation, describeShortfall, NO_PRUNE_AMOUNT } from '../pipeline/prune.js';
+import { applyPrune, planPrune } from '../api/node.js';
 import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { configOption, keptModelFormatOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
@@ -53,9 +54,12 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       { path: ['prune', 'importance'], value: argv.importance, flag: '--importance' },
     ]);
     const model = await readModel(argv.model);
+    if (config.prune.ratio === undefined && config.prune.threshold === undefined) throw new InputError(NO_PRUNE_AMOUNT);
+    const { ratio, threshold, minChannels, roundTo, importance } = config.prune;
+    const makePlan = () => planPrune(model, { ...(ratio !== undefined ? { ratio } : { threshold }), minChannels, roundTo, importance });
 
     if (argv['dry-run']) {
-      const plan = makePlan(model, config.prune);
+      const plan = await makePlan();
       const shortfall = describeShortfall(plan);
       if (shortfall !== undefined) out.info(shortfall);
       const separation = describeSeparation(plan);
@@ -69,7 +73,8 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
     const write = { overwrite: argv.overwrite };
     const format = outputFormat(argv.out, argv.format);
     await checkModelOutput(argv.out, format, write, model.path);
-    const result = await pruneStage(model, config.prune, { dir: argv.out, write, format }, out);
+    const { model: artifacts, ...applied } = await applyPrune(model, await makePlan());
+    const result = await pruneStage(model, config.prune, { dir: argv.out, write, format }, out, { ...applied, artifacts });
     const written = result.written!;
     const report = pruneReport(result, written, model.path);
     out.info(describeReduction(result, report));

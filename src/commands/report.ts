@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
-import { reportFor } from '../pipeline/report.js';
+import { count } from '../api/node.js';
 import { renderReport } from '../report/render.js';
 import { resolveReportInputs, writeReportHtml } from '../report/html/index.js';
 import { InputError } from '../errors.js';
@@ -66,7 +66,10 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
       ...logs,
     ];
     const html = await htmlTarget(argv.html, argv.json, inputFiles, out);
-    const report = await reportFor(inputs.model, inputs.baseline);
+    // Counting needs the topologies only: the weight files are not read.
+    const model = await readModel(inputs.model, { weights: false });
+    const baseline = inputs.baseline !== undefined ? await readModel(inputs.baseline, { weights: false }) : undefined;
+    const report = await count(model, baseline, { name: model.path, ...(baseline !== undefined ? { baselineName: baseline.path } : {}) });
     const bench = argv.bench !== undefined ? await measure(argv.model, argv.baseline, runtimesOf(argv.bench), out) : undefined;
     if (html !== undefined) {
       await writeReportHtml(html, report, inputs, logs, bench);

@@ -1,5 +1,5 @@
 /**
- * The weights manifest of a tfjs model.json: validation, shard-path safety, and decoding
+ * The weights manifest of a tfjs model.json: validation and decoding
  * (including dequantization) of one group's concatenated shard bytes into typed arrays.
  *
  * dtype policy:
@@ -11,7 +11,6 @@
  *     dequantized on load to the spec's dtype (value = q*scale + min; int32 rounds, like tfjs),
  *     and written by encodeWeights from weights whose values are already on the quantization grid.
  */
-import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import type { Weight } from './topology.js';
 
@@ -128,23 +127,6 @@ function parseWeightSpec(raw: unknown, file: string, where: string): ManifestWei
     }
   }
   return spec;
-}
-
-/**
- * Resolves a shard path from the manifest to an absolute path inside `modelDir`.
- * Refuses URLs, absolute paths and anything that climbs out of the model's folder:
- * a model.json must never make slim read other files.
- */
-export function resolveShardPath(modelDir: string, shardPath: string, file: string): string {
-  const escapes = () => new InputError(`${file}: weight file path "${shardPath}" points outside the model's folder`);
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(shardPath) || shardPath.startsWith('/') || shardPath.startsWith('\\')) {
-    throw escapes(); // URLs (http:, file:, data:), drive letters, absolute paths
-  }
-  if (path.isAbsolute(shardPath) || shardPath.includes('\0')) throw escapes();
-  const resolved = path.resolve(modelDir, shardPath);
-  const relative = path.relative(modelDir, resolved);
-  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw escapes();
-  return resolved;
 }
 
 /** IEEE 754 half-precision bits → number. */

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { createParents, stagingPath } from '../io/out-path.js';
-import { decodeGroup, elementCount, encodeWeights, parseManifest, resolveShardPath, storedByteLength } from './io-manifest.js';
+import { decodeGroup, elementCount, encodeWeights, parseManifest, storedByteLength } from './io-manifest.js';
 import type { WeightQuantization } from './io-manifest.js';
 import type { ManifestGroup } from './io-manifest.js';
 import { foreignFormatMessage, graphModelMessage, isGraphModelJson } from './foreign-formats.js';
@@ -101,6 +101,23 @@ export async function modelFiles(p: string): Promise<string[]> {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Resolves a shard path from the manifest to an absolute path inside `modelDir`.
+ * Refuses URLs, absolute paths and anything that climbs out of the model's folder:
+ * a model.json must never make slim read other files.
+ */
+export function resolveShardPath(modelDir: string, shardPath: string, file: string): string {
+  const escapes = () => new InputError(`${file}: weight file path "${shardPath}" points outside the model's folder`);
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(shardPath) || shardPath.startsWith('/') || shardPath.startsWith('\\')) {
+    throw escapes(); // URLs (http:, file:, data:), drive letters, absolute paths
+  }
+  if (path.isAbsolute(shardPath) || shardPath.includes('\0')) throw escapes();
+  const resolved = path.resolve(modelDir, shardPath);
+  const relative = path.relative(modelDir, resolved);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw escapes();
+  return resolved;
 }
 
 /** Reads a tfjs layers model: model.json, then (unless `weights: false`) every shard, dequantized to float32/int32. */

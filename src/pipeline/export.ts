@@ -5,7 +5,8 @@
  * quantized one measured against it, before anything can be written.
  * No printing here; `describeExport` returns lines the command decides where to put.
  */
-import { gzipSync } from 'node:zlib';
+// fflate, not node:zlib: the export core also runs in a page (src/api/browser.ts).
+import { gzipSync } from 'fflate';
 import * as tf from '@tensorflow/tfjs';
 import { ProblemError } from '../errors.js';
 import { foldBatchNorm, type FoldedBatchNorm, type SkippedBatchNorm } from '../export/fold-bn.js';

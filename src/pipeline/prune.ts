@@ -20,10 +20,11 @@ export interface PruneOutcome {
   after: ModelCount;
 }
 
+/** The one line when a prune config says neither how many channels to remove nor below which |γ|. */
+export const NO_PRUNE_AMOUNT = 'prune: give --ratio (fraction of BN channels to remove) or --threshold (|gamma| below which to remove)';
+
 export function makePlan(artifacts: ModelArtifacts, prune: PruneConfig): PrunePlan {
-  if (prune.ratio === undefined && prune.threshold === undefined) {
-    throw new InputError('prune: give --ratio (fraction of BN channels to remove) or --threshold (|gamma| below which to remove)');
-  }
+  if (prune.ratio === undefined && prune.threshold === undefined) throw new InputError(NO_PRUNE_AMOUNT);
   // Nothing to slim is an answer (exit 1), never an unchanged copy written as if pruned.
   requireSomethingToSlim(artifacts.modelTopology, 'prune');
   const plan = planPrune(artifacts, {

@@ -235,7 +235,7 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
       hooks.onBatch?.({ epoch, step, stepsPerEpoch, loss: window.windowLoss, imagesPerSecond: elapsed > 0 ? imagesDone / elapsed : 0 });
       step++;
       // Yield to the event loop so progress output and signals get a turn.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       if (options.signal?.aborted && step < stepsPerEpoch) {
         window.flush();
         return { stoppedAt: { step, partial: { lossSum: window.lossSum, correctSum: window.correctSum, seen: window.seen } } };
@@ -246,6 +246,11 @@ async function runEpoch(run: Run, epoch: number, start: EpochStart): Promise<Epo
   } finally {
     window.dispose();
   }
+}
+
+/** One turn of the event loop: setImmediate in Node; a page (src/api/browser.ts) has only timers. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 }
 
 /** One epoch's training batches: row indices when the replicas decode their own rows, decoded batches otherwise. */

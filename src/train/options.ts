@@ -3,7 +3,7 @@
  * the zod field schemas below are shared by the config schema (src/config/schema.ts, the CLI's
  * boundary) and by train() itself, which tests and benchmarks call directly.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Preprocess } from '../data/dataset.js';
 import { InputError } from '../errors.js';
 import { REPLICA_SPLITS, type ReplicaSplitKind } from './replica-split.js';

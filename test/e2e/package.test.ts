@@ -76,11 +76,15 @@ after(async () => {
 });
 
 describe('npm pack', () => {
-  test('--dry-run lists dist/src, bin, configs, README, LICENSE and package.json only: no test, bench or fixture', async () => {
+  test('--dry-run lists dist/src, the browser bundle, bin, configs, README, LICENSE and package.json only: no test, bench or fixture', async () => {
     const { files } = packed(await npm([...PACK, '--dry-run'], REPO_ROOT));
-    const outside = files.filter((f) => !/^(dist\/src\/.+\.js|bin\/[^/]+\.js|configs\/[^/]+\.json)$/.test(f));
+    const outside = files.filter(
+      (f) => !/^(dist\/src\/.+\.(js|d\.ts)|dist\/browser\/slim\.js|bin\/[^/]+\.js|configs\/[^/]+\.json)$/.test(f),
+    );
     assert.deepEqual(outside.sort(), ['LICENSE', 'README.md', 'package.json']);
     assert.ok(files.includes('dist/src/cli.js') && files.includes('bin/slim.js'), files.join('\n'));
+    // The typed API and the browser entry of package.json's exports map.
+    assert.ok(files.includes('dist/src/api/node.d.ts') && files.includes('dist/browser/slim.js'), files.join('\n'));
     // dist/src/bench is `slim bench`'s runtime code; bench/ and dist/bench are the benchmarks.
     assert.ok(!files.some((f) => /(^|\/)(test|fixtures)\//.test(f) || /^(dist\/)?bench\//.test(f)), files.join('\n'));
   });

@@ -6,7 +6,7 @@
  * Ownership: works on ModelArtifacts; the input is only read (the check's temporary models are
  * created and disposed here and inside exportModel).
  */
-import { gzipSync } from 'node:zlib';
+import { gzipSync } from 'fflate';
 import type { Config } from '../../config/schema.js';
 import { InputError, ProblemError } from '../../errors.js';
 import { toLayersModel } from '../../model/convert.js';
@@ -30,6 +30,14 @@ import {
 import { checkStockLoadable } from '../verify.js';
 import { EVAL_BATCH, percent, type Destination } from './common.js';
 import { evalStage, testDataFor } from './eval.js';
+
+/** Refuses what a destination cannot store, before any work: quantized weights in a Keras file. */
+export function checkExportDestination(dest: ExportDestination | undefined, quantize: ExportOptions['quantize']): void {
+  const keras = dest?.format === 'keras' || dest?.format === 'h5';
+  if (keras && quantize !== undefined && quantize.length > 0) {
+    throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
+  }
+}
 
 /** Test accuracy of the input and of the exported model (fractions 0..1), and the drop in points. */
 export interface ExportAccuracy {
@@ -64,6 +72,8 @@ export interface ExportDestination extends Destination {
 export interface ExportStageOptions extends ExportOptions {
   /** Measure test accuracy before and after on this config's test split. */
   accuracy?: { config: Config; maxDropPoints?: number };
+  /** The rewrites already made and checked (the CLI's export goes through the library's exportForInference). */
+  exported?: ExportOutcome;
 }
 
 export async function exportStage(
@@ -72,11 +82,8 @@ export async function exportStage(
   out: Output,
   options: ExportStageOptions = {},
 ): Promise<ExportStageResult> {
-  const keras = dest?.format === 'keras' || dest?.format === 'h5';
-  if (keras && options.quantize !== undefined && options.quantize.length > 0) {
-    throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
-  }
-  const outcome: ExportStageResult = await exportModel(artifacts, options);
+  checkExportDestination(dest, options.quantize);
+  const outcome: ExportStageResult = options.exported ?? (await exportModel(artifacts, options));
   for (const line of describeExport(outcome)) out.info(line);
   if (options.accuracy !== undefined) {
     outcome.accuracy = await measureAccuracy(artifacts, outcome.artifacts, options.accuracy.config, out);

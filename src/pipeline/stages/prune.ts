@@ -22,8 +22,10 @@ export async function pruneStage(
   prune: PruneConfig,
   dest: ExportDestination | undefined,
   out: Output,
+  /** The plan already applied (the CLI's prune goes through the library's planPrune/applyPrune). */
+  applied?: PruneOutcome,
 ): Promise<PruneStageResult> {
-  const outcome = pruneModel(artifacts, prune);
+  const outcome = applied ?? pruneModel(artifacts, prune);
   for (const line of describePlan(outcome.plan)) out.info(line);
   const separation = describeSeparation(outcome.plan);
   if (separation !== undefined) out.warn(separation);
