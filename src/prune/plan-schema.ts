@@ -3,7 +3,7 @@
  * as a zod schema: the types below come from it and `slim schema --output prune-plan` prints it.
  * Kept free of Node modules: the core that uses it runs in a page too.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The version of every JSON document slim writes; raised when a field changes meaning or goes away. */
 export const SCHEMA_VERSION = 1;
