@@ -8,29 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from './shared/errors.js';
 import { loadFromTfjs } from './shared/model.js';
 
-export * from './shared/errors.js';
-export { planPrune, applyPrune, count, type PlanOptions, type PruneResult, type CountOptions } from './shared/prune.js';
-export type {
-  PrunePlan,
-  PlanGroup,
-  PlanWall,
-  KeptWholeGroup,
-  BiasFold,
-  UnfoldedConstant,
-  ModelCount,
-  LayerCount,
-  Report,
-} from './shared/prune.js';
-export {
-  exportForInference,
-  type ExportForInferenceOptions,
-  type ExportResult,
-  type ExportCheck,
-  type QuantizeRule,
-} from './shared/export.js';
+export * from './shared/surface.js';
 export { sparsityTrain } from './shared/train.js';
-export type { ModelInput, ModelArtifacts } from './shared/model.js';
-export type { InMemoryData, TensorData, SparsityTrainOptions, SparsityTrainResult, BatchInfo, EpochRecord } from './shared/train.js';
 
 /** A live model from a URL of a model.json, tfjs model artifacts, or a tfjs IOHandler; checked as the CLI checks model files. */
 export async function loadModel(source: string | URL | tf.io.ModelArtifacts | tf.io.IOHandler): Promise<tf.LayersModel> {

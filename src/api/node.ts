@@ -28,28 +28,7 @@ import {
   type SparsityTrainResult,
 } from './shared/train.js';
 
-export * from './shared/errors.js';
-export { planPrune, applyPrune, count, type PlanOptions, type PruneResult, type CountOptions } from './shared/prune.js';
-export type {
-  PrunePlan,
-  PlanGroup,
-  PlanWall,
-  KeptWholeGroup,
-  BiasFold,
-  UnfoldedConstant,
-  ModelCount,
-  LayerCount,
-  Report,
-} from './shared/prune.js';
-export {
-  exportForInference,
-  type ExportForInferenceOptions,
-  type ExportResult,
-  type ExportCheck,
-  type QuantizeRule,
-} from './shared/export.js';
-export type { ModelInput, ModelArtifacts } from './shared/model.js';
-export type { InMemoryData, TensorData, SparsityTrainOptions, SparsityTrainResult, BatchInfo, EpochRecord } from './shared/train.js';
+export * from './shared/surface.js';
 export type { DataConfig } from '../config/schema.js';
 export type { SweepCurve, SweepRow } from '../pipeline/sweep.js';
 
