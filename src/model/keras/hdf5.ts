@@ -3,16 +3,23 @@
  * system, opened there, and read back as bytes, so slim never hands h5wasm a host path.
  */
 import { randomUUID } from 'node:crypto';
-import h5wasm from 'h5wasm';
 import type { Dataset, File as H5File, Group } from 'h5wasm';
 import { InputError } from '../../errors.js';
 
 export type { Dataset, Group, H5File };
 
-let module: Awaited<typeof h5wasm.ready> | undefined;
+type H5wasm = typeof import('h5wasm').default;
 
-async function h5Module(): Promise<Awaited<typeof h5wasm.ready>> {
+/**
+ * h5wasm is imported on first use, not at start-up: loading it compiles its wasm binary (about a
+ * sixth of a second of CPU), which every slim process would otherwise pay, Keras file or not.
+ */
+let h5wasm: H5wasm | undefined;
+let module: Awaited<H5wasm['ready']> | undefined;
+
+async function h5Module(): Promise<Awaited<H5wasm['ready']>> {
   if (module === undefined) {
+    h5wasm = (await import('h5wasm')).default;
     module = await h5wasm.ready;
     // Without this, libhdf5 prints its error stack to stderr and the call goes on with a bad id.
     module.activate_throwing_error_handler();
@@ -35,7 +42,7 @@ export async function withHdf5Bytes<T>(bytes: Uint8Array, where: string, use: (f
   FS.writeFile(name, bytes);
   let file: H5File | undefined;
   try {
-    file = new h5wasm.File(name, 'r');
+    file = new (loaded().File)(name, 'r');
     return use(file);
   } catch (error) {
     const reason = hdf5Reason(error);
@@ -52,7 +59,7 @@ export async function buildHdf5(fill: (file: H5File) => void): Promise<Uint8Arra
   const { FS } = await h5Module();
   const name = `/slim-write-${randomUUID()}.h5`;
   try {
-    const file = new h5wasm.File(name, 'w');
+    const file = new (loaded().File)(name, 'w');
     try {
       fill(file);
     } finally {
@@ -68,12 +75,18 @@ export async function buildHdf5(fill: (file: H5File) => void): Promise<Uint8Arra
   }
 }
 
+/** h5wasm once h5Module() has loaded it; every caller below runs inside withHdf5Bytes or buildHdf5. */
+function loaded(): H5wasm {
+  if (h5wasm === undefined) throw new Error('h5wasm used before h5Module() loaded it');
+  return h5wasm;
+}
+
 export function isGroup(entity: unknown): entity is Group {
-  return entity instanceof h5wasm.Group;
+  return entity instanceof loaded().Group;
 }
 
 export function isDataset(entity: unknown): entity is Dataset {
-  return entity instanceof h5wasm.Dataset;
+  return entity instanceof loaded().Dataset;
 }
 
 /** An attribute as a JS value (strings decoded), or undefined when absent. */
