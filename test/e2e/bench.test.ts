@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import puppeteer from 'puppeteer-core';
-import { benchReportSchema, type BenchReport } from '../../src/config/schema.js';
+import { type BenchReport } from '../../src/config/schema.js';
+import { outputSchema } from '../../src/config/outputs.js';
 import { writeBenchModels, type BenchModels } from '../helpers/bench-models.js';
 import { CHROMIUM, chromiumMissing } from '../helpers/chromium.js';
 import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
@@ -76,7 +77,7 @@ describe('slim bench on node:wasm', () => {
       '--json',
     ]);
     assert.equal(result.code, 0, describeRun(result));
-    const report: BenchReport = benchReportSchema.parse(JSON.parse(result.stdout));
+    const report: BenchReport = outputSchema('bench').parse(JSON.parse(result.stdout)) as BenchReport;
     assert.deepEqual(
       report.rows.map((r) => [r.runtime, r.batch]),
       [
@@ -124,7 +125,7 @@ describe('slim bench in Chromium', { skip: chromiumMissing() ?? false }, () => {
       '--json',
     ]);
     assert.equal(result.code, 0, describeRun(result));
-    const report = benchReportSchema.parse(JSON.parse(result.stdout));
+    const report = outputSchema('bench').parse(JSON.parse(result.stdout)) as BenchReport;
     assert.deepEqual(
       report.rows.map((r) => r.runtime),
       ['chromium:wasm', 'chromium:webgl'],
@@ -189,7 +190,7 @@ describe('slim bench in Chromium', { skip: chromiumMissing() ?? false }, () => {
     } finally {
       child.kill('SIGKILL');
     }
-    const report = benchReportSchema.parse(JSON.parse(stdout));
+    const report = outputSchema('bench').parse(JSON.parse(stdout)) as BenchReport;
     assert.ok(
       report.rows.some((r) => r.runtime === 'served:wasm' && r.batch === 1 && r.modelMs > 0),
       stdout,

@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { benchReportSchema } from '../../src/config/schema.js';
+import { benchReportSchema, type BenchReport } from '../../src/config/schema.js';
+import { outputSchema } from '../../src/config/outputs.js';
 import { describeRun, REPO_ROOT, runSlim } from '../helpers/cli.js';
 
 const TINY = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
@@ -44,7 +45,7 @@ describe('slim run measures the realised speed-up', () => {
 
     const again = await runSlim(['bench', '--model', outDir, '--runtime', 'node:wasm', '--batch', '1', '--runs', '2', '--json']);
     assert.equal(again.code, 0, describeRun(again));
-    const report = benchReportSchema.parse(JSON.parse(again.stdout));
+    const report = outputSchema('bench').parse(JSON.parse(again.stdout)) as BenchReport;
     assert.equal(report.model.path, path.join(outDir, 'exported', 'model.json'));
     assert.match(report.baseline!.path, /input\/model\.json \(exported in memory\)$/);
     assert.equal(report.macsSpeedup, bench.macsSpeedup);
