@@ -16,7 +16,7 @@ import { percent } from './stages/common.js';
 import { ProblemError } from '../errors.js';
 import { CHANCE_CAUSES } from '../train/chance.js';
 import type { TrainingConfig } from './stages/train.js';
-import { scoreCandidate, scoreOnSelectionSplit, selectionSplit, type SplitScore, type SweepRow } from './sweep.js';
+import { scoreCandidate, scoreOnSelectionSplit, selectionSplit, tidy, type SplitScore, type SweepRow } from './sweep.js';
 
 /** The bracketing sweep: 0.1 ... 0.9. */
 export const BRACKET_RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -46,10 +46,6 @@ export interface BudgetSearch {
   candidates: BudgetCandidate[];
   ratio: number;
   reason: string;
-}
-
-function tidy(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }
 
 /** The search on one loaded sparse model and dataset (the caller owns both; nothing is written). */

@@ -22,7 +22,15 @@ import { pruneModel } from './prune.js';
 import { openRuntime } from './stages/bench.js';
 import { percent } from './stages/common.js';
 import type { TrainingConfig } from './stages/train.js';
-import { measureCandidate, scoreCandidate, scoreOnSelectionSplit, selectionSplit, type SplitScore, type SweepCurve } from './sweep.js';
+import {
+  measureCandidate,
+  scoreCandidate,
+  scoreOnSelectionSplit,
+  selectionSplit,
+  tidy,
+  type SplitScore,
+  type SweepCurve,
+} from './sweep.js';
 
 export type MinSpeedup = NonNullable<PruneConfig['minSpeedup']>;
 
@@ -84,10 +92,6 @@ export async function checkSpeedRuntime(minSpeedup: MinSpeedup, model: ModelArti
     if (!(error instanceof RuntimeUnavailable)) throw error;
     throw new InputError(`prune.minSpeedup.on ${minSpeedup.on}: not available here: ${error.reason}; fix: ${error.fix}`, { cause: error });
   }
-}
-
-function tidy(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }
 
 /**

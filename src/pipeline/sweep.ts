@@ -285,7 +285,7 @@ export async function writeSweepHtml(file: HtmlTarget, result: SweepResult & { m
 }
 
 /** Ratios as decimals: rounding away float steps (0.1 + 0.2) keeps the table and JSON readable. */
-function tidy(x: number): number {
+export function tidy(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
