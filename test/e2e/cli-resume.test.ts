@@ -1,5 +1,5 @@
 /**
- * Interrupt and resume through the built binary (cpu backend, 256 MNIST images, 4-M-8 VGG): SIGINT
+ * Interrupt and resume through the built binary (wasm backend, 256 MNIST images, 4-M-8 VGG): SIGINT
  * during `slim train` saves a checkpoint, prints one line and exits 130; `--resume` ends with the
  * weights of an uninterrupted run; a second SIGINT exits at once and keeps the last checkpoint;
  * resuming without a checkpoint, or with another config, is refused with one line; `run --resume`
@@ -28,12 +28,13 @@ before(async () => {
     config,
     JSON.stringify({
       seed: 1,
-      backend: 'cpu',
+      backend: 'wasm',
       model: { type: 'vgg', cfg: [4, 'M', 8] },
       data: { dataset: 'mnist', trainLimit: 256, testLimit: 100, validationSplit: 0, preprocess: { mean: [0.1307], std: [0.3081] } },
       train: { epochs: 3, batchSize: 32, lr: 0.05 },
       prune: { ratio: 0.5 },
       finetune: { epochs: 2, batchSize: 32, lr: 0.01 },
+      bench: { runtimes: [] }, // run's speed measurement is test/e2e/run-bench.test.ts's
     }),
   );
   const parsed = JSON.parse(await readFile(config, 'utf8')) as { data: Record<string, unknown> };
