@@ -44,7 +44,7 @@ async function saveModel(name: string, model: tf.LayersModel): Promise<string> {
 
 async function configFile(name: string, body: Record<string, unknown>): Promise<string> {
   const file = path.join(dir, `${name}.json`);
-  await writeFile(file, JSON.stringify({ seed: 1, backend: 'cpu', ...body }));
+  await writeFile(file, JSON.stringify({ seed: 1, backend: 'wasm', ...body }));
   return file;
 }
 
@@ -89,6 +89,7 @@ describe('binary sigmoid head (0 vs 1 digits, scalar 0/1 labels)', () => {
       train: { epochs: 2, batchSize: 32, lr: 0.05, sparsity: 1e-4 },
       prune: { ratio: 0.25 },
       finetune: { epochs: 1, batchSize: 32, lr: 0.01 },
+      bench: { runtimes: [] }, // run's speed measurement is test/e2e/run-bench.test.ts's
       out: path.join(dir, 'run-binary'),
     });
     const evalResult = await runSlim(['eval', '--model', model, '--config', config]);
