@@ -41,7 +41,8 @@ interface RunJson {
 
 test('run --config --json: every stage, accuracies in [0, 1], report reductions, one folder per stage', async () => {
   const outDir = path.join(dir, 'run');
-  const config = await tinyConfigWith('run.json', { out: outDir });
+  // No speed measurement (bench.runtimes []): run's timing of the exported models is test/e2e/run-bench.test.ts's.
+  const config = await tinyConfigWith('run.json', { out: outDir, bench: { runtimes: [] } });
   // --replicas 2: every training stage runs data-parallel in a worker thread (on 2+ cores), rows split by measured speed.
   const result = await runSlim(['run', '--config', config, '--json', '--replicas', '2', '--replica-split', 'speed']);
   assert.equal(result.code, 0, describeRun(result));
@@ -92,11 +93,13 @@ function assertDiverged(result: SlimResult): void {
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
-// The cpu backend keeps NaN through clipByValue, so the NaN loss shows at once; few images keep it quick.
+// The cpu backend keeps NaN through clipByValue, so the NaN loss shows at once; few images and
+// batches of 8 keep it quick (a cpu step of 32 images costs ~0.8 s CPU, and the loss is read every few steps).
 test('train with lr 1e12 diverges: exit 1, one line saying so, no --out folder (cpu)', async () => {
   const outDir = path.join(dir, 'diverged-cpu');
   const config = await tinyConfigWith('diverge-cpu.json', {
     data: { dataset: 'mnist', trainLimit: 160, testLimit: 100, validationSplit: 0 },
+    train: { epochs: 1, batchSize: 8, lr: 0.05 },
   });
   const result = await runSlim(['train', '--config', config, '--backend', 'cpu', '--lr', '1e12', '--out', outDir]);
   assertDiverged(result);
@@ -116,7 +119,7 @@ test('run that diverges: exit 1 and no stage folder after the failed one', async
     out: outDir,
     backend: 'cpu',
     data: { dataset: 'mnist', trainLimit: 160, testLimit: 100, validationSplit: 0 },
-    train: { epochs: 1, batchSize: 32, lr: 1e12 },
+    train: { epochs: 1, batchSize: 8, lr: 1e12 },
   });
   const result = await runSlim(['run', '--config', config]);
   assertDiverged(result);
