@@ -5,6 +5,11 @@
  * resuming without a checkpoint, or with another config, is refused with one line; `run --resume`
  * skips the stages a stopped run completed. And a trained model carries its preprocessing: eval
  * with a config that gives none evaluates like the config it was trained with.
+ *
+ * What is checked here is what the CLI adds (exit 130, the one line, the files on disk, the
+ * --resume wiring). The signal is sent once epoch 1's line is out, with a whole epoch left, so the
+ * run is stopped mid-way however loaded the machine. Resuming mid-epoch bit for bit (alone and
+ * with replicas) and the checkpoint round trip are test/resume.test.ts's, in-process.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
