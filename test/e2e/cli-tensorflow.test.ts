@@ -17,13 +17,17 @@ const PRELOAD = path.join(REPO_ROOT, 'dist', 'test', 'helpers', 'tfjs-node-prelo
 const BACKEND_LINE = 'backend: tensorflow (@tensorflow/tfjs-node), CPU, no GPU';
 
 let dir: string;
-/** tiny.json with less data: the cpu kernels (both sides here) are slow at conv gradients. */
+/**
+ * tiny.json with one batch of each: the cpu kernels (both sides here) are slow at conv gradients,
+ * and the equalities need every stage to run (a training step with sparsity, a fine-tuning step,
+ * an eval), not many steps.
+ */
 let config: string;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-cli-tensorflow-'));
   const tiny = JSON.parse(await readFile(TINY_CONFIG, 'utf8')) as { data: Record<string, unknown> };
   config = path.join(dir, 'config.json');
-  await writeFile(config, JSON.stringify({ ...tiny, data: { ...tiny.data, trainLimit: 160, testLimit: 200 } }));
+  await writeFile(config, JSON.stringify({ ...tiny, data: { ...tiny.data, trainLimit: 32, testLimit: 32 } }));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { defaultRegistry } from '../../src/layers/registry.js';
 import { layerSupport } from '../../src/layers/support.js';
+import { describeFailure } from '../../src/cli.js';
+import { readModel } from '../../src/model/io.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
 
 let dir: string;
@@ -45,10 +47,23 @@ test('a tfjs graph model (format "graph-model" or a GraphDef topology) is refuse
     path.join(byTopology, 'model.json'),
     JSON.stringify({ modelTopology: { node: [{ name: 'x', op: 'Placeholder' }], versions: {} }, weightsManifest: [] }),
   );
+  // Both files × both commands in-process: the refusal is readModel's (report reads without weights,
+  // prune with), its line and exit code the CLI's one error mapping (describeFailure). Through the
+  // binary, each file and each command once: the four spawns checked the same path twice over.
   for (const model of [byFormat, byTopology]) {
-    await assertRefused(['report', '--model', model], /is a tfjs graph model.*cannot be trained in tfjs/);
-    await assertRefused(['prune', '--model', model, '--ratio', '0.5', '--out', path.join(dir, 'never')], WAY_OUT);
+    for (const weights of [false, true]) {
+      const err: unknown = await readModel(model, weights ? {} : { weights: false }).then(
+        () => assert.fail(`${model} was read`),
+        (e: unknown) => e,
+      );
+      const failure = describeFailure(err);
+      assert.equal(failure.exitCode, 2, model);
+      assert.match(failure.line, /is a tfjs graph model.*cannot be trained in tfjs/, model);
+      assert.match(failure.line, WAY_OUT, model);
+    }
   }
+  await assertRefused(['report', '--model', byFormat], /is a tfjs graph model.*cannot be trained in tfjs/);
+  await assertRefused(['prune', '--model', byTopology, '--ratio', '0.5', '--out', path.join(dir, 'never')], WAY_OUT);
 });
 
 test('SavedModel folder, TFLite and ONNX files are named and refused with the way out', async () => {

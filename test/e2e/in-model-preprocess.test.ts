@@ -36,7 +36,7 @@ function zeroOnes(images: Uint8Array | Float32Array, labels: ArrayLike<number>, 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'slim-in-model-'));
   const { train, test } = await loadMnist();
-  const tr = zeroOnes(train.images, train.labels, 400);
+  const tr = zeroOnes(train.images, train.labels, 128);
   const te = zeroOnes(test.images, test.labels, 300);
   const u8: Record<string, Uint8Array> = {};
   const f32: Record<string, Uint8Array> = {};
@@ -63,7 +63,8 @@ before(async () => {
   net.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
   const xs = tf.tensor4d(Float32Array.from(tr.pixels), [tr.labels.length, 28, 28, 1]);
   const ys = tf.tensor1d(tr.labels, 'float32');
-  await net.fit(xs, ys, { epochs: 3, batchSize: 32, verbose: 0 });
+  // 0 vs 1 separates in a few steps: 8 steps reached 97-100 % test accuracy in six trials (the check is > 90 %).
+  await net.fit(xs, ys, { epochs: 2, batchSize: 32, verbose: 0 });
   tf.dispose([xs, ys]);
   model = await saveWithStockTfjs(net, path.join(dir, 'rescaling'));
 });

@@ -12,10 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import { readNpy } from '../../src/data/npy.js';
 import { toLayersModel } from '../../src/model/convert.js';
 import { readModel } from '../../src/model/io.js';
+import { reportFor } from '../../src/pipeline/report.js';
 import { unzipSync } from 'fflate';
 import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../../src/model/keras/hdf5.js';
 import { encodeKerasFile } from '../../src/model/keras/write.js';
 import type { ModelArtifacts } from '../../src/model/topology.js';
+import { describeFailure } from '../../src/cli.js';
 import { describeRun, REPO_ROOT, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'keras');
@@ -44,6 +46,8 @@ function mnistShapedInput(): tf.Tensor {
 
 let dir: string;
 before(async () => {
+  // src/cli.js (for describeFailure) registers slim's wasm backend too; the comparisons here run on cpu, as before.
+  await tf.setBackend('cpu');
   dir = await mkdtemp(path.join(os.tmpdir(), 'slim-keras-'));
 });
 after(async () => {
@@ -51,18 +55,29 @@ after(async () => {
 });
 
 describe('keras files: report', () => {
-  for (const [file, params] of [
+  const known = [
     ['wgan_discriminator.h5', 97536],
     ['cnn_batch_norm.h5', 79],
     ['mlp_hdf5_named.keras', 46],
     ['idaes_PT_data_2_10_10_2_relu.keras', 162],
     ['idaes_keras_model.keras', 2293],
-  ] as const) {
-    it(`${file}: params equal the model's known count (${params})`, async () => {
-      const run = await runSlim(['report', '--model', fixture(file), '--json']);
+  ] as const;
+  /** params.total per fixture, as `slim report --json` prints it. */
+  const counted = new Map<string, number>();
+  before(async () => {
+    // Two files per run (--model and --baseline, each counted in full): three spawns for five files.
+    for (let i = 0; i < known.length; i += 2) {
+      const [model, baseline] = [known[i][0], known[i + 1]?.[0]];
+      const run = await runSlim(['report', '--model', fixture(model), ...(baseline ? ['--baseline', fixture(baseline)] : []), '--json']);
       assert.equal(run.code, 0, describeRun(run));
-      const report = JSON.parse(run.stdout);
-      assert.equal(report.params.total, params, describeRun(run));
+      const report = JSON.parse(run.stdout) as { params: { total: number }; baseline?: { params: { total: number } } };
+      counted.set(model, report.params.total);
+      if (baseline) counted.set(baseline, report.baseline!.params.total);
+    }
+  });
+  for (const [file, params] of known) {
+    it(`${file}: params equal the model's known count (${params})`, () => {
+      assert.equal(counted.get(file), params);
     });
   }
 });
@@ -168,9 +183,12 @@ describe('keras files: reference outputs and round trips', () => {
       for (let i = 0; i < y.length; i++)
         assert.ok(Math.abs(y[i] - Number(expected.data[i])) < 1e-4, `output ${i}: ${y[i]} vs ${expected.data[i]}`);
 
-      // and the round-tripped file reports like the original
-      const report = await runSlim(['report', '--model', out, '--json']);
-      assert.equal(report.code, 0, describeRun(report));
+      // and the round-tripped file reports like the original, less the BatchNormalization export folds
+      // (one channel: γ, β, mean, variance). The report stage in-process: `slim report` on Keras files
+      // is shown through the binary above.
+      const [again, original] = [await reportFor(out), await reportFor(fixture('cnn_batch_norm.h5'))];
+      assert.equal(again.params.total, original.params.total - 4);
+      assert.equal(again.params.nonTrainable, 0);
     });
   }
 
@@ -214,41 +232,67 @@ describe('keras files: prune', () => {
 });
 
 describe('keras files: one-line refusals', () => {
-  for (const [file, words] of [
-    ['sequential_lambda.h5', /Lambda/],
-    ['simple_rnn_weights_only.h5', /weights only/],
+  /** The refusal line and exit code the CLI would give for `readModel(file)`, as report (no weights) and prune/export read it. */
+  async function refusalOf(file: string, weights: boolean): Promise<{ line: string; exitCode: number }> {
+    const err: unknown = await readModel(file, weights ? {} : { weights: false }).then(
+      () => assert.fail(`${file} was read`),
+      (e: unknown) => e,
+    );
+    const failure = describeFailure(err);
+    return { line: `error: ${failure.line}`, exitCode: failure.exitCode };
+  }
+
+  /** A file as `words` names it: a pattern, or the whole line when it is known to the byte. */
+  function assertLine(line: string, words: RegExp | string, what: string): void {
+    if (typeof words === 'string') assert.equal(line, words, what);
+    else assert.match(line, words, what);
+  }
+
+  /**
+   * Every bad file × every command that reads it: the refusal comes from readModel, which report
+   * (without weights), prune and export call first, and describeFailure (the CLI's one error
+   * mapping) turns into the line and exit code — checked in-process for each pair. The binary then
+   * shows each file once and each command once (one line, exit 2, no stack): spawning all nine
+   * pairs checked the same shared path three times over.
+   */
+  async function assertRefused(file: string, words: RegExp | string, command: 'report' | 'prune' | 'export'): Promise<void> {
+    for (const weights of [false, true]) {
+      const refusal = await refusalOf(file, weights);
+      assert.equal(refusal.exitCode, 2, `${file} (weights: ${weights})`);
+      assertLine(refusal.line, words, `${file} (weights: ${weights})`);
+    }
+    const args =
+      command === 'report'
+        ? ['report', '--model', file]
+        : command === 'prune'
+          ? ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'never-prune')]
+          : ['export', '--model', file, '--format', 'keras', '--out', path.join(dir, 'never-export.keras')];
+    const run = await runSlim(args);
+    assert.equal(run.code, 2, describeRun(run));
+    const lines = stderrLines(run);
+    assert.equal(lines.length, 1, describeRun(run));
+    assertLine(lines[0], words, command);
+    assert.doesNotMatch(run.stderr, STACK_FRAME);
+  }
+
+  for (const [file, words, command] of [
+    ['sequential_lambda.h5', /Lambda/, 'report'],
+    ['simple_rnn_weights_only.h5', /weights only/, 'prune'],
   ] as const) {
-    it(`${file}: one line naming what and why, exit 2, no stack`, async () => {
-      for (const command of ['report', 'prune', 'export']) {
-        const args =
-          command === 'report'
-            ? ['report', '--model', fixture(file)]
-            : [command, '--model', fixture(file), '--out', path.join(dir, `never-${command}`)];
-        const run = await runSlim(args);
-        assert.equal(run.code, 2, describeRun(run));
-        const lines = stderrLines(run);
-        assert.equal(lines.length, 1, describeRun(run));
-        assert.match(lines[0], words);
-        assert.doesNotMatch(run.stderr, STACK_FRAME);
-      }
+    it(`${file}: one line naming what and why, exit 2, no stack (report, prune, export; ${command} through the binary)`, async () => {
+      await assertRefused(fixture(file), words, command);
     });
   }
 
-  it('a truncated .h5 is refused in one line (libhdf5 says why), for every command that reads it', async () => {
+  it('a truncated .h5 is refused in one line (libhdf5 says why), for every command that reads it (export through the binary)', async () => {
     const whole = await readFile(fixture('cnn_batch_norm.h5'));
     const file = path.join(dir, 'truncated.h5');
     await writeFile(file, whole.subarray(0, 12000));
-    for (const args of [
-      ['report', '--model', file],
-      ['prune', '--model', file, '--ratio', '0.5', '--out', path.join(dir, 'never-truncated')],
-      ['export', '--model', file, '--format', 'keras', '--out', path.join(dir, 'never-truncated.keras')],
-    ]) {
-      const run = await runSlim(args);
-      assert.equal(run.code, 2, describeRun(run));
-      assert.deepEqual(stderrLines(run), [
-        `error: ${file}: not a readable HDF5 file (truncated file: eof = 12000, sblock->base_addr = 0, stored_eof = 22584)`,
-      ]);
-    }
+    await assertRefused(
+      file,
+      `error: ${file}: not a readable HDF5 file (truncated file: eof = 12000, sblock->base_addr = 0, stored_eof = 22584)`,
+      'export',
+    );
   });
 
   it('a custom layer and a subclassed model are refused in one line', async () => {
@@ -286,6 +330,12 @@ describe('keras files: one-line refusals', () => {
           'metadata.json': new TextEncoder().encode('{"keras_version":"3.6.0"}'),
         }),
       );
+      // In-process as report reads it (the line and exit code the CLI prints), then through the
+      // binary for the first case: the CLI path is the same for both.
+      const refusal = await refusalOf(file, false);
+      assert.equal(refusal.exitCode, 2, name);
+      assert.match(refusal.line, words);
+      if (name !== 'custom.keras') continue;
       const run = await runSlim(['report', '--model', file]);
       assert.equal(run.code, 2, describeRun(run));
       assert.equal(stderrLines(run).length, 1, describeRun(run));
@@ -321,7 +371,7 @@ describe('keras files: train, finetune, eval and run', () => {
     return file;
   }
 
-  /** A config that trains `model` for one epoch on 128 MNIST images (the run's out is `dir/<name>`). */
+  /** A config that trains `model` for one epoch (one step) on 32 MNIST images (the run's out is `dir/<name>`). */
   async function tinyConfig(model: string, name: string): Promise<string> {
     const config = path.join(dir, `${name}.json`);
     await writeFile(
@@ -333,7 +383,7 @@ describe('keras files: train, finetune, eval and run', () => {
         replicas: 1,
         out: path.join(dir, name),
         model: { type: 'file', path: model },
-        data: { dataset: 'mnist', trainLimit: 128, testLimit: 64, validationSplit: 0 },
+        data: { dataset: 'mnist', trainLimit: 32, testLimit: 32, validationSplit: 0 },
         train: { epochs: 1, batchSize: 32, lr: 0.01 },
         prune: { ratio: 0.3 },
         finetune: { epochs: 1, batchSize: 32, lr: 0.01 },

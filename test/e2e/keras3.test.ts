@@ -16,7 +16,7 @@ import { toLayersModel } from '../../src/model/convert.js';
 import { readModel } from '../../src/model/io.js';
 import { buildHdf5, isGroup, withHdf5Bytes, type Group } from '../../src/model/keras/hdf5.js';
 import type { ModelArtifacts } from '../../src/model/topology.js';
-import { describeRun, runSlim, STACK_FRAME, stderrLines } from '../helpers/cli.js';
+import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 
 type Json = Record<string, unknown>;
 const dtype = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
@@ -275,10 +275,25 @@ describe('Keras 3 archive', () => {
     for (const [name, w] of byKeras.weights) assert.deepEqual(byNames.weights.get(name)?.data, w.data, name);
   });
 
+  /** `export --format FORMAT` of the archive, run once per format for the tests that read it. */
+  const exports = new Map<'keras' | 'h5', Promise<{ out: string; run: SlimResult }>>();
+  function exported(format: 'keras' | 'h5'): Promise<{ out: string; run: SlimResult }> {
+    if (!exports.has(format)) {
+      exports.set(
+        format,
+        (async () => {
+          const out = path.join(dir, `back.${format}`);
+          const run = await runSlim(['export', '--model', archive, '--out', out, '--format', format, '--backend', 'cpu']);
+          assert.equal(run.code, 0, describeRun(run));
+          return { out, run };
+        })(),
+      );
+    }
+    return exports.get(format)!;
+  }
+
   it('export --format keras writes the weights where Keras 3 reads them', async () => {
-    const out = path.join(dir, 'layout.keras');
-    const run = await runSlim(['export', '--model', archive, '--out', out, '--format', 'keras', '--backend', 'cpu']);
-    assert.equal(run.code, 0, describeRun(run));
+    const { out } = await exported('keras');
     const { unzipSync } = await import('fflate');
     const { readFile } = await import('node:fs/promises');
     const weightsFile = unzipSync(await readFile(out))['model.weights.h5'];
@@ -303,9 +318,7 @@ describe('Keras 3 archive', () => {
 
   for (const format of ['keras', 'h5'] as const) {
     it(`export --format ${format} → read back: same outputs`, async () => {
-      const out = path.join(dir, `back.${format}`);
-      const run = await runSlim(['export', '--model', archive, '--out', out, '--format', format, '--backend', 'cpu']);
-      assert.equal(run.code, 0, describeRun(run));
+      const { out, run } = await exported(format);
       const x = tf.randomUniform([2, 8, 8, 3], 0, 255, 'float32', 5);
       const before = await outputs(await readModel(archive), x);
       const after = await outputs(await readModel(out), x);

@@ -43,12 +43,13 @@ export async function trainFewSteps(model: tf.LayersModel, classes = 10, seed = 
 
 /**
  * Gives every BatchNormalization non-trivial β and moving statistics (stock tfjs cannot fit a
- * `scale: false` BN: its training path reads the missing γ), so a model looks trained.
+ * `scale: false` BN: its training path reads the missing γ), so a model looks trained — without
+ * the cost of training it (conv gradients on the test process's cpu backend take seconds). BN
+ * layers inside nested models (a Sequential or functional model used as a layer) count too.
  */
 export function randomizeBnStatistics(model: tf.LayersModel, seed = 1): void {
   let k = seed;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
+  for (const layer of bnLayersOf(model)) {
     const values = layer.getWeights().map((w, i) => {
       const name = layer.weights[i].name;
       const low = /moving_variance/.test(name) ? 0.5 : /gamma/.test(name) ? 0.5 : -0.5;
@@ -57,4 +58,11 @@ export function randomizeBnStatistics(model: tf.LayersModel, seed = 1): void {
     layer.setWeights(values);
     tf.dispose(values);
   }
+}
+
+/** The model's BatchNormalization layers in layer order, nested models' included. */
+function bnLayersOf(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.flatMap((layer) =>
+    layer instanceof tf.LayersModel ? bnLayersOf(layer) : layer.getClassName() === 'BatchNormalization' ? [layer] : [],
+  );
 }
