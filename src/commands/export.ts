@@ -106,18 +106,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       );
     }
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
-    const [
-      { readModel },
-      { checkModelOutput },
-      { checkExportDestination, describeExportParams, exportStage, writeModelAs },
-      { exportForInference },
-    ] = await Promise.all([
-      import('../model/io.js'),
-      import('../pipeline/model.js'),
-      import('../pipeline/stages/export.js'),
-      import('../api/node.js'),
-    ]);
+    const { readModel } = await import('../model/io.js');
     const model = await readModel(argv.model);
+    // Loaded once the model is read: a refused model is refused without them (start-up time).
+    const [{ checkModelOutput }, { checkExportDestination, describeExportParams, exportStage, writeModelAs }, { exportForInference }] =
+      await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
     await checkModelOutput(argv.out, format, write, model.path);
     await startBackend(argv.backend, out);
     if (!argv.fold) {

@@ -48,21 +48,20 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
       { path: ['prune', 'importance'], value: argv.importance, flag: '--importance' },
     ]);
+    const { readModel } = await import('../model/io.js');
+    const model = await readModel(argv.model);
+    // Loaded once the model is read: a refused model is refused without them (start-up time).
     const [
-      { readModel },
       { checkModelOutput },
       { describePlan, describeSeparation, describeShortfall, NO_PRUNE_AMOUNT },
       { applyPrune, planPrune },
-      stage,
+      { describeReduction, pruneReport, pruneStage },
     ] = await Promise.all([
-      import('../model/io.js'),
       import('../pipeline/model.js'),
       import('../pipeline/prune.js'),
       import('../api/node.js'),
       import('../pipeline/stages/prune.js'),
     ]);
-    const { describeReduction, pruneReport, pruneStage } = stage;
-    const model = await readModel(argv.model);
     if (config.prune.ratio === undefined && config.prune.threshold === undefined) throw new InputError(NO_PRUNE_AMOUNT);
     const { ratio, threshold, minChannels, roundTo, importance } = config.prune;
     const makePlan = () => planPrune(model, { ...(ratio !== undefined ? { ratio } : { threshold }), minChannels, roundTo, importance });

@@ -54,8 +54,7 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
       }),
   handler: async (argv) => {
     const out = outputFor(argv);
-    const [{ count }, { resolveReportInputs, writeReportHtml }, { modelFiles, readModel }] = await Promise.all([
-      import('../api/node.js'),
+    const [{ resolveReportInputs, writeReportHtml }, { modelFiles, readModel }] = await Promise.all([
       import('../report/html/index.js'),
       import('../model/io.js'),
     ]);
@@ -73,6 +72,8 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
     // Counting needs the topologies only: the weight files are not read.
     const model = await readModel(inputs.model, { weights: false });
     const baseline = inputs.baseline !== undefined ? await readModel(inputs.baseline, { weights: false }) : undefined;
+    // Loaded once the models are read: a refused model is refused without it (start-up time).
+    const { count } = await import('../api/node.js');
     const report = await count(model, baseline, { name: model.path, ...(baseline !== undefined ? { baselineName: baseline.path } : {}) });
     const bench = argv.bench !== undefined ? await measure(argv.model, argv.baseline, runtimesOf(argv.bench), out) : undefined;
     if (html !== undefined) {
