@@ -2,10 +2,10 @@
  * '#tfjs' (package.json "imports"): under Node, src/tfjs-node.ts loads @tensorflow/tfjs with
  * require() and re-exports it by name, so no process pays for Node lexing the CommonJS bundles;
  * the browser bundle keeps importing '@tensorflow/tfjs' itself. These tests pin what that must
- * not change: one tfjs (the object tests and library users import), every name.
+ * not change: one tfjs (the object tests and library users import), every name, every src import.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -42,6 +42,18 @@ test("'#tfjs' exports every value name of @tensorflow/tfjs (after a tfjs upgrade
   assert.deepEqual(Object.keys(viaImports).sort(), expected);
   const values = viaImports as unknown as Record<string, unknown>;
   for (const name of expected) assert.equal(values[name], tfjs[name], name);
+});
+
+test("no module under src/ imports '@tensorflow/tfjs' directly (after merging: node scripts/rewrite-tfjs-imports.mjs)", () => {
+  const srcDir = path.join(REPO_ROOT, 'src');
+  const direct: string[] = [];
+  for (const entry of readdirSync(srcDir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    if (file === path.join(srcDir, 'tfjs-node.ts')) continue;
+    if (/^import\s[^;]*?\sfrom\s+'@tensorflow\/tfjs';$/m.test(readFileSync(file, 'utf8'))) direct.push(path.relative(REPO_ROOT, file));
+  }
+  assert.deepEqual(direct, []);
 });
 
 test("the browser bundle imports '@tensorflow/tfjs' itself and does not carry a copy of it", () => {
