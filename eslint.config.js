@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'runs/', 'bench/torch/', 'bin/', 'eslint.config.js', '.ci/'] },
+  { ignores: ['dist/', 'node_modules/', 'runs/', 'bench/torch/', 'bin/', 'eslint.config.js', '.ci/', 'scripts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

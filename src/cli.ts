@@ -6,7 +6,7 @@
  */
 import { versioned } from './config/outputs.js';
 import { createRequire } from 'node:module';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { Argv, MiddlewareFunction } from 'yargs';
 import { EXIT_BUG, EXIT_OK, EXIT_PROBLEM, InputError, InterruptedError, ProblemError, SlimError } from './errors.js';
 import { guardStdout, Output, type StdoutState } from './io/output.js';

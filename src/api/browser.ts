@@ -4,7 +4,7 @@
  * '@tensorflow/tfjs' (an import map or the page's bundler resolves it). Models come from a URL,
  * tfjs artifacts or an IOHandler (tf.io.browserFiles, an IndexedDB key through tf.io.getLoadHandlers…).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from './shared/errors.js';
 import { loadFromTfjs } from './shared/model.js';
 

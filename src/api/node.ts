@@ -6,7 +6,7 @@
  * Importing this module has no side effect: the backend is whatever tfjs has when a function runs.
  */
 import { Writable } from 'node:stream';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { z } from 'zod';
 import { configSchema, dataSchema, type DataConfig } from '../config/schema.js';
 import { Output } from '../io/output.js';

@@ -4,7 +4,7 @@
  * tfjs-node-gpu 4.x links against, then gives a verdict with the fix. The machine is read
  * through DoctorProbes, so tests can stand in for nvidia-smi, ldconfig and the packages.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { findCudaLibraries, REQUIRED_CUDA, REQUIRED_CUDNN, type CudaLibraryProbes, type CudaLibraryReport } from './cuda-libs.js';
 import {
   activateCpu,

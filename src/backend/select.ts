@@ -2,7 +2,7 @@
  * Backend selection: @tensorflow/tfjs-node-gpu → @tensorflow/tfjs-node → wasm → cpu.
  * Never prints; the caller shows `detail` and, if it wants, the `tried` list.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import type { WasmInfo } from './wasm.js';
 

@@ -3,7 +3,7 @@
  * backend is activated through the same functions `--backend` uses (src/backend/select.ts), and
  * the one active before is restored on close.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import {
   activateCpu,
   activateNodePackage,

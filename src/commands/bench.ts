@@ -4,9 +4,6 @@ import { isRuntimeName, RUNTIMES, type RuntimeName } from '../bench/runtime.js';
 import { renderBenchTable } from '../bench/table.js';
 import { benchSchema } from '../config/schema.js';
 import { InputError } from '../errors.js';
-import { readModel } from '../model/io.js';
-import { benchModelsOf } from '../pipeline/bench.js';
-import { benchStage } from '../pipeline/stages/bench.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { modelOption, seedOption } from './options.js';
 
@@ -99,6 +96,11 @@ export const benchCommand: CommandModule<GlobalFlags, BenchFlags> = {
     if (!(argv.timeout > 0)) throw new InputError(`--timeout ${argv.timeout}: must be a positive number of seconds`);
     if (!(Number.isInteger(argv.port) && argv.port >= 0 && argv.port <= 65535))
       throw new InputError(`--port ${argv.port}: must be 0..65535`);
+    const [{ readModel }, { benchModelsOf }, { benchStage }] = await Promise.all([
+      import('../model/io.js'),
+      import('../pipeline/bench.js'),
+      import('../pipeline/stages/bench.js'),
+    ]);
     const models = await benchModelsOf(argv.model, argv.baseline, readModel);
     const report = await benchStage(
       models.model,

@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
-import { machineProbes } from '../backend/doctor-probes.js';
 import { renderDoctor, runDoctor } from '../backend/doctor.js';
 import { ProblemError } from '../errors.js';
 import { outputFor, type GlobalFlags } from './common.js';
@@ -18,6 +17,7 @@ export const doctorCommand: CommandModule<GlobalFlags, GlobalFlags> = {
     ),
   handler: async (argv) => {
     const out = outputFor(argv);
+    const { machineProbes } = await import('../backend/doctor-probes.js');
     const report = await runDoctor(machineProbes);
     if (argv.json) out.json(versioned('doctor', report));
     else for (const line of renderDoctor(report)) out.data(line);

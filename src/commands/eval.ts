@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
-import { evalFromConfig, renderEval } from '../pipeline/stages/eval.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, requireDataSection } from './options.js';
 
@@ -23,6 +22,7 @@ export const evalCommand: CommandModule<GlobalFlags, EvalFlags> = {
     const out = outputFor(argv);
     const config = await loadConfig(argv.config, [{ path: ['backend'], value: argv.backend, flag: '--backend' }]);
     requireDataSection(config, argv.config);
+    const { evalFromConfig, renderEval } = await import('../pipeline/stages/eval.js');
     const summary = await evalFromConfig(config, argv.model, out);
     if (argv.json) out.json(versioned('eval', summary));
     else out.data(renderEval(summary));

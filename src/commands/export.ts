@@ -5,15 +5,11 @@ import { InputError } from '../errors.js';
 import type { Backend } from '../config/schema.js';
 import { QUANTIZE_DTYPES, type QuantizeRule } from '../export/quantize.js';
 import type { QuantizationDType } from '../model/io-manifest.js';
-import { readModel } from '../model/io.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
 import { startBackend } from '../pipeline/backend.js';
-import { checkModelOutput } from '../pipeline/model.js';
-import { checkExportDestination, describeExportParams, exportStage, writeModelAs } from '../pipeline/stages/export.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { backendOption, configOption, modelOption, outOption, overwriteOption } from './options.js';
 import { QUANTIZED_RELATIVE_TOLERANCE } from '../pipeline/export.js';
-import { exportForInference } from '../api/node.js';
 
 interface ExportFlags extends GlobalFlags {
   model: string;
@@ -110,7 +106,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       );
     }
     const config = argv.config !== undefined ? await loadConfig(argv.config) : undefined;
+    const { readModel } = await import('../model/io.js');
     const model = await readModel(argv.model);
+    // Loaded once the model is read: a refused model is refused without them (start-up time).
+    const [{ checkModelOutput }, { checkExportDestination, describeExportParams, exportStage, writeModelAs }, { exportForInference }] =
+      await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
     await checkModelOutput(argv.out, format, write, model.path);
     await startBackend(argv.backend, out);
     if (!argv.fold) {

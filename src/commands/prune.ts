@@ -3,11 +3,6 @@ import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
 import { outputFormat, type ModelFormat } from '../io/output-format.js';
-import { readModel } from '../model/io.js';
-import { checkModelOutput } from '../pipeline/model.js';
-import { describePlan, describeSeparation, describeShortfall, NO_PRUNE_AMOUNT } from '../pipeline/prune.js';
-import { applyPrune, planPrune } from '../api/node.js';
-import { describeReduction, pruneReport, pruneStage } from '../pipeline/stages/prune.js';
 import { outputFor, type GlobalFlags } from './common.js';
 import { configOption, keptModelFormatOption, modelOption, outOption, overwriteOption, pruneAmountOverrides } from './options.js';
 
@@ -53,7 +48,20 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
       { path: ['prune', 'importance'], value: argv.importance, flag: '--importance' },
     ]);
+    const { readModel } = await import('../model/io.js');
     const model = await readModel(argv.model);
+    // Loaded once the model is read: a refused model is refused without them (start-up time).
+    const [
+      { checkModelOutput },
+      { describePlan, describeSeparation, describeShortfall, NO_PRUNE_AMOUNT },
+      { applyPrune, planPrune },
+      { describeReduction, pruneReport, pruneStage },
+    ] = await Promise.all([
+      import('../pipeline/model.js'),
+      import('../pipeline/prune.js'),
+      import('../api/node.js'),
+      import('../pipeline/stages/prune.js'),
+    ]);
     if (config.prune.ratio === undefined && config.prune.threshold === undefined) throw new InputError(NO_PRUNE_AMOUNT);
     const { ratio, threshold, minChannels, roundTo, importance } = config.prune;
     const makePlan = () => planPrune(model, { ...(ratio !== undefined ? { ratio } : { threshold }), minChannels, roundTo, importance });

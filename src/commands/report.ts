@@ -1,23 +1,22 @@
 import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
-import { count } from '../api/node.js';
 import { renderReport } from '../report/render.js';
-import { resolveReportInputs, writeReportHtml } from '../report/html/index.js';
 import { InputError } from '../errors.js';
-import { modelFiles } from '../model/io.js';
 import { htmlTarget, outputFor, type GlobalFlags } from './common.js';
 import { modelOption } from './options.js';
 import { runtimesOf } from './bench.js';
 import { benchSchema, type BenchReport } from '../config/schema.js';
 import type { RuntimeName } from '../bench/runtime.js';
 import { renderBenchTable } from '../bench/table.js';
-import { readModel } from '../model/io.js';
-import { benchModelsOf } from '../pipeline/bench.js';
-import { benchStage } from '../pipeline/stages/bench.js';
 import type { Output } from '../io/output.js';
 
 /** `--bench`: the model against its baseline on the named runtimes, with the config's defaults. */
 async function measure(model: string, baseline: string | undefined, runtimes: RuntimeName[], out: Output): Promise<BenchReport> {
+  const [{ readModel }, { benchModelsOf }, { benchStage }] = await Promise.all([
+    import('../model/io.js'),
+    import('../pipeline/bench.js'),
+    import('../pipeline/stages/bench.js'),
+  ]);
   const defaults = benchSchema.parse({});
   const models = await benchModelsOf(model, baseline, readModel);
   return benchStage(models.model, models.baseline, { ...defaults, runtimes, explicit: true, seed: 42, timeoutMs: 300_000 }, out);
@@ -55,6 +54,10 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
       }),
   handler: async (argv) => {
     const out = outputFor(argv);
+    const [{ resolveReportInputs, writeReportHtml }, { modelFiles, readModel }] = await Promise.all([
+      import('../report/html/index.js'),
+      import('../model/io.js'),
+    ]);
     // --model may be a run folder: its fine-tuned model against its input model.
     const inputs = await resolveReportInputs(argv.model, argv.baseline);
     const logs = argv.log ?? [];
@@ -69,6 +72,8 @@ export const reportCommand: CommandModule<GlobalFlags, ReportFlags> = {
     // Counting needs the topologies only: the weight files are not read.
     const model = await readModel(inputs.model, { weights: false });
     const baseline = inputs.baseline !== undefined ? await readModel(inputs.baseline, { weights: false }) : undefined;
+    // Loaded once the models are read: a refused model is refused without it (start-up time).
+    const { count } = await import('../api/node.js');
     const report = await count(model, baseline, { name: model.path, ...(baseline !== undefined ? { baselineName: baseline.path } : {}) });
     const bench = argv.bench !== undefined ? await measure(argv.model, argv.baseline, runtimesOf(argv.bench), out) : undefined;
     if (html !== undefined) {

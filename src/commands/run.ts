@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { InputError } from '../errors.js';
-import { runPipeline } from '../pipeline/run.js';
-import { checkSlurm } from '../executors/slurm.js';
 import type { BudgetExecutor } from '../executors/budget-rounds.js';
 import { interruptOnSignals, outputFor, resumeOption, type GlobalFlags } from './common.js';
 import {
@@ -103,6 +101,7 @@ export const runCommand: CommandModule<GlobalFlags, RunFlags> = {
     ]);
     if (config.out === undefined) throw new InputError('run: give --out (or "out" in the config)');
     const executor = await executorOf(argv, config.prune.maxAccuracyDrop !== undefined);
+    const { runPipeline } = await import('../pipeline/run.js');
     const interrupt = interruptOnSignals();
     try {
       const summary = await runPipeline(config, config.out, { overwrite: argv.overwrite }, out, {
@@ -133,6 +132,6 @@ async function executorOf(argv: RunFlags, budget: boolean): Promise<BudgetExecut
   const maxParallel = argv['max-parallel'];
   if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1))
     throw new InputError(`--max-parallel ${maxParallel}: expected a whole number >= 1`);
-  if (argv.executor === 'slurm') await checkSlurm(); // before minutes of training
+  if (argv.executor === 'slurm') await (await import('../executors/slurm.js')).checkSlurm(); // before minutes of training
   return { kind: argv.executor, plan: argv.plan, sbatchArgs: argv['sbatch-args'], maxParallel };
 }

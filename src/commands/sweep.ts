@@ -2,17 +2,11 @@ import type { CommandModule } from 'yargs';
 import { versioned } from '../config/outputs.js';
 import { loadConfig } from '../config/load.js';
 import { InputError, ProblemError } from '../errors.js';
-import { chooseFromSweep, type SweepSpeedChoice } from '../pipeline/speed-budget.js';
-import { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml, type SweepResult } from '../pipeline/sweep.js';
+import type { SweepSpeedChoice } from '../pipeline/speed-budget.js';
+import type { SweepResult } from '../pipeline/sweep.js';
 import { runtimesOf } from './bench.js';
-import { parseShard, runShard, shardFromEnv } from '../executors/local.js';
-import { emitManifest } from '../executors/manifests.js';
-import { gatherBudget, roundPlanned, runBudgetRounds, BUDGET_BRACKET } from '../executors/budget-rounds.js';
-import { gatherPlan, measureGathered, planPaths, readPlan, writePlan, type SweepPlan } from '../executors/plan.js';
-import { DEFAULT_SEARCH_EPOCHS } from '../pipeline/budget.js';
+import type { SweepPlan } from '../executors/plan.js';
 import type { Output } from '../io/output.js';
-import { checkSlurm, runOnSlurm } from '../executors/slurm.js';
-import { modelFiles } from '../model/io.js';
 import { htmlTarget, interruptOnSignals, outputFor, type GlobalFlags } from './common.js';
 import {
   backendOption,
@@ -126,6 +120,27 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .option('command', { type: 'string', default: 'slim', describe: '--emit k8s|github: how the job starts slim' }),
   handler: async (argv) => {
     const out = outputFor(argv);
+    const [
+      { modelFiles },
+      { chooseFromSweep },
+      { parseRatios, renderSweep, sweepFromConfig, SWEEP_LATENCY_RUNS, writeSweepHtml },
+      { parseShard, runShard, shardFromEnv },
+      { emitManifest },
+      { runBudgetRounds, BUDGET_BRACKET },
+      { gatherPlan, measureGathered, planPaths, readPlan, writePlan },
+      { DEFAULT_SEARCH_EPOCHS },
+      { checkSlurm, runOnSlurm },
+    ] = await Promise.all([
+      import('../model/io.js'),
+      import('../pipeline/speed-budget.js'),
+      import('../pipeline/sweep.js'),
+      import('../executors/local.js'),
+      import('../executors/manifests.js'),
+      import('../executors/budget-rounds.js'),
+      import('../executors/plan.js'),
+      import('../pipeline/budget.js'),
+      import('../executors/slurm.js'),
+    ]);
     const inputFiles = [
       ...(argv.model !== undefined ? await modelFiles(argv.model) : []),
       ...(argv.config !== undefined && argv.config !== '-' ? [argv.config] : []),
@@ -265,6 +280,10 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
 
 /** `--gather DIR`: a sweep plan's rows, or a budget plan's rows with its choice (exit 1 when it planned another round). */
 async function gatherAny(dir: string, out: Output): Promise<SweepResult> {
+  const [{ gatherBudget, roundPlanned }, { gatherPlan, readPlan }] = await Promise.all([
+    import('../executors/budget-rounds.js'),
+    import('../executors/plan.js'),
+  ]);
   const plan = await readPlan(dir, '--gather');
   if (plan.budget === undefined) return gatherPlan(dir);
   const gathered = await gatherBudget(dir, out);

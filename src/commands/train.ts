@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { outputFor, resumeOption, type GlobalFlags } from './common.js';
-import { runTrainingCommand } from './training-command.js';
 import {
   datasetOverride,
   keptModelFormatOption,
@@ -39,6 +38,7 @@ export const trainCommand: CommandModule<GlobalFlags, TrainFlags> = {
       { path: ['train', 'sparsity'], value: argv.lambda, flag: '--lambda' },
       ...(argv.model !== undefined ? [{ path: ['model'], value: { type: 'file', path: argv.model }, flag: '--model' }] : []),
     ]);
+    const { runTrainingCommand } = await import('./training-command.js');
     await runTrainingCommand('train', config, argv, out);
   },
 };

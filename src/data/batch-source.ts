@@ -3,7 +3,7 @@
  * shape (the in-memory Dataset, or the streaming image folder). Also the pieces both share:
  * the per-example write (preprocess + optional crop/flip) and the seeded augmentation draw.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { mixSeed, mulberry32 } from './random.js';
 

@@ -3,7 +3,7 @@
  * optionally a label row per example (one-hot, soft or multi-hot, `targets`) used as the batch's y.
  * Float32 tensors exist only per batch, so memory holds the stored pixels plus a batch or two.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import {
   augmentDraw,

@@ -9,7 +9,7 @@
  * after it finishes the replay.
  */
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { Config, PruneConfig } from '../config/schema.js';
 import { InputError, ProblemError } from '../errors.js';
 import { Output } from '../io/output.js';

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError, InterruptedError, ProblemError, SlimError } from '../errors.js';
 import type { Output } from '../io/output.js';
 import { checkpointExists } from '../pipeline/checkpoint.js';

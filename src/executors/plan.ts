@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { candidateFileSchema, configSchema, sweepPlanSchema, type Backend, type Config } from '../config/schema.js';
 import { InputError, ProblemError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';

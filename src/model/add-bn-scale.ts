@@ -4,7 +4,7 @@
  * leaves its function unchanged and makes its channels prunable. Pure functions on topology JSON
  * and weights; the live-model wrapper goes through tfjs's own (de)serialisation.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { fromLayersModel, toLayersModel } from './convert.js';
 import type { LayerJson, ModelArtifacts, ModelJson, Weight, WeightMap } from './topology.js';
 

@@ -1,7 +1,7 @@
 /**
  * Built-in architectures with stable, readable layer names and seeded initial weights.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 
 export type VggItem = number | 'M' | 'A';

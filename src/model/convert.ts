@@ -3,7 +3,7 @@
  * Everything goes through tfjs's own (de)serialisation, so a model that converts here
  * is a model stock `tf.loadLayersModel` accepts.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { ModelArtifacts, WeightMap } from './topology.js';
 
 /** Weight specs + one contiguous buffer, in the map's order (what tf.io wants). */

@@ -11,7 +11,7 @@
  * deserialised and asked for `computeOutputShape` — that never builds the layer, so no weights
  * are allocated.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { LayerCall, LayerConfig, Shape } from '../layers/types.js';

@@ -10,7 +10,7 @@ import { constants as fsConstants, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { createParents, stagingPath } from '../io/out-path.js';
 import { decodeGroup, elementCount, encodeWeights, parseManifest, storedByteLength } from './io-manifest.js';

@@ -12,7 +12,7 @@
  * classes, graph faults, weights that do not match what the config implies (missing, extra,
  * wrong shape, int32 where float32 is needed), NaN/Inf weight values, and sizes that cannot fit.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError, SlimError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
 import type { Shape } from '../layers/types.js';

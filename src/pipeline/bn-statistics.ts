@@ -3,7 +3,7 @@
  * training stage and after pruning, before the model is evaluated or written; how many batches
  * (config bnRecalibration.batches); and the log line that says it happened.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import type { Output } from '../io/output.js';

@@ -5,7 +5,7 @@
  * with the ratio, and every candidate costs a fine-tune), then bisection narrows the bracket.
  * Every candidate is recorded, with the reason the winner won, for run.json.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { PruneConfig } from '../config/schema.js';
 import type { Output } from '../io/output.js';
 import { fromLayersModel } from '../model/convert.js';

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { readModel, writeModel } from '../model/io.js';

@@ -7,7 +7,7 @@
  */
 // fflate, not node:zlib: the export core also runs in a page (src/api/browser.ts).
 import { gzipSync } from 'fflate';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { ProblemError } from '../errors.js';
 import { foldBatchNorm, type FoldedBatchNorm, type SkippedBatchNorm } from '../export/fold-bn.js';
 import { describeQuantization, quantizeWeights, type QuantizeRule } from '../export/quantize.js';

@@ -6,7 +6,7 @@
  * stderr), and a config that sets one is warned about (applied before the model's own).
  * It also warns when float images already in [0, 1] meet the default 1/255 scale.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { DEFAULT_PREPROCESS } from '../data/formats/shared-fields.js';
 import type { Preprocess } from '../data/dataset.js';
 import type { Output } from '../io/output.js';

@@ -2,7 +2,7 @@
  * Loading what the training stages work on, from a config: the backend, the prepared data and the
  * model. Commands and `run` load once here, then hand the values to the stages.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { BackendInfo } from '../backend/select.js';
 import type { Config } from '../config/schema.js';
 import type { Output } from '../io/output.js';

@@ -1,5 +1,5 @@
 /** The sparsity-training hook for BatchNorm without γ (see model/add-bn-scale.ts). */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { Output } from '../io/output.js';
 import { addMissingBnScaleToModel } from '../model/add-bn-scale.js';
 

@@ -7,7 +7,7 @@
  * and run use the model's; when it gives a different one, one warning line says so.
  */
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { COMPANION_FILE, COMPANION_KEY } from '../model/companion.js';
 import { DEFAULT_PREPROCESS } from '../data/formats/shared-fields.js';

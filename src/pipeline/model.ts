@@ -1,6 +1,6 @@
 /** Where a stage's model comes from (a file or a built-in architecture) and where it goes (atomic write). */
 import { dataClasses, isBinaryKind, outputKind } from '../train/loss.js';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { checkCompanionAgreesWithModel } from './model-metadata.js';
 import { InputError } from '../errors.js';
 import { checkOutPath } from '../io/out-path.js';

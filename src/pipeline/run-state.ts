@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';

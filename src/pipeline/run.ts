@@ -7,7 +7,7 @@
 import { versioned, type SCHEMA_VERSION } from '../config/outputs.js';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';
 import { writeModel } from '../model/io.js';

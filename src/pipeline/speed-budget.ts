@@ -7,7 +7,7 @@
  * is recorded, with its measured speed-up, for run.json; no candidate meeting the budget is a
  * ProblemError naming the best speed-up reached.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import type { BenchConfig, PruneConfig } from '../config/schema.js';
 import { ProblemError, InputError } from '../errors.js';
 import type { Output } from '../io/output.js';

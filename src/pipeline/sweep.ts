@@ -5,7 +5,7 @@
  * layers model lives only while it is evaluated (and, on request, briefly fine-tuned).
  * The result is plain data (one row per ratio) for the table, --json and the HTML report.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 import type { Config, PruneConfig } from '../config/schema.js';
 import { fromLayersModel, toLayersModel } from '../model/convert.js';

@@ -3,7 +3,7 @@
  * a progress bar and epoch lines on stderr, and the JSON-lines epoch log that lands beside the model.
  */
 import { availableParallelism } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError, InterruptedError } from '../errors.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/loop.js';
 import { chooseReplicas, replicaWorkload } from '../train/replicas.js';

@@ -4,7 +4,7 @@
  * cheap, run one predict on a zero batch. A model tfjs cannot load, or whose outputs are not
  * finite, is a problem slim found (ProblemError, exit 1) and nothing is written.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { ProblemError } from '../errors.js';
 import { encodeWeights, type WeightQuantization } from '../model/io-manifest.js';
 import type { ModelArtifacts } from '../model/topology.js';

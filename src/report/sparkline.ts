@@ -2,7 +2,7 @@
  * The |γ| distribution as one line of text for the terminal: a log-scaled histogram drawn with
  * block characters, printed after sparsity training so the effect of λ shows without opening a file.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { findBnGammas } from '../train/sparsity.js';
 import { logDomain, logHistogram } from './html/gammas.js';
 

@@ -10,7 +10,7 @@
  * exact average over those batches (momentum k/(k+1) at batch k: a running mean, not an exponential one).
  * `overrideBatchNormMomentum` sets another momentum for the duration of a training stage.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { BatchSource, Preprocess } from '../data/dataset.js';
 import { fusedBatchNormByDefault } from './fused-bn.js';
 import { withTrainingPatches } from './patches.js';

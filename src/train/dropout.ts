@@ -2,7 +2,7 @@
  * Dropout layers whose random mask the training loop reseeds every step (tfjs otherwise draws
  * from Math.random); shared by the loop and its replica workers so both find the same layers.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 
 const DROPOUT_CLASSES = new Set(['Dropout', 'SpatialDropout1D']);
 

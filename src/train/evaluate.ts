@@ -4,7 +4,7 @@
  * `evaluateSource` takes any BatchSource (streaming too) and can also count top-k hits and the
  * confusion matrix.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { Batch, BatchSource, Dataset, Preprocess } from '../data/dataset.js';
 import { correctCount, crossEntropy, isBinaryKind, outputKind, outputUnits, type OutputKind } from './loss.js';
 

@@ -9,7 +9,7 @@
  * (src/backend/wasm-kernels/batch-moments.ts, batch-norm-training-grad.ts); on any other backend the same maths runs
  * with stock ops.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { BATCH_MOMENTS_KERNEL } from '../backend/wasm-kernels/batch-moments.js';
 import { BN_TRAINING_GRAD_KERNEL } from '../backend/wasm-kernels/batch-norm-training-grad.js';
 

@@ -9,7 +9,7 @@
  * counts the reads so the receiver knows when a weight is complete. The values reported are the
  * same tensors variableGrads would sum, so nothing about the gradients changes.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 
 export interface GradientTapReceiver {
   /** The forward pass read weight `index` (once more). */

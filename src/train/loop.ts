@@ -6,7 +6,7 @@
  * and dropout masks. The model's tfjs-layers patches live exactly as long as train() (patches.ts).
  */
 import { availableParallelism } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { Dataset, type Batch, type BatchSource } from '../data/dataset.js';
 import { ProblemError } from '../errors.js';
 import { evaluateSource } from './evaluate.js';

@@ -7,7 +7,7 @@
  * A nested model's head is its own last layer's; Dense(linear) followed by Activation('sigmoid')
  * is the same head as Dense('sigmoid').
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 
 export type OutputKind = 'probabilities' | 'logits' | 'binary-probabilities' | 'binary-logits';

@@ -7,7 +7,7 @@
  * - dropout seeding (dropout.ts): every step's masks come from seeds the caller sets, not Math.random.
  * Each is an own property on a layer instance; restoring puts back exactly what was there.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { dropoutLayers, getDropoutSeed, setDropoutSeed } from './dropout.js';
 import { useFusedBatchNorm } from './fused-bn.js';
 import { trainOnLogits, type OutputKind } from './loss.js';

@@ -9,7 +9,7 @@
  * decode (Dataset.batches) would give it: the replicated run sees exactly the data it saw before,
  * whatever the replica count, and reruns with the same seed are bit-identical.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { augmentDraw, preprocessCoefficients, writeExample, type Augment, type PixelArray, type Preprocess } from '../data/batch-source.js';
 import { writeTarget, type Dataset } from '../data/dataset.js';
 

@@ -29,7 +29,7 @@
  * bits (hence, with the same optimizer code, keeps the same weights).
  */
 
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { Optimizer, TrainingModel } from './step.js';
 
 /** Indices into the control words; per-bucket ready counters and per-unit claims follow. */

@@ -4,7 +4,7 @@
  * gradient goes into the shared exchange as soon as the backward pass has it and finished buckets
  * can be summed while the pass goes on; then the end of the backward pass is announced.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { withGradientTaps } from './gradient-taps.js';
 import type { GradientExchange } from './replica-exchange.js';
 import { lossAndGrads, type TrainingModel } from './step.js';

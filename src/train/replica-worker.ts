@@ -11,7 +11,7 @@
  * so tests can check that a replica dying mid-run fails the run with one line.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { selectBackend } from '../backend/select.js';
 import { toLayersModel } from '../model/convert.js';
 import type { ErrorReply, ReplicaInit, ReplicaReply, ReplicaRequest, StepInput, StepRequest } from './replica-protocol.js';

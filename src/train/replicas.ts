@@ -20,7 +20,7 @@
  * thread's, updated from its rows only.
  */
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError, ProblemError } from '../errors.js';
 import { fromLayersModel } from '../model/convert.js';
 import type { ModelJson } from '../model/topology.js';

@@ -3,7 +3,7 @@
  *   g ← g + wd·w;  buf ← momentum·buf + g;  step = nesterov ? g + momentum·buf : buf;  w ← w − lr·step
  * (buf starts at zero, which equals PyTorch's "buf = g on the first step" with dampening 0).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../errors.js';
 
 export interface SgdOptions {

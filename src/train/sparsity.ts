@@ -2,7 +2,7 @@
  * The Network Slimming sparsity term: λ·Σ|γ| over every BatchNormalization scale,
  * applied as the subgradient λ·sign(γ) added to γ's gradient.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 
 export interface BnGamma {
   /** The BN layer's name (for nested models, the inner layer's own name). */

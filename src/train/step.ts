@@ -5,7 +5,7 @@
  * StepRunner puts them together for a whole batch: LocalRunner on this thread, ReplicatedRunner
  * (replicas.ts) split over worker threads.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { mixSeed, type Batch } from '../data/dataset.js';
 import { correctCount, crossEntropy, type OutputKind } from './loss.js';
 import type { TrainingPatches } from './patches.js';

@@ -4,7 +4,7 @@
  * a mode unfreezes all layers ("all"), only BatchNorm ("bn"), or nothing ("as-saved"), and hands
  * back the saved flags so the written model keeps them.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { findBnGammas, type GammaStats } from './sparsity.js';
 
 export type TrainableMode = 'all' | 'bn' | 'as-saved';

@@ -224,6 +224,12 @@ test('fuzz corpus: bad inputs get exit 2 (or 1), one error line, no stack, no ha
   if (nowPassing.length > 0)
     console.log(`fuzz: ${nowPassing.length} listed cases pass now; remove them from known-failures.json: ${nowPassing.join(', ')}`);
   if (stale.length > 0) console.log(`fuzz: known-failures.json lists ids the corpus does not have: ${stale.join(', ')}`);
+  // Where the corpus's time goes: wall seconds per case (two at a time), by category.
+  const perCase = CATEGORIES.flatMap((category) => {
+    const ran = results.filter((r) => r.case.category === category && r.skipped === undefined);
+    return ran.length === 0 ? [] : [`${category} ${(ran.reduce((sum, r) => sum + r.seconds, 0) / ran.length).toFixed(2)}`];
+  });
+  console.log(`fuzz: seconds per case by category: ${perCase.join(', ')}`);
   const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 5);
   console.log(`fuzz: slowest: ${slowest.map((r) => `${r.case.id} ${r.seconds.toFixed(1)} s`).join(', ')}`);
   const tier = FULL

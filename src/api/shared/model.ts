@@ -5,7 +5,7 @@
  * serialisation), so the caller's model is never modified and a model from another copy of tfjs 4
  * works too; a disposed model or one from another tfjs major is refused with its own error.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../../errors.js';
 import { fromLayersModel, toLayersModel } from '../../model/convert.js';
 import { decodeGroup, type ManifestWeightSpec } from '../../model/io-manifest.js';

@@ -3,7 +3,7 @@
  * step schedule) on a live model, trained in place like model.fit. Data comes as tensors or a
  * tf.data.Dataset (both read into one in-memory dataset); the Node entry adds slim's data config.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import * as z from 'zod';
 import { InputError, ProblemError } from '../../errors.js';
 import { Dataset, type BatchSource, type Preprocess } from '../../data/dataset.js';

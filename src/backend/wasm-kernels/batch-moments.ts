@@ -5,7 +5,7 @@
  * squared-difference tensor and reduces twice). Reads x straight from the heap, blocked by
  * rows like the BatchNorm gradient kernels.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { BN_ROW_BLOCK } from './batch-norm-grad-common.js';
 import { type BackendWasm, float32Inputs, heapF32 } from './common.js';
 

@@ -3,7 +3,7 @@
  * fused-batch-norm-grad-kernel.ts, 'SlimBatchNormTrainingGrad' in batch-norm-training-grad.ts)
  * and 'SlimBatchMoments' (batch-moments.ts).
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { type BackendWasm, float32Inputs, heapF32, requireFloat32 } from './common.js';
 
 /** Rows (pixels) per block of a single pass: a block of x stays in cache while every channel's sum runs over it. */

@@ -6,7 +6,7 @@
  *   dx = γ·r·(dy − S1/M − (x − mean)·r²·S2/M),  dγ = r·S2,  dβ = S1.
  * One pass for the sums, one to write dx; reads x and dy straight from the heap, blocked by rows.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BatchNormGradInputs, BN_ROW_BLOCK, batchNormGradOperands, batchNormGradViews } from './batch-norm-grad-common.js';
 import { type BackendWasm, heapF32 } from './common.js';
 

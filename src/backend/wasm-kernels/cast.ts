@@ -5,7 +5,7 @@
  *  casts float32 to float32 in every BatchNormalization and loss) shares the data with a
  *  reference count, as identity.ts does. Other casts go to the stock kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, shareData } from './common.js';
 import { stockKernel } from './stock.js';
 

@@ -2,7 +2,7 @@
  * 'SlimClipByValueGrad': the one-pass wasm kernel behind slim's ClipByValue gradient
  * (clip-by-value-gradient.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, float32Inputs, heapF32 } from './common.js';
 
 export const CLIP_GRAD_KERNEL = 'SlimClipByValueGrad';

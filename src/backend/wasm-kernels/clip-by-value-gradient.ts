@@ -6,7 +6,7 @@
  * slim registers its own gradient (tf.registerGradient is global): on wasm, one JS pass
  * (kernel 'SlimClipByValueGrad'); elsewhere exactly tfjs-core's ops.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { CLIP_GRAD_KERNEL } from './clip-by-value-grad-kernel.js';
 
 function gradients(dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap): Record<string, () => tf.Tensor> {

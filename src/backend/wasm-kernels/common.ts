@@ -9,7 +9,7 @@
  *  - every intermediate TensorInfo made with `backend.makeOutput` is released with
  *    `backend.disposeData` before the kernel returns (tests check numBytes stays flat).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type { BackendWasm };

@@ -19,7 +19,7 @@
  * block its reduction axis, so with 65 536 rows both operands would stream from memory once
  * per 8 output columns; chunks keep them in cache (measured ~1.5–2× on the matmul alone).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import {
   type BackendWasm,
   type Conv2DInfo,

@@ -9,7 +9,7 @@
  * padding passes dy straight to Conv2D with explicit padding; every other case first builds
  * the zero-inserted, padded dy' in JS and runs a 'valid' convolution.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import {
   type BackendWasm,
   type Conv2DInfo,

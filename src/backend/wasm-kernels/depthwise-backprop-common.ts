@@ -8,7 +8,7 @@
  * callback version ran ~10 ns per multiply-add; plain nested loops let V8 keep the typed-array
  * accesses monomorphic and inlined.)
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { Conv2DInfo } from './common.js';
 
 export type Shape4 = [number, number, number, number];

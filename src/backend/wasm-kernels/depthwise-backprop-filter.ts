@@ -2,7 +2,7 @@
  * DepthwiseConv2dNativeBackpropFilter for the wasm backend (stock tfjs-backend-wasm 4.22 has
  * none): direct loops over the wasm heap (see depthwise-backprop-common.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, float32Inputs, heapF32, withOutputSizeOf } from './common.js';
 import { type Shape4, depthwiseInfo, tapRanges } from './depthwise-backprop-common.js';
 

@@ -5,7 +5,7 @@
  *    180°, so it runs on the wasm backend's XNNPACK DepthwiseConv2dNative.
  *  - Multiplier > 1: direct loops over the wasm heap (see depthwise-backprop-common.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, type Conv2DInfo, disposeInfo, float32Inputs, heapF32, withOutputSizeOf } from './common.js';
 import { fullPadding, scatterPaddedDy } from './conv2d-backprop-input.js';
 import { type Shape4, depthwiseInfo, tapRanges } from './depthwise-backprop-common.js';

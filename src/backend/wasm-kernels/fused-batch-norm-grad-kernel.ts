@@ -2,7 +2,7 @@
  * 'SlimFusedBatchNormGrad': the one-pass wasm kernel behind slim's FusedBatchNorm gradient
  * (see fused-batch-norm-gradient.ts for the maths).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BatchNormGradInputs, BN_ROW_BLOCK, batchNormGradOperands, batchNormGradViews } from './batch-norm-grad-common.js';
 import { type BackendWasm, heapF32 } from './common.js';
 

@@ -12,7 +12,7 @@
  * Per channel, with r = rsqrt(var + ε), S1 = Σ dy, S2 = Σ dy·(x − mean):
  *   dx = dy·scale·r,  dmean = −r·scale·S1,  dvar = −½·r³·scale·S2,  dscale = r·S2,  doffset = S1.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { FUSED_BN_GRAD_KERNEL } from './fused-batch-norm-grad-kernel.js';
 
 type Grads = Record<string, () => tf.Tensor>;

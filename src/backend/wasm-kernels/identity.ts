@@ -6,7 +6,7 @@
  *  layer per step). Tensors are immutable, so the clone can share the data with a reference
  *  count, as the cpu backend and the wasm Reshape kernel do.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, shareData } from './common.js';
 import { stockKernel } from './stock.js';
 

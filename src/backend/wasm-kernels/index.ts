@@ -4,7 +4,7 @@
  * Found by comparing tf.getKernelsForBackend('wasm') with 'cpu', by running gradients of
  * real nets on both (test/backend-kernels.test.ts) and by profiling training steps.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';

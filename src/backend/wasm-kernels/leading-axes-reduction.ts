@@ -3,7 +3,7 @@
  * broadcasts, NHWC), shared by mean.ts and sum.ts: the stock wasm kernels transpose the whole
  * tensor first; one JS pass with a per-channel accumulator reads it once.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, heapF32 } from './common.js';
 
 /** Axes as a sorted list of non-negative indices. */

@@ -5,7 +5,7 @@
  * row-major window order, as tfjs's cpu backend does (this decides ties, e.g. ReLU zeros).
  * Windows are clipped to the image (padding never wins).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { type BackendWasm, float32Inputs, heapF32, withOutputSizeOf } from './common.js';
 
 const KERNEL = 'MaxPoolGrad';

@@ -1,5 +1,5 @@
 /** The stock wasm kernels slim replaced, kept so a replacement can fall back to them. */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 
 const stock = new Map<string, tf.KernelConfig>();
 

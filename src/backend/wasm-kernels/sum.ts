@@ -4,7 +4,7 @@
  *  Sum over every axis but the last runs as one pass (leading-axes-reduction.ts); other
  *  reductions go to the stock kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import type { BackendWasm } from './common.js';
 import { leadingAxesReduction } from './leading-axes-reduction.js';
 import { stockKernel } from './stock.js';

@@ -8,7 +8,7 @@
  * `toTfjsTopology` maps either into tfjs's form and refuses, in one line, what tfjs cannot run;
  * `toKeras3Config` maps back.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '#tfjs';
 import { InputError } from '../../errors.js';
 import type { LayerJson, ModelJson } from '../topology.js';
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { zipSync } from 'fflate';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../../errors.js';
 import { createParents, stagingPath } from '../../io/out-path.js';
 import { toLayersModel } from '../convert.js';

@@ -4,7 +4,7 @@
  * Ownership: the caller owns `model` and `data`; the stage only reads them, so it can evaluate many
  * models (pruned at several ratios, say) against one loaded test split.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError } from '../../errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';

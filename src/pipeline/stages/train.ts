@@ -5,7 +5,7 @@
  * Ownership: the caller owns `model` and `data`. The stage trains the model in place and disposes
  * neither, so it can run again on the same objects (another pass, a resumed run).
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '#tfjs';
 import { InputError, ProblemError } from '../../errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Output } from '../../io/output.js';
