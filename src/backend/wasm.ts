@@ -8,8 +8,13 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '#tfjs';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerSlimWasmKernels } from './wasm-kernels/index.js';
+
+// Loaded with require(), as '#tfjs' loads tfjs: an ESM import of this CommonJS package makes Node
+// lex it for its export names (~0.05 s CPU per process). Same module object either way.
+const { getThreadsCount, setWasmPaths } = createRequire(import.meta.url)(
+  '@tensorflow/tfjs-backend-wasm',
+) as typeof import('@tensorflow/tfjs-backend-wasm');
 
 export interface WasmInfo {
   simd: boolean;
