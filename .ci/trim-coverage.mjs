@@ -47,7 +47,7 @@ const CHUNK = 1 << 21;
  * JSON text of the raw file's coverage of `keep`'s scripts only, without the source-map cache.
  * Throws when the coverage part is cut short (a process killed while writing it).
  */
-export function trimmed({ text, cut }, keep) {
+function trimmed({ text, cut }, keep) {
   const raw = JSON.parse(cut ? `${text.trimEnd().replace(/,$/, '')}}` : text);
   raw.result = (raw.result ?? []).filter((script) => script.url.startsWith(keep));
   delete raw['source-map-cache'];
@@ -102,5 +102,5 @@ async function main() {
   );
 }
 
-if (!isMainThread) parentPort.postMessage(trimFiles(workerData.files, workerData.keep));
-else if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) await main();
+if (isMainThread) await main();
+else parentPort.postMessage(trimFiles(workerData.files, workerData.keep));
