@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend } from '../src/backend/index.js';
+import { CHUNK_ROWS } from '../src/backend/wasm-kernels/conv2d-backprop-filter.js';
 import { buildNet, buildNetWithWeights, lossGradients, makeBatch, relativeMaxError, type NetKind } from './helpers/backend-nets.js';
 
 tf.env().set('PROD', true); // silences tfjs's "install tfjs-node" banner in test output
@@ -41,6 +42,19 @@ function assertClose(actual: Float32Array[], expected: Float32Array[], label: st
 before(async () => {
   await selectBackend('wasm');
 });
+
+/**
+ * A stride-1 3×3 'same' filter gradient whose padded image ((64 + 2)² rows) exceeds CHUNK_ROWS:
+ * the kernel gathers one image per chunk, three chunks here. Small channel counts keep the cpu
+ * reference (the slow side of the comparison) quick.
+ */
+const CHUNKED_X: Shape4 = [3, 64, 64, 8];
+const CHUNKED_FILTER: Shape4 = [3, 3, 8, 4];
+
+function assertSplitByImage(x: Shape4): void {
+  const rowsPerImage = (x[1] + 2) * (x[2] + 2);
+  assert.ok(rowsPerImage > CHUNK_ROWS && x[0] > 1, `[${x.join(',')}] fits one chunk of ${CHUNK_ROWS} rows`);
+}
 
 /**
  * d/dx and d/dw of sum(conv(x, w) · r) on wasm equal cpu's: seeded x (seed), w (seed + 1) and
@@ -124,14 +138,16 @@ describe("Conv2D gradients (Conv2DBackpropFilter is slim's) wasm vs cpu", () => 
   });
 
   it('large input takes the chunked path (gather split by image) and still matches', async () => {
-    const xShape: Shape4 = [4, 96, 96, 32];
-    const filterShape: Shape4 = [3, 3, 32, 4];
+    const xShape = CHUNKED_X;
+    const filterShape = CHUNKED_FILTER;
+    const dyShape: Shape4 = [...CHUNKED_X.slice(0, 3), CHUNKED_FILTER[3]] as Shape4;
+    assertSplitByImage(xShape);
     const xData = seeded(xShape, 4);
-    const dyData = seeded([4, 96, 96, 4], 5);
+    const dyData = seeded(dyShape, 5);
     const run = (): tf.Tensor[] => [
       tf.engine().runKernel<tf.Tensor>(
         'Conv2DBackpropFilter',
-        { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, [4, 96, 96, 4]) },
+        { x: tf.tensor(xData, xShape), dy: tf.tensor(dyData, dyShape) },
         {
           strides: 1,
           pad: 'same',
@@ -607,15 +623,16 @@ describe('memory', () => {
   it('the chunked Conv2DBackpropFilter path frees its buffers', async () => {
     await tf.setBackend('wasm');
     const backend = tf.backend() as BackendWasm;
-    const x = tf.randomNormal([4, 96, 96, 32]);
-    const dy = tf.randomNormal([4, 96, 96, 4]);
+    assertSplitByImage(CHUNKED_X);
+    const x = tf.randomNormal(CHUNKED_X);
+    const dy = tf.randomNormal([...CHUNKED_X.slice(0, 3), CHUNKED_FILTER[3]]);
     const run = (): void => {
       const dw = tf
         .engine()
         .runKernel<tf.Tensor>(
           'Conv2DBackpropFilter',
           { x, dy },
-          { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 4] },
+          { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: CHUNKED_FILTER },
         );
       dw.dispose();
     };

@@ -11,7 +11,7 @@ import { loadMnist, MNIST_PREPROCESS, mnistTrainOptions } from './helpers/mnist.
 import { InputError, ProblemError } from '../src/errors.js';
 import { parseConfig } from '../src/config/load.js';
 import { buildVgg, type VggSpec } from '../src/model/architectures.js';
-import { train } from '../src/train/loop.js';
+import { train, type TrainOptions } from '../src/train/loop.js';
 import { withTrainingPatches } from '../src/train/patches.js';
 import { Sgd, type SgdState } from '../src/train/sgd.js';
 
@@ -114,11 +114,13 @@ test('withTrainingPatches: patched inside fn (logits out, seeded dropout), stock
 });
 
 test('resuming from the state onEpochEnd hands out continues the run bit for bit', async () => {
-  const data = { train: mnist.limit(128) };
+  // Four steps an epoch of 8 images: bit-for-bit resumption needs steps, not big batches.
+  const data = { train: mnist.limit(32) };
+  const options: TrainOptions = { ...BASE, batchSize: 8 };
   const tensorsBefore = tf.memory().numTensors;
   const straight = buildVgg(SPEC);
   let snapshot: { weights: Float32Array[]; optimizer: SgdState } | undefined;
-  const full = await train(straight, data, BASE, {
+  const full = await train(straight, data, options, {
     onEpochEnd: (state) => {
       if (state.nextEpoch !== 1) return;
       snapshot = { weights: straight.getWeights().map((w) => (w.dataSync() as Float32Array).slice()), optimizer: state.optimizerState() };
@@ -130,7 +132,7 @@ test('resuming from the state onEpochEnd hands out continues the run bit for bit
   const values = snapshot.weights.map((w, i) => tf.tensor(w, straight.weights[i].read().shape));
   resumed.setWeights(values);
   tf.dispose(values);
-  const rest = await train(resumed, data, { ...BASE, resume: { epoch: 1, optimizer: snapshot.optimizer } });
+  const rest = await train(resumed, data, { ...options, resume: { epoch: 1, optimizer: snapshot.optimizer } });
   assert.equal(rest.epochs.length, 1);
   const { seconds: _s1, imagesPerSecond: _i1, ...expected } = full.epochs[1];
   const { seconds: _s2, imagesPerSecond: _i2, ...actual } = rest.epochs[0];

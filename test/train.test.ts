@@ -39,7 +39,8 @@ before(async () => {
 
 test('loss falls and accuracy beats chance widely; BN moving stats move; memory is stable', async () => {
   const model = buildVgg(TINY);
-  const { train: tr, val } = mnistTrain.limit(720).split(1 / 9, 3);
+  // 320 training images in batches of 16 (20 steps an epoch), 40 for validation.
+  const { train: tr, val } = mnistTrain.limit(360).split(1 / 9, 3);
   const movingBefore = model.getLayer('bn1').getWeights()[2].dataSync().slice();
   const tensorsBefore = tf.memory().numTensors;
   const perEpochTensors: number[] = [];
@@ -47,7 +48,7 @@ test('loss falls and accuracy beats chance widely; BN moving stats move; memory 
   const result = await train(
     model,
     { train: tr, val },
-    { ...BASE, epochs: 3 },
+    { ...BASE, epochs: 3, batchSize: 16 },
     {
       onBatch: (b) => {
         batchSteps.push(b.step);
@@ -88,10 +89,11 @@ test('loss falls and accuracy beats chance widely; BN moving stats move; memory 
 });
 
 test('a large λ shrinks mean |γ| far more than λ = 0 (same seed)', async () => {
-  const data = { train: mnistTrain.limit(384) };
+  // Twelve steps of 16 images: the λ term's pull on γ does not depend on the batch size.
+  const data = { train: mnistTrain.limit(192) };
   const run = async (lambda: number): Promise<number> => {
     const model = buildVgg(TINY);
-    const r = await train(model, data, { ...BASE, epochs: 1, sparsityLambda: lambda, milestones: [] });
+    const r = await train(model, data, { ...BASE, epochs: 1, batchSize: 16, sparsityLambda: lambda, milestones: [] });
     model.dispose();
     return r.epochs[0].gamma.meanAbs;
   };
@@ -103,10 +105,10 @@ test('a large λ shrinks mean |γ| far more than λ = 0 (same seed)', async () =
 
 test('same seed → identical losses (with dropout); another seed → different', async () => {
   const spec: VggSpec = { ...TINY, hidden: [16], dropout: 0.3 };
-  const data = { train: mnistTrain.limit(96) };
+  const data = { train: mnistTrain.limit(48) };
   const run = async (seed: number): Promise<number[]> => {
     const model = buildVgg(spec);
-    const r = await train(model, data, { ...BASE, epochs: 2, seed, syncEvery: 2 });
+    const r = await train(model, data, { ...BASE, epochs: 2, batchSize: 16, seed, syncEvery: 2 });
     const stats = gammaStats(model);
     model.dispose();
     return [...r.epochs.map((e) => e.loss), stats.meanAbs];
