@@ -9,8 +9,13 @@
  *     row; realised speed-up (paired: median of unpruned_i / pruned_i) ÷ MACs reduction per format,
  *     and each export against the model it came from.
  *
+ * --round-to 1,8 prunes once per `prune.roundTo` (kept widths rounded up to a multiple), all timed in
+ * the same session; each pruned model's speed-up is divided by its own MACs reduction.
+ * --format layers,graph limits the exports timed (MobileNetV2 at batch 32: the graph form only).
+ *
  *   node dist/bench/export.js [--arch quickstart,vgg-small,mobilenetv2] [--batch 1,32] [--runs 10] [--ratio 0.5]
  *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only]
+ *                             [--round-to 1] [--format layers,graph] [--no-bytes]
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -67,23 +72,33 @@ async function main(): Promise<void> {
   const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; ${os.cpus().length} cores; ratio ${ratio}; runs ${runs}\n`);
 
+  const roundTos = option('round-to', '1').split(',').map(Number);
+  const exportFormats = option('format', 'layers,graph').split(',');
+  const withBytes = !process.argv.includes('--no-bytes');
   for (const arch of archs) {
     const spec = ARCHS[arch];
     const original = await withRandomGammas(spec.build(), 1);
-    const pruned = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1 })).artifacts;
-    const macs = { unpruned: countModel(original.modelTopology).macs, pruned: countModel(pruned.modelTopology).macs };
-    console.log(
-      `## ${arch} (${spec.input.join('×')}): MACs ${(macs.unpruned / 1e6).toFixed(1)}M unpruned, ${(macs.pruned / 1e6).toFixed(1)}M pruned (${(macs.unpruned / macs.pruned).toFixed(2)}×)\n`,
+    const prunedBy = new Map(
+      roundTos.map((roundTo) => [roundTo, pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo })).artifacts]),
     );
-    console.log('| model | option | weights raw | weights gzip | load avg |');
-    console.log('|---|---|---|---|---|');
+    const variants: { label: string; artifacts: ModelArtifacts; macs: number }[] = [
+      { label: 'unpruned', artifacts: original, macs: countModel(original.modelTopology).macs },
+      ...roundTos.map((roundTo) => {
+        const artifacts = prunedBy.get(roundTo)!;
+        return { label: roundTo === 1 ? 'pruned' : `pruned roundTo ${roundTo}`, artifacts, macs: countModel(artifacts.modelTopology).macs };
+      }),
+    ];
+    const macsOf = variants.map((v) => `${(v.macs / 1e6).toFixed(1)}M ${v.label}`).join(', ');
+    console.log(`## ${arch} (${spec.input.join('×')}): MACs ${macsOf}\n`);
+    if (withBytes) {
+      console.log('| model | option | weights raw | weights gzip | load avg |');
+      console.log('|---|---|---|---|---|');
+    }
     const exports: Record<string, ModelArtifacts> = {};
-    for (const [label, artifacts] of [
-      ['unpruned', original],
-      ['pruned', pruned],
-    ] as const) {
+    for (const { label, artifacts } of variants) {
       const float = await exportModel(artifacts);
       exports[label] = float.artifacts;
+      if (!withBytes) continue;
       console.log(
         `| ${label} | input (BN unfolded), float32 | ${bytes(float.weightBytes.before.raw)} | ${bytes(float.weightBytes.before.gzip)} | ${load()} |`,
       );
@@ -100,19 +115,21 @@ async function main(): Promise<void> {
     }
 
     // Timed together in one session per runtime: each model it came from (BN unfolded), its layers
-    // export and its graph export, unpruned and pruned.
+    // export and its graph export, unpruned and pruned (per roundTo).
     // --exported-only leaves the inputs out (MobileNetV2 at batch 32: minutes a round).
-    const timed: { name: string; model: ServedModel }[] = [
-      { name: 'input/unpruned', model: original },
-      { name: 'layers/unpruned', model: exports.unpruned },
-      { name: 'graph/unpruned', model: graphFiles(exports.unpruned) },
-      { name: 'input/pruned', model: pruned },
-      { name: 'layers/pruned', model: exports.pruned },
-      { name: 'graph/pruned', model: graphFiles(exports.pruned) },
-    ].filter((t) => !(exportedOnly && t.name.startsWith('input/')));
-    const formats = exportedOnly ? ['layers', 'graph'] : ['input', 'layers', 'graph'];
+    const formats = [...(exportedOnly ? [] : ['input']), ...exportFormats];
+    const timed: { name: string; model: ServedModel }[] = variants.flatMap(({ label }) =>
+      formats.map((format) => ({
+        name: `${format}/${label}`,
+        model:
+          format === 'input'
+            ? variants.find((v) => v.label === label)!.artifacts
+            : format === 'layers'
+              ? exports[label]
+              : graphFiles(exports[label]),
+      })),
+    );
     const at = (name: string) => timed.findIndex((t) => t.name === name);
-    const macsReduction = macs.unpruned / macs.pruned;
     for (const runtime of runtimes) {
       const session = await openSession(
         runtime,
@@ -120,24 +137,42 @@ async function main(): Promise<void> {
       );
       try {
         console.log(`\n${runtime}: ${session.device}\n`);
-        console.log('| batch | format | unpruned ms | pruned ms | speed-up (paired) | ÷ MACs reduction | load avg |');
-        console.log('|---|---|---|---|---|---|---|');
+        // node:wasm also reports each run's CPU time: on a host busier than its cores it is the fairer clock.
+        const cpuHead = runtime === 'node:wasm' ? ' speed-up, CPU time (paired) | ÷ MACs reduction, CPU |' : '';
+        console.log(
+          `| batch | format | model | unpruned ms | pruned ms | speed-up (paired) | MACs reduction | ÷ MACs reduction |${cpuHead} load avg |`,
+        );
+        console.log(`|---|---|---|---|---|---|---|---|${cpuHead === '' ? '' : '---|---|'}---|`);
         const versus: string[] = [];
         for (const batch of batches) {
-          const { timesMs } = await timeBatch(session, spec.input, batch, runs, warmup);
+          const { timesMs, cpuMs } = await timeBatch(session, spec.input, batch, runs, warmup);
           const times = (name: string) => timesMs[at(name)];
+          const cpuCells = (a: string, b: string, macsReduction: number) => {
+            if (cpuMs === undefined) return '';
+            const s = pairedSpeedup(cpuMs[at(a)], cpuMs[at(b)]);
+            return ` ${s.toFixed(2)}× | ${(s / macsReduction).toFixed(2)} |`;
+          };
           for (const format of formats) {
-            const u = timingStats(times(`${format}/unpruned`)).medianMs;
-            const p = timingStats(times(`${format}/pruned`)).medianMs;
-            const speedup = pairedSpeedup(times(`${format}/unpruned`), times(`${format}/pruned`));
-            console.log(
-              `| ${batch} | ${format} | ${u.toFixed(2)} | ${p.toFixed(2)} | ${speedup.toFixed(2)}× | ${(speedup / macsReduction).toFixed(2)} | ${loadAverage()} |`,
-            );
+            for (const v of variants.slice(1)) {
+              const u = timingStats(times(`${format}/unpruned`)).medianMs;
+              const p = timingStats(times(`${format}/${v.label}`)).medianMs;
+              const speedup = pairedSpeedup(times(`${format}/unpruned`), times(`${format}/${v.label}`));
+              const macsReduction = variants[0].macs / v.macs;
+              console.log(
+                `| ${batch} | ${format} | ${v.label} | ${u.toFixed(2)} | ${p.toFixed(2)} | ${speedup.toFixed(2)}× | ${macsReduction.toFixed(2)}× | ${(speedup / macsReduction).toFixed(2)} |` +
+                  `${cpuCells(`${format}/unpruned`, `${format}/${v.label}`, macsReduction)} ${loadAverage()} |`,
+              );
+            }
           }
-          for (const which of exportedOnly ? [] : ['unpruned', 'pruned']) {
-            const ratio = (a: string, b: string) => pairedSpeedup(times(`${a}/${which}`), times(`${b}/${which}`)).toFixed(2);
+          for (const { label } of exportedOnly ? [] : variants) {
+            const ratio = (a: string, b: string) => {
+              const [i, j] = [at(`${a}/${label}`), at(`${b}/${label}`)];
+              if (i < 0 || j < 0) return '—';
+              const wall = `${pairedSpeedup(timesMs[i], timesMs[j]).toFixed(2)}×`;
+              return cpuMs === undefined ? wall : `${wall} (CPU ${pairedSpeedup(cpuMs[i], cpuMs[j]).toFixed(2)}×)`;
+            };
             versus.push(
-              `| ${batch} | ${which} | ${ratio('input', 'layers')}× | ${ratio('input', 'graph')}× | ${ratio('layers', 'graph')}× | ${loadAverage()} |`,
+              `| ${batch} | ${label} | ${ratio('input', 'layers')} | ${ratio('input', 'graph')} | ${ratio('layers', 'graph')} | ${loadAverage()} |`,
             );
           }
         }

@@ -103,7 +103,13 @@ export async function openNodeRuntime(
     async time(request: TimingRequest, onRun?: (done: number) => void): Promise<SessionTiming> {
       const inputs = request.inputShapes.map((shape, i) => tf.randomUniform([request.batch, ...shape], 0, 1, 'float32', request.seed + i));
       try {
-        const predicts = live.map((model) => () => settle(model.predict(inputs, { batchSize: request.batch })));
+        const cpuMs: number[][] = live.map(() => []);
+        const predicts = live.map((model, k) => async () => {
+          const start = process.cpuUsage();
+          await settle(model.predict(inputs, { batchSize: request.batch }));
+          const used = process.cpuUsage(start);
+          cpuMs[k].push((used.user + used.system) / 1000);
+        });
         const { firstMs, timesMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, onRun);
         const peakBytes: (number | null)[] = [];
         for (const model of live) {
@@ -111,7 +117,8 @@ export async function openNodeRuntime(
           tf.dispose(info.result);
           peakBytes.push(info.peakBytes);
         }
-        return { firstMs, timesMs, peakBytes };
+        // Each model's timed runs are its last `runs` predicts (after its first and the warm-up).
+        return { firstMs, timesMs, peakBytes, cpuMs: cpuMs.map((c) => c.slice(-request.runs)) };
       } finally {
         tf.dispose(inputs);
       }

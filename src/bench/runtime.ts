@@ -27,6 +27,12 @@ export interface SessionTiming {
   timesMs: number[][];
   /** Per model: peak tensor bytes of one predict, null where the runtime does not report it. */
   peakBytes: (number | null)[];
+  /**
+   * Node runtimes only: per model, the CPU time (user + system) this process spent in each timed
+   * run, ms, paired as timesMs. On a host busier than its cores the wall clock also counts the
+   * time other jobs held the core, most for the longer predicts; CPU time mostly does not.
+   */
+  cpuMs?: number[][];
 }
 
 export interface RuntimeSession {

@@ -16,6 +16,7 @@ import { buildGraph, callOf, unwrapTopology, type GraphNode } from '../model/gra
 import { encodeWeights, type ManifestWeightSpec, type WeightQuantization } from '../model/io-manifest.js';
 import type { ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
 import { indexWeights, roleWeightsOf } from '../prune/weights.js';
+import { fuseActivations } from './simplify.js';
 
 /** One GraphDef node as tfjs's JSON graph format spells it. */
 export interface GraphNodeDef {
@@ -119,8 +120,17 @@ function channelsLast(node: GraphNode): void {
   if (node.config.data_format === 'channels_first') throw unsupported(node, 'uses channels_first');
 }
 
-/** Converts `artifacts` (a functional or Sequential layers model, no nested models) to graph-model nodes and weights. */
-export function toGraphModel(artifacts: ModelArtifacts, registry: LayerRegistry = defaultRegistry): GraphModelParts {
+/**
+ * Converts `artifacts` (a functional or Sequential layers model, no nested models) to graph-model
+ * nodes and weights. With `fuse` (default), activation layers a layers export keeps (relu6: see
+ * fuseActivations) move into the fused op before them first; pass false for `--no-fuse`.
+ */
+export function toGraphModel(
+  artifacts: ModelArtifacts,
+  registry: LayerRegistry = defaultRegistry,
+  options: { fuse?: boolean } = {},
+): GraphModelParts {
+  if (options.fuse !== false) artifacts = fuseActivations(artifacts, registry, 'graph').artifacts;
   const graph = buildGraph(artifacts.modelTopology, undefined, registry);
   const index = indexWeights(artifacts.weights);
   const e = new Emitter();

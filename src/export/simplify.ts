@@ -4,7 +4,8 @@
  *     GaussianDropout, AlphaDropout, a linear Activation) are removed;
  *   - fuseActivations: an activation layer that alone reads a Conv2D / DepthwiseConv2D /
  *     SeparableConv2D / Dense output moves into that layer's `activation` setting, so tfjs runs
- *     conv + bias + activation as one fused kernel and one layer call fewer per predict.
+ *     conv + bias + activation as one fused kernel and one layer call fewer per predict (in a
+ *     layers model, not where tfjs-layers would run the activation slower: see slowerInLayers).
  * Which layers qualify is per-layer knowledge in the handler registry (`inferenceIdentity`,
  * `asActivation`, `fusesActivation`); this file walks the graph and rewires the topology.
  * Pure: artifacts in, artifacts out, nothing printed.
@@ -51,13 +52,42 @@ export function dropNoOps(artifacts: ModelArtifacts, registry: LayerRegistry = d
   });
 }
 
-/** Moves each activation layer into the Conv/Dense right before it, where that is exact. */
-export function fuseActivations(artifacts: ModelArtifacts, registry: LayerRegistry = defaultRegistry): SimplifyResult {
+/** Which runtime the fused model is written for: tfjs-layers (a layers model) or tfjs-converter (a graph model). */
+export type FuseTarget = 'layers' | 'graph';
+
+/**
+ * Why a layers model would run this activation layer slower inside the Conv/Dense, or undefined.
+ * tfjs-layers fuses only relu, linear and elu into its conv/matmul kernels; any other activation
+ * setting runs as its own ops after the kernel. A ReLU layer with max_value 6 runs relu +
+ * clipByValue, but the 'relu6' setting runs relu + minimum(6, ·), and on wasm that minimum with a
+ * broadcast scalar measured ~3× slower (bench/RESULTS.md, MobileNetV2 at 224×224: 266 ms vs 81 ms a
+ * predict), which made the layers export no faster than the model it came from. (An
+ * Activation('relu6') layer already runs relu + minimum: fusing it costs nothing.) The graph
+ * format fuses relu6 into the kernel.
+ */
+function slowerInLayers(className: string, activation: string): string | undefined {
+  if (className === 'ReLU' && activation === 'relu6') {
+    return "tfjs-layers runs activation 'relu6' as relu + minimum, slower on wasm than this layer's clip (--format graph fuses it into the kernel)";
+  }
+  return undefined;
+}
+
+/**
+ * Moves each activation layer into the Conv/Dense right before it, where that is exact and (for
+ * `target` 'layers', the default) where the layers runtime does not run it slower there.
+ */
+export function fuseActivations(
+  artifacts: ModelArtifacts,
+  registry: LayerRegistry = defaultRegistry,
+  target: FuseTarget = 'layers',
+): SimplifyResult {
   return rewrite(artifacts, registry, (graph, node, path) => {
     const handler = registry.get(node.className);
     if (handler?.asActivation === undefined) return undefined;
     const activation = handler.asActivation(callOf(node));
     if (activation === null) return undefined; // a ReLU with a threshold, say: nothing to fuse, nothing to report
+    const slower = target === 'layers' ? slowerInLayers(node.className, activation) : undefined;
+    if (slower !== undefined) return slower;
     const common = singleCallReason(graph, node);
     if (common !== null) return common;
     const tensor = graph.tensors.get(node.inputs[0])!;

@@ -100,7 +100,7 @@ export async function exportStage(
   if (dest === undefined) return outcome;
   const quantization = outcome.quantized?.quantization;
   if (dest.format === 'graph') {
-    const parts = toGraphModel(outcome.artifacts);
+    const parts = toGraphModel(outcome.artifacts, undefined, { fuse: options.fuse !== false });
     const graph = graphModelJson(parts, graphQuantization(parts, outcome.artifacts.weights, quantization), WEIGHTS_BIN);
     const check = await compareGraphModel(outcome.artifacts, graph);
     if (!(check.maxAbsDiff <= check.tolerance)) {
