@@ -2,7 +2,11 @@
  * Every file slim writes goes through the output-path policy --out folders go through, checked
  * before any work: one `error:` line naming the flag and the user's path, exit 2, nothing written.
  * Device files are refused by the same check, tested in-process (test/output-policy.test.ts): no
- * test hands a real device to the binary. Also: `--html -` (stdout), `--log` without `--html`, and
+ * test hands a real device to the binary. Each bad target's message is checked in-process for a
+ * flagged and an unflagged output (test/output-targets.test.ts); here every command meets a few of
+ * them through the binary (each target at least once), which proves the command hands its flag,
+ * its inputs and the user's path to that check before any work. Every command x target pair also
+ * runs as a fuzz corpus case (outputs/<flag>/<target>: exit 2, one error line, folder unchanged). Also: `--html -` (stdout), `--log` without `--html`, and
  * the Keras `--out` existing-file check before the fold.
  */
 import assert from 'node:assert/strict';
@@ -47,16 +51,31 @@ function assertRefused(result: SlimResult, pattern: RegExp): void {
   assert.doesNotMatch(lines.at(-1)!, /slim-tmp|slim-old/, describeRun(result));
 }
 
-/** The file-writing flags: argv with the target in place, and the flag the message names. */
-function fileOutputs(): Array<[string, string, (target: string) => string[]]> {
+/** The file-writing flags: argv with the target in place, the flag the message names, the bad targets tried through the binary. */
+function fileOutputs(): Array<[string, string, (target: string) => string[], string[]]> {
   // Read when a test runs: `inputs` is written by before().
   const model = () => inputs.model;
   const config = () => inputs.config;
   return [
-    ['report --html', '--html', (t) => ['report', '--model', model(), '--html', t]],
-    ['sweep --html', '--html', (t) => ['sweep', '--model', model(), '--config', config(), '--ratios', '0.5', '--html', t]],
-    ['export --format keras --out', '', (t) => ['export', '--model', model(), '--format', 'keras', '--out', t, '--backend', 'cpu']],
-    ['export --format h5 --out', '', (t) => ['export', '--model', model(), '--format', 'h5', '--out', t, '--backend', 'cpu']],
+    ['report --html', '--html', (t) => ['report', '--model', model(), '--html', t], ['.', 'a-folder', 'fifo']],
+    [
+      'sweep --html',
+      '--html',
+      (t) => ['sweep', '--model', model(), '--config', config(), '--ratios', '0.5', '--html', t],
+      ['..', 'socket', 'link.html'],
+    ],
+    [
+      'export --format keras --out',
+      '',
+      (t) => ['export', '--model', model(), '--format', 'keras', '--out', t, '--backend', 'cpu'],
+      ['/', 'a-folder', 'socket'],
+    ],
+    [
+      'export --format h5 --out',
+      '',
+      (t) => ['export', '--model', model(), '--format', 'h5', '--out', t, '--backend', 'cpu'],
+      ['/', 'link.html', 'fifo'],
+    ],
   ];
 }
 
@@ -72,9 +91,11 @@ const BAD_TARGETS: Array<[string, string, RegExp]> = [
 ];
 
 describe('file outputs refused before any work (exit 2, one line naming the path)', () => {
-  for (const [name, flag, argvOf] of fileOutputs()) {
+  for (const [name, flag, argvOf, targets] of fileOutputs()) {
     test(name, async () => {
-      for (const [, target, pattern] of BAD_TARGETS) {
+      const picked = BAD_TARGETS.filter(([, t]) => targets.includes(t));
+      assert.equal(picked.length, targets.length, `${name}: ${targets.join(', ')} are not all in BAD_TARGETS`);
+      for (const [, target, pattern] of picked) {
         const result = await runSlim(argvOf(target), { cwd: work });
         const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
         // A Keras --format with a name ending in '/' is refused for the name first: the slash means a folder.
@@ -88,8 +109,8 @@ describe('file outputs refused before any work (exit 2, one line naming the path
         // Before any work: nothing but the refusal on stderr (no backend line, no sweep, no fold).
         assert.equal(stderrLines(result).length, 1, `${name} ${target}: ${describeRun(result)}`);
       }
-      // The command's own inputs, by any name that resolves to them.
-      for (const input of [path.join(inputs.model, 'model.json'), path.join(inputs.model, 'weights.bin')]) {
+      // The command's own inputs, by any name that resolves to them (both names: test/output-targets.test.ts).
+      for (const input of [path.join(inputs.model, flag === '' ? 'model.json' : 'weights.bin')]) {
         const result = await runSlim([...argvOf(input), ...(flag === '' ? ['--overwrite'] : [])], { cwd: work });
         assertRefused(result, /: is an input of this command/);
       }
