@@ -3,7 +3,8 @@
  * name, in-process: the message names the flag (none for a Keras --out) and the user's path as
  * given, then what is wrong; nothing in the folder changes. The binary meets a few of these per
  * command in test/e2e/output-paths.test.ts; this is where each target's wording is checked for
- * both kinds of label.
+ * both kinds of label. Also the --out folder targets whose wording test/e2e/out-path.test.ts
+ * checked through the binary (the binary's exit 2 and one line for each: the fuzz corpus's out/*).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +12,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { checkOutPath } from '../src/io/out-path.js';
 
@@ -84,3 +85,38 @@ for (const flag of ['--html', undefined]) {
     assert.equal(await readFile(path.join(work, 'target.html'), 'utf8'), 'not yours\n');
   });
 }
+
+/** The message an `--out` folder target is refused with. */
+async function folderRefusal(out: string): Promise<string> {
+  try {
+    await checkOutPath(out, 'folder');
+  } catch (error) {
+    assert.ok(error instanceof InputError, `${out}: ${String(error)}`);
+    return error.message;
+  }
+  return assert.fail(`--out ${out} was accepted`);
+}
+
+// A hang (Node's recursive mkdir on procfs) fails the test through its timeout instead of blocking the suite.
+const HANG_GUARD = { timeout: 120_000 };
+describe('--out folder targets refused up front', () => {
+  test('under /sys', HANG_GUARD, async () => assert.match(await folderRefusal('/sys/x'), /^\/sys\/x: is under \/sys/));
+  test('under /proc through a symlink (real path checked)', HANG_GUARD, async () => {
+    const link = path.join(dir, 'to-proc');
+    await symlink('/proc/self', link);
+    assert.match(await folderRefusal(path.join(link, 'out')), /is under \/proc/);
+  });
+  test('through a regular file', HANG_GUARD, async () => {
+    const file = path.join(dir, 'a-file');
+    await writeFile(file, 'x');
+    assert.match(await folderRefusal(path.join(file, 'sub', 'out')), /goes through .*a-file, which is not a folder/);
+  });
+  test('a dangling symlink', HANG_GUARD, async () => {
+    const link = path.join(dir, 'dangling');
+    await symlink(path.join(dir, 'nowhere'), link);
+    assert.match(await folderRefusal(link), /dangling: .* is a symlink to nothing/);
+  });
+  test('a name too long for its staging folder', HANG_GUARD, async () => {
+    assert.match(await folderRefusal(path.join(dir, 'x'.repeat(250))), /is too long/);
+  });
+});
