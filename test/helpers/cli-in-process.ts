@@ -1,0 +1,47 @@
+/**
+ * A refusal of the CLI checked in this process: the argv parsed and dispatched by the same
+ * buildCli the binary runs (its options, middleware and command handlers), the thrown error
+ * mapped by the same describeFailure main() uses to its `error:` line and exit code. For checks
+ * of what a command refuses and in which words, when the binary's share (one line on stderr, the
+ * exit code, no stack) is shown by other runs of it: no process start-up per case. Whatever the
+ * command writes to stdout or stderr meanwhile is captured, so "refused before any work" still
+ * shows (nothing printed). Not for argv that reads stdin ('-'): main() resolves that before parsing.
+ */
+import { buildCli, describeFailure } from '../../src/cli.js';
+
+export interface InProcessRefusal {
+  /** The error line without its `error: ` prefix (as main() prints it after that prefix). */
+  line: string;
+  exitCode: number;
+  /** What the command printed before it failed. */
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `argv` in-process; resolves to how it failed, or rejects if it succeeded. */
+export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal> {
+  let stdout = '';
+  let stderr = '';
+  const writeOut = process.stdout.write;
+  const writeErr = process.stderr.write;
+  const capture =
+    (append: (text: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    };
+  process.stdout.write = capture((text) => (stdout += text));
+  process.stderr.write = capture((text) => (stderr += text));
+  try {
+    await buildCli(argv).parseAsync();
+  } catch (error) {
+    const failure = describeFailure(error);
+    return { line: failure.line, exitCode: failure.exitCode, stdout, stderr };
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+  throw new Error(`slim ${argv.join(' ')} did not fail (stderr: ${stderr.slice(0, 500)})`);
+}
