@@ -6,6 +6,7 @@
  * exit code, no stack) is shown by other runs of it: no process start-up per case. Whatever the
  * command writes to stdout or stderr meanwhile is captured, so "refused before any work" still
  * shows (nothing printed). Not for argv that reads stdin ('-'): main() resolves that before parsing.
+ * Text written to stdout/stderr is captured; Buffers pass through (the test runner's own reports).
  */
 import { buildCli, describeFailure } from '../../src/cli.js';
 
@@ -24,16 +25,19 @@ export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal
   let stderr = '';
   const writeOut = process.stdout.write;
   const writeErr = process.stderr.write;
+  // slim writes text (src/io/output.ts); node's test runner sends its reports down this process's
+  // stdout as serialized Buffers at any await, and those must reach it: only strings are captured.
   const capture =
-    (append: (text: string) => void) =>
+    (original: typeof process.stdout.write, stream: NodeJS.WriteStream, append: (text: string) => void) =>
     (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      if (typeof chunk !== 'string') return (original as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
+      append(chunk);
       const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
       done?.();
       return true;
     };
-  process.stdout.write = capture((text) => (stdout += text));
-  process.stderr.write = capture((text) => (stderr += text));
+  process.stdout.write = capture(writeOut, process.stdout, (text) => (stdout += text));
+  process.stderr.write = capture(writeErr, process.stderr, (text) => (stderr += text));
   try {
     await buildCli(argv).parseAsync();
   } catch (error) {
