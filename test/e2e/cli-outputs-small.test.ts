@@ -17,6 +17,7 @@ import { lockPath } from '../../src/io/out-path.js';
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { writeTinyInputs, type TinyInputs } from '../helpers/tiny-inputs.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 
 let dir: string;
 let inputs: TinyInputs;
@@ -27,6 +28,20 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/**
+ * The same checks on an argv parsed in-process by the binary's buildCli, its error mapped by
+ * main()'s describeFailure (test/helpers/cli-in-process.ts): where one run of the same kind in this
+ * test goes through the binary. Nothing printed before the refusal stands for "one line".
+ */
+async function oneErrorLineInProcess(args: string[], code: number, pattern: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(args);
+  const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, code, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.equal(refusal.stderr, '', why);
+  assert.match(`error: ${refusal.line}`, pattern, why);
+}
 
 function oneErrorLine(result: SlimResult, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, describeRun(result));
@@ -151,23 +166,14 @@ describe('small CLI promises', () => {
     oneErrorLine(fromStdin, 2, /^error: stdin: the config is empty/);
     const noData = path.join(dir, 'no-data.json');
     await writeFile(noData, '{}');
-    const missing = await runSlim(['eval', '--model', inputs.model, '--config', noData]);
-    oneErrorLine(missing, 2, /^error: .*no-data\.json: data: required/);
-    assert.equal(stderrLines(missing).length, 1, describeRun(missing));
+    await oneErrorLineInProcess(['eval', '--model', inputs.model, '--config', noData], 2, /^error: .*no-data\.json: data: required/);
   });
   test('--epochs 0 is named as the flag', async () => {
-    const result = await runSlim([
-      'train',
-      '--config',
-      inputs.config,
-      '--model',
-      inputs.model,
-      '--epochs',
-      '0',
-      '--out',
-      path.join(dir, 'never'),
-    ]);
-    oneErrorLine(result, 2, /^error: --epochs 0: must be at least 1/);
+    await oneErrorLineInProcess(
+      ['train', '--config', inputs.config, '--model', inputs.model, '--epochs', '0', '--out', path.join(dir, 'never')],
+      2,
+      /^error: --epochs 0: must be at least 1/,
+    );
   });
   test('--config a-folder/ says it is a folder', async () => {
     const folder = path.join(dir, 'conf-folder');
