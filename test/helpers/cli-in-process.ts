@@ -21,6 +21,7 @@ export interface InProcessRefusal {
 
 /** Runs `argv` in-process; resolves to how it failed, or rejects if it succeeded. */
 export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal> {
+  if (argv.includes('-')) throw new Error(`slim ${argv.join(' ')}: a '-' value is main()'s to resolve; run it through the binary`);
   let stdout = '';
   let stderr = '';
   const writeOut = process.stdout.write;
