@@ -2,7 +2,10 @@
  * `slim bench` through the built binary: node:wasm, chromium:wasm and chromium:webgl in the
  * installed Chromium, `--serve` answered by headless Chromium over loopback, and the bad inputs,
  * each with one `error:` line, its exit code and no browser or server left behind.
- * Tiny models and few runs: these tests prove behaviour, not speed.
+ * Tiny models and few runs: these tests prove behaviour, not speed. Of the flag refusals, the
+ * unknown runtime goes through the binary; --batch 1,0, --runs 0 and the missing --input-shape are
+ * parsed in-process by the same buildCli, their error mapped by main()'s describeFailure
+ * (test/helpers/cli-in-process.ts): same line, exit 2, nothing printed.
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
@@ -16,6 +19,7 @@ import { type BenchReport } from '../../src/config/schema.js';
 import { outputSchema } from '../../src/config/outputs.js';
 import { writeBenchModels, type BenchModels } from '../helpers/bench-models.js';
 import { CHROMIUM, chromiumMissing } from '../helpers/chromium.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 import { describeRun, runSlim, SLIM_BIN, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 
 let models: BenchModels;
@@ -37,6 +41,16 @@ function oneErrorLine(result: SlimResult, code: number, pattern: RegExp): void {
   assert.match(errors[0], pattern);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
   assert.equal(result.stdout, '');
+}
+
+/** oneErrorLine's checks in-process: main() prints the one error line, so the command printed nothing. */
+async function oneErrorLineInProcess(args: string[], code: number, pattern: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(args);
+  const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, code, why);
+  assert.match(`error: ${refusal.line}`, pattern, why);
+  assert.equal(refusal.stderr, '', why);
+  assert.equal(refusal.stdout, '', why);
 }
 
 function isAlive(pid: number): boolean {
@@ -209,8 +223,8 @@ describe('slim bench: bad input', () => {
   });
 
   it('--batch 0 and --runs 0: exit 2', async () => {
-    oneErrorLine(await runSlim(['bench', '--model', models.slim, '--batch', '1,0']), 2, /--batch 1,0: '0' is not a positive integer/);
-    oneErrorLine(await runSlim(['bench', '--model', models.slim, '--runs', '0']), 2, /--runs 0: must be an integer of at least 1/);
+    await oneErrorLineInProcess(['bench', '--model', models.slim, '--batch', '1,0'], 2, /--batch 1,0: '0' is not a positive integer/);
+    await oneErrorLineInProcess(['bench', '--model', models.slim, '--runs', '0'], 2, /--runs 0: must be an integer of at least 1/);
   });
 
   it('a named browser runtime with no browser found: exit 2 with the fix', async () => {
@@ -232,7 +246,7 @@ describe('slim bench: bad input', () => {
     await import('node:fs/promises').then((fs) =>
       fs.copyFile(path.join(path.dirname(models.slim), 'weights.bin'), path.join(dir, 'weights.bin')),
     );
-    oneErrorLine(await runSlim(['bench', '--model', dir, '--runtime', 'node:cpu']), 2, /has no fixed shape .*give --input-shape/);
+    await oneErrorLineInProcess(['bench', '--model', dir, '--runtime', 'node:cpu'], 2, /has no fixed shape .*give --input-shape/);
     const ok = await runSlim([
       'bench',
       '--model',

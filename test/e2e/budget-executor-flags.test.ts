@@ -1,7 +1,10 @@
 /**
- * Bad input to the budget's executor flags through the built binary (`slim run --executor`,
- * `slim sweep --max-drop`, `--latency` with a plan): one `error:` line each, exit 2, no stack,
- * nothing on stdout, refused before any data or training.
+ * Bad input to the budget's executor flags (`slim run --executor`, `slim sweep --max-drop`,
+ * `--latency` with a plan): one `error:` line each, exit 2, no stack, nothing on stdout, refused
+ * before any data or training. One case of each command goes through the built binary (the one
+ * line, exit 2, no stack, nothing before it); the others are parsed and dispatched in-process by
+ * the same buildCli, their error mapped by the same describeFailure (test/helpers/cli-in-process.ts),
+ * with nothing printed before the refusal.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeRun, REPO_ROOT, runSlim, stderrLines, STACK_FRAME } from '../helpers/cli.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 
 const CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 let dir: string;
@@ -19,6 +23,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Through the built binary. */
 async function oneError(args: string[], message: RegExp, env?: Record<string, string>): Promise<void> {
   const result = await runSlim(args, env ? { env } : {});
   assert.equal(result.code, 2, describeRun(result));
@@ -29,21 +34,31 @@ async function oneError(args: string[], message: RegExp, env?: Record<string, st
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
+/** In-process: the same error line (after `error: `), exit 2, nothing printed before it. */
+async function oneErrorInProcess(args: string[], message: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(args);
+  const why = JSON.stringify(refusal);
+  assert.equal(refusal.exitCode, 2, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.equal(refusal.stderr, '', why);
+  assert.match(`error: ${refusal.line}`, message, why);
+}
+
 test('run --executor: only with a budget and --plan; --plan and friends only with --executor; no Slurm is refused before training', async () => {
   const out = path.join(dir, 'out');
-  await oneError(
+  await oneErrorInProcess(
     ['run', '--config', CONFIG, '--out', out, '--executor', 'slurm', '--plan', path.join(dir, 'p')],
     /^error: --executor slurm: only an accuracy budget's candidates run on an executor \(give --max-drop or prune\.maxAccuracyDrop\)$/,
   );
-  await oneError(
+  await oneErrorInProcess(
     ['run', '--config', CONFIG, '--out', out, '--max-drop', '1', '--executor', 'local'],
     /^error: --executor local: needs --plan DIR \(a folder every node sees\)$/,
   );
-  await oneError(
+  await oneErrorInProcess(
     ['run', '--config', CONFIG, '--out', out, '--max-drop', '1', '--plan', path.join(dir, 'p')],
     /^error: --plan: needs --executor local\|slurm$/,
   );
-  await oneError(
+  await oneErrorInProcess(
     [
       'run',
       '--config',
@@ -71,19 +86,19 @@ test('run --executor: only with a budget and --plan; --plan and friends only wit
 test('sweep --max-drop: with --plan, not with --ratios or --finetune-epochs; --latency with a plan only where it is gathered', async () => {
   const model = path.join(dir, 'no-model');
   await oneError(['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1'], /^error: --max-drop: needs --plan DIR$/);
-  await oneError(
+  await oneErrorInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1', '--ratios', '0.2', '--plan', path.join(dir, 'p')],
     /max-drop.*ratios|ratios.*max-drop/,
   );
-  await oneError(
+  await oneErrorInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1', '--finetune-epochs', '2', '--plan', path.join(dir, 'p')],
     /max-drop.*finetune-epochs|finetune-epochs.*max-drop/,
   );
-  await oneError(
+  await oneErrorInProcess(
     ['sweep', '--plan', path.join(dir, 'p'), '--max-drop', '1', '--executor', 'local'],
     /^error: --max-drop: with --model and --config, when writing the plan \(a plan keeps its budget\)$/,
   );
-  await oneError(
+  await oneErrorInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--plan', path.join(dir, 'p'), '--latency', 'node:wasm'],
     /^error: --latency: measured where a plan is gathered \(--gather DIR, or --plan DIR --executor \.\.\.\), not in a shard or when only writing a plan$/,
   );

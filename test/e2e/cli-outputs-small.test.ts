@@ -1,7 +1,9 @@
 /**
  * Concurrent writers of one output, epoch numbering in --json, and the small CLI promises of the
- * pipeline user's report: --version --json, configs named by the user's file, --epochs 0 named as
- * the flag, a folder given as --config, the error line's colour under --color false.
+ * pipeline user's report: configs named by the user's file, --epochs 0 named as the flag, a folder
+ * given as --config, the error line's colour under --color false. (--version --json being one JSON
+ * document of exactly schemaVersion and version, and train --json counting epochs from 1, are
+ * checked on the runs of test/e2e/output-schemas.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,6 +17,7 @@ import { lockPath } from '../../src/io/out-path.js';
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { writeTinyInputs, type TinyInputs } from '../helpers/tiny-inputs.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 
 let dir: string;
 let inputs: TinyInputs;
@@ -25,6 +28,20 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/**
+ * The same checks on an argv parsed in-process by the binary's buildCli, its error mapped by
+ * main()'s describeFailure (test/helpers/cli-in-process.ts): where one run of the same kind in this
+ * test goes through the binary. Nothing printed before the refusal stands for "one line".
+ */
+async function oneErrorLineInProcess(args: string[], code: number, pattern: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(args);
+  const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, code, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.equal(refusal.stderr, '', why);
+  assert.match(`error: ${refusal.line}`, pattern, why);
+}
 
 function oneErrorLine(result: SlimResult, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, describeRun(result));
@@ -101,8 +118,9 @@ describe('three slims writing one --out, started together', () => {
 });
 
 describe('epochs count from 1 everywhere', () => {
+  // train --json --epochs 2 gets the same checks in test/e2e/output-schemas.test.ts, on its train run.
   test('train --json and finetune --json', async () => {
-    for (const command of ['train', 'finetune']) {
+    for (const command of ['finetune']) {
       const result = await runSlim([
         command,
         '--model',
@@ -138,50 +156,37 @@ describe('epochs count from 1 everywhere', () => {
 });
 
 describe('small CLI promises', () => {
-  test('--version --json is one JSON document', async () => {
-    const result = await runSlim(['--version', '--json']);
-    assert.equal(result.code, 0, describeRun(result));
-    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object), ['schemaVersion', 'version']);
-  });
   test('an empty config names the file (or stdin), before the backend starts', async () => {
     const empty = path.join(dir, 'empty.json');
     await writeFile(empty, '\n');
-    const fromFile = await runSlim(['eval', '--model', inputs.model, '--config', empty]);
-    oneErrorLine(fromFile, 2, /^error: .*empty\.json: the config is empty/);
-    assert.equal(stderrLines(fromFile).length, 1, describeRun(fromFile));
+    // In-process: nothing printed before it (the one line); stdin below goes through the binary.
+    await oneErrorLineInProcess(['eval', '--model', inputs.model, '--config', empty], 2, /^error: .*empty\.json: the config is empty/);
     const fromStdin = await runSlim(['train', '--config', '-', '--out', path.join(dir, 'never')], { input: '' });
     oneErrorLine(fromStdin, 2, /^error: stdin: the config is empty/);
     const noData = path.join(dir, 'no-data.json');
     await writeFile(noData, '{}');
-    const missing = await runSlim(['eval', '--model', inputs.model, '--config', noData]);
-    oneErrorLine(missing, 2, /^error: .*no-data\.json: data: required/);
-    assert.equal(stderrLines(missing).length, 1, describeRun(missing));
+    await oneErrorLineInProcess(['eval', '--model', inputs.model, '--config', noData], 2, /^error: .*no-data\.json: data: required/);
   });
   test('--epochs 0 is named as the flag', async () => {
-    const result = await runSlim([
-      'train',
-      '--config',
-      inputs.config,
-      '--model',
-      inputs.model,
-      '--epochs',
-      '0',
-      '--out',
-      path.join(dir, 'never'),
-    ]);
-    oneErrorLine(result, 2, /^error: --epochs 0: must be at least 1/);
+    await oneErrorLineInProcess(
+      ['train', '--config', inputs.config, '--model', inputs.model, '--epochs', '0', '--out', path.join(dir, 'never')],
+      2,
+      /^error: --epochs 0: must be at least 1/,
+    );
   });
   test('--config a-folder/ says it is a folder', async () => {
     const folder = path.join(dir, 'conf-folder');
     await mkdir(folder, { recursive: true });
-    oneErrorLine(
-      await runSlim(['eval', '--model', inputs.model, '--config', `${folder}/`]),
+    await oneErrorLineInProcess(
+      ['eval', '--model', inputs.model, '--config', `${folder}/`],
       2,
       /conf-folder\/: is a folder, not a JSON file$/,
     );
   });
   test('--color false and --color=false leave the error line uncoloured (FORCE_COLOR set)', async () => {
-    for (const flags of [['--color', 'false'], ['--color=false'], ['--no-color']]) {
+    // Every spelling (--color=false, --no-color too) is read by colorFlag, checked in-process in
+    // test/output-policy.test.ts; through the binary, the two-word spelling (it reads the next argument).
+    for (const flags of [['--color', 'false']]) {
       const result = await runSlim(['report', '--model', path.join(dir, 'nowhere'), ...flags], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
       assert.equal(result.code, 2, describeRun(result));
       assert.ok(!result.stderr.includes('\u001b['), `${flags.join(' ')}: ${JSON.stringify(result.stderr)}`);

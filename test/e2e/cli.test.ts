@@ -2,6 +2,9 @@
  * The built `slim` binary, end to end: exit codes, stdout = data only (a path or one JSON document),
  * stderr = human text, no stack traces without --verbose, and the files each command writes.
  * Training runs use a 4-M-8 VGG on a few hundred real MNIST images with the wasm backend.
+ * Where a test has several refusals of one kind, one goes through the binary and the others are
+ * parsed in-process by the same buildCli, their error mapped by main()'s describeFailure
+ * (test/helpers/cli-in-process.ts): same line, exit 2, nothing printed before it.
  */
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel } from '../../src/model/convert.js';
 import { writeModel } from '../../src/model/io.js';
 import { describeRun, exists, REPO_ROOT, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 import { loadWithStockTfjs } from '../helpers/stock-load.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'cli');
@@ -42,6 +46,16 @@ function assertOneErrorLine(result: SlimResult): string {
   assert.match(lines[0], /^error: /);
   assert.doesNotMatch(result.stderr, STACK_FRAME);
   return lines[0];
+}
+
+/** In-process refusal: exit 2, nothing printed before it; returns the line as the binary prints it. */
+async function refusedInProcess(args: string[]): Promise<string> {
+  const refusal = await refusalInProcess(args);
+  const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, 2, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.equal(refusal.stderr, '', why);
+  return `error: ${refusal.line}`;
 }
 
 /** stdout is exactly one JSON document (nothing before or after it). */
@@ -79,25 +93,30 @@ test('--help: exit 0, usage on stdout listing every command', async () => {
   assert.equal(result.stderr, '');
 });
 
+// yargs with .fail(false) throws a plain Error, not a YError, so cli.ts's `e.name === 'YError'`
+// branch never runs and usage mistakes are reported as internal errors.
+const NOT_INTERNAL = /internal error|--verbose for the stack/;
+
 test('no command: exit 2 with one error line', async () => {
   const result = await runSlim([]);
   assertExit(result, 2);
   assert.match(assertOneErrorLine(result), /command/);
+  assert.doesNotMatch(assertOneErrorLine(result), NOT_INTERNAL, 'slim');
 });
 
 test('unknown flag: exit 2 with one error line naming it', async () => {
   const result = await runSlim(['schema', '--bogus-flag']);
   assertExit(result, 2);
   assert.match(assertOneErrorLine(result), /bogus-flag/);
+  assert.doesNotMatch(assertOneErrorLine(result), NOT_INTERNAL, 'slim schema --bogus-flag');
 });
 
-// yargs with .fail(false) throws a plain Error, not a YError, so cli.ts's `e.name === 'YError'`
-// branch never runs and usage mistakes are reported as internal errors.
+// The two runs above ([] and schema --bogus-flag) check the same for the first two usage mistakes.
 test('usage errors are not labelled "internal error"', async () => {
-  for (const args of [[], ['schema', '--bogus-flag'], ['prune', '--model', 'x', '--ratio', '0.5', '--threshold', '0.1', '--dry-run']]) {
+  for (const args of [['prune', '--model', 'x', '--ratio', '0.5', '--threshold', '0.1', '--dry-run']]) {
     const result = await runSlim(args);
     assertExit(result, 2);
-    assert.doesNotMatch(assertOneErrorLine(result), /internal error|--verbose for the stack/, `slim ${args.join(' ')}`);
+    assert.doesNotMatch(assertOneErrorLine(result), NOT_INTERNAL, `slim ${args.join(' ')}`);
   }
 });
 
@@ -123,9 +142,8 @@ test('bad config files: exit 2, one error line naming the file and what is wrong
   assert.match(jsonLine, /not valid JSON/);
 
   const unknownKey = path.join(FIXTURES, 'unknown-key.json');
-  const typo = await runSlim(['train', '--config', unknownKey, '--out', path.join(dir, 'never')]);
-  assertExit(typo, 2);
-  const typoLine = assertOneErrorLine(typo);
+  // Through the binary with --verbose below.
+  const typoLine = await refusedInProcess(['train', '--config', unknownKey, '--out', path.join(dir, 'never')]);
   assert.ok(typoLine.includes(unknownKey), typoLine);
   assert.match(typoLine, /\btrian\b/);
 
@@ -139,14 +157,10 @@ test('bad config files: exit 2, one error line naming the file and what is wrong
 
 test('a model file that does not exist: exit 2, one line naming it', async () => {
   const missing = path.join(dir, 'no-such-model', 'model.json');
-  for (const args of [
-    ['report', '--model', missing],
-    ['prune', '--model', missing, '--ratio', '0.5', '--dry-run'],
-  ]) {
-    const result = await runSlim(args);
-    assertExit(result, 2);
-    assert.ok(assertOneErrorLine(result).includes(missing), result.stderr);
-  }
+  const result = await runSlim(['report', '--model', missing]);
+  assertExit(result, 2);
+  assert.ok(assertOneErrorLine(result).includes(missing), result.stderr);
+  assert.ok((await refusedInProcess(['prune', '--model', missing, '--ratio', '0.5', '--dry-run'])).includes(missing));
 });
 
 test('NO_COLOR is respected even when FORCE_COLOR asks for colour', async () => {
@@ -164,6 +178,10 @@ test('NO_COLOR is respected even when FORCE_COLOR asks for colour', async () => 
 
 let trainedDir: string | undefined;
 let prunedDir: string | undefined;
+/** The dry-run plan of the trained model (one run serves two tests). */
+let dryRunPlan: { candidateChannels: number } | undefined;
+/** report --json of the pruned model with --baseline (its own figures are those of report --json alone). */
+let prunedReport: ReportJson | undefined;
 
 function needTrained(): string {
   assert.ok(trainedDir, 'the train test did not produce a model');
@@ -230,16 +248,16 @@ test('prune --dry-run --json prints a plan with groups and writes nothing', asyn
   assert.ok(plan.prunedChannels > 0 && plan.prunedChannels < plan.candidateChannels);
   assert.equal(await exists(outDir), false);
   assert.deepEqual((await readdir(trained)).sort(), before);
+  dryRunPlan = plan;
 });
 
 // In a `conv-BN-ReLU → GAP → Dense(softmax)` head the last BN's channels feed only the Dense's
 // kernel rows (its free input side), so they are prunable; the paper prunes every BN layer.
 // (Once a bug: the softmax made the whole Dense a wall, blocking its input channels too.)
-test('prune plan covers the last conv before a softmax Dense head', async () => {
-  const result = await runSlim(['prune', '--model', needTrained(), '--ratio', '0.5', '--dry-run', '--json']);
-  assertExit(result, 0);
-  const plan = parseJsonStdout<{ candidateChannels: number }>(result);
-  assert.equal(plan.candidateChannels, 12);
+test('prune plan covers the last conv before a softmax Dense head', () => {
+  // The plan printed by the dry run above (prune --dry-run --json of the trained model).
+  assert.ok(dryRunPlan, 'the dry-run test did not print a plan');
+  assert.equal(dryRunPlan.candidateChannels, 12);
 });
 
 test('prune --ratio 0.5 --out writes a smaller model that stock tfjs loads, with the right output shape', async () => {
@@ -289,6 +307,7 @@ test('report --json with --baseline: totals, FLOPs = 2 x MACs, per-layer rows, r
   const result = await runSlim(['report', '--model', needPruned(), '--baseline', needTrained(), '--json']);
   assertExit(result, 0);
   const report = parseJsonStdout<ReportJson>(result);
+  prunedReport = report;
   assert.ok(report.params.total > 0 && report.params.trainable > 0 && report.params.trainable <= report.params.total);
   assert.ok(report.macs > 0);
   assert.equal(report.flops, 2 * report.macs);
@@ -324,7 +343,9 @@ test('report needs only model.json (weights.bin deleted) and its text states FLO
   const json = await runSlim(['report', '--model', topologyOnly, '--json']);
   assertExit(json, 0);
   const withoutWeights = parseJsonStdout<ReportJson>(json);
-  const withWeights = parseJsonStdout<ReportJson>(await runSlim(['report', '--model', needPruned(), '--json']));
+  // The same model with its weights: the report --json of the test above.
+  assert.ok(prunedReport, 'the report --baseline test did not print a report');
+  const withWeights = prunedReport;
   assert.deepEqual(withoutWeights.params, withWeights.params);
   assert.equal(withoutWeights.macs, withWeights.macs);
 
@@ -358,12 +379,8 @@ test('invalid flag values: exit 2, one line naming the flag and the config path'
   const lr = await runSlim(['train', '--config', TINY_CONFIG, '--lr', 'abc', '--out', path.join(dir, 'never')]);
   assertExit(lr, 2);
   assert.match(assertOneErrorLine(lr), /train\.lr \(from --lr\)/);
-  const ratio = await runSlim(['prune', '--model', needTrained(), '--ratio', '1.5', '--dry-run']);
-  assertExit(ratio, 2);
-  assert.match(assertOneErrorLine(ratio), /prune\.ratio \(from --ratio\)/);
-  const neither = await runSlim(['prune', '--model', needTrained(), '--dry-run']);
-  assertExit(neither, 2);
-  assert.match(assertOneErrorLine(neither), /--ratio.*--threshold/);
+  assert.match(await refusedInProcess(['prune', '--model', needTrained(), '--ratio', '1.5', '--dry-run']), /prune\.ratio \(from --ratio\)/);
+  assert.match(await refusedInProcess(['prune', '--model', needTrained(), '--dry-run']), /--ratio.*--threshold/);
 });
 
 test('train into a folder holding other files: exit 2 before any training, naming --overwrite', async () => {
@@ -380,8 +397,7 @@ test('train into a folder holding other files: exit 2 before any training, namin
 test('prune --out onto its own input model is refused without --overwrite', async () => {
   const copy = path.join(dir, 'prune-in-place');
   await cp(needTrained(), copy, { recursive: true });
-  const result = await runSlim(['prune', '--model', copy, '--ratio', '0.5', '--out', copy]);
-  assertExit(result, 2);
+  await refusedInProcess(['prune', '--model', copy, '--ratio', '0.5', '--out', copy]);
   assert.deepEqual((await readdir(copy)).sort(), ['model.json', 'train-log.jsonl', 'weights.bin']);
 });
 

@@ -3,6 +3,8 @@
  * is a model file's output width or, for a built-in architecture, the dataset's class count (the
  * training split's when the format declares none); refused with one line naming the file, the
  * index and the value, before anything is sized by the labels. Empty class folders are refused.
+ * The first command of each test goes through the binary; the others (run and eval, finetune) are
+ * parsed and run in-process by the same buildCli, their error mapped by main()'s describeFailure.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { listImageFolder } from '../../src/data/folder.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 import { npyDataConfig, writeNpyDataset } from '../fuzz/corpus-data.js';
 import { int32Bytes, labels, npy, sequentialModel, writeRawModel } from '../fuzz/fixtures.js';
 
@@ -55,6 +58,22 @@ async function configWithLabel(name: string, split: 'train' | 'test', index: num
   return config;
 }
 
+/**
+ * assertOneErrorLine's checks on a run parsed in-process by the binary's buildCli, its error mapped
+ * by main()'s describeFailure (test/helpers/cli-in-process.ts): for the second and later commands
+ * of a test whose first goes through the binary.
+ */
+async function assertOneErrorLineInProcess(args: string[], pattern: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(args);
+  const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, 2, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.ok(!refusal.stderr.split('\n').some((line) => line.startsWith('error:')), why);
+  assert.match(`error: ${refusal.line}`, pattern, why);
+  assert.doesNotMatch(refusal.stderr, STACK_FRAME, why);
+  assert.doesNotMatch(refusal.stderr, /epoch/, 'refused before training');
+}
+
 function assertOneErrorLine(result: SlimResult, pattern: RegExp): void {
   assert.equal(result.code, 2, describeRun(result));
   assert.equal(result.stdout, '');
@@ -77,15 +96,15 @@ test('a stray test label does not add a class: train, run and eval refuse it the
   const config = await configWithLabel('stray', 'test', 4, 13);
   const line = /y_test\.npy: label 4 is 13, outside 0\.\.9/;
   assertOneErrorLine(await runSlim(['train', '--config', config, '--out', path.join(dir, 'out-stray')]), line);
-  assertOneErrorLine(await runSlim(['run', '--config', config, '--out', path.join(dir, 'run-stray')]), line);
-  assertOneErrorLine(await runSlim(['eval', '--model', model, '--config', config]), line);
+  await assertOneErrorLineInProcess(['run', '--config', config, '--out', path.join(dir, 'run-stray')], line);
+  await assertOneErrorLineInProcess(['eval', '--model', model, '--config', config], line);
 });
 
 test('with a model file, labels must fit its output width (train and finetune)', async () => {
   const config = await configWithLabel('wide', 'train', 7, 12, true);
   const line = /y_train\.npy: label 7 is 12, outside 0\.\.9/;
   assertOneErrorLine(await runSlim(['train', '--config', config, '--out', path.join(dir, 'out-wide')]), line);
-  assertOneErrorLine(await runSlim(['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'ft-wide')]), line);
+  await assertOneErrorLineInProcess(['finetune', '--config', config, '--model', model, '--out', path.join(dir, 'ft-wide')], line);
 });
 
 test('an empty class folder in the training split is refused; the test split may lack a class', async () => {

@@ -2,8 +2,14 @@
  * Every file slim writes goes through the output-path policy --out folders go through, checked
  * before any work: one `error:` line naming the flag and the user's path, exit 2, nothing written.
  * Device files are refused by the same check, tested in-process (test/output-policy.test.ts): no
- * test hands a real device to the binary. Also: `--html -` (stdout), `--log` without `--html`, and
- * the Keras `--out` existing-file check before the fold.
+ * test hands a real device to the binary. Each bad target's message is checked in-process for a
+ * flagged and an unflagged output (test/output-targets.test.ts); here every command meets a few of
+ * them through the binary (each target at least once), which proves the command hands its flag,
+ * its inputs and the user's path to that check before any work. Every command x target pair also
+ * runs as a fuzz corpus case (outputs/<flag>/<target>: exit 2, one error line, folder unchanged).
+ * Also: `--html -` (stdout), `--log` without `--html`, and the Keras `--out` existing-file check
+ * before the fold (the last two refusals in-process, through the binary's buildCli and
+ * describeFailure: test/helpers/cli-in-process.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -14,6 +20,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 import { writeTinyInputs, type TinyInputs } from '../helpers/tiny-inputs.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 
 let dir: string;
 let work: string;
@@ -47,16 +54,52 @@ function assertRefused(result: SlimResult, pattern: RegExp): void {
   assert.doesNotMatch(lines.at(-1)!, /slim-tmp|slim-old/, describeRun(result));
 }
 
-/** The file-writing flags: argv with the target in place, and the flag the message names. */
-function fileOutputs(): Array<[string, string, (target: string) => string[]]> {
+/**
+ * assertRefused's checks on a run parsed in-process by the binary's buildCli (cwd: the working
+ * folder), its error mapped by main()'s describeFailure (test/helpers/cli-in-process.ts): nothing
+ * printed before the refusal.
+ */
+async function assertRefusedInProcess(args: string[], pattern: RegExp): Promise<void> {
+  const cwd = process.cwd();
+  process.chdir(work);
+  try {
+    const refusal = await refusalInProcess(args);
+    const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+    assert.equal(refusal.exitCode, 2, why);
+    assert.equal(refusal.stdout, '', why);
+    assert.equal(refusal.stderr, '', why);
+    assert.match(`error: ${refusal.line}`, pattern, why);
+    assert.doesNotMatch(refusal.line, /slim-tmp|slim-old/, why);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** The file-writing flags: argv with the target in place, the flag the message names, the bad targets tried through the binary. */
+function fileOutputs(): Array<[string, string, (target: string) => string[], string[]]> {
   // Read when a test runs: `inputs` is written by before().
   const model = () => inputs.model;
   const config = () => inputs.config;
   return [
-    ['report --html', '--html', (t) => ['report', '--model', model(), '--html', t]],
-    ['sweep --html', '--html', (t) => ['sweep', '--model', model(), '--config', config(), '--ratios', '0.5', '--html', t]],
-    ['export --format keras --out', '', (t) => ['export', '--model', model(), '--format', 'keras', '--out', t, '--backend', 'cpu']],
-    ['export --format h5 --out', '', (t) => ['export', '--model', model(), '--format', 'h5', '--out', t, '--backend', 'cpu']],
+    ['report --html', '--html', (t) => ['report', '--model', model(), '--html', t], ['.', 'fifo']],
+    [
+      'sweep --html',
+      '--html',
+      (t) => ['sweep', '--model', model(), '--config', config(), '--ratios', '0.5', '--html', t],
+      ['..', 'link.html'],
+    ],
+    [
+      'export --format keras --out',
+      '',
+      (t) => ['export', '--model', model(), '--format', 'keras', '--out', t, '--backend', 'cpu'],
+      ['/', 'a-folder'],
+    ],
+    [
+      'export --format h5 --out',
+      '',
+      (t) => ['export', '--model', model(), '--format', 'h5', '--out', t, '--backend', 'cpu'],
+      ['/', 'socket'],
+    ],
   ];
 }
 
@@ -72,9 +115,11 @@ const BAD_TARGETS: Array<[string, string, RegExp]> = [
 ];
 
 describe('file outputs refused before any work (exit 2, one line naming the path)', () => {
-  for (const [name, flag, argvOf] of fileOutputs()) {
+  for (const [name, flag, argvOf, targets] of fileOutputs()) {
     test(name, async () => {
-      for (const [, target, pattern] of BAD_TARGETS) {
+      const picked = BAD_TARGETS.filter(([, t]) => targets.includes(t));
+      assert.equal(picked.length, targets.length, `${name}: ${targets.join(', ')} are not all in BAD_TARGETS`);
+      for (const [, target, pattern] of picked) {
         const result = await runSlim(argvOf(target), { cwd: work });
         const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
         // A Keras --format with a name ending in '/' is refused for the name first: the slash means a folder.
@@ -88,8 +133,8 @@ describe('file outputs refused before any work (exit 2, one line naming the path
         // Before any work: nothing but the refusal on stderr (no backend line, no sweep, no fold).
         assert.equal(stderrLines(result).length, 1, `${name} ${target}: ${describeRun(result)}`);
       }
-      // The command's own inputs, by any name that resolves to them.
-      for (const input of [path.join(inputs.model, 'model.json'), path.join(inputs.model, 'weights.bin')]) {
+      // The command's own inputs, by any name that resolves to them (both names: test/output-targets.test.ts).
+      for (const input of [path.join(inputs.model, flag === '' ? 'model.json' : 'weights.bin')]) {
         const result = await runSlim([...argvOf(input), ...(flag === '' ? ['--overwrite'] : [])], { cwd: work });
         assertRefused(result, /: is an input of this command/);
       }
@@ -116,6 +161,7 @@ describe('--html -, --log, existing Keras files', () => {
     assert.doesNotMatch(result.stderr, /wrote/);
   });
   test('--html - with --json is refused: both want stdout', async () => {
+    // Through the binary: main() resolves '-' values before parsing.
     assertRefused(
       await runSlim(['report', '--model', inputs.model, '--html', '-', '--json'], { cwd: work }),
       /--html - and --json both want stdout/,
@@ -123,17 +169,16 @@ describe('--html -, --log, existing Keras files', () => {
   });
   test('--log without --html is refused instead of ignored', async () => {
     const log = path.join(work, 'keep.txt');
-    assertRefused(
-      await runSlim(['report', '--model', inputs.model, '--log', log], { cwd: work }),
-      /^error: --log: .* give --html FILE too/,
-    );
+    await assertRefusedInProcess(['report', '--model', inputs.model, '--log', log], /^error: --log: .* give --html FILE too/);
   });
   test('export --format keras --out existing.keras: refused before the fold (no backend, no check line)', async () => {
     const existing = path.join(dir, 'existing.keras');
     await writeFile(existing, 'an older file\n');
-    const result = await runSlim(['export', '--model', inputs.model, '--format', 'keras', '--out', existing, '--backend', 'cpu']);
-    assertRefused(result, /existing\.keras: exists; --overwrite replaces it/);
-    assert.equal(stderrLines(result).length, 1, describeRun(result));
+    // In-process: nothing printed (no backend line, no check line) before the refusal.
+    await assertRefusedInProcess(
+      ['export', '--model', inputs.model, '--format', 'keras', '--out', existing, '--backend', 'cpu'],
+      /existing\.keras: exists; --overwrite replaces it/,
+    );
     assert.equal(await readFile(existing, 'utf8'), 'an older file\n');
   });
 });

@@ -73,7 +73,7 @@ describe('real outputs against the printed JSON Schemas', () => {
     assertValid('prune', documentOf(prune), 'prune --json');
     assertValid('prune-plan', JSON.parse(await readFile(path.join(pruned, 'prune-plan.json'), 'utf8')), 'prune-plan.json');
     const [train, dryRun, report, exported, evaluated, sweep, doctor, version] = await inPairs([
-      ['train', '--model', inputs.model, '--config', inputs.config, '--out', path.join(dir, 'sparse'), '--json'],
+      ['train', '--model', inputs.model, '--config', inputs.config, '--out', path.join(dir, 'sparse'), '--epochs', '2', '--json'],
       ['prune', '--model', inputs.model, '--ratio', '0.5', '--dry-run', '--json'],
       ['report', '--model', pruned, '--baseline', inputs.model, '--json'],
       ['export', '--model', pruned, '--out', path.join(dir, 'exported'), '--json'],
@@ -84,6 +84,12 @@ describe('real outputs against the printed JSON Schemas', () => {
     ]);
     // finetune --json is the same document as train --json (runTrainingCommand writes both).
     assertValid('train', documentOf(train), 'train --json');
+    // Epochs count from 1, in --json and on stderr (test/e2e/cli-outputs-small.test.ts checks finetune).
+    assert.deepEqual(
+      (documentOf(train) as { epochs: Array<{ epoch: number }> }).epochs.map((e) => e.epoch),
+      [1, 2],
+    );
+    assert.match(train.stderr, /epoch 1\/2/);
     assertValid('prune-plan', documentOf(dryRun), 'prune --dry-run --json');
     assertValid('report', documentOf(report), 'report --json');
     assertValid('export', documentOf(exported), 'export --json');
@@ -92,6 +98,8 @@ describe('real outputs against the printed JSON Schemas', () => {
     // doctor exits 1 when a GPU is present that slim cannot use; its document is the same shape.
     assertValid('doctor', documentOf(doctor, doctor.code === 1 ? 1 : 0), 'doctor --json');
     assertValid('version', documentOf(version), '--version --json');
+    // One JSON document of exactly these keys (was cli-outputs-small's '--version --json is one JSON document').
+    assert.deepEqual(Object.keys(documentOf(version) as object), ['schemaVersion', 'version']);
   });
 
   test('the schemas are strict: a field the schema does not know, or another schemaVersion, fails', () => {

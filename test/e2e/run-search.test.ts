@@ -24,7 +24,7 @@ before(async () => {
       seed: 1,
       backend: 'wasm',
       model: { type: 'vgg', cfg: [8, 'M', 16], head: 'flatten' },
-      data: { dataset: 'mnist', trainLimit: 1500, testLimit: 300, validationSplit: 0.2, preprocess: { mean: [0.1307], std: [0.3081] } },
+      data: { dataset: 'mnist', trainLimit: 500, testLimit: 200, validationSplit: 0.2, preprocess: { mean: [0.1307], std: [0.3081] } },
       train: { epochs: 1, batchSize: 32, lr: 0.05, sparsity: 3e-3 },
       prune: { ratio: 0.5 },
       finetune: { epochs: 1, batchSize: 32, lr: 0.01 },

@@ -1,7 +1,10 @@
 /**
  * Bad input to `slim sweep --plan/--shard/--gather` through the built binary: one `error:` line
  * each, naming what and where, the documented exit code, no stack, nothing on stdout. The plan
- * folders are written by hand (no model needs training to be refused).
+ * folders are written by hand (no model needs training to be refused). The first case of each
+ * test goes through the binary; the others are parsed and run in-process by the same buildCli,
+ * their error mapped by main()'s describeFailure (test/helpers/cli-in-process.ts): same line, same
+ * exit code, nothing printed before it.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +15,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { planFingerprint, type SweepPlan } from '../../src/executors/plan.js';
 import { VERSION } from '../../src/version.js';
 import { describeRun, runSlim, stderrLines, STACK_FRAME } from '../helpers/cli.js';
+import { refusalInProcess } from '../helpers/cli-in-process.js';
 import { slurmUnavailable } from '../helpers/slurm-cluster.js';
 
 let dir: string;
@@ -60,6 +64,16 @@ async function oneError(args: string[], code: number, message: RegExp): Promise<
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
+/** oneError's checks in-process: the one line is main()'s, so nothing else may be printed. */
+async function oneErrorInProcess(args: string[], code: number, message: RegExp): Promise<void> {
+  const refusal = await refusalInProcess(['sweep', ...args]);
+  const why = `slim sweep ${args.join(' ')}: ${JSON.stringify(refusal)}`;
+  assert.equal(refusal.exitCode, code, why);
+  assert.equal(refusal.stdout, '', why);
+  assert.equal(refusal.stderr, '', why);
+  assert.match(`error: ${refusal.line}`, message, why);
+}
+
 test('--shard 5/4 and friends: exit 2 naming the flag', async () => {
   const planDir = await handWrittenPlan('shard', VERSION);
   await oneError(
@@ -67,9 +81,9 @@ test('--shard 5/4 and friends: exit 2 naming the flag', async () => {
     2,
     /^error: --shard 5\/4: shard index 5 is not below the shard count 4 \(shards are 0\.\.3\)$/,
   );
-  await oneError(['--plan', planDir, '--shard', 'two'], 2, /^error: --shard "two": expected I\/N/);
-  await oneError(['--shard', '0/1', '--model', 'm', '--config', 'c'], 2, /^error: --shard: needs --plan DIR$/);
-  await oneError(['--ratios', '0.5'], 2, /^error: slim sweep: --model and --config are required$/);
+  await oneErrorInProcess(['--plan', planDir, '--shard', 'two'], 2, /^error: --shard "two": expected I\/N/);
+  await oneErrorInProcess(['--shard', '0/1', '--model', 'm', '--config', 'c'], 2, /^error: --shard: needs --plan DIR$/);
+  await oneErrorInProcess(['--ratios', '0.5'], 2, /^error: slim sweep: --model and --config are required$/);
 });
 
 test('a plan folder written by another slim version: exit 2 naming the folder and both versions', async () => {
@@ -79,8 +93,8 @@ test('a plan folder written by another slim version: exit 2 naming the folder an
     2,
     new RegExp(`^error: --plan ${planDir}: plan written by slim 0\\.0\\.1, this is slim ${VERSION.replace(/\./g, '\\.')}`),
   );
-  await oneError(['--gather', planDir], 2, /^error: --gather .*: plan written by slim 0\.0\.1/);
-  await oneError(['--plan', path.join(dir, 'nowhere'), '--shard', '0/1'], 2, /^error: --plan .*nowhere: no sweep plan there/);
+  await oneErrorInProcess(['--gather', planDir], 2, /^error: --gather .*: plan written by slim 0\.0\.1/);
+  await oneErrorInProcess(['--plan', path.join(dir, 'nowhere'), '--shard', '0/1'], 2, /^error: --plan .*nowhere: no sweep plan there/);
 });
 
 test('--gather: candidates missing exit 1 naming them; a corrupt candidate exit 2 naming its file', async () => {
@@ -92,7 +106,7 @@ test('--gather: candidates missing exit 1 naming them; a corrupt candidate exit 
   );
   await mkdir(path.join(planDir, 'candidates', '001'), { recursive: true });
   await writeFile(path.join(planDir, 'candidates', '001', 'row.json'), '{"row": ');
-  await oneError(
+  await oneErrorInProcess(
     ['--gather', planDir],
     2,
     /^error: .*candidates\/001\/row\.json: corrupt candidate result \(.*\); remove it to compute the candidate again$/,

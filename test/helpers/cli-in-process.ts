@@ -1,0 +1,52 @@
+/**
+ * A refusal of the CLI checked in this process: the argv parsed and dispatched by the same
+ * buildCli the binary runs (its options, middleware and command handlers), the thrown error
+ * mapped by the same describeFailure main() uses to its `error:` line and exit code. For checks
+ * of what a command refuses and in which words, when the binary's share (one line on stderr, the
+ * exit code, no stack) is shown by other runs of it: no process start-up per case. Whatever the
+ * command writes to stdout or stderr meanwhile is captured, so "refused before any work" still
+ * shows (nothing printed). Not for argv that reads stdin ('-'): main() resolves that before parsing.
+ * Text written to stdout/stderr is captured; Buffers pass through (the test runner's own reports).
+ */
+import { buildCli, describeFailure } from '../../src/cli.js';
+
+export interface InProcessRefusal {
+  /** The error line without its `error: ` prefix (as main() prints it after that prefix). */
+  line: string;
+  exitCode: number;
+  /** What the command printed before it failed. */
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `argv` in-process; resolves to how it failed, or rejects if it succeeded. */
+export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal> {
+  if (argv.includes('-')) throw new Error(`slim ${argv.join(' ')}: a '-' value is main()'s to resolve; run it through the binary`);
+  let stdout = '';
+  let stderr = '';
+  const writeOut = process.stdout.write;
+  const writeErr = process.stderr.write;
+  // slim writes text (src/io/output.ts); node's test runner sends its reports down this process's
+  // stdout as serialized Buffers at any await, and those must reach it: only strings are captured.
+  const capture =
+    (original: typeof process.stdout.write, stream: NodeJS.WriteStream, append: (text: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      if (typeof chunk !== 'string') return (original as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
+      append(chunk);
+      const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    };
+  process.stdout.write = capture(writeOut, process.stdout, (text) => (stdout += text));
+  process.stderr.write = capture(writeErr, process.stderr, (text) => (stderr += text));
+  try {
+    await buildCli(argv).parseAsync();
+  } catch (error) {
+    const failure = describeFailure(error);
+    return { line: failure.line, exitCode: failure.exitCode, stdout, stderr };
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+  throw new Error(`slim ${argv.join(' ')} did not fail (stderr: ${stderr.slice(0, 500)})`);
+}
