@@ -17,14 +17,13 @@ import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
 import { pairedSpeedup } from '../src/bench/stats.js';
 import { buildVgg } from '../src/model/architectures.js';
-import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
+import { toLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { findBnGammas } from '../src/train/sparsity.js';
 import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
-import { graphFiles } from './export-timing.js';
+import { graphFiles, loadGraphFiles, withRandomGammas } from './export-timing.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -41,16 +40,6 @@ const ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = 
   mobilenetv2: { build: () => benchMobileNetV2([224, 224, 3], 1), input: [224, 224, 3] },
 };
 
-async function withRandomGammas(model: tf.LayersModel, seed: number): Promise<ModelArtifacts> {
-  findBnGammas(model).forEach(({ variable }, i) => {
-    const size = variable.shape.reduce((a, b) => (a ?? 1) * (b ?? 1), 1) ?? 1;
-    variable.write(tf.tidy(() => tf.randomUniform([size], 0, 1, 'float32', seed * 100 + i)));
-  });
-  const artifacts = await fromLayersModel(model);
-  model.dispose();
-  return artifacts;
-}
-
 type Live = { predict: (x: tf.Tensor) => tf.Tensor };
 
 async function load_(exported: ModelArtifacts, format: string): Promise<Live & { dispose: () => void }> {
@@ -59,14 +48,7 @@ async function load_(exported: ModelArtifacts, format: string): Promise<Live & {
     return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
   }
   const g = graphFiles(exported);
-  const m = await tf.loadGraphModel(
-    tf.io.fromMemory({
-      modelTopology: g.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
-      weightSpecs: g.modelJson.weightsManifest![0].weights as tf.io.WeightsManifestEntry[],
-      weightData: g.weightFiles['weights.bin'].slice().buffer,
-      format: 'graph-model',
-    }),
-  );
+  const m = await loadGraphFiles(g);
   return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
 }
 

@@ -26,7 +26,16 @@ import { toLayersModel } from '../src/model/convert.js';
 import { readModel, writeModel, writeModelFolder } from '../src/model/io.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { bytes, exportModel } from '../src/pipeline/export.js';
-import { EXPORT_RUNTIMES, graphFiles, lineFit, loadAverage, openSession, timeBatch, type ExportRuntime } from './export-timing.js';
+import {
+  EXPORT_RUNTIMES,
+  graphFiles,
+  loadGraphFiles,
+  lineFit,
+  loadAverage,
+  openSession,
+  timeBatch,
+  type ExportRuntime,
+} from './export-timing.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -47,17 +56,7 @@ async function downloadBytes(dir: string): Promise<{ raw: number; gzip: number; 
 }
 
 async function kernelsPerPredict(model: ServedModel, input: number[]): Promise<number> {
-  const live =
-    'modelJson' in model
-      ? await tf.loadGraphModel(
-          tf.io.fromMemory({
-            modelTopology: model.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
-            weightSpecs: model.modelJson.weightsManifest![0].weights as tf.io.WeightsManifestEntry[],
-            weightData: model.weightFiles['weights.bin'].slice().buffer,
-            format: 'graph-model',
-          }),
-        )
-      : await toLayersModel(model);
+  const live = 'modelJson' in model ? await loadGraphFiles(model) : await toLayersModel(model);
   const x = tf.zeros([1, ...input]);
   const info = await tf.profile(() => live.predict(x));
   tf.dispose([info.result, x]);

@@ -4,13 +4,16 @@
  * a comparison is timed in one session, interleaved run by run, so paired ratios cancel load drift.
  */
 import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { openChromiumRuntime } from '../src/bench/chromium.js';
 import { openNodeRuntime } from '../src/bench/node.js';
 import type { RuntimeSession, SessionTiming } from '../src/bench/runtime.js';
 import type { ModelFiles, ServedModel } from '../src/bench/server.js';
 import { graphModelJson, graphQuantization, toGraphModel } from '../src/export/graph-model.js';
 import type { WeightQuantization } from '../src/model/io-manifest.js';
+import { fromLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
+import { findBnGammas } from '../src/train/sparsity.js';
 
 export const EXPORT_RUNTIMES = ['node:wasm', 'chromium:wasm'] as const;
 export type ExportRuntime = (typeof EXPORT_RUNTIMES)[number];
@@ -22,6 +25,29 @@ export function graphFiles(exported: ModelArtifacts, quantization?: ReadonlyMap<
   const parts = toGraphModel(exported);
   const g = graphModelJson(parts, graphQuantization(parts, exported.weights, quantization), 'weights.bin');
   return { modelJson: g.modelJson, weightFiles: { 'weights.bin': g.data } };
+}
+
+/** A graph export's files loaded by stock tfjs from memory (as `tf.loadGraphModel` reads them from a URL). */
+export function loadGraphFiles(files: ModelFiles): Promise<tf.GraphModel> {
+  return tf.loadGraphModel(
+    tf.io.fromMemory({
+      modelTopology: files.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
+      weightSpecs: files.modelJson.weightsManifest![0].weights as tf.io.WeightsManifestEntry[],
+      weightData: files.weightFiles['weights.bin'].slice().buffer,
+      format: 'graph-model',
+    }),
+  );
+}
+
+/** The model with seeded uniform [0, 1) BatchNorm γ (a stand-in for sparsity training), as artifacts; disposes it. */
+export async function withRandomGammas(model: tf.LayersModel, seed: number): Promise<ModelArtifacts> {
+  findBnGammas(model).forEach(({ variable }, i) => {
+    const size = variable.shape.reduce((a, b) => (a ?? 1) * (b ?? 1), 1) ?? 1;
+    variable.write(tf.tidy(() => tf.randomUniform([size], 0, 1, 'float32', seed * 100 + i)));
+  });
+  const artifacts = await fromLayersModel(model);
+  model.dispose();
+  return artifacts;
 }
 
 export function openSession(runtime: ExportRuntime, models: readonly ServedModel[]): Promise<RuntimeSession> {

@@ -25,14 +25,12 @@ import { pruneSchema } from '../src/config/schema.js';
 import type { ServedModel } from '../src/bench/server.js';
 import { pairedSpeedup, timingStats } from '../src/bench/stats.js';
 import { buildVgg } from '../src/model/architectures.js';
-import { fromLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { bytes, exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { findBnGammas } from '../src/train/sparsity.js';
 import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
-import { EXPORT_RUNTIMES, graphFiles, loadAverage, openSession, timeBatch, type ExportRuntime } from './export-timing.js';
+import { EXPORT_RUNTIMES, graphFiles, loadAverage, openSession, timeBatch, withRandomGammas, type ExportRuntime } from './export-timing.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -49,16 +47,6 @@ const ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = 
 };
 
 const load = loadAverage;
-
-async function withRandomGammas(model: tf.LayersModel, seed: number): Promise<ModelArtifacts> {
-  findBnGammas(model).forEach(({ variable }, i) => {
-    const size = variable.shape.reduce((a, b) => (a ?? 1) * (b ?? 1), 1) ?? 1;
-    variable.write(tf.tidy(() => tf.randomUniform([size], 0, 1, 'float32', seed * 100 + i)));
-  });
-  const artifacts = await fromLayersModel(model);
-  model.dispose();
-  return artifacts;
-}
 
 async function main(): Promise<void> {
   const archs = option('arch', 'quickstart,vgg-small,mobilenetv2').split(',');

@@ -17,7 +17,7 @@ import { initWasmBackend } from '../src/backend/wasm.js';
 import { toLayersModel } from '../src/model/convert.js';
 import { readModel } from '../src/model/io.js';
 import { exportModel } from '../src/pipeline/export.js';
-import { graphFiles, lineFit } from './export-timing.js';
+import { graphFiles, loadGraphFiles, lineFit } from './export-timing.js';
 
 const load = (): string => os.loadavg()[0].toFixed(1);
 
@@ -39,14 +39,7 @@ async function main(): Promise<void> {
   const fusedArtifacts = (await exportModel(slim)).artifacts;
   const fused = await toLayersModel(fusedArtifacts);
   const g = graphFiles(fusedArtifacts);
-  const graph = await tf.loadGraphModel(
-    tf.io.fromMemory({
-      modelTopology: g.modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
-      weightSpecs: g.modelJson.weightsManifest![0].weights as tf.io.WeightsManifestEntry[],
-      weightData: g.weightFiles['weights.bin'].slice().buffer,
-      format: 'graph-model',
-    }),
-  );
+  const graph = await loadGraphFiles(g);
   const shape = (today.inputs[0].shape as number[]).slice(1);
   const sync = (f: () => tf.Tensor) => () => {
     const y = f();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeRun, REPO_ROOT, runSlim, stderrLines, STACK_FRAME } from '../helpers/cli.js';
-import { refusalInProcess } from '../helpers/cli-in-process.js';
+import { assertRefusedInProcess } from '../helpers/cli-in-process.js';
 
 const CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'cli', 'tiny.json');
 let dir: string;
@@ -34,31 +34,21 @@ async function oneError(args: string[], message: RegExp, env?: Record<string, st
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
-/** In-process: the same error line (after `error: `), exit 2, nothing printed before it. */
-async function oneErrorInProcess(args: string[], message: RegExp): Promise<void> {
-  const refusal = await refusalInProcess(args);
-  const why = JSON.stringify(refusal);
-  assert.equal(refusal.exitCode, 2, why);
-  assert.equal(refusal.stdout, '', why);
-  assert.equal(refusal.stderr, '', why);
-  assert.match(`error: ${refusal.line}`, message, why);
-}
-
 test('run --executor: only with a budget and --plan; --plan and friends only with --executor; no Slurm is refused before training', async () => {
   const out = path.join(dir, 'out');
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['run', '--config', CONFIG, '--out', out, '--executor', 'slurm', '--plan', path.join(dir, 'p')],
     /^error: --executor slurm: only an accuracy budget's candidates run on an executor \(give --max-drop or prune\.maxAccuracyDrop\)$/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['run', '--config', CONFIG, '--out', out, '--max-drop', '1', '--executor', 'local'],
     /^error: --executor local: needs --plan DIR \(a folder every node sees\)$/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['run', '--config', CONFIG, '--out', out, '--max-drop', '1', '--plan', path.join(dir, 'p')],
     /^error: --plan: needs --executor local\|slurm$/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     [
       'run',
       '--config',
@@ -86,19 +76,19 @@ test('run --executor: only with a budget and --plan; --plan and friends only wit
 test('sweep --max-drop: with --plan, not with --ratios or --finetune-epochs; --latency with a plan only where it is gathered', async () => {
   const model = path.join(dir, 'no-model');
   await oneError(['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1'], /^error: --max-drop: needs --plan DIR$/);
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1', '--ratios', '0.2', '--plan', path.join(dir, 'p')],
     /max-drop.*ratios|ratios.*max-drop/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--max-drop', '1', '--finetune-epochs', '2', '--plan', path.join(dir, 'p')],
     /max-drop.*finetune-epochs|finetune-epochs.*max-drop/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['sweep', '--plan', path.join(dir, 'p'), '--max-drop', '1', '--executor', 'local'],
     /^error: --max-drop: with --model and --config, when writing the plan \(a plan keeps its budget\)$/,
   );
-  await oneErrorInProcess(
+  await assertRefusedInProcess(
     ['sweep', '--config', CONFIG, '--model', model, '--plan', path.join(dir, 'p'), '--latency', 'node:wasm'],
     /^error: --latency: measured where a plan is gathered \(--gather DIR, or --plan DIR --executor \.\.\.\), not in a shard or when only writing a plan$/,
   );

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { recoverStaging, stagingPath } from '../../src/io/out-path.js';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
-import { refusalInProcess } from '../helpers/cli-in-process.js';
+import { assertRefusedInProcess } from '../helpers/cli-in-process.js';
 import { npyDataConfig, writeNpyDataset } from '../fuzz/corpus-data.js';
 import { sequentialModel, writeRawModel } from '../fuzz/fixtures.js';
 
@@ -65,25 +65,6 @@ function assertOneErrorLine(result: SlimResult, pattern: RegExp): void {
   assert.doesNotMatch(result.stderr, STACK_FRAME);
 }
 
-/**
- * assertOneErrorLine's checks on a run parsed in-process by the binary's buildCli (in `cwd`), its
- * error mapped by main()'s describeFailure (test/helpers/cli-in-process.ts): nothing printed before it.
- */
-async function assertOneErrorLineInProcess(args: string[], pattern: RegExp, cwd = process.cwd()): Promise<void> {
-  const previous = process.cwd();
-  process.chdir(cwd);
-  try {
-    const refusal = await refusalInProcess(args);
-    const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
-    assert.equal(refusal.exitCode, 2, why);
-    assert.equal(refusal.stdout, '', why);
-    assert.equal(refusal.stderr, '', why);
-    assert.match(`error: ${refusal.line}`, pattern, why);
-  } finally {
-    process.chdir(previous);
-  }
-}
-
 /** A pid that belonged to a process which has exited. */
 function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '0']).pid;
@@ -112,7 +93,7 @@ describe('--out refused up front (exit 2, one line)', () => {
     await mkdir(cwd);
     await writeFile(path.join(cwd, 'keep.txt'), 'mine');
     assertOneErrorLine(await prune('.', cwd), /^error: \.: is the current folder or contains it/);
-    await assertOneErrorLineInProcess(
+    await assertRefusedInProcess(
       ['prune', '--model', model, '--ratio', '0.5', '--out', '..'],
       /^error: \.\.: is the current folder or contains it/,
       cwd,
@@ -139,7 +120,7 @@ describe('--out refused up front (exit 2, one line)', () => {
     await mkdir(busy);
     await writeFile(path.join(busy, 'notes.txt'), 'mine');
     // In-process (nothing printed before the refusal); the same refusal of run goes through the binary in the re-run test below.
-    await assertOneErrorLineInProcess(
+    await assertRefusedInProcess(
       ['run', '--config', config, '--out', busy],
       /busy-run: folder holds files other than a slim run's output \(e\.g\. notes\.txt\); --overwrite/,
     );

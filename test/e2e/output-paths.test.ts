@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 import { writeTinyInputs, type TinyInputs } from '../helpers/tiny-inputs.js';
-import { refusalInProcess } from '../helpers/cli-in-process.js';
+import { assertRefusedInProcess } from '../helpers/cli-in-process.js';
 
 let dir: string;
 let work: string;
@@ -54,25 +54,10 @@ function assertRefused(result: SlimResult, pattern: RegExp): void {
   assert.doesNotMatch(lines.at(-1)!, /slim-tmp|slim-old/, describeRun(result));
 }
 
-/**
- * assertRefused's checks on a run parsed in-process by the binary's buildCli (cwd: the working
- * folder), its error mapped by main()'s describeFailure (test/helpers/cli-in-process.ts): nothing
- * printed before the refusal.
- */
-async function assertRefusedInProcess(args: string[], pattern: RegExp): Promise<void> {
-  const cwd = process.cwd();
-  process.chdir(work);
-  try {
-    const refusal = await refusalInProcess(args);
-    const why = `slim ${args.join(' ')}: ${JSON.stringify(refusal)}`;
-    assert.equal(refusal.exitCode, 2, why);
-    assert.equal(refusal.stdout, '', why);
-    assert.equal(refusal.stderr, '', why);
-    assert.match(`error: ${refusal.line}`, pattern, why);
-    assert.doesNotMatch(refusal.line, /slim-tmp|slim-old/, why);
-  } finally {
-    process.chdir(cwd);
-  }
+/** assertRefused's checks in-process (test/helpers/cli-in-process.ts), in the working folder; no temp names in the line. */
+async function assertRefusedHere(args: string[], pattern: RegExp): Promise<void> {
+  const refusal = await assertRefusedInProcess(args, pattern, work);
+  assert.doesNotMatch(refusal.line, /slim-tmp|slim-old/, `slim ${args.join(' ')}: ${refusal.line}`);
 }
 
 /** The file-writing flags: argv with the target in place, the flag the message names, the bad targets tried through the binary. */
@@ -169,13 +154,13 @@ describe('--html -, --log, existing Keras files', () => {
   });
   test('--log without --html is refused instead of ignored', async () => {
     const log = path.join(work, 'keep.txt');
-    await assertRefusedInProcess(['report', '--model', inputs.model, '--log', log], /^error: --log: .* give --html FILE too/);
+    await assertRefusedHere(['report', '--model', inputs.model, '--log', log], /^error: --log: .* give --html FILE too/);
   });
   test('export --format keras --out existing.keras: refused before the fold (no backend, no check line)', async () => {
     const existing = path.join(dir, 'existing.keras');
     await writeFile(existing, 'an older file\n');
     // In-process: nothing printed (no backend line, no check line) before the refusal.
-    await assertRefusedInProcess(
+    await assertRefusedHere(
       ['export', '--model', inputs.model, '--format', 'keras', '--out', existing, '--backend', 'cpu'],
       /existing\.keras: exists; --overwrite replaces it/,
     );

@@ -8,6 +8,7 @@
  * shows (nothing printed). Not for argv that reads stdin ('-'): main() resolves that before parsing.
  * Text written to stdout/stderr is captured; Buffers pass through (the test runner's own reports).
  */
+import assert from 'node:assert/strict';
 import { buildCli, describeFailure } from '../../src/cli.js';
 
 export interface InProcessRefusal {
@@ -49,4 +50,25 @@ export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal
     process.stderr.write = writeErr;
   }
   throw new Error(`slim ${argv.join(' ')} did not fail (stderr: ${stderr.slice(0, 500)})`);
+}
+
+/**
+ * The refusal checks the binary's runs get, in-process: exit 2, nothing printed before the refusal
+ * (refused before any work), its `error:` line matching `pattern`. Run in `cwd` (relative paths are
+ * the user's); resolves to the refusal for further checks.
+ */
+export async function assertRefusedInProcess(argv: string[], pattern: RegExp, cwd = process.cwd()): Promise<InProcessRefusal> {
+  const previous = process.cwd();
+  process.chdir(cwd);
+  try {
+    const refusal = await refusalInProcess(argv);
+    const why = `slim ${argv.join(' ')}: ${JSON.stringify(refusal)}`;
+    assert.equal(refusal.exitCode, 2, why);
+    assert.equal(refusal.stdout, '', why);
+    assert.equal(refusal.stderr, '', why);
+    assert.match(`error: ${refusal.line}`, pattern, why);
+    return refusal;
+  } finally {
+    process.chdir(previous);
+  }
 }
