@@ -7,40 +7,33 @@
  * checked through the binary (the binary's exit 2 and one line for each: the fuzz corpus's out/*).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { checkOutPath } from '../src/io/out-path.js';
+import { writeBadTargets } from './helpers/bad-targets.js';
 
 let dir: string;
 let work: string;
 let model: string;
-let socketServer: Server;
+let closeTargets: () => Promise<void>;
 const startCwd = process.cwd();
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-targets-'));
   work = path.join(dir, 'work');
   model = path.join(dir, 'model');
-  await mkdir(path.join(work, 'a-folder'), { recursive: true });
   await mkdir(model);
   await writeFile(path.join(model, 'model.json'), '{}');
   await writeFile(path.join(model, 'weights.bin'), '');
-  await writeFile(path.join(work, 'keep.txt'), 'mine\n');
-  await writeFile(path.join(work, 'target.html'), 'not yours\n');
-  await symlink(path.join(work, 'target.html'), path.join(work, 'link.html'));
-  execFileSync('mkfifo', [path.join(work, 'fifo')]);
-  socketServer = createServer();
-  await new Promise<void>((resolve) => socketServer.listen(path.join(work, 'socket'), resolve));
+  closeTargets = await writeBadTargets(work);
   // '.', '..' and relative names are the user's, read against the working folder (the CLI's cwd).
   process.chdir(work);
 });
 after(async () => {
   process.chdir(startCwd);
-  await new Promise<void>((resolve) => socketServer.close(() => resolve()));
+  await closeTargets();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -12,34 +12,27 @@
  * describeFailure: test/helpers/cli-in-process.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeRun, runSlim, STACK_FRAME, stderrLines, type SlimResult } from '../helpers/cli.js';
 import { writeTinyInputs, type TinyInputs } from '../helpers/tiny-inputs.js';
+import { writeBadTargets } from '../helpers/bad-targets.js';
 import { assertRefusedInProcess } from '../helpers/cli-in-process.js';
 
 let dir: string;
 let work: string;
 let inputs: TinyInputs;
-let socketServer: Server;
+let closeTargets: () => Promise<void>;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'slim-outputs-'));
   inputs = await writeTinyInputs(path.join(dir, 'in'));
   work = path.join(dir, 'work');
-  await mkdir(path.join(work, 'a-folder'), { recursive: true });
-  await writeFile(path.join(work, 'keep.txt'), 'mine\n');
-  await writeFile(path.join(work, 'target.html'), 'not yours\n');
-  await symlink(path.join(work, 'target.html'), path.join(work, 'link.html'));
-  execFileSync('mkfifo', [path.join(work, 'fifo')]);
-  socketServer = createServer();
-  await new Promise<void>((resolve) => socketServer.listen(path.join(work, 'socket'), resolve));
+  closeTargets = await writeBadTargets(work);
 });
 after(async () => {
-  await new Promise<void>((resolve) => socketServer.close(() => resolve()));
+  await closeTargets();
   await rm(dir, { recursive: true, force: true });
 });
 
