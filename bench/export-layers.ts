@@ -16,29 +16,14 @@ import { selectBackend } from '../src/backend/select.js';
 import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
 import { pairedSpeedup } from '../src/bench/stats.js';
-import { buildVgg } from '../src/model/architectures.js';
 import { toLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
-import { graphFiles, loadGraphFiles, withRandomGammas } from './export-timing.js';
+import { EXPORT_ARCHS, graphFiles, loadGraphFiles, option, withRandomGammas } from './export-timing.js';
 
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
-}
 const load = (): string => os.loadavg()[0].toFixed(1);
-
-const ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = {
-  quickstart: {
-    build: () => buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 42 }),
-    input: [28, 28, 1],
-  },
-  'vgg-small': { build: () => benchVgg([32, 32, 'M', 64, 64, 'M', 128, 128, 'M'], [32, 32, 3], 1), input: [32, 32, 3] },
-  mobilenetv2: { build: () => benchMobileNetV2([224, 224, 3], 1), input: [224, 224, 3] },
-};
 
 type Live = { predict: (x: tf.Tensor) => tf.Tensor };
 
@@ -106,7 +91,7 @@ async function main(): Promise<void> {
   console.log(`backend ${backend.detail}; batch ${batch}; runs ${runs}; ratio ${ratio}; load ${load()}\n`);
 
   for (const arch of archs) {
-    const spec = ARCHS[arch];
+    const spec = EXPORT_ARCHS[arch];
     const original = await withRandomGammas(spec.build(), 1);
     const variants: { name: string; artifacts: ModelArtifacts; macs: number }[] = [
       { name: 'unpruned', artifacts: (await exportModel(original)).artifacts, macs: countModel(original.modelTopology).macs },

@@ -12,8 +12,10 @@ import type { ModelFiles, ServedModel } from '../src/bench/server.js';
 import { graphModelJson, graphQuantization, toGraphModel } from '../src/export/graph-model.js';
 import type { WeightQuantization } from '../src/model/io-manifest.js';
 import { fromLayersModel } from '../src/model/convert.js';
+import { buildVgg } from '../src/model/architectures.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { findBnGammas } from '../src/train/sparsity.js';
+import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
 
 export const EXPORT_RUNTIMES = ['node:wasm', 'chromium:wasm'] as const;
 export type ExportRuntime = (typeof EXPORT_RUNTIMES)[number];
@@ -25,6 +27,22 @@ export function graphFiles(exported: ModelArtifacts, quantization?: ReadonlyMap<
   const parts = toGraphModel(exported);
   const g = graphModelJson(parts, graphQuantization(parts, exported.weights, quantization), 'weights.bin');
   return { modelJson: g.modelJson, weightFiles: { 'weights.bin': g.data } };
+}
+
+/** The nets the export benches build (random weights, seeded): what `--arch` names. */
+export const EXPORT_ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = {
+  quickstart: {
+    build: () => buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 42 }),
+    input: [28, 28, 1],
+  },
+  'vgg-small': { build: () => benchVgg([32, 32, 'M', 64, 64, 'M', 128, 128, 'M'], [32, 32, 3], 1), input: [32, 32, 3] },
+  mobilenetv2: { build: () => benchMobileNetV2([224, 224, 3], 1), input: [224, 224, 3] },
+};
+
+/** `--name VALUE` from the command line, or `fallback`. */
+export function option(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
 /** A graph export's files loaded by stock tfjs from memory (as `tf.loadGraphModel` reads them from a URL). */

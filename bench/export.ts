@@ -18,33 +18,26 @@
  *                             [--round-to 1] [--format layers,graph] [--no-bytes]
  */
 import * as os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
 import type { ServedModel } from '../src/bench/server.js';
 import { pairedSpeedup, timingStats } from '../src/bench/stats.js';
-import { buildVgg } from '../src/model/architectures.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { bytes, exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { benchMobileNetV2, benchVgg } from '../test/fixtures/zoo/index.js';
-import { EXPORT_RUNTIMES, graphFiles, loadAverage, openSession, timeBatch, withRandomGammas, type ExportRuntime } from './export-timing.js';
-
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
-}
-
-const ARCHS: Record<string, { build: () => tf.LayersModel; input: number[] }> = {
-  quickstart: {
-    build: () => buildVgg({ cfg: [16, 'M', 32, 'M', 64], inputShape: [28, 28, 1], numClasses: 10, head: 'flatten', seed: 42 }),
-    input: [28, 28, 1],
-  },
-  'vgg-small': { build: () => benchVgg([32, 32, 'M', 64, 64, 'M', 128, 128, 'M'], [32, 32, 3], 1), input: [32, 32, 3] },
-  mobilenetv2: { build: () => benchMobileNetV2([224, 224, 3], 1), input: [224, 224, 3] },
-};
+import {
+  EXPORT_ARCHS,
+  EXPORT_RUNTIMES,
+  type ExportRuntime,
+  graphFiles,
+  loadAverage,
+  openSession,
+  option,
+  timeBatch,
+  withRandomGammas,
+} from './export-timing.js';
 
 const load = loadAverage;
 
@@ -64,7 +57,7 @@ async function main(): Promise<void> {
   const exportFormats = option('format', 'layers,graph').split(',');
   const withBytes = !process.argv.includes('--no-bytes');
   for (const arch of archs) {
-    const spec = ARCHS[arch];
+    const spec = EXPORT_ARCHS[arch];
     const original = await withRandomGammas(spec.build(), 1);
     const prunedBy = new Map(
       roundTos.map((roundTo) => [roundTo, pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo })).artifacts]),
