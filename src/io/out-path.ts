@@ -225,18 +225,17 @@ async function lockOutput(real: string, label: string): Promise<void> {
   const lock = lockPath(real);
   if (heldLocks.has(lock)) return;
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await fs.writeFile(lock, OWNER, { flag: 'wx' });
+    if (await createLock(lock)) {
       if (heldLocks.size === 0) process.once('exit', releaseLocks);
       heldLocks.add(lock);
       return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const owner = await fs.readFile(lock, 'utf8').catch(() => undefined);
     if (owner === undefined) continue; // released between the two calls: try again
     if (owner === OWNER) return;
-    if (ownerAlive(`${owner}-`)) {
+    // createLock never shows an empty lock, so an empty one was left by a slim killed between
+    // creating and writing it (slim before createLock): stale, like any other dead owner's.
+    if (owner !== '' && ownerAlive(`${owner}-`)) {
       const pid = OWNER_PATTERN.exec(`${owner}-`)?.[2];
       throw new ProblemError(
         `${label}: another slim${pid !== undefined ? ` (pid ${pid})` : ''} is writing it; wait for it to finish or choose another output`,
@@ -246,6 +245,34 @@ async function lockOutput(real: string, label: string): Promise<void> {
     if ((await fs.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.rm(lock, { force: true });
   }
   throw new ProblemError(`${label}: could not take the output's lock ${lock}; another slim may be starting on it`);
+}
+
+/**
+ * Creates `lock` holding OWNER, or returns false if it exists. The content is written to a file of
+ * this process's own first and hard-linked into place (link fails if the name exists), so another
+ * slim never reads a lock that exists but is still empty: with create-then-write it could, and took
+ * it for a live owner it could not name. Where the file system has no hard links, create-then-write.
+ */
+async function createLock(lock: string): Promise<boolean> {
+  const own = `${lock}.${OWNER}-${randomBytes(6).toString('hex')}`;
+  try {
+    await fs.writeFile(own, OWNER, { flag: 'wx' });
+    await fs.link(own, lock);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error;
+  } finally {
+    await fs.rm(own, { force: true });
+  }
+  try {
+    await fs.writeFile(lock, OWNER, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
 }
 
 /** Walks `target` from the root: every existing component before the last must be a folder, and no component a dangling symlink. */
