@@ -23,25 +23,14 @@ import {
 import { fromLayersModel } from '../src/model/convert.js';
 import { makePlan } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
+import { convBnNet } from './helpers/api-models.js';
 
 // Read at import time, before any test selects a backend: importing the API must not register one.
 const backendsAtImport = Object.keys(tf.engine().registryFactory);
 
 /** conv(6)+BN → conv(8)+BN → GAP → dense(3): two prunable groups, on 8×8×1 images. */
 function buildModel(seed: number): tf.LayersModel {
-  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
-  return tf.sequential({
-    layers: [
-      tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 6, kernelSize: 3, padding: 'same', kernelInitializer: init(1) }),
-      tf.layers.batchNormalization(),
-      tf.layers.reLU(),
-      tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', kernelInitializer: init(2) }),
-      tf.layers.batchNormalization(),
-      tf.layers.reLU(),
-      tf.layers.globalAveragePooling2d({}),
-      tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(3) }),
-    ],
-  });
+  return convBnNet([8, 8, 1], [6, 8], 3, seed);
 }
 
 /** γ = 0 on the given channels of each BN (so pruning them leaves the outputs unchanged). */
