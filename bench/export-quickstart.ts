@@ -128,7 +128,7 @@ async function main(): Promise<void> {
         const medians = models.map(() => [] as { batch: number; ms: number }[]);
         // p10: the runs least disturbed by other work on a shared host; its line is the steadier one.
         const lows = models.map(() => [] as { batch: number; ms: number }[]);
-        // node:wasm: the same runs' CPU time of this process, the clock a busy shared host disturbs least.
+        // The same runs' CPU time (node:wasm: this process; chromium:wasm: the page's main thread), the clock a busy shared host disturbs least.
         const cpus = models.map(() => [] as { batch: number; ms: number }[]);
         const loads: string[] = [];
         let batchOne: number[][] = [];

@@ -118,18 +118,19 @@ async function main(): Promise<void> {
       );
       try {
         console.log(`\n${runtime}: ${session.device}\n`);
-        // node:wasm also reports each run's CPU time: on a host busier than its cores it is the fairer clock.
-        const cpuHead = runtime === 'node:wasm' ? ' speed-up, CPU time (paired) | ÷ MACs reduction, CPU |' : '';
+        // Each run's CPU time too (node:wasm: this process; chromium:wasm: the page's main thread):
+        // on a host busier than its cores it is the fairer clock.
         console.log(
-          `| batch | format | model | unpruned ms | pruned ms | speed-up (paired) | MACs reduction | ÷ MACs reduction |${cpuHead} load avg |`,
+          '| batch | format | model | unpruned ms | pruned ms | speed-up (paired) | MACs reduction | ÷ MACs reduction |' +
+            ' speed-up, CPU time (paired) | ÷ MACs reduction, CPU | load avg |',
         );
-        console.log(`|---|---|---|---|---|---|---|---|${cpuHead === '' ? '' : '---|---|'}---|`);
+        console.log('|---|---|---|---|---|---|---|---|---|---|---|');
         const versus: string[] = [];
         for (const batch of batches) {
           const { timesMs, cpuMs } = await timeBatch(session, spec.input, batch, runs, warmup);
           const times = (name: string) => timesMs[at(name)];
           const cpuCells = (a: string, b: string, macsReduction: number) => {
-            if (cpuMs === undefined) return '';
+            if (cpuMs === undefined) return ' — | — |';
             const s = pairedSpeedup(cpuMs[at(a)], cpuMs[at(b)]);
             return ` ${s.toFixed(2)}× | ${(s / macsReduction).toFixed(2)} |`;
           };

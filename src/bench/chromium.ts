@@ -6,8 +6,9 @@
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { InputError, ProblemError } from '../errors.js';
+import { CPU_CLOCK_BINDING } from './page.js';
 import { BenchServer, servedFormat, type ServedModel } from './server.js';
 import { RuntimeUnavailable, type RuntimeName, type RuntimeSession, type SessionTiming, type TimingRequest } from './runtime.js';
 
@@ -131,6 +132,7 @@ export async function openChromiumRuntime(
     const page = await browser.newPage();
     const guard = <T>(work: Promise<T>, what: string) =>
       Promise.race([withTimeout(work, options.timeoutMs, `${runtime}: ${what}`), crashed]);
+    await guard(exposeCpuClock(page), 'opening the page thread’s CPU clock');
     await guard(
       page.goto(server.url(), { waitUntil: 'load' }).then(() => page.waitForFunction('window.slimBenchReady === true', { timeout: 0 })),
       'loading the bench page',
@@ -172,6 +174,37 @@ export async function openChromiumRuntime(
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * The page's main-thread CPU time in ms from the DevTools Performance domain's metrics, whose
+ * ThreadTime (seconds) is that thread's CPU clock (the thread's own clock, nanosecond resolution
+ * on Linux); undefined when the browser reports none. Its ProcessTime counts every thread of the
+ * renderer but, on Linux, in 10 ms steps: too coarse for one predict.
+ */
+export function threadTimeMs(metrics: readonly { name: string; value: number }[]): number | undefined {
+  const value = metrics.find((m) => m.name === 'ThreadTime')?.value;
+  return typeof value === 'number' && Number.isFinite(value) ? value * 1000 : undefined;
+}
+
+/**
+ * Gives the page its main thread's CPU time, ms, as window.slimMainThreadCpuMs() (the thread that
+ * runs tfjs, wasm included); false, and no such function, when this browser reports none. The
+ * protocol command is answered by that same thread, so a reading is taken only while the page
+ * awaits it: between predicts, never during one.
+ */
+export async function exposeCpuClock(page: Page): Promise<boolean> {
+  const devtools = await page.createCDPSession();
+  await devtools.send('Performance.enable');
+  const read = async () => threadTimeMs((await devtools.send('Performance.getMetrics')).metrics);
+  if ((await read()) === undefined) return false;
+  await page.exposeFunction(CPU_CLOCK_BINDING, async () => {
+    const ms = await read();
+    if (ms === undefined)
+      throw new ProblemError('the browser stopped reporting the page thread’s CPU time (Performance.getMetrics ThreadTime)');
+    return ms;
+  });
+  return true;
 }
 
 interface BenchWindow {

@@ -103,22 +103,20 @@ export async function openNodeRuntime(
     async time(request: TimingRequest, onRun?: (done: number) => void): Promise<SessionTiming> {
       const inputs = request.inputShapes.map((shape, i) => tf.randomUniform([request.batch, ...shape], 0, 1, 'float32', request.seed + i));
       try {
-        const cpuMs: number[][] = live.map(() => []);
-        const predicts = live.map((model, k) => async () => {
-          const start = process.cpuUsage();
-          await settle(model.predict(inputs, { batchSize: request.batch }));
-          const used = process.cpuUsage(start);
-          cpuMs[k].push((used.user + used.system) / 1000);
-        });
-        const { firstMs, timesMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, onRun);
+        const predicts = live.map((model) => () => settle(model.predict(inputs, { batchSize: request.batch })));
+        // This process's CPU time (user + system), read around each predict.
+        const cpuNow = () => {
+          const used = process.cpuUsage();
+          return (used.user + used.system) / 1000;
+        };
+        const { firstMs, timesMs, cpuMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, onRun, cpuNow);
         const peakBytes: (number | null)[] = [];
         for (const model of live) {
           const info = await tf.profile(() => model.predict(inputs, { batchSize: request.batch }));
           tf.dispose(info.result);
           peakBytes.push(info.peakBytes);
         }
-        // Each model's timed runs are its last `runs` predicts (after its first and the warm-up).
-        return { firstMs, timesMs, peakBytes, cpuMs: cpuMs.map((c) => c.slice(-request.runs)) };
+        return { firstMs, timesMs, peakBytes, cpuMs };
       } finally {
         tf.dispose(inputs);
       }

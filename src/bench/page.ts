@@ -6,6 +6,12 @@
  * page runs plan.json by itself and POSTs each row to `report`.
  */
 
+/**
+ * The function slim exposes to a page it drives (src/bench/chromium.ts), called before and after
+ * each timed predict: the page's main-thread CPU time, ms.
+ */
+export const CPU_CLOCK_BINDING = 'slimMainThreadCpuMs';
+
 /** The page's HTML; the webgpu backend's script only when its package is installed. */
 export function benchPageHtml(withWebgpu: boolean): string {
   return `<!doctype html>
@@ -111,14 +117,17 @@ async function time(request) {
   const x = inputs.length === 1 ? inputs[0] : inputs;
   try {
     const predicts = models.map((model) => () => settle(model.predict(x, { batchSize: request.batch })));
-    const { firstMs, timesMs } = await interleavedRuns(predicts, request.warmup, request.runs);
+    // Driven by slim, the page can read its main thread's CPU time through slim (${CPU_CLOCK_BINDING});
+    // a browser a person opened has no such clock, and its rows have wall time only.
+    const cpuClock = typeof window.${CPU_CLOCK_BINDING} === 'function' ? () => window.${CPU_CLOCK_BINDING}() : undefined;
+    const { firstMs, timesMs, cpuMs } = await interleavedRuns(predicts, request.warmup, request.runs, undefined, undefined, cpuClock);
     const peakBytes = [];
     for (const model of models) {
       const info = await tf.profile(() => model.predict(x, { batchSize: request.batch }));
       tf.dispose(info.result);
       peakBytes.push(typeof info.peakBytes === 'number' ? info.peakBytes : null);
     }
-    return { firstMs, timesMs, peakBytes };
+    return cpuMs === undefined ? { firstMs, timesMs, peakBytes } : { firstMs, timesMs, peakBytes, cpuMs };
   } finally {
     tf.dispose(inputs);
   }

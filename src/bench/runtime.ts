@@ -28,9 +28,11 @@ export interface SessionTiming {
   /** Per model: peak tensor bytes of one predict, null where the runtime does not report it. */
   peakBytes: (number | null)[];
   /**
-   * Node runtimes only: per model, the CPU time (user + system) this process spent in each timed
-   * run, ms, paired as timesMs. On a host busier than its cores the wall clock also counts the
-   * time other jobs held the core, most for the longer predicts; CPU time mostly does not.
+   * Per model, the CPU time of each timed run, ms, paired as timesMs: on node:* this process's
+   * (user + system), on chromium:* the page's main thread's, the one thread that runs tfjs there
+   * (wasm, WebGL and WebGPU calls). Absent where no CPU clock can be read (a served page). On a
+   * host busier than its cores the wall clock also counts the time other jobs held the core, most
+   * for the longer predicts; CPU time mostly does not.
    */
   cpuMs?: number[][];
 }

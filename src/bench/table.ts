@@ -9,21 +9,26 @@ const mib = (bytes: number | null) => (bytes === null ? '–' : `${(bytes / 2 **
 
 export function renderBenchTable(report: BenchReport): string {
   const paired = report.baseline !== null;
+  // CPU columns only when some runtime read a CPU clock (not a served page).
+  const withCpu = report.rows.some((r) => r.model.cpuMedianMs !== undefined);
   const header = [
     'runtime',
     'batch',
     'model ms (p10–p90)',
-    ...(paired ? ['baseline ms (p10–p90)', 'speed-up (p10–p90)', 'MACs ×', 'realised ÷ MACs'] : []),
+    ...(withCpu ? ['model CPU ms'] : []),
+    ...(paired ? ['baseline ms (p10–p90)', 'speed-up (p10–p90)', ...(withCpu ? ['CPU speed-up'] : []), 'MACs ×', 'realised ÷ MACs'] : []),
     'load',
   ];
   const rows = report.rows.map((r) => [
     `${r.runtime}${r.software ? '*' : ''}`,
     String(r.batch),
     spread(r.model),
+    ...(withCpu ? [r.model.cpuMedianMs === undefined ? '–' : ms(r.model.cpuMedianMs)] : []),
     ...(paired
       ? [
           r.baseline !== null ? spread(r.baseline) : '–',
           r.speedup !== null ? `${times(r.speedup)} (${times(r.speedupP10)}–${times(r.speedupP90)})` : '–',
+          ...(withCpu ? [times(r.cpuSpeedup ?? null)] : []),
           times(r.macsSpeedup),
           r.realisedOverMacs === null ? '–' : r.realisedOverMacs.toFixed(2),
         ]
@@ -49,6 +54,7 @@ export function renderBenchTable(report: BenchReport): string {
   lines.push(
     `${report.runs} timed runs per model after ${report.warmup} warm-up, the models interleaved run by run; ${weights}; load = 1-min load average`,
   );
+  if (withCpu) lines.push("CPU = CPU time of a predict (median): node:* this process's, chromium:* the page's main thread's");
   if (report.rows.some((r) => r.software)) lines.push(`* ${SOFTWARE_RENDERING_NOTE}`);
   for (const s of report.skipped) lines.push(`skipped ${s.runtime}: ${s.reason}`);
   return lines.join('\n');

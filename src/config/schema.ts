@@ -233,6 +233,12 @@ const benchTimingSchema = z.strictObject({
   p90Ms: z.number(),
   firstMs: z.number().describe('the first predict: load-time compile, shader and kernel warm-up'),
   peakBytes: z.number().nullable().describe('peak tensor bytes of one predict; null where the runtime does not report it'),
+  cpuMedianMs: z
+    .number()
+    .optional()
+    .describe(
+      'median CPU time of one predict, ms: node:* this process (user + system), chromium:* the page main thread; absent where none is read (served:*)',
+    ),
 });
 
 const benchModelSchema = z.strictObject({
@@ -267,6 +273,10 @@ export const benchReportSchema = z.strictObject({
       speedupP90: z.number().nullable(),
       macsSpeedup: z.number().nullable(),
       realisedOverMacs: z.number().nullable().describe('speedup / macsSpeedup: the share of the MACs saving this runtime delivers'),
+      cpuSpeedup: z
+        .number()
+        .optional()
+        .describe('speed-up by CPU time: median of baseline / model over the paired runs; with a baseline, where cpuMedianMs is given'),
       model: benchTimingSchema,
       baseline: benchTimingSchema.nullable(),
       loadAverage: z.number().describe('1-minute load average of this machine when the row was measured'),

@@ -212,16 +212,24 @@ export function benchRow(
   runtime: string,
   batch: number,
   session: { device: string; software: boolean },
-  timing: { firstMs: number[]; timesMs: number[][]; peakBytes: (number | null)[] },
+  timing: { firstMs: number[]; timesMs: number[][]; peakBytes: (number | null)[]; cpuMs?: number[][] },
   paired: boolean,
   macsSpeedup: number | null,
 ): BenchRow {
   const modelIndex = paired ? 1 : 0;
-  const stats = (i: number) => ({ ...timingStats(timing.timesMs[i]), firstMs: timing.firstMs[i], peakBytes: timing.peakBytes[i] });
+  const cpu = timing.cpuMs;
+  const stats = (i: number) => ({
+    ...timingStats(timing.timesMs[i]),
+    firstMs: timing.firstMs[i],
+    peakBytes: timing.peakBytes[i],
+    ...(cpu !== undefined ? { cpuMedianMs: quantile(cpu[i], 0.5) } : {}),
+  });
   const modelStats = stats(modelIndex);
   const baselineStats = paired ? stats(0) : null;
   const ratios = paired ? timing.timesMs[0].map((b, i) => b / timing.timesMs[1][i]) : null;
   const speedup = paired ? pairedSpeedup(timing.timesMs[0], timing.timesMs[1]) : null;
+  // Not finite when the model's CPU time read 0 in most runs (a predict shorter than the clock's precision).
+  const cpuSpeedup = paired && cpu !== undefined ? pairedSpeedup(cpu[0], cpu[1]) : undefined;
   return {
     runtime,
     batch,
@@ -234,6 +242,7 @@ export function benchRow(
     speedupP90: ratios !== null ? quantile(ratios, 0.9) : null,
     macsSpeedup,
     realisedOverMacs: speedup !== null && macsSpeedup !== null ? speedup / macsSpeedup : null,
+    ...(cpuSpeedup !== undefined && Number.isFinite(cpuSpeedup) ? { cpuSpeedup } : {}),
     model: modelStats,
     baseline: baselineStats,
     loadAverage: loadavg()[0],
