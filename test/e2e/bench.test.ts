@@ -111,7 +111,7 @@ describe('slim bench on node:wasm', () => {
     const result = await runSlim(['bench', '--model', models.slim, '--runtime', 'node:wasm', '--batch', '2', '--runs', '2']);
     assert.equal(result.code, 0, describeRun(result));
     const lines = result.stdout.split('\n');
-    assert.match(lines[0], /^runtime\s+batch\s+model ms \(p10–p90\)\s+load$/);
+    assert.match(lines[0], /^runtime\s+batch\s+model ms \(p10–p90\)\s+model CPU ms\s+load$/);
     assert.match(lines[1], /^node:wasm\s+2\s+\d/);
     assert.match(lines[2], /^ {2}first predict [\d.]+ ms; peak tensors/);
   });
