@@ -121,7 +121,8 @@ describe('graph-model export', () => {
     ]) {
       assert.ok(ops.includes(op), `no ${op} in ${[...new Set(ops)].join(', ')}`);
     }
-    assert.equal(result.graph!.ops._FusedConv2D, 3); // stem, pw, sep's pointwise part
+    // stem, pw, sep's pointwise part, and fc_a (Flatten -> Dense run as a conv by the export)
+    assert.equal(result.graph!.ops._FusedConv2D, 4);
     const layers = await toLayersModel(original);
     const graph = await loadGraphWithStockTfjs(result.written!);
     try {

@@ -24,6 +24,7 @@ interface ExportFlags extends GlobalFlags {
   'quantize-float16'?: string[];
   'max-output-drift': number;
   fuse: boolean;
+  'dense-as-conv': boolean;
   config?: string;
   'max-drop'?: number;
 }
@@ -80,6 +81,12 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         default: true,
         describe: 'fuse activation layers into the Conv/Dense before them (--no-fuse keeps them)',
       })
+      .option('dense-as-conv', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'run a Flatten -> Dense head as Conv2D layers plus one Reshape (same outputs, fewer tfjs kernels per predict; --no-dense-as-conv keeps the Dense layers)',
+      })
       .option('config', configOption('JSON config whose data section gives the test split: accuracy before and after is measured'))
       .option('max-drop', {
         type: 'number',
@@ -125,9 +132,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       quantize,
       maxOutputDrift: argv['max-output-drift'],
       fuse: argv.fuse,
+      denseAsConv: argv['dense-as-conv'],
     });
     const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
       exported: { ...exported, artifacts },
+      fuse: argv.fuse,
       ...(config !== undefined ? { accuracy: { config, maxDropPoints: argv['max-drop'] } } : {}),
     });
     out.info(describeExportParams(outcome));

@@ -162,11 +162,35 @@ export function toGraphModel(
     tensorName.set(node.outputs[0], out);
   }
 
-  // Outputs: one Identity per model output, so their names are stable and nothing else dangles.
-  const outputNames = graph.outputs.map((id, i) =>
-    e.op(graph.outputs.length === 1 ? 'Identity' : `Identity_${i}`, 'Identity', [tensorName.get(id)!], { T }),
+  const outputNames = nameOutputs(
+    e,
+    graph.outputs.map((id) => tensorName.get(id)!),
   );
   return { topology: { node: e.nodes, library: {}, versions: {} }, weights: e.weights, inputNames, outputNames };
+}
+
+/**
+ * Gives the model outputs their stable names, `Identity` (one output) or `Identity_<i>`, as
+ * tfjs-converter names them. tf.loadGraphModel takes the nodes nothing reads as the outputs, in node
+ * order; where the op computing each output is such a node, in output order, it is renamed (an
+ * Identity op would be one more kernel launch per predict); otherwise one Identity per output
+ * reads it.
+ */
+function nameOutputs(e: Emitter, producers: string[]): string[] {
+  const wanted = producers.map((_, i) => (producers.length === 1 ? 'Identity' : `Identity_${i}`));
+  const read = new Set(e.nodes.flatMap((n) => n.input ?? []));
+  const position = new Map(e.nodes.map((n, i) => [n.name, i]));
+  const nodes = producers.map((name) => e.nodes[position.get(name)!]);
+  const renamable =
+    new Set(producers).size === producers.length &&
+    nodes.every(
+      (n, i) => !read.has(n.name) && n.op !== 'Placeholder' && (i === 0 || position.get(n.name)! > position.get(producers[i - 1])!),
+    ) &&
+    // A wanted name already taken by another node (a layer named 'Identity') would clash.
+    wanted.every((name) => !position.has(name) || producers.includes(name));
+  if (!renamable) return producers.map((name, i) => e.op(wanted[i], 'Identity', [name], { T }));
+  nodes.forEach((n, i) => (n.name = wanted[i]));
+  return wanted;
 }
 
 function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<string, Weight>): string {
