@@ -203,6 +203,31 @@ describe('quantized export of a head run as conv', () => {
   });
 });
 
+describe("a Sequential MLP whose first layer, the Flatten, carries the model's input shape", () => {
+  it('the first conv takes the input shape over; stock tfjs loads it and it predicts the same', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [6, 5, 2], name: 'flat' }),
+        tf.layers.dense({ units: 6, activation: 'relu', kernelInitializer: init(6), name: 'fc' }),
+        tf.layers.dense({ units: 3, kernelInitializer: init(7), name: 'out' }),
+      ],
+    });
+    const original = await fromLayersModel(model);
+    model.dispose();
+    const written = await exportStage(original, { dir: path.join(dir, 'mlp'), write: { overwrite: false } }, quiet());
+    assert.deepEqual(classesOf(written.artifacts), ['Conv2D', 'Conv2D', 'Reshape']);
+    const a = await toLayersModel(original);
+    const b = await loadWithStockTfjs(written.written!);
+    try {
+      assert.deepEqual(b.inputs[0].shape, [null, 6, 5, 2]);
+      tf.tidy(() => assertClose(a.predict(x()) as tf.Tensor, b.predict(x()) as tf.Tensor, 1e-4, 'MLP export'));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+});
+
 describe('patterns left as they are', () => {
   /** The export's as-conv rewrites and skipped reasons for a model built from `build`. */
   async function rewrite(build: () => tf.LayersModel) {

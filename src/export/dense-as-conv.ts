@@ -45,6 +45,8 @@ const SHARED_KEYS = [
   'bias_constraint',
 ];
 
+const INPUT_SHAPE_KEYS = ['batch_input_shape', 'batch_shape', 'input_shape'];
+
 interface Chain {
   flatten: GraphNode;
   denses: GraphNode[];
@@ -103,6 +105,8 @@ export function denseHeadAsConv(artifacts: ModelArtifacts, registry: LayerRegist
         }
       }
       const config: Record<string, unknown> = { name };
+      // A Sequential's first layer carries the model's input shape: the first conv takes it over.
+      if (i === 0) for (const key of INPUT_SHAPE_KEYS) if (flatten.layer.config[key] != null) config[key] = flatten.layer.config[key];
       for (const key of SHARED_KEYS) if (key in dense.layer.config) config[key] = dense.layer.config[key];
       Object.assign(config, {
         filters: dense.layer.config.units as number,
@@ -153,10 +157,6 @@ function chainFrom(
   if (first === undefined || first.className !== 'Dense') return `feeds ${out.consumers.length} layers`;
   if (graph.outputs.includes(out.id)) return 'its output is also a model output';
   if (flatten.config.data_format === 'channels_first') return 'flattens channels_first';
-  const config = flatten.layer.config ?? {};
-  if (graph.kind === 'sequential' && ['batch_input_shape', 'batch_shape', 'input_shape'].some((k) => config[k] != null)) {
-    return "carries the model's input shape";
-  }
   const shape = flatten.inputShapes[0];
   if (shape.length !== 4 || shape.slice(1).some((d) => typeof d !== 'number')) {
     return `its input shape [${shape.map((d) => d ?? 'null').join(', ')}] is not a fixed [batch, H, W, C]`;
