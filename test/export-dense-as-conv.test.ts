@@ -306,6 +306,22 @@ describe('patterns left as they are', () => {
     }
   });
 
+  it('a Keras file keeps its Dense layers (its users load it in Keras)', async () => {
+    const written = await exportStage(
+      await head(),
+      { dir: path.join(dir, 'head.keras'), write: { overwrite: false }, format: 'keras' },
+      quiet(),
+    );
+    assert.deepEqual(
+      written.rewrites.filter((r) => r.kind === 'as-conv'),
+      [],
+    );
+    assert.deepEqual(
+      classesOf(written.artifacts).filter((c) => c === 'Dense'),
+      ['Dense', 'Dense'],
+    );
+  });
+
   it('a Dense with no Flatten before it, and everything with denseAsConv: false', async () => {
     const artifacts = await head();
     assert.deepEqual(

@@ -116,8 +116,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const { readModel } = await import('../model/io.js');
     const model = await readModel(argv.model);
     // Loaded once the model is read: a refused model is refused without them (start-up time).
-    const [{ checkModelOutput }, { checkExportDestination, describeExportParams, exportStage, writeModelAs }, { exportForInference }] =
-      await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
+    const [
+      { checkModelOutput },
+      { checkExportDestination, denseAsConvApplies, describeExportParams, exportStage, writeModelAs },
+      { exportForInference },
+    ] = await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
     await checkModelOutput(argv.out, format, write, model.path);
     await startBackend(argv.backend, out);
     if (!argv.fold) {
@@ -132,7 +135,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       quantize,
       maxOutputDrift: argv['max-output-drift'],
       fuse: argv.fuse,
-      denseAsConv: argv['dense-as-conv'],
+      denseAsConv: argv['dense-as-conv'] && denseAsConvApplies(format),
     });
     const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
       exported: { ...exported, artifacts },

@@ -39,6 +39,15 @@ export function checkExportDestination(dest: ExportDestination | undefined, quan
   }
 }
 
+/**
+ * Whether a Flatten → Dense head is run as convolutions for this destination: for tfjs (layers and
+ * graph folders), where it saves kernel launches, not in a Keras file, whose users load it in Keras
+ * and expect its Dense layers and weight layout.
+ */
+export function denseAsConvApplies(format: ExportFormat | undefined): boolean {
+  return format !== 'keras' && format !== 'h5';
+}
+
 /** Test accuracy of the input and of the exported model (fractions 0..1), and the drop in points. */
 export interface ExportAccuracy {
   before: number;
@@ -83,7 +92,9 @@ export async function exportStage(
   options: ExportStageOptions = {},
 ): Promise<ExportStageResult> {
   checkExportDestination(dest, options.quantize);
-  const outcome: ExportStageResult = options.exported ?? (await exportModel(artifacts, options));
+  const outcome: ExportStageResult =
+    options.exported ??
+    (await exportModel(artifacts, { ...options, denseAsConv: options.denseAsConv !== false && denseAsConvApplies(dest?.format) }));
   for (const line of describeExport(outcome)) out.info(line);
   if (options.accuracy !== undefined) {
     outcome.accuracy = await measureAccuracy(artifacts, outcome.artifacts, options.accuracy.config, out);
