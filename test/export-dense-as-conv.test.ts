@@ -304,6 +304,27 @@ describe('patterns left as they are', () => {
     } finally {
       stock.dispose();
     }
+    // The graph form: 'mid' is read by 'last', so no op can carry the output names: one Identity each.
+    const graph = await exportStage(
+      await fromLayersModel(build()),
+      { dir: path.join(dir, 'mid-graph'), write: { overwrite: false }, format: 'graph' },
+      quiet(),
+    );
+    assert.equal(graph.graph!.ops.Identity, 2);
+    const g = await loadGraphWithStockTfjs(graph.written!);
+    const a = await toLayersModel(await fromLayersModel(build()));
+    try {
+      assert.deepEqual(g.outputNodes, ['Identity_0', 'Identity_1']);
+      tf.tidy(() => {
+        const input = tf.randomNormal([2, 3, 3, 2], 0, 1, 'float32', 3);
+        const want = a.predict(input) as tf.Tensor[];
+        const got = g.predict(input) as tf.Tensor[];
+        want.forEach((y, i) => assertClose(y, got[i], 1e-4, `graph output ${i}`));
+      });
+    } finally {
+      g.dispose();
+      a.dispose();
+    }
   });
 
   it('a Keras file keeps its Dense layers (its users load it in Keras)', async () => {
