@@ -228,6 +228,65 @@ describe("a Sequential MLP whose first layer, the Flatten, carries the model's i
   });
 });
 
+describe('GlobalAveragePooling2D → Dense → Dense: as convs in the graph format only', () => {
+  async function gapHead(): Promise<ModelArtifacts> {
+    const input = tf.input({ shape: [6, 5, 2] });
+    let y = tf.layers.conv2d({ filters: 6, kernelSize: 3, activation: 'relu', kernelInitializer: init(8), name: 'conv' }).apply(input);
+    y = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(y);
+    y = tf.layers.dense({ units: 5, activation: 'relu', kernelInitializer: init(9), biasInitializer: 'ones', name: 'fc' }).apply(y);
+    y = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(10), name: 'head' }).apply(y);
+    const model = tf.model({ inputs: input, outputs: y as tf.SymbolicTensor });
+    const artifacts = await fromLayersModel(model);
+    model.dispose();
+    return artifacts;
+  }
+
+  it('the layers export keeps the pool and the Dense layers; the graph runs AvgPool + convs, no Mean, no matmul, same outputs', async () => {
+    const original = await gapHead();
+    const layers = await exportStage(original, { dir: path.join(dir, 'gap-layers'), write: { overwrite: false } }, quiet());
+    assert.deepEqual(
+      layers.rewrites.filter((r) => r.kind === 'as-conv'),
+      [],
+    );
+    assert.deepEqual(classesOf(layers.artifacts), ['InputLayer', 'Conv2D', 'GlobalAveragePooling2D', 'Dense', 'Dense']);
+    const quantize = [{ dtype: 'uint8' as const, pattern: '*' }];
+    for (const q of [undefined, quantize]) {
+      const graph = await exportStage(
+        original,
+        { dir: path.join(dir, `gap-graph-${q === undefined ? 'f32' : 'u8'}`), write: { overwrite: false }, format: 'graph' },
+        quiet(),
+        q === undefined ? {} : { quantize: q },
+      );
+      const ops = graph.graph!.ops;
+      assert.equal(ops.AvgPool, 1, JSON.stringify(ops));
+      assert.equal(ops._FusedConv2D, 3, JSON.stringify(ops));
+      assert.ok(ops.Mean === undefined && matmuls(Object.keys(ops)).length === 0, JSON.stringify(ops));
+      const json = JSON.parse(await readFile(graph.written!, 'utf8')) as {
+        weightsManifest: { weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[];
+      };
+      const stored = json.weightsManifest[0].weights.filter((w) => w.dtype === 'float32').map((w) => w.quantization?.dtype ?? 'float32');
+      // Every float weight as asked, the reshaped head kernels included.
+      assert.deepEqual([...new Set(stored)], [q === undefined ? 'float32' : 'uint8']);
+      const a = await toLayersModel(original);
+      const g = await loadGraphWithStockTfjs(graph.written!);
+      try {
+        const tolerance = q === undefined ? 1e-4 : QUANTIZED_RELATIVE_TOLERANCE;
+        tf.tidy(() =>
+          assertClose(
+            a.predict(x()) as tf.Tensor,
+            g.predict(x()) as tf.Tensor,
+            tolerance,
+            `graph ${q === undefined ? 'float32' : 'uint8'}`,
+          ),
+        );
+      } finally {
+        a.dispose();
+        g.dispose();
+      }
+    }
+  });
+});
+
 describe('patterns left as they are', () => {
   /** The export's as-conv rewrites and skipped reasons for a model built from `build`. */
   async function rewrite(build: () => tf.LayersModel) {

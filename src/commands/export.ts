@@ -140,6 +140,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
       exported: { ...exported, artifacts },
       fuse: argv.fuse,
+      denseAsConv: argv['dense-as-conv'],
       ...(config !== undefined ? { accuracy: { config, maxDropPoints: argv['max-drop'] } } : {}),
     });
     out.info(describeExportParams(outcome));

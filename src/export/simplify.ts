@@ -177,11 +177,13 @@ export function describeRewrites(changes: readonly InferenceRewrite[], skipped: 
   const lines = changes.map((c) =>
     c.kind === 'fused'
       ? `fused ${c.layer} (${c.className}) into ${c.into} as activation '${c.activation}'`
-      : c.kind === 'as-conv'
-        ? `rewrote ${c.layer} (Dense) as Conv2D ${c.into} (kernel ${c.kernelSize!.join('×')}` +
-          `${c.absorbed !== undefined ? `, Flatten ${c.absorbed} taken into it` : ''}): fewer tfjs kernels per predict` +
-          (c.into !== c.layer ? `; a Reshape named ${c.layer} restores its [batch, units] output` : '')
-        : `dropped ${c.layer} (${c.className}: identity at inference)`,
+      : c.kind === 'as-conv' && c.className === 'GlobalAveragePooling2D'
+        ? `rewrote ${c.layer} (GlobalAveragePooling2D) as AveragePooling2D ${c.kernelSize!.join('×')}, so the Dense after it runs as a 1×1 conv`
+        : c.kind === 'as-conv'
+          ? `rewrote ${c.layer} (Dense) as Conv2D ${c.into} (kernel ${c.kernelSize!.join('×')}` +
+            `${c.absorbed !== undefined ? `, Flatten ${c.absorbed} taken into it` : ''}): fewer tfjs kernels per predict` +
+            (c.into !== c.layer ? `; a Reshape named ${c.layer} restores its [batch, units] output` : '')
+          : `dropped ${c.layer} (${c.className}: identity at inference)`,
   );
   for (const s of skipped) lines.push(`  left in place: ${s.layer}: ${s.reason}`);
   return lines;

@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema.js';
 import { InputError, ProblemError } from '../../errors.js';
 import { toLayersModel } from '../../model/convert.js';
 import { graphModelJson, graphQuantization, toGraphModel } from '../../export/graph-model.js';
+import { describeRewrites } from '../../export/simplify.js';
 import { WEIGHTS_BIN, writeModel, writeModelFolder } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
@@ -111,7 +112,8 @@ export async function exportStage(
   if (dest === undefined) return outcome;
   const quantization = outcome.quantized?.quantization;
   if (dest.format === 'graph') {
-    const parts = toGraphModel(outcome.artifacts, undefined, { fuse: options.fuse !== false });
+    const parts = toGraphModel(outcome.artifacts, undefined, { fuse: options.fuse !== false, denseAsConv: options.denseAsConv !== false });
+    for (const line of describeRewrites(parts.rewrites, [])) out.info(`graph model: ${line}`);
     const graph = graphModelJson(parts, graphQuantization(parts, outcome.artifacts.weights, quantization), WEIGHTS_BIN);
     const check = await compareGraphModel(outcome.artifacts, graph);
     if (!(check.maxAbsDiff <= check.tolerance)) {
