@@ -85,7 +85,7 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         type: 'boolean',
         default: true,
         describe:
-          'run a Flatten -> Dense head as Conv2D layers plus one Reshape (same outputs, fewer tfjs kernels per predict; --no-dense-as-conv keeps the Dense layers)',
+          'run a Flatten -> Dense head (graph format: also a global average pool -> Dense head) as Conv2D layers plus one Reshape (same outputs, fewer tfjs kernels per predict; --no-dense-as-conv keeps the Dense layers)',
       })
       .option('config', configOption('JSON config whose data section gives the test split: accuracy before and after is measured'))
       .option('max-drop', {
