@@ -7,7 +7,8 @@
  *      way `slim export` writes them;
  *   2. the fixed per-predict cost at batch 1: the intercept of median ms vs batch (a least-squares
  *      line through --batches), for "today's" export (float32 layers, no activation fusion: the
- *      export before this work), the fused layers export and the graph export of the slim model,
+ *      export before this work), the fused layers export and the graph export of the slim model
+ *      (both with the Dense head kept), and both again with the head run as a conv (the default),
  *      timed interleaved in one session per runtime, plus the kernels one predict launches.
  * Test accuracy float vs uint8 is `slim export --quantize uint8 --config configs/quickstart.json`.
  *
@@ -104,13 +105,17 @@ async function main(): Promise<void> {
     }
 
     // 2. Fixed per-predict cost.
-    const today = (await exportModel(slim, { fuse: false })).artifacts;
-    const fused = (await exportModel(slim)).artifacts;
+    const today = (await exportModel(slim, { fuse: false, denseAsConv: false })).artifacts;
+    const fused = (await exportModel(slim, { denseAsConv: false })).artifacts;
+    // The default export: the Flatten → Dense head also run as a conv (src/export/dense-as-conv.ts).
+    const asConv = (await exportModel(slim)).artifacts;
     const models: { name: string; model: ServedModel }[] = [
       { name: 'slim model as trained (BN unfolded)', model: slim },
       { name: "today's export (float32 layers, no fusion)", model: today },
       { name: 'fused layers export', model: fused },
       { name: 'graph export', model: graphFiles(fused) },
+      { name: 'dense-as-conv layers export', model: asConv },
+      { name: 'dense-as-conv graph export', model: graphFiles(asConv) },
     ];
     const input = (
       slim.modelTopology as unknown as { config: { layers: { config: { batch_input_shape?: number[] } }[] } }
@@ -158,7 +163,8 @@ async function main(): Promise<void> {
         if (batchOne.length > 0) {
           console.log(
             `\nbatch 1, paired speed-up over today's export: fused layers ${pairedSpeedup(batchOne[1], batchOne[2]).toFixed(2)}×, ` +
-              `graph ${pairedSpeedup(batchOne[1], batchOne[3]).toFixed(2)}×; over the model as trained: today's ${pairedSpeedup(batchOne[0], batchOne[1]).toFixed(2)}× (load avg ${loadAverage()})`,
+              `graph ${pairedSpeedup(batchOne[1], batchOne[3]).toFixed(2)}×, dense-as-conv layers ${pairedSpeedup(batchOne[1], batchOne[4]).toFixed(2)}×, ` +
+              `dense-as-conv graph ${pairedSpeedup(batchOne[1], batchOne[5]).toFixed(2)}×; over the model as trained: today's ${pairedSpeedup(batchOne[0], batchOne[1]).toFixed(2)}× (load avg ${loadAverage()})`,
           );
         }
       } finally {

@@ -11,7 +11,9 @@
  *
  * --round-to 1,8 prunes once per `prune.roundTo` (kept widths rounded up to a multiple), all timed in
  * the same session; each pruned model's speed-up is divided by its own MACs reduction.
- * --format layers,graph limits the exports timed (MobileNetV2 at batch 32: the graph form only).
+ * --format layers,graph limits the exports timed (MobileNetV2 at batch 32: the graph form only);
+ * layers-dense and graph-dense add the exports made with `denseAsConv: false` (a Flatten → Dense head
+ * kept as Dense layers), and a table of each format with its Dense head run as conv vs kept.
  *
  *   node dist/bench/export.js [--arch quickstart,vgg-small,mobilenetv2] [--batch 1,32] [--runs 10] [--ratio 0.5]
  *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only]
@@ -76,9 +78,13 @@ async function main(): Promise<void> {
       console.log('|---|---|---|---|---|');
     }
     const exports: Record<string, ModelArtifacts> = {};
+    const denseExports: Record<string, ModelArtifacts> = {};
     for (const { label, artifacts } of variants) {
       const float = await exportModel(artifacts);
       exports[label] = float.artifacts;
+      if (exportFormats.some((f) => f.endsWith('-dense'))) {
+        denseExports[label] = (await exportModel(artifacts, { denseAsConv: false })).artifacts;
+      }
       if (!withBytes) continue;
       console.log(
         `| ${label} | input (BN unfolded), float32 | ${bytes(float.weightBytes.before.raw)} | ${bytes(float.weightBytes.before.gzip)} | ${load()} |`,
@@ -107,7 +113,11 @@ async function main(): Promise<void> {
             ? variants.find((v) => v.label === label)!.artifacts
             : format === 'layers'
               ? exports[label]
-              : graphFiles(exports[label]),
+              : format === 'layers-dense'
+                ? denseExports[label]
+                : format === 'graph-dense'
+                  ? graphFiles(denseExports[label])
+                  : graphFiles(exports[label]),
       })),
     );
     const at = (name: string) => timed.findIndex((t) => t.name === name);
@@ -126,6 +136,7 @@ async function main(): Promise<void> {
         );
         console.log('|---|---|---|---|---|---|---|---|---|---|---|');
         const versus: string[] = [];
+        const asConv: string[] = [];
         for (const batch of batches) {
           const { timesMs, cpuMs } = await timeBatch(session, spec.input, batch, runs, warmup);
           const times = (name: string) => timesMs[at(name)];
@@ -146,6 +157,19 @@ async function main(): Promise<void> {
               );
             }
           }
+          for (const { label } of variants) {
+            const ratio = (a: string, b: string) => {
+              const [i, j] = [at(`${a}/${label}`), at(`${b}/${label}`)];
+              if (i < 0 || j < 0) return '—';
+              const wall = `${pairedSpeedup(timesMs[i], timesMs[j]).toFixed(2)}×`;
+              return cpuMs === undefined ? wall : `${wall} (CPU ${pairedSpeedup(cpuMs[i], cpuMs[j]).toFixed(2)}×)`;
+            };
+            if (at(`layers-dense/${label}`) >= 0 || at(`graph-dense/${label}`) >= 0) {
+              asConv.push(
+                `| ${batch} | ${label} | ${ratio('layers-dense', 'layers')} | ${ratio('graph-dense', 'graph')} | ${loadAverage()} |`,
+              );
+            }
+          }
           for (const { label } of exportedOnly ? [] : variants) {
             const ratio = (a: string, b: string) => {
               const [i, j] = [at(`${a}/${label}`), at(`${b}/${label}`)];
@@ -157,6 +181,12 @@ async function main(): Promise<void> {
               `| ${batch} | ${label} | ${ratio('input', 'layers')} | ${ratio('input', 'graph')} | ${ratio('layers', 'graph')} | ${loadAverage()} |`,
             );
           }
+        }
+        if (asConv.length > 0) {
+          console.log(`\nDense head run as conv vs kept as Dense, ${runtime} (paired speed-up; above 1: as conv is faster)\n`);
+          console.log('| batch | model | layers | graph | load avg |');
+          console.log('|---|---|---|---|---|');
+          for (const line of asConv) console.log(line);
         }
         if (exportedOnly) continue;
         console.log(`\nExported vs the model it came from, ${runtime} (paired speed-up; above 1: the export is faster)\n`);

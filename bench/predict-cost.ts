@@ -2,7 +2,8 @@
  * What one batch-1 predict of the quickstart slim model costs on node:wasm, call path by call path:
  * the layers export through `predict` (what `slim bench` times), `predictOnBatch`, `apply`
  * (tfjs-layers' symbolic execute without predictLoop's slice + concat), and the graph export
- * through `predict`, `execute`; each read back with `dataSync` (sync) or `await data()` (what the
+ * through `predict`, `execute`; then both again with the Dense head run as a conv (the default
+ * export; the rows above keep it as Dense); each read back with `dataSync` (sync) or `await data()` (what the
  * bench harness does). Interleaved in rounds, so the ratios are paired; the load average beside.
  *
  * With --batches 1,2,4,8 it also fits CPU µs = fixed + per-image · batch per call path (the fixed
@@ -35,11 +36,14 @@ async function main(): Promise<void> {
   const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   tf.env().set('PROD', true);
   const slim = await readModel(dir);
-  const today = await toLayersModel((await exportModel(slim, { fuse: false })).artifacts);
-  const fusedArtifacts = (await exportModel(slim)).artifacts;
+  const today = await toLayersModel((await exportModel(slim, { fuse: false, denseAsConv: false })).artifacts);
+  const fusedArtifacts = (await exportModel(slim, { denseAsConv: false })).artifacts;
   const fused = await toLayersModel(fusedArtifacts);
-  const g = graphFiles(fusedArtifacts);
-  const graph = await loadGraphFiles(g);
+  const graph = await loadGraphFiles(graphFiles(fusedArtifacts));
+  // The export as it is now: also a Flatten → Dense head run as a conv (src/export/dense-as-conv.ts).
+  const asConvArtifacts = (await exportModel(slim)).artifacts;
+  const asConv = await toLayersModel(asConvArtifacts);
+  const asConvGraph = await loadGraphFiles(graphFiles(asConvArtifacts));
   const shape = (today.inputs[0].shape as number[]).slice(1);
   const sync = (f: () => tf.Tensor) => () => {
     const y = f();
@@ -67,6 +71,16 @@ async function main(): Promise<void> {
       ['fused layers: apply (tidy) + dataSync', (x) => sync(() => tf.tidy(() => fused.apply(x, { training: false }) as tf.Tensor))()],
       ['graph: predict + await data() (the bench)', (x) => async_(() => graph.predict(x) as tf.Tensor)()],
       ['graph: execute + dataSync', (x) => sync(() => graph.execute(x) as tf.Tensor)()],
+      [
+        'dense-as-conv layers: predict(x, {batchSize}) + await data() (the bench)',
+        (x) => async_(() => asConv.predict(x, { batchSize: x.shape[0] }) as tf.Tensor)(),
+      ],
+      [
+        'dense-as-conv layers: apply (tidy) + dataSync',
+        (x) => sync(() => tf.tidy(() => asConv.apply(x, { training: false }) as tf.Tensor))(),
+      ],
+      ['dense-as-conv graph: predict + await data() (the bench)', (x) => async_(() => asConvGraph.predict(x) as tf.Tensor)()],
+      ['dense-as-conv graph: execute + dataSync', (x) => sync(() => asConvGraph.execute(x) as tf.Tensor)()],
     ] as Path[]
   ).filter(([name]) => only === '' || name.includes(only));
   console.log(`${backend.detail}; ${calls} calls × ${rounds} rounds per batch, load ${load()}\n`);

@@ -123,7 +123,8 @@ describe('ReLU(max_value=6) in the export', () => {
       nodes
         .filter((n) => n.op === op)
         .map((n) => (n.attr?.fused_ops?.list.s ?? []).map((s) => Buffer.from(s, 'base64').toString()).join('+'));
-    assert.deepEqual(fusedOps('_FusedConv2D'), ['BiasAdd+Relu6', 'BiasAdd']);
+    // expand, project, and fc (the global pool → Dense head runs as a 1×1 conv in the graph form)
+    assert.deepEqual(fusedOps('_FusedConv2D'), ['BiasAdd+Relu6', 'BiasAdd', 'BiasAdd+Relu6']);
     assert.deepEqual(fusedOps('FusedDepthwiseConv2dNative'), ['BiasAdd+Relu6']);
     assert.ok(!nodes.some((n) => n.op === 'Relu6' || n.op === 'ClipByValue' || n.op === 'Minimum'), nodes.map((n) => n.op).join(' '));
 

@@ -104,15 +104,17 @@ describe('export rewrites on a model with every pattern', () => {
         ['fused', 'sep_elu', 'sep', 'elu'],
         ['fused', 'fc1_tanh', 'fc1', 'tanh'],
         ['fused', 'softmax', 'fc2', 'softmax'],
+        ['as-conv', 'fc1', 'fc1', null],
+        ['as-conv', 'fc2', 'fc2_conv', null],
       ],
     );
     assert.deepEqual(outcome.folded, [{ bn: 'bn', into: 'conv' }]);
     assert.deepEqual(
       layersOf(outcome.artifacts).map((l) => l.class_name),
-      ['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Flatten', 'Dense', 'Dense'],
+      ['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Conv2D', 'Conv2D', 'Reshape'],
     );
     assert.equal(byName(outcome.artifacts, 'conv')!.config.activation, 'relu');
-    assert.equal(byName(outcome.artifacts, 'fc2')!.config.activation, 'softmax');
+    assert.equal(byName(outcome.artifacts, 'fc2_conv')!.config.activation, 'softmax');
     assert.ok(outcome.check.maxAbsDiff <= 1e-4 * Math.max(1, outcome.check.maxAbsOutput), `diff ${outcome.check.maxAbsDiff}`);
 
     const written = await writeModel(path.join(dir, 'every'), outcome.artifacts);
@@ -120,8 +122,8 @@ describe('export rewrites on a model with every pattern', () => {
     assert.ok(diff <= 1e-4 * Math.max(1, scale), `stock-loaded export differs by ${diff}`);
   });
 
-  it('keeps every layer with fuse and dropNoOps off (only BN folds)', async () => {
-    const outcome = await exportModel(await everyPattern(), { fuse: false, dropNoOps: false });
+  it('keeps every layer with fuse, dropNoOps and denseAsConv off (only BN folds)', async () => {
+    const outcome = await exportModel(await everyPattern(), { fuse: false, dropNoOps: false, denseAsConv: false });
     assert.deepEqual(outcome.rewrites, []);
     assert.ok(byName(outcome.artifacts, 'dropout') !== undefined && byName(outcome.artifacts, 'relu') !== undefined);
   });

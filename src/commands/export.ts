@@ -24,6 +24,7 @@ interface ExportFlags extends GlobalFlags {
   'quantize-float16'?: string[];
   'max-output-drift': number;
   fuse: boolean;
+  'dense-as-conv': boolean;
   config?: string;
   'max-drop'?: number;
 }
@@ -80,6 +81,12 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
         default: true,
         describe: 'fuse activation layers into the Conv/Dense before them (--no-fuse keeps them)',
       })
+      .option('dense-as-conv', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'run a Flatten -> Dense head (graph format: also a global average pool -> Dense head) as Conv2D layers plus one Reshape (same outputs, fewer tfjs kernels per predict; --no-dense-as-conv keeps the Dense layers)',
+      })
       .option('config', configOption('JSON config whose data section gives the test split: accuracy before and after is measured'))
       .option('max-drop', {
         type: 'number',
@@ -109,8 +116,11 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
     const { readModel } = await import('../model/io.js');
     const model = await readModel(argv.model);
     // Loaded once the model is read: a refused model is refused without them (start-up time).
-    const [{ checkModelOutput }, { checkExportDestination, describeExportParams, exportStage, writeModelAs }, { exportForInference }] =
-      await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
+    const [
+      { checkModelOutput },
+      { checkExportDestination, denseAsConvApplies, describeExportParams, exportStage, writeModelAs },
+      { exportForInference },
+    ] = await Promise.all([import('../pipeline/model.js'), import('../pipeline/stages/export.js'), import('../api/node.js')]);
     await checkModelOutput(argv.out, format, write, model.path);
     await startBackend(argv.backend, out);
     if (!argv.fold) {
@@ -125,9 +135,12 @@ export const exportCommand: CommandModule<GlobalFlags, ExportFlags> = {
       quantize,
       maxOutputDrift: argv['max-output-drift'],
       fuse: argv.fuse,
+      denseAsConv: argv['dense-as-conv'] && denseAsConvApplies(format),
     });
     const outcome = await exportStage(model, { dir: argv.out, write, format }, out, {
       exported: { ...exported, artifacts },
+      fuse: argv.fuse,
+      denseAsConv: argv['dense-as-conv'],
       ...(config !== undefined ? { accuracy: { config, maxDropPoints: argv['max-drop'] } } : {}),
     });
     out.info(describeExportParams(outcome));

@@ -223,11 +223,13 @@ const bodies = {
     rewrites: z
       .array(
         z.strictObject({
-          kind: z.enum(['fused', 'dropped']),
+          kind: z.enum(['fused', 'dropped', 'as-conv']),
           layer: z.string(),
           className: z.string(),
           into: z.string().optional(),
           activation: z.string().optional(),
+          kernelSize: z.array(z.number().int().positive()).optional().describe('as-conv: the Conv2D kernel [H, W] the Dense became'),
+          absorbed: z.string().optional().describe('as-conv: the Flatten the first conv of a chain took over'),
         }),
       )
       .optional(),

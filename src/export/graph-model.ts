@@ -16,7 +16,8 @@ import { buildGraph, callOf, unwrapTopology, type GraphNode } from '../model/gra
 import { encodeWeights, type ManifestWeightSpec, type WeightQuantization } from '../model/io-manifest.js';
 import type { ModelArtifacts, Weight, WeightMap } from '../model/topology.js';
 import { indexWeights, roleWeightsOf } from '../prune/weights.js';
-import { fuseActivations } from './simplify.js';
+import { denseHeadAsConv } from './dense-as-conv.js';
+import { fuseActivations, type InferenceRewrite } from './simplify.js';
 
 /** One GraphDef node as tfjs's JSON graph format spells it. */
 export interface GraphNodeDef {
@@ -33,6 +34,8 @@ export interface GraphModelParts {
   weights: WeightMap;
   inputNames: string[];
   outputNames: string[];
+  /** Rewrites made for the graph form only (a global average pool → Dense head as convs). */
+  rewrites: InferenceRewrite[];
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -128,9 +131,11 @@ function channelsLast(node: GraphNode): void {
 export function toGraphModel(
   artifacts: ModelArtifacts,
   registry: LayerRegistry = defaultRegistry,
-  options: { fuse?: boolean } = {},
+  options: { fuse?: boolean; denseAsConv?: boolean } = {},
 ): GraphModelParts {
   if (options.fuse !== false) artifacts = fuseActivations(artifacts, registry, 'graph').artifacts;
+  let rewrites: InferenceRewrite[] = [];
+  if (options.denseAsConv !== false) ({ artifacts, changes: rewrites } = denseHeadAsConv(artifacts, registry, { globalPool: true }));
   const graph = buildGraph(artifacts.modelTopology, undefined, registry);
   const index = indexWeights(artifacts.weights);
   const e = new Emitter();
@@ -162,11 +167,35 @@ export function toGraphModel(
     tensorName.set(node.outputs[0], out);
   }
 
-  // Outputs: one Identity per model output, so their names are stable and nothing else dangles.
-  const outputNames = graph.outputs.map((id, i) =>
-    e.op(graph.outputs.length === 1 ? 'Identity' : `Identity_${i}`, 'Identity', [tensorName.get(id)!], { T }),
+  const outputNames = nameOutputs(
+    e,
+    graph.outputs.map((id) => tensorName.get(id)!),
   );
-  return { topology: { node: e.nodes, library: {}, versions: {} }, weights: e.weights, inputNames, outputNames };
+  return { topology: { node: e.nodes, library: {}, versions: {} }, weights: e.weights, inputNames, outputNames, rewrites };
+}
+
+/**
+ * Gives the model outputs their stable names, `Identity` (one output) or `Identity_<i>`, as
+ * tfjs-converter names them. tf.loadGraphModel takes the nodes nothing reads as the outputs, in node
+ * order; where the op computing each output is such a node, in output order, it is renamed (an
+ * Identity op would be one more kernel launch per predict); otherwise one Identity per output
+ * reads it.
+ */
+function nameOutputs(e: Emitter, producers: string[]): string[] {
+  const wanted = producers.map((_, i) => (producers.length === 1 ? 'Identity' : `Identity_${i}`));
+  const read = new Set(e.nodes.flatMap((n) => n.input ?? []));
+  const position = new Map(e.nodes.map((n, i) => [n.name, i]));
+  const nodes = producers.map((name) => e.nodes[position.get(name)!]);
+  const renamable =
+    new Set(producers).size === producers.length &&
+    nodes.every(
+      (n, i) => !read.has(n.name) && n.op !== 'Placeholder' && (i === 0 || position.get(n.name)! > position.get(producers[i - 1])!),
+    ) &&
+    // A wanted name already taken by another node (a layer named 'Identity') would clash.
+    wanted.every((name) => !position.has(name) || producers.includes(name));
+  if (!renamable) return producers.map((name, i) => e.op(wanted[i], 'Identity', [name], { T }));
+  nodes.forEach((n, i) => (n.name = wanted[i]));
+  return wanted;
 }
 
 function emitLayer(e: Emitter, node: GraphNode, inputs: string[], weights: Map<string, Weight>): string {
@@ -359,14 +388,15 @@ export function graphQuantization(
   layersWeights: WeightMap,
   quantization: ReadonlyMap<string, WeightQuantization> | undefined,
 ): Map<string, WeightQuantization> {
-  const bySource = new Map<Weight, WeightQuantization>();
+  // By the values array: a graph-only rewrite may give a weight a new shape, never new values.
+  const bySource = new Map<Weight['data'], WeightQuantization>();
   for (const [name, q] of quantization ?? []) {
     const weight = layersWeights.get(name);
-    if (weight !== undefined) bySource.set(weight, q);
+    if (weight !== undefined) bySource.set(weight.data, q);
   }
   const out = new Map<string, WeightQuantization>();
   for (const [name, weight] of parts.weights) {
-    const q = bySource.get(weight);
+    const q = bySource.get(weight.data);
     if (q !== undefined) out.set(name, q);
   }
   return out;

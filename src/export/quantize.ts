@@ -34,13 +34,19 @@ export function globToRegExp(pattern: string): RegExp {
  * Quantizes the float32 weights the rules name (the first matching rule wins; int32 weights stay).
  * A pattern that matches no weight is bad input: it is almost always a typo.
  */
-export function quantizeWeights(weights: WeightMap, rules: readonly QuantizeRule[]): QuantizeResult {
+export function quantizeWeights(
+  weights: WeightMap,
+  rules: readonly QuantizeRule[],
+  /** Weight name → the name it had before an export rewrite renamed it: patterns match either. */
+  formerNames: ReadonlyMap<string, string> = new Map(),
+): QuantizeResult {
   const compiled = rules.map((rule) => ({ ...rule, regexp: globToRegExp(rule.pattern), used: false }));
   const out: WeightMap = new Map();
   const quantization = new Map<string, WeightQuantization>();
   let maxRelativeError = 0;
   for (const [name, weight] of weights) {
-    const rule = compiled.find((r) => r.regexp.test(name));
+    const former = formerNames.get(name);
+    const rule = compiled.find((r) => r.regexp.test(name) || (former !== undefined && r.regexp.test(former)));
     if (rule !== undefined) rule.used = true;
     if (rule === undefined || weight.dtype !== 'float32') {
       out.set(name, weight);

@@ -15,9 +15,12 @@ import { buildGraph, callOf, unwrapTopology, type GraphNode, type LayerGraph } f
 import type { ModelArtifacts } from '../model/topology.js';
 import { inboundRef, removeLayers, type Container } from './rewire.js';
 
-/** One layer the rewrite removed: `fused` moved into `into`; `dropped` was an inference no-op. */
+/**
+ * One layer the rewrite removed or replaced: `fused` moved into `into`; `dropped` was an inference
+ * no-op; `as-conv` is a Dense now run as the Conv2D `into` (src/export/dense-as-conv.ts).
+ */
 export interface InferenceRewrite {
-  kind: 'fused' | 'dropped';
+  kind: 'fused' | 'dropped' | 'as-conv';
   /** Path of the removed layer ('outer/relu' inside nested models). */
   layer: string;
   className: string;
@@ -25,6 +28,10 @@ export interface InferenceRewrite {
   into?: string;
   /** The activation now fused (fused only). */
   activation?: string;
+  /** The Conv2D's kernel size [H, W] (as-conv only). */
+  kernelSize?: number[];
+  /** The Flatten the conv took over (as-conv, first Dense of a chain only). */
+  absorbed?: string;
 }
 
 /** A candidate left in place, and why (one line). */
@@ -170,7 +177,13 @@ export function describeRewrites(changes: readonly InferenceRewrite[], skipped: 
   const lines = changes.map((c) =>
     c.kind === 'fused'
       ? `fused ${c.layer} (${c.className}) into ${c.into} as activation '${c.activation}'`
-      : `dropped ${c.layer} (${c.className}: identity at inference)`,
+      : c.kind === 'as-conv' && c.className === 'GlobalAveragePooling2D'
+        ? `rewrote ${c.layer} (GlobalAveragePooling2D) as AveragePooling2D ${c.kernelSize!.join('×')}, so the Dense after it runs as a 1×1 conv`
+        : c.kind === 'as-conv'
+          ? `rewrote ${c.layer} (Dense) as Conv2D ${c.into} (kernel ${c.kernelSize!.join('×')}` +
+            `${c.absorbed !== undefined ? `, Flatten ${c.absorbed} taken into it` : ''}): fewer tfjs kernels per predict` +
+            (c.into !== c.layer ? `; a Reshape named ${c.layer} restores its [batch, units] output` : '')
+          : `dropped ${c.layer} (${c.className}: identity at inference)`,
   );
   for (const s of skipped) lines.push(`  left in place: ${s.layer}: ${s.reason}`);
   return lines;

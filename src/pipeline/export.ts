@@ -10,6 +10,7 @@ import { gzipSync } from 'fflate';
 import * as tf from '#tfjs';
 import { ProblemError } from '../errors.js';
 import { foldBatchNorm, type FoldedBatchNorm, type SkippedBatchNorm } from '../export/fold-bn.js';
+import { denseHeadAsConv } from '../export/dense-as-conv.js';
 import { describeQuantization, quantizeWeights, type QuantizeRule } from '../export/quantize.js';
 import { describeRewrites, dropNoOps, fuseActivations, type InferenceRewrite, type SkippedRewrite } from '../export/simplify.js';
 import { toLayersModel } from '../model/convert.js';
@@ -26,6 +27,11 @@ export interface ExportOptions {
   unknownDim?: number;
   /** Fuse activation layers into the Conv/Dense before them (default true). */
   fuse?: boolean;
+  /**
+   * Run a Flatten → Dense head as Conv2D layers (fewer tfjs kernels per predict; default true).
+   * See src/export/dense-as-conv.ts.
+   */
+  denseAsConv?: boolean;
   /** Drop layers that are the identity at inference (default true). */
   dropNoOps?: boolean;
   /** Weights to store quantized (none by default). */
@@ -67,7 +73,7 @@ export interface ExportOutcome {
   artifacts: ModelArtifacts;
   folded: FoldedBatchNorm[];
   skipped: SkippedBatchNorm[];
-  /** Layers dropped (inference no-ops) and activations fused, in that order. */
+  /** Layers dropped (inference no-ops), activations fused, and Dense layers run as conv, in that order. */
   rewrites: InferenceRewrite[];
   rewritesSkipped: SkippedRewrite[];
   /** The float export (before quantization) against the original. */
@@ -99,9 +105,13 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   const dropped = options.dropNoOps === false ? { artifacts, changes: [], skipped: [] } : dropNoOps(artifacts);
   const folded = foldBatchNorm(dropped.artifacts);
   const fused = options.fuse === false ? { artifacts: folded.artifacts, changes: [], skipped: [] } : fuseActivations(folded.artifacts);
-  const exported = fused.artifacts;
+  const asConv =
+    options.denseAsConv === false
+      ? { artifacts: fused.artifacts, changes: [], skipped: [], renamed: new Map<string, string>() }
+      : denseHeadAsConv(fused.artifacts);
+  const exported = asConv.artifacts;
   const check = await compareOutputs(artifacts, exported, options);
-  const changed = 'rewriting the model for inference (BatchNorm folding, activation fusion, no-op removal)';
+  const changed = 'rewriting the model for inference (BatchNorm folding, activation fusion, no-op removal, Dense as conv)';
   if (Number.isNaN(check.maxAbsDiff)) {
     throw new ProblemError(
       `export: the model outputs NaN or Inf on a random batch (before or after ${changed}); the model was not written`,
@@ -117,7 +127,7 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
   let final = exported;
   let quantized: QuantizedExport | undefined;
   if (options.quantize !== undefined && options.quantize.length > 0) {
-    const q = quantizeWeights(exported.weights, options.quantize);
+    const q = quantizeWeights(exported.weights, options.quantize, asConv.renamed);
     final = { ...exported, weights: q.weights };
     const qCheck = await compareOutputs(artifacts, final, {
       ...options,
@@ -139,8 +149,8 @@ export async function exportModel(artifacts: ModelArtifacts, options: ExportOpti
     artifacts: final,
     folded: folded.folded,
     skipped: folded.skipped,
-    rewrites: [...dropped.changes, ...fused.changes],
-    rewritesSkipped: [...dropped.skipped, ...fused.skipped],
+    rewrites: [...dropped.changes, ...fused.changes, ...asConv.changes],
+    rewritesSkipped: [...dropped.skipped, ...fused.skipped, ...asConv.skipped],
     check,
     ...(quantized !== undefined ? { quantized } : {}),
     ...(inputQuantization.size > 0 ? { inputQuantized: describeQuantization(inputQuantization) } : {}),
@@ -271,7 +281,7 @@ export function describeExport(outcome: ExportOutcome): string[] {
   for (const s of skipped) lines.push(`  not folded: ${s.bn}: ${s.reason}`);
   lines.push(
     ...describeRewrites(
-      outcome.rewrites.filter((r) => r.kind === 'fused'),
+      outcome.rewrites.filter((r) => r.kind !== 'dropped'),
       outcome.rewritesSkipped,
     ),
   );

@@ -87,9 +87,11 @@ describe('slim export options (built binary)', () => {
       [
         ['dropped', 'drop'],
         ['fused', 'conv_relu'],
+        ['as-conv', 'fc'],
       ],
     );
-    assert.deepEqual(Object.keys(doc.quantization.weights).sort(), ['conv/bias', 'conv/kernel', 'fc/bias', 'fc/kernel']);
+    // The Flatten -> Dense head runs as a conv named fc_conv; a Reshape named fc restores the output.
+    assert.deepEqual(Object.keys(doc.quantization.weights).sort(), ['conv/bias', 'conv/kernel', 'fc_conv/bias', 'fc_conv/kernel']);
     assert.ok(doc.quantization.check.maxAbsDiff <= doc.quantization.check.tolerance);
     assert.match(result.stderr, /^weights .* -> .* raw, .* -> .* gzip$/m);
     assert.match(result.stderr, /^fused conv_relu \(Activation\) into conv as activation 'relu'$/m);
@@ -104,7 +106,7 @@ describe('slim export options (built binary)', () => {
     assert.match(float.stderr, /dequantized on read, written as float32 \(--quantize keeps them small\)/);
   });
 
-  it('--format graph --quantize float16 writes a graph model', async () => {
+  it('--format graph --quantize float16 --no-dense-as-conv writes a graph model with the Dense kept', async () => {
     const out = path.join(dir, 'graph16');
     const result = await runSlim([
       'export',
@@ -118,6 +120,7 @@ describe('slim export options (built binary)', () => {
       'graph',
       '--quantize',
       'float16',
+      '--no-dense-as-conv',
     ]);
     assert.equal(result.code, 0, describeRun(result));
     const json = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as {

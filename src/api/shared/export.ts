@@ -1,6 +1,6 @@
 /**
  * exportForInference: the export stage's rewrites (src/pipeline/export.ts: drop inference no-ops,
- * fold BatchNorm, fuse activations, optional weight quantization), each checked against the input
+ * fold BatchNorm, fuse activations, a Flatten → Dense head as convolutions, optional weight quantization), each checked against the input
  * on a seeded random batch before anything is returned.
  */
 import * as z from 'zod';
@@ -19,6 +19,7 @@ const dtype = z.enum(QUANTIZE_DTYPES as [string, ...string[]]);
 const exportOptionsSchema = z
   .strictObject({
     fuse: z.boolean().default(true),
+    denseAsConv: z.boolean().default(true),
     dropNoOps: z.boolean().default(true),
     /** One dtype for every float weight, or rules (first match wins) by weight-name pattern. */
     quantize: z.union([dtype, z.array(z.strictObject({ dtype, pattern: z.string().min(1) }))]).optional(),
@@ -50,6 +51,7 @@ export async function exportForInference<M extends ModelInput>(model: M, options
   const quantize = o.quantize === undefined ? [] : typeof o.quantize === 'string' ? [{ dtype: o.quantize, pattern: '*' }] : o.quantize;
   const outcome = await exportModel(artifacts, {
     fuse: o.fuse,
+    denseAsConv: o.denseAsConv,
     dropNoOps: o.dropNoOps,
     quantize: quantize as { dtype: (typeof QUANTIZE_DTYPES)[number]; pattern: string }[],
     quantizedTolerance: o.maxOutputDrift,

@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema.js';
 import { InputError, ProblemError } from '../../errors.js';
 import { toLayersModel } from '../../model/convert.js';
 import { graphModelJson, graphQuantization, toGraphModel } from '../../export/graph-model.js';
+import { describeRewrites } from '../../export/simplify.js';
 import { WEIGHTS_BIN, writeModel, writeModelFolder } from '../../model/io.js';
 import { writeKerasFile, type KerasFormat } from '../../model/keras/write.js';
 import type { ModelArtifacts } from '../../model/topology.js';
@@ -37,6 +38,15 @@ export function checkExportDestination(dest: ExportDestination | undefined, quan
   if (keras && quantize !== undefined && quantize.length > 0) {
     throw new InputError(`--quantize: Keras files store float32 weights only; quantize with --format layers`);
   }
+}
+
+/**
+ * Whether a Flatten → Dense head is run as convolutions for this destination: for tfjs (layers and
+ * graph folders), where it saves kernel launches, not in a Keras file, whose users load it in Keras
+ * and expect its Dense layers and weight layout.
+ */
+export function denseAsConvApplies(format: ExportFormat | undefined): boolean {
+  return format !== 'keras' && format !== 'h5';
 }
 
 /** Test accuracy of the input and of the exported model (fractions 0..1), and the drop in points. */
@@ -83,7 +93,9 @@ export async function exportStage(
   options: ExportStageOptions = {},
 ): Promise<ExportStageResult> {
   checkExportDestination(dest, options.quantize);
-  const outcome: ExportStageResult = options.exported ?? (await exportModel(artifacts, options));
+  const outcome: ExportStageResult =
+    options.exported ??
+    (await exportModel(artifacts, { ...options, denseAsConv: options.denseAsConv !== false && denseAsConvApplies(dest?.format) }));
   for (const line of describeExport(outcome)) out.info(line);
   if (options.accuracy !== undefined) {
     outcome.accuracy = await measureAccuracy(artifacts, outcome.artifacts, options.accuracy.config, out);
@@ -100,7 +112,8 @@ export async function exportStage(
   if (dest === undefined) return outcome;
   const quantization = outcome.quantized?.quantization;
   if (dest.format === 'graph') {
-    const parts = toGraphModel(outcome.artifacts, undefined, { fuse: options.fuse !== false });
+    const parts = toGraphModel(outcome.artifacts, undefined, { fuse: options.fuse !== false, denseAsConv: options.denseAsConv !== false });
+    for (const line of describeRewrites(parts.rewrites, [])) out.info(`graph model: ${line}`);
     const graph = graphModelJson(parts, graphQuantization(parts, outcome.artifacts.weights, quantization), WEIGHTS_BIN);
     const check = await compareGraphModel(outcome.artifacts, graph);
     if (!(check.maxAbsDiff <= check.tolerance)) {
