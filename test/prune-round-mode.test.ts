@@ -134,6 +134,24 @@ describe('roundMode nearest on known γ', () => {
   });
 });
 
+describe('roundMode nearest with a floor', () => {
+  it('the summary names both the floor that added channels and the rounding that removed some', async () => {
+    const net = await knownGammaNet([ramp(16), ramp(16).map((v, c) => (c < 3 ? v + 0.005 : v + 0.5))]);
+    // Threshold 0.115 prunes A's 0–10 (5 kept → floor 8, a multiple of 4) and B's 0–2 (13 kept → 12).
+    const plan = planPrune(net, { threshold: 0.115, minChannels: 8, roundTo: 4, roundMode: 'nearest' });
+    assert.deepEqual(
+      plan.groups.map((g) => g.keep.length),
+      [8, 12],
+    );
+    assert.deepEqual(plan.rounding, { roundTo: 4, mode: 'nearest', moreChannels: 0, moreGroups: 0, fewerChannels: 1, fewerGroups: 1 });
+    assert.equal(
+      describeShortfall(plan),
+      'prune: removed 37.5% of channels (12 of 32), not the requested 14 channels (threshold 0.115) (min-channels 8 keeps 1 group at ' +
+        'their floor (+3 channels); round-to 4 (nearest) removes 1 more in 1 group; 2 channels behind walls are kept whole and not counted)',
+    );
+  });
+});
+
 describe('roundMode nearest: floors and widths', () => {
   it('never below max(minChannels, 1) rounded up to roundTo, never above the width, never zero', async () => {
     // Widths 16, 6, 20; group 1 (width 6) all but dead; the others mostly dead.

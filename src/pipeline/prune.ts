@@ -109,8 +109,13 @@ export function describeShortfall(plan: PrunePlan): string | undefined {
     plan.ratio !== null ? `${+(plan.ratio * 100).toFixed(4)}%` : `${plan.requestedChannels} channels (threshold ${plan.threshold})`;
   const keptWhole = (plan.keptWhole ?? []).reduce((a, k) => a + k.channels, 0);
   const walls = keptWhole > 0 ? `; ${keptWhole} channels behind walls are kept whole and not counted` : '';
-  const reasons = plan.shortfall ?? [
-    `round-to ${plan.rounding!.roundTo} (nearest) removes ${roundedDown} more in ${plural(plan.rounding!.fewerGroups, 'group')}`,
+  // The shortfall's round-to reason already counts the groups rounded down when some went up.
+  const onlyDown = plan.rounding !== undefined && plan.rounding.moreChannels === 0 && roundedDown > 0;
+  const reasons = [
+    ...(plan.shortfall ?? []),
+    ...(onlyDown
+      ? [`round-to ${plan.rounding!.roundTo} (nearest) removes ${roundedDown} more in ${plural(plan.rounding!.fewerGroups, 'group')}`]
+      : []),
   ];
   const versus =
     plan.prunedChannels < plan.requestedChannels
