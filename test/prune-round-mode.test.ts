@@ -104,13 +104,25 @@ describe('roundMode nearest on known γ', () => {
     assert.deepEqual(up.shortfall, ['round-to 8 keeps 8 more channels in 2 groups']);
   });
 
-  it('a tie (12 of 16) rounds up; rounding only down removes more than requested and says so', () => {
+  it('a tie (12 of 16) goes against what rounding added before: up when even, then down', async () => {
     // Threshold 0.045 prunes A's channels 0–3 (12 kept: a tie → 16) and none of B: nothing to round down.
     const tie = planPrune(net, { threshold: 0.045, roundTo: 8, roundMode: 'nearest' });
     assert.deepEqual(
       tie.groups.map((g) => g.keep.length),
       [16, 16],
     );
+    // Two equal groups, both at 12 of 16: the first rounds up (+4), so the second rounds down (−4),
+    // dropping its least important kept channels 4–7; the total stays what the threshold asked.
+    const twin = await knownGammaNet([ramp(16), ramp(16)]);
+    const twins = planPrune(twin, { threshold: 0.045, roundTo: 8, roundMode: 'nearest' });
+    assert.deepEqual(
+      twins.groups.map((g) => g.keep),
+      [range(0, 16), range(8, 16)],
+    );
+    assert.equal(twins.prunedChannels, twins.requestedChannels);
+  });
+
+  it('rounding only down removes more than requested and says so', () => {
     // Threshold 0.055 prunes A's 0–4 and B's 0–2 (0.015–0.035 < 0.055): A 11 → 8, B 13 → 16; with
     // roundTo 4 instead: A 11 → 12, B 13 → 12, dropping B's least important kept channel (3).
     const four = planPrune(net, { threshold: 0.055, roundTo: 4, roundMode: 'nearest' });

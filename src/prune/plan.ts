@@ -11,8 +11,8 @@
  * With 'mean', a channel's importance is the mean of its |γ| over every BN row that holds it.
  * Then per group: keep at least max(minChannels, 1) (capped at the width), round the kept count
  * up to a multiple of roundTo (capped at the width); channels added back are the most important
- * of those pruned. With roundMode 'nearest' the count goes to the nearest multiple instead (ties
- * up), never below the floor rounded up to roundTo (capped at the width); rounding down removes
+ * of those pruned. With roundMode 'nearest' the count goes to the nearest multiple instead (a tie
+ * against the channels rounding added in the groups before, up when even), never below the floor rounded up to roundTo (capped at the width); rounding down removes
  * the least important kept channels. No group ever ends with zero channels.
  */
 import type { z } from 'zod';
@@ -180,7 +180,7 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     const keep = new Set<number>();
     for (let c = 0; c < g.channels; c++) if (!prunedSets[i].has(c)) keep.add(c);
     const floored = Math.max(keep.size, Math.min(g.channels, opts.minChannels));
-    const target = roundedCount(floored, g.channels, opts);
+    const target = roundedCount(floored, g.channels, opts, addedBack.roundChannels - removedByRounding.channels);
     if (floored > keep.size) {
       addedBack.floorGroups++;
       addedBack.floorChannels += floored - keep.size;
@@ -252,15 +252,19 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
 
 /**
  * A group's kept count after rounding `floored` (the selected count, at least the floor) to a
- * multiple of roundTo: up, or to the nearest (ties up) but never below the floor rounded up;
- * never above the width.
+ * multiple of roundTo: up, or to the nearest but never below the floor rounded up; never above the
+ * width. `balance`: channels nearest rounding has added (+) or removed (−) in the groups before.
  */
-function roundedCount(floored: number, width: number, opts: ResolvedOptions): number {
+function roundedCount(floored: number, width: number, opts: ResolvedOptions, balance: number): number {
   const step = opts.roundTo;
   const up = Math.ceil(floored / step) * step;
   if (opts.roundMode === 'up') return Math.min(width, up);
+  const down = Math.floor(floored / step) * step;
+  // A tie (halfway) goes against the channels rounding has added so far (up when even): at ratio
+  // 0.5 halves of multiples of 8 tie often, and always up would keep ~1/16 of the channels extra.
+  const nearest = floored - down < up - floored || (floored - down === up - floored && balance > 0) ? down : up;
   const lowest = Math.ceil(Math.min(width, opts.minChannels) / step) * step;
-  return Math.min(width, Math.max(lowest, Math.floor(floored / step + 0.5) * step));
+  return Math.min(width, Math.max(lowest, nearest));
 }
 
 /** What the floor and the rounding added back, in words (empty when they added nothing). */
