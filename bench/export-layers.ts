@@ -4,11 +4,11 @@
  * pruned, grouped by kind (full conv, 1×1 conv, depthwise, matmul, and the kernels with no MACs:
  * elementwise, pooling, padding, reshapes). Also the end-to-end paired speed-up of the pruned exports
  * at `prune.roundTo` 1 and each --round-to (kept widths rounded up to multiples that fill XNNPACK's
- * SIMD tiles), each ÷ its own MACs reduction. Models of a table are timed interleaved; CPU time of
+ * SIMD tiles; `8n`: to the nearest multiple, `prune.roundMode: "nearest"`), each ÷ its own MACs reduction. Models of a table are timed interleaved; CPU time of
  * this process beside wall time (the host is shared); load average beside every table.
  *
  *   node dist/bench/export-layers.js [--arch mobilenetv2,vgg-small] [--format graph,layers] [--batch 1]
- *        [--runs 5] [--round-to 8,16] [--ratio 0.5]
+ *        [--runs 5] [--round-to 8,16,8n] [--ratio 0.5]
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -21,7 +21,7 @@ import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { EXPORT_ARCHS, graphFiles, loadGraphFiles, option, withRandomGammas } from './export-timing.js';
+import { EXPORT_ARCHS, graphFiles, loadGraphFiles, option, roundingOption, withRandomGammas } from './export-timing.js';
 
 const load = (): string => os.loadavg()[0].toFixed(1);
 
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const batch = Number(option('batch', '1'));
   const runs = Number(option('runs', '5'));
   const ratio = Number(option('ratio', '0.5'));
-  const roundTos = [1, ...option('round-to', '8,16').split(',').map(Number)];
+  const roundings = [{ roundTo: 1, roundMode: 'up' as const, label: 'roundTo 1' }, ...roundingOption('8,16')];
   const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; batch ${batch}; runs ${runs}; ratio ${ratio}; load ${load()}\n`);
 
@@ -96,10 +96,10 @@ async function main(): Promise<void> {
     const variants: { name: string; artifacts: ModelArtifacts; macs: number }[] = [
       { name: 'unpruned', artifacts: (await exportModel(original)).artifacts, macs: countModel(original.modelTopology).macs },
     ];
-    for (const roundTo of roundTos) {
-      const pruned = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo })).artifacts;
+    for (const { roundTo, roundMode, label } of roundings) {
+      const pruned = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo, roundMode })).artifacts;
       variants.push({
-        name: `pruned roundTo ${roundTo}`,
+        name: `pruned ${label}`,
         artifacts: (await exportModel(pruned)).artifacts,
         macs: countModel(pruned.modelTopology).macs,
       });

@@ -45,6 +45,29 @@ export function option(name: string, fallback: string): string {
   return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
+/** One pruned variant of a bench: `prune.roundTo` and `prune.roundMode`, and its name in the tables. */
+export interface Rounding {
+  roundTo: number;
+  roundMode: 'up' | 'nearest';
+  label: string;
+}
+
+/**
+ * `--round-to 1,8,8n`: one rounding per item; a trailing `n` rounds to the nearest multiple
+ * (prune.roundMode 'nearest'), otherwise up.
+ */
+export function roundingOption(fallback: string): Rounding[] {
+  return option('round-to', fallback)
+    .split(',')
+    .map((item) => {
+      const match = /^(\d+)(n?)$/.exec(item.trim());
+      if (match === null) throw new Error(`--round-to ${item}: expected a whole number, optionally followed by n (nearest)`);
+      const roundTo = Number(match[1]);
+      const roundMode = match[2] === 'n' ? 'nearest' : 'up';
+      return { roundTo, roundMode, label: `roundTo ${roundTo}${roundMode === 'nearest' ? ' nearest' : ''}` };
+    });
+}
+
 /** A graph export's files loaded by stock tfjs from memory (as `tf.loadGraphModel` reads them from a URL). */
 export function loadGraphFiles(files: ModelFiles): Promise<tf.GraphModel> {
   return tf.loadGraphModel(

@@ -9,8 +9,9 @@
  *     row; realised speed-up (paired: median of unpruned_i / pruned_i) ÷ MACs reduction per format,
  *     and each export against the model it came from.
  *
- * --round-to 1,8 prunes once per `prune.roundTo` (kept widths rounded up to a multiple), all timed in
- * the same session; each pruned model's speed-up is divided by its own MACs reduction.
+ * --round-to 1,8,8n prunes once per `prune.roundTo` (kept widths rounded up to a multiple; a trailing
+ * n: to the nearest multiple, `prune.roundMode: "nearest"`), all timed in the same session; each
+ * pruned model's speed-up is divided by its own MACs reduction.
  * --format layers,graph limits the exports timed (MobileNetV2 at batch 32: the graph form only);
  * layers-dense and graph-dense add the exports made with `denseAsConv: false` (a Flatten → Dense head
  * kept as Dense layers), and a table of each format with its Dense head run as conv vs kept.
@@ -37,6 +38,7 @@ import {
   loadAverage,
   openSession,
   option,
+  roundingOption,
   timeBatch,
   withRandomGammas,
 } from './export-timing.js';
@@ -55,20 +57,17 @@ async function main(): Promise<void> {
   const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(`backend ${backend.detail}; ${os.cpus().length} cores; ratio ${ratio}; runs ${runs}\n`);
 
-  const roundTos = option('round-to', '1').split(',').map(Number);
+  const roundings = roundingOption('1');
   const exportFormats = option('format', 'layers,graph').split(',');
   const withBytes = !process.argv.includes('--no-bytes');
   for (const arch of archs) {
     const spec = EXPORT_ARCHS[arch];
     const original = await withRandomGammas(spec.build(), 1);
-    const prunedBy = new Map(
-      roundTos.map((roundTo) => [roundTo, pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo })).artifacts]),
-    );
     const variants: { label: string; artifacts: ModelArtifacts; macs: number }[] = [
       { label: 'unpruned', artifacts: original, macs: countModel(original.modelTopology).macs },
-      ...roundTos.map((roundTo) => {
-        const artifacts = prunedBy.get(roundTo)!;
-        return { label: roundTo === 1 ? 'pruned' : `pruned roundTo ${roundTo}`, artifacts, macs: countModel(artifacts.modelTopology).macs };
+      ...roundings.map(({ roundTo, roundMode, label }) => {
+        const artifacts = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo, roundMode })).artifacts;
+        return { label: roundTo === 1 ? 'pruned' : `pruned ${label}`, artifacts, macs: countModel(artifacts.modelTopology).macs };
       }),
     ];
     const macsOf = variants.map((v) => `${(v.macs / 1e6).toFixed(1)}M ${v.label}`).join(', ');

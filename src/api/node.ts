@@ -15,6 +15,7 @@ import { checkOutputs, loadLayersModel, shapeHintsOf } from '../pipeline/model.j
 import { writeModelAs } from '../pipeline/stages/export.js';
 import type { WeightQuantization } from '../model/io-manifest.js';
 import { sweepRatios, type SweepCurve } from '../pipeline/sweep.js';
+import { roundModeSchema } from '../prune/plan-schema.js';
 import { parseArgument } from './shared/args.js';
 import { InputError } from './shared/errors.js';
 import { artifactsOf, loadFromTfjs, requireLiveModel, type ModelInput } from './shared/model.js';
@@ -110,6 +111,7 @@ const sweepOptionsSchema = z.strictObject({
   finetuneEpochs: z.number().int().min(0).default(0),
   minChannels: z.number().int().positive().default(1),
   roundTo: z.number().int().positive().default(1),
+  roundMode: roundModeSchema.optional(),
   importance: z.enum(['sum', 'mean', 'max']).default('mean'),
   seed: z.number().int().min(0).default(42),
   /** The fine-tune's hyper-parameters (a config file's `finetune` section). */
@@ -143,7 +145,7 @@ export async function sweep(
     'sweep',
     'options',
   );
-  const prune = { minChannels: o.minChannels, roundTo: o.roundTo, importance: o.importance };
+  const prune = { minChannels: o.minChannels, roundTo: o.roundTo, roundMode: o.roundMode, importance: o.importance };
   const prepared = isDataConfig(data)
     ? await prepareData(parseDataConfig(data, 'sweep'), o.seed, shapeHintsOf(live))
     : await preparedFromTensors(data, live);

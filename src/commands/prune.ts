@@ -14,6 +14,7 @@ interface PruneFlags extends GlobalFlags {
   threshold?: number;
   'min-channels'?: number;
   'round-to'?: number;
+  'round-mode'?: string;
   importance?: string;
   'dry-run': boolean;
   overwrite: boolean;
@@ -36,6 +37,10 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       .option('threshold', { type: 'number', describe: 'remove channels whose |gamma| importance is below this' })
       .option('min-channels', { type: 'number', describe: 'floor per layer (default 1: no layer ever loses all channels)' })
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (e.g. 8 for SIMD)' })
+      .option('round-mode', {
+        choices: ['up', 'nearest'],
+        describe: '--round-to rounds up (default) or to the nearest multiple (full SIMD tiles at about the same MACs)',
+      })
       .option('importance', { choices: ['sum', 'mean', 'max'], describe: 'combine |gamma| of several BNs in one group' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan (stdout) and write nothing' })
       .option('overwrite', overwriteOption())
@@ -46,6 +51,7 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       ...pruneAmountOverrides(argv),
       { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
       { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
+      { path: ['prune', 'roundMode'], value: argv['round-mode'], flag: '--round-mode' },
       { path: ['prune', 'importance'], value: argv.importance, flag: '--importance' },
     ]);
     const { readModel } = await import('../model/io.js');
@@ -63,8 +69,9 @@ export const pruneCommand: CommandModule<GlobalFlags, PruneFlags> = {
       import('../pipeline/stages/prune.js'),
     ]);
     if (config.prune.ratio === undefined && config.prune.threshold === undefined) throw new InputError(NO_PRUNE_AMOUNT);
-    const { ratio, threshold, minChannels, roundTo, importance } = config.prune;
-    const makePlan = () => planPrune(model, { ...(ratio !== undefined ? { ratio } : { threshold }), minChannels, roundTo, importance });
+    const { ratio, threshold, minChannels, roundTo, roundMode, importance } = config.prune;
+    const makePlan = () =>
+      planPrune(model, { ...(ratio !== undefined ? { ratio } : { threshold }), minChannels, roundTo, roundMode, importance });
 
     if (argv['dry-run']) {
       const plan = await makePlan();

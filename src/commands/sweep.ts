@@ -29,6 +29,7 @@ interface SweepFlags extends GlobalFlags {
   seed?: number;
   'min-channels'?: number;
   'round-to'?: number;
+  'round-mode'?: string;
   html?: string;
   plan?: string;
   shard?: string;
@@ -70,6 +71,10 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
       .conflicts('max-drop', ['ratios', 'finetune-epochs'])
       .option('min-channels', { type: 'number', describe: 'floor per layer (config prune.minChannels)' })
       .option('round-to', { type: 'number', describe: 'round kept widths up to a multiple of this (config prune.roundTo)' })
+      .option('round-mode', {
+        choices: ['up', 'nearest'],
+        describe: 'round kept widths up or to the nearest multiple (config prune.roundMode)',
+      })
       .option('html', {
         type: 'string',
         describe:
@@ -197,6 +202,7 @@ export const sweepCommand: CommandModule<GlobalFlags, SweepFlags> = {
         ...runtimeOverrides({ backend: argv.backend, seed: argv.seed }),
         { path: ['prune', 'minChannels'], value: argv['min-channels'], flag: '--min-channels' },
         { path: ['prune', 'roundTo'], value: argv['round-to'], flag: '--round-to' },
+        { path: ['prune', 'roundMode'], value: argv['round-mode'], flag: '--round-mode' },
         ...(maxDrop !== undefined ? pruneAmountOverrides({ 'max-drop': maxDrop }) : []),
         ...speedBudgetOverrides({ 'min-speedup': argv['min-speedup'], on: argv.on }),
       ]);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { dataSchema } from '../data/formats/index.js';
 import { hyperparameterFields, NESTEROV_MESSAGE, nesterovHasMomentum } from '../train/options.js';
 import { RUNTIMES } from '../bench/runtime.js';
+import { roundModeSchema } from '../prune/plan-schema.js';
 
 const positiveInt = z.number().int().positive();
 /** A layer width; what the built model can hold is checked against the data's shape (src/pipeline/fits.ts). */
@@ -115,6 +116,13 @@ export const pruneSchema = z
     threshold: z.number().min(0).optional().describe('remove channels whose importance is below this'),
     minChannels: positiveInt.default(1).describe('no layer keeps fewer channels than this'),
     roundTo: positiveInt.default(1).describe('round kept channel counts up to a multiple of this'),
+    // Optional rather than defaulted: configs without it parse (and hash, for resumed runs) exactly as before.
+    roundMode: roundModeSchema
+      .optional()
+      .describe(
+        "how roundTo rounds each layer's kept count: up (the default: never keeps fewer channels than the ratio selects) or nearest " +
+          '(down too: full SIMD tiles on wasm/CPU at about the MACs of roundTo 1; never below minChannels rounded up)',
+      ),
     importance: z.enum(['sum', 'mean', 'max']).default('mean').describe('how a group with several BatchNorms combines their |gamma|'),
     maxAccuracyDrop: z
       .number()

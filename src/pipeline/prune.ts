@@ -31,6 +31,7 @@ export function makePlan(artifacts: ModelArtifacts, prune: PruneConfig): PrunePl
     ...(prune.ratio !== undefined ? { ratio: prune.ratio } : { threshold: prune.threshold! }),
     minChannels: prune.minChannels,
     roundTo: prune.roundTo,
+    ...(prune.roundMode !== undefined ? { roundMode: prune.roundMode } : {}),
     importance: prune.importance,
   });
   if (plan.groups.length === 0) {
@@ -97,17 +98,36 @@ export function describePlan(plan: PrunePlan): string[] {
 }
 
 /**
- * One line when the plan removes fewer channels than the ratio (or threshold) asked for, saying
- * what was reached and why; undefined when it removes them all.
+ * One line when the plan removes fewer channels than the ratio (or threshold) asked for, or (nearest
+ * rounding) more, saying what was reached and why; undefined when it removes exactly those.
  */
 export function describeShortfall(plan: PrunePlan): string | undefined {
-  if (plan.shortfall === undefined) return undefined;
+  const roundedDown = plan.rounding?.fewerChannels ?? 0;
+  if (plan.shortfall === undefined && roundedDown === 0) return undefined;
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
   const requested =
     plan.ratio !== null ? `${+(plan.ratio * 100).toFixed(4)}%` : `${plan.requestedChannels} channels (threshold ${plan.threshold})`;
   const keptWhole = (plan.keptWhole ?? []).reduce((a, k) => a + k.channels, 0);
   const walls = keptWhole > 0 ? `; ${keptWhole} channels behind walls are kept whole and not counted` : '';
-  return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), not the requested ${requested} (${plan.shortfall.join('; ')}${walls})`;
+  // The shortfall's round-to reason already counts the groups rounded down when some went up.
+  const onlyDown = plan.rounding !== undefined && plan.rounding.moreChannels === 0 && roundedDown > 0;
+  const reasons = [
+    ...(plan.shortfall ?? []),
+    ...(onlyDown
+      ? [`round-to ${plan.rounding!.roundTo} (nearest) removes ${roundedDown} more in ${plural(plan.rounding!.fewerGroups, 'group')}`]
+      : []),
+  ];
+  const versus =
+    plan.prunedChannels < plan.requestedChannels
+      ? 'not the requested'
+      : plan.prunedChannels > plan.requestedChannels
+        ? 'more than the requested'
+        : 'the requested';
+  return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), ${versus} ${requested} (${reasons.join('; ')}${walls})`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /**

@@ -13,6 +13,23 @@ export const schemaVersionField = z
 
 export const importanceSchema = z.enum(['sum', 'mean', 'max']);
 
+/**
+ * How a group's kept count meets a multiple of roundTo: 'up' never keeps fewer channels than the
+ * ratio or threshold selects; 'nearest' also rounds down (full SIMD tiles at about the same MACs).
+ */
+export const roundModeSchema = z.enum(['up', 'nearest']);
+
+export const planRoundingSchema = z
+  .strictObject({
+    roundTo: z.number().int(),
+    mode: roundModeSchema,
+    moreChannels: z.number().int().describe('channels kept beyond what the ratio or threshold (and min-channels) selects'),
+    moreGroups: z.number().int().describe('groups rounded up'),
+    fewerChannels: z.number().int().describe('channels removed beyond what the ratio or threshold selects'),
+    fewerGroups: z.number().int().describe('groups rounded down'),
+  })
+  .describe("what rounding the kept counts to a multiple of roundTo did; present with roundMode 'nearest'");
+
 export const planGroupSchema = z.strictObject({
   id: z.number().int(),
   layers: z.array(z.string()).describe('every layer in the group: producers, tied layers, consumers'),
@@ -42,13 +59,19 @@ export const prunePlanSchema = z.strictObject({
   ratio: z.number().nullable(),
   importance: importanceSchema,
   candidateChannels: z.number().int(),
-  requestedChannels: z.number().int().describe('channels the ratio or threshold alone selects, before floors and rounding add some back'),
+  requestedChannels: z
+    .number()
+    .int()
+    .describe('channels the ratio or threshold alone selects, before floors and rounding add some back (or nearest rounding removes more)'),
   prunedChannels: z.number().int(),
   achievedRatio: z.number().describe('prunedChannels / candidateChannels (0 without candidates)'),
   shortfall: z
     .array(z.string())
     .optional()
-    .describe('why fewer channels than requested are removed (min-channels floor, round-to); absent when all are'),
+    .describe(
+      'why fewer channels than requested are removed (min-channels floor, round-to; with roundMode nearest the same text says how many groups were rounded down); absent when all are',
+    ),
+  rounding: planRoundingSchema.optional(),
   groups: z.array(planGroupSchema),
   walls: z.array(planWallSchema),
   keptWhole: z

@@ -11,7 +11,9 @@
  * With 'mean', a channel's importance is the mean of its |γ| over every BN row that holds it.
  * Then per group: keep at least max(minChannels, 1) (capped at the width), round the kept count
  * up to a multiple of roundTo (capped at the width); channels added back are the most important
- * of those pruned. No group ever ends with zero channels.
+ * of those pruned. With roundMode 'nearest' the count goes to the nearest multiple instead (a tie
+ * against the channels rounding added in the groups before, up when even), never below the floor rounded up to roundTo (capped at the width); rounding down removes
+ * the least important kept channels. No group ever ends with zero channels.
  */
 import type { z } from 'zod';
 import {
@@ -19,8 +21,10 @@ import {
   type importanceSchema,
   type keptWholeGroupSchema,
   type planGroupSchema,
+  type planRoundingSchema,
   type planWallSchema,
   type prunePlanSchema,
+  type roundModeSchema,
 } from './plan-schema.js';
 import { InputError } from '../errors.js';
 import { defaultRegistry, type LayerRegistry } from '../layers/registry.js';
@@ -30,6 +34,7 @@ import { forEachRow } from './layout.js';
 import { indexWeights } from './weights.js';
 
 export type ImportanceAggregate = z.infer<typeof importanceSchema>;
+export type RoundMode = z.infer<typeof roundModeSchema>;
 
 /**
  * 'mean' keeps a channel's score on the scale of one |γ| however many BNs share it (for one BN it
@@ -47,12 +52,15 @@ export interface PruneOptions {
   minChannels?: number;
   /** Kept counts are rounded up to a multiple of this (default 1). */
   roundTo?: number;
+  /** 'up' (default): round kept counts up; 'nearest': to the nearest multiple of roundTo, down too. */
+  roundMode?: RoundMode;
   /** How |γ| of several BNs over one group combine (default 'mean': comparable across group sizes). */
   importance?: ImportanceAggregate;
 }
 
 export type PlanGroup = z.infer<typeof planGroupSchema>;
 export type PlanWall = z.infer<typeof planWallSchema>;
+export type PlanRounding = z.infer<typeof planRoundingSchema>;
 /** A group of channels that a prunable layer produces but that stays whole, and why. */
 export type KeptWholeGroup = z.infer<typeof keptWholeGroupSchema>;
 /** The plan (prune-plan.json): its shape is prunePlanSchema (src/prune/plan-schema.ts). */
@@ -74,6 +82,7 @@ interface ResolvedOptions {
   threshold: number | null;
   minChannels: number;
   roundTo: number;
+  roundMode: RoundMode;
   importance: ImportanceAggregate;
 }
 
@@ -91,6 +100,8 @@ function resolveOptions(options: PruneOptions): ResolvedOptions {
   const roundTo = options.roundTo ?? 1;
   if (!Number.isInteger(minChannels)) throw new InputError(`minChannels must be an integer, got ${minChannels}`);
   if (!Number.isInteger(roundTo) || roundTo < 1) throw new InputError(`roundTo must be an integer ≥ 1, got ${roundTo}`);
+  const roundMode = options.roundMode ?? 'up';
+  if (!['up', 'nearest'].includes(roundMode)) throw new InputError(`roundMode must be up or nearest, got '${roundMode}'`);
   const importance = options.importance ?? DEFAULT_IMPORTANCE;
   if (!['sum', 'mean', 'max'].includes(importance)) throw new InputError(`importance must be sum, mean or max, got '${importance}'`);
   return {
@@ -98,6 +109,7 @@ function resolveOptions(options: PruneOptions): ResolvedOptions {
     threshold: hasThreshold ? options.threshold! : null,
     minChannels: Math.max(1, minChannels),
     roundTo,
+    roundMode,
     importance,
   };
 }
@@ -162,12 +174,13 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
   }
 
   const addedBack = { floorGroups: 0, floorChannels: 0, roundGroups: 0, roundChannels: 0 };
+  const removedByRounding = { groups: 0, channels: 0 };
   const groups: PlanGroup[] = candidates.map((g, i) => {
     const s = scores[i];
     const keep = new Set<number>();
     for (let c = 0; c < g.channels; c++) if (!prunedSets[i].has(c)) keep.add(c);
     const floored = Math.max(keep.size, Math.min(g.channels, opts.minChannels));
-    const target = Math.min(g.channels, Math.ceil(floored / opts.roundTo) * opts.roundTo);
+    const target = roundedCount(floored, g.channels, opts, addedBack.roundChannels - removedByRounding.channels);
     if (floored > keep.size) {
       addedBack.floorGroups++;
       addedBack.floorChannels += floored - keep.size;
@@ -175,6 +188,13 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     if (target > floored) {
       addedBack.roundGroups++;
       addedBack.roundChannels += target - floored;
+    }
+    if (target < floored) {
+      removedByRounding.groups++;
+      removedByRounding.channels += floored - target;
+      // Remove the least important kept channels (ties: lower index first, as the global order).
+      const drop = [...keep].sort((a, b) => s[a] - s[b] || a - b).slice(0, floored - target);
+      for (const c of drop) keep.delete(c);
     }
     // Add back the most important pruned channels (ties: lower index first).
     const back = [...prunedSets[i]].sort((a, b) => s[b] - s[a] || a - b);
@@ -197,7 +217,18 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
 
   const candidateChannels = groups.reduce((a, g) => a + g.channels, 0);
   const prunedChannels = groups.reduce((a, g) => a + g.pruned, 0);
-  const shortfall = shortfallReasons(addedBack, opts);
+  const shortfall = shortfallReasons(addedBack, removedByRounding, opts);
+  const rounding: PlanRounding | undefined =
+    opts.roundMode === 'up'
+      ? undefined
+      : {
+          roundTo: opts.roundTo,
+          mode: opts.roundMode,
+          moreChannels: addedBack.roundChannels,
+          moreGroups: addedBack.roundGroups,
+          fewerChannels: removedByRounding.channels,
+          fewerGroups: removedByRounding.groups,
+        };
   return {
     schemaVersion: SCHEMA_VERSION,
     version: 1,
@@ -209,6 +240,7 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
     prunedChannels,
     achievedRatio: candidateChannels === 0 ? 0 : prunedChannels / candidateChannels,
     ...(shortfall.length > 0 ? { shortfall } : {}),
+    ...(rounding !== undefined ? { rounding } : {}),
     nearZeroShare: nearZeroShare(scores.flatMap((s) => [...s])),
     groups,
     walls: analysis.walls.map((w) => ({ ...w })),
@@ -218,9 +250,27 @@ export function planPrune(artifacts: ModelArtifacts, options: PruneOptions, regi
   };
 }
 
+/**
+ * A group's kept count after rounding `floored` (the selected count, at least the floor) to a
+ * multiple of roundTo: up, or to the nearest but never below the floor rounded up; never above the
+ * width. `balance`: channels nearest rounding has added (+) or removed (−) in the groups before.
+ */
+function roundedCount(floored: number, width: number, opts: ResolvedOptions, balance: number): number {
+  const step = opts.roundTo;
+  const up = Math.ceil(floored / step) * step;
+  if (opts.roundMode === 'up') return Math.min(width, up);
+  const down = Math.floor(floored / step) * step;
+  // A tie (halfway) goes against the channels rounding has added so far (up when even): at ratio
+  // 0.5 halves of multiples of 8 tie often, and always up would keep ~1/16 of the channels extra.
+  const nearest = floored - down < up - floored || (floored - down === up - floored && balance > 0) ? down : up;
+  const lowest = Math.ceil(Math.min(width, opts.minChannels) / step) * step;
+  return Math.min(width, Math.max(lowest, nearest));
+}
+
 /** What the floor and the rounding added back, in words (empty when they added nothing). */
 function shortfallReasons(
   added: { floorGroups: number; floorChannels: number; roundGroups: number; roundChannels: number },
+  removed: { groups: number; channels: number },
   opts: ResolvedOptions,
 ): string[] {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -231,7 +281,12 @@ function shortfallReasons(
     );
   }
   if (added.roundChannels > 0) {
-    reasons.push(`round-to ${opts.roundTo} keeps ${plural(added.roundChannels, 'more channel')} in ${plural(added.roundGroups, 'group')}`);
+    const more = `keeps ${plural(added.roundChannels, 'more channel')} in ${plural(added.roundGroups, 'group')}`;
+    reasons.push(
+      opts.roundMode === 'up'
+        ? `round-to ${opts.roundTo} ${more}`
+        : `round-to ${opts.roundTo} (nearest) ${more}, ${removed.channels} fewer in ${plural(removed.groups, 'group')}`,
+    );
   }
   return reasons;
 }

@@ -20,8 +20,8 @@ export interface InProcessRefusal {
   stderr: string;
 }
 
-/** Runs `argv` in-process; resolves to how it failed, or rejects if it succeeded. */
-export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal> {
+/** Runs `argv` in-process with stdout/stderr text captured; `error` is what it threw, if anything. */
+async function runCaptured(argv: string[]): Promise<{ stdout: string; stderr: string; error?: unknown }> {
   if (argv.includes('-')) throw new Error(`slim ${argv.join(' ')}: a '-' value is main()'s to resolve; run it through the binary`);
   let stdout = '';
   let stderr = '';
@@ -42,14 +42,29 @@ export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal
   process.stderr.write = capture(writeErr, process.stderr, (text) => (stderr += text));
   try {
     await buildCli(argv).parseAsync();
+    return { stdout, stderr };
   } catch (error) {
-    const failure = describeFailure(error);
-    return { line: failure.line, exitCode: failure.exitCode, stdout, stderr };
+    return { stdout, stderr, error };
   } finally {
     process.stdout.write = writeOut;
     process.stderr.write = writeErr;
   }
-  throw new Error(`slim ${argv.join(' ')} did not fail (stderr: ${stderr.slice(0, 500)})`);
+}
+
+/** Runs `argv` in-process; resolves to how it failed, or rejects if it succeeded. */
+export async function refusalInProcess(argv: string[]): Promise<InProcessRefusal> {
+  const { stdout, stderr, error } = await runCaptured(argv);
+  if (error === undefined) throw new Error(`slim ${argv.join(' ')} did not fail (stderr: ${stderr.slice(0, 500)})`);
+  const failure = describeFailure(error);
+  return { line: failure.line, exitCode: failure.exitCode, stdout, stderr };
+}
+
+/** Runs `argv` in-process; resolves to what it printed, or rejects with its error line if it failed. */
+export async function outputInProcess(argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  const { stdout, stderr, error } = await runCaptured(argv);
+  if (error !== undefined)
+    throw new Error(`slim ${argv.join(' ')} failed: ${describeFailure(error).line} (stderr: ${stderr.slice(0, 500)})`);
+  return { stdout, stderr };
 }
 
 /**

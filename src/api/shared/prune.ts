@@ -7,6 +7,7 @@ import { InputError } from '../../errors.js';
 import { makePlan } from '../../pipeline/prune.js';
 import { analyzeChannels } from '../../prune/groups.js';
 import { applyPlanDetailed, type ApplyResult, type BiasFold, type UnfoldedConstant } from '../../prune/apply.js';
+import { roundModeSchema } from '../../prune/plan-schema.js';
 import type { PrunePlan } from '../../prune/plan.js';
 import { countModel, type ModelCount } from '../../report/count.js';
 import { buildReport, type Report } from '../../report/render.js';
@@ -14,7 +15,7 @@ import { parseArgument } from './args.js';
 import { PlanMismatchError } from './errors.js';
 import { artifactsOf, sameKindAs, type ModelInput } from './model.js';
 
-export type { PrunePlan, PlanGroup, PlanWall, KeptWholeGroup } from '../../prune/plan.js';
+export type { PrunePlan, PlanGroup, PlanWall, PlanRounding, KeptWholeGroup, RoundMode } from '../../prune/plan.js';
 export type { BiasFold, UnfoldedConstant } from '../../prune/apply.js';
 export type { ModelCount, LayerCount } from '../../report/count.js';
 export type { Report } from '../../report/render.js';
@@ -25,6 +26,7 @@ const planOptionsSchema = z
     threshold: z.number().min(0).optional(),
     minChannels: z.number().int().positive().default(1),
     roundTo: z.number().int().positive().default(1),
+    roundMode: roundModeSchema.optional(),
     importance: z.enum(['sum', 'mean', 'max']).default('mean'),
   })
   .refine((o) => (o.ratio === undefined) !== (o.threshold === undefined), {

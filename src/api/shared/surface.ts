@@ -5,6 +5,8 @@ export type {
   PrunePlan,
   PlanGroup,
   PlanWall,
+  PlanRounding,
+  RoundMode,
   KeptWholeGroup,
   BiasFold,
   UnfoldedConstant,
