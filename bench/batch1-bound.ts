@@ -15,7 +15,7 @@
  * which the wall clock overlaps with the predict; at a low load the wall clock is the user's figure.
  *
  *   node dist/bench/batch1-bound.js [--arch vgg-small,quickstart,mobilenetv2] [--format graph,layers]
- *        [--batches 1,2,4,8] [--calls 20] [--rounds 11] [--ratio 0.5] [--round-to 1]
+ *        [--batches 1,2,4,8] [--calls 20] [--rounds 11] [--ratio 0.5] [--round-to 1|8n]
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
@@ -26,7 +26,16 @@ import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { EXPORT_ARCHS, graphFiles, lineFit, loadAverage, loadGraphFiles, option, withRandomGammas } from './export-timing.js';
+import {
+  EXPORT_ARCHS,
+  graphFiles,
+  lineFit,
+  loadAverage,
+  loadGraphFiles,
+  option,
+  roundingOption,
+  withRandomGammas,
+} from './export-timing.js';
 
 type Predict = (x: tf.Tensor) => Promise<void>;
 
@@ -58,10 +67,10 @@ async function main(): Promise<void> {
   const calls = Number(option('calls', '20'));
   const rounds = Number(option('rounds', '11'));
   const ratio = Number(option('ratio', '0.5'));
-  const roundTo = Number(option('round-to', '1'));
+  const [{ roundTo, roundMode, label: rounding }] = roundingOption('1');
   const backend = await selectBackend('wasm', { initWasm: () => initWasmBackend({ trainingKernels: false }) });
   console.log(
-    `${backend.detail}; batches ${batches.join(', ')}; ${calls} predicts × ${rounds} rounds per model and batch; ratio ${ratio}, roundTo ${roundTo}\n`,
+    `${backend.detail}; batches ${batches.join(', ')}; ${calls} predicts × ${rounds} rounds per model and batch; ratio ${ratio}, ${rounding}\n`,
   );
   console.log(
     '| net | format | kernels per predict (unpruned, pruned) | fixed µs F₀, F₁ (F₁ per kernel), CPU / wall | per-image µs S₀, S₁, CPU / wall | ' +
@@ -71,7 +80,7 @@ async function main(): Promise<void> {
   for (const arch of archs) {
     const spec = EXPORT_ARCHS[arch];
     const original = await withRandomGammas(spec.build(), 1);
-    const pruned = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo })).artifacts;
+    const pruned = pruneModel(original, pruneSchema.parse({ ratio, minChannels: 1, roundTo, roundMode })).artifacts;
     const macs = countModel(original.modelTopology).macs / countModel(pruned.modelTopology).macs;
     for (const format of formats) {
       const models = [
