@@ -12,7 +12,7 @@
  *      timed interleaved in one session per runtime, plus the kernels one predict launches.
  * Test accuracy float vs uint8 is `slim export --quantize uint8 --config configs/quickstart.json`.
  *
- *   node dist/bench/export-quickstart.js --run runs/quickstart [--batches 1,2,4,8,16] [--runs 20] [--runtime node:wasm,chromium:wasm]
+ *   node dist/bench/export-quickstart.js --run runs/quickstart [--batches 1,2,4,8,16] [--runs 20] [--runtime node:wasm,chromium:wasm] [--page-cpu-time]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -94,7 +94,11 @@ export async function withRandomGammas(model: tf.LayersModel, seed: number): Pro
 export function openSession(runtime: ExportRuntime, models: readonly ServedModel[]): Promise<RuntimeSession> {
   return runtime === 'node:wasm'
     ? openNodeRuntime('wasm', models)
-    : openChromiumRuntime('wasm', models, { browser: undefined, timeoutMs: 600_000 });
+    : openChromiumRuntime('wasm', models, {
+        browser: undefined,
+        timeoutMs: 600_000,
+        pageCpuTime: process.argv.includes('--page-cpu-time'),
+      });
 }
 
 /** Times every model at `batch` (input: seeded uniform), interleaved; `warmup` untimed rounds after the first predicts. */

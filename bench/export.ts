@@ -17,7 +17,7 @@
  * kept as Dense layers), and a table of each format with its Dense head run as conv vs kept.
  *
  *   node dist/bench/export.js [--arch quickstart,vgg-small,mobilenetv2] [--batch 1,32] [--runs 10] [--ratio 0.5]
- *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only]
+ *                             [--runtime node:wasm,chromium:wasm] [--warmup 1] [--exported-only] [--page-cpu-time]
  *                             [--round-to 1] [--format layers,graph] [--no-bytes]
  */
 import * as os from 'node:os';

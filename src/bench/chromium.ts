@@ -46,6 +46,14 @@ export interface ChromiumOptions {
   browser: string | undefined;
   /** How long one step (start, load, one timing) may take before the browser counts as hung. */
   timeoutMs: number;
+  /**
+   * Read the page thread's CPU time around each timed predict (exposeCpuClock). Off unless asked:
+   * each reading is a DevTools round trip that leaves the page thread idle for a moment, and a
+   * short predict right after such a pause runs measurably slower (the quickstart slim model at
+   * batch 1: 0.45 → 0.63 ms median wall), which would pull every sub-millisecond row's ratios
+   * towards 1. On a loaded host the CPU column is worth that (wall-clock ratios swing more).
+   */
+  pageCpuTime?: boolean;
 }
 
 /** Rejects after `ms` with a ProblemError naming what did not finish; the timer never keeps Node alive. */
@@ -132,7 +140,7 @@ export async function openChromiumRuntime(
     const page = await browser.newPage();
     const guard = <T>(work: Promise<T>, what: string) =>
       Promise.race([withTimeout(work, options.timeoutMs, `${runtime}: ${what}`), crashed]);
-    await guard(exposeCpuClock(page), 'opening the page thread’s CPU clock');
+    if (options.pageCpuTime === true) await guard(exposeCpuClock(page), 'opening the page thread’s CPU clock');
     await guard(
       page.goto(server.url(), { waitUntil: 'load' }).then(() => page.waitForFunction('window.slimBenchReady === true', { timeout: 0 })),
       'loading the bench page',

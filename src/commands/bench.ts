@@ -17,6 +17,7 @@ interface BenchFlags extends GlobalFlags {
   seed?: number;
   inputShape?: string;
   browser?: string;
+  pageCpuTime?: boolean;
   timeout: number;
   serve: boolean;
   host: string;
@@ -71,6 +72,12 @@ export const benchCommand: CommandModule<GlobalFlags, BenchFlags> = {
         describe: 'input shape without the batch, e.g. 224,224,3, for a model whose input has free dimensions',
       })
       .option('browser', { type: 'string', describe: 'Chromium or Chrome executable for chromium:* (default: found on PATH)' })
+      .option('page-cpu-time', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "chromium:*: also read the page thread's CPU time around each predict (for a loaded host; each reading slows a sub-millisecond predict)",
+      })
       .option('timeout', {
         type: 'number',
         default: 300,
@@ -114,6 +121,7 @@ export const benchCommand: CommandModule<GlobalFlags, BenchFlags> = {
         seed: argv.seed ?? 42,
         inputShape,
         browser: argv.browser,
+        pageCpuTime: argv.pageCpuTime,
         timeoutMs: argv.timeout * 1000,
         ...(argv.serve ? { serve: { host: argv.host, port: argv.port } } : {}),
       },

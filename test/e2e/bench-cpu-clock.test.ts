@@ -4,6 +4,9 @@
  * (a timer reads ~0), and a bench session reports it per timed run beside the wall time.
  */
 import { strict as assert } from 'node:assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -12,8 +15,10 @@ import { CPU_CLOCK_BINDING } from '../../src/bench/page.js';
 import type { InterleavedTimes } from '../../src/bench/pairing.js';
 import { BenchServer } from '../../src/bench/server.js';
 import { fromLayersModel } from '../../src/model/convert.js';
+import { writeModel } from '../../src/model/io.js';
 import type { ModelArtifacts } from '../../src/model/topology.js';
 import { CHROMIUM, chromiumMissing } from '../helpers/chromium.js';
+import { outputInProcess } from '../helpers/cli-in-process.js';
 
 tf.env().set('PROD', true);
 
@@ -115,7 +120,7 @@ describe('a chromium:wasm bench session', { skip: chromiumMissing() ?? false }, 
   });
 
   it('reports each timed run’s page-thread CPU time beside its wall time, paired run by run', async () => {
-    const session = await openChromiumRuntime('wasm', models, { browser: CHROMIUM, timeoutMs: 60_000 });
+    const session = await openChromiumRuntime('wasm', models, { browser: CHROMIUM, timeoutMs: 60_000, pageCpuTime: true });
     try {
       const timing = await session.time({ batch: 8, runs: 5, warmup: 1, seed: 1, inputShapes: [[16, 16, 3]] });
       const cpuMs = timing.cpuMs;
@@ -134,6 +139,44 @@ describe('a chromium:wasm bench session', { skip: chromiumMissing() ?? false }, 
       assert.ok(total[1] > total[0], why);
     } finally {
       await session.close();
+    }
+  });
+
+  it('reads no page CPU time unless asked (each reading slows a short predict), and `slim bench --page-cpu-time` asks', async () => {
+    const session = await openChromiumRuntime('wasm', models, { browser: CHROMIUM, timeoutMs: 60_000 });
+    try {
+      const timing = await session.time({ batch: 2, runs: 2, warmup: 0, seed: 1, inputShapes: [[16, 16, 3]] });
+      assert.equal(timing.cpuMs, undefined);
+      assert.equal(timing.timesMs.length, 2);
+    } finally {
+      await session.close();
+    }
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'slim-page-cpu-'));
+    try {
+      const [model, baseline] = [path.join(dir, 'narrow'), path.join(dir, 'wide')];
+      await writeModel(model, models[0]);
+      await writeModel(baseline, models[1]);
+      const argv = [
+        'bench',
+        '--model',
+        model,
+        '--baseline',
+        baseline,
+        '--runtime',
+        'chromium:wasm',
+        '--batch',
+        '2',
+        '--runs',
+        '2',
+        '--warmup',
+        '0',
+      ];
+      const report = JSON.parse((await outputInProcess([...argv, '--page-cpu-time', '--browser', CHROMIUM, '--json'])).stdout);
+      type Timing = { cpuMedianMs?: number };
+      const timings = (report.rows as { model: Timing; baseline: Timing }[]).flatMap((row) => [row.model, row.baseline]);
+      assert.ok(timings.length > 0 && timings.every((t) => typeof t.cpuMedianMs === 'number'), JSON.stringify(report.rows));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

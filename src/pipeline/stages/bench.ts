@@ -34,6 +34,8 @@ export interface BenchStageOptions {
   /** Input shape without the batch dimension, for a model whose input has free dimensions. */
   inputShape?: readonly number[];
   browser?: string;
+  /** chromium:*: also read the page thread's CPU time around each predict (ChromiumOptions.pageCpuTime). */
+  pageCpuTime?: boolean;
   /** Per browser step (start, load, one timing). */
   timeoutMs: number;
   /** `--serve`: the page for any browser that opens the printed URL, instead of the runtimes. */
@@ -79,7 +81,11 @@ function modelFacts(model: BenchModel): BenchReport['model'] {
 export async function openRuntime(runtime: RuntimeName, models: ModelArtifacts[], options: BenchStageOptions): Promise<RuntimeSession> {
   const [engine, backend] = runtime.split(':') as ['node' | 'chromium', string];
   if (engine === 'node') return openNodeRuntime(backend as 'wasm' | 'cpu' | 'tensorflow', models, options.nodeDeps);
-  return openChromiumRuntime(backend as 'wasm' | 'webgl' | 'webgpu', models, { browser: options.browser, timeoutMs: options.timeoutMs });
+  return openChromiumRuntime(backend as 'wasm' | 'webgl' | 'webgpu', models, {
+    browser: options.browser,
+    timeoutMs: options.timeoutMs,
+    pageCpuTime: options.pageCpuTime,
+  });
 }
 
 export async function benchStage(
