@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
 import { openNodeRuntime } from '../src/bench/node.js';
-import { fromLayersModel } from '../src/model/convert.js';
+import { narrowAndWideConvs } from './helpers/bench-models.js';
 
 test('a node timing session reports each timed run’s CPU time beside its wall time, paired run by run', async () => {
-  const build = (filters: number) =>
-    tf.sequential({
-      layers: [
-        tf.layers.conv2d({ inputShape: [16, 16, 3], filters, kernelSize: 3 }),
-        tf.layers.globalAveragePooling2d({}),
-        tf.layers.dense({ units: 2 }),
-      ],
-    });
-  const models = [build(4), build(128)];
-  const artifacts = await Promise.all(models.map((m) => fromLayersModel(m)));
-  for (const m of models) m.dispose();
+  const artifacts = await narrowAndWideConvs();
   const session = await openNodeRuntime('cpu', artifacts);
   try {
     const timing = await session.time({ batch: 8, runs: 5, warmup: 2, seed: 1, inputShapes: [[16, 16, 3]] });

@@ -14,9 +14,9 @@ import { browserArgs, exposeCpuClock, openChromiumRuntime } from '../../src/benc
 import { CPU_CLOCK_BINDING } from '../../src/bench/page.js';
 import type { InterleavedTimes } from '../../src/bench/pairing.js';
 import { BenchServer } from '../../src/bench/server.js';
-import { fromLayersModel } from '../../src/model/convert.js';
 import { writeModel } from '../../src/model/io.js';
 import type { ModelArtifacts } from '../../src/model/topology.js';
+import { narrowAndWideConvs } from '../helpers/bench-models.js';
 import { CHROMIUM, chromiumMissing } from '../helpers/chromium.js';
 import { outputInProcess } from '../helpers/cli-in-process.js';
 
@@ -106,17 +106,7 @@ describe('a chromium:wasm bench session', { skip: chromiumMissing() ?? false }, 
   let models: ModelArtifacts[];
   before(async () => {
     await tf.setBackend('cpu');
-    const build = (filters: number) =>
-      tf.sequential({
-        layers: [
-          tf.layers.conv2d({ inputShape: [16, 16, 3], filters, kernelSize: 3 }),
-          tf.layers.globalAveragePooling2d({}),
-          tf.layers.dense({ units: 2 }),
-        ],
-      });
-    const built = [build(4), build(128)];
-    models = await Promise.all(built.map((m) => fromLayersModel(m)));
-    for (const m of built) m.dispose();
+    models = await narrowAndWideConvs();
   });
 
   it('reports each timed run’s page-thread CPU time beside its wall time, paired run by run', async () => {
