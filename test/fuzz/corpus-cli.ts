@@ -182,6 +182,8 @@ export async function addFlagCases(corpus: Corpus, base: Base): Promise<void> {
     'prune-min-channels-fraction': (cwd) => prune(cwd, '--ratio', '0.5', '--min-channels', '1.5'),
     'prune-round-to-zero': (cwd) => prune(cwd, '--ratio', '0.5', '--round-to', '0'),
     'prune-round-to-negative': (cwd) => prune(cwd, '--ratio', '0.5', '--round-to', '-8'),
+    'prune-round-mode-down': (cwd) => prune(cwd, '--ratio', '0.5', '--round-to', '8', '--round-mode', 'down'),
+    'prune-round-mode-empty': (cwd) => prune(cwd, '--ratio', '0.5', '--round-mode', ''),
     'prune-unknown-flag': (cwd) => prune(cwd, '--ratoi', '0.5'),
     'prune-out-twice': (cwd) => [...prune(cwd, '--ratio', '0.5'), '--out', path.join(cwd, 'out2')],
     'prune-model-twice': (cwd) => [...prune(cwd, '--ratio', '0.5'), '--model', model],
