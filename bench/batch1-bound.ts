@@ -21,38 +21,29 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
-import { toLayersModel } from '../src/model/convert.js';
+import { quantile } from '../src/bench/stats.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import {
-  EXPORT_ARCHS,
-  graphFiles,
-  lineFit,
-  loadAverage,
-  loadGraphFiles,
-  option,
-  roundingOption,
-  withRandomGammas,
-} from './export-timing.js';
+import { EXPORT_ARCHS, lineFit, loadAverage, loadExport, option, roundingOption, withRandomGammas } from './export-timing.js';
 
 type Predict = (x: tf.Tensor) => Promise<void>;
 
-async function loadExport(exported: ModelArtifacts, format: string): Promise<{ predict: Predict; dispose: () => void }> {
-  const read = async (y: tf.Tensor) => {
-    await y.data();
-    y.dispose();
+/** An export's predict followed by the read-back `slim bench` times with it. */
+async function loadTimed(exported: ModelArtifacts, format: string): Promise<{ predict: Predict; dispose: () => void }> {
+  const model = await loadExport(exported, format);
+  return {
+    predict: async (x) => {
+      const y = model.predict(x);
+      await y.data();
+      y.dispose();
+    },
+    dispose: model.dispose,
   };
-  if (format === 'layers') {
-    const m = await toLayersModel(exported);
-    return { predict: (x) => read(m.predict(x, { batchSize: x.shape[0] }) as tf.Tensor), dispose: () => m.dispose() };
-  }
-  const m = await loadGraphFiles(graphFiles(exported));
-  return { predict: (x) => read(m.predict(x) as tf.Tensor), dispose: () => m.dispose() };
 }
 
-const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const median = (v: readonly number[]): number => quantile(v, 0.5);
 
 async function kernelsPerPredict(predict: Predict, x: tf.Tensor): Promise<number> {
   const info = await tf.profile(() => predict(x));
@@ -84,8 +75,8 @@ async function main(): Promise<void> {
     const macs = countModel(original.modelTopology).macs / countModel(pruned.modelTopology).macs;
     for (const format of formats) {
       const models = [
-        await loadExport((await exportModel(original)).artifacts, format),
-        await loadExport((await exportModel(pruned)).artifacts, format),
+        await loadTimed((await exportModel(original)).artifacts, format),
+        await loadTimed((await exportModel(pruned)).artifacts, format),
       ];
       const points = models.map(() => [] as { batch: number; ms: number }[]);
       const wallPoints = models.map(() => [] as { batch: number; ms: number }[]);

@@ -16,26 +16,13 @@ import { selectBackend } from '../src/backend/select.js';
 import { initWasmBackend } from '../src/backend/wasm.js';
 import { pruneSchema } from '../src/config/schema.js';
 import { pairedSpeedup } from '../src/bench/stats.js';
-import { toLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportModel } from '../src/pipeline/export.js';
 import { pruneModel } from '../src/pipeline/prune.js';
 import { countModel } from '../src/report/count.js';
-import { EXPORT_ARCHS, graphFiles, loadGraphFiles, option, roundingOption, withRandomGammas } from './export-timing.js';
+import { EXPORT_ARCHS, loadExport, option, roundingOption, withRandomGammas } from './export-timing.js';
 
 const load = (): string => os.loadavg()[0].toFixed(1);
-
-type Live = { predict: (x: tf.Tensor) => tf.Tensor };
-
-async function load_(exported: ModelArtifacts, format: string): Promise<Live & { dispose: () => void }> {
-  if (format === 'layers') {
-    const m = await toLayersModel(exported);
-    return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
-  }
-  const g = graphFiles(exported);
-  const m = await loadGraphFiles(g);
-  return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
-}
 
 /** A kernel's kind and MACs from its input shapes (tfjs's kernel names, NHWC, HWIO filters). */
 function kindOf(name: string, inputs: number[][], output: number[]): { kind: string; macs: number } {
@@ -63,6 +50,8 @@ interface KernelRow {
   macs: number;
   ms: number;
 }
+
+type Live = Awaited<ReturnType<typeof loadExport>>;
 
 async function profileOnce(model: Live, x: tf.Tensor): Promise<KernelRow[]> {
   const info = await tf.profile(() => model.predict(x));
@@ -106,7 +95,7 @@ async function main(): Promise<void> {
     }
     const x = tf.randomUniform([batch, ...spec.input], 0, 1, 'float32', 1);
     for (const format of formats) {
-      const live = await Promise.all(variants.map((v) => load_(v.artifacts, format)));
+      const live = await Promise.all(variants.map((v) => loadExport(v.artifacts, format)));
       for (const m of live) tf.dispose(m.predict(x)); // warm-up: XNNPACK operators built, weights uploaded
       const wall: number[][] = live.map(() => []);
       const cpu: number[][] = live.map(() => []);

@@ -11,7 +11,7 @@ import type { RuntimeSession, SessionTiming } from '../src/bench/runtime.js';
 import type { ModelFiles, ServedModel } from '../src/bench/server.js';
 import { graphModelJson, graphQuantization, toGraphModel } from '../src/export/graph-model.js';
 import type { WeightQuantization } from '../src/model/io-manifest.js';
-import { fromLayersModel } from '../src/model/convert.js';
+import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import { buildVgg } from '../src/model/architectures.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { findBnGammas } from '../src/train/sparsity.js';
@@ -78,6 +78,22 @@ export function loadGraphFiles(files: ModelFiles): Promise<tf.GraphModel> {
       format: 'graph-model',
     }),
   );
+}
+
+/**
+ * An export loaded by stock tfjs in this process, in `format` ('layers' or 'graph'), called as
+ * `slim bench` calls it (`predict`; the layers model with the whole batch as one batch).
+ */
+export async function loadExport(
+  exported: ModelArtifacts,
+  format: string,
+): Promise<{ predict: (x: tf.Tensor) => tf.Tensor; dispose: () => void }> {
+  if (format === 'layers') {
+    const m = await toLayersModel(exported);
+    return { predict: (x) => m.predict(x, { batchSize: x.shape[0] }) as tf.Tensor, dispose: () => m.dispose() };
+  }
+  const m = await loadGraphFiles(graphFiles(exported));
+  return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
 }
 
 /** The model with seeded uniform [0, 1) BatchNorm γ (a stand-in for sparsity training), as artifacts; disposes it. */
