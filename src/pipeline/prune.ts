@@ -5,7 +5,7 @@
 import { InputError, ProblemError } from '../errors.js';
 import { requireSomethingToSlim } from '../prune/slimmable.js';
 import { applyPlanDetailed, type ApplyResult, type BiasFold, type UnfoldedConstant } from '../prune/apply.js';
-import { planPrune, type PrunePlan } from '../prune/plan.js';
+import { planPrune, plural, type PrunePlan } from '../prune/plan.js';
 import { countModel, type ModelCount } from '../report/count.js';
 import type { ModelArtifacts } from '../model/topology.js';
 import type { PruneConfig } from '../config/schema.js';
@@ -87,7 +87,7 @@ export function describePlan(plan: PrunePlan): string[] {
   );
   for (const g of plan.groups) {
     const n = shown.get(g.id);
-    const kept = `${g.keep.length} channel${g.keep.length === 1 ? '' : 's'}`;
+    const kept = plural(g.keep.length, 'channel');
     lines.push(`  group ${n}: ${g.channels} -> ${kept}  [bn: ${g.bn.join(', ')}; layers: ${g.layers.join(', ')}]`);
   }
   if (plan.groups.length === 0) lines.push('  no prunable channel group (no BatchNormalization scales a prunable channel)');
@@ -124,10 +124,6 @@ export function describeShortfall(plan: PrunePlan): string | undefined {
         ? 'more than the requested'
         : 'the requested';
   return `prune: removed ${percent(plan.achievedRatio)} of channels (${plan.prunedChannels} of ${plan.candidateChannels}), ${versus} ${requested} (${reasons.join('; ')}${walls})`;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /**

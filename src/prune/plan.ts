@@ -267,13 +267,17 @@ function roundedCount(floored: number, width: number, opts: ResolvedOptions, bal
   return Math.min(width, Math.max(lowest, nearest));
 }
 
+/** `n word`, with an s unless n is 1 (plan summaries: '1 group', '3 more channels'). */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 /** What the floor and the rounding added back, in words (empty when they added nothing). */
 function shortfallReasons(
   added: { floorGroups: number; floorChannels: number; roundGroups: number; roundChannels: number },
   removed: { groups: number; channels: number },
   opts: ResolvedOptions,
 ): string[] {
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const reasons: string[] = [];
   if (added.floorChannels > 0) {
     reasons.push(
