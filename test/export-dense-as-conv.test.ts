@@ -9,18 +9,17 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { exportForInference } from '../src/api/node.js';
 import { denseHeadAsConv } from '../src/export/dense-as-conv.js';
-import { Output } from '../src/io/output.js';
 import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import { unwrapTopology } from '../src/model/graph.js';
 import type { LayerJson, ModelArtifacts } from '../src/model/topology.js';
 import { exportModel, QUANTIZED_RELATIVE_TOLERANCE } from '../src/pipeline/export.js';
 import { exportStage } from '../src/pipeline/stages/export.js';
 import { loadGraphWithStockTfjs, loadWithStockTfjs } from './helpers/stock-load.js';
+import { quietOutput } from './helpers/capture-output.js';
 
 let dir: string;
 before(async () => {
@@ -32,7 +31,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const quiet = (): Output => new Output({ stderr: new Writable({ write: (_c, _e, done) => done() }), color: false, progress: false });
 const init = (seed: number) => tf.initializers.glorotNormal({ seed });
 const classesOf = (a: ModelArtifacts): string[] => (unwrapTopology(a.modelTopology).config.layers as LayerJson[]).map((l) => l.class_name);
 
@@ -89,9 +87,10 @@ for (const variant of [
     before(async () => {
       original = await head(variant.options);
       const slug = variant.name.split(' ')[0];
-      layersDir = (await exportStage(original, { dir: path.join(dir, `${slug}-layers`), write: { overwrite: false } }, quiet())).written!;
+      layersDir = (await exportStage(original, { dir: path.join(dir, `${slug}-layers`), write: { overwrite: false } }, quietOutput()))
+        .written!;
       graphJson = (
-        await exportStage(original, { dir: path.join(dir, `${slug}-graph`), write: { overwrite: false }, format: 'graph' }, quiet())
+        await exportStage(original, { dir: path.join(dir, `${slug}-graph`), write: { overwrite: false }, format: 'graph' }, quietOutput())
       ).written!;
     });
 
@@ -174,10 +173,17 @@ describe('quantized export of a head run as conv', () => {
   it('uint8 layers and graph exports load in stock tfjs and stay within the quantized tolerance', async () => {
     const original = await head();
     const quantize = [{ dtype: 'uint8' as const, pattern: '*' }];
-    const layers = await exportStage(original, { dir: path.join(dir, 'q-layers'), write: { overwrite: false } }, quiet(), { quantize });
-    const graph = await exportStage(original, { dir: path.join(dir, 'q-graph'), write: { overwrite: false }, format: 'graph' }, quiet(), {
+    const layers = await exportStage(original, { dir: path.join(dir, 'q-layers'), write: { overwrite: false } }, quietOutput(), {
       quantize,
     });
+    const graph = await exportStage(
+      original,
+      { dir: path.join(dir, 'q-graph'), write: { overwrite: false }, format: 'graph' },
+      quietOutput(),
+      {
+        quantize,
+      },
+    );
     assert.ok(layers.rewrites.some((r) => r.kind === 'as-conv'));
     const manifest = JSON.parse(await readFile(layers.written!, 'utf8')) as { weightsManifest: { weights: { name: string }[] }[] };
     assert.ok(manifest.weightsManifest[0].weights.some((w) => w.name === 'head_conv/kernel'));
@@ -214,7 +220,7 @@ describe("a Sequential MLP whose first layer, the Flatten, carries the model's i
     });
     const original = await fromLayersModel(model);
     model.dispose();
-    const written = await exportStage(original, { dir: path.join(dir, 'mlp'), write: { overwrite: false } }, quiet());
+    const written = await exportStage(original, { dir: path.join(dir, 'mlp'), write: { overwrite: false } }, quietOutput());
     assert.deepEqual(classesOf(written.artifacts), ['Conv2D', 'Conv2D', 'Reshape']);
     const a = await toLayersModel(original);
     const b = await loadWithStockTfjs(written.written!);
@@ -243,7 +249,7 @@ describe('GlobalAveragePooling2D → Dense → Dense: as convs in the graph form
 
   it('the layers export keeps the pool and the Dense layers; the graph runs AvgPool + convs, no Mean, no matmul, same outputs', async () => {
     const original = await gapHead();
-    const layers = await exportStage(original, { dir: path.join(dir, 'gap-layers'), write: { overwrite: false } }, quiet());
+    const layers = await exportStage(original, { dir: path.join(dir, 'gap-layers'), write: { overwrite: false } }, quietOutput());
     assert.deepEqual(
       layers.rewrites.filter((r) => r.kind === 'as-conv'),
       [],
@@ -254,7 +260,7 @@ describe('GlobalAveragePooling2D → Dense → Dense: as convs in the graph form
       const graph = await exportStage(
         original,
         { dir: path.join(dir, `gap-graph-${q === undefined ? 'f32' : 'u8'}`), write: { overwrite: false }, format: 'graph' },
-        quiet(),
+        quietOutput(),
         q === undefined ? {} : { quantize: q },
       );
       const ops = graph.graph!.ops;
@@ -349,7 +355,11 @@ describe('patterns left as they are', () => {
     assert.deepEqual(asConv, ['mid']);
     assert.deepEqual(classes, ['InputLayer', 'Conv2D', 'Reshape', 'Dense']);
     assert.ok(outcome.check.maxAbsDiff <= outcome.check.tolerance);
-    const written = await exportStage(await fromLayersModel(build()), { dir: path.join(dir, 'mid'), write: { overwrite: false } }, quiet());
+    const written = await exportStage(
+      await fromLayersModel(build()),
+      { dir: path.join(dir, 'mid'), write: { overwrite: false } },
+      quietOutput(),
+    );
     const stock = await loadWithStockTfjs(written.written!);
     try {
       assert.deepEqual(stock.outputNames, ['mid', 'last']);
@@ -367,7 +377,7 @@ describe('patterns left as they are', () => {
     const graph = await exportStage(
       await fromLayersModel(build()),
       { dir: path.join(dir, 'mid-graph'), write: { overwrite: false }, format: 'graph' },
-      quiet(),
+      quietOutput(),
     );
     assert.equal(graph.graph!.ops.Identity, 2);
     const g = await loadGraphWithStockTfjs(graph.written!);
@@ -390,7 +400,7 @@ describe('patterns left as they are', () => {
     const written = await exportStage(
       await head(),
       { dir: path.join(dir, 'head.keras'), write: { overwrite: false }, format: 'keras' },
-      quiet(),
+      quietOutput(),
     );
     assert.deepEqual(
       written.rewrites.filter((r) => r.kind === 'as-conv'),

@@ -8,15 +8,14 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../src/errors.js';
-import { Output } from '../src/io/output.js';
 import { fromLayersModel, toLayersModel } from '../src/model/convert.js';
 import type { ModelArtifacts } from '../src/model/topology.js';
 import { exportStage } from '../src/pipeline/stages/export.js';
 import { loadGraphWithStockTfjs, loadWithStockTfjs } from './helpers/stock-load.js';
+import { quietOutput } from './helpers/capture-output.js';
 
 let dir: string;
 before(async () => {
@@ -27,8 +26,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const quiet = (): Output => new Output({ stderr: new Writable({ write: (_c, _e, done) => done() }), color: false, progress: false });
 
 /** A functional CNN with every layer kind the graph form covers, BN both foldable and not. */
 async function coverageNet(): Promise<ModelArtifacts> {
@@ -101,7 +98,7 @@ describe('graph-model export', () => {
     const original = await coverageNet();
     const outDir = path.join(dir, 'graph');
     // The ops of the layers as they are (Dense heads run as convs: test/export-dense-as-conv.test.ts).
-    const result = await exportStage(original, { dir: outDir, write: { overwrite: false }, format: 'graph' }, quiet(), {
+    const result = await exportStage(original, { dir: outDir, write: { overwrite: false }, format: 'graph' }, quietOutput(), {
       denseAsConv: false,
     });
     const json = JSON.parse(await readFile(result.written!, 'utf8')) as { format: string; modelTopology: { node: { op: string }[] } };
@@ -139,10 +136,17 @@ describe('graph-model export', () => {
   it('quantized uint8: stock tfjs loads both formats and they predict the same; the graph weights are as small', async () => {
     const original = await coverageNet();
     const quantize = [{ dtype: 'uint8' as const, pattern: '*' }];
-    const asGraph = await exportStage(original, { dir: path.join(dir, 'graph-q'), write: { overwrite: false }, format: 'graph' }, quiet(), {
+    const asGraph = await exportStage(
+      original,
+      { dir: path.join(dir, 'graph-q'), write: { overwrite: false }, format: 'graph' },
+      quietOutput(),
+      {
+        quantize,
+      },
+    );
+    const asLayers = await exportStage(original, { dir: path.join(dir, 'layers-q'), write: { overwrite: false } }, quietOutput(), {
       quantize,
     });
-    const asLayers = await exportStage(original, { dir: path.join(dir, 'layers-q'), write: { overwrite: false } }, quiet(), { quantize });
     const layers = await loadWithStockTfjs(asLayers.written!);
     const graph = await loadGraphWithStockTfjs(asGraph.written!);
     try {
@@ -163,7 +167,7 @@ describe('graph-model export', () => {
     const artifacts = await fromLayersModel(model);
     model.dispose();
     await assert.rejects(
-      exportStage(artifacts, { dir: path.join(dir, 'lstm'), write: { overwrite: false }, format: 'graph' }, quiet()),
+      exportStage(artifacts, { dir: path.join(dir, 'lstm'), write: { overwrite: false }, format: 'graph' }, quietOutput()),
       (e: unknown) =>
         e instanceof InputError && /^--format graph: layer 'rnn' \(LSTM\) .*--format layers/.test(e.message) && !e.message.includes('\n'),
     );

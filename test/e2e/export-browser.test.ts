@@ -13,19 +13,18 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { openChromiumRuntime, type ChromiumSession, type PlainTensor } from '../../src/bench/chromium.js';
 import { readModelFiles, type ModelFiles } from '../../src/bench/server.js';
 import type { QuantizationDType } from '../../src/model/io-manifest.js';
-import { Output } from '../../src/io/output.js';
 import { fromLayersModel, toLayersModel } from '../../src/model/convert.js';
 import type { ModelArtifacts } from '../../src/model/topology.js';
 import { EXPORT_RELATIVE_TOLERANCE, QUANTIZED_RELATIVE_TOLERANCE } from '../../src/pipeline/export.js';
 import { exportStage } from '../../src/pipeline/stages/export.js';
 import { CHROMIUM, chromiumMissing } from '../helpers/chromium.js';
 import { loadGraphWithStockTfjs, loadWithStockTfjs } from '../helpers/stock-load.js';
+import { quietOutput } from '../helpers/capture-output.js';
 
 const skip = chromiumMissing() ?? false;
 const INPUT: [number, number, number] = [12, 12, 3];
@@ -43,8 +42,6 @@ const CASES: Case[] = [
   { name: 'graph float32', format: 'graph' },
   { name: 'graph uint8', format: 'graph', quantize: 'uint8' },
 ];
-
-const quiet = (): Output => new Output({ stderr: new Writable({ write: (_c, _e, done) => done() }), color: false, progress: false });
 
 /** Conv + BN + ReLU6, depthwise + ReLU, a residual Add, pooling and Dense heads: every fused op's pattern. */
 async function smallNet(): Promise<ModelArtifacts> {
@@ -112,7 +109,7 @@ before(async () => {
     await exportStage(
       original,
       { dir, write: { overwrite: false }, format: c.format },
-      quiet(),
+      quietOutput(),
       c.quantize ? { quantize: [{ dtype: c.quantize, pattern: '*' }] } : {},
     );
     files.set(c.name, await readModelFiles(dir));

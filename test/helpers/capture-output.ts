@@ -17,3 +17,8 @@ export function capturingOutput(): { out: Output; lines: string[] } {
   });
   return { out: new Output({ stderr, color: false, progress: false }), lines };
 }
+
+/** An Output that discards what a stage prints, for tests that only look at its result. */
+export function quietOutput(): Output {
+  return new Output({ stderr: new Writable({ write: (_chunk, _encoding, done) => done() }), color: false, progress: false });
+}
